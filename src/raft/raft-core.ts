@@ -1,0 +1,839 @@
+import { assertNever, invariant, InvariantError } from './assert.js';
+import { validateRaftConfig, type RaftConfig, type RestoredState } from './config.js';
+import { committedIndex, isLogUpToDate, quorumMatchIndex, quorumSize, voteResult } from './election.js';
+import { isLeaderMessage, type AppendRequest, type AppendResponse, type Heartbeat, type Message, type SnapshotRequest, type VoteRequest } from './message.js';
+import { Progress } from './progress.js';
+import { RaftLog, entryBytes } from './raft-log.js';
+import { ReadIndexQueue, type PendingRead } from './read-index.js';
+import type { Ready, SoftState } from './ready.js';
+import type {
+  Entry,
+  HardState,
+  Index,
+  LogPosition,
+  Membership,
+  NodeId,
+  ReadState,
+  Role,
+  Snapshot,
+  Term,
+} from './types.js';
+
+const emptyData = new Uint8Array(0);
+
+/** Why a proposal was not appended. The caller may retry elsewhere or later. */
+export type ProposeRefusal = 'not-leader' | 'transferring-leadership' | 'too-many-uncommitted';
+export type ProposeResult =
+  | { readonly ok: true; readonly index: Index; readonly term: Term }
+  | { readonly ok: false; readonly reason: ProposeRefusal; readonly leader: NodeId | null };
+
+export type ReadIndexRefusal = 'no-leader' | 'too-many-pending-reads';
+export type ReadIndexResult = { readonly ok: true } | { readonly ok: false; readonly reason: ReadIndexRefusal; readonly leader: NodeId | null };
+
+export type TransferRefusal = 'not-leader' | 'already-leader' | 'not-a-voter';
+export type TransferResult = { readonly ok: true } | { readonly ok: false; readonly reason: TransferRefusal; readonly leader: NodeId | null };
+
+/** A read-only picture of one node, for status endpoints, logs and tests. */
+export interface RaftStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: Term;
+  readonly vote: NodeId | null;
+  readonly leader: NodeId | null;
+  readonly commit: Index;
+  readonly applied: Index;
+  readonly lastIndex: Index;
+  readonly lastTerm: Term;
+  readonly compactedTo: LogPosition;
+  readonly snapshotIndex: Index;
+  readonly membership: Membership;
+  readonly transferee: NodeId | null;
+  readonly progress: ReadonlyMap<NodeId, { readonly match: Index; readonly next: Index; readonly state: string }>;
+}
+
+type CampaignKind = 'pre-election' | 'election' | 'transfer';
+
+/**
+ * One Raft node as a pure, synchronous state machine (the model is etcd's RawNode).
+ *
+ * Inputs: `tick`, `step`, `propose`, `readIndex`, `transferLeadership`, `compact`,
+ * `reportSnapshot`, `reportUnreachable`. Output: `ready()`, whose contract is on `Ready`;
+ * call `advance(ready)` once it is done, before asking for the next one. Inputs may arrive
+ * between `ready()` and `advance()`. Nothing here does I/O, reads a clock or draws randomness
+ * except through the injected Rng, so a seed replays a run exactly.
+ */
+export class RaftCore {
+  readonly id: NodeId;
+  private readonly config: RaftConfig;
+  private readonly log: RaftLog;
+
+  private term: Term;
+  private vote: NodeId | null;
+  private leader: NodeId | null = null;
+  private role: Role = 'follower';
+  private membership: Membership;
+  /** The newest snapshot this node holds, sent to followers whose next entry was compacted away. */
+  private snapshot: Snapshot | null;
+
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTicks = 0;
+
+  /** Leader only: replication state of every other member. */
+  private readonly progress = new Map<NodeId, Progress>();
+  /** Candidate and pre-candidate only: the answers received in this campaign. */
+  private votes = new Map<NodeId, boolean>();
+  /** Leader only: the node leadership is being handed to (thesis §3.10). */
+  private transferee: NodeId | null = null;
+  /** Leader only: bytes of its own entries not yet committed, bounded by uncommittedBytesMax. */
+  private uncommittedBytes = 0;
+
+  private readonly readQueue = new ReadIndexQueue();
+  /** Leader only: reads that arrived before it committed an entry of its own term (thesis §6.4 step 1). */
+  private readsAwaitingTermCommit: { context: string; requester: NodeId }[] = [];
+
+  private messages: Message[] = [];
+  private readStates: ReadState[] = [];
+  /** Deferred so that many proposals or reads between two Readys share one round of messages. */
+  private broadcastAppendPending = false;
+  private broadcastHeartbeatPending = false;
+
+  private lastHardState: HardState;
+  private lastSoftState: SoftState;
+  private readyOutstanding = false;
+
+  constructor(config: RaftConfig, restored: RestoredState) {
+    validateRaftConfig(config);
+    this.id = config.id;
+    this.config = config;
+    this.term = restored.hardState.term;
+    this.vote = restored.hardState.vote;
+    this.membership = restored.snapshot?.meta.membership ?? restored.membership;
+    this.snapshot = restored.snapshot;
+    const committed = Math.max(restored.hardState.commit, restored.applied, restored.compactedTo.index);
+    this.log = new RaftLog(restored.compactedTo, restored.entries, committed, restored.applied);
+    this.lastHardState = this.hardState();
+    this.lastSoftState = this.softState();
+    this.resetElectionTimer();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Inputs
+
+  /** Advances logical time by one tick. */
+  tick(): void {
+    if (this.role === 'leader') this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  /** Hands the core a message from a peer. Messages addressed elsewhere are ignored. */
+  step(message: Message): void {
+    if (message.to !== this.id || message.from === this.id) return;
+
+    if (message.term > this.term) {
+      if (message.type === 'vote-request' && !message.transfer && this.inLeaderLease()) {
+        // Thesis §4.2.3: a node that heard from a leader within the minimum election timeout
+        // ignores votes, so a removed or partitioned node cannot disrupt a healthy cluster.
+        return;
+      }
+      const isPreVoteTraffic =
+        (message.type === 'vote-request' && message.preVote) ||
+        (message.type === 'vote-response' && message.preVote && message.granted);
+      // A PreVote is about a term nobody has entered yet; it must not move ours (thesis §9.6).
+      if (!isPreVoteTraffic) this.becomeFollower(message.term, isLeaderMessage(message) ? message.from : null);
+    } else if (message.term < this.term) {
+      if ((this.config.checkQuorum || this.config.preVote) && isLeaderMessage(message)) {
+        // Tell a deposed leader our term so it steps down; with PreVote it might never learn it
+        // otherwise, because we will not campaign against it.
+        this.send({ type: 'append-response', to: message.from, success: false, index: 0, rejectHintIndex: 0, rejectHintTerm: 0 });
+      } else if (message.type === 'vote-request' && message.preVote) {
+        this.send({ type: 'vote-response', to: message.from, preVote: true, granted: false });
+      }
+      return;
+    }
+
+    if (message.type === 'vote-request') {
+      this.handleVoteRequest(message);
+      return;
+    }
+    switch (this.role) {
+      case 'leader':
+        this.stepLeader(message);
+        return;
+      case 'candidate':
+      case 'pre-candidate':
+        this.stepCandidate(message);
+        return;
+      case 'follower':
+        this.stepFollower(message);
+        return;
+      default:
+        assertNever(this.role, 'role');
+    }
+  }
+
+  /** Appends a command to the log if this node is the leader (§5.3). It is replicated with the next Ready. */
+  propose(data: Uint8Array): ProposeResult {
+    if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leader: this.leader };
+    if (this.transferee !== null) return { ok: false, reason: 'transferring-leadership', leader: this.leader };
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + data.byteLength > this.config.uncommittedBytesMax) {
+      return { ok: false, reason: 'too-many-uncommitted', leader: this.leader };
+    }
+    const entry: Entry = { term: this.term, index: this.log.lastIndex() + 1, type: 'normal', data };
+    this.log.append([entry]);
+    this.uncommittedBytes += data.byteLength;
+    this.broadcastAppendPending = true;
+    return { ok: true, index: entry.index, term: entry.term };
+  }
+
+  /**
+   * Asks for a linearizable read point (thesis §6.4). When confirmed, a ReadState with this
+   * `context` (unique per request, cluster-wide) comes out of a Ready; the read may be served
+   * once the state machine has applied its index. An unconfirmed request is dropped when
+   * leadership changes: the caller times out and asks again.
+   */
+  readIndex(context: string): ReadIndexResult {
+    if (this.role === 'leader') {
+      if (!this.handleReadIndex(context, this.id)) return { ok: false, reason: 'too-many-pending-reads', leader: this.id };
+      return { ok: true };
+    }
+    if (this.leader === null) return { ok: false, reason: 'no-leader', leader: null };
+    this.send({ type: 'read-index', to: this.leader, context });
+    return { ok: true };
+  }
+
+  /** Hands leadership to `to` once its log is caught up (thesis §3.10). Proposals are refused meanwhile. */
+  transferLeadership(to: NodeId): TransferResult {
+    if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leader: this.leader };
+    if (to === this.id) return { ok: false, reason: 'already-leader', leader: this.id };
+    if (!this.membership.voters.includes(to)) return { ok: false, reason: 'not-a-voter', leader: this.id };
+    if (this.transferee === to) return { ok: true };
+    this.transferee = to;
+    // The transfer is abandoned if it has not happened within one election timeout.
+    this.electionElapsed = 0;
+    const progress = this.progressOf(to);
+    if (progress.match === this.log.lastIndex()) this.send({ type: 'timeout-now', to });
+    else this.sendAppend(to, true);
+    return { ok: true };
+  }
+
+  /**
+   * The state machine took `snapshot` (its index must be applied here). The core keeps it to
+   * send to followers that fall behind and drops log entries up to `retainEntries` before its
+   * index. Returns the new compaction point, which the driver persists with the truncation.
+   */
+  compact(snapshot: Snapshot, retainEntries: number): LogPosition {
+    invariant(snapshot.meta.index <= this.log.applied, () => `snapshot at ${snapshot.meta.index} beyond applied ${this.log.applied}`);
+    invariant(retainEntries >= 0, 'retainEntries must not be negative');
+    if (this.snapshot === null || snapshot.meta.index > this.snapshot.meta.index) this.snapshot = snapshot;
+    const target = Math.min(snapshot.meta.index - retainEntries, this.log.lastStableIndex());
+    return this.log.compact(target);
+  }
+
+  /** The transport's word on a snapshot sent to `to`: delivered, or failed and to be retried. */
+  reportSnapshot(to: NodeId, delivered: boolean): void {
+    if (this.role !== 'leader') return;
+    const progress = this.progress.get(to);
+    if (progress === undefined || progress.state !== 'snapshot') return;
+    if (!delivered) progress.pendingSnapshot = 0;
+    progress.becomeProbe();
+    // Wait for the follower's answer or the next heartbeat response before probing again.
+    progress.probeSent = true;
+  }
+
+  /** The transport could not reach `to`: stop pipelining to it and probe instead. */
+  reportUnreachable(to: NodeId): void {
+    if (this.role !== 'leader') return;
+    const progress = this.progress.get(to);
+    if (progress?.state === 'replicate') progress.becomeProbe();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Output
+
+  /** Whether `ready()` would return anything to do. */
+  hasReady(): boolean {
+    if (this.broadcastAppendPending || this.broadcastHeartbeatPending) return true;
+    if (this.messages.length > 0 || this.readStates.length > 0) return true;
+    if (this.log.unstableEntries().length > 0 || this.log.takePendingSnapshot() !== null) return true;
+    if (!sameHardState(this.hardState(), this.lastHardState)) return true;
+    if (!sameSoftState(this.softState(), this.lastSoftState)) return true;
+    return this.log.applied < this.log.committed && this.log.nextCommittedEntries(1).length > 0;
+  }
+
+  /** What the driver must do now; see `Ready` for the order. Call `advance` before the next `ready`. */
+  ready(): Ready {
+    invariant(!this.readyOutstanding, 'ready() called again before advance()');
+    this.flushBroadcasts();
+    const hardState = this.hardState();
+    const softState = this.softState();
+    const ready: Ready = {
+      hardState: sameHardState(hardState, this.lastHardState) ? null : hardState,
+      softState: sameSoftState(softState, this.lastSoftState) ? null : softState,
+      entries: this.log.unstableEntries(),
+      snapshot: this.log.takePendingSnapshot(),
+      messages: this.messages,
+      committedEntries: this.log.nextCommittedEntries(this.config.applyBytesMax),
+      readStates: this.readStates,
+    };
+    this.lastHardState = hardState;
+    this.lastSoftState = softState;
+    this.messages = [];
+    this.readStates = [];
+    this.readyOutstanding = true;
+    return ready;
+  }
+
+  /** The driver has done everything `ready` asked. */
+  advance(ready: Ready): void {
+    invariant(this.readyOutstanding, 'advance() without a ready()');
+    this.readyOutstanding = false;
+    if (ready.snapshot !== null) {
+      this.log.snapshotInstalled(ready.snapshot);
+      if (this.snapshot === null || ready.snapshot.meta.index > this.snapshot.meta.index) this.snapshot = ready.snapshot;
+    }
+    const lastEntry = ready.entries[ready.entries.length - 1];
+    if (lastEntry !== undefined) this.log.stableTo({ index: lastEntry.index, term: lastEntry.term });
+    const lastApplied = ready.committedEntries[ready.committedEntries.length - 1];
+    if (lastApplied !== undefined) this.log.appliedTo(lastApplied.index);
+    // The leader counts itself toward commit only once its own entries are durable.
+    if (this.role === 'leader' && this.maybeCommit()) this.broadcastAppendPending = true;
+  }
+
+  status(): RaftStatus {
+    const progress = new Map<NodeId, { match: Index; next: Index; state: string }>();
+    for (const [id, p] of this.progress) progress.set(id, { match: p.match, next: p.next, state: p.state });
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      vote: this.vote,
+      leader: this.leader,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      lastTerm: this.log.lastTerm(),
+      compactedTo: this.log.compactedTo(),
+      snapshotIndex: this.snapshot?.meta.index ?? 0,
+      membership: this.membership,
+      transferee: this.transferee,
+      progress,
+    };
+  }
+
+  /** The term of the entry at `index` held in memory, for tests and checkers. */
+  termAt(index: Index): Term | undefined {
+    return this.log.termAt(index);
+  }
+
+  /** The entry at `index` held in memory, for tests and checkers. */
+  entryAt(index: Index): Entry | undefined {
+    return this.log.entryAt(index);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Timers
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.isVoter() && this.electionElapsed >= this.randomizedElectionTicks) {
+      this.electionElapsed = 0;
+      this.campaign(this.config.preVote ? 'pre-election' : 'election');
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.config.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.config.checkQuorum) {
+        if (!this.quorumActive()) {
+          // Thesis §6.2: a leader cut off from a quorum steps down so clients look elsewhere.
+          this.becomeFollower(this.term, null);
+          return;
+        }
+        for (const progress of this.progress.values()) progress.recentActive = false;
+      }
+      this.transferee = null;
+    }
+    if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeatPending = true;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Roles
+
+  private becomeFollower(term: Term, leader: NodeId | null): void {
+    if (term > this.term) {
+      this.term = term;
+      this.vote = null;
+    }
+    this.role = 'follower';
+    this.leader = leader;
+    this.resetRoleState();
+  }
+
+  private becomePreCandidate(): void {
+    this.role = 'pre-candidate';
+    this.leader = null;
+    this.resetRoleState();
+  }
+
+  private becomeCandidate(): void {
+    this.term += 1;
+    this.vote = this.id;
+    this.role = 'candidate';
+    this.leader = null;
+    this.resetRoleState();
+  }
+
+  private becomeLeader(): void {
+    invariant(this.role === 'candidate', () => `becomeLeader from ${this.role}`);
+    this.role = 'leader';
+    this.leader = this.id;
+    this.resetRoleState();
+    const next = this.log.lastIndex() + 1;
+    for (const peer of this.peers()) {
+      const progress = new Progress(next, this.config.inflightMessagesMax, this.config.inflightBytesMax);
+      // Give every follower a full election timeout before CheckQuorum counts it as silent.
+      progress.recentActive = true;
+      this.progress.set(peer, progress);
+    }
+    // §8: a no-op entry of the new term lets the leader commit (and learn the commit index of)
+    // everything before it; reads wait for it (thesis §6.4).
+    this.log.append([{ term: this.term, index: next, type: 'normal', data: emptyData }]);
+    this.broadcastAppendPending = true;
+  }
+
+  private resetRoleState(): void {
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetElectionTimer();
+    this.progress.clear();
+    this.votes = new Map();
+    this.transferee = null;
+    this.uncommittedBytes = 0;
+    this.readQueue.clear();
+    this.readsAwaitingTermCommit = [];
+    this.broadcastAppendPending = false;
+    this.broadcastHeartbeatPending = false;
+  }
+
+  private resetElectionTimer(): void {
+    // §5.2: randomized timeouts make split votes rare.
+    this.randomizedElectionTicks = this.config.electionTicks + this.config.rng.int(this.config.electionTicks);
+  }
+
+  private campaign(kind: CampaignKind): void {
+    if (!this.isVoter()) return;
+    if (kind === 'pre-election') this.becomePreCandidate();
+    else this.becomeCandidate();
+    const preVote = kind === 'pre-election';
+    const campaignTerm = preVote ? this.term + 1 : this.term;
+    this.votes.set(this.id, true);
+    if (voteResult(this.membership.voters, this.votes) === 'won') {
+      if (preVote) this.campaign('election');
+      else this.becomeLeader();
+      return;
+    }
+    for (const voter of this.membership.voters) {
+      if (voter === this.id) continue;
+      this.sendWithTerm(
+        {
+          type: 'vote-request',
+          to: voter,
+          preVote,
+          lastLogIndex: this.log.lastIndex(),
+          lastLogTerm: this.log.lastTerm(),
+          transfer: kind === 'transfer',
+        },
+        campaignTerm,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Message handling
+
+  private handleVoteRequest(request: VoteRequest): void {
+    // §5.2 one vote per term, first come first served; a PreVote binds nothing, so it may be
+    // granted for a future term to any candidate whose log is up to date.
+    const canVote =
+      this.vote === request.from ||
+      (this.vote === null && this.leader === null) ||
+      (request.preVote && request.term > this.term);
+    const upToDate = isLogUpToDate(request.lastLogIndex, request.lastLogTerm, this.log.lastIndex(), this.log.lastTerm());
+    if (canVote && upToDate) {
+      // A granted PreVote answers in the term it asked about, so the candidate counts it.
+      this.sendWithTerm({ type: 'vote-response', to: request.from, preVote: request.preVote, granted: true }, request.term);
+      if (!request.preVote) {
+        this.electionElapsed = 0;
+        this.vote = request.from;
+      }
+    } else {
+      this.send({ type: 'vote-response', to: request.from, preVote: request.preVote, granted: false });
+    }
+  }
+
+  private stepLeader(message: Message): void {
+    switch (message.type) {
+      case 'append-response':
+        this.handleAppendResponse(message);
+        return;
+      case 'heartbeat-response': {
+        const progress = this.progress.get(message.from);
+        if (progress === undefined) return;
+        progress.recentActive = true;
+        progress.probeSent = false;
+        if (progress.match < this.log.lastIndex()) this.sendAppend(message.from, true);
+        if (message.readContext !== '') {
+          for (const read of this.readQueue.ack(message.readContext, message.from, this.membership.voters)) {
+            this.answerRead(read.context, read.requester, read.index);
+          }
+        }
+        return;
+      }
+      case 'read-index':
+        this.handleReadIndex(message.context, message.from);
+        return;
+      case 'append':
+      case 'heartbeat':
+      case 'snapshot':
+        throw new InvariantError(`two leaders in term ${this.term}: ${this.id} and ${message.from}`);
+      case 'vote-request':
+      case 'vote-response':
+      case 'timeout-now':
+      case 'read-index-response':
+        return;
+      default:
+        assertNever(message, 'message');
+    }
+  }
+
+  private stepCandidate(message: Message): void {
+    switch (message.type) {
+      case 'vote-response': {
+        const preVoting = this.role === 'pre-candidate';
+        if (message.preVote !== preVoting) return;
+        this.votes.set(message.from, message.granted);
+        const outcome = voteResult(this.membership.voters, this.votes);
+        if (outcome === 'won') {
+          if (preVoting) this.campaign('election');
+          else this.becomeLeader();
+        } else if (outcome === 'lost') {
+          this.becomeFollower(this.term, null);
+        }
+        return;
+      }
+      case 'append':
+      case 'heartbeat':
+      case 'snapshot':
+        // §5.2: a candidate that hears from a leader of its term returns to follower.
+        this.becomeFollower(this.term, message.from);
+        this.stepFollower(message);
+        return;
+      case 'vote-request':
+      case 'append-response':
+      case 'heartbeat-response':
+      case 'timeout-now':
+      case 'read-index':
+      case 'read-index-response':
+        return;
+      default:
+        assertNever(message, 'message');
+    }
+  }
+
+  private stepFollower(message: Message): void {
+    switch (message.type) {
+      case 'append':
+        this.electionElapsed = 0;
+        this.leader = message.from;
+        this.handleAppend(message);
+        return;
+      case 'heartbeat':
+        this.electionElapsed = 0;
+        this.leader = message.from;
+        this.handleHeartbeat(message);
+        return;
+      case 'snapshot':
+        this.electionElapsed = 0;
+        this.leader = message.from;
+        this.handleSnapshot(message);
+        return;
+      case 'timeout-now':
+        this.campaign('transfer');
+        return;
+      case 'read-index-response':
+        this.readStates.push({ context: message.context, index: message.index });
+        return;
+      case 'vote-request':
+      case 'vote-response':
+      case 'append-response':
+      case 'heartbeat-response':
+      case 'read-index':
+        return;
+      default:
+        assertNever(message, 'message');
+    }
+  }
+
+  private handleAppend(request: AppendRequest): void {
+    if (request.prevLogIndex < this.log.committed) {
+      // Everything up to our commit index is known to match; say so and let the leader skip ahead.
+      this.send({ type: 'append-response', to: request.from, success: true, index: this.log.committed, rejectHintIndex: 0, rejectHintTerm: 0 });
+      return;
+    }
+    const lastNew = this.log.maybeAppend(request.prevLogIndex, request.prevLogTerm, request.commit, request.entries);
+    if (lastNew !== null) {
+      this.send({ type: 'append-response', to: request.from, success: true, index: lastNew, rejectHintIndex: 0, rejectHintTerm: 0 });
+      return;
+    }
+    const hint = this.log.findConflictByTerm(Math.min(request.prevLogIndex, this.log.lastIndex()), request.prevLogTerm);
+    this.send({
+      type: 'append-response',
+      to: request.from,
+      success: false,
+      index: request.prevLogIndex,
+      rejectHintIndex: hint.index,
+      rejectHintTerm: hint.term,
+    });
+  }
+
+  private handleHeartbeat(heartbeat: Heartbeat): void {
+    // The leader never sends a commit index beyond what it knows we match.
+    this.log.commitTo(Math.min(heartbeat.commit, this.log.lastIndex()));
+    this.send({ type: 'heartbeat-response', to: heartbeat.from, readContext: heartbeat.readContext });
+  }
+
+  private handleSnapshot(request: SnapshotRequest): void {
+    const meta = request.snapshot.meta;
+    const reply = (index: Index): void =>
+      this.send({ type: 'append-response', to: request.from, success: true, index, rejectHintIndex: 0, rejectHintTerm: 0 });
+    if (meta.index <= this.log.committed) {
+      reply(this.log.committed);
+      return;
+    }
+    if (this.log.matchTerm(meta.index, meta.term)) {
+      // §7 receiver rule 6: we already hold the snapshot's last entry; keep the log after it.
+      this.log.commitTo(meta.index);
+      reply(meta.index);
+      return;
+    }
+    this.log.restore(request.snapshot);
+    this.membership = meta.membership;
+    reply(meta.index);
+  }
+
+  private handleAppendResponse(response: AppendResponse): void {
+    const progress = this.progress.get(response.from);
+    if (progress === undefined) return;
+    progress.recentActive = true;
+
+    if (!response.success) {
+      // §5.3 fast back-off: skip every entry of a term the follower cannot have.
+      let nextProbe = response.rejectHintIndex;
+      if (response.rejectHintTerm > 0) nextProbe = this.log.findConflictByTerm(response.rejectHintIndex, response.rejectHintTerm).index;
+      if (progress.maybeDecreaseTo(response.index, nextProbe + 1)) {
+        if (progress.state === 'replicate') progress.becomeProbe();
+        this.sendAppend(response.from, true);
+      }
+      return;
+    }
+
+    const wasPaused = progress.isPaused();
+    if (!progress.maybeUpdate(response.index)) return;
+    switch (progress.state) {
+      case 'probe':
+        progress.becomeReplicate();
+        break;
+      case 'snapshot':
+        if (progress.match + 1 >= this.log.firstIndex()) {
+          progress.becomeProbe();
+          progress.becomeReplicate();
+        }
+        break;
+      case 'replicate':
+        progress.inflights.freeUpTo(response.index);
+        break;
+      default:
+        assertNever(progress.state, 'replication state');
+    }
+    if (this.maybeCommit()) {
+      this.broadcastAppendPending = true;
+    } else if (wasPaused) {
+      this.sendAppend(response.from, false);
+    }
+    // Fill the pipeline as far as the window allows.
+    while (this.sendAppend(response.from, false)) {
+      /* each call sends one more batch */
+    }
+    if (response.from === this.transferee && progress.match === this.log.lastIndex()) {
+      this.send({ type: 'timeout-now', to: response.from });
+    }
+  }
+
+  private handleReadIndex(context: string, requester: NodeId): boolean {
+    if (this.readQueue.has(context)) return true;
+    if (this.readQueue.size + this.readsAwaitingTermCommit.length >= this.config.pendingReadsMax) return false;
+    if (this.log.termAt(this.log.committed) !== this.term) {
+      // Thesis §6.4 step 1: until an entry of its term commits, the leader may not know the
+      // latest commit index.
+      this.readsAwaitingTermCommit.push({ context, requester });
+      return true;
+    }
+    this.startRead(context, requester);
+    return true;
+  }
+
+  private startRead(context: string, requester: NodeId): void {
+    const index = this.log.committed;
+    if (this.membership.voters.length === 1 || this.config.readMode === 'lease') {
+      this.answerRead(context, requester, index);
+      return;
+    }
+    const read: PendingRead = { context, requester, index, acks: new Set([this.id]) };
+    this.readQueue.add(read);
+    this.broadcastHeartbeatPending = true;
+  }
+
+  private answerRead(context: string, requester: NodeId, index: Index): void {
+    if (requester === this.id) this.readStates.push({ context, index });
+    else this.send({ type: 'read-index-response', to: requester, context, index });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Replication
+
+  /** Advances the commit index if a quorum now matches a newer entry of this term; returns whether it did. */
+  private maybeCommit(): boolean {
+    const matches = this.membership.voters.map((voter) =>
+      voter === this.id ? this.log.lastStableIndex() : (this.progress.get(voter)?.match ?? 0),
+    );
+    const quorumIndex = quorumMatchIndex(matches);
+    const before = this.log.committed;
+    const after = committedIndex(before, quorumIndex, this.log.termAt(quorumIndex), this.term);
+    if (after === before) return false;
+    for (let index = before + 1; index <= after; index++) {
+      const entry = this.log.entryAt(index);
+      if (entry !== undefined && entry.term === this.term) this.uncommittedBytes -= entry.data.byteLength;
+    }
+    this.log.commitTo(after);
+    if (this.readsAwaitingTermCommit.length > 0) {
+      const waiting = this.readsAwaitingTermCommit;
+      this.readsAwaitingTermCommit = [];
+      for (const read of waiting) this.startRead(read.context, read.requester);
+    }
+    return true;
+  }
+
+  private flushBroadcasts(): void {
+    if (this.role !== 'leader') return;
+    if (this.broadcastAppendPending) {
+      this.broadcastAppendPending = false;
+      for (const peer of this.progress.keys()) this.sendAppend(peer, true);
+    }
+    if (this.broadcastHeartbeatPending) {
+      this.broadcastHeartbeatPending = false;
+      const readContext = this.readQueue.newestContext();
+      for (const [peer, progress] of this.progress) {
+        this.send({ type: 'heartbeat', to: peer, commit: Math.min(progress.match, this.log.committed), readContext });
+      }
+    }
+  }
+
+  /**
+   * Sends the follower what it is missing, or a snapshot if that was compacted away. With
+   * `evenIfEmpty`, an empty AppendEntries still goes out (a probe, or to carry the commit index).
+   * Returns whether anything was sent.
+   */
+  private sendAppend(to: NodeId, evenIfEmpty: boolean): boolean {
+    const progress = this.progressOf(to);
+    if (progress.isPaused()) return false;
+    const prevLogIndex = progress.next - 1;
+    const prevLogTerm = this.log.termAt(prevLogIndex);
+    if (prevLogTerm === undefined) {
+      this.sendSnapshot(to, progress);
+      return true;
+    }
+    const entries = this.log.slice(progress.next, this.log.lastIndex() + 1, this.config.messageBytesMax);
+    if (entries.length === 0 && !evenIfEmpty) return false;
+    this.send({ type: 'append', to, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
+    const last = entries[entries.length - 1];
+    if (progress.state === 'replicate') {
+      if (last !== undefined) {
+        progress.next = last.index + 1;
+        progress.inflights.add(last.index, entries.reduce((sum, e) => sum + entryBytes(e), 0));
+      }
+    } else {
+      progress.probeSent = true;
+    }
+    return true;
+  }
+
+  private sendSnapshot(to: NodeId, progress: Progress): void {
+    const snapshot = this.snapshot;
+    invariant(snapshot !== null, () => `${this.id}: follower ${to} needs compacted entries but there is no snapshot`);
+    this.send({ type: 'snapshot', to, snapshot });
+    progress.becomeSnapshot(snapshot.meta.index);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Helpers
+
+  private send(message: DistributiveOmit<Message, 'from' | 'term'>): void {
+    this.sendWithTerm(message, this.term);
+  }
+
+  private sendWithTerm(message: DistributiveOmit<Message, 'from' | 'term'>, term: Term): void {
+    this.messages.push({ ...message, from: this.id, term } as Message);
+  }
+
+  private progressOf(peer: NodeId): Progress {
+    const progress = this.progress.get(peer);
+    invariant(progress !== undefined, () => `${this.id}: no progress for ${peer}`);
+    return progress;
+  }
+
+  private peers(): NodeId[] {
+    return [...this.membership.voters, ...this.membership.learners].filter((id) => id !== this.id);
+  }
+
+  private isVoter(): boolean {
+    return this.membership.voters.includes(this.id);
+  }
+
+  private quorumActive(): boolean {
+    let active = 0;
+    for (const voter of this.membership.voters) {
+      if (voter === this.id || this.progress.get(voter)?.recentActive === true) active++;
+    }
+    return active >= quorumSize(this.membership.voters.length);
+  }
+
+  /** Whether we heard from a leader within the last election timeout (a leader is always in its own lease). */
+  private inLeaderLease(): boolean {
+    return this.config.checkQuorum && this.leader !== null && this.electionElapsed < this.config.electionTicks;
+  }
+
+  private hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  private softState(): SoftState {
+    return { role: this.role, leader: this.leader, term: this.term };
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function sameSoftState(a: SoftState, b: SoftState): boolean {
+  return a.role === b.role && a.leader === b.leader && a.term === b.term;
+}
