@@ -39,6 +39,12 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest message, acknowledged or not. */
+  freeFirst(): void {
+    const first = this.lastIndexes[0];
+    if (first !== undefined) this.freeUpTo(first);
+  }
+
   full(): boolean {
     return this.lastIndexes.length >= this.messagesMax || this.bytesTotal >= this.bytesMax;
   }

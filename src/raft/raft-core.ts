@@ -488,6 +488,9 @@ export class RaftCore {
         if (progress === undefined) return;
         progress.recentActive = true;
         progress.probeSent = false;
+        // Acks of a full window may have been lost: let one more message through so the
+        // follower's answer (or rejection) restarts the flow.
+        if (progress.state === 'replicate' && progress.inflights.full()) progress.inflights.freeFirst();
         if (progress.match < this.log.lastIndex()) this.sendAppend(message.from, true);
         if (message.readContext !== '') {
           for (const read of this.readQueue.ack(message.readContext, message.from, this.membership.voters)) {

@@ -62,6 +62,16 @@ export class SeededRng implements Rng {
     return this.int(denominator) < numerator;
   }
 
+  /** A new array with the items in a uniformly random order (Fisher–Yates). */
+  shuffled<T>(items: readonly T[]): T[] {
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [out[i], out[j]] = [out[j] as T, out[i] as T];
+    }
+    return out;
+  }
+
   /** A uniformly chosen element of a non-empty array. */
   pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new RangeError('cannot pick from an empty array');
