@@ -21,9 +21,9 @@ export function describeMessage(m: Message): string {
         ? `${head} ok index=${m.index}`
         : `${head} reject index=${m.index} hint=${m.rejectHintIndex}/t${m.rejectHintTerm}`;
     case 'heartbeat':
-      return `${head} commit=${m.commit}${m.readContext === '' ? '' : ` read=${m.readContext}`}`;
+      return `${head} commit=${m.commit} lease=${m.leaseTick}${m.readContext === '' ? '' : ` read=${m.readContext}`}`;
     case 'heartbeat-response':
-      return `${head}${m.readContext === '' ? '' : ` read=${m.readContext}`}`;
+      return `${head} lease=${m.leaseTick}${m.readContext === '' ? '' : ` read=${m.readContext}`}`;
     case 'snapshot':
       return `${head} snapshot=${m.snapshot.meta.index}/t${m.snapshot.meta.term} voters=${m.snapshot.meta.membership.voters.join(',')}`;
     case 'timeout-now':

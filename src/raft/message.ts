@@ -54,11 +54,14 @@ export interface Heartbeat extends Envelope {
   readonly commit: Index;
   /** The newest pending ReadIndex request this round confirms, or '' (thesis §6.4). */
   readonly readContext: string;
+  /** The leader's tick count when it sent this round, echoed back to time its lease (thesis §6.4.1). */
+  readonly leaseTick: number;
 }
 
 export interface HeartbeatResponse extends Envelope {
   readonly type: 'heartbeat-response';
   readonly readContext: string;
+  readonly leaseTick: number;
 }
 
 /** InstallSnapshot (§7). The transport streams the data the snapshot refers to. */

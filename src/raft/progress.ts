@@ -21,6 +21,8 @@ export class Progress {
   pendingSnapshot: Index = 0;
   /** Heard from since the last CheckQuorum round (thesis §6.2). */
   recentActive = false;
+  /** The send tick of the newest heartbeat round this follower acknowledged (for lease reads). */
+  leaseAckTick = -Infinity;
   readonly inflights: Inflights;
 
   constructor(next: Index, inflightMessagesMax: number, inflightBytesMax: number) {

@@ -75,6 +75,12 @@ export class RaftCore {
   /** The newest snapshot this node holds, sent to followers whose next entry was compacted away. */
   private snapshot: Snapshot | null;
 
+  /** Ticks since this core was created: the leader's clock for lease reads. */
+  private ticksTotal = 0;
+  /** In lease mode, a node restarted from a used log may have acknowledged a lease before it crashed. */
+  private readonly restartedWithLeases: boolean;
+  /** Leader only: set once TimeoutNow went out, since the target's election ignores follower leases. */
+  private leaseRevoked = false;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTicks = 0;
@@ -112,6 +118,7 @@ export class RaftCore {
     this.snapshot = restored.snapshot;
     const committed = Math.max(restored.hardState.commit, restored.applied, restored.compactedTo.index);
     this.log = new RaftLog(restored.compactedTo, restored.entries, committed, restored.applied);
+    this.restartedWithLeases = config.readMode === 'lease' && restored.hardState.term > 0;
     this.lastHardState = this.hardState();
     this.lastSoftState = this.softState();
     this.resetElectionTimer();
@@ -122,6 +129,7 @@ export class RaftCore {
 
   /** Advances logical time by one tick. */
   tick(): void {
+    this.ticksTotal++;
     if (this.role === 'leader') this.tickHeartbeat();
     else this.tickElection();
   }
@@ -212,7 +220,7 @@ export class RaftCore {
     // The transfer is abandoned if it has not happened within one election timeout.
     this.electionElapsed = 0;
     const progress = this.progressOf(to);
-    if (progress.match === this.log.lastIndex()) this.send({ type: 'timeout-now', to });
+    if (progress.match === this.log.lastIndex()) this.sendTimeoutNow(to);
     else this.sendAppend(to, true);
     return { ok: true };
   }
@@ -418,6 +426,7 @@ export class RaftCore {
     this.uncommittedBytes = 0;
     this.readQueue.clear();
     this.readsAwaitingTermCommit = [];
+    this.leaseRevoked = false;
     this.broadcastAppendPending = false;
     this.broadcastHeartbeatPending = false;
   }
@@ -488,6 +497,7 @@ export class RaftCore {
         if (progress === undefined) return;
         progress.recentActive = true;
         progress.probeSent = false;
+        progress.leaseAckTick = Math.max(progress.leaseAckTick, message.leaseTick);
         // Acks of a full window may have been lost: let one more message through so the
         // follower's answer (or rejection) restarts the flow.
         if (progress.state === 'replicate' && progress.inflights.full()) progress.inflights.freeFirst();
@@ -609,7 +619,7 @@ export class RaftCore {
   private handleHeartbeat(heartbeat: Heartbeat): void {
     // The leader never sends a commit index beyond what it knows we match.
     this.log.commitTo(Math.min(heartbeat.commit, this.log.lastIndex()));
-    this.send({ type: 'heartbeat-response', to: heartbeat.from, readContext: heartbeat.readContext });
+    this.send({ type: 'heartbeat-response', to: heartbeat.from, readContext: heartbeat.readContext, leaseTick: heartbeat.leaseTick });
   }
 
   private handleSnapshot(request: SnapshotRequest): void {
@@ -674,13 +684,11 @@ export class RaftCore {
     while (this.sendAppend(response.from, false)) {
       /* each call sends one more batch */
     }
-    if (response.from === this.transferee && progress.match === this.log.lastIndex()) {
-      this.send({ type: 'timeout-now', to: response.from });
-    }
+    if (response.from === this.transferee && progress.match === this.log.lastIndex()) this.sendTimeoutNow(response.from);
   }
 
   private handleReadIndex(context: string, requester: NodeId): boolean {
-    if (this.readQueue.has(context)) return true;
+    if (this.readQueue.has(context) || this.readsAwaitingTermCommit.some((r) => r.context === context)) return true;
     if (this.readQueue.size + this.readsAwaitingTermCommit.length >= this.config.pendingReadsMax) return false;
     if (this.log.termAt(this.log.committed) !== this.term) {
       // Thesis §6.4 step 1: until an entry of its term commits, the leader may not know the
@@ -694,7 +702,7 @@ export class RaftCore {
 
   private startRead(context: string, requester: NodeId): void {
     const index = this.log.committed;
-    if (this.membership.voters.length === 1 || this.config.readMode === 'lease') {
+    if (this.membership.voters.length === 1 || (this.config.readMode === 'lease' && this.leaseHolds())) {
       this.answerRead(context, requester, index);
       return;
     }
@@ -743,7 +751,13 @@ export class RaftCore {
       this.broadcastHeartbeatPending = false;
       const readContext = this.readQueue.newestContext();
       for (const [peer, progress] of this.progress) {
-        this.send({ type: 'heartbeat', to: peer, commit: Math.min(progress.match, this.log.committed), readContext });
+        this.send({
+          type: 'heartbeat',
+          to: peer,
+          commit: Math.min(progress.match, this.log.committed),
+          readContext,
+          leaseTick: this.ticksTotal,
+        });
       }
     }
   }
@@ -775,6 +789,13 @@ export class RaftCore {
       progress.probeSent = true;
     }
     return true;
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    // The target's election skips the followers' lease check, so from now on this leader's lease
+    // proves nothing; it stays revoked for the rest of the term.
+    this.leaseRevoked = true;
+    this.send({ type: 'timeout-now', to });
   }
 
   private sendSnapshot(to: NodeId, progress: Progress): void {
@@ -817,9 +838,29 @@ export class RaftCore {
     return active >= quorumSize(this.membership.voters.length);
   }
 
+  /**
+   * Thesis §6.4.1: a follower that acknowledged a heartbeat sent at tick s votes for no one else
+   * until a full election timeout after it received it, so the leader is still the only leader
+   * while a quorum acknowledged a round sent less than electionTicks ago. One tick of margin
+   * covers where within a tick each side counted. Assumes clocks that tick at the same rate.
+   */
+  private leaseHolds(): boolean {
+    if (this.leaseRevoked || this.transferee !== null) return false;
+    const ackTicks = this.membership.voters.map((voter) =>
+      voter === this.id ? this.ticksTotal : (this.progress.get(voter)?.leaseAckTick ?? -Infinity),
+    );
+    ackTicks.sort((a, b) => b - a);
+    const quorumAckTick = ackTicks[quorumSize(ackTicks.length) - 1] ?? -Infinity;
+    return this.ticksTotal - quorumAckTick < this.config.electionTicks - 1;
+  }
+
   /** Whether we heard from a leader within the last election timeout (a leader is always in its own lease). */
   private inLeaderLease(): boolean {
-    return this.config.checkQuorum && this.leader !== null && this.electionElapsed < this.config.electionTicks;
+    if (!this.config.checkQuorum) return false;
+    // A restarted node has forgotten the leader it acknowledged; with lease reads it must still
+    // honour that lease, so it assumes one for its first election timeout.
+    if (this.restartedWithLeases && this.ticksTotal < this.config.electionTicks) return true;
+    return this.leader !== null && this.electionElapsed < this.config.electionTicks;
   }
 
   private hardState(): HardState {

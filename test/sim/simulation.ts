@@ -104,6 +104,8 @@ class Simulation {
     // Vary the configuration by seed so both the common and the stripped-down setups are covered.
     const preVote = this.rng.chance(4, 5);
     const checkQuorum = this.rng.chance(4, 5);
+    // Lease reads rely on CheckQuorum and on clocks ticking at one rate, which the simulator keeps.
+    const readMode = checkQuorum && this.rng.chance(1, 4) ? 'lease' : 'read-index';
     const makeConfig = (id: NodeId, rng: SeededRng): RaftConfig => ({
       ...defaultRaftTunables,
       id,
@@ -112,7 +114,7 @@ class Simulation {
       heartbeatTicks: 2,
       preVote,
       checkQuorum,
-      readMode: 'read-index',
+      readMode,
       // Small limits so that batching, flow control and back-pressure are exercised.
       messageBytesMax: 64,
       inflightMessagesMax: 4,
@@ -123,7 +125,7 @@ class Simulation {
     const membership = { voters: this.ids, learners: [] };
     this.ids.forEach((id, i) => this.nodes.set(id, new SimNode(id, makeConfig, options.seed * 31 + i, membership)));
     this.network = new SimNetwork(this.rng, { dropPerMille: 10, duplicatePerMille: 10, delayStepsMax: 6 });
-    this.note(() => `config nodes=${options.nodes} preVote=${preVote} checkQuorum=${checkQuorum}`);
+    this.note(() => `config nodes=${options.nodes} preVote=${preVote} checkQuorum=${checkQuorum} readMode=${readMode}`);
   }
 
   run(): SimResult {
@@ -285,7 +287,7 @@ class Simulation {
   private injectEvents(): void {
     const rng = this.rng;
     if (rng.chance(300, 1000)) this.propose(1 + rng.int(3));
-    if (rng.chance(50, 1000)) this.read();
+    if (rng.chance(200, 1000)) this.read();
     if (rng.chance(3, 1000)) {
       const live = this.liveNodes();
       if (live.length > 0) this.crashNode(rng.pick(live), 'nemesis');
