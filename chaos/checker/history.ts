@@ -222,7 +222,9 @@ function operationFromJson(value: unknown): Operation {
       throw new InvalidHistoryError(`field "kind" must be one of get, put, cas; got ${JSON.stringify(kind)}`);
   }
   if (json['completeTime'] === null && op.outcome !== 'indeterminate') {
-    throw new InvalidHistoryError(`field "completeTime" may be null (never completed) only for an indeterminate operation`);
+    throw new InvalidHistoryError(
+      'field "completeTime" may be null (never completed) only for an indeterminate operation',
+    );
   }
   const problem = operationProblem(op);
   if (problem !== undefined) throw new InvalidHistoryError(problem);

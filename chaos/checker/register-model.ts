@@ -54,7 +54,7 @@ export function registerCommandOf(op: Operation): RegisterCommand | undefined {
         case 'aborted':
           return undefined;
         default:
-          return assertNever(op.outcome);
+          return assertNever(op);
       }
     case 'cas':
       switch (op.outcome) {
@@ -67,7 +67,7 @@ export function registerCommandOf(op: Operation): RegisterCommand | undefined {
         case 'aborted':
           return undefined;
         default:
-          return assertNever(op.outcome);
+          return assertNever(op);
       }
     default:
       return assertNever(op);

@@ -6,6 +6,7 @@ import {
   SeededRng,
   type Message,
   type NodeId,
+  type RaftCore,
   type RaftConfig,
   type Role,
   type Snapshot,
@@ -226,11 +227,18 @@ class Simulation {
     if (core === null) return;
     const ready = core.ready();
     this.note(() => `${node.id} ${describeReady(ready)}`);
+    const status = core.status();
+    // As the real driver does: a leader's appends and heartbeats leave before its own append is
+    // durable (thesis §10.2.1), as long as the Ready keeps the persisted term and vote.
+    const disk = node.disk.hardState;
+    const sendEarly =
+      status.role === 'leader' && (ready.hardState === null || (ready.hardState.term === disk.term && ready.hardState.vote === disk.vote));
+    const early = new Set<Message>(sendEarly ? ready.messages.filter((m) => m.type === 'append' || m.type === 'heartbeat') : []);
+    this.sendAll(core, [...early]);
     const crashPoint = this.pickCrashPoint();
     if (crashPoint !== null) this.stats.crashesInReady++;
     if (crashPoint === 'before-persist') return this.crashNode(node, crashPoint);
 
-    const status = core.status();
     const previous = this.lastRole.get(node.id);
     this.lastRole.set(node.id, { role: status.role, term: status.term });
     if (status.role === 'leader') {
@@ -248,13 +256,7 @@ class Simulation {
     if (ready.hardState !== null) this.checker.observeCommit(core, ready.hardState.term, ready.hardState.commit);
     if (crashPoint === 'after-persist') return this.crashNode(node, crashPoint);
 
-    for (const message of ready.messages) {
-      if (message.type === 'snapshot') this.stats.snapshotsSent++;
-      if (!this.network.send(message, this.now)) {
-        this.stats.messagesDropped++;
-        if (message.type === 'snapshot') core.reportSnapshot(message.to, false);
-      }
-    }
+    this.sendAll(core, ready.messages.filter((m) => !early.has(m)));
     if (crashPoint === 'after-send') return this.crashNode(node, crashPoint);
 
     let state = node.disk.stateMachine;
@@ -279,6 +281,16 @@ class Simulation {
     }
     if (crashPoint === 'after-apply') return this.crashNode(node, crashPoint);
     core.advance(ready);
+  }
+
+  private sendAll(core: RaftCore, messages: readonly Message[]): void {
+    for (const message of messages) {
+      if (message.type === 'snapshot') this.stats.snapshotsSent++;
+      if (!this.network.send(message, this.now)) {
+        this.stats.messagesDropped++;
+        if (message.type === 'snapshot') core.reportSnapshot(message.to, false);
+      }
+    }
   }
 
   // ---------------------------------------------------------------------------------------

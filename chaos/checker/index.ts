@@ -1,0 +1,49 @@
+/**
+ * The chaos harness's checkers: linearizability of register histories (per key, Wing–Gong with
+ * memoization), lost acknowledged writes, and the history formats they read.
+ */
+export {
+  assertWellFormedHistory,
+  describeOperation,
+  formatHistoryJsonLines,
+  InvalidHistoryError,
+  parseHistoryJsonLines,
+  readHistoryFile,
+  writeHistoryFile,
+  type CasOperation,
+  type GetOperation,
+  type IndexedOperation,
+  type Operation,
+  type OperationKind,
+  type OperationTiming,
+  type Outcome,
+  type PutOperation,
+  type RegisterValue,
+} from './history.js';
+export {
+  initialRegisterState,
+  nextRegisterState,
+  registerCommandOf,
+  type RegisterCommand,
+  type RegisterState,
+} from './register-model.js';
+export {
+  checkLinearizability,
+  defaultMemoBytesMax,
+  describeViolation,
+  type KeyCheck,
+  type KeyCheckStats,
+  type LinearizabilityOptions,
+  type LinearizabilityResult,
+  type Verdict,
+  type Violation,
+} from './linearizability.js';
+export {
+  findLostAppends,
+  findLostRegisterWrites,
+  type AppendKeyDurability,
+  type AppendLostWrites,
+  type RegisterKeyDurability,
+  type RegisterLostWrites,
+} from './lost-writes.js';
+export { parseJepsenLog, type JepsenLogOptions } from './jepsen-log.js';

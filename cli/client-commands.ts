@@ -1,0 +1,148 @@
+import type { Command } from 'commander';
+import { RaftKvClient, type CasAction, type CasCompare, type ClusterStatus } from '../src/client/index.js';
+import { defaultEndpoints } from './local-cluster.js';
+import { keyValueJson, printer, type Printer } from './output.js';
+import { parseIntegerOption } from './parse.js';
+
+interface ClientFlags {
+  endpoints?: string;
+  timeout: string;
+  json?: boolean;
+}
+
+/** A command's outcome that is not an error but still a non-zero exit (e.g. a missing key). */
+export class CommandFailure extends Error {
+  override readonly name = 'CommandFailure';
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+function withClientOptions(command: Command): Command {
+  return command
+    .option('--endpoints <list>', 'client addresses host:port,... (default: the local cluster)')
+    .option('--timeout <ms>', 'deadline of the call, retries included', '5000')
+    .option('--json', 'print JSON instead of text');
+}
+
+async function withClient<T>(flags: ClientFlags, run: (client: RaftKvClient, out: Printer) => Promise<T>): Promise<T> {
+  const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
+  const timeoutMs = parseIntegerOption(flags.timeout, '--timeout', 1, 3_600_000);
+  const client = new RaftKvClient({ endpoints, timeoutMs });
+  try {
+    return await run(client, printer(flags.json === true));
+  } finally {
+    client.close();
+  }
+}
+
+/** `put`, `get`, `del`, `cas`, `range`, `status`: the SDK from the command line. */
+export function registerClientCommands(program: Command): void {
+  withClientOptions(program.command('put').description('set a key').argument('<key>').argument('<value>')).action(
+    async (key: string, value: string, flags: ClientFlags) =>
+      withClient(flags, async (client, out) => {
+        const result = await client.put(key, value);
+        out.result(result, `OK revision=${result.revision} version=${result.version}`);
+      }),
+  );
+
+  withClientOptions(
+    program.command('get').description('read a key (linearizable unless --serializable)').argument('<key>').option('--serializable', 'read this node\'s possibly stale state'),
+  ).action(async (key: string, flags: ClientFlags & { serializable?: boolean }) =>
+    withClient(flags, async (client, out) => {
+      const kv = await client.get(key, { consistency: flags.serializable ? 'serializable' : 'linearizable' });
+      if (kv === null) {
+        if (out.json) out.result({ found: false }, '');
+        throw new CommandFailure(`not found: ${key}`, 1);
+      }
+      out.result({ found: true, ...keyValueJson(kv) }, kv.value.toString('utf8'));
+    }),
+  );
+
+  withClientOptions(program.command('del').description('delete a key').argument('<key>')).action(async (key: string, flags: ClientFlags) =>
+    withClient(flags, async (client, out) => {
+      const result = await client.delete(key);
+      out.result(result, result.deleted ? `deleted revision=${result.revision}` : 'not found (nothing deleted)');
+      if (!result.deleted) throw new CommandFailure(`not found: ${key}`, 1);
+    }),
+  );
+
+  withClientOptions(
+    program
+      .command('cas')
+      .description('compare-and-swap: set (or --delete) the key only if it holds the expected value or version')
+      .argument('<key>')
+      .argument('[value]', 'the new value (omit with --delete)')
+      .option('--expect <value>', 'the value the key must hold now')
+      .option('--expect-version <n>', 'the version the key must have now (0: the key must be absent)')
+      .option('--delete', 'delete the key instead of setting it'),
+  ).action(async (key: string, value: string | undefined, flags: ClientFlags & { expect?: string; expectVersion?: string; delete?: boolean }) => {
+    if ((flags.expect === undefined) === (flags.expectVersion === undefined)) {
+      throw new CommandFailure('cas: give exactly one of --expect <value> or --expect-version <n>', 2);
+    }
+    if ((value === undefined) !== (flags.delete === true)) {
+      throw new CommandFailure('cas: give a new value, or --delete, but not both', 2);
+    }
+    const compare: CasCompare =
+      flags.expect !== undefined ? { value: flags.expect } : { version: parseIntegerOption(flags.expectVersion as string, '--expect-version', 0, Number.MAX_SAFE_INTEGER) };
+    const action: CasAction = flags.delete ? { delete: true } : { put: value as string };
+    await withClient(flags, async (client, out) => {
+      const result = await client.cas(key, compare, action);
+      const previous = result.previous === null ? null : keyValueJson(result.previous);
+      out.result(
+        { succeeded: result.succeeded, revision: result.revision, previous },
+        result.succeeded ? `OK revision=${result.revision}` : `compare failed: current ${previous === null ? 'absent' : `value "${previous.value as string}" version ${previous.version as number}`}`,
+      );
+      if (!result.succeeded) throw new CommandFailure('compare failed', 1);
+    });
+  });
+
+  withClientOptions(
+    program
+      .command('range')
+      .description('list keys with a prefix (or from --start to --end)')
+      .argument('[prefix]', 'the key prefix ("" for all keys)')
+      .option('--start <key>', 'first key, inclusive (instead of a prefix)')
+      .option('--end <key>', 'last key, exclusive (with --start)')
+      .option('--limit <n>', 'the most keys to return')
+      .option('--serializable', 'read this node\'s possibly stale state'),
+  ).action(async (prefix: string | undefined, flags: ClientFlags & { start?: string; end?: string; limit?: string; serializable?: boolean }) => {
+    if (prefix !== undefined && flags.start !== undefined) throw new CommandFailure('range: give a prefix or --start, not both', 2);
+    const limit = flags.limit === undefined ? undefined : parseIntegerOption(flags.limit, '--limit', 1, 1_000_000);
+    const selector = flags.start !== undefined ? { start: flags.start, ...(flags.end === undefined ? {} : { end: flags.end }) } : { prefix: prefix ?? '' };
+    await withClient(flags, async (client, out) => {
+      const result = await client.range(selector, { ...(limit === undefined ? {} : { limit }), consistency: flags.serializable ? 'serializable' : 'linearizable' });
+      const lines = result.kvs.map((kv) => `${kv.key.toString('utf8')}=${kv.value.toString('utf8')}`);
+      if (result.more) lines.push(`(more keys; raise --limit)`);
+      out.result({ kvs: result.kvs.map(keyValueJson), more: result.more }, lines.join('\n'));
+    });
+  });
+
+  withClientOptions(program.command('status').description('show each node\'s role, term, leader and log position')).action(async (flags: ClientFlags) => {
+    const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
+    await withClient(flags, async (client, out) => {
+      type Row = { endpoint: string; status: ClusterStatus } | { endpoint: string; error: string };
+      const rows = await Promise.all(
+        endpoints.map(async (endpoint): Promise<Row> => {
+          try {
+            return { endpoint, status: await client.status(endpoint) };
+          } catch (error) {
+            return { endpoint, error: (error as Error).message };
+          }
+        }),
+      );
+      const text = rows
+        .map((row) =>
+          'status' in row
+            ? `${row.endpoint} id=${row.status.id} role=${row.status.role} term=${row.status.term} leader=${row.status.leaderId || '-'} commit=${row.status.commitIndex} applied=${row.status.appliedIndex} last=${row.status.lastIndex}`
+            : `${row.endpoint} unreachable: ${row.error}`,
+        )
+        .join('\n');
+      out.result(rows, text);
+      if (rows.every((row) => 'error' in row)) throw new CommandFailure('no node answered', 1);
+    });
+  });
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+/**
+ * The raftkv command line: run a node or a local cluster, and talk to a cluster.
+ * Exit codes: 0 success, 1 the operation failed (e.g. key not found, compare failed,
+ * unreachable), 2 bad usage or configuration.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError, RaftKvError } from '../src/shared/errors.js';
+import { registerBenchCommand } from './bench-command.js';
+import { CommandFailure, registerClientCommands } from './client-commands.js';
+import { registerClusterCommand } from './cluster-command.js';
+import { registerStartCommand } from './start-command.js';
+
+const program = new Command('raftkv')
+  .description('raftkv: a replicated, strongly consistent key-value store (Raft over gRPC, LevelDB)')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerStartCommand(program);
+registerClusterCommand(program);
+registerClientCommands(program);
+registerBenchCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.exitCode = exitCodeFor(error);
+}
+
+function exitCodeFor(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2; // commander printed it
+  if (error instanceof CommandFailure) {
+    process.stderr.write(`raftkv: ${error.message}\n`);
+    return error.exitCode;
+  }
+  if (error instanceof ConfigError) {
+    process.stderr.write(`raftkv: ${error.message}\n`);
+    return 2;
+  }
+  if (error instanceof RaftKvError) {
+    process.stderr.write(`raftkv: ${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}\n`);
+    return error.code === 'INVALID_ARGUMENT' ? 2 : 1;
+  }
+  process.stderr.write(`raftkv: ${(error as Error)?.stack ?? String(error)}\n`);
+  return 1;
+}

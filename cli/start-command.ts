@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { readConfigFile, resolveNodeConfig, type RawNodeConfig } from '../src/server/config.js';
+import { runNode } from '../src/server/main.js';
+
+/** Flags of `raftkv start`, named as the config file's keys (camelCase of the long flag). */
+interface StartFlags extends Record<string, unknown> {
+  config?: string;
+}
+
+/** `raftkv start`: run one node from flags and/or a JSON config file (flags win). */
+export function registerStartCommand(program: Command): void {
+  program
+    .command('start')
+    .description('run one node (settings from flags, or from --config FILE whose keys are the flags in camelCase)')
+    .option('--config <file>', 'JSON config file')
+    .option('--id <id>', 'this node\'s id, e.g. n1')
+    .option('--data <dir>', 'data directory')
+    .option('--listen-peer <host:port>', 'address for Raft traffic from the other nodes')
+    .option('--listen-client <host:port>', 'address for clients')
+    .option('--peers <list>', 'every node: id=host:port (peer address),... including this one')
+    .option('--cluster-id <name>', 'a name shared by the nodes of one cluster; others are refused')
+    .option('--tick-ms <ms>', 'length of one Raft tick')
+    .option('--election-ticks <n>', 'election timeout in ticks')
+    .option('--heartbeat-ticks <n>', 'heartbeat interval in ticks')
+    .option('--request-timeout-ms <ms>', 'server-side deadline of a request without its own')
+    .option('--key-bytes-max <n>', 'largest key')
+    .option('--value-bytes-max <n>', 'largest value')
+    .option('--request-bytes-max <n>', 'largest request')
+    .option('--pending-proposals-max <n>', 'writes waiting to commit before RESOURCE_EXHAUSTED')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--unsafe-stale-reads', 'TEST ONLY: serve linearizable reads without ReadIndex (needs RAFTKV_ENABLE_UNSAFE=1)')
+    .option('--unsafe-ack-before-commit', 'TEST ONLY: acknowledge writes before they commit (needs RAFTKV_ENABLE_UNSAFE=1)')
+    .action(async (flags: StartFlags) => {
+      const { config: file, ...fromFlags } = flags;
+      const raw: RawNodeConfig = { ...(file === undefined ? {} : readConfigFile(file)), ...fromFlags };
+      await runNode(resolveNodeConfig(raw));
+    });
+}

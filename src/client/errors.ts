@@ -1,0 +1,38 @@
+import { RaftKvError } from '../shared/errors.js';
+
+export { InvalidArgumentError, OverloadedError, RaftKvError, TimeoutError } from '../shared/errors.js';
+
+/** No endpoint could serve the call before its deadline; `cause` is the last failure seen. */
+export class UnavailableError extends RaftKvError {
+  override readonly name = 'UnavailableError';
+  readonly code = 'UNAVAILABLE';
+}
+
+/** The key does not exist (raised by `mustGet`; `get` returns null instead). */
+export class NotFoundError extends RaftKvError {
+  override readonly name = 'NotFoundError';
+  readonly code = 'NOT_FOUND';
+
+  constructor(readonly key: string) {
+    super(`key not found: ${key}`);
+  }
+}
+
+/** The call was cancelled through its AbortSignal. A write's outcome is then unknown. */
+export class CancelledError extends RaftKvError {
+  override readonly name = 'CancelledError';
+  readonly code = 'CANCELLED';
+}
+
+/** The server failed in a way the SDK does not retry; the message is the server's. */
+export class ServerError extends RaftKvError {
+  override readonly name = 'ServerError';
+  readonly code = 'SERVER';
+
+  constructor(
+    message: string,
+    readonly grpcCode: number,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,26 @@
+/** The raftkv SDK. */
+export { RaftKvClient, leaderAddressMetadataKey, leaderIdMetadataKey } from './kv-client.js';
+export type {
+  Bytes,
+  CallOptions,
+  CasAction,
+  CasCompare,
+  CasResult,
+  ClusterStatus,
+  Consistency,
+  DeleteResult,
+  KeyValue,
+  PutResult,
+  RaftKvClientOptions,
+  RangeResult,
+} from './kv-client.js';
+export {
+  CancelledError,
+  InvalidArgumentError,
+  NotFoundError,
+  OverloadedError,
+  RaftKvError,
+  ServerError,
+  TimeoutError,
+  UnavailableError,
+} from './errors.js';

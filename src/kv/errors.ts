@@ -1,0 +1,58 @@
+/** Typed errors of the key-value state machine. Broken invariants throw InvariantError instead. */
+import type { Index, Term } from '../raft/index.js';
+
+/**
+ * A command or read request that breaks a limit or rule (empty key, value too large, acked
+ * sequence not below the sequence, range limit too high...). `field` names the offending field
+ * and `limit` the bound, so the server can answer INVALID_ARGUMENT naming both. Nothing was done.
+ */
+export class InvalidArgumentError extends Error {
+  override readonly name = 'InvalidArgumentError';
+  readonly code = 'INVALID_ARGUMENT';
+
+  constructor(
+    readonly field: string,
+    readonly limit: string,
+    message: string,
+  ) {
+    super(`${field}: ${message} (${limit})`);
+  }
+}
+
+/** Bytes that are not a command this version of raftkv can read; `cause` says why. */
+export class CommandDecodeError extends Error {
+  override readonly name = 'CommandDecodeError';
+  readonly code = 'COMMAND_DECODE';
+}
+
+/**
+ * A committed entry whose command cannot be decoded. Every replica holds the same entry, so
+ * skipping it would be arbitrary and re-proposing impossible: this is a bug (a proposal that
+ * bypassed encodeCommand) or corruption, and the node must stop.
+ */
+export class CorruptCommittedEntryError extends Error {
+  override readonly name = 'CorruptCommittedEntryError';
+  readonly code = 'KV_CORRUPT_ENTRY';
+
+  constructor(
+    readonly index: Index,
+    readonly term: Term,
+    options: { cause: unknown },
+  ) {
+    super(`committed entry ${index} (term ${term}) is not a valid command`, options);
+  }
+}
+
+/**
+ * An apply failed after it had changed in-memory state (sessions) that did not reach the disk,
+ * so this state machine no longer matches its database: reopen it (restart the node). `cause`
+ * is the original failure.
+ */
+export class StateMachineFailedError extends Error {
+  override readonly name = 'StateMachineFailedError';
+  readonly code = 'KV_FAILED';
+
+  constructor(options: { cause: unknown }) {
+    super('an earlier apply failed; the state machine must be reopened', options);
+  }
+}

@@ -1,0 +1,24 @@
+/** The replicated key-value state machine: commands, their pure semantics, sessions, and the LevelDB-backed machine. */
+export { KvStateMachine, defaultKvStateMachineOptions, rangeBytesMax, rangeKeysMax } from './state-machine.js';
+export type { ApplyOutcome, KvStateMachineOptions, RangeQuery, RangeResult } from './state-machine.js';
+export { commandFormatLimits, decodeCommand, defaultCommandLimits, encodeCommand, validateCommand } from './commands.js';
+export type {
+  AppliedResult,
+  CasAction,
+  CasCompare,
+  CasResult,
+  Command,
+  CommandLimits,
+  CommandResult,
+  CommandSession,
+  DeleteResult,
+  PutResult,
+  StaleReason,
+  StaleSessionResult,
+} from './commands.js';
+export { applyCommand, compareHolds } from './apply-command.js';
+export type { CommandEffect } from './apply-command.js';
+export type { KeyRecord, KeyValue } from './key-record.js';
+export { SessionTable, defaultSessionLimits } from './sessions.js';
+export type { Admission, SessionChanges, SessionHeader, SessionLimits, SessionResultChange, SessionState } from './sessions.js';
+export { CommandDecodeError, CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedError } from './errors.js';

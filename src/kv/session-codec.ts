@@ -1,0 +1,86 @@
+/**
+ * Stored forms of sessions in `sm-meta` (keys in src/storage/keys.ts):
+ *
+ *   header:  v1 | lastUsedIndex u64 | ackedSequence u64 | evictedThrough u64
+ *   result:  v1 | kind u8, then
+ *              put (1):    version u64 | modRevision u64
+ *              delete (2): deleted u8
+ *              cas (3):    succeeded u8 | modRevision u64 | has-previous u8 | [KeyRecord, u32 length + bytes]
+ */
+import type { AppliedResult } from './commands.js';
+import { decodeKeyRecord, encodeKeyRecord, type KeyRecord } from './key-record.js';
+import type { SessionHeader } from './sessions.js';
+import { assertNever } from '../raft/index.js';
+import { BinaryDecodeError, ByteReader, ByteWriter } from '../storage/index.js';
+
+const formatVersion = 1;
+const keyRecordBytesMax = 0xffff_ffff;
+
+export function encodeSessionHeader(header: SessionHeader): Uint8Array {
+  return new ByteWriter(25).u8(formatVersion).u64(header.lastUsedIndex).u64(header.ackedSequence).u64(header.evictedThrough).finish();
+}
+
+export function decodeSessionHeader(clientId: string, bytes: Uint8Array): SessionHeader {
+  const reader = versioned(bytes, 'session header');
+  const header = {
+    clientId,
+    lastUsedIndex: reader.u64('session lastUsedIndex'),
+    ackedSequence: reader.u64('session ackedSequence'),
+    evictedThrough: reader.u64('session evictedThrough'),
+  };
+  reader.end('session header');
+  return header;
+}
+
+export function encodeAppliedResult(result: AppliedResult): Uint8Array {
+  const writer = new ByteWriter().u8(formatVersion);
+  switch (result.kind) {
+    case 'put':
+      writer.u8(1).u64(result.version).u64(result.modRevision);
+      break;
+    case 'delete':
+      writer.u8(2).u8(result.deleted ? 1 : 0);
+      break;
+    case 'cas':
+      writer.u8(3).u8(result.succeeded ? 1 : 0).u64(result.modRevision).u8(result.previous === null ? 0 : 1);
+      if (result.previous !== null) writer.bytes(encodeKeyRecord(result.previous), 'u32');
+      break;
+    default:
+      assertNever(result, 'applied result');
+  }
+  return writer.finish();
+}
+
+export function decodeAppliedResult(bytes: Uint8Array): AppliedResult {
+  const reader = versioned(bytes, 'result');
+  const kind = reader.u8('result kind');
+  let result: AppliedResult;
+  switch (kind) {
+    case 1:
+      result = { kind: 'put', version: reader.u64('put version'), modRevision: reader.u64('put modRevision') };
+      break;
+    case 2:
+      result = { kind: 'delete', deleted: reader.boolean('delete deleted') };
+      break;
+    case 3: {
+      const succeeded = reader.boolean('cas succeeded');
+      const modRevision = reader.u64('cas modRevision');
+      const previous: KeyRecord | null = reader.boolean('cas has previous')
+        ? decodeKeyRecord(reader.bytes('u32', keyRecordBytesMax, 'cas previous'))
+        : null;
+      result = { kind: 'cas', succeeded, previous, modRevision };
+      break;
+    }
+    default:
+      throw new BinaryDecodeError(`result kind: unknown kind ${kind}`);
+  }
+  reader.end('result');
+  return result;
+}
+
+function versioned(bytes: Uint8Array, what: string): ByteReader {
+  const reader = new ByteReader(bytes);
+  const version = reader.u8(`${what} version`);
+  if (version !== formatVersion) throw new BinaryDecodeError(`${what}: unknown format version ${version}`);
+  return reader;
+}

@@ -1,0 +1,211 @@
+import { readFileSync } from 'node:fs';
+import type { LevelWithSilent } from 'pino';
+import { nodeId, type NodeId } from '../raft/index.js';
+import { ConfigError } from '../shared/errors.js';
+import { logLevels } from '../shared/logger.js';
+
+/** Limits on client requests (DESIGN.md "The client API"); a request over one gets INVALID_ARGUMENT. */
+export interface RequestLimits {
+  readonly keyBytesMax: number;
+  readonly valueBytesMax: number;
+  readonly requestBytesMax: number;
+  /** Writes waiting to be committed; beyond it writes get RESOURCE_EXHAUSTED. */
+  readonly pendingProposalsMax: number;
+  /** Linearizable reads waiting for their read index; beyond it reads get RESOURCE_EXHAUSTED. */
+  readonly pendingReadsMax: number;
+  /** The most keys one Range returns. */
+  readonly rangeLimitMax: number;
+}
+
+/** Everything one node needs to run, validated. */
+export interface NodeConfig {
+  readonly id: NodeId;
+  readonly clusterId: string;
+  readonly dataDir: string;
+  readonly listenPeer: string;
+  readonly listenClient: string;
+  /** Every voter of the cluster (this node included) and its peer address. */
+  readonly peers: ReadonlyMap<NodeId, string>;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  /** How long the server waits for a write or read to complete when the client set no deadline. */
+  readonly requestTimeoutMs: number;
+  readonly limits: RequestLimits;
+  readonly logLevel: LevelWithSilent;
+  /** Test-only unsafe behaviours, refused unless RAFTKV_ENABLE_UNSAFE=1 (the chaos canaries). */
+  readonly unsafe: { readonly staleReads: boolean; readonly ackBeforeCommit: boolean };
+}
+
+export const defaultLimits: RequestLimits = {
+  keyBytesMax: 4096,
+  valueBytesMax: 1024 * 1024,
+  requestBytesMax: 1536 * 1024,
+  pendingProposalsMax: 10_000,
+  pendingReadsMax: 10_000,
+  rangeLimitMax: 10_000,
+};
+
+/** The settings as they come from flags or a config file: strings or numbers, unchecked. */
+export interface RawNodeConfig {
+  id?: unknown;
+  clusterId?: unknown;
+  data?: unknown;
+  listenPeer?: unknown;
+  listenClient?: unknown;
+  peers?: unknown;
+  tickMs?: unknown;
+  electionTicks?: unknown;
+  heartbeatTicks?: unknown;
+  requestTimeoutMs?: unknown;
+  keyBytesMax?: unknown;
+  valueBytesMax?: unknown;
+  requestBytesMax?: unknown;
+  pendingProposalsMax?: unknown;
+  logLevel?: unknown;
+  unsafeStaleReads?: unknown;
+  unsafeAckBeforeCommit?: unknown;
+}
+
+const knownKeys = new Set<string>([
+  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'peers', 'tickMs', 'electionTicks', 'heartbeatTicks',
+  'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
+  'unsafeStaleReads', 'unsafeAckBeforeCommit',
+]);
+
+/** Reads a JSON config file whose keys are the long flag names in camelCase. */
+export function readConfigFile(path: string): RawNodeConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`config file ${path}: cannot read it (${(error as Error).message})`, { cause: error });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path}: not valid JSON (${(error as Error).message})`, { cause: error });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${path}: must hold a JSON object`);
+  }
+  for (const key of Object.keys(parsed)) {
+    if (!knownKeys.has(key)) throw new ConfigError(`config file ${path}: unknown setting "${key}" (known: ${[...knownKeys].join(', ')})`);
+  }
+  return parsed as RawNodeConfig;
+}
+
+/** Validates raw settings into a NodeConfig; every error names the setting and what is wrong. */
+export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  const id = requireString(raw.id, 'id');
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new ConfigError(`id: "${id}" must be 1-64 letters, digits, '.', '_' or '-'`);
+  const listenPeer = parseAddress(requireString(raw.listenPeer, 'listen-peer'), 'listen-peer');
+  const listenClient = parseAddress(requireString(raw.listenClient, 'listen-client'), 'listen-client');
+  if (listenPeer === listenClient) throw new ConfigError(`listen-peer and listen-client are both ${listenPeer}; they need different ports`);
+  const peers = parsePeers(raw.peers ?? `${id}=${listenPeer}`);
+  const self = peers.get(nodeId(id));
+  if (self === undefined) throw new ConfigError(`peers: must include this node's own id "${id}"`);
+  const electionTicks = optionalInt(raw.electionTicks, 'election-ticks', 10, 2, 1000);
+  const heartbeatTicks = optionalInt(raw.heartbeatTicks, 'heartbeat-ticks', 1, 1, 1000);
+  if (heartbeatTicks >= electionTicks) {
+    throw new ConfigError(`heartbeat-ticks (${heartbeatTicks}) must be below election-ticks (${electionTicks})`);
+  }
+  const logLevel = raw.logLevel === undefined ? 'info' : requireString(raw.logLevel, 'log-level');
+  if (!(logLevels as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`log-level: "${logLevel}" is not one of ${logLevels.join(', ')}`);
+  }
+  const staleReads = optionalBool(raw.unsafeStaleReads, 'unsafe-stale-reads');
+  const ackBeforeCommit = optionalBool(raw.unsafeAckBeforeCommit, 'unsafe-ack-before-commit');
+  if ((staleReads || ackBeforeCommit) && env.RAFTKV_ENABLE_UNSAFE !== '1') {
+    throw new ConfigError('unsafe-* settings break linearizability and exist only for testing the chaos harness; set RAFTKV_ENABLE_UNSAFE=1 to allow them');
+  }
+  const valueBytesMax = optionalInt(raw.valueBytesMax, 'value-bytes-max', defaultLimits.valueBytesMax, 1, 64 * 1024 * 1024);
+  const keyBytesMax = optionalInt(raw.keyBytesMax, 'key-bytes-max', defaultLimits.keyBytesMax, 1, 64 * 1024);
+  const requestBytesMax = optionalInt(raw.requestBytesMax, 'request-bytes-max', defaultLimits.requestBytesMax, 1024, 128 * 1024 * 1024);
+  if (requestBytesMax < keyBytesMax + valueBytesMax) {
+    throw new ConfigError(`request-bytes-max (${requestBytesMax}) must be at least key-bytes-max + value-bytes-max (${keyBytesMax + valueBytesMax})`);
+  }
+  return {
+    id: nodeId(id),
+    clusterId: raw.clusterId === undefined ? 'raftkv' : requireString(raw.clusterId, 'cluster-id'),
+    dataDir: requireString(raw.data, 'data'),
+    listenPeer,
+    listenClient,
+    peers,
+    tickMs: optionalInt(raw.tickMs, 'tick-ms', 100, 1, 60_000),
+    electionTicks,
+    heartbeatTicks,
+    requestTimeoutMs: optionalInt(raw.requestTimeoutMs, 'request-timeout-ms', 5000, 1, 600_000),
+    limits: {
+      ...defaultLimits,
+      keyBytesMax,
+      valueBytesMax,
+      requestBytesMax,
+      pendingProposalsMax: optionalInt(raw.pendingProposalsMax, 'pending-proposals-max', defaultLimits.pendingProposalsMax, 1, 10_000_000),
+    },
+    logLevel: logLevel as LevelWithSilent,
+    unsafe: { staleReads, ackBeforeCommit },
+  };
+}
+
+/** Parses "n1=host:port,n2=host:port" (or an object of id to address) into a map. */
+export function parsePeers(value: unknown): Map<NodeId, string> {
+  const pairs: [string, string][] = [];
+  if (typeof value === 'string') {
+    for (const item of value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+      const eq = item.indexOf('=');
+      if (eq <= 0) throw new ConfigError(`peers: "${item}" is not of the form id=host:port`);
+      pairs.push([item.slice(0, eq), item.slice(eq + 1)]);
+    }
+  } else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const [key, address] of Object.entries(value)) {
+      if (typeof address !== 'string') throw new ConfigError(`peers: the address of "${key}" must be a string`);
+      pairs.push([key, address]);
+    }
+  } else {
+    throw new ConfigError('peers: must be "id=host:port,..." or an object of id to address');
+  }
+  if (pairs.length === 0) throw new ConfigError('peers: lists no node');
+  const peers = new Map<NodeId, string>();
+  const addresses = new Set<string>();
+  for (const [id, address] of pairs) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new ConfigError(`peers: "${id}" is not a valid node id`);
+    const parsed = parseAddress(address, `peers (${id})`);
+    if (peers.has(nodeId(id))) throw new ConfigError(`peers: "${id}" appears twice`);
+    if (addresses.has(parsed)) throw new ConfigError(`peers: address ${parsed} appears twice`);
+    peers.set(nodeId(id), parsed);
+    addresses.add(parsed);
+  }
+  return peers;
+}
+
+/** Checks "host:port" (IPv6 as "[::1]:port") and returns it normalised. */
+export function parseAddress(value: string, setting: string): string {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value.trim());
+  if (match === null) throw new ConfigError(`${setting}: "${value}" is not host:port`);
+  const port = Number(match[2]);
+  if (port < 1 || port > 65535) throw new ConfigError(`${setting}: port ${port} is not in 1..65535`);
+  return `${match[1]}:${port}`;
+}
+
+function requireString(value: unknown, setting: string): string {
+  if (value === undefined || value === null || value === '') throw new ConfigError(`${setting}: is required`);
+  if (typeof value !== 'string') throw new ConfigError(`${setting}: must be a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function optionalInt(value: unknown, setting: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
+    throw new ConfigError(`${setting}: must be an integer in ${min}..${max}, got ${JSON.stringify(value)}`);
+  }
+  return number;
+}
+
+function optionalBool(value: unknown, setting: string): boolean {
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new ConfigError(`${setting}: must be true or false, got ${JSON.stringify(value)}`);
+}

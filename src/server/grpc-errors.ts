@@ -1,0 +1,45 @@
+import * as grpc from '@grpc/grpc-js';
+import { InvalidArgumentError as KvInvalidArgumentError } from '../kv/index.js';
+import {
+  InvalidArgumentError,
+  NotLeaderError,
+  OverloadedError,
+  ProposalDroppedError,
+  ShuttingDownError,
+  TimeoutError,
+} from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+
+/** Trailing metadata keys of a "not the leader" answer (see kv.proto). */
+export const leaderIdMetadataKey = 'raftkv-leader-id';
+export const leaderAddressMetadataKey = 'raftkv-leader-address';
+
+/** A session write the state machine refused without applying it (kv.proto: ABORTED). */
+export class StaleSessionError extends Error {
+  override readonly name = 'StaleSessionError';
+  readonly code = 'STALE_SESSION';
+}
+
+/**
+ * Maps the node's typed errors to gRPC statuses, the contract in kv.proto. Anything unexpected
+ * is INTERNAL and logged: it is a bug, and the client must not guess what happened.
+ */
+export function toGrpcError(error: unknown, logger: Logger): Partial<grpc.StatusObject> {
+  if (error instanceof InvalidArgumentError || error instanceof KvInvalidArgumentError) {
+    return { code: grpc.status.INVALID_ARGUMENT, details: error.message };
+  }
+  if (error instanceof NotLeaderError) {
+    const metadata = new grpc.Metadata();
+    metadata.set(leaderIdMetadataKey, error.leaderId ?? '');
+    metadata.set(leaderAddressMetadataKey, error.leaderAddress ?? '');
+    return { code: grpc.status.FAILED_PRECONDITION, details: error.message, metadata };
+  }
+  if (error instanceof OverloadedError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: error.message };
+  if (error instanceof TimeoutError) return { code: grpc.status.DEADLINE_EXCEEDED, details: error.message };
+  if (error instanceof ProposalDroppedError || error instanceof ShuttingDownError) {
+    return { code: grpc.status.UNAVAILABLE, details: error.message };
+  }
+  if (error instanceof StaleSessionError) return { code: grpc.status.ABORTED, details: error.message };
+  logger.error({ err: error }, 'request failed unexpectedly');
+  return { code: grpc.status.INTERNAL, details: `internal error: ${(error as Error)?.message ?? String(error)}` };
+}

@@ -1,0 +1,247 @@
+import * as grpc from '@grpc/grpc-js';
+import {
+  encodeCommand,
+  validateCommand,
+  type ApplyOutcome,
+  type CasAction,
+  type CasCompare,
+  type Command,
+  type CommandResult,
+  type CommandSession,
+  type KeyRecord,
+  type KvStateMachine,
+  type RangeQuery,
+} from '../kv/index.js';
+import { nodeId, type NodeId } from '../raft/index.js';
+import { InvalidArgumentError, NotLeaderError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { NodeConfig } from './config.js';
+import { StaleSessionError, toGrpcError } from './grpc-errors.js';
+import type { RaftNode } from './raft-node.js';
+
+export interface KvServiceDeps {
+  readonly node: RaftNode<ApplyOutcome>;
+  readonly stateMachine: KvStateMachine;
+  readonly config: NodeConfig;
+  /** The client address a peer announced, for "not the leader" hints; null if not known yet. */
+  readonly clientAddressOf: (id: NodeId) => string | null;
+  readonly logger: Logger;
+}
+
+type Handler<Req, Res> = (request: Req, timeoutMs: number) => Promise<Res>;
+
+interface WireSession {
+  clientId: string;
+  sequence: number;
+  ackedSequence: number;
+}
+
+interface WireKeyValue {
+  key: Buffer;
+  value: Buffer;
+  createRevision: number;
+  modRevision: number;
+  version: number;
+}
+
+/**
+ * The client API of kv.proto on one node. Writes go through the Raft log and are answered once
+ * applied here; a follower answers FAILED_PRECONDITION naming the leader (it does not forward:
+ * the SDK follows the hint, and one hop fewer is cheaper than proxying). Linearizable reads are
+ * served on any node through ReadIndex; serializable reads from local state.
+ */
+export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServiceImplementation; cluster: grpc.UntypedServiceImplementation } {
+  const { node, stateMachine, config } = deps;
+  const limits = { keyBytesMax: config.limits.keyBytesMax, valueBytesMax: config.limits.valueBytesMax, clientIdBytesMax: 128 };
+
+  const unary = <Req, Res>(name: string, handler: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      const deadline = call.getDeadline();
+      const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+      const timeoutMs = Number.isFinite(deadlineMs) ? Math.max(1, deadlineMs - Date.now()) : config.requestTimeoutMs;
+      handler(call.request, timeoutMs).then(
+        (response) => callback(null, response),
+        (error: unknown) => {
+          if (deps.logger.isLevelEnabled('debug')) deps.logger.debug({ method: name, err: error }, 'request failed');
+          callback(toGrpcError(error, deps.logger) as grpc.ServiceError);
+        },
+      );
+    };
+
+  const header = (): { memberId: string; term: number; revision: number } => ({
+    memberId: node.id,
+    term: node.status().term,
+    revision: stateMachine.appliedIndex,
+  });
+
+  /** Proposes a write on the leader, or says who the leader is. */
+  const write = async (command: Command, timeoutMs: number): Promise<CommandResult> => {
+    validateCommand(command, limits);
+    const status = node.status();
+    if (status.role !== 'leader') {
+      throw new NotLeaderError(status.leader, status.leader === null ? null : deps.clientAddressOf(status.leader));
+    }
+    const outcome = await node.propose(encodeCommand(command), timeoutMs);
+    if (outcome.kind !== 'command') throw new Error(`a write was applied as ${outcome.kind}`);
+    if (outcome.result.kind === 'stale-session') {
+      throw new StaleSessionError(
+        `session ${outcome.result.clientId} write ${outcome.result.sequence} was not applied (${outcome.result.reason}); start a new session`,
+      );
+    }
+    return outcome.result;
+  };
+
+  /** Waits until local state may be read at the requested consistency. */
+  const readBarrier = async (consistency: string, timeoutMs: number): Promise<void> => {
+    if (consistency === 'SERIALIZABLE') return;
+    if (consistency !== 'LINEARIZABLE') throw new InvalidArgumentError('consistency', `unknown value ${consistency}`);
+    if (config.unsafe.staleReads) return;
+    await node.linearizableBarrier(timeoutMs);
+  };
+
+  const kv: grpc.UntypedServiceImplementation = {
+    put: unary(
+      'put',
+      async (request: { key: Buffer; value: Buffer; session: WireSession | null }, timeoutMs) => {
+        const result = await write({ kind: 'put', key: request.key, value: request.value, ...session(request.session) }, timeoutMs);
+        if (result.kind !== 'put') throw new Error(`put answered ${result.kind}`);
+        return { header: header(), version: result.version, modRevision: result.modRevision };
+      },
+    ),
+    get: unary('get', async (request: { key: Buffer; consistency: string }, timeoutMs) => {
+      checkKey(request.key, limits.keyBytesMax);
+      await readBarrier(request.consistency, timeoutMs);
+      const record = await stateMachine.get(request.key);
+      return { header: header(), found: record !== null, kv: record === null ? null : wireKeyValue(request.key, record) };
+    }),
+    delete: unary('delete', async (request: { key: Buffer; session: WireSession | null }, timeoutMs) => {
+      const result = await write({ kind: 'delete', key: request.key, ...session(request.session) }, timeoutMs);
+      if (result.kind !== 'delete') throw new Error(`delete answered ${result.kind}`);
+      return { header: header(), deleted: result.deleted };
+    }),
+    range: unary(
+      'range',
+      async (request: { prefix: Buffer; start: Buffer; end: Buffer; limit: number; consistency: string }, timeoutMs) => {
+        const query = rangeQuery(request, limits.keyBytesMax);
+        const limit = request.limit === 0 ? config.limits.rangeLimitMax : Math.min(request.limit, config.limits.rangeLimitMax);
+        await readBarrier(request.consistency, timeoutMs);
+        const result = await stateMachine.range(query, limit);
+        return { header: header(), kvs: result.kvs.map((kv) => wireKeyValue(kv.key, kv)), more: result.more };
+      },
+    ),
+    compareAndSwap: unary(
+      'compareAndSwap',
+      async (
+        request: {
+          key: Buffer;
+          compare?: string;
+          expectedValue?: Buffer;
+          expectedVersion?: number;
+          action?: string;
+          newValue?: Buffer;
+          delete?: boolean;
+          session: WireSession | null;
+        },
+        timeoutMs,
+      ) => {
+        const compare: CasCompare =
+          request.compare === 'expectedValue'
+            ? { kind: 'value', value: request.expectedValue ?? Buffer.alloc(0) }
+            : request.compare === 'expectedVersion'
+              ? { kind: 'version', version: request.expectedVersion ?? 0 }
+              : missing('compare', 'set expected_value or expected_version');
+        const action: CasAction =
+          request.action === 'newValue'
+            ? { kind: 'put', value: request.newValue ?? Buffer.alloc(0) }
+            : request.action === 'delete' && request.delete === true
+              ? { kind: 'delete' }
+              : missing('action', 'set new_value, or delete = true');
+        const result = await write({ kind: 'cas', key: request.key, compare, action, ...session(request.session) }, timeoutMs);
+        if (result.kind !== 'cas') throw new Error(`cas answered ${result.kind}`);
+        return {
+          header: header(),
+          succeeded: result.succeeded,
+          found: result.previous !== null,
+          kv: result.previous === null ? null : wireKeyValue(request.key, result.previous),
+          modRevision: result.modRevision,
+        };
+      },
+    ),
+  };
+
+  const cluster: grpc.UntypedServiceImplementation = {
+    status: unary('status', async () => {
+      const status = node.status();
+      return {
+        id: status.id,
+        role: status.role,
+        term: status.term,
+        leaderId: status.leader ?? '',
+        leaderAddress: status.leader === null ? '' : (deps.clientAddressOf(status.leader) ?? ''),
+        commitIndex: status.commit,
+        appliedIndex: stateMachine.appliedIndex,
+        lastIndex: status.lastIndex,
+        snapshotIndex: status.snapshotIndex,
+        logEntries: status.lastIndex - status.compactedTo.index,
+        members: [...config.peers].map(([id, peerAddress]) => ({
+          id,
+          peerAddress,
+          clientAddress: deps.clientAddressOf(id) ?? '',
+          voter: status.membership.voters.includes(id),
+        })),
+      };
+    }),
+    transferLeadership: unary('transferLeadership', async (request: { targetId: string }) => {
+      if (request.targetId === '') throw new InvalidArgumentError('target_id', 'is required');
+      const status = node.status();
+      if (status.role !== 'leader') {
+        throw new NotLeaderError(status.leader, status.leader === null ? null : deps.clientAddressOf(status.leader));
+      }
+      if (!config.peers.has(nodeId(request.targetId))) throw new InvalidArgumentError('target_id', `"${request.targetId}" is not a member`);
+      node.transferLeadership(nodeId(request.targetId));
+      return { leaderId: status.id };
+    }),
+  };
+
+  return { kv, cluster };
+}
+
+function session(wire: WireSession | null): { session?: CommandSession } {
+  if (wire === null || wire.clientId === '') return {};
+  return { session: { clientId: wire.clientId, sequence: wire.sequence, ackedSequence: wire.ackedSequence } };
+}
+
+function wireKeyValue(key: Uint8Array, record: KeyRecord): WireKeyValue {
+  return {
+    key: Buffer.from(key),
+    value: Buffer.from(record.value),
+    createRevision: record.createRevision,
+    modRevision: record.modRevision,
+    version: record.version,
+  };
+}
+
+function checkKey(key: Buffer, keyBytesMax: number): void {
+  if (key.byteLength === 0) throw new InvalidArgumentError('key', 'must not be empty');
+  if (key.byteLength > keyBytesMax) throw new InvalidArgumentError('key', `${key.byteLength} bytes exceeds key-bytes-max ${keyBytesMax}`);
+}
+
+function rangeQuery(request: { prefix: Buffer; start: Buffer; end: Buffer }, keyBytesMax: number): RangeQuery {
+  if (request.prefix.byteLength > 0 && (request.start.byteLength > 0 || request.end.byteLength > 0)) {
+    throw new InvalidArgumentError('prefix', 'give a prefix or a start/end range, not both');
+  }
+  for (const [field, value] of [['prefix', request.prefix], ['start', request.start], ['end', request.end]] as const) {
+    if (value.byteLength > keyBytesMax) throw new InvalidArgumentError(field, `${value.byteLength} bytes exceeds key-bytes-max ${keyBytesMax}`);
+  }
+  if (request.start.byteLength > 0 || request.end.byteLength > 0) {
+    if (request.end.byteLength > 0 && Buffer.compare(request.start, request.end) >= 0) {
+      throw new InvalidArgumentError('end', 'must sort after start');
+    }
+    return { kind: 'interval', start: request.start, end: request.end };
+  }
+  return { kind: 'prefix', prefix: request.prefix };
+}
+
+function missing(field: string, hint: string): never {
+  throw new InvalidArgumentError(field, `is required: ${hint}`);
+}

@@ -1,0 +1,172 @@
+import { randomInt, randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { KvStateMachine, type ApplyOutcome } from '../kv/index.js';
+import { RaftCore, SeededRng, defaultRaftTunables, type Membership, type NodeId } from '../raft/index.js';
+import { ConfigError } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { serviceClient } from '../shared/proto.js';
+import { NodeStore, RaftLogStore } from '../storage/index.js';
+import { GrpcTransport } from '../transport/index.js';
+import type { NodeConfig } from './config.js';
+import { kvServiceHandlers } from './kv-service.js';
+import { RaftNode } from './raft-node.js';
+
+const shutdownDeadlineMs = 5000;
+
+/** A running node: what `startNode` returns and `stop` ends. */
+export interface RunningNode {
+  readonly node: RaftNode<ApplyOutcome>;
+  readonly clientAddress: string;
+  readonly logger: Logger;
+  /** Graceful stop: no new requests, in-flight ones finish or fail, storage closed. */
+  stop(): Promise<void>;
+  /** Resolves when the node stopped, by `stop()` or after a fatal error (then with that error). */
+  readonly stopped: Promise<Error | null>;
+}
+
+/**
+ * Opens the node's storage, restores Raft and the state machine from it, and starts serving
+ * peers and clients. A node restarts from exactly what it persisted.
+ */
+export async function startNode(config: NodeConfig): Promise<RunningNode> {
+  const logger = createLogger({ level: config.logLevel, bindings: { node: config.id } });
+  const store = await NodeStore.open(config.dataDir, { createIfMissing: true });
+  try {
+    const logStore = new RaftLogStore(store);
+    const persisted = await logStore.load();
+    const stateMachine = await KvStateMachine.open(store);
+    const configured: Membership = { voters: [...config.peers.keys()], learners: [] };
+    const membership = persisted.membership ?? configured;
+    checkMembership(membership, configured, config.dataDir);
+    if (persisted.membership === null) await logStore.saveMembership(membership);
+
+    const core = new RaftCore(
+      {
+        ...defaultRaftTunables,
+        id: config.id,
+        electionTicks: config.electionTicks,
+        heartbeatTicks: config.heartbeatTicks,
+        // Outside the simulator, election timeouts should differ from run to run.
+        rng: new SeededRng(randomInt(0, 2 ** 32 - 1)),
+      },
+      {
+        hardState: persisted.hardState,
+        snapshot: persisted.snapshotMeta === null ? null : { meta: persisted.snapshotMeta, data: new Uint8Array(0) },
+        compactedTo: persisted.compactedTo,
+        entries: persisted.entries,
+        membership,
+        applied: stateMachine.appliedIndex,
+      },
+    );
+    logger.info(
+      { term: persisted.hardState.term, commit: persisted.hardState.commit, lastIndex: logStore.lastIndex, applied: stateMachine.appliedIndex },
+      'restored from disk',
+    );
+
+    const transport = new GrpcTransport({
+      clusterId: config.clusterId,
+      selfId: config.id,
+      listenAddress: config.listenPeer,
+      peers: config.peers,
+      logger,
+    });
+    let reportFatal: (error: Error) => void = () => {};
+    const fatal = new Promise<Error>((resolve) => {
+      reportFatal = resolve;
+    });
+    const node = new RaftNode<ApplyOutcome>({
+      core,
+      log: logStore,
+      stateMachine,
+      transport,
+      logger,
+      tickMs: config.tickMs,
+      pendingProposalsMax: config.limits.pendingProposalsMax,
+      pendingReadsMax: config.limits.pendingReadsMax,
+      incarnation: randomUUID().slice(0, 8),
+      onFatal: (error) => reportFatal(error),
+    });
+    await node.start();
+
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': config.limits.requestBytesMax,
+      'grpc.max_send_message_length': 64 * 1024 * 1024,
+    });
+    const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: () => null, logger });
+    server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
+    server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(config.listenClient, grpc.ServerCredentials.createInsecure(), (error) => {
+        if (error) reject(new ConfigError(`listen-client ${config.listenClient}: cannot listen (${error.message})`, { cause: error }));
+        else resolve();
+      });
+    });
+    logger.info({ listenClient: config.listenClient, listenPeer: config.listenPeer, peers: Object.fromEntries(config.peers) }, 'node serving');
+
+    let stopping: Promise<void> | null = null;
+    let resolveStopped: (value: Error | null) => void = () => {};
+    const stopped = new Promise<Error | null>((resolve) => {
+      resolveStopped = resolve;
+    });
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        logger.info('shutting down');
+        await shutdownServer(server, shutdownDeadlineMs);
+        await node.stop(shutdownDeadlineMs);
+        await store.close();
+        logger.info('stopped');
+        resolveStopped(null);
+      })();
+      return stopping;
+    };
+    void fatal.then(async (error) => {
+      await stop().catch(() => {});
+      resolveStopped(error);
+    });
+    return { node, clientAddress: config.listenClient, logger, stop, stopped };
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+}
+
+/** `raftkv start`: runs a node until SIGTERM or SIGINT, then stops it gracefully. */
+export async function runNode(config: NodeConfig): Promise<void> {
+  const running = await startNode(config);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    running.logger.info({ signal }, 'signal received');
+    void running.stop();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  const error = await running.stopped;
+  running.logger.flush();
+  if (error !== null) {
+    process.exitCode = 1;
+    throw error;
+  }
+}
+
+/** A data directory from one cluster must not be started as a member of another. */
+function checkMembership(persisted: Membership, configured: Membership, dataDir: string): void {
+  const same = (a: readonly NodeId[], b: readonly NodeId[]): boolean => a.length === b.length && [...a].sort().every((id, i) => id === [...b].sort()[i]);
+  if (!same(persisted.voters, configured.voters)) {
+    throw new ConfigError(
+      `peers: ${dataDir} belongs to a cluster of ${persisted.voters.join(',')}, but --peers names ${configured.voters.join(',')}; membership changes are not supported yet`,
+    );
+  }
+}
+
+function shutdownServer(server: grpc.Server, deadlineMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, deadlineMs);
+    timer.unref();
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

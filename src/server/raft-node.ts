@@ -1,0 +1,240 @@
+import {
+  describeReady,
+  type Entry,
+  type HardState,
+  type Index,
+  type Message,
+  type NodeId,
+  type ProposeResult,
+  type RaftCore,
+  type RaftStatus,
+  type Ready,
+  type SnapshotMeta,
+} from '../raft/index.js';
+import type { Logger } from '../shared/logger.js';
+import { NotLeaderError, OverloadedError, ShuttingDownError } from '../shared/errors.js';
+import type { Transport } from '../transport/transport.js';
+import { ProposalTracker } from './proposals.js';
+import { ReadWaits } from './read-waits.js';
+
+function isLeaderTraffic(message: Message): boolean {
+  return message.type === 'append' || message.type === 'heartbeat';
+}
+
+function sameTermAndVote(hardState: HardState | null, persisted: { term: number; vote: NodeId | null }): boolean {
+  return hardState === null || (hardState.term === persisted.term && hardState.vote === persisted.vote);
+}
+
+/** The durable Raft log as the driver uses it. */
+export interface DurableLog {
+  /** Persists one Ready's snapshot meta, entries and hard state in one synced batch. */
+  save(update: { hardState: HardState | null; entries: readonly Entry[]; snapshotMeta: SnapshotMeta | null }): Promise<void>;
+}
+
+/** The replicated state machine as the driver uses it. */
+export interface AppliedStateMachine<Outcome> {
+  /** Applies committed entries in order, atomically with the new applied index; one outcome per entry. */
+  apply(entries: readonly Entry[]): Promise<Outcome[]>;
+  readonly appliedIndex: Index;
+}
+
+export interface RaftNodeOptions<Outcome> {
+  readonly core: RaftCore;
+  readonly log: DurableLog;
+  readonly stateMachine: AppliedStateMachine<Outcome>;
+  readonly transport: Transport;
+  readonly logger: Logger;
+  readonly tickMs: number;
+  readonly pendingProposalsMax: number;
+  readonly pendingReadsMax: number;
+  /** Unique per process start, so read contexts never collide with a previous incarnation's. */
+  readonly incarnation: string;
+  /** Called once if the drive loop fails (storage broken): the process must stop, not limp on. */
+  readonly onFatal: (error: Error) => void;
+}
+
+/**
+ * The driver (STYLE "The driver"): the only place where the Raft core, storage, transport, the
+ * state machine and the clock meet. Handlers only feed the core and wake the loop; the loop
+ * handles one Ready at a time: persist, send, apply, answer, advance. Whatever arrives while a
+ * Ready is on disk goes into the next one, which is what batches fsyncs (group commit).
+ */
+export class RaftNode<Outcome> {
+  readonly id: NodeId;
+  private readonly core: RaftCore;
+  private readonly options: RaftNodeOptions<Outcome>;
+  private readonly proposals: ProposalTracker<Outcome>;
+  private readonly reads: ReadWaits;
+  private readonly logger: Logger;
+
+  private ticker: NodeJS.Timeout | null = null;
+  private wakeUp: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private state: 'created' | 'running' | 'stopping' | 'stopped' = 'created';
+  private fatal: Error | null = null;
+  /** The term and vote last written to disk: early sends are only safe when the Ready keeps them. */
+  private persistedTerm: { term: number; vote: NodeId | null };
+
+  constructor(options: RaftNodeOptions<Outcome>) {
+    this.options = options;
+    this.core = options.core;
+    this.id = options.core.id;
+    this.logger = options.logger;
+    this.proposals = new ProposalTracker<Outcome>(options.pendingProposalsMax);
+    this.reads = new ReadWaits(`${this.id}:${options.incarnation}`, options.pendingReadsMax);
+    const status = options.core.status();
+    this.persistedTerm = { term: status.term, vote: status.vote };
+  }
+
+  /** Starts the transport, the tick timer and the drive loop. */
+  async start(): Promise<void> {
+    if (this.state !== 'created') throw new Error(`RaftNode ${this.id}: start() called when ${this.state}`);
+    await this.options.transport.start({
+      onMessages: (messages) => {
+        if (this.state !== 'running') return;
+        for (const message of messages) this.core.step(message);
+        this.wake();
+      },
+      onUnreachable: (peer) => {
+        this.core.reportUnreachable(peer);
+        this.wake();
+      },
+      onSnapshotStatus: (peer, delivered) => {
+        this.core.reportSnapshot(peer, delivered);
+        this.wake();
+      },
+    });
+    this.state = 'running';
+    this.ticker = setInterval(() => {
+      this.core.tick();
+      this.wake();
+    }, this.options.tickMs);
+    this.ticker.unref();
+    this.loop = this.driveLoop();
+  }
+
+  /**
+   * Proposes a command and resolves with its outcome once it is committed and applied here.
+   * Rejects with NotLeaderError (retry at the leader), OverloadedError, TimeoutError (outcome
+   * unknown), or ProposalDroppedError (not applied; safe to retry).
+   */
+  propose(command: Uint8Array, timeoutMs: number): Promise<Outcome> {
+    this.ensureRunning();
+    this.proposals.ensureCapacity();
+    const result: ProposeResult = this.core.propose(command);
+    if (!result.ok) {
+      if (result.reason === 'too-many-uncommitted') throw new OverloadedError('too many uncommitted bytes in the log; retry later');
+      throw new NotLeaderError(result.leader, null);
+    }
+    this.wake();
+    return this.proposals.track(result.index, result.term, timeoutMs);
+  }
+
+  /**
+   * Resolves once local state may be read linearizably (thesis §6.4): a quorum confirmed the
+   * leader's commit index and this node has applied up to it. Works on followers too: the
+   * core forwards the request to the leader.
+   */
+  async linearizableBarrier(timeoutMs: number): Promise<void> {
+    this.ensureRunning();
+    const { context, ready } = this.reads.begin(timeoutMs);
+    const result = this.core.readIndex(context);
+    if (!result.ok) {
+      this.reads.abandon(context);
+      if (result.reason === 'too-many-pending-reads') throw new OverloadedError('too many reads are waiting for confirmation');
+      throw new NotLeaderError(null, null);
+    }
+    this.wake();
+    return ready;
+  }
+
+  status(): RaftStatus {
+    return this.core.status();
+  }
+
+  /** Hands leadership to another voter (thesis §3.10). */
+  transferLeadership(target: NodeId): void {
+    this.ensureRunning();
+    const result = this.core.transferLeadership(target);
+    if (!result.ok) {
+      if (result.reason === 'not-leader') throw new NotLeaderError(result.leader, null);
+      throw new Error(`cannot transfer leadership to ${target}: ${result.reason}`);
+    }
+    this.wake();
+  }
+
+  /** Stops ticking and taking work, fails what is pending, finishes the current Ready, closes the transport. */
+  async stop(deadlineMs: number): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+    const stopping = new ShuttingDownError(`node ${this.id} is shutting down`);
+    this.proposals.failAll(stopping);
+    this.reads.failAll(stopping);
+    this.wake();
+    await this.loop;
+    await this.options.transport.close(deadlineMs);
+    this.state = 'stopped';
+  }
+
+  private ensureRunning(): void {
+    if (this.fatal !== null) throw new ShuttingDownError(`node ${this.id} stopped after a fatal error: ${this.fatal.message}`);
+    if (this.state !== 'running') throw new ShuttingDownError(`node ${this.id} is ${this.state}`);
+  }
+
+  private wake(): void {
+    const wakeUp = this.wakeUp;
+    if (wakeUp !== null) {
+      this.wakeUp = null;
+      wakeUp();
+    }
+  }
+
+  private async driveLoop(): Promise<void> {
+    try {
+      while (this.state === 'running') {
+        if (!this.core.hasReady()) {
+          await new Promise<void>((resolve) => {
+            this.wakeUp = resolve;
+          });
+          continue;
+        }
+        await this.handleReady(this.core.ready());
+      }
+    } catch (error) {
+      this.fatal = error as Error;
+      this.logger.fatal({ err: error }, 'drive loop failed; the node must stop');
+      const failure = new ShuttingDownError(`node ${this.id} failed: ${(error as Error).message}`, { cause: error });
+      this.proposals.failAll(failure);
+      this.reads.failAll(failure);
+      this.state = 'stopping';
+      if (this.ticker !== null) clearInterval(this.ticker);
+      this.options.onFatal(error as Error);
+    }
+  }
+
+  private async handleReady(ready: Ready): Promise<void> {
+    if (this.logger.isLevelEnabled('trace')) this.logger.trace(describeReady(ready));
+    if (ready.softState !== null) {
+      this.logger.info({ role: ready.softState.role, term: ready.softState.term, leader: ready.softState.leader }, 'raft state changed');
+    }
+    // Persist before send: votes and acknowledgements promise what is on disk (§5.1). A leader's
+    // own AppendEntries and heartbeats promise nothing, so they go out while its append is on
+    // disk (thesis §10.2.1); the core counts the leader toward commit only after advance().
+    const early = this.core.status().role === 'leader' && sameTermAndVote(ready.hardState, this.persistedTerm) ? ready.messages.filter(isLeaderTraffic) : [];
+    if (early.length > 0) this.options.transport.send(early);
+    if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+      await this.options.log.save({ hardState: ready.hardState, entries: ready.entries, snapshotMeta: ready.snapshot?.meta ?? null });
+      if (ready.hardState !== null) this.persistedTerm = { term: ready.hardState.term, vote: ready.hardState.vote };
+    }
+    const late = early.length > 0 ? ready.messages.filter((m) => !isLeaderTraffic(m)) : ready.messages;
+    if (late.length > 0) this.options.transport.send(late);
+    if (ready.committedEntries.length > 0) {
+      const outcomes = await this.options.stateMachine.apply(ready.committedEntries);
+      this.proposals.settle(ready.committedEntries, outcomes);
+    }
+    this.reads.onReadStates(ready.readStates, this.options.stateMachine.appliedIndex);
+    this.core.advance(ready);
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Typed errors shared by the server, the SDK and the CLI (STYLE habit 10): each has a stable
+ * `code`, a `name`, and the `cause` it wraps, so callers decide by type whether a retry is safe.
+ */
+export abstract class RaftKvError extends Error {
+  abstract readonly code: string;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A configuration value (flag, file, environment) is wrong; the message names it. */
+export class ConfigError extends RaftKvError {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG';
+}
+
+/** This node is not the leader; `leaderId`/`leaderAddress` say where to go, when known. */
+export class NotLeaderError extends RaftKvError {
+  override readonly name = 'NotLeaderError';
+  readonly code = 'NOT_LEADER';
+
+  constructor(
+    readonly leaderId: string | null,
+    readonly leaderAddress: string | null,
+  ) {
+    super(leaderId === null ? 'not the leader, and no leader is known' : `not the leader; the leader is ${leaderId}${leaderAddress ? ` at ${leaderAddress}` : ''}`);
+  }
+}
+
+/** A deadline passed. For a write, the outcome is unknown: retry it with the same session sequence. */
+export class TimeoutError extends RaftKvError {
+  override readonly name = 'TimeoutError';
+  readonly code = 'TIMEOUT';
+}
+
+/** The proposal was overwritten by another leader's entry: it was not applied; retrying is safe. */
+export class ProposalDroppedError extends RaftKvError {
+  override readonly name = 'ProposalDroppedError';
+  readonly code = 'PROPOSAL_DROPPED';
+}
+
+/** Too much is in flight; retry later. */
+export class OverloadedError extends RaftKvError {
+  override readonly name = 'OverloadedError';
+  readonly code = 'OVERLOADED';
+}
+
+/** The node is stopping and takes no new work. */
+export class ShuttingDownError extends RaftKvError {
+  override readonly name = 'ShuttingDownError';
+  readonly code = 'SHUTTING_DOWN';
+}
+
+/** A request broke a limit or had a malformed field; the message names the field and the limit. */
+export class InvalidArgumentError extends RaftKvError {
+  override readonly name = 'InvalidArgumentError';
+  readonly code = 'INVALID_ARGUMENT';
+
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The stored form of a Raft log entry (the value under its big-endian index key):
+ *
+ *   term: u64 | type: u8 (0 = normal) | data: the rest
+ *
+ * The index is the key, so it is not repeated. New entry types take new type bytes; an
+ * unknown byte is corruption (or data from a newer raftkv), never guessed at.
+ */
+import { BinaryDecodeError, ByteReader, ByteWriter } from './binary-codec.js';
+import { assertNever, type Entry, type EntryType, type Index } from '../raft/index.js';
+
+const entryHeaderBytes = 9;
+
+/** The value stored for `entry`. */
+export function encodeEntry(entry: Entry): Uint8Array {
+  return new ByteWriter(entryHeaderBytes + entry.data.byteLength)
+    .u64(entry.term)
+    .u8(entryTypeByte(entry.type))
+    .raw(entry.data)
+    .finish();
+}
+
+/** The entry at `index` from its stored value; throws BinaryDecodeError if malformed. */
+export function decodeEntry(index: Index, value: Uint8Array): Entry {
+  const reader = new ByteReader(value);
+  const term = reader.u64('entry term');
+  const type = entryTypeOfByte(reader.u8('entry type'));
+  return { index, term, type, data: reader.rest('entry data') };
+}
+
+function entryTypeByte(type: EntryType): number {
+  switch (type) {
+    case 'normal':
+      return 0;
+    default:
+      return assertNever(type, 'entry type');
+  }
+}
+
+function entryTypeOfByte(byte: number): EntryType {
+  if (byte === 0) return 'normal';
+  throw new BinaryDecodeError(`entry type: unknown type byte ${byte}`);
+}

@@ -1,0 +1,25 @@
+/** Durable storage of one node: its LevelDB, the Raft log, and the binary helpers its records use. */
+export { NodeStore } from './node-store.js';
+export type { NodeStoreOptions, StoreOperation, StoreWriteOptions } from './node-store.js';
+export { RaftLogStore } from './raft-log-store.js';
+export type { PersistedRaftState, RaftLogUpdate } from './raft-log-store.js';
+export { StorageCorruptError, StorageError } from './errors.js';
+export type { StorageErrorCode } from './errors.js';
+export { BinaryDecodeError, ByteReader, ByteWriter, bytesEqual, decodeUtf8, utf8Bytes } from './binary-codec.js';
+export type { LengthWidth } from './binary-codec.js';
+export { decodeLogPosition, encodeLogPosition } from './raft-meta-codec.js';
+export {
+  clientIdBytesMax,
+  clientIdOfSessionKey,
+  describeKey,
+  parseSessionResultKey,
+  prefixRange,
+  sessionKey,
+  sessionKeyRange,
+  sessionResultKey,
+  sessionResultKeyRange,
+  smMetaKeys,
+  sublevelNames,
+} from './keys.js';
+export type { BinaryDb, BinarySublevel, KeyRange, Sublevels } from './keys.js';
+export { decodeStored } from './decode-stored.js';

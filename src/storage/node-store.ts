@@ -1,0 +1,128 @@
+import { mkdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Level } from 'level';
+import { StorageError } from './errors.js';
+import { openSublevels, type BinaryDb, type BinarySublevel, type Sublevels } from './keys.js';
+
+/** How to open a node's data directory. */
+export interface NodeStoreOptions {
+  /** Create the directory and the database if absent; false for a node that must already exist. */
+  readonly createIfMissing: boolean;
+}
+
+/** One write of an atomic batch, addressed to a sublevel. */
+export type StoreOperation =
+  | { readonly type: 'put'; readonly sublevel: BinarySublevel; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly sublevel: BinarySublevel; readonly key: Uint8Array };
+
+/**
+ * Durability of a batch, always chosen at the call site (LevelDB defaults to false).
+ * `sync: true` fsyncs LevelDB's write-ahead log before resolving, which also makes every batch
+ * written before it durable: the database has one log, appended in order.
+ */
+export interface StoreWriteOptions {
+  readonly sync: boolean;
+}
+
+/**
+ * The one LevelDB of a node, at `${dataDir}/db`, split into sublevels (keys.ts). Everything that
+ * must change together is written with `write()` as one atomic batch, across sublevels.
+ *
+ * Contract: after a failed write, what reached the disk is unknown and in-memory state built on
+ * it may be wrong, so every later write throws StorageError STORAGE_WRITE; the node must restart
+ * and reload. Reads stay possible. Only one NodeStore may hold a directory at a time (LevelDB's
+ * LOCK file): a second open fails with STORAGE_LOCKED, whichever process holds it.
+ */
+export class NodeStore {
+  /** Set by the first failed write; every later write fails with it as the cause. */
+  private writeFailure: unknown = undefined;
+  private closed = false;
+
+  private constructor(
+    /** The absolute path of the database directory, for messages. */
+    readonly path: string,
+    private readonly db: BinaryDb,
+    readonly sublevels: Sublevels,
+  ) {}
+
+  /**
+   * Opens (or, with createIfMissing, creates) the database of `dataDir`. Throws StorageError
+   * STORAGE_OPEN naming the path when the directory is missing or unusable, STORAGE_LOCKED when
+   * another process or NodeStore has it open.
+   */
+  static async open(dataDir: string, options: NodeStoreOptions): Promise<NodeStore> {
+    const directory = resolve(dataDir);
+    await prepareDirectory(directory, options.createIfMissing);
+    const path = join(directory, 'db');
+    const db: BinaryDb = new Level<Uint8Array, Uint8Array>(path, {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+      createIfMissing: options.createIfMissing,
+      errorIfExists: false,
+    });
+    try {
+      await db.open();
+    } catch (error) {
+      if (isLockedError(error)) {
+        throw new StorageError('STORAGE_LOCKED', path, `cannot open ${path}: it is locked by another process (LevelDB LOCK); is another node running on this data directory?`, { cause: error });
+      }
+      throw new StorageError('STORAGE_OPEN', path, `cannot open the database at ${path}: ${causeMessage(error)}`, { cause: error });
+    }
+    return new NodeStore(path, db, openSublevels(db));
+  }
+
+  /** Writes `operations` as one atomic batch. `options.sync` is required: see StoreWriteOptions. */
+  async write(operations: readonly StoreOperation[], options: StoreWriteOptions): Promise<void> {
+    if (this.closed) throw new StorageError('STORAGE_CLOSED', this.path, `the database at ${this.path} is closed`);
+    if (this.writeFailure !== undefined) {
+      throw new StorageError('STORAGE_WRITE', this.path, `an earlier write to ${this.path} failed; restart the node`, { cause: this.writeFailure });
+    }
+    if (operations.length === 0) return;
+    try {
+      await this.db.batch(
+        operations.map((operation) =>
+          operation.type === 'put'
+            ? { type: 'put' as const, sublevel: operation.sublevel, key: operation.key, value: operation.value }
+            : { type: 'del' as const, sublevel: operation.sublevel, key: operation.key },
+        ),
+        { sync: options.sync },
+      );
+    } catch (error) {
+      this.writeFailure = error;
+      throw new StorageError('STORAGE_WRITE', this.path, `write to ${this.path} failed: ${causeMessage(error)}`, { cause: error });
+    }
+  }
+
+  /** Closes the database and releases its lock. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.db.close();
+  }
+}
+
+async function prepareDirectory(directory: string, createIfMissing: boolean): Promise<void> {
+  try {
+    if (createIfMissing) await mkdir(directory, { recursive: true });
+    const stats = await stat(directory);
+    if (!stats.isDirectory()) {
+      throw new StorageError('STORAGE_OPEN', directory, `the data directory ${directory} is not a directory`);
+    }
+  } catch (error) {
+    if (error instanceof StorageError) throw error;
+    throw new StorageError('STORAGE_OPEN', directory, `the data directory ${directory} is unusable: ${causeMessage(error)}`, { cause: error });
+  }
+}
+
+/** abstract-level wraps the binding's error: LEVEL_DATABASE_NOT_OPEN with LEVEL_LOCKED as its cause. */
+function isLockedError(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
+    if ((current as { code?: unknown }).code === 'LEVEL_LOCKED') return true;
+  }
+  return false;
+}
+
+function causeMessage(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return error.cause instanceof Error ? `${error.message} (${error.cause.message})` : error.message;
+}

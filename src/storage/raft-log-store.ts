@@ -1,0 +1,294 @@
+import { decodeStored } from './decode-stored.js';
+import { decodeEntry, encodeEntry } from './entry-codec.js';
+import { StorageCorruptError } from './errors.js';
+import { describeKey, indexOfLogKey, logKey, raftMetaKeys, sublevelNames } from './keys.js';
+import type { NodeStore, StoreOperation } from './node-store.js';
+import {
+  decodeHardState,
+  decodeLogPosition,
+  decodeMembership,
+  decodeSnapshotMeta,
+  encodeHardState,
+  encodeLogPosition,
+  encodeMembership,
+  encodeSnapshotMeta,
+} from './raft-meta-codec.js';
+import {
+  emptyHardState,
+  invariant,
+  type Entry,
+  type HardState,
+  type Index,
+  type LogPosition,
+  type Membership,
+  type SnapshotMeta,
+  type Term,
+} from '../raft/index.js';
+
+/** What the Raft log store holds: RestoredState without `applied` (the state machine's). */
+export interface PersistedRaftState {
+  readonly hardState: HardState;
+  /** The last entry dropped by compaction or replaced by a snapshot; index 0, term 0 if none. */
+  readonly compactedTo: LogPosition;
+  /** The log, contiguous from compactedTo.index + 1. */
+  readonly entries: readonly Entry[];
+  readonly snapshotMeta: SnapshotMeta | null;
+  /** The membership saved by saveMembership or the last snapshot installed; null if never saved. */
+  readonly membership: Membership | null;
+}
+
+/** Step 1 of the Ready contract (src/raft/ready.ts): what to make durable, in one write. */
+export interface RaftLogUpdate {
+  readonly hardState: HardState | null;
+  readonly entries: readonly Entry[];
+  readonly snapshotMeta: SnapshotMeta | null;
+}
+
+/** The positions the store tracks in memory to know which keys a write must delete. */
+interface LogBounds {
+  readonly hardState: HardState;
+  readonly compactedTo: LogPosition;
+  // Invariant: compactedTo.index <= lastIndex, and exactly the entries
+  // (compactedTo.index, lastIndex] are on disk.
+  readonly lastIndex: Index;
+  /** The term of the entry at lastIndex (compactedTo.term if the log is empty). */
+  readonly lastTerm: Term;
+  readonly snapshotMeta: SnapshotMeta | null;
+}
+
+/**
+ * The durable Raft log and its metadata, in the `raft-log` and `raft-meta` sublevels.
+ *
+ * Contract: call `load()` once before anything else. Every write is one atomic batch with
+ * `sync: true` and resolves only once it is on disk; writes run one at a time, in call order.
+ * Validation on load makes corrupt data a StorageCorruptError naming the key; a caller breaking
+ * a contract (a gap in the entries, a commit beyond the log) gets an InvariantError.
+ */
+export class RaftLogStore {
+  private bounds: LogBounds | null = null;
+  /** The last queued operation; the next one starts after it settles. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly store: NodeStore) {}
+
+  /** The index of the last persisted entry (the compaction point if the log is empty). */
+  get lastIndex(): Index {
+    return this.requireLoaded().lastIndex;
+  }
+
+  /** The last entry dropped by compaction or replaced by a snapshot. */
+  get compactedTo(): LogPosition {
+    return this.requireLoaded().compactedTo;
+  }
+
+  /** Reads and validates everything persisted; an empty database yields the state of a new node. */
+  load(): Promise<PersistedRaftState> {
+    return this.serialize(async () => {
+      const state = await this.read();
+      validatePersistedState(state);
+      const last = state.entries[state.entries.length - 1] ?? state.compactedTo;
+      this.bounds = {
+        hardState: state.hardState,
+        compactedTo: state.compactedTo,
+        lastIndex: last.index,
+        lastTerm: last.term,
+        snapshotMeta: state.snapshotMeta,
+      };
+      return state;
+    });
+  }
+
+  /**
+   * Persists a Ready in one synced batch (unsynced when only the commit index changed), in the order of etcd's contract: a snapshot resets the
+   * log to its position (every entry deleted, its meta and membership stored); then entries
+   * overwrite the log from their first index, deleting every persisted entry at or above it that
+   * they do not rewrite; then the hard state. Entries the compaction point already covers are
+   * skipped, as etcd's MemoryStorage.Append does. An empty update writes nothing.
+   */
+  save(update: RaftLogUpdate): Promise<void> {
+    return this.serialize(async () => {
+      const before = this.requireLoaded();
+      const operations: StoreOperation[] = [];
+      let { compactedTo, lastIndex, lastTerm, snapshotMeta } = before;
+
+      if (update.snapshotMeta !== null) {
+        const meta = update.snapshotMeta;
+        invariant(meta.index >= compactedTo.index, () => `snapshot at ${meta.index} is older than the compaction point ${compactedTo.index}`);
+        this.deleteEntries(operations, compactedTo.index + 1, lastIndex);
+        compactedTo = { index: meta.index, term: meta.term };
+        lastIndex = meta.index;
+        lastTerm = meta.term;
+        snapshotMeta = meta;
+        this.putMeta(operations, raftMetaKeys.compactedTo, encodeLogPosition(compactedTo));
+        this.putMeta(operations, raftMetaKeys.snapshotMeta, encodeSnapshotMeta(meta));
+        this.putMeta(operations, raftMetaKeys.membership, encodeMembership(meta.membership));
+      }
+
+      const floor = compactedTo.index;
+      const entries = update.entries.filter((entry) => entry.index > floor);
+      const first = entries[0];
+      if (first !== undefined) {
+        invariant(first.index <= lastIndex + 1, () => `entries from ${first.index} leave a gap after the last index ${lastIndex}`);
+        entries.forEach((entry, i) =>
+          invariant(entry.index === first.index + i, () => `entries are not contiguous at ${entry.index}`),
+        );
+        const last = entries[entries.length - 1] as Entry;
+        this.deleteEntries(operations, last.index + 1, lastIndex);
+        for (const entry of entries) {
+          operations.push({ type: 'put', sublevel: this.store.sublevels.raftLog, key: logKey(entry.index), value: encodeEntry(entry) });
+        }
+        lastIndex = last.index;
+        lastTerm = last.term;
+      }
+
+      // What load() validates, checked before writing: a node must always be able to restart.
+      const hardState = update.hardState ?? before.hardState;
+      invariant(hardState.commit <= lastIndex, () => `commit ${hardState.commit} beyond the last index ${lastIndex}`);
+      invariant(hardState.term >= lastTerm, () => `hard state term ${hardState.term} below the log's last term ${lastTerm}`);
+      if (update.hardState !== null) this.putMeta(operations, raftMetaKeys.hardState, encodeHardState(update.hardState));
+
+      if (operations.length === 0) return;
+      // sync: true: votes and acknowledgements sent after this promise that it is on disk. The
+      // commit index alone is volatile state (Figure 2), so a commit-only change skips the fsync;
+      // LevelDB's single ordered log makes it durable with the next synced write anyway.
+      const commitOnly =
+        update.snapshotMeta === null &&
+        entries.length === 0 &&
+        hardState.term === before.hardState.term &&
+        hardState.vote === before.hardState.vote;
+      await this.store.write(operations, { sync: !commitOnly });
+      this.bounds = { hardState, compactedTo, lastIndex, lastTerm, snapshotMeta };
+    });
+  }
+
+  /**
+   * Drops the entries up to and including `to` (which must be persisted, with that term) and
+   * records `to` as the compaction point and `snapshotMeta` as the newest snapshot, in one synced
+   * batch. `snapshotMeta` must cover `to` and be no older than the stored one. Compacting to or
+   * below the current point only records the snapshot meta. The membership is left alone: later
+   * entries may have changed it since the snapshot.
+   */
+  compact(to: LogPosition, snapshotMeta: SnapshotMeta): Promise<void> {
+    return this.serialize(async () => {
+      const before = this.requireLoaded();
+      invariant(snapshotMeta.index >= to.index, () => `snapshot at ${snapshotMeta.index} does not cover compaction to ${to.index}`);
+      invariant(
+        before.snapshotMeta === null || snapshotMeta.index >= before.snapshotMeta.index,
+        () => `snapshot at ${snapshotMeta.index} is older than the stored one at ${before.snapshotMeta?.index}`,
+      );
+      invariant(to.index <= before.lastIndex, () => `compaction to ${to.index} beyond the last index ${before.lastIndex}`);
+
+      const operations: StoreOperation[] = [];
+      let compactedTo = before.compactedTo;
+      if (to.index > before.compactedTo.index) {
+        const term = await this.termOf(to.index);
+        invariant(term === to.term, () => `compaction to ${to.index}@${to.term}, but the entry there has term ${term}`);
+        this.deleteEntries(operations, before.compactedTo.index + 1, to.index);
+        compactedTo = { index: to.index, term: to.term };
+        this.putMeta(operations, raftMetaKeys.compactedTo, encodeLogPosition(compactedTo));
+      }
+      this.putMeta(operations, raftMetaKeys.snapshotMeta, encodeSnapshotMeta(snapshotMeta));
+      // sync: true: once a snapshot replaces entries, the entries must never come back without it.
+      await this.store.write(operations, { sync: true });
+      this.bounds = { ...before, compactedTo, snapshotMeta };
+    });
+  }
+
+  /** Stores the membership in force, e.g. the initial one when a new cluster is bootstrapped. */
+  saveMembership(membership: Membership): Promise<void> {
+    return this.serialize(async () => {
+      this.requireLoaded();
+      const operations: StoreOperation[] = [];
+      this.putMeta(operations, raftMetaKeys.membership, encodeMembership(membership));
+      // sync: true: a node must not come back from a crash with a membership it already acted on lost.
+      await this.store.write(operations, { sync: true });
+    });
+  }
+
+  private async read(): Promise<PersistedRaftState> {
+    const meta = this.store.sublevels.raftMeta;
+    const keys = [raftMetaKeys.hardState, raftMetaKeys.compactedTo, raftMetaKeys.snapshotMeta, raftMetaKeys.membership];
+    const [hardState, compactedTo, snapshotMeta, membership] = await meta.getMany(keys);
+    const entries: Entry[] = [];
+    for await (const [key, value] of this.store.sublevels.raftLog.iterator()) {
+      entries.push(decodeStored(sublevelNames.raftLog, key, () => decodeEntry(indexOfLogKey(key), value)));
+    }
+    return {
+      hardState: decodeOptional(raftMetaKeys.hardState, hardState, decodeHardState) ?? emptyHardState,
+      compactedTo: decodeOptional(raftMetaKeys.compactedTo, compactedTo, decodeLogPosition) ?? { index: 0, term: 0 },
+      entries,
+      snapshotMeta: decodeOptional(raftMetaKeys.snapshotMeta, snapshotMeta, decodeSnapshotMeta),
+      membership: decodeOptional(raftMetaKeys.membership, membership, decodeMembership),
+    };
+  }
+
+  private async termOf(index: Index): Promise<number> {
+    const key = logKey(index);
+    const value = await this.store.sublevels.raftLog.get(key);
+    if (value === undefined) throw new StorageCorruptError(describeKey(sublevelNames.raftLog, key), 'entry missing inside the log');
+    return decodeStored(sublevelNames.raftLog, key, () => decodeEntry(index, value)).term;
+  }
+
+  /** Deletes the entries [from, to]; each is its own key (LevelDB has no range delete). */
+  private deleteEntries(operations: StoreOperation[], from: Index, to: Index): void {
+    for (let index = from; index <= to; index++) {
+      operations.push({ type: 'del', sublevel: this.store.sublevels.raftLog, key: logKey(index) });
+    }
+  }
+
+  private putMeta(operations: StoreOperation[], key: Uint8Array, value: Uint8Array): void {
+    operations.push({ type: 'put', sublevel: this.store.sublevels.raftMeta, key, value });
+  }
+
+  private requireLoaded(): LogBounds {
+    invariant(this.bounds !== null, 'RaftLogStore used before load()');
+    return this.bounds;
+  }
+
+  private serialize<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(operation);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/**
+ * What any state written by RaftLogStore satisfies. Checked on load so that a damaged database
+ * stops the node with the offending key named, instead of feeding the core a broken log.
+ */
+function validatePersistedState(state: PersistedRaftState): void {
+  const { hardState, compactedTo, entries, snapshotMeta } = state;
+  let previous: LogPosition = compactedTo;
+  for (const entry of entries) {
+    const location = describeKey(sublevelNames.raftLog, logKey(entry.index));
+    if (entry.index !== previous.index + 1) {
+      throw new StorageCorruptError(location, `expected index ${previous.index + 1} after ${previous.index} (a gap, or an entry at or below the compaction point)`);
+    }
+    if (entry.term < previous.term) {
+      throw new StorageCorruptError(location, `term ${entry.term} below the previous term ${previous.term}`);
+    }
+    previous = entry;
+  }
+  const hardStateKey = describeKey(sublevelNames.raftMeta, raftMetaKeys.hardState);
+  // The commit index is written in the same batch as the entries it covers and committed
+  // entries are never overwritten, so it can never exceed the log.
+  if (hardState.commit > previous.index) {
+    throw new StorageCorruptError(hardStateKey, `commit ${hardState.commit} beyond the last index ${previous.index}`);
+  }
+  // A node adopts a term before it accepts entries or a snapshot of that term.
+  if (previous.term > hardState.term) {
+    throw new StorageCorruptError(hardStateKey, `term ${hardState.term} below the log's last term ${previous.term}`);
+  }
+  const snapshotKey = describeKey(sublevelNames.raftMeta, raftMetaKeys.snapshotMeta);
+  if (compactedTo.index > 0 && snapshotMeta === null) {
+    throw new StorageCorruptError(snapshotKey, `missing, but the log is compacted to ${compactedTo.index}`);
+  }
+  if (snapshotMeta !== null && snapshotMeta.index < compactedTo.index) {
+    throw new StorageCorruptError(snapshotKey, `snapshot at ${snapshotMeta.index} below the compaction point ${compactedTo.index}`);
+  }
+}
+
+function decodeOptional<T>(key: Uint8Array, value: Uint8Array | undefined, decode: (value: Uint8Array) => T): T | null {
+  if (value === undefined) return null;
+  return decodeStored(sublevelNames.raftMeta, key, () => decode(value));
+}

@@ -1,0 +1,108 @@
+/**
+ * Stored forms of the Raft metadata in `raft-meta`. Each starts with a format version byte so
+ * it can evolve; decoders throw BinaryDecodeError on anything they do not recognise.
+ *
+ *   hard state:    v1 | term u64 | commit u64 | vote: u8 length + UTF-8 (length 0 = no vote)
+ *   log position:  v1 | index u64 | term u64
+ *   membership:    v1 | voters: u16 count, each u8 length + UTF-8 | learners: the same
+ *   snapshot meta: v1 | index u64 | term u64 | membership (as above, with its version byte)
+ */
+import { BinaryDecodeError, ByteReader, ByteWriter } from './binary-codec.js';
+import { nodeId, type HardState, type LogPosition, type Membership, type NodeId, type SnapshotMeta } from '../raft/index.js';
+
+const formatVersion = 1;
+/** Node ids are length-prefixed by one byte. */
+export const nodeIdBytesMax = 0xff;
+/** Members per list: a u16 count. */
+export const membersMax = 0xffff;
+
+export function encodeHardState(hardState: HardState): Uint8Array {
+  return new ByteWriter()
+    .u8(formatVersion)
+    .u64(hardState.term)
+    .u64(hardState.commit)
+    .string(hardState.vote ?? '', 'u8')
+    .finish();
+}
+
+export function decodeHardState(value: Uint8Array): HardState {
+  const reader = versioned(value, 'hard state');
+  const term = reader.u64('hard state term');
+  const commit = reader.u64('hard state commit');
+  const vote = reader.string('u8', nodeIdBytesMax, 'hard state vote');
+  reader.end('hard state');
+  return { term, commit, vote: vote === '' ? null : nodeId(vote) };
+}
+
+export function encodeLogPosition(position: LogPosition): Uint8Array {
+  return new ByteWriter(17).u8(formatVersion).u64(position.index).u64(position.term).finish();
+}
+
+export function decodeLogPosition(value: Uint8Array): LogPosition {
+  const reader = versioned(value, 'log position');
+  const position = { index: reader.u64('log position index'), term: reader.u64('log position term') };
+  reader.end('log position');
+  return position;
+}
+
+export function encodeMembership(membership: Membership): Uint8Array {
+  const writer = new ByteWriter();
+  writeMembership(writer, membership);
+  return writer.finish();
+}
+
+export function decodeMembership(value: Uint8Array): Membership {
+  const reader = new ByteReader(value);
+  const membership = readMembership(reader);
+  reader.end('membership');
+  return membership;
+}
+
+export function encodeSnapshotMeta(meta: SnapshotMeta): Uint8Array {
+  const writer = new ByteWriter().u8(formatVersion).u64(meta.index).u64(meta.term);
+  writeMembership(writer, meta.membership);
+  return writer.finish();
+}
+
+export function decodeSnapshotMeta(value: Uint8Array): SnapshotMeta {
+  const reader = versioned(value, 'snapshot meta');
+  const index = reader.u64('snapshot meta index');
+  const term = reader.u64('snapshot meta term');
+  const membership = readMembership(reader);
+  reader.end('snapshot meta');
+  return { index, term, membership };
+}
+
+function writeMembership(writer: ByteWriter, membership: Membership): void {
+  writer.u8(formatVersion);
+  for (const list of [membership.voters, membership.learners]) {
+    writer.u16(list.length);
+    for (const id of list) writer.string(id, 'u8');
+  }
+}
+
+function readMembership(reader: ByteReader): Membership {
+  const version = reader.u8('membership version');
+  if (version !== formatVersion) throw new BinaryDecodeError(`membership: unknown format version ${version}`);
+  const voters = readNodeIds(reader, 'voters');
+  const learners = readNodeIds(reader, 'learners');
+  return { voters, learners };
+}
+
+function readNodeIds(reader: ByteReader, field: string): NodeId[] {
+  const count = reader.u16(`membership ${field} count`);
+  const ids: NodeId[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = reader.string('u8', nodeIdBytesMax, `membership ${field}[${i}]`);
+    if (id === '') throw new BinaryDecodeError(`membership ${field}[${i}]: empty node id`);
+    ids.push(nodeId(id));
+  }
+  return ids;
+}
+
+function versioned(value: Uint8Array, what: string): ByteReader {
+  const reader = new ByteReader(value);
+  const version = reader.u8(`${what} version`);
+  if (version !== formatVersion) throw new BinaryDecodeError(`${what}: unknown format version ${version}`);
+  return reader;
+}

@@ -1,0 +1,404 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Message, NodeId } from '../raft/index.js';
+import { deferred, type Deferred } from '../shared/deferred.js';
+import { reconnectDelayMs, type ReconnectBackoff } from './backoff.js';
+import { encodeBatch } from './batch-codec.js';
+import { messageBytesUpperBound } from './codec.js';
+import type { RaftPeerSendMethod } from './proto.js';
+import { SendQueue, takeBatch } from './send-queue.js';
+import type { TransportLimits } from './transport-options.js';
+import type { WireMessageBatch } from './wire-types.js';
+
+/** Where a sender is in its life. `idle` has no stream and nothing to send (or has not tried yet). */
+export type PeerSenderStateKind = 'idle' | 'opening' | 'open' | 'backoff' | 'closed';
+
+/** Counters for metrics. All totals are since the sender was created. */
+export interface PeerSenderStats {
+  readonly state: PeerSenderStateKind;
+  readonly address: string;
+  /** Messages waiting in the queue now; never above limits.queueMessagesMax. */
+  readonly queuedMessages: number;
+  /** Their size (an upper bound); never above limits.queueBytesMax. */
+  readonly queuedBytes: number;
+  /** Messages dropped: queue overflow (oldest first), snapshots purged after a failure, oversized messages. */
+  readonly droppedMessages: number;
+  /** Messages written to a stream the peer had accepted. */
+  readonly sentMessages: number;
+  readonly sentBatches: number;
+  /** Streams that failed or could not be opened. */
+  readonly streamFailures: number;
+}
+
+/** What a sender reports; the transport passes it on to the node. */
+export interface PeerSenderEvents {
+  onUnreachable(peer: NodeId): void;
+  onSnapshotStatus(peer: NodeId, delivered: boolean): void;
+}
+
+export interface PeerSenderConfig {
+  readonly peer: NodeId;
+  readonly address: string;
+  readonly clusterId: string;
+  readonly selfId: NodeId;
+  readonly limits: TransportLimits;
+  readonly backoff: ReconnectBackoff;
+  readonly streamOpenTimeoutMs: number;
+  readonly random: () => number;
+  readonly credentials: grpc.ChannelCredentials;
+  readonly channelOptions: grpc.ChannelOptions;
+  readonly method: RaftPeerSendMethod;
+  readonly events: PeerSenderEvents;
+  readonly logger: Logger;
+}
+
+/** A snapshot message inside a batch that was handed to `write`, until we know its fate. */
+interface PendingSnapshot {
+  settled: boolean;
+}
+
+/** One `RaftPeer.Send` call. */
+interface PeerStream {
+  readonly call: grpc.ClientWritableStream<WireMessageBatch>;
+  // Invariant: once ended, nothing more is written to `call` and `pendingSnapshots` is empty.
+  ended: boolean;
+  readonly pendingSnapshots: Set<PendingSnapshot>;
+  /** Resolves when gRPC has reported the call's final status. */
+  readonly done: Deferred<void>;
+}
+
+type SenderState =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'opening'; readonly stream: PeerStream; readonly openTimer: NodeJS.Timeout }
+  | { readonly kind: 'open'; readonly stream: PeerStream; awaitingDrain: boolean }
+  | { readonly kind: 'backoff'; readonly timer: NodeJS.Timeout }
+  | { readonly kind: 'closed'; readonly stream: PeerStream | undefined };
+
+/** Bytes a MessageBatch adds around its messages, besides what messageBytesUpperBound counts. */
+function batchOverheadBytes(clusterId: string, from: string): number {
+  return 64 + 3 * (clusterId.length + from.length);
+}
+
+/** Status codes that mean the peer refused us on purpose: a bug or a misconfiguration, not an outage. */
+const refusalCodes: ReadonlySet<grpc.status> = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.PERMISSION_DENIED]);
+
+/**
+ * Sends this node's messages to one peer over one long-lived `RaftPeer.Send` stream.
+ *
+ * - Queue: bounded (`queueMessagesMax`, `queueBytesMax`); when full the oldest messages are
+ *   dropped (see SendQueue for why). Nothing blocks: `enqueue` only queues and schedules a flush.
+ * - Stream: opened when there is something to send. It counts as live once the peer accepts it
+ *   (the peer sends response headers at once); only then is anything written, so "written"
+ *   means "handed to a connection the peer is reading". Opening has a deadline
+ *   (`streamOpenTimeoutMs`), because a blackholed address never refuses.
+ * - Batching: each flush takes up to `batchMessagesMax` messages and at most `messageBytesMax`
+ *   bytes (by an upper bound) per frame. A message that alone exceeds that is dropped.
+ * - Backpressure: when `write` returns false, no further frame is written until 'drain'; new
+ *   messages wait in the bounded queue meanwhile, so at most the Writable's highWaterMark
+ *   (16 frames) plus the queue are ever held for a peer.
+ * - Failure: when the stream ends for any reason, `onUnreachable` is reported once, queued
+ *   snapshots are dropped and reported undelivered (the leader will send a fresh one; a snapshot
+ *   must not wait out an outage holding its data), and a new stream is opened after a backoff
+ *   with jitter (`reconnectDelayMs`) if there is anything to send. Other queued messages are
+ *   kept, up to the bound.
+ * - Snapshots: `onSnapshotStatus(peer, true)` once the frame holding one was written to a live
+ *   stream (not an acknowledgement that the peer applied it: Raft's append responses are); false
+ *   if it was dropped or the stream ended before the write completed.
+ *
+ * Events are delivered asynchronously (never from inside `enqueue`, so the node's send path is
+ * not re-entered) and never after `close`/`forceClose`.
+ */
+export class PeerSender {
+  private readonly queue: SendQueue;
+  private readonly logger: Logger;
+  private client: grpc.Client;
+  private address: string;
+  private state: SenderState = { kind: 'idle' };
+  /** Failed attempts since a stream was last accepted: drives the backoff. */
+  private failures = 0;
+  private flushScheduled = false;
+  /** Set on the first overflow drop and cleared when the queue drains, so an overflow logs once. */
+  private overflowing = false;
+  private channelReleased = false;
+  private droppedMessages = 0;
+  private sentMessages = 0;
+  private sentBatches = 0;
+  private streamFailures = 0;
+
+  constructor(private readonly config: PeerSenderConfig) {
+    this.queue = new SendQueue(config.limits.queueMessagesMax, config.limits.queueBytesMax, messageBytesUpperBound);
+    this.address = config.address;
+    this.logger = config.logger.child({ peer: config.peer });
+    this.client = this.newClient(config.address);
+  }
+
+  /** Queues messages (all addressed to this peer) and schedules sending them. Never blocks or throws. */
+  enqueue(messages: readonly Message[]): void {
+    if (this.state.kind === 'closed') {
+      this.droppedMessages += messages.length;
+      return;
+    }
+    for (const message of messages) {
+      const dropped = this.queue.push(message);
+      if (dropped.length > 0 && !this.overflowing) {
+        this.overflowing = true;
+        this.logger.warn(
+          { queueMessagesMax: this.queue.capacity, queueBytesMax: this.queue.bytesMax, state: this.state.kind },
+          'send queue full: dropping the oldest messages',
+        );
+      }
+      for (const lost of dropped) this.drop(lost);
+    }
+    this.kick();
+  }
+
+  /**
+   * Points the sender at a new address. A stream to the old one is abandoned without reporting
+   * the peer unreachable (it moved, it did not fail); the queue is kept and the backoff reset.
+   */
+  setAddress(address: string): void {
+    if (address === this.address || this.state.kind === 'closed') return;
+    this.logger.info({ from: this.address, to: address }, 'peer address changed');
+    const previous = this.state;
+    const oldClient = this.client;
+    this.address = address;
+    this.client = this.newClient(address);
+    this.failures = 0;
+    // Leave the state first: the abandoned stream's end then finds itself stale and reports nothing.
+    this.transition({ kind: 'idle' });
+    if (previous.kind === 'opening') clearTimeout(previous.openTimer);
+    if (previous.kind === 'backoff') clearTimeout(previous.timer);
+    if (previous.kind === 'opening' || previous.kind === 'open') previous.stream.call.cancel();
+    oldClient.close();
+    this.kick();
+  }
+
+  /**
+   * Stops sending: drops the queue, half-closes an open stream so what was written still
+   * arrives, and resolves once the peer has answered (it may never: bound this with a deadline
+   * and call `forceClose`). No events are reported from here on.
+   */
+  async close(): Promise<void> {
+    const stream = this.enterClosed();
+    if (stream !== undefined && !stream.ended) {
+      stream.call.end();
+      await stream.done.promise;
+    }
+    this.releaseChannel();
+  }
+
+  /** Stops at once: cancels any stream and closes the channel. Idempotent; safe after `close`. */
+  forceClose(): void {
+    const stream = this.enterClosed();
+    if (stream !== undefined && !stream.ended) stream.call.cancel();
+    this.releaseChannel();
+  }
+
+  stats(): PeerSenderStats {
+    return {
+      state: this.state.kind,
+      address: this.address,
+      queuedMessages: this.queue.length,
+      queuedBytes: this.queue.byteLength,
+      droppedMessages: this.droppedMessages,
+      sentMessages: this.sentMessages,
+      sentBatches: this.sentBatches,
+      streamFailures: this.streamFailures,
+    };
+  }
+
+  private newClient(address: string): grpc.Client {
+    return new grpc.Client(address, this.config.credentials, this.config.channelOptions);
+  }
+
+  private transition(next: SenderState): void {
+    this.logger.trace({ from: this.state.kind, to: next.kind }, 'sender state');
+    this.state = next;
+  }
+
+  /** Moves to `closed` (once), clearing timers and the queue; returns the stream still to finish, if any. */
+  private enterClosed(): PeerStream | undefined {
+    const previous = this.state;
+    if (previous.kind === 'closed') return previous.stream;
+    let stream: PeerStream | undefined;
+    if (previous.kind === 'opening') {
+      clearTimeout(previous.openTimer);
+      // Nothing was written on it: no reason to wait for the peer.
+      previous.stream.call.cancel();
+    } else if (previous.kind === 'backoff') {
+      clearTimeout(previous.timer);
+    } else if (previous.kind === 'open') {
+      stream = previous.stream;
+    }
+    this.transition({ kind: 'closed', stream });
+    this.droppedMessages += this.queue.clear().length;
+    return stream;
+  }
+
+  private releaseChannel(): void {
+    if (this.channelReleased) return;
+    this.channelReleased = true;
+    this.client.close();
+  }
+
+  /** Starts sending if the state allows: opens a stream from idle, flushes an open one. */
+  private kick(): void {
+    if (this.queue.length === 0) return;
+    if (this.state.kind === 'idle') this.openStream();
+    else if (this.state.kind === 'open') this.scheduleFlush();
+  }
+
+  private openStream(): void {
+    const { method, streamOpenTimeoutMs } = this.config;
+    const done = deferred<void>();
+    const pendingSnapshots = new Set<PendingSnapshot>();
+    // The callback reports the call's final status; grpc-js never calls it synchronously, so
+    // `stream` is assigned by then (and the open timer covers a call that never reports).
+    const call = this.client.makeClientStreamRequest<WireMessageBatch, unknown>(
+      method.path,
+      method.serializeBatch,
+      method.deserializeSummary,
+      new grpc.Metadata(),
+      {},
+      (error) => this.onStreamEnd(stream, error === null ? 'the peer ended the stream' : error),
+    );
+    const stream: PeerStream = { call, ended: false, pendingSnapshots, done };
+    // A Writable without an 'error' listener would crash the process on a write after cancel;
+    // the outcome itself arrives through the callback above.
+    call.on('error', (error: Error) => this.logger.debug({ err: error }, 'stream error'));
+    call.on('metadata', () => this.onStreamAccepted(stream));
+    const openTimer = setTimeout(() => {
+      this.onStreamEnd(stream, `the peer did not accept the stream within ${streamOpenTimeoutMs} ms`);
+      call.cancel();
+    }, streamOpenTimeoutMs);
+    openTimer.unref();
+    this.transition({ kind: 'opening', stream, openTimer });
+  }
+
+  private onStreamAccepted(stream: PeerStream): void {
+    if (this.state.kind !== 'opening' || this.state.stream !== stream) return;
+    clearTimeout(this.state.openTimer);
+    this.transition({ kind: 'open', stream, awaitingDrain: false });
+    if (this.failures > 0) this.logger.info({ address: this.address, failures: this.failures }, 'reconnected to peer');
+    else this.logger.info({ address: this.address }, 'connected to peer');
+    this.failures = 0;
+    this.flush();
+  }
+
+  /** The stream is over, for whatever reason. Runs once per stream. */
+  private onStreamEnd(stream: PeerStream, reason: grpc.ServiceError | string): void {
+    if (stream.ended) return;
+    stream.ended = true;
+    for (const pending of stream.pendingSnapshots) this.settleSnapshot(stream, pending, false);
+    stream.done.resolve();
+    const state = this.state;
+    // A stream we closed or abandoned (address change) is no failure.
+    if ((state.kind !== 'opening' && state.kind !== 'open') || state.stream !== stream) return;
+    if (state.kind === 'opening') clearTimeout(state.openTimer);
+    this.failures += 1;
+    this.streamFailures += 1;
+    this.logFailure(state.kind, reason);
+    for (const snapshot of this.queue.removeWhere((message) => message.type === 'snapshot')) this.drop(snapshot);
+    this.notify((events) => events.onUnreachable(this.config.peer));
+    const delayMs = reconnectDelayMs(this.failures, this.config.backoff, this.config.random);
+    const timer = setTimeout(() => this.onBackoffEnd(), delayMs);
+    timer.unref();
+    this.transition({ kind: 'backoff', timer });
+  }
+
+  private logFailure(was: 'opening' | 'open', reason: grpc.ServiceError | string): void {
+    const detail =
+      typeof reason === 'string'
+        ? { reason }
+        : { reason: reason.details, code: grpc.status[reason.code] ?? reason.code };
+    const fields = { ...detail, address: this.address, failures: this.failures };
+    if (typeof reason !== 'string' && refusalCodes.has(reason.code)) {
+      // The peer refused what we sent: retrying will not help until someone fixes the cause.
+      this.logger.error(fields, 'peer refused our stream');
+    } else if (was === 'open') {
+      this.logger.warn(fields, 'stream to peer broke');
+    } else if (this.failures === 1) {
+      this.logger.info(fields, 'cannot reach peer');
+    } else {
+      // A peer that stays down would otherwise log on every attempt.
+      this.logger.debug(fields, 'cannot reach peer');
+    }
+  }
+
+  private onBackoffEnd(): void {
+    if (this.state.kind !== 'backoff') return;
+    this.transition({ kind: 'idle' });
+    this.kick();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // A microtask, so several send() calls in one turn go out as one frame.
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Writes batches until the queue is empty or the stream pushes back. */
+  private flush(): void {
+    const state = this.state;
+    if (state.kind !== 'open' || state.awaitingDrain) return;
+    const { stream } = state;
+    const { clusterId, selfId, limits } = this.config;
+    const batchLimits = {
+      messagesMax: limits.batchMessagesMax,
+      bytesMax: limits.messageBytesMax - batchOverheadBytes(clusterId, selfId),
+    };
+    while (this.queue.length > 0) {
+      const { batch, oversized } = takeBatch(this.queue, batchLimits, messageBytesUpperBound);
+      if (oversized !== undefined) {
+        this.logger.warn(
+          { type: oversized.type, bytesMax: batchLimits.bytesMax, bytes: messageBytesUpperBound(oversized) },
+          'message larger than messageBytesMax: dropped',
+        );
+        this.drop(oversized);
+        continue;
+      }
+      const snapshots = batch.filter((message) => message.type === 'snapshot').map((): PendingSnapshot => ({ settled: false }));
+      for (const pending of snapshots) stream.pendingSnapshots.add(pending);
+      const writable = stream.call.write(encodeBatch(clusterId, selfId, batch), (error: Error | null | undefined) => {
+        for (const pending of snapshots) this.settleSnapshot(stream, pending, error === null || error === undefined);
+      });
+      this.sentMessages += batch.length;
+      this.sentBatches += 1;
+      if (!writable) {
+        state.awaitingDrain = true;
+        stream.call.once('drain', () => this.onDrain(stream));
+        return;
+      }
+    }
+    this.overflowing = false;
+  }
+
+  private onDrain(stream: PeerStream): void {
+    if (this.state.kind !== 'open' || this.state.stream !== stream) return;
+    this.state.awaitingDrain = false;
+    this.flush();
+  }
+
+  private settleSnapshot(stream: PeerStream, pending: PendingSnapshot, delivered: boolean): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    stream.pendingSnapshots.delete(pending);
+    this.notify((events) => events.onSnapshotStatus(this.config.peer, delivered));
+  }
+
+  /** Counts a message that will not be sent; a snapshot among them is reported undelivered. */
+  private drop(message: Message): void {
+    this.droppedMessages += 1;
+    if (message.type === 'snapshot') this.notify((events) => events.onSnapshotStatus(this.config.peer, false));
+  }
+
+  private notify(report: (events: PeerSenderEvents) => void): void {
+    queueMicrotask(() => {
+      if (this.state.kind !== 'closed') report(this.config.events);
+    });
+  }
+}

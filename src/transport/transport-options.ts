@@ -1,0 +1,129 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { NodeId } from '../raft/index.js';
+import { defaultReconnectBackoff, type ReconnectBackoff } from './backoff.js';
+import { TransportConfigError } from './errors.js';
+
+/** Limits on what the transport holds and sends (STYLE habit 6). */
+export interface TransportLimits {
+  /** Messages queued per peer; past it the oldest are dropped. */
+  readonly queueMessagesMax: number;
+  /** Bytes queued per peer (by an upper bound of each message's size); past it the oldest are dropped. At least messageBytesMax. */
+  readonly queueBytesMax: number;
+  /** Messages per MessageBatch frame. */
+  readonly batchMessagesMax: number;
+  /** The largest gRPC message sent or accepted (a whole MessageBatch); also bounds a batch's bytes. */
+  readonly messageBytesMax: number;
+}
+
+export const defaultTransportLimits: TransportLimits = {
+  queueMessagesMax: 4096,
+  queueBytesMax: 64 * 1024 * 1024,
+  batchMessagesMax: 512,
+  messageBytesMax: 16 * 1024 * 1024,
+};
+
+/**
+ * HTTP/2 keepalive, which is how a dead peer (powered off, partitioned, SIGSTOPped: no RST ever
+ * comes) is noticed on an open stream: a ping unanswered within `timeoutMs` breaks the
+ * connection and with it the stream.
+ */
+export interface KeepaliveOptions {
+  /** How often to ping, even on an idle connection. */
+  readonly timeMs: number;
+  /** How long a ping may go unanswered. */
+  readonly timeoutMs: number;
+}
+
+export const defaultKeepalive: KeepaliveOptions = { timeMs: 2000, timeoutMs: 1000 };
+
+/**
+ * The credentials seam: insecure by default; TLS and mutual TLS plug in here without touching
+ * the transport (grpc.ServerCredentials.createSsl / grpc.credentials.createSsl).
+ */
+export interface TransportCredentials {
+  readonly server: grpc.ServerCredentials;
+  readonly channel: grpc.ChannelCredentials;
+}
+
+export function insecureTransportCredentials(): TransportCredentials {
+  return { server: grpc.ServerCredentials.createInsecure(), channel: grpc.credentials.createInsecure() };
+}
+
+/** Everything a GrpcTransport is built from. Optional fields have the defaults exported beside them. */
+export interface GrpcTransportOptions {
+  /** Batches naming another cluster are refused: two clusters on one network must not mix. */
+  readonly clusterId: string;
+  readonly selfId: NodeId;
+  /** "host:port" to listen on; port 0 picks a free port (read it back from `boundAddress`). */
+  readonly listenAddress: string;
+  /** Peer id -> "host:port". An entry for `selfId` is ignored. Change later with setPeerAddress/removePeer. */
+  readonly peers: ReadonlyMap<NodeId, string>;
+  readonly logger: Logger;
+  readonly limits?: Partial<TransportLimits>;
+  readonly backoff?: Partial<ReconnectBackoff>;
+  readonly keepalive?: Partial<KeepaliveOptions>;
+  /** How long a new stream may take to be accepted by the peer before the attempt counts as failed. */
+  readonly streamOpenTimeoutMs?: number;
+  /** Jitter source for reconnects, in [0, 1). Outside the deterministic core, so Math.random is fine. */
+  readonly random?: () => number;
+  readonly credentials?: TransportCredentials;
+}
+
+export const defaultStreamOpenTimeoutMs = 5000;
+
+/** The options with every default filled in and every number checked. */
+export interface ResolvedTransportOptions {
+  readonly clusterId: string;
+  readonly selfId: NodeId;
+  readonly listenAddress: string;
+  readonly limits: TransportLimits;
+  readonly backoff: ReconnectBackoff;
+  readonly keepalive: KeepaliveOptions;
+  readonly streamOpenTimeoutMs: number;
+  readonly random: () => number;
+  readonly credentials: TransportCredentials;
+}
+
+/** Fills in defaults and validates; throws TransportConfigError naming the bad option. */
+export function resolveTransportOptions(options: GrpcTransportOptions): ResolvedTransportOptions {
+  if (options.clusterId.length === 0) throw new TransportConfigError('clusterId must not be empty');
+  checkAddress('listenAddress', options.listenAddress);
+  for (const [id, address] of options.peers) checkAddress(`peers[${id}]`, address);
+  const limits = { ...defaultTransportLimits, ...options.limits };
+  const backoff = { ...defaultReconnectBackoff, ...options.backoff };
+  const keepalive = { ...defaultKeepalive, ...options.keepalive };
+  const streamOpenTimeoutMs = options.streamOpenTimeoutMs ?? defaultStreamOpenTimeoutMs;
+  checkPositive('limits.queueMessagesMax', limits.queueMessagesMax);
+  checkPositive('limits.batchMessagesMax', limits.batchMessagesMax);
+  // Below a few KiB not even a single heartbeat batch with its framing fits.
+  checkPositive('limits.messageBytesMax', limits.messageBytesMax, 4096);
+  // A queue that cannot hold one largest message would drop it before it is ever sent.
+  checkPositive('limits.queueBytesMax', limits.queueBytesMax, limits.messageBytesMax);
+  checkPositive('backoff.initialMs', backoff.initialMs);
+  checkPositive('backoff.maxMs', backoff.maxMs, backoff.initialMs);
+  checkPositive('keepalive.timeMs', keepalive.timeMs);
+  checkPositive('keepalive.timeoutMs', keepalive.timeoutMs);
+  checkPositive('streamOpenTimeoutMs', streamOpenTimeoutMs);
+  return {
+    clusterId: options.clusterId,
+    selfId: options.selfId,
+    listenAddress: options.listenAddress,
+    limits,
+    backoff,
+    keepalive,
+    streamOpenTimeoutMs,
+    random: options.random ?? Math.random,
+    credentials: options.credentials ?? insecureTransportCredentials(),
+  };
+}
+
+function checkPositive(name: string, value: number, min = 1): void {
+  if (!Number.isSafeInteger(value) || value < min) throw new TransportConfigError(`${name} must be an integer >= ${min}, got ${value}`);
+}
+
+/** "host:port" with a port in 0..65535 (IPv6 hosts in brackets). */
+export function checkAddress(name: string, address: string): void {
+  const match = /^(.+):(\d{1,5})$/.exec(address);
+  if (match === null || Number(match[2]) > 65535) throw new TransportConfigError(`${name} must be "host:port", got ${JSON.stringify(address)}`);
+}

@@ -1,0 +1,27 @@
+import type { Message, NodeId } from '../raft/index.js';
+
+/** What the transport tells the node about the peers it talks to. */
+export interface TransportEvents {
+  /** Messages that arrived from a peer, already decoded and validated, addressed to this node. */
+  onMessages(messages: readonly Message[]): void;
+  /** A peer could not be reached (connection refused or broken): Raft should probe, not pipeline. */
+  onUnreachable(peer: NodeId): void;
+  /** The outcome of sending a snapshot message to a peer. */
+  onSnapshotStatus(peer: NodeId, delivered: boolean): void;
+}
+
+/**
+ * Carries Raft messages between the nodes of one cluster (hashicorp/raft's Transport seam).
+ *
+ * Contract: `send` never blocks and never throws for a peer that is down; messages that cannot
+ * be delivered are dropped (Raft retries), and queues are bounded. Messages from unknown peers
+ * or another cluster, and malformed messages, are refused and never reach `onMessages`.
+ */
+export interface Transport {
+  /** Starts listening for peers; resolves once the listening address is bound. */
+  start(events: TransportEvents): Promise<void>;
+  /** Queues messages for their peers (each message names its `to`). */
+  send(messages: readonly Message[]): void;
+  /** Stops listening, closes every stream, and drops what is queued. Resolves within `deadlineMs`. */
+  close(deadlineMs: number): Promise<void>;
+}

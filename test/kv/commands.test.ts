@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CommandDecodeError,
+  InvalidArgumentError,
+  decodeCommand,
+  defaultCommandLimits,
+  encodeCommand,
+  validateCommand,
+  type Command,
+} from '../../src/kv/index.js';
+import { bytes } from '../storage/temp-stores.js';
+
+const session = { clientId: 'client-7f3a', sequence: 42, ackedSequence: 40 };
+
+const commands: { name: string; command: Command }[] = [
+  { name: 'put', command: { kind: 'put', key: bytes('k'), value: bytes('v') } },
+  { name: 'put with empty value and binary key', command: { kind: 'put', key: new Uint8Array([0, 255]), value: new Uint8Array() } },
+  { name: 'put with session', command: { kind: 'put', key: bytes('k'), value: bytes('v'), session } },
+  { name: 'delete', command: { kind: 'delete', key: bytes('gone') } },
+  { name: 'delete with session', command: { kind: 'delete', key: bytes('gone'), session } },
+  {
+    name: 'cas on value, put',
+    command: { kind: 'cas', key: bytes('k'), compare: { kind: 'value', value: bytes('old') }, action: { kind: 'put', value: bytes('new') } },
+  },
+  {
+    name: 'cas on version 0, delete, with session',
+    command: { kind: 'cas', key: bytes('k'), compare: { kind: 'version', version: 0 }, action: { kind: 'delete' }, session },
+  },
+  {
+    name: 'cas on a large version',
+    command: { kind: 'cas', key: bytes('k'), compare: { kind: 'version', version: 2 ** 40 }, action: { kind: 'put', value: bytes('') } },
+  },
+];
+
+describe('encodeCommand / decodeCommand', () => {
+  it.each(commands)('round-trips $name', ({ command }) => {
+    expect(decodeCommand(encodeCommand(command))).toEqual(command);
+  });
+
+  it('is compact: a put of a 1-byte key and value takes 11 bytes (3 header, 2+1 key, 4+1 value)', () => {
+    expect(encodeCommand({ kind: 'put', key: bytes('k'), value: bytes('v') }).byteLength).toBe(11);
+  });
+
+  const valid = encodeCommand({ kind: 'put', key: bytes('k'), value: bytes('v') });
+  const corrupt: { name: string; bytes: Uint8Array; reason: RegExp }[] = [
+    { name: 'empty', bytes: new Uint8Array(), reason: /format version/ },
+    { name: 'an unknown format version', bytes: Uint8Array.from([2, ...valid.subarray(1)]), reason: /unknown version 2/ },
+    { name: 'an unknown kind', bytes: Uint8Array.from([1, 9, ...valid.subarray(2)]), reason: /unknown command kind 9/ },
+    { name: 'a bad session flag', bytes: Uint8Array.from([1, 1, 2, ...valid.subarray(3)]), reason: /has session/ },
+    { name: 'truncation', bytes: valid.subarray(0, valid.byteLength - 1), reason: /value: needs 1 bytes/ },
+    { name: 'a trailing byte', bytes: Uint8Array.from([...valid, 0]), reason: /trailing/ },
+    { name: 'an empty key', bytes: Uint8Array.from([1, 2, 0, 0, 0]), reason: /key: 0 bytes/ },
+    {
+      name: 'acked not below sequence',
+      bytes: Uint8Array.from([1, 2, 1, 1, 0x61, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 5, 0, 1, 0x6b]),
+      reason: /session.ackedSequence/,
+    },
+  ];
+  it.each(corrupt)('rejects $name with CommandDecodeError', ({ bytes: input, reason }) => {
+    let caught: unknown;
+    try {
+      decodeCommand(input);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(CommandDecodeError);
+    expect((caught as CommandDecodeError).code).toBe('COMMAND_DECODE');
+    expect((caught as CommandDecodeError).cause).toBeInstanceOf(Error);
+    expect((caught as Error).message).toMatch(reason);
+  });
+});
+
+describe('validateCommand', () => {
+  const invalid: { name: string; command: Command; field: string }[] = [
+    { name: 'an empty key', command: { kind: 'delete', key: new Uint8Array() }, field: 'key' },
+    { name: 'a key above the API limit', command: { kind: 'delete', key: new Uint8Array(4097) }, field: 'key' },
+    { name: 'a value above the API limit', command: { kind: 'put', key: bytes('k'), value: new Uint8Array(1024 * 1024 + 1) }, field: 'value' },
+    {
+      name: 'a negative expected version',
+      command: { kind: 'cas', key: bytes('k'), compare: { kind: 'version', version: -1 }, action: { kind: 'delete' } },
+      field: 'compare.version',
+    },
+    {
+      name: 'a fractional expected version',
+      command: { kind: 'cas', key: bytes('k'), compare: { kind: 'version', version: 1.5 }, action: { kind: 'delete' } },
+      field: 'compare.version',
+    },
+    { name: 'sequence 0', command: { kind: 'delete', key: bytes('k'), session: { clientId: 'c', sequence: 0, ackedSequence: 0 } }, field: 'session.sequence' },
+    { name: 'acked equal to sequence', command: { kind: 'delete', key: bytes('k'), session: { clientId: 'c', sequence: 3, ackedSequence: 3 } }, field: 'session.ackedSequence' },
+    { name: 'an empty client id', command: { kind: 'delete', key: bytes('k'), session: { clientId: '', sequence: 1, ackedSequence: 0 } }, field: 'session.clientId' },
+    { name: 'a long client id', command: { kind: 'delete', key: bytes('k'), session: { clientId: 'x'.repeat(129), sequence: 1, ackedSequence: 0 } }, field: 'session.clientId' },
+  ];
+  it.each(invalid)('rejects $name, naming $field', ({ command, field }) => {
+    expect(() => validateCommand(command, defaultCommandLimits)).toThrow(InvalidArgumentError);
+    expect(() => validateCommand(command, defaultCommandLimits)).toThrow(expect.objectContaining({ field, code: 'INVALID_ARGUMENT' }));
+  });
+
+  it('encodes what only the configurable API limits forbid, so replicas with other limits still agree', () => {
+    const command: Command = { kind: 'delete', key: new Uint8Array(5000).fill(1) };
+    expect(() => validateCommand(command, defaultCommandLimits)).toThrow(InvalidArgumentError);
+    expect(decodeCommand(encodeCommand(command))).toEqual(command);
+  });
+
+  it('refuses to encode what the format cannot carry', () => {
+    expect(() => encodeCommand({ kind: 'delete', key: new Uint8Array(70_000) })).toThrow(expect.objectContaining({ field: 'key' }));
+  });
+});

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { BinaryDecodeError, ByteReader, ByteWriter } from '../../src/storage/index.js';
+import { indexOfLogKey, logKey, prefixRange, sessionResultKey, parseSessionResultKey } from '../../src/storage/keys.js';
+import { decodeHardState, decodeSnapshotMeta, encodeHardState, encodeSnapshotMeta } from '../../src/storage/raft-meta-codec.js';
+import { decodeEntry, encodeEntry } from '../../src/storage/entry-codec.js';
+import { nodeId } from '../../src/raft/index.js';
+
+describe('binary codec', () => {
+  it.each([0, 1, 255, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER])('round-trips u64 %d', (value) => {
+    const reader = new ByteReader(new ByteWriter().u64(value).finish());
+    expect(reader.u64('n')).toBe(value);
+    reader.end('test');
+  });
+
+  it('rejects a u64 beyond 2^53 on write and on read', () => {
+    expect(() => new ByteWriter().u64(2 ** 53)).toThrow(RangeError);
+    const bytes = new Uint8Array([0x00, 0x20, 0, 0, 0, 0, 0, 0]);
+    expect(() => new ByteReader(bytes).u64('n')).toThrow(BinaryDecodeError);
+  });
+
+  it('reports truncation, trailing bytes, over-long fields and invalid UTF-8 as BinaryDecodeError', () => {
+    expect(() => new ByteReader(new Uint8Array([1, 2])).u32('field')).toThrow(/field: needs 4 bytes, 2 left/);
+    const reader = new ByteReader(new Uint8Array([1, 2]));
+    reader.u8('a');
+    expect(() => reader.end('record')).toThrow(/1 unexpected trailing bytes/);
+    expect(() => new ByteReader(new ByteWriter().bytes(new Uint8Array(10), 'u8').finish()).bytes('u8', 9, 'b')).toThrow(/exceeds the limit of 9/);
+    expect(() => new ByteReader(new Uint8Array([2, 0xc3, 0x28])).string('u8', 10, 's')).toThrow(/invalid UTF-8/);
+  });
+
+  it('grows past its initial capacity', () => {
+    const big = new Uint8Array(1000).fill(7);
+    const reader = new ByteReader(new ByteWriter(8).u8(1).bytes(big, 'u32').u16(513).finish());
+    expect(reader.u8('a')).toBe(1);
+    expect(reader.bytes('u32', 1000, 'big')).toEqual(big);
+    expect(reader.u16('c')).toBe(513);
+  });
+});
+
+describe('keys', () => {
+  it('orders log keys lexicographically as their indexes numerically', () => {
+    const sample = [1, 2, 255, 256, 65_535, 65_536, 2 ** 32, 2 ** 32 + 1, 2 ** 50];
+    const sorted = sample.map(logKey).sort(Buffer.compare).map(indexOfLogKey);
+    expect(sorted).toEqual(sample);
+  });
+
+  it.each([
+    { prefix: [0x61], lt: [0x62] },
+    { prefix: [0x61, 0xff], lt: [0x62] },
+    { prefix: [0x61, 0xfe, 0xff], lt: [0x61, 0xff] },
+    { prefix: [0xff, 0xff], lt: undefined },
+    { prefix: [], lt: undefined },
+  ])('prefixRange($prefix) ends before $lt', ({ prefix, lt }) => {
+    const range = prefixRange(new Uint8Array(prefix));
+    expect(range.gte).toEqual(new Uint8Array(prefix));
+    expect(range.lt).toEqual(lt === undefined ? undefined : new Uint8Array(lt));
+  });
+
+  it('length-prefixes client ids in result keys so "a" and "ab" never share a prefix', () => {
+    const a = sessionResultKey('a', 98);
+    const ab = sessionResultKey('ab', 1);
+    expect(Buffer.from(ab).subarray(0, a.byteLength).equals(Buffer.from(a))).toBe(false);
+    expect(parseSessionResultKey(a)).toEqual({ clientId: 'a', sequence: 98 });
+  });
+});
+
+describe('raft record codecs', () => {
+  it('round-trips an entry, a hard state and snapshot meta', () => {
+    const entry = { index: 9, term: 4, type: 'normal' as const, data: new Uint8Array([1, 2, 3]) };
+    expect(decodeEntry(9, encodeEntry(entry))).toEqual(entry);
+    expect(encodeEntry(entry).byteLength).toBe(9 + 3);
+    const hardState = { term: 7, vote: nodeId('node-é'), commit: 12 };
+    expect(decodeHardState(encodeHardState(hardState))).toEqual(hardState);
+    const meta = { index: 100, term: 7, membership: { voters: [nodeId('n1')], learners: [] } };
+    expect(decodeSnapshotMeta(encodeSnapshotMeta(meta))).toEqual(meta);
+  });
+
+  it('rejects an unknown format version', () => {
+    const bytes = encodeHardState({ term: 1, vote: null, commit: 0 });
+    bytes[0] = 2;
+    expect(() => decodeHardState(bytes)).toThrow(/unknown format version 2/);
+  });
+});
