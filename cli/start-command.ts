@@ -17,6 +17,7 @@ export function registerStartCommand(program: Command): void {
     .option('--data <dir>', 'data directory')
     .option('--listen-peer <host:port>', 'address for Raft traffic from the other nodes')
     .option('--listen-client <host:port>', 'address for clients')
+    .option('--advertise-client <host:port>', 'client address other nodes name for this one (default: --listen-client)')
     .option('--peers <list>', 'every node: id=host:port (peer address),... including this one')
     .option('--cluster-id <name>', 'a name shared by the nodes of one cluster; others are refused')
     .option('--tick-ms <ms>', 'length of one Raft tick')

@@ -271,7 +271,10 @@ export class RaftKvClient {
             this.rotate();
           }
         } else if (code === grpc.status.RESOURCE_EXHAUSTED) {
-          // The same node is the right one; it only needs a moment.
+          // gRPC's own size limit: the request can never be accepted, retrying cannot help.
+          const details = (error as grpc.ServiceError).details ?? '';
+          if (/larger than max/i.test(details)) throw new InvalidArgumentError('request', `too large for the server: ${details}`);
+          // Otherwise the node is overloaded: the same node is the right one, it needs a moment.
         } else if (isRetryable(code)) {
           this.rotate();
         } else {

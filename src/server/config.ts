@@ -24,6 +24,8 @@ export interface NodeConfig {
   readonly dataDir: string;
   readonly listenPeer: string;
   readonly listenClient: string;
+  /** The client address other nodes give clients for this node (defaults to listenClient). */
+  readonly advertiseClient: string;
   /** Every voter of the cluster (this node included) and its peer address. */
   readonly peers: ReadonlyMap<NodeId, string>;
   readonly tickMs: number;
@@ -53,6 +55,7 @@ export interface RawNodeConfig {
   data?: unknown;
   listenPeer?: unknown;
   listenClient?: unknown;
+  advertiseClient?: unknown;
   peers?: unknown;
   tickMs?: unknown;
   electionTicks?: unknown;
@@ -68,7 +71,7 @@ export interface RawNodeConfig {
 }
 
 const knownKeys = new Set<string>([
-  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'peers', 'tickMs', 'electionTicks', 'heartbeatTicks',
+  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'peers', 'tickMs', 'electionTicks', 'heartbeatTicks',
   'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
   'unsafeStaleReads', 'unsafeAckBeforeCommit',
 ]);
@@ -132,6 +135,7 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
     dataDir: requireString(raw.data, 'data'),
     listenPeer,
     listenClient,
+    advertiseClient: raw.advertiseClient === undefined ? listenClient : parseAddress(requireString(raw.advertiseClient, 'advertise-client'), 'advertise-client'),
     peers,
     tickMs: optionalInt(raw.tickMs, 'tick-ms', 100, 1, 60_000),
     electionTicks,

@@ -66,6 +66,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     const transport = new GrpcTransport({
       clusterId: config.clusterId,
       selfId: config.id,
+      selfClientAddress: config.advertiseClient,
       listenAddress: config.listenPeer,
       peers: config.peers,
       logger,
@@ -92,7 +93,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       'grpc.max_receive_message_length': config.limits.requestBytesMax,
       'grpc.max_send_message_length': 64 * 1024 * 1024,
     });
-    const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: () => null, logger });
+    const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => (id === config.id ? config.advertiseClient : transport.clientAddressOf(id)), logger });
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);
     await new Promise<void>((resolve, reject) => {

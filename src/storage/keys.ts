@@ -142,7 +142,8 @@ export function prefixRange(prefix: Uint8Array): KeyRange {
   for (let i = prefix.byteLength - 1; i >= 0; i--) {
     const byte = prefix[i] as number;
     if (byte < 0xff) {
-      const lt = prefix.slice(0, i + 1);
+      // A copy: on a Buffer, slice() is a view, and the increment would change the prefix too.
+      const lt = Uint8Array.from(prefix.subarray(0, i + 1));
       lt[i] = byte + 1;
       return { gte: prefix, lt };
     }

@@ -20,11 +20,13 @@ export interface BatchReceiver {
 export interface DecodedBatch {
   readonly from: NodeId;
   readonly messages: readonly Message[];
+  /** The sender's client address ('' when it announces none). */
+  readonly senderClientAddress: string;
 }
 
 /** Wraps messages from this node for one peer. The caller groups them by `to`. */
-export function encodeBatch(clusterId: string, from: NodeId, messages: readonly Message[]): WireMessageBatch {
-  return { clusterId, from, messages: messages.map(encodeMessage) };
+export function encodeBatch(clusterId: string, from: NodeId, messages: readonly Message[], senderClientAddress = ''): WireMessageBatch {
+  return { clusterId, from, messages: messages.map(encodeMessage), senderClientAddress };
 }
 
 /**
@@ -56,5 +58,9 @@ export function decodeBatch(wire: unknown, receiver: BatchReceiver): DecodedBatc
     }
     return message;
   });
-  return { from: nodeId(from), messages };
+  const senderClientAddress = batch['senderClientAddress'] === undefined ? '' : readString(batch, 'senderClientAddress', 'batch');
+  if (senderClientAddress.length > 300) {
+    throw new PeerProtocolError('malformed', 'batch.senderClientAddress', `${senderClientAddress.length} characters is too long for an address`);
+  }
+  return { from: nodeId(from), messages, senderClientAddress };
 }

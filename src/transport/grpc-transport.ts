@@ -53,6 +53,8 @@ export class GrpcTransport implements Transport {
   private readonly logger: Logger;
   // Invariant: never holds selfId; senders has a key only if peerAddresses has it.
   private readonly peerAddresses: Map<NodeId, string>;
+  /** What each peer announced as its client address (for "not the leader" hints). */
+  private readonly peerClientAddresses = new Map<NodeId, string>();
   private readonly senders = new Map<NodeId, PeerSender>();
   private state: TransportState = { kind: 'new' };
   private started: Promise<void> | undefined;
@@ -87,6 +89,7 @@ export class GrpcTransport implements Transport {
       deliver: (messages) => {
         if (this.state.kind === 'running') events.onMessages(messages);
       },
+      learnClientAddress: (peer, address) => this.peerClientAddresses.set(peer, address),
       logger: this.logger,
     });
     server.addService(proto.service, { Send: receiver.handleSend });
@@ -112,6 +115,11 @@ export class GrpcTransport implements Transport {
   }
 
   /** The "host:port" the server is bound to, with the real port when listening on port 0. */
+  /** The client address `peer` announced in its batches, or null if none arrived yet. */
+  clientAddressOf(peer: NodeId): string | null {
+    return this.peerClientAddresses.get(peer) ?? null;
+  }
+
   get boundAddress(): string {
     if (this.state.kind === 'running') return this.state.boundAddress;
     if (this.state.kind === 'closed' && this.state.boundAddress !== undefined) return this.state.boundAddress;
@@ -235,12 +243,13 @@ export class GrpcTransport implements Transport {
   }
 
   private newSender(peer: NodeId, address: string, events: TransportEvents): PeerSender {
-    const { clusterId, selfId, limits, backoff, keepalive, streamOpenTimeoutMs, random, credentials } = this.options;
+    const { clusterId, selfId, selfClientAddress, limits, backoff, keepalive, streamOpenTimeoutMs, random, credentials } = this.options;
     return new PeerSender({
       peer,
       address,
       clusterId,
       selfId,
+      selfClientAddress,
       limits,
       backoff,
       streamOpenTimeoutMs,

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { Message } from '../raft/index.js';
+import type { Message, NodeId } from '../raft/index.js';
 import { decodeBatch, type BatchReceiver } from './batch-codec.js';
 import { PeerProtocolError, type PeerRefusal } from './errors.js';
 import { showValue } from './wire-fields.js';
@@ -18,6 +18,8 @@ export interface PeerReceiverConfig {
   readonly receiver: BatchReceiver;
   /** Gets every accepted batch's messages, in stream order. */
   readonly deliver: (messages: readonly Message[]) => void;
+  /** Called with each batch's announced client address of its sender. */
+  readonly learnClientAddress: (peer: NodeId, address: string) => void;
   readonly logger: Logger;
 }
 
@@ -105,6 +107,7 @@ export class PeerReceiver {
       }
       stream.peer = batch.from;
       messages = batch.messages;
+      if (batch.senderClientAddress !== '') this.config.learnClientAddress(batch.from, batch.senderClientAddress);
     } catch (error) {
       if (!(error instanceof PeerProtocolError)) throw error;
       this.refuse(stream, error);

@@ -40,6 +40,8 @@ export interface PeerSenderConfig {
   readonly peer: NodeId;
   readonly address: string;
   readonly clusterId: string;
+  /** Announced in every batch (see MessageBatch.sender_client_address); '' for none. */
+  readonly selfClientAddress: string;
   readonly selfId: NodeId;
   readonly limits: TransportLimits;
   readonly backoff: ReconnectBackoff;
@@ -363,7 +365,7 @@ export class PeerSender {
       }
       const snapshots = batch.filter((message) => message.type === 'snapshot').map((): PendingSnapshot => ({ settled: false }));
       for (const pending of snapshots) stream.pendingSnapshots.add(pending);
-      const writable = stream.call.write(encodeBatch(clusterId, selfId, batch), (error: Error | null | undefined) => {
+      const writable = stream.call.write(encodeBatch(clusterId, selfId, batch, this.config.selfClientAddress), (error: Error | null | undefined) => {
         for (const pending of snapshots) this.settleSnapshot(stream, pending, error === null || error === undefined);
       });
       this.sentMessages += batch.length;

@@ -55,6 +55,8 @@ export interface GrpcTransportOptions {
   /** Batches naming another cluster are refused: two clusters on one network must not mix. */
   readonly clusterId: string;
   readonly selfId: NodeId;
+  /** This node's client address, announced to peers so they can point clients at it ('' for none). */
+  readonly selfClientAddress?: string;
   /** "host:port" to listen on; port 0 picks a free port (read it back from `boundAddress`). */
   readonly listenAddress: string;
   /** Peer id -> "host:port". An entry for `selfId` is ignored. Change later with setPeerAddress/removePeer. */
@@ -76,6 +78,7 @@ export const defaultStreamOpenTimeoutMs = 5000;
 export interface ResolvedTransportOptions {
   readonly clusterId: string;
   readonly selfId: NodeId;
+  readonly selfClientAddress: string;
   readonly listenAddress: string;
   readonly limits: TransportLimits;
   readonly backoff: ReconnectBackoff;
@@ -108,6 +111,7 @@ export function resolveTransportOptions(options: GrpcTransportOptions): Resolved
   return {
     clusterId: options.clusterId,
     selfId: options.selfId,
+    selfClientAddress: options.selfClientAddress ?? '',
     listenAddress: options.listenAddress,
     limits,
     backoff,

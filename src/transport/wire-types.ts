@@ -77,6 +77,7 @@ export interface WireMessageBatch {
   clusterId: string;
   from: string;
   messages: WireRaftMessage[];
+  senderClientAddress?: string;
 }
 
 export interface WireSendSummary {

@@ -55,6 +55,14 @@ describe('keys', () => {
     expect(range.lt).toEqual(lt === undefined ? undefined : new Uint8Array(lt));
   });
 
+  it('prefixRange leaves a Buffer prefix untouched (Buffer.slice is a view, not a copy)', () => {
+    const prefix = Buffer.from('fruit/');
+    const range = prefixRange(prefix);
+    expect(prefix.toString()).toBe('fruit/');
+    expect(Buffer.from(range.gte).toString()).toBe('fruit/');
+    expect(Buffer.from(range.lt!).toString()).toBe('fruit0');
+  });
+
   it('length-prefixes client ids in result keys so "a" and "ab" never share a prefix', () => {
     const a = sessionResultKey('a', 98);
     const ab = sessionResultKey('ab', 1);

@@ -24,7 +24,13 @@ function refusalOf(wire: unknown): PeerProtocolError {
 describe('decodeBatch', () => {
   it('accepts a batch from a known peer to this node and keeps the order', () => {
     const messages = oneOfEach(n1, n2);
-    expect(decodeBatch(encodeBatch('alpha', n1, messages), receiver)).toEqual({ from: n1, messages });
+    expect(decodeBatch(encodeBatch('alpha', n1, messages), receiver)).toEqual({ from: n1, messages, senderClientAddress: '' });
+  });
+
+  it("carries the sender's client address, and refuses an absurd one", () => {
+    const batch = encodeBatch('alpha', n1, [heartbeat(n1, n2, 1)], '10.0.0.1:8001');
+    expect(decodeBatch(batch, receiver).senderClientAddress).toBe('10.0.0.1:8001');
+    expect(() => decodeBatch({ ...batch, senderClientAddress: 'x'.repeat(301) }, receiver)).toThrow(/senderClientAddress/);
   });
 
   const cases: { name: string; wire: unknown; refusal: PeerRefusal; field: string; says: string }[] = [
