@@ -1,26 +1,24 @@
 /** Typed errors of the key-value state machine. Broken invariants throw InvariantError instead. */
 import type { Index, Term } from '../raft/index.js';
+import { InvalidArgumentError as SharedInvalidArgumentError, RaftKvError } from '../shared/errors.js';
 
 /**
  * A command or read request that breaks a limit or rule (empty key, value too large, acked
  * sequence not below the sequence, range limit too high...). `field` names the offending field
  * and `limit` the bound, so the server can answer INVALID_ARGUMENT naming both. Nothing was done.
  */
-export class InvalidArgumentError extends Error {
-  override readonly name = 'InvalidArgumentError';
-  readonly code = 'INVALID_ARGUMENT';
-
+export class InvalidArgumentError extends SharedInvalidArgumentError {
   constructor(
-    readonly field: string,
+    field: string,
     readonly limit: string,
     message: string,
   ) {
-    super(`${field}: ${message} (${limit})`);
+    super(field, `${message} (${limit})`);
   }
 }
 
 /** Bytes that are not a command this version of raftkv can read; `cause` says why. */
-export class CommandDecodeError extends Error {
+export class CommandDecodeError extends RaftKvError {
   override readonly name = 'CommandDecodeError';
   readonly code = 'COMMAND_DECODE';
 }
@@ -30,7 +28,7 @@ export class CommandDecodeError extends Error {
  * skipping it would be arbitrary and re-proposing impossible: this is a bug (a proposal that
  * bypassed encodeCommand) or corruption, and the node must stop.
  */
-export class CorruptCommittedEntryError extends Error {
+export class CorruptCommittedEntryError extends RaftKvError {
   override readonly name = 'CorruptCommittedEntryError';
   readonly code = 'KV_CORRUPT_ENTRY';
 
@@ -48,7 +46,7 @@ export class CorruptCommittedEntryError extends Error {
  * so this state machine no longer matches its database: reopen it (restart the node). `cause`
  * is the original failure.
  */
-export class StateMachineFailedError extends Error {
+export class StateMachineFailedError extends RaftKvError {
   override readonly name = 'StateMachineFailedError';
   readonly code = 'KV_FAILED';
 

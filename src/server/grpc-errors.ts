@@ -1,5 +1,4 @@
 import * as grpc from '@grpc/grpc-js';
-import { InvalidArgumentError as KvInvalidArgumentError } from '../kv/index.js';
 import {
   InvalidArgumentError,
   NotLeaderError,
@@ -25,7 +24,7 @@ export class StaleSessionError extends Error {
  * is INTERNAL and logged: it is a bug, and the client must not guess what happened.
  */
 export function toGrpcError(error: unknown, logger: Logger): Partial<grpc.StatusObject> {
-  if (error instanceof InvalidArgumentError || error instanceof KvInvalidArgumentError) {
+  if (error instanceof InvalidArgumentError) {
     return { code: grpc.status.INVALID_ARGUMENT, details: error.message };
   }
   if (error instanceof NotLeaderError) {

@@ -11,10 +11,12 @@
  *   later write: restart the node, which reloads what is durable.
  * - STORAGE_CLOSED: the store was closed.
  */
+import { RaftKvError } from '../shared/errors.js';
+
 export type StorageErrorCode = 'STORAGE_OPEN' | 'STORAGE_LOCKED' | 'STORAGE_WRITE' | 'STORAGE_CLOSED';
 
 /** An operating error of the node's LevelDB; `path` names the database directory. */
-export class StorageError extends Error {
+export class StorageError extends RaftKvError {
   override readonly name = 'StorageError';
 
   constructor(
@@ -32,7 +34,7 @@ export class StorageError extends Error {
  * index beyond the log. `location` names the sublevel and key (e.g. `raft-log/00000000000000ff`).
  * The node must not start on it: repair or replace the data directory.
  */
-export class StorageCorruptError extends Error {
+export class StorageCorruptError extends RaftKvError {
   override readonly name = 'StorageCorruptError';
   readonly code = 'STORAGE_CORRUPT';
 

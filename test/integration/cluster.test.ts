@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, RaftKvClient } from '../../src/client/index.js';
 import { serviceClient } from '../../src/shared/proto.js';
-import { ProcessCluster, runCli, waitFor } from './process-cluster.js';
+import { ProcessCluster, projectRoot, runCli, waitFor } from './process-cluster.js';
 
 type RawPut = (request: unknown, callback: (error: grpc.ServiceError | null, response: { version: number; modRevision: number }) => void) => void;
 
@@ -143,6 +143,14 @@ describe('a 3-node cluster of real processes', () => {
     expect(badUsage.stderr).toContain('--expect');
     const unreachable = await runCli(['get', 'k', '--endpoints', '127.0.0.1:1', '--timeout', '500']);
     expect(unreachable.code).toBe(1);
+  });
+
+  it("runs the README's SDK example", async () => {
+    const { spawnSync } = await import('node:child_process');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'examples/quickstart.ts', cluster.endpoints.join(',')], { cwd: projectRoot, encoding: 'utf8', timeout: 30_000 });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^put greeting at revision \d+\nget greeting -> hello \(version 1\)\ncas succeeded: true\nfruit: fruit\/apple=red, fruit\/pear=green\nafter delete: null\n$/);
   });
 
   it('refuses bad input with the field and the limit, and writes nothing', async () => {

@@ -1,0 +1,49 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from './process-cluster.js';
+
+/** The CLI refuses malformed flags and config files with exit code 2 and a message naming them. */
+describe('raftkv start with bad input', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-cli-'));
+
+  it.each([
+    [['start', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101'], 'id: is required'],
+    [['start', '--id', 'n1', '--data', join(dir, 'a'), '--listen-peer', 'localhost', '--listen-client', '127.0.0.1:8101'], 'listen-peer: "localhost" is not host:port'],
+    [['start', '--id', 'n1', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101', '--peers', 'n2=127.0.0.1:7102'], 'must include this node\'s own id'],
+    [['start', '--id', 'n1', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101', '--election-ticks', 'ten'], 'election-ticks: must be an integer'],
+    [['start', '--no-such-flag'], "unknown option '--no-such-flag'"],
+    [['start', '--config', join(dir, 'missing.json')], 'cannot read it'],
+  ])('raftkv %j exits 2 naming the problem', async (args, message) => {
+    const result = await runCli(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+  });
+
+  it('refuses a config file with an unknown setting', async () => {
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ id: 'n1', data: join(dir, 'b'), listenPeer: '127.0.0.1:7103', listenClient: '127.0.0.1:8103', heartbeat: 3 }));
+    const result = await runCli(['start', '--config', file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown setting "heartbeat"');
+  });
+
+  it('refuses a data directory that another node already holds', async () => {
+    const { ProcessCluster, waitFor } = await import('./process-cluster.js');
+    const cluster = await ProcessCluster.create(1);
+    try {
+      const node = cluster.nodes[0]!;
+      await waitFor('the node to lock its data directory', () => (node.child !== null ? true : undefined));
+      const { RaftKvClient } = await import('../../src/client/index.js');
+      const client = new RaftKvClient({ endpoints: cluster.endpoints });
+      await cluster.waitForLeader(client);
+      client.close();
+      const result = await runCli(['start', '--id', 'n1', '--data', node.dataDir, '--listen-peer', '127.0.0.1:7104', '--listen-client', '127.0.0.1:8104']);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/lock|LOCK|in use|another process/i);
+    } finally {
+      await cluster.destroy();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,69 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAddress, parsePeers, readConfigFile, resolveNodeConfig } from '../../src/server/config.js';
+import { ConfigError } from '../../src/shared/errors.js';
+
+const base = { id: 'n1', data: '/tmp/x', listenPeer: '127.0.0.1:7001', listenClient: '127.0.0.1:8001' };
+
+describe('node configuration', () => {
+  it('fills in defaults for a single node', () => {
+    const config = resolveNodeConfig(base, {});
+    expect(config.peers).toEqual(new Map([['n1', '127.0.0.1:7001']]));
+    expect(config).toMatchObject({ clusterId: 'raftkv', tickMs: 100, electionTicks: 10, heartbeatTicks: 1, advertiseClient: '127.0.0.1:8001' });
+    expect(config.limits).toMatchObject({ keyBytesMax: 4096, valueBytesMax: 1024 * 1024, requestBytesMax: 1536 * 1024 });
+  });
+
+  it('parses peers from a flag and from an object', () => {
+    expect(parsePeers('n1=127.0.0.1:7001, n2=localhost:7002')).toEqual(new Map([['n1', '127.0.0.1:7001'], ['n2', 'localhost:7002']]));
+    expect(parsePeers({ a: '[::1]:7001' })).toEqual(new Map([['a', '[::1]:7001']]));
+  });
+
+  it.each([
+    [{ ...base, id: undefined }, 'id: is required'],
+    [{ ...base, id: 'has space' }, 'id: "has space" must be'],
+    [{ ...base, listenPeer: 'nope' }, 'listen-peer: "nope" is not host:port'],
+    [{ ...base, listenPeer: '127.0.0.1:70000' }, 'listen-peer: port 70000 is not in 1..65535'],
+    [{ ...base, listenClient: '127.0.0.1:7001' }, 'need different ports'],
+    [{ ...base, peers: 'n2=127.0.0.1:7002' }, 'peers: must include this node\'s own id "n1"'],
+    [{ ...base, peers: 'n1=127.0.0.1:7001,n1=127.0.0.1:7002' }, 'peers: "n1" appears twice'],
+    [{ ...base, peers: 'n1=127.0.0.1:7001,n2=127.0.0.1:7001' }, 'peers: address 127.0.0.1:7001 appears twice'],
+    [{ ...base, peers: 'n1' }, 'peers: "n1" is not of the form id=host:port'],
+    [{ ...base, tickMs: 'fast' }, 'tick-ms: must be an integer'],
+    [{ ...base, electionTicks: '5', heartbeatTicks: '5' }, 'heartbeat-ticks (5) must be below election-ticks (5)'],
+    [{ ...base, logLevel: 'loud' }, 'log-level: "loud" is not one of'],
+    [{ ...base, valueBytesMax: '2000000' }, 'request-bytes-max (1572864) must be at least'],
+    [{ ...base, unsafeStaleReads: true }, 'set RAFTKV_ENABLE_UNSAFE=1'],
+  ])('refuses %o naming the setting', (raw, message) => {
+    expect(() => resolveNodeConfig(raw, {})).toThrow(ConfigError);
+    expect(() => resolveNodeConfig(raw, {})).toThrow(message);
+  });
+
+  it('allows the unsafe test-only settings only when the environment enables them', () => {
+    expect(resolveNodeConfig({ ...base, unsafeStaleReads: true }, { RAFTKV_ENABLE_UNSAFE: '1' }).unsafe.staleReads).toBe(true);
+  });
+
+  it('checks addresses, IPv6 included', () => {
+    expect(parseAddress(' localhost:80 ', 'x')).toBe('localhost:80');
+    expect(parseAddress('[::1]:9000', 'x')).toBe('[::1]:9000');
+    expect(() => parseAddress('::1:9000', 'x')).toThrow('x: "::1:9000" is not host:port');
+  });
+
+  it('reads a JSON config file and names what is wrong in it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raftkv-config-'));
+    const good = join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify({ ...base, peers: { n1: '127.0.0.1:7001' } }));
+    expect(resolveNodeConfig(readConfigFile(good), {}).id).toBe('n1');
+    const notJson = join(dir, 'bad.json');
+    writeFileSync(notJson, '{ id: n1 ');
+    expect(() => readConfigFile(notJson)).toThrow(`config file ${notJson}: not valid JSON`);
+    const unknown = join(dir, 'unknown.json');
+    writeFileSync(unknown, JSON.stringify({ ...base, electionTimeout: 5 }));
+    expect(() => readConfigFile(unknown)).toThrow('unknown setting "electionTimeout"');
+    const array = join(dir, 'array.json');
+    writeFileSync(array, '[]');
+    expect(() => readConfigFile(array)).toThrow('must hold a JSON object');
+    expect(() => readConfigFile(join(dir, 'missing.json'))).toThrow('cannot read it');
+  });
+});
