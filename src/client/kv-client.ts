@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { serviceClient } from '../shared/proto.js';
+import { leaderAddressMetadataKey, leaderIdMetadataKey } from './metadata-keys.js';
+import { StreamChannel, type StreamKind } from './stream-channel.js';
 import {
   CancelledError,
   InvalidArgumentError,
@@ -36,6 +38,11 @@ export interface RaftKvClientOptions {
   readonly backoffMaxMs?: number;
   /** The jitter source; injectable for tests. */
   readonly random?: () => number;
+  /**
+   * How KV calls travel: 'stream' (default) multiplexes them over one long-lived stream per
+   * node, batched into frames, which costs far less per call; 'unary' makes one RPC per call.
+   */
+  readonly transport?: 'stream' | 'unary';
 }
 
 export interface CallOptions {
@@ -94,9 +101,7 @@ type UnaryMethod = (
 type Method = 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap';
 type Service = 'KV' | 'Cluster';
 
-/** Trailing metadata of a FAILED_PRECONDITION "not the leader" answer. */
-export const leaderIdMetadataKey = 'raftkv-leader-id';
-export const leaderAddressMetadataKey = 'raftkv-leader-address';
+export { leaderAddressMetadataKey, leaderIdMetadataKey };
 
 const kvProto = 'raftkv/v1/kv.proto';
 
@@ -109,7 +114,8 @@ const kvProto = 'raftkv/v1/kv.proto';
 export class RaftKvClient {
   private readonly endpoints: string[];
   private preferred = 0;
-  private readonly channels = new Map<string, { kv: grpc.Client; cluster: grpc.Client }>();
+  private readonly channels = new Map<string, { kv: grpc.Client; cluster: grpc.Client; stream: StreamChannel }>();
+  private readonly useStream: boolean;
   private readonly timeoutMs: number;
   private readonly attemptTimeoutMs: number;
   private readonly backoffInitialMs: number;
@@ -134,6 +140,7 @@ export class RaftKvClient {
     this.backoffInitialMs = options.backoffInitialMs ?? 25;
     this.backoffMaxMs = options.backoffMaxMs ?? 1000;
     this.random = options.random ?? Math.random;
+    this.useStream = (options.transport ?? 'stream') === 'stream';
   }
 
   async put(key: Bytes, value: Bytes, options: CallOptions = {}): Promise<PutResult> {
@@ -204,7 +211,8 @@ export class RaftKvClient {
   /** Closes every connection. Calls in flight fail. */
   close(): void {
     this.closed = true;
-    for (const { kv, cluster } of this.channels.values()) {
+    for (const { kv, cluster, stream } of this.channels.values()) {
+      stream.close();
       kv.close();
       cluster.close();
     }
@@ -295,6 +303,7 @@ export class RaftKvClient {
     signal: AbortSignal | undefined,
   ): Promise<Record<string, unknown>> {
     const channel = this.channelFor(endpoint);
+    if (service === 'KV' && this.useStream) return channel.stream.request(method as StreamKind, request, timeoutMs, signal);
     const client = service === 'KV' ? channel.kv : channel.cluster;
     return new Promise((resolve, reject) => {
       const fn = (client as unknown as Record<string, UnaryMethod>)[method] as UnaryMethod;
@@ -308,7 +317,7 @@ export class RaftKvClient {
     });
   }
 
-  private channelFor(endpoint: string): { kv: grpc.Client; cluster: grpc.Client } {
+  private channelFor(endpoint: string): { kv: grpc.Client; cluster: grpc.Client; stream: StreamChannel } {
     let channel = this.channels.get(endpoint);
     if (channel === undefined) {
       const credentials = grpc.credentials.createInsecure();
@@ -324,7 +333,7 @@ export class RaftKvClient {
       const kv = new KvClient(endpoint, credentials, options);
       // The second client shares the first one's channel.
       const cluster = new ClusterClient(endpoint, credentials, { ...options, channelOverride: kv.getChannel() });
-      channel = { kv, cluster };
+      channel = { kv, cluster, stream: new StreamChannel(kv) };
       this.channels.set(endpoint, channel);
     }
     return channel;

@@ -19,19 +19,27 @@ export class StaleSessionError extends Error {
   readonly code = 'STALE_SESSION';
 }
 
+/** An error as the client API reports it: a gRPC status code, a message, and leader hints. */
+export interface ApiError {
+  readonly code: grpc.status;
+  readonly details: string;
+  readonly leaderId?: string;
+  readonly leaderAddress?: string;
+}
+
 /**
  * Maps the node's typed errors to gRPC statuses, the contract in kv.proto. Anything unexpected
  * is INTERNAL and logged: it is a bug, and the client must not guess what happened.
  */
-export function toGrpcError(error: unknown, logger: Logger): Partial<grpc.StatusObject> {
-  if (error instanceof InvalidArgumentError) {
-    return { code: grpc.status.INVALID_ARGUMENT, details: error.message };
-  }
+export function classifyError(error: unknown, logger: Logger): ApiError {
+  if (error instanceof InvalidArgumentError) return { code: grpc.status.INVALID_ARGUMENT, details: error.message };
   if (error instanceof NotLeaderError) {
-    const metadata = new grpc.Metadata();
-    metadata.set(leaderIdMetadataKey, error.leaderId ?? '');
-    metadata.set(leaderAddressMetadataKey, error.leaderAddress ?? '');
-    return { code: grpc.status.FAILED_PRECONDITION, details: error.message, metadata };
+    return {
+      code: grpc.status.FAILED_PRECONDITION,
+      details: error.message,
+      leaderId: error.leaderId ?? '',
+      leaderAddress: error.leaderAddress ?? '',
+    };
   }
   if (error instanceof OverloadedError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: error.message };
   if (error instanceof TimeoutError) return { code: grpc.status.DEADLINE_EXCEEDED, details: error.message };
@@ -41,4 +49,14 @@ export function toGrpcError(error: unknown, logger: Logger): Partial<grpc.Status
   if (error instanceof StaleSessionError) return { code: grpc.status.ABORTED, details: error.message };
   logger.error({ err: error }, 'request failed unexpectedly');
   return { code: grpc.status.INTERNAL, details: `internal error: ${(error as Error)?.message ?? String(error)}` };
+}
+
+/** The same, as a unary call's status, with the leader hints in trailing metadata. */
+export function toGrpcError(error: unknown, logger: Logger): Partial<grpc.StatusObject> {
+  const api = classifyError(error, logger);
+  if (api.leaderId === undefined) return { code: api.code, details: api.details };
+  const metadata = new grpc.Metadata();
+  metadata.set(leaderIdMetadataKey, api.leaderId);
+  metadata.set(leaderAddressMetadataKey, api.leaderAddress ?? '');
+  return { code: api.code, details: api.details, metadata };
 }

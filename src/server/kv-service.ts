@@ -17,6 +17,7 @@ import { InvalidArgumentError, NotLeaderError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { NodeConfig } from './config.js';
 import { StaleSessionError, toGrpcError } from './grpc-errors.js';
+import { kvStreamHandler } from './kv-stream.js';
 import type { RaftNode } from './raft-node.js';
 
 export interface KvServiceDeps {
@@ -29,6 +30,50 @@ export interface KvServiceDeps {
 }
 
 type Handler<Req, Res> = (request: Req, timeoutMs: number) => Promise<Res>;
+
+/** The client API's operations, shared by the unary RPCs and the stream. */
+export interface KvOperations {
+  readonly put: Handler<PutRequest, unknown>;
+  readonly get: Handler<GetRequest, unknown>;
+  readonly delete: Handler<DeleteRequest, unknown>;
+  readonly range: Handler<RangeRequest, unknown>;
+  readonly compareAndSwap: Handler<CasRequest, unknown>;
+}
+
+export interface PutRequest {
+  key: Buffer;
+  value: Buffer;
+  session: WireSession | null;
+}
+
+export interface GetRequest {
+  key: Buffer;
+  consistency: string;
+}
+
+export interface DeleteRequest {
+  key: Buffer;
+  session: WireSession | null;
+}
+
+export interface RangeRequest {
+  prefix: Buffer;
+  start: Buffer;
+  end: Buffer;
+  limit: number;
+  consistency: string;
+}
+
+export interface CasRequest {
+  key: Buffer;
+  compare?: string;
+  expectedValue?: Buffer;
+  expectedVersion?: number;
+  action?: string;
+  newValue?: Buffer;
+  delete?: boolean;
+  session: WireSession | null;
+}
 
 interface WireSession {
   clientId: string;
@@ -50,23 +95,9 @@ interface WireKeyValue {
  * the SDK follows the hint, and one hop fewer is cheaper than proxying). Linearizable reads are
  * served on any node through ReadIndex; serializable reads from local state.
  */
-export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServiceImplementation; cluster: grpc.UntypedServiceImplementation } {
+export function kvOperations(deps: KvServiceDeps): KvOperations {
   const { node, stateMachine, config } = deps;
   const limits = { keyBytesMax: config.limits.keyBytesMax, valueBytesMax: config.limits.valueBytesMax, clientIdBytesMax: 128 };
-
-  const unary = <Req, Res>(name: string, handler: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> =>
-    (call, callback) => {
-      const deadline = call.getDeadline();
-      const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-      const timeoutMs = Number.isFinite(deadlineMs) ? Math.max(1, deadlineMs - Date.now()) : config.requestTimeoutMs;
-      handler(call.request, timeoutMs).then(
-        (response) => callback(null, response),
-        (error: unknown) => {
-          if (deps.logger.isLevelEnabled('debug')) deps.logger.debug({ method: name, err: error }, 'request failed');
-          callback(toGrpcError(error, deps.logger) as grpc.ServiceError);
-        },
-      );
-    };
 
   const header = (): { memberId: string; term: number; revision: number } => ({
     memberId: node.id,
@@ -99,74 +130,79 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
     await node.linearizableBarrier(timeoutMs);
   };
 
-  const kv: grpc.UntypedServiceImplementation = {
-    put: unary(
-      'put',
-      async (request: { key: Buffer; value: Buffer; session: WireSession | null }, timeoutMs) => {
-        const result = await write({ kind: 'put', key: request.key, value: request.value, ...session(request.session) }, timeoutMs);
-        if (result.kind !== 'put') throw new Error(`put answered ${result.kind}`);
-        return { header: header(), version: result.version, modRevision: result.modRevision };
-      },
-    ),
-    get: unary('get', async (request: { key: Buffer; consistency: string }, timeoutMs) => {
+  return {
+    put: async (request: PutRequest, timeoutMs) => {
+      const result = await write({ kind: 'put', key: request.key, value: request.value, ...session(request.session) }, timeoutMs);
+      if (result.kind !== 'put') throw new Error(`put answered ${result.kind}`);
+      return { header: header(), version: result.version, modRevision: result.modRevision };
+    },
+    get: async (request: GetRequest, timeoutMs) => {
       checkKey(request.key, limits.keyBytesMax);
       await readBarrier(request.consistency, timeoutMs);
       const record = await stateMachine.get(request.key);
       return { header: header(), found: record !== null, kv: record === null ? null : wireKeyValue(request.key, record) };
-    }),
-    delete: unary('delete', async (request: { key: Buffer; session: WireSession | null }, timeoutMs) => {
+    },
+    delete: async (request: DeleteRequest, timeoutMs) => {
       const result = await write({ kind: 'delete', key: request.key, ...session(request.session) }, timeoutMs);
       if (result.kind !== 'delete') throw new Error(`delete answered ${result.kind}`);
       return { header: header(), deleted: result.deleted };
-    }),
-    range: unary(
-      'range',
-      async (request: { prefix: Buffer; start: Buffer; end: Buffer; limit: number; consistency: string }, timeoutMs) => {
-        const query = rangeQuery(request, limits.keyBytesMax);
-        const limit = request.limit === 0 ? config.limits.rangeLimitMax : Math.min(request.limit, config.limits.rangeLimitMax);
-        await readBarrier(request.consistency, timeoutMs);
-        const result = await stateMachine.range(query, limit);
-        return { header: header(), kvs: result.kvs.map((kv) => wireKeyValue(kv.key, kv)), more: result.more };
-      },
-    ),
-    compareAndSwap: unary(
-      'compareAndSwap',
-      async (
-        request: {
-          key: Buffer;
-          compare?: string;
-          expectedValue?: Buffer;
-          expectedVersion?: number;
-          action?: string;
-          newValue?: Buffer;
-          delete?: boolean;
-          session: WireSession | null;
+    },
+    range: async (request: RangeRequest, timeoutMs) => {
+      const query = rangeQuery(request, limits.keyBytesMax);
+      const limit = request.limit === 0 ? config.limits.rangeLimitMax : Math.min(request.limit, config.limits.rangeLimitMax);
+      await readBarrier(request.consistency, timeoutMs);
+      const result = await stateMachine.range(query, limit);
+      return { header: header(), kvs: result.kvs.map((kv) => wireKeyValue(kv.key, kv)), more: result.more };
+    },
+    compareAndSwap: async (request: CasRequest, timeoutMs) => {
+      const compare: CasCompare =
+        request.compare === 'expectedValue'
+          ? { kind: 'value', value: request.expectedValue ?? Buffer.alloc(0) }
+          : request.compare === 'expectedVersion'
+            ? { kind: 'version', version: request.expectedVersion ?? 0 }
+            : missing('compare', 'set expected_value or expected_version');
+      const action: CasAction =
+        request.action === 'newValue'
+          ? { kind: 'put', value: request.newValue ?? Buffer.alloc(0) }
+          : request.action === 'delete' && request.delete === true
+            ? { kind: 'delete' }
+            : missing('action', 'set new_value, or delete = true');
+      const result = await write({ kind: 'cas', key: request.key, compare, action, ...session(request.session) }, timeoutMs);
+      if (result.kind !== 'cas') throw new Error(`cas answered ${result.kind}`);
+      return {
+        header: header(),
+        succeeded: result.succeeded,
+        found: result.previous !== null,
+        kv: result.previous === null ? null : wireKeyValue(request.key, result.previous),
+        modRevision: result.modRevision,
+      };
+    },
+  };
+}
+
+/** The KV and Cluster services of kv.proto, over `kvOperations`. */
+export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServiceImplementation; cluster: grpc.UntypedServiceImplementation } {
+  const { node, stateMachine, config } = deps;
+  const operations = kvOperations(deps);
+
+  const unary = <Req, Res>(name: string, handler: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs)).then(
+        (response) => callback(null, response),
+        (error: unknown) => {
+          if (deps.logger.isLevelEnabled('debug')) deps.logger.debug({ method: name, err: error }, 'request failed');
+          callback(toGrpcError(error, deps.logger) as grpc.ServiceError);
         },
-        timeoutMs,
-      ) => {
-        const compare: CasCompare =
-          request.compare === 'expectedValue'
-            ? { kind: 'value', value: request.expectedValue ?? Buffer.alloc(0) }
-            : request.compare === 'expectedVersion'
-              ? { kind: 'version', version: request.expectedVersion ?? 0 }
-              : missing('compare', 'set expected_value or expected_version');
-        const action: CasAction =
-          request.action === 'newValue'
-            ? { kind: 'put', value: request.newValue ?? Buffer.alloc(0) }
-            : request.action === 'delete' && request.delete === true
-              ? { kind: 'delete' }
-              : missing('action', 'set new_value, or delete = true');
-        const result = await write({ kind: 'cas', key: request.key, compare, action, ...session(request.session) }, timeoutMs);
-        if (result.kind !== 'cas') throw new Error(`cas answered ${result.kind}`);
-        return {
-          header: header(),
-          succeeded: result.succeeded,
-          found: result.previous !== null,
-          kv: result.previous === null ? null : wireKeyValue(request.key, result.previous),
-          modRevision: result.modRevision,
-        };
-      },
-    ),
+      );
+    };
+
+  const kv: grpc.UntypedServiceImplementation = {
+    put: unary('put', operations.put),
+    get: unary('get', operations.get),
+    delete: unary('delete', operations.delete),
+    range: unary('range', operations.range),
+    compareAndSwap: unary('compareAndSwap', operations.compareAndSwap),
+    stream: kvStreamHandler(operations, { requestTimeoutMs: config.requestTimeoutMs, inflightMax: config.limits.pendingProposalsMax, logger: deps.logger }),
   };
 
   const cluster: grpc.UntypedServiceImplementation = {
@@ -204,6 +240,12 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
   };
 
   return { kv, cluster };
+}
+
+/** The time left before a call's deadline, or the server's default when the client set none. */
+export function timeoutFromDeadline(deadline: grpc.Deadline, fallbackMs: number): number {
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(deadlineMs) ? Math.max(1, deadlineMs - Date.now()) : fallbackMs;
 }
 
 function session(wire: WireSession | null): { session?: CommandSession } {

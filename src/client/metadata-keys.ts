@@ -1,0 +1,3 @@
+/** Trailing metadata of a FAILED_PRECONDITION "not the leader" answer (kv.proto). */
+export const leaderIdMetadataKey = 'raftkv-leader-id';
+export const leaderAddressMetadataKey = 'raftkv-leader-address';
