@@ -3,6 +3,7 @@ import { applyCommand } from './apply-command.js';
 import { decodeCommand, type Command, type CommandResult } from './commands.js';
 import { CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from './key-record.js';
+import { KeyCache } from './key-cache.js';
 import { loadSessions, sessionOperations } from './session-store.js';
 import { SessionTable, defaultSessionLimits, type SessionLimits } from './sessions.js';
 import { assertNever, invariant, type Entry, type Index, type LogPosition, type Term } from '../raft/index.js';
@@ -26,9 +27,11 @@ export interface KvStateMachineOptions {
    * every replica of a cluster must use the same values, or their answers diverge.
    */
   readonly sessionLimits: SessionLimits;
+  /** Bytes of recently used key records kept in memory (local only: not replicated semantics). */
+  readonly cacheBytesMax: number;
 }
 
-export const defaultKvStateMachineOptions: KvStateMachineOptions = { sessionLimits: defaultSessionLimits };
+export const defaultKvStateMachineOptions: KvStateMachineOptions = { sessionLimits: defaultSessionLimits, cacheBytesMax: 64 * 1024 * 1024 };
 
 /** What applying one committed entry produced, for the proposal waiting on it. */
 export type ApplyOutcome =
@@ -81,6 +84,7 @@ export class KvStateMachine {
     private readonly store: NodeStore,
     private readonly sessions: SessionTable,
     private appliedPosition: LogPosition,
+    private readonly cache: KeyCache,
   ) {}
 
   /** Loads the applied position and the sessions; a new database starts at index 0. */
@@ -91,7 +95,7 @@ export class KvStateMachine {
         ? { index: 0, term: 0 }
         : decodeStored(sublevelNames.smMeta, smMetaKeys.applied, () => decodeLogPosition(appliedBytes));
     const sessions = new SessionTable(options.sessionLimits, await loadSessions(store));
-    return new KvStateMachine(store, sessions, applied);
+    return new KvStateMachine(store, sessions, applied, new KeyCache(options.cacheBytesMax));
   }
 
   /** The index and term of the last applied entry (0, 0 before any). */
@@ -138,6 +142,7 @@ export class KvStateMachine {
         // never applying one twice; and the database has one write-ahead log, so the next synced
         // write (the next log save, or a compaction that relies on this state) makes it durable.
         await this.store.write(operations, { sync: false });
+        for (const { key, record } of view.written()) this.cache.set(viewKey(key), record);
       } catch (error) {
         this.failure = error;
         throw error;
@@ -151,8 +156,15 @@ export class KvStateMachine {
 
   /** The record of `key`, or null if it is absent. */
   async get(key: Uint8Array): Promise<KeyRecord | null> {
+    const id = viewKey(key);
+    const cached = this.cache.get(id);
+    if (cached !== undefined) return cached;
+    const applied = this.appliedPosition.index;
     const value = await this.store.sublevels.kv.get(key);
-    return value === undefined ? null : decodeStored(sublevelNames.kv, key, () => decodeKeyRecord(value));
+    const record = value === undefined ? null : decodeStored(sublevelNames.kv, key, () => decodeKeyRecord(value));
+    // Only cache what no apply changed meanwhile.
+    if (this.appliedPosition.index === applied && !this.applying) this.cache.set(id, record);
+    return record;
   }
 
   /**
@@ -213,11 +225,18 @@ export class KvStateMachine {
 
   /** Reads every key the commands touch in one getMany, into a view later writes update. */
   private async readKeys(commands: readonly (Command | null)[]): Promise<KeyView> {
-    const keys = new Map<string, Uint8Array>();
-    for (const command of commands) if (command !== null) keys.set(viewKey(command.key), command.key);
-    const stored = await this.store.sublevels.kv.getMany([...keys.values()]);
     const view = new KeyView();
-    [...keys.values()].forEach((key, i) => {
+    const misses = new Map<string, Uint8Array>();
+    for (const command of commands) {
+      if (command === null) continue;
+      const id = viewKey(command.key);
+      const cached = this.cache.get(id);
+      if (cached === undefined) misses.set(id, command.key);
+      else view.load(command.key, cached);
+    }
+    if (misses.size === 0) return view;
+    const stored = await this.store.sublevels.kv.getMany([...misses.values()]);
+    [...misses.values()].forEach((key, i) => {
       const value = stored[i];
       view.load(key, value === undefined ? null : decodeStored(sublevelNames.kv, key, () => decodeKeyRecord(value)));
     });

@@ -224,7 +224,10 @@ export class RaftNode<Outcome> {
     // disk (thesis §10.2.1); the core counts the leader toward commit only after advance().
     const early = this.core.status().role === 'leader' && sameTermAndVote(ready.hardState, this.persistedTerm) ? ready.messages.filter(isLeaderTraffic) : [];
     if (early.length > 0) this.options.transport.send(early);
-    if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+    // The commit index alone is volatile state (Figure 2): a Ready that changes only it writes
+    // nothing, saving a LevelDB write on the commit path; it reaches disk with the next entries.
+    const termOrVoteChanged = ready.hardState !== null && !sameTermAndVote(ready.hardState, this.persistedTerm);
+    if (termOrVoteChanged || ready.entries.length > 0 || ready.snapshot !== null) {
       await this.options.log.save({ hardState: ready.hardState, entries: ready.entries, snapshotMeta: ready.snapshot?.meta ?? null });
       if (ready.hardState !== null) this.persistedTerm = { term: ready.hardState.term, vote: ready.hardState.vote };
     }

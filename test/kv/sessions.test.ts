@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KvStateMachine, SessionTable, defaultSessionLimits, type AppliedResult, type SessionLimits } from '../../src/kv/index.js';
+import { KvStateMachine, SessionTable, defaultKvStateMachineOptions, defaultSessionLimits, type AppliedResult, type SessionLimits } from '../../src/kv/index.js';
 import { bytes, text, useTempStores } from '../storage/temp-stores.js';
 import { entriesFrom, noOpEntry, put, session } from './kv-helpers.js';
 
@@ -142,8 +142,8 @@ describe('sessions in the state machine', () => {
   it('expires sessions identically on replicas that apply the same entries, whatever their batching', async () => {
     const limits = { ...defaultSessionLimits, sessionIdleEntriesMax: 3 };
     const entries = entriesFrom(1, [put('k', 'a', session('c', 1)), null, null, null, null, put('k', 'b', session('c', 2, 1))]);
-    const one = await KvStateMachine.open((await temp.openFresh()).store, { sessionLimits: limits });
-    const other = await KvStateMachine.open((await temp.openFresh()).store, { sessionLimits: limits });
+    const one = await KvStateMachine.open((await temp.openFresh()).store, { ...defaultKvStateMachineOptions, sessionLimits: limits });
+    const other = await KvStateMachine.open((await temp.openFresh()).store, { ...defaultKvStateMachineOptions, sessionLimits: limits });
     const together = await one.apply(entries);
     const apart: unknown[] = [];
     for (const entry of entries) apart.push(...(await other.apply([entry])));
@@ -156,13 +156,13 @@ describe('sessions in the state machine', () => {
   it('persists an expiry: the session stays gone after a reopen', async () => {
     const { dataDir, store } = await temp.openFresh();
     const limits = { ...defaultSessionLimits, sessionIdleEntriesMax: 1 };
-    const machine = await KvStateMachine.open(store, { sessionLimits: limits });
+    const machine = await KvStateMachine.open(store, { ...defaultKvStateMachineOptions, sessionLimits: limits });
     await machine.apply(entriesFrom(1, [put('k', 'a', session('c', 1))]));
     await machine.apply([noOpEntry(2), noOpEntry(3)]);
     expect(machine.sessionCount).toBe(0);
     await store.close();
     const reopenedStore = await temp.open(dataDir);
-    const reopened = await KvStateMachine.open(reopenedStore, { sessionLimits: limits });
+    const reopened = await KvStateMachine.open(reopenedStore, { ...defaultKvStateMachineOptions, sessionLimits: limits });
     expect(reopened.sessionCount).toBe(0);
     // Neither the header nor the remembered result is left behind: only the applied position.
     const keys = await reopenedStore.sublevels.smMeta.keys().all();
