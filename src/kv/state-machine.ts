@@ -4,6 +4,7 @@ import { decodeCommand, type Command, type CommandResult } from './commands.js';
 import { CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from './key-record.js';
 import { KeyCache } from './key-cache.js';
+import { deferred, type Deferred } from '../shared/deferred.js';
 import { loadSessions, sessionOperations } from './session-store.js';
 import { SessionTable, defaultSessionLimits, type SessionLimits } from './sessions.js';
 import { assertNever, invariant, type Entry, type Index, type LogPosition, type Term } from '../raft/index.js';
@@ -87,6 +88,9 @@ export class KvStateMachine {
     private readonly cache: KeyCache,
   ) {}
 
+  /** Cache misses waiting for the next getMany, by key. */
+  private readonly pendingReads = new Map<string, { readonly key: Uint8Array; readonly result: Deferred<KeyRecord | null> }>();
+
   /** Loads the applied position and the sessions; a new database starts at index 0. */
   static async open(store: NodeStore, options: KvStateMachineOptions = defaultKvStateMachineOptions): Promise<KvStateMachine> {
     const appliedBytes = await store.sublevels.smMeta.get(smMetaKeys.applied);
@@ -159,12 +163,40 @@ export class KvStateMachine {
     const id = viewKey(key);
     const cached = this.cache.get(id);
     if (cached !== undefined) return cached;
+    // Reads that miss the cache in one turn of the event loop share one getMany: one trip to
+    // LevelDB's thread pool instead of one each.
+    let waiting = this.pendingReads.get(id);
+    if (waiting === undefined) {
+      waiting = { key, result: deferred<KeyRecord | null>() };
+      this.pendingReads.set(id, waiting);
+      if (this.pendingReads.size === 1) queueMicrotask(() => void this.readPending());
+    }
+    return waiting.result.promise;
+  }
+
+  private async readPending(): Promise<void> {
+    const batch = [...this.pendingReads];
+    this.pendingReads.clear();
     const applied = this.appliedPosition.index;
-    const value = await this.store.sublevels.kv.get(key);
-    const record = value === undefined ? null : decodeStored(sublevelNames.kv, key, () => decodeKeyRecord(value));
+    let values: (Uint8Array | undefined)[];
+    try {
+      values = await this.store.sublevels.kv.getMany(batch.map(([, read]) => read.key));
+    } catch (error) {
+      for (const [, read] of batch) read.result.reject(error);
+      return;
+    }
     // Only cache what no apply changed meanwhile.
-    if (this.appliedPosition.index === applied && !this.applying) this.cache.set(id, record);
-    return record;
+    const cacheable = this.appliedPosition.index === applied && !this.applying;
+    batch.forEach(([id, read], i) => {
+      try {
+        const value = values[i];
+        const record = value === undefined ? null : decodeStored(sublevelNames.kv, read.key, () => decodeKeyRecord(value));
+        if (cacheable) this.cache.set(id, record);
+        read.result.resolve(record);
+      } catch (error) {
+        read.result.reject(error);
+      }
+    });
   }
 
   /**

@@ -12,7 +12,7 @@ import {
   type KvStateMachine,
   type RangeQuery,
 } from '../kv/index.js';
-import { nodeId, type NodeId } from '../raft/index.js';
+import { assertNever, nodeId, type NodeId } from '../raft/index.js';
 import { InvalidArgumentError, NotLeaderError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { NodeConfig } from './config.js';
@@ -112,7 +112,16 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     if (status.role !== 'leader') {
       throw new NotLeaderError(status.leader, status.leader === null ? null : deps.clientAddressOf(status.leader));
     }
-    const outcome = await node.propose(encodeCommand(command), timeoutMs);
+    const proposed = node.propose(encodeCommand(command), timeoutMs);
+    // Warm the cache while the entry replicates, so applying it need not wait for a read. A
+    // failure here is not this request's: the apply reads the key again and reports it there.
+    stateMachine.get(command.key).catch(() => undefined);
+    if (config.unsafe.ackBeforeCommit) {
+      // TEST ONLY (the chaos harness's canary): acknowledge before the entry commits.
+      proposed.catch(() => undefined);
+      return unsafeAcknowledgement(command);
+    }
+    const outcome = await proposed;
     if (outcome.kind !== 'command') throw new Error(`a write was applied as ${outcome.kind}`);
     if (outcome.result.kind === 'stale-session') {
       throw new StaleSessionError(
@@ -246,6 +255,20 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
 export function timeoutFromDeadline(deadline: grpc.Deadline, fallbackMs: number): number {
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
   return Number.isFinite(deadlineMs) ? Math.max(1, deadlineMs - Date.now()) : fallbackMs;
+}
+
+/** What an unsafe early acknowledgement claims: that the write happened, with no facts about it. */
+function unsafeAcknowledgement(command: Command): CommandResult {
+  switch (command.kind) {
+    case 'put':
+      return { kind: 'put', version: 0, modRevision: 0 };
+    case 'delete':
+      return { kind: 'delete', deleted: true };
+    case 'cas':
+      return { kind: 'cas', succeeded: true, previous: null, modRevision: 0 };
+    default:
+      return assertNever(command, 'command');
+  }
 }
 
 function session(wire: WireSession | null): { session?: CommandSession } {
