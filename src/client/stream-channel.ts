@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { WireStreamResult } from '../shared/kv-stream-wire.js';
 import { leaderAddressMetadataKey, leaderIdMetadataKey } from './metadata-keys.js';
 
 /** The KV operations the stream carries, by their oneof names in kv.proto. */
@@ -11,15 +12,6 @@ interface Pending {
   readonly timer: NodeJS.Timeout;
   readonly onAbort: (() => void) | null;
   readonly signal: AbortSignal | undefined;
-}
-
-interface WireStreamResult {
-  id: number;
-  code: number;
-  message: string;
-  leaderId: string;
-  leaderAddress: string;
-  [response: string]: unknown;
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { WireStreamResult } from '../shared/kv-stream-wire.js';
 import type { Logger } from '../shared/logger.js';
 import { classifyError } from './grpc-errors.js';
 import type { KvOperations } from './kv-service.js';
@@ -13,15 +14,6 @@ interface WireStreamOperation {
   delete?: unknown;
   range?: unknown;
   compareAndSwap?: unknown;
-}
-
-interface WireStreamResult {
-  id: number;
-  code: number;
-  message: string;
-  leaderId: string;
-  leaderAddress: string;
-  [response: string]: unknown;
 }
 
 export interface KvStreamOptions {

@@ -29,7 +29,9 @@ export interface RunningNode {
  * peers and clients. A node restarts from exactly what it persisted.
  */
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
-  const logger = createLogger({ level: config.logLevel, bindings: { node: config.id } });
+  let raftState: () => Record<string, unknown> = () => ({});
+  // Every line says which node wrote it, and in which term and role.
+  const logger = createLogger({ level: config.logLevel, bindings: { node: config.id }, mixin: () => raftState() });
   const store = await NodeStore.open(config.dataDir, { createIfMissing: true });
   try {
     const logStore = new RaftLogStore(store);
@@ -87,6 +89,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       incarnation: randomUUID().slice(0, 8),
       onFatal: (error) => reportFatal(error),
     });
+    raftState = () => {
+      const status = node.status();
+      return { term: status.term, role: status.role };
+    };
     await node.start();
 
     const server = new grpc.Server({

@@ -72,6 +72,21 @@ describe('a 3-node cluster of real processes', () => {
     expect(await client.get('fruit/banana')).toBeNull();
   });
 
+  it('gives the same answers over one RPC per call (transport: unary) as over the stream', async () => {
+    const unary = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 10_000, transport: 'unary' });
+    try {
+      const put = await unary.put('unary/key', 'one');
+      expect((await client.get('unary/key'))?.modRevision).toBe(put.revision);
+      expect((await unary.get('unary/key'))?.value.toString()).toBe('one');
+      expect((await unary.cas('unary/key', { value: 'one' }, { put: 'two' })).succeeded).toBe(true);
+      expect((await unary.range({ prefix: 'unary/' })).kvs.map((kv) => kv.value.toString())).toEqual(['two']);
+      expect((await unary.delete('unary/key')).deleted).toBe(true);
+      await expect(unary.put('', 'x')).rejects.toThrow(InvalidArgumentError);
+    } finally {
+      unary.close();
+    }
+  });
+
   it('serves linearizable and serializable reads on a follower, and a follower refuses writes with the leader named', async () => {
     const leader = await cluster.waitForLeader(client);
     const follower = cluster.nodes.find((n) => n.id !== leader)!;
