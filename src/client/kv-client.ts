@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { serviceClient } from '../shared/proto.js';
 import { leaderAddressMetadataKey, leaderIdMetadataKey } from './metadata-keys.js';
-import { StreamChannel, type StreamKind } from './stream-channel.js';
+import { StreamChannel, payloadBytes, streamOperationBytesMax, type StreamKind } from './stream-channel.js';
 import {
   CancelledError,
   InvalidArgumentError,
@@ -303,7 +303,9 @@ export class RaftKvClient {
     signal: AbortSignal | undefined,
   ): Promise<Record<string, unknown>> {
     const channel = this.channelFor(endpoint);
-    if (service === 'KV' && this.useStream) return channel.stream.request(method as StreamKind, request, timeoutMs, signal);
+    if (service === 'KV' && this.useStream && payloadBytes(request) <= streamOperationBytesMax) {
+      return channel.stream.request(method as StreamKind, request, timeoutMs, signal);
+    }
     const client = service === 'KV' ? channel.kv : channel.cluster;
     return new Promise((resolve, reject) => {
       const fn = (client as unknown as Record<string, UnaryMethod>)[method] as UnaryMethod;

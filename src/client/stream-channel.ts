@@ -80,7 +80,20 @@ export class StreamChannel {
       for (const operation of operations) this.settle(operation.id as number, null, serviceError(grpc.status.UNAVAILABLE, 'stream closed before sending'));
       return;
     }
-    call.write({ operations });
+    // Frames stay well under the server's request size limit, or it would end the whole stream.
+    let frame: Record<string, unknown>[] = [];
+    let frameBytes = 0;
+    for (const operation of operations) {
+      const bytes = payloadBytes(operation);
+      if (frame.length > 0 && frameBytes + bytes > streamFrameBytesMax) {
+        call.write({ operations: frame });
+        frame = [];
+        frameBytes = 0;
+      }
+      frame.push(operation);
+      frameBytes += bytes;
+    }
+    call.write({ operations: frame });
   }
 
   private onResult(result: WireStreamResult): void {
@@ -111,6 +124,21 @@ export class StreamChannel {
   private failAll(reason: string): void {
     for (const id of [...this.pending.keys()]) this.settle(id, null, serviceError(grpc.status.UNAVAILABLE, reason));
   }
+}
+
+/** The most payload one StreamRequest frame carries (the server refuses requests over 1.5 MiB by default). */
+const streamFrameBytesMax = 1024 * 1024;
+/** Operations larger than this travel as unary RPCs, so that an oversized one fails alone. */
+export const streamOperationBytesMax = 256 * 1024;
+
+/** The bytes of keys and values in a request: what its encoded size is made of. */
+export function payloadBytes(value: unknown): number {
+  if (value instanceof Uint8Array) return value.byteLength;
+  if (typeof value === 'string') return value.length;
+  if (value === null || typeof value !== 'object') return 8;
+  let bytes = 0;
+  for (const field of Object.values(value)) bytes += payloadBytes(field);
+  return bytes;
 }
 
 function serviceError(code: grpc.status, details: string, metadata = new grpc.Metadata()): grpc.ServiceError {

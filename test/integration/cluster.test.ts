@@ -87,6 +87,18 @@ describe('a 3-node cluster of real processes', () => {
     }
   });
 
+  it('splits many large concurrent writes over the stream into frames the server accepts', async () => {
+    const value = Buffer.alloc(200 * 1024, 'v');
+    const results = await Promise.all(Array.from({ length: 32 }, (_, i) => client.put(`large/${i}`, value)));
+    expect(results).toHaveLength(32);
+    const stored = await Promise.all(results.map((_, i) => client.get(`large/${i}`)));
+    expect(stored.every((kv) => kv?.value.equals(value))).toBe(true);
+    // A range stops at about 4 MiB of data and says there is more.
+    const range = await client.range({ prefix: 'large/' }, { limit: 100 });
+    expect(range.more).toBe(true);
+    expect(range.kvs.length).toBeLessThan(32);
+  });
+
   it('serves linearizable and serializable reads on a follower, and a follower refuses writes with the leader named', async () => {
     const leader = await cluster.waitForLeader(client);
     const follower = cluster.nodes.find((n) => n.id !== leader)!;
