@@ -18,6 +18,16 @@ export class NotFoundError extends RaftKvError {
   }
 }
 
+/**
+ * The server had forgotten this client's session (idle too long, or evicted): the write was
+ * refused, and since an earlier attempt of it may have applied, its outcome is unknown. The
+ * client starts a new session for its next writes.
+ */
+export class SessionExpiredError extends RaftKvError {
+  override readonly name = 'SessionExpiredError';
+  readonly code = 'SESSION_EXPIRED';
+}
+
 /** The call was cancelled through its AbortSignal. A write's outcome is then unknown. */
 export class CancelledError extends RaftKvError {
   override readonly name = 'CancelledError';

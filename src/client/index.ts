@@ -21,6 +21,7 @@ export {
   OverloadedError,
   RaftKvError,
   ServerError,
+  SessionExpiredError,
   TimeoutError,
   UnavailableError,
 } from './errors.js';

@@ -9,6 +9,7 @@ import {
   NotFoundError,
   OverloadedError,
   ServerError,
+  SessionExpiredError,
   TimeoutError,
   UnavailableError,
 } from './errors.js';
@@ -121,10 +122,7 @@ export class RaftKvClient {
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
   private readonly random: () => number;
-  private readonly clientId = randomUUID();
-  private nextSequence = 1;
-  // Invariant: every sequence issued and not yet finished (answered or given up on).
-  private readonly inFlight = new Set<number>();
+  private session = new ClientSession();
   private closed = false;
 
   constructor(options: RaftKvClientOptions) {
@@ -222,21 +220,17 @@ export class RaftKvClient {
   // ---------------------------------------------------------------------------------------
 
   private async write(method: Method, request: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
-    const sequence = this.nextSequence++;
-    this.inFlight.add(sequence);
+    const session = this.session;
+    const sequence = session.begin();
     try {
       // Every retry of this write carries the same sequence: the state machine applies it once.
-      return await this.call('KV', method, { ...request, session: () => this.sessionFor(sequence) }, options);
+      return await this.call('KV', method, { ...request, session: () => session.header(sequence) }, options);
+    } catch (error) {
+      if (error instanceof SessionExpiredError && this.session === session) this.session = new ClientSession();
+      throw error;
     } finally {
-      this.inFlight.delete(sequence);
+      session.end(sequence);
     }
-  }
-
-  /** acked_sequence: every sequence below the oldest one still in flight has been answered or given up. */
-  private sessionFor(sequence: number): { clientId: string; sequence: number; ackedSequence: number } {
-    let oldest = this.nextSequence;
-    for (const s of this.inFlight) if (s < oldest) oldest = s;
-    return { clientId: this.clientId, sequence, ackedSequence: oldest - 1 };
   }
 
   private async call(
@@ -266,6 +260,11 @@ export class RaftKvClient {
         lastError = error;
         const code = (error as grpc.ServiceError).code;
         if (code === grpc.status.INVALID_ARGUMENT) throw new InvalidArgumentError(method, (error as grpc.ServiceError).details);
+        if (code === grpc.status.ABORTED) {
+          // The server no longer knows this client's session: the write was refused, but an
+          // earlier attempt may have applied it. The next writes use a new session.
+          throw new SessionExpiredError(`${method}: ${(error as grpc.ServiceError).details}; its outcome is unknown`, { cause: error });
+        }
         if (code === grpc.status.CANCELLED && options.signal?.aborted) {
           throw new CancelledError('the call was cancelled', { cause: error });
         }
@@ -368,6 +367,34 @@ export class RaftKvClient {
   }
 }
 
+/**
+ * The client's exactly-once session (Raft thesis §6.3): a random id and a sequence number per
+ * write. acked_sequence tells the server every sequence below the oldest one still in flight has
+ * been answered (or given up on), so it may forget their results.
+ */
+class ClientSession {
+  readonly clientId = randomUUID();
+  private nextSequence = 1;
+  // Invariant: every sequence issued and not yet finished (answered or given up on).
+  private readonly inFlight = new Set<number>();
+
+  begin(): number {
+    const sequence = this.nextSequence++;
+    this.inFlight.add(sequence);
+    return sequence;
+  }
+
+  end(sequence: number): void {
+    this.inFlight.delete(sequence);
+  }
+
+  header(sequence: number): { clientId: string; sequence: number; ackedSequence: number } {
+    let oldest = this.nextSequence;
+    for (const s of this.inFlight) if (s < oldest) oldest = s;
+    return { clientId: this.clientId, sequence, ackedSequence: oldest - 1 };
+  }
+}
+
 function materialize(request: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(request)) out[key] = typeof value === 'function' ? (value as () => unknown)() : value;
@@ -379,7 +406,6 @@ function isRetryable(code: grpc.status): boolean {
     code === grpc.status.UNAVAILABLE ||
     code === grpc.status.DEADLINE_EXCEEDED ||
     code === grpc.status.CANCELLED ||
-    code === grpc.status.ABORTED ||
     code === grpc.status.FAILED_PRECONDITION
   );
 }

@@ -39,6 +39,9 @@ export interface NodeConfig {
   readonly unsafe: { readonly staleReads: boolean; readonly ackBeforeCommit: boolean };
 }
 
+/** The longest any request may wait on the server: one hour (Node timers misfire past 2^31 ms). */
+export const requestTimeoutMsMax = 3_600_000;
+
 export const defaultLimits: RequestLimits = {
   keyBytesMax: 4096,
   valueBytesMax: 1024 * 1024,
@@ -124,7 +127,7 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
     throw new ConfigError('unsafe-* settings break linearizability and exist only for testing the chaos harness; set RAFTKV_ENABLE_UNSAFE=1 to allow them');
   }
   const valueBytesMax = optionalInt(raw.valueBytesMax, 'value-bytes-max', defaultLimits.valueBytesMax, 1, 64 * 1024 * 1024);
-  const keyBytesMax = optionalInt(raw.keyBytesMax, 'key-bytes-max', defaultLimits.keyBytesMax, 1, 64 * 1024);
+  const keyBytesMax = optionalInt(raw.keyBytesMax, 'key-bytes-max', defaultLimits.keyBytesMax, 1, 0xffff);
   const requestBytesMax = optionalInt(raw.requestBytesMax, 'request-bytes-max', defaultLimits.requestBytesMax, 1024, 128 * 1024 * 1024);
   if (requestBytesMax < keyBytesMax + valueBytesMax) {
     throw new ConfigError(`request-bytes-max (${requestBytesMax}) must be at least key-bytes-max + value-bytes-max (${keyBytesMax + valueBytesMax})`);
@@ -140,7 +143,7 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
     tickMs: optionalInt(raw.tickMs, 'tick-ms', 100, 1, 60_000),
     electionTicks,
     heartbeatTicks,
-    requestTimeoutMs: optionalInt(raw.requestTimeoutMs, 'request-timeout-ms', 5000, 1, 600_000),
+    requestTimeoutMs: optionalInt(raw.requestTimeoutMs, 'request-timeout-ms', 5000, 1, requestTimeoutMsMax),
     limits: {
       ...defaultLimits,
       keyBytesMax,

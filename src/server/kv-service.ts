@@ -15,7 +15,7 @@ import {
 import { assertNever, nodeId, type NodeId } from '../raft/index.js';
 import { InvalidArgumentError, NotLeaderError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { NodeConfig } from './config.js';
+import { requestTimeoutMsMax, type NodeConfig } from './config.js';
 import { StaleSessionError, toGrpcError } from './grpc-errors.js';
 import { kvStreamHandler } from './kv-stream.js';
 import type { RaftNode } from './raft-node.js';
@@ -254,7 +254,8 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
 /** The time left before a call's deadline, or the server's default when the client set none. */
 export function timeoutFromDeadline(deadline: grpc.Deadline, fallbackMs: number): number {
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(deadlineMs) ? Math.max(1, deadlineMs - Date.now()) : fallbackMs;
+  // Above 2^31 - 1 ms a Node timer fires at once; no request waits that long anyway.
+  return Number.isFinite(deadlineMs) ? Math.min(Math.max(1, deadlineMs - Date.now()), requestTimeoutMsMax) : fallbackMs;
 }
 
 /** What an unsafe early acknowledgement claims: that the write happened, with no facts about it. */

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { WireStreamResult } from '../shared/kv-stream-wire.js';
 import type { Logger } from '../shared/logger.js';
 import { classifyError } from './grpc-errors.js';
+import { requestTimeoutMsMax } from './config.js';
 import type { KvOperations } from './kv-service.js';
 
 /** One operation of a StreamRequest, as proto-loader decodes it (oneof `request` names the set field). */
@@ -40,7 +41,12 @@ export function kvStreamHandler(operations: KvOperations, options: KvStreamOptio
       if (pendingResults.length === 0 || call.cancelled || call.destroyed) return;
       const results = pendingResults;
       pendingResults = [];
-      call.write({ results });
+      if (!call.write({ results })) {
+        // The client is not reading: stop taking its operations until it catches up, so
+        // answers cannot pile up without bound.
+        call.pause();
+        call.once('drain', () => call.resume());
+      }
       if (clientDone && inflight === 0) call.end();
     };
     const answer = (result: WireStreamResult): void => {
@@ -64,7 +70,7 @@ export function kvStreamHandler(operations: KvOperations, options: KvStreamOptio
         return;
       }
       inflight++;
-      const timeoutMs = operation.timeoutMs > 0 ? operation.timeoutMs : options.requestTimeoutMs;
+      const timeoutMs = operation.timeoutMs > 0 ? Math.min(operation.timeoutMs, requestTimeoutMsMax) : options.requestTimeoutMs;
       operations[kind](operation[kind] as never, timeoutMs).then(
         (response) => answer({ id: operation.id, code: grpc.status.OK, message: '', leaderId: '', leaderAddress: '', [kind]: response }),
         (error: unknown) => {

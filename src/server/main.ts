@@ -111,6 +111,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     logger.info({ listenClient: config.listenClient, listenPeer: config.listenPeer, peers: Object.fromEntries(config.peers) }, 'node serving');
 
     let stopping: Promise<void> | null = null;
+    let fatalError: Error | null = null;
     let resolveStopped: (value: Error | null) => void = () => {};
     const stopped = new Promise<Error | null>((resolve) => {
       resolveStopped = resolve;
@@ -122,12 +123,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         await node.stop(shutdownDeadlineMs);
         await store.close();
         logger.info('stopped');
-        resolveStopped(null);
+        resolveStopped(fatalError);
       })();
       return stopping;
     };
     void fatal.then(async (error) => {
-      await stop().catch(() => {});
+      fatalError = error;
+      try {
+        await stop();
+      } catch (stopError) {
+        logger.error({ err: stopError }, 'stopping after a fatal error failed');
+      }
       resolveStopped(error);
     });
     return { node, clientAddress: config.listenClient, logger, stop, stopped };

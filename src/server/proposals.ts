@@ -34,11 +34,17 @@ export class ProposalTracker<T> {
   track(index: Index, term: Term, timeoutMs: number): Promise<T> {
     const result = deferred<T>();
     const timer = setTimeout(() => {
-      this.pending.delete(index);
+      // Only this proposal's own entry: the index may have been proposed again since.
+      if (this.pending.get(index)?.result === result) this.pending.delete(index);
       result.reject(new TimeoutError(`write at index ${index} not applied within ${timeoutMs} ms; its outcome is unknown`));
     }, timeoutMs);
     timer.unref();
-    this.pending.get(index)?.result.reject(new ProposalDroppedError(`index ${index} was proposed again in term ${term}`));
+    const overwritten = this.pending.get(index);
+    if (overwritten !== undefined) {
+      // A new leader term reuses the index: the old entry was truncated and will never apply.
+      clearTimeout(overwritten.timer);
+      overwritten.result.reject(new ProposalDroppedError(`index ${index} was proposed again in term ${term}`));
+    }
     this.pending.set(index, { term, result, timer });
     return result.promise;
   }

@@ -165,7 +165,15 @@ export class RaftNode<Outcome> {
 
   /** Stops ticking and taking work, fails what is pending, finishes the current Ready, closes the transport. */
   async stop(deadlineMs: number): Promise<void> {
-    if (this.state === 'stopped' || this.state === 'stopping') return;
+    if (this.state === 'stopped') return;
+    if (this.state === 'stopping') {
+      // After a fatal error the loop is gone but the transport still runs: close it.
+      if (this.fatal !== null) {
+        await this.options.transport.close(deadlineMs);
+        this.state = 'stopped';
+      }
+      return;
+    }
     this.state = 'stopping';
     if (this.ticker !== null) clearInterval(this.ticker);
     this.ticker = null;

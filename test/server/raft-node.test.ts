@@ -1,0 +1,93 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { RaftCore, SeededRng, defaultRaftTunables, freshState, nodeId, type Entry, type Message } from '../../src/raft/index.js';
+import { RaftNode, type DurableLog } from '../../src/server/raft-node.js';
+import { ShuttingDownError } from '../../src/shared/errors.js';
+import type { Transport, TransportEvents } from '../../src/transport/transport.js';
+
+const n1 = nodeId('n1');
+
+/** A one-node cluster's transport: nothing to send, but it records being started and closed. */
+class LoopbackTransport implements Transport {
+  started = false;
+  closed = false;
+  async start(_events: TransportEvents): Promise<void> {
+    this.started = true;
+  }
+  send(_messages: readonly Message[]): void {}
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+function singleNode(log: DurableLog, onFatal: (error: Error) => void): { node: RaftNode<number>; transport: LoopbackTransport; applied: Entry[] } {
+  const core = new RaftCore({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), electionTicks: 2, heartbeatTicks: 1 }, freshState({ voters: [n1], learners: [] }));
+  const applied: Entry[] = [];
+  const stateMachine = {
+    appliedIndex: 0,
+    async apply(entries: readonly Entry[]): Promise<number[]> {
+      applied.push(...entries);
+      this.appliedIndex = entries[entries.length - 1]?.index ?? this.appliedIndex;
+      return entries.map((e) => e.index);
+    },
+  };
+  const transport = new LoopbackTransport();
+  const node = new RaftNode<number>({
+    core,
+    log,
+    stateMachine,
+    transport,
+    logger: pino({ level: 'silent' }),
+    tickMs: 5,
+    pendingProposalsMax: 100,
+    pendingReadsMax: 100,
+    incarnation: 'test',
+    onFatal,
+  });
+  return { node, transport, applied };
+}
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('the drive loop', () => {
+  it('persists, applies and answers a proposal on a single node', async () => {
+    const saved: Entry[] = [];
+    const { node, transport, applied } = singleNode({ save: async (u) => void saved.push(...u.entries) }, () => undefined);
+    await node.start();
+    await until(() => node.status().role === 'leader');
+    const index = await node.propose(new TextEncoder().encode('x'), 5000);
+    expect(saved.map((e) => e.index)).toContain(index);
+    expect(applied.map((e) => e.index)).toContain(index);
+    await node.linearizableBarrier(5000);
+    await node.stop(1000);
+    expect(transport.closed).toBe(true);
+    expect(() => node.propose(new Uint8Array(), 100)).toThrow(ShuttingDownError);
+  });
+
+  it('stops for good when storage fails: reports it, fails waiting writes, and still closes the transport', async () => {
+    let failing = false;
+    const fatal: Error[] = [];
+    const { node, transport } = singleNode(
+      {
+        save: async () => {
+          if (failing) throw new Error('disk on fire');
+        },
+      },
+      (error) => fatal.push(error),
+    );
+    await node.start();
+    await until(() => node.status().role === 'leader');
+    failing = true;
+    await expect(node.propose(new TextEncoder().encode('y'), 5000)).rejects.toThrow(/disk on fire/);
+    expect(fatal.map((e) => e.message)).toEqual(['disk on fire']);
+    expect(() => node.propose(new Uint8Array(), 100)).toThrow(ShuttingDownError);
+    await node.stop(1000);
+    expect(transport.closed).toBe(true);
+  });
+});
