@@ -1,6 +1,7 @@
 /**
  * Stored forms of sessions in `sm-meta` (keys in src/storage/keys.ts):
  *
+ *   session: header (u32 length + bytes) | result count u32 | per result: sequence u64 | result (u32 length + bytes)
  *   header:  v1 | lastUsedIndex u64 | ackedSequence u64 | evictedThrough u64
  *   result:  v1 | kind u8, then
  *              put (1):    version u64 | modRevision u64
@@ -9,7 +10,7 @@
  */
 import type { AppliedResult } from './commands.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord } from './key-record.js';
-import type { SessionHeader } from './sessions.js';
+import type { SessionHeader, SessionState } from './sessions.js';
 import { assertNever } from '../raft/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter } from '../storage/index.js';
 
@@ -30,6 +31,29 @@ export function decodeSessionHeader(clientId: string, bytes: Uint8Array): Sessio
   };
   reader.end('session header');
   return header;
+}
+
+/**
+ * A whole session, header and remembered results, as one record: a batch rewrites each session
+ * it touched once, instead of writing and later deleting a record per result.
+ */
+export function encodeSessionState(state: SessionState): Uint8Array {
+  const writer = new ByteWriter().bytes(encodeSessionHeader(state), 'u32').u32(state.results.size);
+  for (const [sequence, result] of state.results) writer.u64(sequence).bytes(encodeAppliedResult(result), 'u32');
+  return writer.finish();
+}
+
+export function decodeSessionState(clientId: string, bytes: Uint8Array): SessionState {
+  const reader = new ByteReader(bytes);
+  const header = decodeSessionHeader(clientId, reader.bytes('u32', bytes.byteLength, 'session header'));
+  const count = reader.u32('session result count');
+  const results = new Map<number, AppliedResult>();
+  for (let i = 0; i < count; i++) {
+    const sequence = reader.u64('result sequence');
+    results.set(sequence, decodeAppliedResult(reader.bytes('u32', bytes.byteLength, 'result')));
+  }
+  reader.end('session');
+  return { ...header, results };
 }
 
 export function encodeAppliedResult(result: AppliedResult): Uint8Array {

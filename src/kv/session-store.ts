@@ -1,70 +1,39 @@
-/** Where sessions live in `sm-meta`: loading them, and turning their changes into batch writes. */
-import { decodeAppliedResult, decodeSessionHeader, encodeAppliedResult, encodeSessionHeader } from './session-codec.js';
-import type { SessionChanges, SessionHeader, SessionState } from './sessions.js';
-import type { AppliedResult } from './commands.js';
-import { assertNever } from '../raft/index.js';
+/** Where sessions live in `sm-meta`: one record per session, header and remembered results together. */
+import { decodeSessionState, encodeSessionState } from './session-codec.js';
+import type { SessionChanges, SessionState, SessionTable } from './sessions.js';
 import {
-  StorageCorruptError,
   clientIdOfSessionKey,
   decodeStored,
-  describeKey,
-  parseSessionResultKey,
   sessionKey,
   sessionKeyRange,
-  sessionResultKey,
-  sessionResultKeyRange,
   sublevelNames,
   type NodeStore,
   type StoreOperation,
 } from '../storage/index.js';
 
-/** Every persisted session with its results; a result without its session is corruption. */
+/** Every persisted session with its results. */
 export async function loadSessions(store: NodeStore): Promise<SessionState[]> {
-  const smMeta = store.sublevels.smMeta;
-  const headers = new Map<string, SessionHeader>();
-  for await (const [key, value] of smMeta.iterator({ ...sessionKeyRange })) {
-    const header = decodeStored(sublevelNames.smMeta, key, () => decodeSessionHeader(clientIdOfSessionKey(key), value));
-    headers.set(header.clientId, header);
+  const sessions: SessionState[] = [];
+  for await (const [key, value] of store.sublevels.smMeta.iterator({ ...sessionKeyRange })) {
+    sessions.push(decodeStored(sublevelNames.smMeta, key, () => decodeSessionState(clientIdOfSessionKey(key), value)));
   }
-  const results = new Map<string, Map<number, AppliedResult>>();
-  for await (const [key, value] of smMeta.iterator({ ...sessionResultKeyRange })) {
-    const { clientId, sequence } = decodeStored(sublevelNames.smMeta, key, () => parseSessionResultKey(key));
-    const header = headers.get(clientId);
-    if (header === undefined) throw new StorageCorruptError(location(key), `a result of ${clientId}, which has no session`);
-    if (sequence <= header.ackedSequence) {
-      throw new StorageCorruptError(location(key), `result of sequence ${sequence}, at or below the acked ${header.ackedSequence}`);
-    }
-    const byClient = results.get(clientId) ?? new Map<number, AppliedResult>();
-    byClient.set(sequence, decodeStored(sublevelNames.smMeta, key, () => decodeAppliedResult(value)));
-    results.set(clientId, byClient);
-  }
-  return [...headers.values()].map((header) => ({ ...header, results: results.get(header.clientId) ?? new Map() }));
+  return sessions;
 }
 
-/** The `sm-meta` writes that persist `changes`, in order. */
-export function sessionOperations(store: NodeStore, changes: SessionChanges): StoreOperation[] {
+/**
+ * The `sm-meta` writes that persist `changes`: each session they touched is written once, whole,
+ * as `sessions` holds it now (or deleted if it is gone). One record per session per batch keeps
+ * the write count per command low, which is most of what an apply costs.
+ */
+export function sessionOperations(store: NodeStore, changes: SessionChanges, sessions: SessionTable): StoreOperation[] {
   const sublevel = store.sublevels.smMeta;
+  const touched = new Set<string>(changes.headers.keys());
+  for (const change of changes.results) touched.add(change.clientId);
   const operations: StoreOperation[] = [];
-  for (const change of changes.results) {
-    const key = sessionResultKey(change.clientId, change.sequence);
-    switch (change.kind) {
-      case 'put-result':
-        operations.push({ type: 'put', sublevel, key, value: encodeAppliedResult(change.result) });
-        break;
-      case 'delete-result':
-        operations.push({ type: 'del', sublevel, key });
-        break;
-      default:
-        assertNever(change, 'session change');
-    }
-  }
-  for (const [clientId, header] of changes.headers) {
+  for (const clientId of touched) {
     const key = sessionKey(clientId);
-    operations.push(header === null ? { type: 'del', sublevel, key } : { type: 'put', sublevel, key, value: encodeSessionHeader(header) });
+    const state = sessions.get(clientId);
+    operations.push(state === undefined ? { type: 'del', sublevel, key } : { type: 'put', sublevel, key, value: encodeSessionState(state) });
   }
   return operations;
-}
-
-function location(key: Uint8Array): string {
-  return describeKey(sublevelNames.smMeta, key);
 }

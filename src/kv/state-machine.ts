@@ -138,7 +138,7 @@ export class KvStateMachine {
       let operations: StoreOperation[];
       try {
         outcomes = entries.map((entry, i) => this.applyEntry(entry, commands[i] ?? null, view));
-        operations = [...this.keyOperations(view), ...sessionOperations(this.store, this.sessions.takeChanges())];
+        operations = [...this.keyOperations(view), ...sessionOperations(this.store, this.sessions.takeChanges(), this.sessions)];
         operations.push({ type: 'put', sublevel: this.store.sublevels.smMeta, key: smMetaKeys.applied, value: encodeLogPosition(last) });
         // sync: false is safe, and avoids an fsync per apply: every entry here is already in the
         // Raft log, written with sync: true; data and applied index land in this one atomic

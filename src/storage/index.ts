@@ -12,12 +12,9 @@ export {
   clientIdBytesMax,
   clientIdOfSessionKey,
   describeKey,
-  parseSessionResultKey,
   prefixRange,
   sessionKey,
   sessionKeyRange,
-  sessionResultKey,
-  sessionResultKeyRange,
   smMetaKeys,
   sublevelNames,
 } from './keys.js';

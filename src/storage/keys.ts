@@ -85,18 +85,12 @@ export function indexOfLogKey(key: Uint8Array): Index {
 }
 
 const sessionTag = 'session:';
-const resultTag = 'result:';
-/** Client ids are length-prefixed by one byte in result keys. */
+/** The longest client id a session key (and the command encoding) carries. */
 export const clientIdBytesMax = 0xff;
 
-/** The `sm-meta` key of a session's header. */
+/** The `sm-meta` key of a session (its header and remembered results, one record). */
 export function sessionKey(clientId: string): Uint8Array {
   return new ByteWriter().raw(utf8Bytes(sessionTag)).raw(utf8Bytes(clientId)).finish();
-}
-
-/** The `sm-meta` key of one remembered result of a session. */
-export function sessionResultKey(clientId: string, sequence: number): Uint8Array {
-  return new ByteWriter().raw(utf8Bytes(resultTag)).string(clientId, 'u8').u64(sequence).finish();
 }
 
 /** The client id in a session header key. */
@@ -111,21 +105,8 @@ export function clientIdOfSessionKey(key: Uint8Array): string {
   return decodeUtf8(id, 'session key client id');
 }
 
-/** The client id and sequence in a result key. */
-export function parseSessionResultKey(key: Uint8Array): { readonly clientId: string; readonly sequence: number } {
-  const reader = new ByteReader(key);
-  const tag = reader.raw(resultTag.length, 'result key tag');
-  if (Buffer.compare(tag, utf8Bytes(resultTag)) !== 0) throw new BinaryDecodeError('result key: wrong tag');
-  const clientId = reader.string('u8', clientIdBytesMax, 'result key client id');
-  const sequence = reader.u64('result key sequence');
-  reader.end('result key');
-  return { clientId, sequence };
-}
-
 /** The key range [gte, lt) of every session header in `sm-meta`. */
 export const sessionKeyRange = prefixRange(utf8Bytes(sessionTag));
-/** The key range [gte, lt) of every remembered result in `sm-meta`. */
-export const sessionResultKeyRange = prefixRange(utf8Bytes(resultTag));
 
 /** Iterator bounds: keys from `gte` (inclusive) to `lt` (exclusive; absent: to the end). */
 export interface KeyRange {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BinaryDecodeError, ByteReader, ByteWriter } from '../../src/storage/index.js';
-import { indexOfLogKey, logKey, prefixRange, sessionResultKey, parseSessionResultKey } from '../../src/storage/keys.js';
+import { clientIdOfSessionKey, indexOfLogKey, logKey, prefixRange, sessionKey } from '../../src/storage/keys.js';
 import { decodeHardState, decodeSnapshotMeta, encodeHardState, encodeSnapshotMeta } from '../../src/storage/raft-meta-codec.js';
 import { decodeEntry, encodeEntry } from '../../src/storage/entry-codec.js';
 import { nodeId } from '../../src/raft/index.js';
@@ -63,11 +63,9 @@ describe('keys', () => {
     expect(Buffer.from(range.lt!).toString()).toBe('fruit0');
   });
 
-  it('length-prefixes client ids in result keys so "a" and "ab" never share a prefix', () => {
-    const a = sessionResultKey('a', 98);
-    const ab = sessionResultKey('ab', 1);
-    expect(Buffer.from(ab).subarray(0, a.byteLength).equals(Buffer.from(a))).toBe(false);
-    expect(parseSessionResultKey(a)).toEqual({ clientId: 'a', sequence: 98 });
+  it('round-trips the client id of a session key, and refuses another tag', () => {
+    expect(clientIdOfSessionKey(sessionKey('client-7'))).toBe('client-7');
+    expect(() => clientIdOfSessionKey(new TextEncoder().encode('applied'))).toThrow(/session key/);
   });
 });
 
