@@ -1,0 +1,95 @@
+/**
+ * What the nemesis and the run need from a cluster, whatever runs the nodes: local processes
+ * behind harness-owned proxies (process-backend.ts) or containers (a docker backend, later).
+ *
+ * Contract, for every implementation:
+ * - Node ids are fixed at creation ("n1".."nN"); every method takes ids from `nodeIds`.
+ * - Every async method finishes or rejects within its own deadline, stated per method; none
+ *   waits on the cluster's Raft state (that is the observer's job, cluster-observer.ts).
+ * - `kill`, `pause`, `resume` and `restart` resolve only once the fault is in effect as far as
+ *   the operating system is concerned (process gone, process stopped, process running).
+ * - Links are directed: `cut(from, to)` stops what `from` sends to `to`; a symmetric partition
+ *   cuts both directions. Client traffic is never cut: clients reach every live node.
+ * - `stop` ends every node and releases every resource; it is idempotent and safe to call after
+ *   any failure, including from a SIGINT handler.
+ */
+export interface ClusterBackend {
+  readonly kind: 'process' | 'docker';
+  readonly nodeIds: readonly string[];
+
+  /** Starts every node. Rejects (after stopping what it started) if one cannot start. */
+  start(signal?: AbortSignal): Promise<void>;
+
+  /** The client address ("host:port") of a node. */
+  clientEndpoint(id: string): string;
+
+  /** What the node is now, as far as the backend knows. */
+  nodeState(id: string): NodeState;
+
+  /** One line for logs: "n1 pid 4242 client 127.0.0.1:20848". */
+  describeNode(id: string): string;
+
+  /** SIGKILL: the node loses everything it had not made durable. Resolves when it is gone. */
+  kill(id: string): Promise<void>;
+
+  /** Starts a killed node again on the same data. Resolves when its process runs (not when it serves). */
+  restart(id: string): Promise<void>;
+
+  /** SIGSTOP: the node freezes with its connections open. Resolves when it is stopped. */
+  pause(id: string): Promise<void>;
+
+  /** SIGCONT. Resolves when it runs again. */
+  resume(id: string): Promise<void>;
+
+  /** Stops what `from` sends to `to`, open connections included. */
+  cut(from: string, to: string): void;
+
+  /** Lets `from` reach `to` again. */
+  heal(from: string, to: string): void;
+
+  /** Heals every link. */
+  healAll(): void;
+
+  /** The directed links cut now. */
+  cutLinks(): readonly Link[];
+
+  /**
+   * Whether something sent from `from` reaches `to` now, end to end (see link-probe.ts).
+   * Never rejects; answers within `timeoutMs`.
+   */
+  probe(from: string, to: string, timeoutMs: number): Promise<boolean>;
+
+  /** Where each node's output is kept, for the report. */
+  logFiles(): ReadonlyMap<string, string>;
+
+  /** Exits the backend did not cause (crashes), in order; the run fails on any. */
+  unexpectedExits(): readonly UnexpectedExit[];
+
+  /** Stops every node (gracefully, then SIGKILL at its deadline) and closes every link. */
+  stop(): Promise<void>;
+
+  /** Last resort from a process 'exit' handler: SIGKILL every node now, synchronously. */
+  killAllNow(): void;
+}
+
+/** A directed link: what `from` sends to `to`. */
+export interface Link {
+  readonly from: string;
+  readonly to: string;
+}
+
+export type NodeState = 'running' | 'paused' | 'killed' | 'stopped' | 'crashed';
+
+export interface UnexpectedExit {
+  readonly id: string;
+  readonly pid: number | undefined;
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** Harness clock (performance.now) when the exit was seen. */
+  readonly atMs: number;
+}
+
+/** "n1->n2", the one spelling of a link in logs and reports. */
+export function describeLink(link: Link): string {
+  return `${link.from}->${link.to}`;
+}

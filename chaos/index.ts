@@ -1,0 +1,37 @@
+/**
+ * The chaos harness: cluster backends, the nemesis, workloads, the history recorder and the run
+ * that ties them together. The checkers live in ./checker.
+ */
+export { describeLink, type ClusterBackend, type Link, type NodeState, type UnexpectedExit } from './backend.js';
+export { ClusterObserver, describeStatuses, highestLeader, type LeaderClaim, type SettledCluster } from './cluster-observer.js';
+export { completedCount, describeCounts, HistoryRecorder, type Invocation, type OperationCounts } from './history-recorder.js';
+export { LinkProxy, type LinkProxyOptions, type LinkProxyStats } from './link-proxy.js';
+export { http2Preface, probeLink, type ProbeResult } from './link-probe.js';
+export { describeCheck, faultProblems, NemesisRunner, type FaultCheck, type FaultRecord } from './nemesis-runner.js';
+export {
+  bridgeLinks,
+  connectedMajority,
+  describeFault,
+  faultKinds,
+  halfLinks,
+  isolateLinks,
+  killMajorityVictims,
+  majority,
+  nodesWithoutQuorum,
+  parseNemesis,
+  planNemesis,
+  ringLinks,
+  type Fault,
+  type FaultKind,
+  type NemesisPlanOptions,
+  type PlannedFault,
+  type Target,
+} from './nemesis.js';
+export { chaosConfig, parseChaosArgs, unsafeCanaries, usage, type ChaosConfig, type ParseResult, type UnsafeCanary } from './options.js';
+export { ProcessBackend, type ProcessBackendOptions } from './process-backend.js';
+export { formatSummary, reportText, summaryLine, writeReport, type Convergence, type RunResult } from './report.js';
+export { runChaos, type RunIo } from './run.js';
+export { AppendWorkload } from './workloads/append.js';
+export { WorkloadDriver } from './workloads/driver.js';
+export { RegisterWorkload } from './workloads/register.js';
+export type { Durability, Workload, WorkloadName } from './workloads/workload.js';

@@ -1,0 +1,412 @@
+/**
+ * Executes a nemesis plan against a backend: injects each fault, confirms it is in effect,
+ * holds it, heals it, and confirms the cluster recovered, recording every check.
+ *
+ * Confirmations (a fault nobody can show was in effect proves nothing):
+ * - partitions: a probe across every cut link fails (link-probe.ts), and every node left
+ *   without a two-way majority (an isolated leader, a minority) is seen not leading.
+ * - kill: the process exited on SIGKILL and its client port no longer answers.
+ * - pause: the process is in state T (stopped) and does not answer.
+ * - kill-majority: as kill, for each victim, and no survivor leads without a quorum.
+ * Observations that are expected but not required (a new leader on the majority side) are
+ * recorded too, marked optional.
+ *
+ * Heal checks: probes across every healed link reach the far node, restarted nodes listen, and
+ * the whole cluster settles (one leader followed by all, every node caught up).
+ */
+import type { ClusterBackend, Link } from './backend.js';
+import { describeLink } from './backend.js';
+import { type ClusterObserver } from './cluster-observer.js';
+import {
+  bridgeLinks,
+  connectedMajority,
+  describeFault,
+  halfLinks,
+  isolateLinks,
+  killMajorityVictims,
+  nodesWithoutQuorum,
+  ringLinks,
+  type Fault,
+  type FaultKind,
+  type PlannedFault,
+} from './nemesis.js';
+import { AbortedError, sleep, throwIfAborted, waitUntil } from './wait.js';
+
+/** One confirmation or heal check. */
+export interface FaultCheck {
+  readonly what: string;
+  readonly ok: boolean;
+  /** A failed required check fails the run; an optional one is only reported. */
+  readonly required: boolean;
+  readonly detail: string;
+  /** Run clock, ms. */
+  readonly atMs: number;
+}
+
+/** What happened to one planned fault. */
+export interface FaultRecord {
+  readonly index: number;
+  readonly kind: FaultKind;
+  readonly planned: string;
+  readonly plannedStartMs: number;
+  readonly holdMs: number;
+  /** injected: it ran (see the checks); skipped: no time left in the window; failed: could not be injected. */
+  status: 'injected' | 'skipped' | 'failed';
+  /** What it did, resolved: "isolate n2 (leader, term 3)". */
+  description: string;
+  startedMs: number | null;
+  healedMs: number | null;
+  readonly targets: string[];
+  readonly cutLinks: string[];
+  readonly confirmations: FaultCheck[];
+  readonly healChecks: FaultCheck[];
+  error: string | null;
+}
+
+export interface NemesisRunnerOptions {
+  readonly backend: ClusterBackend;
+  readonly observer: ClusterObserver;
+  /** The run clock: ms since the workload started. */
+  readonly clock: () => number;
+  readonly log: (line: string) => void;
+  readonly signal: AbortSignal;
+  /** tickMs x electionTicks of the nodes: how fast leadership changes are expected. */
+  readonly electionTimeoutMs: number;
+}
+
+/** What is broken right now, so that it can be undone whatever happens. */
+interface Damage {
+  links: Link[];
+  killed: string[];
+  paused: string[];
+}
+
+const probeTimeoutMs = 1000;
+
+export class NemesisRunner {
+  private readonly options: NemesisRunnerOptions;
+  private readonly damage: Damage = { links: [], killed: [], paused: [] };
+  readonly records: FaultRecord[] = [];
+  /** Run clock when the last heal was confirmed (or attempted); null before any fault. */
+  lastHealMs: number | null = null;
+
+  constructor(options: NemesisRunnerOptions) {
+    this.options = options;
+  }
+
+  /**
+   * Runs the plan in order. A fault whose hold would end after `windowEndMs` (because earlier
+   * ones ran long) is skipped. Every fault is healed before the next starts and before this
+   * returns, unless the run is aborted (then the caller's cleanup stops everything).
+   */
+  async run(plan: readonly PlannedFault[], windowEndMs: number): Promise<FaultRecord[]> {
+    const { clock, signal, log } = this.options;
+    for (const planned of plan) {
+      const waitMs = planned.startMs - clock();
+      if (waitMs > 0) await sleep(waitMs, signal);
+      const record = newRecord(planned);
+      this.records.push(record);
+      if (clock() + planned.holdMs > windowEndMs) {
+        record.status = 'skipped';
+        record.error = `no time left: would end at ${fmt(clock() + planned.holdMs)}, window ends at ${fmt(windowEndMs)}`;
+        log(`fault ${planned.index}/${plan.length} ${record.planned}: skipped (${record.error})`);
+        continue;
+      }
+      await this.runFault(planned, record, plan.length);
+    }
+    return this.records;
+  }
+
+  /** Undoes whatever is still broken (links, paused and killed nodes). For cleanup paths. */
+  async healEverything(): Promise<void> {
+    const { backend } = this.options;
+    backend.healAll();
+    this.damage.links = [];
+    for (const id of this.damage.paused.splice(0)) await backend.resume(id).catch(() => {});
+    for (const id of this.damage.killed.splice(0)) await backend.restart(id).catch(() => {});
+  }
+
+  private async runFault(planned: PlannedFault, record: FaultRecord, total: number): Promise<void> {
+    const { clock, log, signal } = this.options;
+    const label = `fault ${planned.index}/${total}`;
+    record.startedMs = clock();
+    try {
+      await this.inject(planned.fault, record);
+      record.status = 'injected';
+      log(`${label} ${record.description}`);
+      for (const check of record.confirmations) log(`  ${describeCheck(check)}`);
+      const holdUntilMs = (record.startedMs ?? clock()) + planned.holdMs;
+      if (holdUntilMs > clock()) await sleep(holdUntilMs - clock(), signal);
+    } catch (error) {
+      if (error instanceof AbortedError) throw error;
+      record.error = (error as Error).message;
+      log(`${label} ${record.planned}: FAILED to inject: ${record.error}`);
+    }
+    await this.heal(record);
+    this.lastHealMs = clock();
+    record.healedMs = this.lastHealMs;
+    log(`${label} healed at ${fmt(record.healedMs)} (held ${fmt(record.healedMs - (record.startedMs ?? 0))})`);
+    for (const check of record.healChecks) log(`  ${describeCheck(check)}`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Injection
+
+  private async inject(fault: Fault, record: FaultRecord): Promise<void> {
+    const { backend, observer } = this.options;
+    const ids = backend.nodeIds;
+    const needsLeader =
+      fault.kind === 'partition-leader' ||
+      ((fault.kind === 'kill' || fault.kind === 'pause') && fault.target.kind === 'leader') ||
+      fault.kind === 'kill-majority';
+    const leader = needsLeader ? await observer.waitForLeader(ids, this.waitOptions(10_000)) : await observer.leader();
+    const leaderNote = (id: string): string => (leader?.id === id ? ` (leader, term ${leader.term})` : '');
+
+    switch (fault.kind) {
+      case 'partition-leader': {
+        const isolated = (leader as NonNullable<typeof leader>).id;
+        record.targets.push(isolated);
+        record.description = `partition-leader: isolate ${isolated}${leaderNote(isolated)}`;
+        await this.partition(isolateLinks(ids, isolated), record, leader?.term);
+        return;
+      }
+      case 'partition-half': {
+        const { majority, minority, links } = halfLinks(fault.order);
+        record.description = `partition-half: ${majority.join(',')} | ${minority.join(',')}${leader === null ? '' : ` (leader was ${leader.id})`}`;
+        await this.partition(links, record, leader?.term);
+        return;
+      }
+      case 'partition-bridge': {
+        const { bridge, links } = bridgeLinks(fault.order);
+        record.description = `${describeFault(fault)} (bridge ${bridge}${leader === null ? '' : `, leader was ${leader.id}`})`;
+        await this.partition(links, record, leader?.term);
+        return;
+      }
+      case 'partition-ring':
+        record.description = `${describeFault(fault)}${leader === null ? '' : ` (leader was ${leader.id})`}`;
+        await this.partition(ringLinks(fault.order), record, leader?.term);
+        return;
+      case 'kill': {
+        const victim = fault.target.kind === 'leader' ? (leader as NonNullable<typeof leader>).id : fault.target.id;
+        record.targets.push(victim);
+        record.description = `kill -9 ${victim}${leaderNote(victim)}`;
+        await this.kill([victim], record);
+        if (leader?.id === victim) {
+          await this.observe(record, `the others elect a new leader`, false, async () => {
+            const next = await observer.waitForLeader(ids.filter((id) => id !== victim), { ...this.waitOptions(10_000), aboveTerm: leader.term });
+            return `${next.id} in term ${next.term}`;
+          });
+        }
+        return;
+      }
+      case 'kill-majority': {
+        const victims = killMajorityVictims(fault, leader?.id ?? null);
+        const survivors = ids.filter((id) => !victims.includes(id));
+        record.targets.push(...victims);
+        record.description = `kill-majority: kill -9 ${victims.map((id) => `${id}${leaderNote(id)}`).join(', ')}`;
+        await this.kill(victims, record);
+        await this.observe(record, `no survivor (${survivors.join(',')}) leads without a quorum`, true, async () =>
+          describeRoles(await observer.waitForNoLeader(survivors, this.waitOptions(this.stepDownTimeoutMs()))),
+        );
+        return;
+      }
+      case 'pause': {
+        const victim = fault.target.kind === 'leader' ? (leader as NonNullable<typeof leader>).id : fault.target.id;
+        record.targets.push(victim);
+        record.description = `pause (SIGSTOP) ${victim}${leaderNote(victim)}`;
+        this.damage.paused.push(victim);
+        await this.observe(record, `${victim} is stopped (SIGSTOP)`, true, async () => {
+          await backend.pause(victim);
+          return `process state T`;
+        });
+        await this.observe(record, `${victim} does not answer`, true, async () => {
+          await observer.waitForSilence([victim], { ...this.waitOptions(5000), statusTimeoutMs: 500 });
+          return 'status timed out';
+        });
+        if (leader?.id === victim) {
+          await this.observe(record, `the others elect a new leader`, false, async () => {
+            const next = await observer.waitForLeader(ids.filter((id) => id !== victim), { ...this.waitOptions(10_000), aboveTerm: leader.term });
+            return `${next.id} in term ${next.term}`;
+          });
+        }
+        return;
+      }
+      default:
+        return assertNever(fault);
+    }
+  }
+
+  private async partition(links: readonly Link[], record: FaultRecord, leaderTerm: number | undefined): Promise<void> {
+    const { backend, observer } = this.options;
+    const ids = backend.nodeIds;
+    this.damage.links.push(...links);
+    for (const link of links) backend.cut(link.from, link.to);
+    record.cutLinks.push(...links.map(describeLink));
+
+    await this.observe(record, `a probe across each of the ${links.length} cut links fails`, true, async () => {
+      const results = await Promise.all(links.map(async (link) => ({ link, reached: await backend.probe(link.from, link.to, probeTimeoutMs) })));
+      const through = results.filter((result) => result.reached).map((result) => describeLink(result.link));
+      if (through.length > 0) throw new Error(`reached the far side: ${through.join(', ')}`);
+      return `${results.length}/${results.length} failed`;
+    });
+    const open = firstOpenLink(ids, links);
+    if (open !== null) {
+      await this.observe(record, `a probe across an open link (${describeLink(open)}) succeeds`, false, async () => {
+        if (!(await backend.probe(open.from, open.to, probeTimeoutMs))) throw new Error('no answer');
+        return 'answered';
+      });
+    }
+    const leaderless = nodesWithoutQuorum(ids, links);
+    if (leaderless.length > 0) {
+      await this.observe(record, `${leaderless.join(',')} (no two-way majority) ${leaderless.length === 1 ? 'does' : 'do'} not lead`, true, async () =>
+        describeRoles(await observer.waitForNoLeader(leaderless, this.waitOptions(this.stepDownTimeoutMs()))),
+      );
+    }
+    const majoritySide = connectedMajority(ids, links);
+    if (majoritySide !== null && majoritySide.length < ids.length && (record.kind === 'partition-leader' || record.kind === 'partition-half')) {
+      await this.observe(record, `the majority side (${majoritySide.join(',')}) elects a leader`, false, async () => {
+        // An isolated leader is replaced in a later term; a half split may keep its leader.
+        const aboveTerm = record.kind === 'partition-leader' ? leaderTerm : undefined;
+        const next = await observer.waitForLeader(majoritySide, { ...this.waitOptions(10_000), ...(aboveTerm === undefined ? {} : { aboveTerm }) });
+        return `${next.id} in term ${next.term}`;
+      });
+    }
+  }
+
+  private async kill(victims: readonly string[], record: FaultRecord): Promise<void> {
+    const { backend, observer } = this.options;
+    this.damage.killed.push(...victims);
+    await Promise.all(
+      victims.map((id) =>
+        this.observe(record, `${id} exited on SIGKILL`, true, async () => {
+          await backend.kill(id);
+          return `state ${backend.nodeState(id)}`;
+        }),
+      ),
+    );
+    await this.observe(record, `${victims.join(',')} ${victims.length === 1 ? 'does' : 'do'} not answer`, true, async () => {
+      await observer.waitForSilence(victims, this.waitOptions(5000));
+      return 'client port closed';
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Healing
+
+  private async heal(record: FaultRecord): Promise<void> {
+    const { backend, observer } = this.options;
+    throwIfAborted(this.options.signal);
+    const links = this.damage.links.splice(0);
+    if (links.length > 0) {
+      backend.healAll();
+      await this.healCheck(record, `a probe across each of the ${links.length} healed links answers`, async () => {
+        await Promise.all(
+          links.map((link) =>
+            waitUntil(`${describeLink(link)} to carry traffic`, async () => ((await backend.probe(link.from, link.to, probeTimeoutMs)) ? true : undefined), this.waitOptions(10_000)),
+          ),
+        );
+        return `${links.length}/${links.length} answered`;
+      });
+    }
+    for (const id of this.damage.paused.splice(0)) {
+      await this.healCheck(record, `${id} resumed (SIGCONT)`, async () => {
+        await backend.resume(id);
+        return 'running';
+      });
+    }
+    const killed = this.damage.killed.splice(0);
+    if (killed.length > 0) {
+      await this.healCheck(record, `${killed.join(',')} restarted on ${killed.length === 1 ? 'its' : 'their'} data`, async () => {
+        await Promise.all(killed.map((id) => backend.restart(id)));
+        return 'listening';
+      });
+    }
+    await this.healCheck(record, 'the cluster settles (one leader, all caught up)', async () => {
+      const settled = await observer.waitForSettled(this.waitOptions(30_000));
+      return `leader ${settled.leader.id} term ${settled.leader.term}, all applied >= ${settled.caughtUpTo}`;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async observe(record: FaultRecord, what: string, required: boolean, fn: () => Promise<string>): Promise<void> {
+    record.confirmations.push(await this.runCheck(what, required, fn));
+  }
+
+  private async healCheck(record: FaultRecord, what: string, fn: () => Promise<string>): Promise<void> {
+    record.healChecks.push(await this.runCheck(what, true, fn));
+  }
+
+  private async runCheck(what: string, required: boolean, fn: () => Promise<string>): Promise<FaultCheck> {
+    try {
+      const detail = await fn();
+      return { what, ok: true, required, detail, atMs: this.options.clock() };
+    } catch (error) {
+      if (error instanceof AbortedError) throw error;
+      return { what, ok: false, required, detail: (error as Error).message, atMs: this.options.clock() };
+    }
+  }
+
+  private waitOptions(timeoutMs: number): { timeoutMs: number; intervalMs: number; signal: AbortSignal } {
+    return { timeoutMs, intervalMs: 100, signal: this.options.signal };
+  }
+
+  /** CheckQuorum steps a leader down within an election timeout; allow ten, and at least 5 s. */
+  private stepDownTimeoutMs(): number {
+    return Math.max(5000, 10 * this.options.electionTimeoutMs);
+  }
+}
+
+/** Whether every injected fault was confirmed and healed: the failures, one line each. */
+export function faultProblems(records: readonly FaultRecord[]): string[] {
+  const problems: string[] = [];
+  for (const record of records) {
+    if (record.status === 'failed') problems.push(`fault ${record.index} (${record.planned}) was not injected: ${record.error}`);
+    for (const check of [...record.confirmations, ...record.healChecks]) {
+      if (check.required && !check.ok) problems.push(`fault ${record.index} (${record.description}): ${check.what}: ${check.detail}`);
+    }
+  }
+  return problems;
+}
+
+/** "ok   what: detail" or "FAIL what: detail"; optional checks say so. */
+export function describeCheck(check: FaultCheck): string {
+  return `${check.ok ? 'ok  ' : check.required ? 'FAIL' : 'miss'} ${check.what}: ${check.detail}${check.required ? '' : ' (optional)'}`;
+}
+
+function newRecord(planned: PlannedFault): FaultRecord {
+  return {
+    index: planned.index,
+    kind: planned.fault.kind,
+    planned: describeFault(planned.fault),
+    plannedStartMs: planned.startMs,
+    holdMs: planned.holdMs,
+    status: 'failed',
+    description: describeFault(planned.fault),
+    startedMs: null,
+    healedMs: null,
+    targets: [],
+    cutLinks: [],
+    confirmations: [],
+    healChecks: [],
+    error: null,
+  };
+}
+
+function firstOpenLink(ids: readonly string[], cut: readonly Link[]): Link | null {
+  const isCut = new Set(cut.map(describeLink));
+  for (const from of ids) for (const to of ids) if (from !== to && !isCut.has(describeLink({ from, to }))) return { from, to };
+  return null;
+}
+
+function describeRoles(roles: ReadonlyMap<string, string>): string {
+  return [...roles].map(([id, role]) => `${id} ${role}`).join(', ');
+}
+
+function fmt(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,163 @@
+/**
+ * The outcome of a chaos run: the one summary line, a human report and a JSON report, written
+ * next to the history and the node logs.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describeViolation, type LinearizabilityResult } from './checker/index.js';
+import type { UnexpectedExit } from './backend.js';
+import type { OperationCounts } from './history-recorder.js';
+import { describeCheck, type FaultRecord } from './nemesis-runner.js';
+import type { PlannedFault } from './nemesis.js';
+import type { ChaosConfig } from './options.js';
+import type { Durability } from './workloads/workload.js';
+
+export type LinearizableAnswer = 'yes' | 'no' | 'unknown';
+
+/** Every node's keyspace after the run, read locally (serializable) once applied indexes matched. */
+export interface Convergence {
+  readonly appliedIndex: number;
+  readonly nodes: readonly { readonly id: string; readonly keys: number; readonly digest: string }[];
+  readonly matches: boolean;
+  /** What differs, first few keys. */
+  readonly differences: readonly string[];
+}
+
+export interface RunResult {
+  readonly config: ChaosConfig;
+  readonly outDir: string;
+  readonly nodes: readonly { readonly id: string; readonly clientAddress: string; readonly log: string }[];
+  readonly plan: readonly PlannedFault[];
+  readonly faults: readonly FaultRecord[];
+  /** Faults actually injected (not skipped, not failed to start). */
+  readonly faultsInjected: number;
+  readonly workloadStartMs: number | null;
+  readonly workloadEndMs: number | null;
+  readonly lastHealMs: number | null;
+  readonly ops: {
+    readonly total: number;
+    /** ok or fail: the outcome is known. */
+    readonly completed: number;
+    readonly counts: OperationCounts;
+    /** Per client: operations that succeeded after the last heal. */
+    readonly recoveredPerClient: readonly number[];
+    readonly errors: Readonly<Record<string, number>>;
+  };
+  readonly linearizability: LinearizabilityResult | null;
+  readonly linearizable: LinearizableAnswer;
+  readonly durability: Durability | null;
+  readonly lost: number;
+  readonly convergence: Convergence | null;
+  readonly unexpectedExits: readonly UnexpectedExit[];
+  /** Every reason the run fails besides the verdict and lost writes; empty when all guards hold. */
+  readonly problems: readonly string[];
+  readonly interrupted: boolean;
+  readonly passed: boolean;
+}
+
+/** The summary line of a run. */
+export function summaryLine(result: Pick<RunResult, 'ops' | 'faultsInjected' | 'linearizable' | 'lost' | 'config'>): string {
+  return formatSummary({ ops: result.ops.total, faults: result.faultsInjected, linearizable: result.linearizable, lost: result.lost, seed: result.config.seed });
+}
+
+/** `chaos: <ops> ops, <faults> faults, linearizable=<yes|no|unknown>, lost=<n>, seed=<s>` */
+export function formatSummary(fields: { ops: number; faults: number; linearizable: LinearizableAnswer; lost: number; seed: number }): string {
+  return `chaos: ${fields.ops} ops, ${fields.faults} faults, linearizable=${fields.linearizable}, lost=${fields.lost}, seed=${fields.seed}`;
+}
+
+/** The human report: configuration, faults with their checks, operations, verdicts, problems. */
+export function reportText(result: RunResult): string {
+  const { config } = result;
+  const lines: string[] = [];
+  const s = (ms: number | null): string => (ms === null ? '-' : `${(ms / 1000).toFixed(1)}s`);
+  lines.push(`raftkv chaos run: ${result.passed ? 'PASSED' : 'FAILED'}${result.interrupted ? ' (interrupted)' : ''}`);
+  lines.push(
+    `backend ${config.backend}, ${config.nodes} nodes, nemesis ${config.nemesisText}, workload ${config.workload} (${config.keys} keys, ${config.clients} clients, ${config.ratePerClient}/s each, ${config.transport})`,
+  );
+  lines.push(`duration ${config.durationMs / 1000}s, recovery ${config.recoveryMs / 1000}s, seed ${config.seed}`);
+  lines.push(`replay: npm run chaos -- ${replayArgs(config).join(' ')}`);
+  lines.push(`times are seconds since the harness started; workload ${s(result.workloadStartMs)}..${s(result.workloadEndMs)}, last heal ${s(result.lastHealMs)}`);
+  lines.push('');
+  lines.push(`nodes:`);
+  for (const node of result.nodes) lines.push(`  ${node.id} client ${node.clientAddress}, log ${node.log}`);
+  lines.push('');
+  lines.push(`faults: ${result.faultsInjected} injected of ${result.plan.length} planned`);
+  for (const fault of result.faults) {
+    lines.push(`  #${fault.index} ${fault.description} [${fault.status}] ${s(fault.startedMs)}..${s(fault.healedMs)}${fault.error === null ? '' : `: ${fault.error}`}`);
+    if (fault.cutLinks.length > 0) lines.push(`      cut ${fault.cutLinks.join(' ')}`);
+    for (const check of fault.confirmations) lines.push(`      ${describeCheck(check)}`);
+    for (const check of fault.healChecks) lines.push(`      heal: ${describeCheck(check)}`);
+  }
+  lines.push('');
+  const c = result.ops.counts;
+  lines.push(`operations: ${result.ops.total} (${result.ops.completed} completed, minimum ${config.minOps})`);
+  for (const kind of ['get', 'put', 'cas'] as const) {
+    lines.push(`  ${kind}: ${c[kind].ok} ok, ${c[kind].fail} fail, ${c[kind].indeterminate} indeterminate, ${c[kind].aborted} aborted`);
+  }
+  const errors = Object.entries(result.ops.errors);
+  if (errors.length > 0) lines.push(`  client errors: ${errors.map(([name, n]) => `${name} ${n}`).join(', ')}`);
+  lines.push(`  successes after the last heal, per client: ${result.ops.recoveredPerClient.join(', ')}`);
+  lines.push('');
+  lines.push(`linearizable: ${result.linearizable}`);
+  if (result.linearizability !== null) {
+    lines.push(`  checked ${result.linearizability.perKey.length} keys in ${result.linearizability.elapsedMs.toFixed(0)} ms`);
+    for (const check of result.linearizability.perKey) {
+      const stats = `${check.stats.operationsChecked} ops, ${check.stats.searchSteps} steps, ${check.stats.elapsedMs.toFixed(0)} ms`;
+      if (check.verdict === 'linearizable') lines.push(`  ${check.key}: linearizable (${stats})`);
+      else if (check.verdict === 'unknown') lines.push(`  ${check.key}: unknown, ${check.reason} (${stats})`);
+      else lines.push(describeViolation(check.key, check.violation).split('\n').map((line) => `  ${line}`).join('\n'));
+    }
+  }
+  lines.push('');
+  lines.push(`lost acknowledged writes: ${result.lost}`);
+  if (result.durability !== null) for (const line of [...result.durability.losses, ...result.durability.problems]) lines.push(`  ${line}`);
+  lines.push('');
+  if (result.convergence === null) lines.push('convergence: not checked');
+  else {
+    lines.push(`convergence: ${result.convergence.matches ? 'every node holds the same keyspace' : 'KEYSPACES DIFFER'} at applied index ${result.convergence.appliedIndex}`);
+    for (const node of result.convergence.nodes) lines.push(`  ${node.id}: ${node.keys} keys, sha256 ${node.digest.slice(0, 16)}`);
+    for (const difference of result.convergence.differences) lines.push(`  ${difference}`);
+  }
+  if (result.unexpectedExits.length > 0) {
+    lines.push('');
+    lines.push('unexpected node exits:');
+    for (const exit of result.unexpectedExits) lines.push(`  ${exit.id} pid ${exit.pid} code ${exit.code} signal ${exit.signal} at ${s(exit.atMs)}`);
+  }
+  lines.push('');
+  lines.push(result.problems.length === 0 ? 'guards: all held' : 'problems:');
+  for (const problem of result.problems) lines.push(`  - ${problem}`);
+  lines.push('');
+  lines.push(summaryLine(result));
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes report.txt and report.json into the run's directory. */
+export async function writeReport(result: RunResult): Promise<void> {
+  await writeFile(join(result.outDir, 'report.txt'), reportText(result), 'utf8');
+  // The witness linearizations repeat the whole history (it is in history.jsonl already).
+  const linearizability =
+    result.linearizability === null
+      ? null
+      : { ...result.linearizability, perKey: result.linearizability.perKey.map((check) => ('linearization' in check ? { ...check, linearization: undefined } : check)) };
+  const json = { summary: summaryLine(result), ...result, linearizability };
+  await writeFile(join(result.outDir, 'report.json'), `${JSON.stringify(json, jsonReplacer, 2)}\n`, 'utf8');
+}
+
+/** The flags that replay a run's configuration (the same seed gives the same fault schedule). */
+export function replayArgs(config: ChaosConfig): string[] {
+  return [
+    '--backend', config.backend,
+    '--nodes', String(config.nodes),
+    '--nemesis', config.nemesisText,
+    '--duration', String(config.durationMs / 1000),
+    '--clients', String(config.clients),
+    '--seed', String(config.seed),
+    '--workload', config.workload,
+    ...config.unsafe.map((canary) => `--unsafe-${canary}`),
+  ];
+}
+
+/** JSON has no Infinity: an indeterminate completion or limit is written as null. */
+function jsonReplacer(_key: string, value: unknown): unknown {
+  return typeof value === 'number' && !Number.isFinite(value) ? null : value;
+}

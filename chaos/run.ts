@@ -1,0 +1,355 @@
+/**
+ * One chaos run, start to finish:
+ *
+ *   start the cluster -> wait until it settles -> start the workload -> run the nemesis plan
+ *   (every fault confirmed, held, healed, heal confirmed) -> keep the workload going through a
+ *   fault-free recovery window -> stop the workload (every call ends by its deadline) -> wait
+ *   until every node applied the same index -> final linearizable read of every key -> compare
+ *   every node's keyspace -> stop the cluster -> check linearizability and lost writes -> report.
+ *
+ * Whatever fails or interrupts the run, the cluster is stopped (every process by its PID, every
+ * proxy closed) before runChaos returns, and what was recorded is written to the run directory.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { RaftKvClient } from '../src/client/index.js';
+import { checkLinearizability, writeHistoryFile, type LinearizabilityResult, type Operation, type RegisterValue } from './checker/index.js';
+import type { ClusterBackend } from './backend.js';
+import { ClusterObserver } from './cluster-observer.js';
+import { completedCount, describeCounts, HistoryRecorder } from './history-recorder.js';
+import { faultProblems, NemesisRunner } from './nemesis-runner.js';
+import { describeFault, planNemesis, type PlannedFault } from './nemesis.js';
+import type { ChaosConfig } from './options.js';
+import { ProcessBackend } from './process-backend.js';
+import { summaryLine, writeReport, type Convergence, type LinearizableAnswer, type RunResult } from './report.js';
+import { AbortedError, nowMs, sleep, waitUntil } from './wait.js';
+import { AppendWorkload } from './workloads/append.js';
+import { WorkloadDriver } from './workloads/driver.js';
+import { RegisterWorkload } from './workloads/register.js';
+import type { Durability, Workload } from './workloads/workload.js';
+
+export interface RunIo {
+  /** Progress lines (already time-stamped). */
+  readonly log: (line: string) => void;
+  /** Aborts the run (SIGINT); cleanup still runs. */
+  readonly signal: AbortSignal;
+  /** Called once the backend exists, so a last-resort exit handler can SIGKILL its nodes. */
+  readonly onBackend?: (backend: ClusterBackend) => void;
+}
+
+/** Process ids of the final reads in the history, above any client's. */
+const finalReadProcessBase = 1_000_000;
+
+export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResult> {
+  const outDir = resolve(config.outDir ?? mkdtempSync(join(tmpdir(), 'raftkv-chaos-')));
+  mkdirSync(outDir, { recursive: true });
+  const originMs = nowMs();
+  const clock = (): number => nowMs() - originMs;
+  const runLog = createWriteStream(join(outDir, 'run.log'), { flags: 'w' });
+  const log = (line: string): void => {
+    const text = `[${(clock() / 1000).toFixed(1).padStart(6)}s] ${line}`;
+    io.log(text);
+    runLog.write(`${text}\n`);
+  };
+  const signal = io.signal;
+  const problems: string[] = [];
+  const recorder = new HistoryRecorder(clock);
+  const workload: Workload = config.workload === 'append' ? new AppendWorkload({ keys: config.keys }) : new RegisterWorkload({ keys: config.keys });
+  const electionTimeoutMs = config.tickMs * config.electionTicks;
+
+  log(
+    `chaos: ${config.nodes} nodes (process backend), nemesis ${config.nemesisText}, workload ${config.workload}, ` +
+      `${config.durationMs / 1000}s, ${config.clients} clients, seed ${config.seed}, out ${outDir}`,
+  );
+  const backend = await createBackend(config, outDir);
+  io.onBackend?.(backend);
+  const observer = new ClusterObserver(backend.nodeIds, (id) => backend.clientEndpoint(id));
+  let driver: WorkloadDriver | null = null;
+  let runner: NemesisRunner | null = null;
+  let progressTimer: NodeJS.Timeout | null = null;
+  let plan: PlannedFault[] = [];
+  let workloadStartMs: number | null = null;
+  let workloadEndMs: number | null = null;
+  let finalValues = new Map<string, RegisterValue>();
+  let convergence: Convergence | null = null;
+  let interrupted = false;
+
+  try {
+    await backend.start(signal);
+    log(`nodes listening: ${backend.nodeIds.map((id) => backend.describeNode(id)).join(', ')}`);
+    const settled = await observer.waitForSettled({ timeoutMs: 30_000, signal });
+    log(`cluster ready: leader ${settled.leader.id} in term ${settled.leader.term}`);
+
+    workloadStartMs = clock();
+    plan = planNemesis({
+      kinds: config.nemesis,
+      nodeIds: backend.nodeIds,
+      seed: config.seed,
+      windowStartMs: workloadStartMs + config.warmupMs,
+      windowEndMs: workloadStartMs + config.durationMs - config.recoveryMs,
+      holdMsMin: config.holdMsMin,
+      holdMsMax: config.holdMsMax,
+      gapMsMin: config.gapMsMin,
+      gapMsMax: config.gapMsMax,
+    });
+    log(`nemesis plan (${plan.length} faults): ${plan.map((p) => `#${p.index} ${describeFault(p.fault)} at ${(p.startMs / 1000).toFixed(1)}s for ${(p.holdMs / 1000).toFixed(1)}s`).join('; ') || 'none'}`);
+    driver = new WorkloadDriver(workload, {
+      clients: config.clients,
+      seed: config.seed,
+      endpoints: backend.nodeIds.map((id) => backend.clientEndpoint(id)),
+      recorder,
+      opTimeoutMs: config.opTimeoutMs,
+      attemptTimeoutMs: config.attemptTimeoutMs,
+      ratePerClient: config.ratePerClient,
+      transport: config.transport,
+      onHarnessError: (error) => {
+        problems.push(`harness bug in the workload: ${error.message}`);
+        log(`HARNESS ERROR in the workload: ${error.stack ?? error.message}`);
+      },
+    });
+    driver.start();
+    log(`workload started: ${config.clients} clients on ${workload.keys.length} keys`);
+    progressTimer = setInterval(() => log(`ops: ${recorder.operations().length} (${describeCounts(recorder.counts())}), ${recorder.pending()} in flight`), 5000);
+    progressTimer.unref();
+
+    runner = new NemesisRunner({ backend, observer, clock, log, signal, electionTimeoutMs });
+    await runner.run(plan, workloadStartMs + config.durationMs - config.recoveryMs);
+    await runner.healEverything();
+
+    // The workload runs for the planned duration, and in any case a full recovery window past
+    // the last heal (a slow heal extends the run rather than shortening the window).
+    const endMs = Math.max(workloadStartMs + config.durationMs, (runner.lastHealMs ?? workloadStartMs) + config.recoveryMs);
+    if (endMs > workloadStartMs + config.durationMs + 1) log(`extending the workload to ${(endMs / 1000).toFixed(1)}s for a full recovery window`);
+    if (endMs > clock()) await sleep(endMs - clock(), signal);
+    log('stopping the workload');
+    await driver.stop(config.opTimeoutMs * 5 + 5000);
+    workloadEndMs = clock();
+    clearInterval(progressTimer);
+    log(`workload stopped: ${recorder.operations().length} ops (${describeCounts(recorder.counts())})`);
+
+    const quietIndex = await observer.waitForQuiet({ timeoutMs: 30_000, signal });
+    log(`every node applied index ${quietIndex}`);
+    finalValues = await finalReads(backend, workload.keys, recorder, config, signal);
+    const unread = workload.keys.filter((key) => !finalValues.has(key));
+    log(`final reads: ${finalValues.size} of ${workload.keys.length} keys read${unread.length === 0 ? '' : `; NO FINAL READ of ${unread.join(', ')}`}`);
+    if (unread.length > 0) problems.push(`no final read of ${unread.join(', ')} succeeded after the cluster healed`);
+    convergence = await compareKeyspaces(backend, observer, signal);
+    log(
+      convergence.matches
+        ? `keyspaces match on every node at applied index ${convergence.appliedIndex} (${convergence.nodes[0]?.keys ?? 0} keys)`
+        : `KEYSPACES DIFFER at applied index ${convergence.appliedIndex}: ${convergence.differences.join('; ')}`,
+    );
+  } catch (error) {
+    if (error instanceof AbortedError) {
+      interrupted = true;
+      problems.push('the run was interrupted');
+      log('interrupted: stopping the cluster');
+    } else {
+      problems.push(`the run could not complete: ${(error as Error).message}`);
+      log(`ERROR: ${(error as Error).stack ?? String(error)}`);
+    }
+  } finally {
+    if (progressTimer !== null) clearInterval(progressTimer);
+    if (driver !== null) await driver.stop(config.opTimeoutMs * 5 + 5000).catch(() => {});
+    observer.close();
+    await backend.stop();
+    log('cluster stopped');
+  }
+
+  const history = recorder.operations();
+  await writeHistoryFile(join(outDir, 'history.jsonl'), history);
+
+  // Checks. The checker is synchronous and may hold the event loop for its whole budget, which
+  // is why it runs only now, with the cluster gone.
+  let linearizability: LinearizabilityResult | null = null;
+  let durability: Durability | null = null;
+  if (!interrupted && history.length > 0) {
+    log(`checking linearizability of ${history.length} operations on ${workload.keys.length} keys`);
+    linearizability = checkLinearizability(history, { timeLimitMs: config.checkTimeLimitMs });
+    log(`linearizability: ${linearizability.verdict} (${linearizability.elapsedMs.toFixed(0)} ms)`);
+    if (workloadEndMs !== null) {
+      durability = workload.durability(history, finalValues);
+      problems.push(...durability.problems);
+    }
+  }
+  const linearizable: LinearizableAnswer =
+    linearizability === null ? 'unknown' : linearizability.verdict === 'linearizable' ? 'yes' : linearizability.verdict === 'not-linearizable' ? 'no' : 'unknown';
+
+  // Guards.
+  const faults = runner?.records ?? [];
+  const faultsInjected = faults.filter((fault) => fault.status === 'injected').length;
+  problems.push(...faultProblems(faults));
+  if (config.nemesis.length > 0 && faultsInjected === 0 && !interrupted) problems.push('no fault was injected: the run proves nothing about faults');
+  for (const exit of backend.unexpectedExits()) {
+    problems.push(`${exit.id} (pid ${exit.pid}) exited unexpectedly (code ${exit.code}, signal ${exit.signal}); see nodes/${exit.id}.log`);
+  }
+  const completed = completedCount(history.filter((op) => op.process < finalReadProcessBase));
+  if (!interrupted && completed < config.minOps) problems.push(`only ${completed} operations completed, below the minimum of ${config.minOps}`);
+  const lastHealMs = runner?.lastHealMs ?? null;
+  const recoveredPerClient = successesAfter(history, lastHealMs ?? workloadStartMs ?? 0, config.clients);
+  if (workloadEndMs !== null && !interrupted) {
+    const idle = recoveredPerClient.flatMap((count, worker) => (count === 0 ? [worker] : []));
+    if (idle.length > 0) problems.push(`the cluster did not serve again after the last heal: clients ${idle.join(', ')} had no successful operation in the recovery window`);
+  }
+  if (convergence !== null && !convergence.matches) problems.push(`node keyspaces differ: ${convergence.differences.join('; ')}`);
+  if (linearizability?.verdict === 'unknown') problems.push('the linearizability check ran out of budget (see report.txt)');
+
+  const lost = durability?.lost ?? 0;
+  const result: RunResult = {
+    config,
+    outDir,
+    nodes: backend.nodeIds.map((id) => ({ id, clientAddress: backend.clientEndpoint(id), log: backend.logFiles().get(id) ?? '' })),
+    plan,
+    faults,
+    faultsInjected,
+    workloadStartMs,
+    workloadEndMs,
+    lastHealMs,
+    ops: { total: history.length, completed, counts: recorder.counts(), recoveredPerClient, errors: driver?.errors() ?? {} },
+    linearizability,
+    linearizable,
+    durability,
+    lost,
+    convergence,
+    unexpectedExits: backend.unexpectedExits(),
+    problems,
+    interrupted,
+    passed: linearizable === 'yes' && lost === 0 && problems.length === 0,
+  };
+  await writeReport(result);
+  log(`report: ${join(outDir, 'report.txt')}`);
+  for (const problem of problems) log(`FAIL: ${problem}`);
+  log(summaryLine(result));
+  await new Promise<void>((done) => runLog.end(done));
+  return result;
+}
+
+/** The cluster for a run (only the process backend exists so far). */
+async function createBackend(config: ChaosConfig, dir: string): Promise<ClusterBackend> {
+  switch (config.backend) {
+    case 'process':
+      return ProcessBackend.create({
+        nodeCount: config.nodes,
+        dir,
+        tickMs: config.tickMs,
+        electionTicks: config.electionTicks,
+        logLevel: config.nodeLogLevel,
+        unsafe: config.unsafe,
+      });
+    default:
+      throw new Error(`unknown backend ${JSON.stringify(config.backend)}`);
+  }
+}
+
+/** Per client, operations that succeeded and were invoked at or after `sinceMs`. */
+function successesAfter(history: readonly Operation[], sinceMs: number, clients: number): number[] {
+  const counts = new Array<number>(clients).fill(0);
+  for (const op of history) {
+    if (op.process >= finalReadProcessBase || op.invokeTime < sinceMs || (op.outcome !== 'ok' && op.outcome !== 'fail')) continue;
+    const worker = op.process % clients;
+    counts[worker] = (counts[worker] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/**
+ * A linearizable read of every key through all endpoints, recorded in the history as its own
+ * processes. Retried until a deadline: the cluster has healed, so a failure here is itself a
+ * finding (the key then has no final value and the run fails).
+ */
+async function finalReads(
+  backend: ClusterBackend,
+  keys: readonly string[],
+  recorder: HistoryRecorder,
+  config: ChaosConfig,
+  signal: AbortSignal,
+): Promise<Map<string, RegisterValue>> {
+  const client = new RaftKvClient({ endpoints: backend.nodeIds.map((id) => backend.clientEndpoint(id)), transport: 'unary', timeoutMs: 5000 });
+  const values = new Map<string, RegisterValue>();
+  try {
+    for (const [i, key] of keys.entries()) {
+      await waitUntil(
+        `a final read of ${key}`,
+        async () => {
+          const invocation = recorder.invoke(finalReadProcessBase + i, key);
+          try {
+            const kv = await client.get(key, { timeoutMs: 5000 });
+            const value = kv === null ? null : kv.value.toString('utf8');
+            recorder.complete(invocation, { kind: 'get', outcome: 'ok', value });
+            values.set(key, value);
+            return true;
+          } catch (error) {
+            recorder.complete(invocation, { kind: 'get', outcome: 'indeterminate' });
+            throw error;
+          }
+        },
+        { timeoutMs: Math.max(20_000, config.opTimeoutMs * 5), intervalMs: 200, signal },
+      ).catch((error: unknown) => {
+        if (error instanceof AbortedError) throw error;
+      });
+    }
+  } finally {
+    client.close();
+  }
+  return values;
+}
+
+/**
+ * Reads every node's whole keyspace locally (serializable) while all of them report one applied
+ * index, before and after the reads, and compares them key by key.
+ */
+async function compareKeyspaces(backend: ClusterBackend, observer: ClusterObserver, signal: AbortSignal): Promise<Convergence> {
+  return waitUntil(
+    'a stable applied index to compare keyspaces at',
+    async () => {
+      const index = await observer.waitForQuiet({ timeoutMs: 15_000, signal, stableMs: 200 });
+      const snapshots = await Promise.all(backend.nodeIds.map(async (id) => ({ id, entries: await readKeyspace(backend.clientEndpoint(id)) })));
+      const after = await observer.statuses();
+      if ([...after.values()].some((status) => status === null || status.appliedIndex !== index)) return undefined; // moved: read again
+      const reference = snapshots[0];
+      const differences: string[] = [];
+      if (reference !== undefined) {
+        for (const other of snapshots.slice(1)) differences.push(...diffKeyspaces(reference, other).slice(0, 5));
+      }
+      return {
+        appliedIndex: index,
+        nodes: snapshots.map(({ id, entries }) => ({ id, keys: entries.length, digest: digest(entries) })),
+        matches: differences.length === 0,
+        differences,
+      };
+    },
+    { timeoutMs: 60_000, intervalMs: 200, signal },
+  );
+}
+
+type KeyspaceEntry = readonly [key: string, value: string, version: number, createRevision: number, modRevision: number];
+
+async function readKeyspace(endpoint: string): Promise<KeyspaceEntry[]> {
+  const client = new RaftKvClient({ endpoints: [endpoint], transport: 'unary', timeoutMs: 5000 });
+  try {
+    const result = await client.range({ prefix: '' }, { limit: 10_000, consistency: 'serializable', timeoutMs: 5000 });
+    if (result.more) throw new Error(`${endpoint} holds more than 10000 keys; the comparison would be partial`);
+    return result.kvs.map((kv) => [kv.key.toString('utf8'), kv.value.toString('utf8'), kv.version, kv.createRevision, kv.modRevision] as const);
+  } finally {
+    client.close();
+  }
+}
+
+function diffKeyspaces(a: { id: string; entries: KeyspaceEntry[] }, b: { id: string; entries: KeyspaceEntry[] }): string[] {
+  const differences: string[] = [];
+  const inB = new Map(b.entries.map((entry) => [entry[0], entry]));
+  const inA = new Map(a.entries.map((entry) => [entry[0], entry]));
+  for (const [key, entry] of inA) {
+    const other = inB.get(key);
+    if (other === undefined) differences.push(`${key} is on ${a.id} but not on ${b.id}`);
+    else if (JSON.stringify(entry) !== JSON.stringify(other)) differences.push(`${key}: ${a.id} has ${JSON.stringify(entry.slice(1))}, ${b.id} has ${JSON.stringify(other.slice(1))}`);
+  }
+  for (const key of inB.keys()) if (!inA.has(key)) differences.push(`${key} is on ${b.id} but not on ${a.id}`);
+  return differences;
+}
+
+function digest(entries: readonly KeyspaceEntry[]): string {
+  return createHash('sha256').update(JSON.stringify(entries)).digest('hex');
+}

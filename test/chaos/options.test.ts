@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { faultKinds } from '../../chaos/nemesis.js';
+import { parseChaosArgs } from '../../chaos/options.js';
+import { formatSummary } from '../../chaos/report.js';
+
+const parse = (line: string) => parseChaosArgs(line.split(' ').filter((arg) => arg !== ''), () => 777);
+
+describe('parseChaosArgs', () => {
+  it('reads the documented command line', () => {
+    const result = parse('--backend process --nodes 5 --nemesis partition-leader,kill --duration 30 --clients 4 --seed 9 --out /tmp/x');
+    expect(result.kind).toBe('config');
+    if (result.kind !== 'config') return;
+    expect(result.config).toMatchObject({
+      backend: 'process',
+      nodes: 5,
+      nemesis: ['partition-leader', 'kill'],
+      nemesisText: 'partition-leader,kill',
+      durationMs: 30_000,
+      clients: 4,
+      seed: 9,
+      outDir: '/tmp/x',
+      workload: 'register',
+      minOps: 120,
+    });
+  });
+
+  it('has defaults for everything, and draws a seed when none is given', () => {
+    const result = parse('');
+    expect(result.kind).toBe('config');
+    if (result.kind !== 'config') return;
+    expect(result.config).toMatchObject({ nodes: 3, nemesis: [...faultKinds], durationMs: 60_000, clients: 5, seed: 777, outDir: null });
+  });
+
+  it.each([
+    ['--nodes 4', '--nodes'],
+    ['--nodes three', '--nodes'],
+    ['--nemesis kill,explode', '--nemesis'],
+    ['--duration 5', '--duration'],
+    ['--clients 0', '--clients'],
+    ['--seed -1', '--seed'],
+    ['--seed 4294967296', '--seed'],
+    ['--backend docker', '--backend'],
+    ['--backend vm', '--backend'],
+    ['--workload bank', '--workload'],
+    ['--hold 5-2', '--hold'],
+    ['--transport http', '--transport'],
+    ['--recovery 60 --duration 30', '--recovery'],
+  ])('rejects %s naming the flag', (line, flag) => {
+    const result = parse(line);
+    expect(result.kind).toBe('error');
+    if (result.kind === 'error') expect(result.message).toContain(flag);
+  });
+
+  it('rejects an unknown flag by name', () => {
+    const result = parse('--nemisis kill');
+    expect(result).toEqual({ kind: 'error', message: expect.stringContaining('--nemisis') });
+  });
+
+  it('passes the test-only canaries through', () => {
+    const result = parse('--unsafe-ack-before-commit --unsafe-stale-reads');
+    expect(result.kind === 'config' && result.config.unsafe).toEqual(['stale-reads', 'ack-before-commit']);
+    const safe = parse('');
+    expect(safe.kind === 'config' && safe.config.unsafe).toEqual([]);
+  });
+
+  it('answers --help', () => {
+    expect(parse('--help')).toEqual({ kind: 'help' });
+  });
+});
+
+describe('formatSummary', () => {
+  it('is the one summary line', () => {
+    expect(formatSummary({ ops: 1234, faults: 5, linearizable: 'yes', lost: 0, seed: 1 })).toBe(
+      'chaos: 1234 ops, 5 faults, linearizable=yes, lost=0, seed=1',
+    );
+  });
+});
