@@ -308,6 +308,11 @@ export class RaftCore {
     if (this.role === 'leader' && this.maybeCommit()) this.broadcastAppendPending = true;
   }
 
+  /** Role, leader and term: the cheap part of `status()`, for per-request checks. */
+  leadership(): SoftState {
+    return this.softState();
+  }
+
   status(): RaftStatus {
     const progress = new Map<NodeId, { match: Index; next: Index; state: string }>();
     for (const [id, p] of this.progress) progress.set(id, { match: p.match, next: p.next, state: p.state });

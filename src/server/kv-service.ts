@@ -101,14 +101,14 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
 
   const header = (): { memberId: string; term: number; revision: number } => ({
     memberId: node.id,
-    term: node.status().term,
+    term: node.leadership().term,
     revision: stateMachine.appliedIndex,
   });
 
   /** Proposes a write on the leader, or says who the leader is. */
   const write = async (command: Command, timeoutMs: number): Promise<CommandResult> => {
     validateCommand(command, limits);
-    const status = node.status();
+    const status = node.leadership();
     if (status.role !== 'leader') {
       throw new NotLeaderError(status.leader, status.leader === null ? null : deps.clientAddressOf(status.leader));
     }

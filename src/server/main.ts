@@ -90,8 +90,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       onFatal: (error) => reportFatal(error),
     });
     raftState = () => {
-      const status = node.status();
-      return { term: status.term, role: status.role };
+      const { term, role } = node.leadership();
+      return { term, role };
     };
     await node.start();
 

@@ -10,6 +10,7 @@ import {
   type RaftStatus,
   type Ready,
   type SnapshotMeta,
+  type SoftState,
 } from '../raft/index.js';
 import type { Logger } from '../shared/logger.js';
 import { NotLeaderError, OverloadedError, ShuttingDownError } from '../shared/errors.js';
@@ -146,6 +147,11 @@ export class RaftNode<Outcome> {
     }
     this.wake();
     return ready;
+  }
+
+  /** Role, leader and term, cheaply (no copy of the replication progress). */
+  leadership(): SoftState {
+    return this.core.leadership();
   }
 
   status(): RaftStatus {
