@@ -221,7 +221,10 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   await writeReport(result);
   log(`report: ${join(outDir, 'report.txt')}`);
   for (const problem of problems) log(`FAIL: ${problem}`);
-  log(summaryLine(result));
+  // The last line, unprefixed, in the agreed form: scripts grep for it.
+  const summary = summaryLine(result);
+  io.log(summary);
+  runLog.write(`${summary}\n`);
   await new Promise<void>((done) => runLog.end(done));
   return result;
 }

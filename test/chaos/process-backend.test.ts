@@ -83,6 +83,8 @@ describe('a chaos run on the process backend', () => {
     expect(JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8'))).toMatchObject({ passed: true, linearizable: 'yes' });
     for (const id of ['n1', 'n2', 'n3']) expect(existsSync(join(outDir, 'nodes', `${id}.log`))).toBe(true);
     expect(lines.filter((line) => line.includes('chaos: ') && line.includes('linearizable='))).toHaveLength(1);
+    // The summary is the last line of the output, unprefixed, so scripts can grep '^chaos: '.
+    expect(lines.at(-1)).toBe(summaryLine(result));
   });
 
   it('leaves no node process running', () => {
