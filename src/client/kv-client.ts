@@ -220,6 +220,9 @@ export class RaftKvClient {
   // ---------------------------------------------------------------------------------------
 
   private async write(method: Method, request: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
+    // The server remembers a bounded number of results per session (1024): past half that in
+    // flight, new writes go to a fresh session rather than risk having a result forgotten.
+    if (this.session.inFlightCount >= sessionWritesInFlightMax) this.session = new ClientSession();
     const session = this.session;
     const sequence = session.begin();
     try {
@@ -367,6 +370,8 @@ export class RaftKvClient {
   }
 }
 
+const sessionWritesInFlightMax = 512;
+
 /**
  * The client's exactly-once session (Raft thesis §6.3): a random id and a sequence number per
  * write. acked_sequence tells the server every sequence below the oldest one still in flight has
@@ -386,6 +391,10 @@ class ClientSession {
 
   end(sequence: number): void {
     this.inFlight.delete(sequence);
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
   }
 
   header(sequence: number): { clientId: string; sequence: number; ackedSequence: number } {

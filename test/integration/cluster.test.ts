@@ -99,6 +99,12 @@ describe('a 3-node cluster of real processes', () => {
     expect(range.kvs.length).toBeLessThan(32);
   });
 
+  it('takes 1,500 concurrent writes from one client', async () => {
+    const results = await Promise.all(Array.from({ length: 1500 }, (_, i) => client.put(`burst/${i}`, `v${i}`)));
+    expect(results.every((r) => r.version === 1)).toBe(true);
+    expect((await client.range({ prefix: 'burst/' }, { limit: 2000 })).kvs).toHaveLength(1500);
+  }, 60_000);
+
   it('serves linearizable and serializable reads on a follower, and a follower refuses writes with the leader named', async () => {
     const leader = await cluster.waitForLeader(client);
     const follower = cluster.nodes.find((n) => n.id !== leader)!;
