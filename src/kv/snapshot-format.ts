@@ -9,7 +9,7 @@
  * The applied index and term, and the membership, travel in the stream's header (the Raft
  * message), the checksum in its trailer (src/transport/snapshot-*.ts). Pure functions.
  */
-import { decodeKeyRecord } from './key-record.js';
+import { checkKeyRecord } from './key-record.js';
 import { decodeSessionState } from './session-codec.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, clientIdOfSessionKey } from '../storage/index.js';
 
@@ -70,14 +70,24 @@ export class SnapshotChunker {
 export function decodeSnapshotChunk(chunk: Uint8Array): SnapshotRecord[] {
   const reader = new ByteReader(chunk);
   const records: SnapshotRecord[] = [];
+  // Keys and values are views into the chunk, not copies: it stays alive while they are stored.
+  const view = (length: number, field: string): Uint8Array => {
+    const start = chunk.byteLength - reader.remainingBytes;
+    reader.skip(length, field);
+    return chunk.subarray(start, start + length);
+  };
   while (reader.remainingBytes > 0) {
     const at = `snapshot record ${records.length}`;
     const code = reader.u8(`${at} kind`);
-    const key = reader.bytes('u32', keyBytesMax, `${at} key`);
-    const value = reader.bytes('u32', valueBytesMax, `${at} value`);
+    const keyLength = reader.u32(`${at} key length`);
+    if (keyLength > keyBytesMax) throw new BinaryDecodeError(`${at} key: ${keyLength} bytes exceeds the limit of ${keyBytesMax}`);
+    const key = view(keyLength, `${at} key`);
+    const valueLength = reader.u32(`${at} value length`);
+    if (valueLength > valueBytesMax) throw new BinaryDecodeError(`${at} value: ${valueLength} bytes exceeds the limit of ${valueBytesMax}`);
+    const value = view(valueLength, `${at} value`);
     if (code === kindCodes.kv) {
       if (key.byteLength === 0) throw new BinaryDecodeError(`${at}: empty key`);
-      decodeKeyRecord(value);
+      checkKeyRecord(value);
       records.push({ kind: 'kv', key, value });
     } else if (code === kindCodes.session) {
       decodeSessionState(clientIdOfSessionKey(key), value);

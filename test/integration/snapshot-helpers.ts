@@ -15,6 +15,7 @@ export async function putMany(
   inFlight = 128,
 ): Promise<Map<string, Buffer>> {
   const acknowledged = new Map<string, Buffer>();
+  const failures: string[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
@@ -22,12 +23,14 @@ export async function putMany(
       try {
         await client.put(key, value, { timeoutMs: 30_000 });
         acknowledged.set(key, value);
-      } catch {
+      } catch (error) {
         // Unknown outcome: not counted as acknowledged.
+        failures.push(`${key}: ${(error as Error).name}: ${(error as Error).message}`);
       }
     }
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
+  if (failures.length > 0) console.warn(`putMany: ${failures.length} writes failed, e.g. ${failures.slice(0, 3).join(' | ')}`);
   return acknowledged;
 }
 
@@ -84,6 +87,39 @@ export async function peakRssBytes(pid: number): Promise<number> {
   const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
   if (match === null) throw new Error(`no VmHWM in /proc/${pid}/status`);
   return Number(match[1]) * 1024;
+}
+
+/** Resident memory of a process now, from /proc: anonymous (heap, buffers) and file-backed (mapped files, e.g. LevelDB tables). */
+export async function residentBytes(pid: number): Promise<{ anon: number; file: number }> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { anon: field('RssAnon'), file: field('RssFile') };
+}
+
+/** Samples `residentBytes` every `everyMs` until stopped; `stop` returns the peaks seen. */
+export function sampleResident(pid: number, everyMs = 20): { stop(): Promise<{ anon: number; file: number }> } {
+  const peak = { anon: 0, file: 0 };
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const now = await residentBytes(pid);
+        peak.anon = Math.max(peak.anon, now.anon);
+        peak.file = Math.max(peak.file, now.file);
+      } catch {
+        return; // the process is gone
+      }
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return peak;
+    },
+  };
 }
 
 /** The JSON log lines of a node whose `msg` is `message`. */
