@@ -103,7 +103,9 @@ export const rangeKeysMax = 10_000;
 export const rangeBytesMax = 4 * 1024 * 1024;
 
 /**
- * The replicated key-value state machine over a node's `kv` and `sm-meta` sublevels.
+ * The replicated key-value state machine over a node's `sm-meta` sublevel and the sublevels of
+ * its current state generation (`kv-g<N>`, `sessions-g<N>`; see storage/keys.ts), which a
+ * snapshot install replaces atomically.
  *
  * Contract: `apply` is given every committed entry exactly once, in log order, from
  * `appliedIndex + 1`, one call at a time; it is deterministic, so replicas that apply the same

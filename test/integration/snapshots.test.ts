@@ -76,7 +76,7 @@ describe('snapshots and compaction', () => {
 
   it('after 200,000 writes to 1,000 keys every node holds at most the threshold plus the tail of log', async () => {
     const { cluster, client } = await start();
-    const acknowledged = await putMany(client, 200_000, (i) => ({ key: `key-${i % 1000}`, value: value(i, 64) }), 512);
+    const acknowledged = await putMany(client, 200_000, (i) => ({ key: `key-${i % 1000}`, value: value(i, 64) }), 256);
     expect(acknowledged.size).toBe(1000);
     const statuses = await waitForConvergence(cluster, client);
     for (const status of statuses) {
