@@ -253,11 +253,11 @@ async function createBackend(config: ChaosConfig, dir: string): Promise<ClusterB
 function describeSnapshotActivity(logFiles: ReadonlyMap<string, string>): string {
   const count = (text: string, message: string): number => text.split(`"msg":"${message}"`).length - 1;
   const parts = [...logFiles].map(([id, file]) => {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(file, 'utf8');
-    } catch {
-      return `${id}: log unreadable`;
+    } catch (error) {
+      return `${id}: log unreadable (${(error as Error).message})`;
     }
     return `${id} ${count(text, 'snapshot taken, log compacted')} taken/${count(text, 'snapshot installed')} installed`;
   });
