@@ -4,7 +4,7 @@ import type { Message, NodeId, SnapshotRequest } from '../raft/index.js';
 import { TransportBindError, TransportStateError } from './errors.js';
 import { peerChannelOptions, peerServerOptions } from './grpc-options.js';
 import { PeerReceiver, type PeerReceiverStats } from './peer-receiver.js';
-import { PeerSender, type PeerSenderStats } from './peer-sender.js';
+import { PeerSender, type PeerSenderStats, type StreamedMessage } from './peer-sender.js';
 import { raftPeerProto } from './proto.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
 import { SnapshotSender } from './snapshot-sender.js';
@@ -177,7 +177,7 @@ export class GrpcTransport implements Transport {
       return;
     }
     if (state.kind !== 'running') throw new TransportStateError(`send() called on a ${state.kind} transport`);
-    const byPeer = new Map<NodeId, Message[]>();
+    const byPeer = new Map<NodeId, StreamedMessage[]>();
     for (const message of messages) {
       if (message.type === 'snapshot') {
         this.sendSnapshot(state.snapshotSender, message, state.events);
