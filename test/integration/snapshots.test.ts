@@ -36,12 +36,17 @@ function value(i: number, bytes: number): Buffer {
   return Buffer.from(text.repeat(Math.ceil(bytes / text.length)).slice(0, bytes));
 }
 
-/** Every node holds the same keyspace, and it has every acknowledged write with its value. */
-async function expectAgreementAndNoLoss(running: ProcessCluster, acknowledged: ReadonlyMap<string, Buffer>, expectedKeys: number): Promise<void> {
+/**
+ * Every node holds the same keyspace, with `keys` keys (a number, or the range a run with
+ * writes of unknown outcome allows), and it has every acknowledged write with its value.
+ */
+async function expectAgreementAndNoLoss(running: ProcessCluster, acknowledged: ReadonlyMap<string, Buffer>, keys: number | { min: number; max: number }): Promise<void> {
   const byNode = await digests(running);
   const distinct = new Set([...byNode.values()].map((d) => d.digest));
   expect(distinct.size, JSON.stringify(Object.fromEntries(byNode))).toBe(1);
-  expect([...byNode.values()][0]?.keys).toBe(expectedKeys);
+  const held = [...byNode.values()][0]?.keys ?? -1;
+  if (typeof keys === 'number') expect(held).toBe(keys);
+  else expect(held >= keys.min && held <= keys.max, `${held} keys, expected ${keys.min}..${keys.max}`).toBe(true);
   const reader = new RaftKvClient({ endpoints: running.endpoints, timeoutMs: 30_000 });
   try {
     for (const [key, expected] of acknowledged) {
@@ -157,11 +162,12 @@ describe('a crash (SIGKILL) at each dangerous point of snapshots and compaction'
   for (const point of ['compact-before-write', 'compact-after-write'] as const) {
     it(`a node compacting its log at ${point}: restarts from its snapshot and log tail, converges, loses nothing`, async () => {
       const { cluster, client } = await start(smallSnapshots, { n3: { RAFTKV_FAILPOINTS: point } });
+      // n3 may be the leader when it dies: a write in flight then may end with its outcome unknown.
       const acknowledged = await putMany(client, 1500, (i) => ({ key: `key-${i}`, value: value(i, KiB) }));
-      expect(acknowledged.size).toBe(1500);
+      expect(acknowledged.size).toBeGreaterThanOrEqual(1490);
       await expectDiedAt(cluster, 'n3', point);
       await waitForConvergence(cluster, client);
-      await expectAgreementAndNoLoss(cluster, acknowledged, 1500);
+      await expectAgreementAndNoLoss(cluster, acknowledged, { min: acknowledged.size, max: 1500 });
     }, 240_000);
   }
 });
