@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { serviceClient } from '../shared/proto.js';
+import { ClientSession, sessionUnacknowledgedSpanMax } from './client-session.js';
 import { leaderAddressMetadataKey, leaderIdMetadataKey } from './metadata-keys.js';
 import { StreamChannel, payloadBytes, streamOperationBytesMax, type StreamKind } from './stream-channel.js';
 import {
@@ -224,9 +224,11 @@ export class RaftKvClient {
   // ---------------------------------------------------------------------------------------
 
   private async write(method: Method, request: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
-    // The server remembers a bounded number of results per session (1024): past half that in
-    // flight, new writes go to a fresh session rather than risk having a result forgotten.
-    if (this.session.inFlightCount >= sessionWritesInFlightMax) this.session = new ClientSession();
+    // The server remembers a bounded number of results per session (1024): every result above
+    // the acknowledged sequence, answered or not, so one slow write holds all later ones. Once
+    // that span reaches half the bound, new writes go to a fresh session rather than risk having
+    // the slow write's result forgotten (it would then end as SessionExpiredError).
+    if (this.session.unacknowledgedSpan >= sessionUnacknowledgedSpanMax) this.session = new ClientSession();
     const session = this.session;
     const sequence = session.begin();
     try {
@@ -371,40 +373,6 @@ export class RaftKvClient {
       }
       signal?.addEventListener('abort', done, { once: true });
     });
-  }
-}
-
-const sessionWritesInFlightMax = 512;
-
-/**
- * The client's exactly-once session (Raft thesis §6.3): a random id and a sequence number per
- * write. acked_sequence tells the server every sequence below the oldest one still in flight has
- * been answered (or given up on), so it may forget their results.
- */
-class ClientSession {
-  readonly clientId = randomUUID();
-  private nextSequence = 1;
-  // Invariant: every sequence issued and not yet finished (answered or given up on).
-  private readonly inFlight = new Set<number>();
-
-  begin(): number {
-    const sequence = this.nextSequence++;
-    this.inFlight.add(sequence);
-    return sequence;
-  }
-
-  end(sequence: number): void {
-    this.inFlight.delete(sequence);
-  }
-
-  get inFlightCount(): number {
-    return this.inFlight.size;
-  }
-
-  header(sequence: number): { clientId: string; sequence: number; ackedSequence: number } {
-    let oldest = this.nextSequence;
-    for (const s of this.inFlight) if (s < oldest) oldest = s;
-    return { clientId: this.clientId, sequence, ackedSequence: oldest - 1 };
   }
 }
 

@@ -125,7 +125,9 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     if (outcome.kind !== 'command') throw new Error(`a write was applied as ${outcome.kind}`);
     if (outcome.result.kind === 'stale-session') {
       throw new StaleSessionError(
-        `session ${outcome.result.clientId} write ${outcome.result.sequence} was not applied (${outcome.result.reason}); start a new session`,
+        outcome.result.reason === 'evicted'
+          ? `session ${outcome.result.clientId} write ${outcome.result.sequence}: its result is no longer remembered (evicted), so whether it was applied is unknown; start a new session`
+          : `session ${outcome.result.clientId} write ${outcome.result.sequence} was not applied (${outcome.result.reason}); start a new session`,
       );
     }
     return outcome.result;
