@@ -109,6 +109,8 @@ export class DockerBackend implements ClusterBackend {
   private readonly logStreams = new Set<WriteStream>();
   private events: Readable | null = null;
   private stopping: Promise<void> | null = null;
+  /** Set once `stop` has removed everything: `killAllNow` has nothing left to do. */
+  private stopped = false;
 
   private constructor(options: DockerBackendOptions, client: ContainerRuntimeClient, runId: string, subnet: SubnetChoice, slots: NodeSlot[]) {
     this.options = options;
@@ -321,12 +323,14 @@ export class DockerBackend implements ClusterBackend {
       this.logStreams.clear();
       await this.firewall.uninstall().catch((error: unknown) => warn(`removing the iptables chain: ${(error as Error).message}`));
       await this.removeNetwork();
+      this.stopped = true;
     })();
     return this.stopping;
   }
 
   /** Synchronous last resort (process 'exit'): force-removes the containers, chain and network. */
   killAllNow(): void {
+    if (this.stopped) return;
     for (const slot of this.slots.values()) slot.exitExpected = true;
     const names = [...this.slots.values()].map((slot) => slot.containerName);
     runSync('docker', ['rm', '--force', '--volumes', ...names]);
