@@ -37,11 +37,23 @@ export function requireDocker(): Promise<void> {
   return preflight;
 }
 
-// Whatever way a test process ends, no container of a run outlives it.
+// Whatever way a test process ends, no container of a run outlives it: on exit, and on a
+// signal (vitest's workers are ended with one when the run is interrupted or times out), the
+// live backends are removed at once; then the signal does what it would have done.
 const liveBackends = new Set<ClusterBackend>();
-process.on('exit', () => {
+const killLiveBackends = (): void => {
   for (const backend of liveBackends) backend.killAllNow();
-});
+  liveBackends.clear();
+};
+process.on('exit', killLiveBackends);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  const onSignal = (): void => {
+    killLiveBackends();
+    process.removeListener(signal, onSignal);
+    process.kill(process.pid, signal);
+  };
+  process.on(signal, onSignal);
+}
 
 /** Keeps a backend to be force-removed if the process exits before it is stopped. */
 export function trackBackend(backend: ClusterBackend): void {
