@@ -114,6 +114,11 @@ export function expectPassed(result: RunResult): void {
   expect(result.passed, 'passed').toBe(true);
 }
 
+/** The kinds of the faults that were injected, in order. */
+export function injectedKinds(result: RunResult): FaultRecord['kind'][] {
+  return result.faults.filter((fault) => fault.status === 'injected').map((fault) => fault.kind);
+}
+
 /** Injected faults whose description names the leader as the target ("kill -9 n2 (leader, term 3)"). */
 export function leaderFaults(result: RunResult, kind: FaultRecord['kind']): FaultRecord[] {
   return result.faults.filter((fault) => fault.kind === kind && fault.status === 'injected' && /\(leader, term \d+\)/.test(fault.description));
