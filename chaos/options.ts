@@ -48,6 +48,12 @@ export interface ChaosConfig {
   readonly transport: 'stream' | 'unary';
   readonly tickMs: number;
   readonly electionTicks: number;
+  /**
+   * Nodes snapshot and compact every this many entries (keeping a quarter as the tail), far
+   * below the production default, so that a node killed or cut off falls behind the log and
+   * comes back through InstallSnapshot within a run.
+   */
+  readonly snapshotEntries: number;
   /** Budget of the linearizability check. */
   readonly checkTimeLimitMs: number;
   /**
@@ -86,6 +92,7 @@ export function chaosConfig(overrides: Partial<ChaosConfig> & Pick<ChaosConfig, 
     transport: 'stream',
     tickMs: 50,
     electionTicks: 10,
+    snapshotEntries: 200,
     checkTimeLimitMs: 120_000,
     unsafe: [],
     nodeLogLevel: 'info',
@@ -121,6 +128,8 @@ export const usage = `usage: npm run chaos -- --backend docker|process --nodes 3
   --hold MIN-MAX           seconds each fault holds (default 2-5)
   --transport stream|unary how the SDK talks to nodes (default stream)
   --tick-ms MS             Raft tick of the nodes (default 50; election timeout is 10 ticks)
+  --snapshot-entries N     nodes snapshot every N entries, keeping N/4 (default 200, so that
+                           nodes that fall behind catch up through InstallSnapshot)
   --check-seconds N        time budget of the linearizability check (default 120)
   --unsafe-stale-reads     TEST ONLY: nodes skip ReadIndex; the run is expected to fail
   --unsafe-ack-before-commit  TEST ONLY: nodes acknowledge writes before commit; expected to fail
@@ -156,6 +165,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
         hold: { type: 'string' },
         transport: { type: 'string' },
         'tick-ms': { type: 'string' },
+        'snapshot-entries': { type: 'string' },
         'check-seconds': { type: 'string' },
         'unsafe-stale-reads': { type: 'boolean' },
         'unsafe-ack-before-commit': { type: 'boolean' },
@@ -212,6 +222,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
         holdMsMax: holdMax * 1000,
         transport,
         tickMs: integer(values, 'tick-ms', 50, 5, 1000),
+        snapshotEntries: integer(values, 'snapshot-entries', 200, 4, 1_000_000_000),
         checkTimeLimitMs: integer(values, 'check-seconds', 120, 1, 3600) * 1000,
         unsafe: unsafeCanaries.filter((canary) => values[`unsafe-${canary}`] === true),
       }),

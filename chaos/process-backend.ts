@@ -27,11 +27,19 @@ export interface ProcessBackendOptions {
   readonly dir: string;
   readonly tickMs: number;
   readonly electionTicks: number;
+  /** Passed to the nodes as --snapshot-entries, with a quarter of it as --snapshot-retain-entries. */
+  readonly snapshotEntries?: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** TEST ONLY: start nodes with these --unsafe-* flags, to check that the harness catches them. */
   readonly unsafe?: readonly UnsafeCanary[];
   /** How long a node may take to listen for clients after its process starts. */
   readonly startTimeoutMs?: number;
+}
+
+/** The node flags for a snapshot interval (none: the node's defaults). */
+export function snapshotFlags(entries: number | undefined): string[] {
+  if (entries === undefined) return [];
+  return ['--snapshot-entries', String(entries), '--snapshot-retain-entries', String(Math.floor(entries / 4))];
 }
 
 /** One node: where it lives and, while it runs, its process. */
@@ -285,6 +293,7 @@ export class ProcessBackend implements ClusterBackend {
       '--peers', slot.peersFlag,
       '--tick-ms', String(this.options.tickMs),
       '--election-ticks', String(this.options.electionTicks),
+      ...snapshotFlags(this.options.snapshotEntries),
       '--log-level', this.options.logLevel,
       ...(this.options.unsafe ?? []).map((canary) => `--unsafe-${canary}`),
     ];

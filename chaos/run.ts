@@ -11,6 +11,7 @@
  * proxy closed) before runChaos returns, and what was recorded is written to the run directory.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -141,6 +142,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
         ? `keyspaces match on every node at applied index ${convergence.appliedIndex} (${convergence.nodes[0]?.keys ?? 0} keys)`
         : `KEYSPACES DIFFER at applied index ${convergence.appliedIndex}: ${convergence.differences.join('; ')}`,
     );
+    log(describeSnapshotActivity(backend.logFiles()));
   } catch (error) {
     if (error instanceof AbortedError) {
       interrupted = true;
@@ -242,6 +244,7 @@ async function createBackend(config: ChaosConfig, dir: string): Promise<ClusterB
         dir,
         tickMs: config.tickMs,
         electionTicks: config.electionTicks,
+        snapshotEntries: config.snapshotEntries,
         logLevel: config.nodeLogLevel,
         unsafe: config.unsafe,
       });
@@ -261,6 +264,21 @@ async function createBackend(config: ChaosConfig, dir: string): Promise<ClusterB
     default:
       throw new Error(`unknown backend ${JSON.stringify(config.backend)}`);
   }
+}
+
+/** How often nodes compacted and installed snapshots during the run, from their logs. */
+function describeSnapshotActivity(logFiles: ReadonlyMap<string, string>): string {
+  const count = (text: string, message: string): number => text.split(`"msg":"${message}"`).length - 1;
+  const parts = [...logFiles].map(([id, file]) => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      return `${id}: log unreadable (${(error as Error).message})`;
+    }
+    return `${id} ${count(text, 'snapshot taken, log compacted')} taken/${count(text, 'snapshot installed')} installed`;
+  });
+  return `snapshots: ${parts.join(', ')}`;
 }
 
 /** Per client, operations that succeeded and were invoked at or after `sinceMs`. */

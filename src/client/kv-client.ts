@@ -88,7 +88,11 @@ export interface ClusterStatus {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly snapshotIndex: number;
+  /** The log starts after this index (dropped by compaction). */
+  readonly compactedIndex: number;
   readonly logEntries: number;
+  /** Bytes of the entries held, an estimate of the log's size on disk. */
+  readonly logBytes: number;
   readonly members: readonly { id: string; peerAddress: string; clientAddress: string; voter: boolean }[];
 }
 

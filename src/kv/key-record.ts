@@ -35,6 +35,17 @@ export function encodeKeyRecord(record: KeyRecord): Uint8Array {
     .finish();
 }
 
+/**
+ * Checks what decodeKeyRecord checks without copying the value (a snapshot validates every
+ * record it receives; copies of large values would only be garbage). Throws BinaryDecodeError.
+ */
+export function checkKeyRecord(bytes: Uint8Array): void {
+  decodeKeyRecord(bytes.subarray(0, Math.min(bytes.byteLength, keyRecordHeaderBytes)));
+}
+
+/** Format byte and three u64 fields, before the value. */
+const keyRecordHeaderBytes = 25;
+
 /** Throws BinaryDecodeError on bytes that encodeKeyRecord cannot have written. */
 export function decodeKeyRecord(bytes: Uint8Array): KeyRecord {
   const reader = new ByteReader(bytes);

@@ -1,5 +1,5 @@
 /**
- * Stored forms of sessions in `sm-meta` (keys in src/storage/keys.ts):
+ * Stored forms of sessions in `sessions-g<N>` (keys in src/storage/keys.ts):
  *
  *   session: header (u32 length + bytes) | result count u32 | per result: sequence u64 | result (u32 length + bytes)
  *   header:  v1 | lastUsedIndex u64 | ackedSequence u64 | evictedThrough u64

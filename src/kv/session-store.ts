@@ -1,32 +1,34 @@
-/** Where sessions live in `sm-meta`: one record per session, header and remembered results together. */
+/** Where sessions live in a state generation's `sessions-g<N>`: one record per session, header and remembered results together. */
+import type { AbstractReadOptions } from 'abstract-level';
 import { decodeSessionState, encodeSessionState } from './session-codec.js';
 import type { SessionChanges, SessionState, SessionTable } from './sessions.js';
 import {
   clientIdOfSessionKey,
   decodeStored,
+  generationSublevelNames,
   sessionKey,
   sessionKeyRange,
-  sublevelNames,
-  type NodeStore,
+  type GenerationSublevels,
   type StoreOperation,
 } from '../storage/index.js';
 
-/** Every persisted session with its results. */
-export async function loadSessions(store: NodeStore): Promise<SessionState[]> {
+/** Every persisted session of `generation` with its results (as of `options.snapshot`, if given). */
+export async function loadSessions(generation: GenerationSublevels, options: Pick<AbstractReadOptions, 'snapshot'> = {}): Promise<SessionState[]> {
   const sessions: SessionState[] = [];
-  for await (const [key, value] of store.sublevels.smMeta.iterator({ ...sessionKeyRange })) {
-    sessions.push(decodeStored(sublevelNames.smMeta, key, () => decodeSessionState(clientIdOfSessionKey(key), value)));
+  const name = generationSublevelNames(generation.generation).sessions;
+  for await (const [key, value] of generation.sessions.iterator({ ...sessionKeyRange, ...options })) {
+    sessions.push(decodeStored(name, key, () => decodeSessionState(clientIdOfSessionKey(key), value)));
   }
   return sessions;
 }
 
 /**
- * The `sm-meta` writes that persist `changes`: each session they touched is written once, whole,
- * as `sessions` holds it now (or deleted if it is gone). One record per session per batch keeps
+ * The writes that persist `changes`: each session they touched is written once, whole, as
+ * `sessions` holds it now (or deleted if it is gone). One record per session per batch keeps
  * the write count per command low, which is most of what an apply costs.
  */
-export function sessionOperations(store: NodeStore, changes: SessionChanges, sessions: SessionTable): StoreOperation[] {
-  const sublevel = store.sublevels.smMeta;
+export function sessionOperations(generation: GenerationSublevels, changes: SessionChanges, sessions: SessionTable): StoreOperation[] {
+  const sublevel = generation.sessions;
   const touched = new Set<string>(changes.headers.keys());
   for (const change of changes.results) touched.add(change.clientId);
   const operations: StoreOperation[] = [];

@@ -5,20 +5,28 @@ import { CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedErr
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from './key-record.js';
 import { KeyCache } from './key-cache.js';
 import { deferred, type Deferred } from '../shared/deferred.js';
+import { InvalidSnapshotError, SnapshotBusyError } from '../shared/errors.js';
+import { GenerationReaders } from './generation-readers.js';
 import { loadSessions, sessionOperations } from './session-store.js';
 import { SessionTable, defaultSessionLimits, type SessionLimits } from './sessions.js';
-import { assertNever, invariant, type Entry, type Index, type LogPosition, type Term } from '../raft/index.js';
+import { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes } from './snapshot-format.js';
+import { assertNever, invariant, type Entry, type Index, type LogPosition, type SnapshotMeta, type Term } from '../raft/index.js';
 import {
+  BinaryDecodeError,
+  ByteReader,
   ByteWriter,
   decodeLogPosition,
   decodeStored,
   encodeLogPosition,
+  generationSublevelNames,
   prefixRange,
   smMetaKeys,
   sublevelNames,
+  type GenerationSublevels,
   type KeyRange,
   type NodeStore,
   type StoreOperation,
+  type StoreSnapshot,
 } from '../storage/index.js';
 
 /** Tunables of the state machine. */
@@ -33,6 +41,34 @@ export interface KvStateMachineOptions {
 }
 
 export const defaultKvStateMachineOptions: KvStateMachineOptions = { sessionLimits: defaultSessionLimits, cacheBytesMax: 64 * 1024 * 1024 };
+
+/** A consistent copy of the state machine being read out for a follower, chunk by chunk. */
+export interface OutgoingSnapshot {
+  /** The last entry the snapshot's state includes. */
+  readonly applied: LogPosition;
+  /** The chunks (snapshot-format.ts), read lazily: at most one is in memory at a time. */
+  chunks(): AsyncGenerator<Uint8Array>;
+  /** Releases the database view. Idempotent; iteration ends it too. */
+  close(): Promise<void>;
+}
+
+/** A snapshot from the leader being written beside the current state (the next generation). */
+export interface IncomingSnapshot {
+  /** Decodes, checks and stores one chunk. Rejects with InvalidSnapshotError for bad data. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Every chunk arrived and was verified: returns the token that names it in the Raft message. */
+  finish(): Uint8Array;
+  /** Drops what was written. Idempotent. */
+  abort(): Promise<void>;
+}
+
+/** One snapshot install, split around the atomic write it joins. */
+export interface SnapshotInstall {
+  /** Writes that switch the state machine to the snapshot, to be made part of the Raft log's snapshot write. */
+  readonly operations: readonly StoreOperation[];
+  /** Call once those writes are durable: switches reads and applies to the new state. */
+  complete(): Promise<void>;
+}
 
 /** What applying one committed entry produced, for the proposal waiting on it. */
 export type ApplyOutcome =
@@ -67,7 +103,9 @@ export const rangeKeysMax = 10_000;
 export const rangeBytesMax = 4 * 1024 * 1024;
 
 /**
- * The replicated key-value state machine over a node's `kv` and `sm-meta` sublevels.
+ * The replicated key-value state machine over a node's `sm-meta` sublevel and the sublevels of
+ * its current state generation (`kv-g<N>`, `sessions-g<N>`; see storage/keys.ts), which a
+ * snapshot install replaces atomically.
  *
  * Contract: `apply` is given every committed entry exactly once, in log order, from
  * `appliedIndex + 1`, one call at a time; it is deterministic, so replicas that apply the same
@@ -80,10 +118,17 @@ export class KvStateMachine {
   private applying = false;
   /** Set when an apply failed after changing in-memory session state that did not reach the disk. */
   private failure: unknown = undefined;
+  private readonly readers = new GenerationReaders();
+  /** Clearing the generation a snapshot replaced; the next snapshot waits for it (keys.ts). */
+  private retiring: Promise<void> = Promise.resolve();
+  /** The snapshot being received or waiting for its install; at most one. */
+  private staging: { readonly generation: number; state: 'receiving' | 'staged' } | null = null;
 
   private constructor(
     private readonly store: NodeStore,
-    private readonly sessions: SessionTable,
+    private readonly options: KvStateMachineOptions,
+    private current: GenerationSublevels,
+    private sessions: SessionTable,
     private appliedPosition: LogPosition,
     private readonly cache: KeyCache,
   ) {}
@@ -91,15 +136,30 @@ export class KvStateMachine {
   /** Cache misses waiting for the next getMany, by key. */
   private readonly pendingReads = new Map<string, { readonly key: Uint8Array; readonly result: Deferred<KeyRecord | null> }>();
 
-  /** Loads the applied position and the sessions; a new database starts at index 0. */
+  /**
+   * Loads the applied position, the generation in force and its sessions; a new database starts
+   * at index 0 in generation 0. Clears what a crash left of a snapshot being received or of a
+   * replaced generation being cleared.
+   */
   static async open(store: NodeStore, options: KvStateMachineOptions = defaultKvStateMachineOptions): Promise<KvStateMachine> {
-    const appliedBytes = await store.sublevels.smMeta.get(smMetaKeys.applied);
+    const [appliedBytes, generationBytes] = await store.sublevels.smMeta.getMany([smMetaKeys.applied, smMetaKeys.generation]);
     const applied =
       appliedBytes === undefined
         ? { index: 0, term: 0 }
         : decodeStored(sublevelNames.smMeta, smMetaKeys.applied, () => decodeLogPosition(appliedBytes));
-    const sessions = new SessionTable(options.sessionLimits, await loadSessions(store));
-    return new KvStateMachine(store, sessions, applied, new KeyCache(options.cacheBytesMax));
+    const generation =
+      generationBytes === undefined ? 0 : decodeStored(sublevelNames.smMeta, smMetaKeys.generation, () => decodeGeneration(generationBytes));
+    if (generation > 0) await store.clear(store.generation(generation - 1).kv).then(() => store.clear(store.generation(generation - 1).sessions));
+    await store.clear(store.generation(generation + 1).kv);
+    await store.clear(store.generation(generation + 1).sessions);
+    const current = store.generation(generation);
+    const sessions = new SessionTable(options.sessionLimits, await loadSessions(current));
+    return new KvStateMachine(store, options, current, sessions, applied, new KeyCache(options.cacheBytesMax));
+  }
+
+  /** The state generation in force (keys.ts). */
+  get generation(): number {
+    return this.current.generation;
   }
 
   /** The index and term of the last applied entry (0, 0 before any). */
@@ -138,7 +198,7 @@ export class KvStateMachine {
       let operations: StoreOperation[];
       try {
         outcomes = entries.map((entry, i) => this.applyEntry(entry, commands[i] ?? null, view));
-        operations = [...this.keyOperations(view), ...sessionOperations(this.store, this.sessions.takeChanges(), this.sessions)];
+        operations = [...this.keyOperations(view), ...sessionOperations(this.current, this.sessions.takeChanges(), this.sessions)];
         operations.push({ type: 'put', sublevel: this.store.sublevels.smMeta, key: smMetaKeys.applied, value: encodeLogPosition(last) });
         // sync: false is safe, and avoids an fsync per apply: every entry here is already in the
         // Raft log, written with sync: true; data and applied index land in this one atomic
@@ -178,19 +238,21 @@ export class KvStateMachine {
     const batch = [...this.pendingReads];
     this.pendingReads.clear();
     const applied = this.appliedPosition.index;
+    const generation = this.current;
     let values: (Uint8Array | undefined)[];
     try {
-      values = await this.store.sublevels.kv.getMany(batch.map(([, read]) => read.key));
+      values = await this.reading(generation, () => generation.kv.getMany(batch.map(([, read]) => read.key)));
     } catch (error) {
       for (const [, read] of batch) read.result.reject(error);
       return;
     }
-    // Only cache what no apply changed meanwhile.
-    const cacheable = this.appliedPosition.index === applied && !this.applying;
+    // Only cache what no apply (or snapshot) changed meanwhile.
+    const cacheable = this.appliedPosition.index === applied && !this.applying && this.current === generation;
+    const name = generationSublevelNames(generation.generation).kv;
     batch.forEach(([id, read], i) => {
       try {
         const value = values[i];
-        const record = value === undefined ? null : decodeStored(sublevelNames.kv, read.key, () => decodeKeyRecord(value));
+        const record = value === undefined ? null : decodeStored(name, read.key, () => decodeKeyRecord(value));
         if (cacheable) this.cache.set(id, record);
         read.result.resolve(record);
       } catch (error) {
@@ -208,15 +270,19 @@ export class KvStateMachine {
       throw new InvalidArgumentError('limit', `0..${rangeKeysMax}`, `got ${limit}`);
     }
     const keysMax = limit === 0 ? rangeKeysMax : limit;
-    const kvs: KeyValue[] = [];
-    let bytes = 0;
-    // One more than asked, so that `more` is exact.
-    for await (const [key, value] of this.store.sublevels.kv.iterator({ ...rangeBounds(query), limit: keysMax + 1 })) {
-      bytes += key.byteLength + value.byteLength;
-      if (kvs.length === keysMax || (kvs.length > 0 && bytes > rangeBytesMax)) return { kvs, more: true };
-      kvs.push({ key: new Uint8Array(key), ...decodeStored(sublevelNames.kv, key, () => decodeKeyRecord(value)) });
-    }
-    return { kvs, more: false };
+    const generation = this.current;
+    const name = generationSublevelNames(generation.generation).kv;
+    return this.reading(generation, async () => {
+      const kvs: KeyValue[] = [];
+      let bytes = 0;
+      // One more than asked, so that `more` is exact.
+      for await (const [key, value] of generation.kv.iterator({ ...rangeBounds(query), limit: keysMax + 1 })) {
+        bytes += key.byteLength + value.byteLength;
+        if (kvs.length === keysMax || (kvs.length > 0 && bytes > rangeBytesMax)) return { kvs, more: true };
+        kvs.push({ key: new Uint8Array(key), ...decodeStored(name, key, () => decodeKeyRecord(value)) });
+      }
+      return { kvs, more: false };
+    });
   }
 
   /**
@@ -224,12 +290,163 @@ export class KvStateMachine {
    * Equal on two replicas exactly when their keyspaces are equal. Reads the whole keyspace.
    */
   async keyspaceHash(): Promise<string> {
-    const hash = createHash('sha256');
-    for await (const [key, value] of this.store.sublevels.kv.iterator()) {
-      hash.update(new ByteWriter(8).u32(key.byteLength).finish()).update(key);
-      hash.update(new ByteWriter(8).u32(value.byteLength).finish()).update(value);
+    const generation = this.current;
+    return this.reading(generation, async () => {
+      const hash = createHash('sha256');
+      for await (const [key, value] of generation.kv.iterator()) {
+        hash.update(new ByteWriter(8).u32(key.byteLength).finish()).update(key);
+        hash.update(new ByteWriter(8).u32(value.byteLength).finish()).update(value);
+      }
+      return hash.digest('hex');
+    });
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Snapshots (DESIGN "Snapshots"; the state generations of storage/keys.ts)
+
+  /**
+   * A snapshot of the state as of now, read from a LevelDB snapshot: the node keeps applying and
+   * serving while it is read out, and what it reads never changes. Sessions come first, then
+   * every key, in chunks of about `chunkBytes`.
+   */
+  async openSnapshot(chunkBytes: number = defaultSnapshotChunkBytes): Promise<OutgoingSnapshot> {
+    const view = this.store.snapshot();
+    try {
+      // The applied position and the generation are read through the view too, so they describe
+      // exactly the state the chunks hold, whatever is applied or installed meanwhile.
+      const [appliedBytes, generationBytes] = await this.store.sublevels.smMeta.getMany([smMetaKeys.applied, smMetaKeys.generation], { snapshot: view });
+      const applied =
+        appliedBytes === undefined ? { index: 0, term: 0 } : decodeStored(sublevelNames.smMeta, smMetaKeys.applied, () => decodeLogPosition(appliedBytes));
+      const generation = this.store.generation(
+        generationBytes === undefined ? 0 : decodeStored(sublevelNames.smMeta, smMetaKeys.generation, () => decodeGeneration(generationBytes)),
+      );
+      return new LevelSnapshotReader(view, generation, applied, chunkBytes);
+    } catch (error) {
+      await view.close();
+      throw error;
     }
-    return hash.digest('hex');
+  }
+
+  /**
+   * Starts receiving a snapshot into the next generation, beside the current state, which stays
+   * in force until `prepareInstall`. One at a time: throws SnapshotBusyError while another is
+   * being received or waits for its install.
+   */
+  async receiveSnapshot(): Promise<IncomingSnapshot> {
+    if (this.staging !== null) throw new SnapshotBusyError(`a snapshot into generation ${this.staging.generation} is already ${this.staging.state}`);
+    const staging: { readonly generation: number; state: 'receiving' | 'staged' } = { generation: this.current.generation + 1, state: 'receiving' };
+    this.staging = staging;
+    const target = this.store.generation(staging.generation);
+    let aborted = false;
+    try {
+      // The generation before this one must be gone first: at most N-1, N and N+1 hold data.
+      await this.retiring;
+      await this.clearGeneration(target);
+    } catch (error) {
+      this.staging = null;
+      throw error;
+    }
+    const abort = async (): Promise<void> => {
+      if (aborted) return;
+      aborted = true;
+      if (this.staging === staging) {
+        await this.clearGeneration(target);
+        this.staging = null;
+      }
+    };
+    return {
+      write: async (chunk) => {
+        invariant(!aborted && staging.state === 'receiving', 'snapshot chunk written after finish() or abort()');
+        let records;
+        try {
+          records = decodeSnapshotChunk(chunk);
+        } catch (error) {
+          if (error instanceof BinaryDecodeError) throw new InvalidSnapshotError(`snapshot chunk refused: ${error.message}`, { cause: error });
+          throw error;
+        }
+        await this.store.write(
+          records.map((record) => ({ type: 'put', sublevel: record.kind === 'kv' ? target.kv : target.sessions, key: record.key, value: record.value })),
+          // The install's synced write makes these durable: LevelDB has one ordered log.
+          { sync: false },
+        );
+      },
+      finish: () => {
+        invariant(!aborted && staging.state === 'receiving', 'snapshot finish() after finish() or abort()');
+        staging.state = 'staged';
+        return encodeGeneration(staging.generation);
+      },
+      abort,
+    };
+  }
+
+  /**
+   * Installs the received snapshot that `token` names (from `finish`) at `meta`: returns the
+   * writes that switch to it, which the caller makes part of the same atomic write as the Raft
+   * log's snapshot record, and `complete`, to call once that write is durable.
+   */
+  prepareInstall(token: Uint8Array, meta: SnapshotMeta): SnapshotInstall {
+    const generation = decodeGeneration(token);
+    const staging = this.staging;
+    invariant(staging !== null && staging.state === 'staged' && staging.generation === generation, () => `install of snapshot generation ${generation}, but ${staging === null ? 'none' : `${staging.generation} (${staging.state})`} is staged`);
+    invariant(!this.applying, 'snapshot install during an apply');
+    const target = this.store.generation(generation);
+    const operations: StoreOperation[] = [
+      { type: 'put', sublevel: this.store.sublevels.smMeta, key: smMetaKeys.generation, value: encodeGeneration(generation) },
+      { type: 'put', sublevel: this.store.sublevels.smMeta, key: smMetaKeys.applied, value: encodeLogPosition(meta) },
+    ];
+    const complete = async (): Promise<void> => {
+      const sessions = new SessionTable(this.options.sessionLimits, await loadSessions(target));
+      const replaced = this.current;
+      this.current = target;
+      this.sessions = sessions;
+      this.appliedPosition = { index: meta.index, term: meta.term };
+      this.cache.clear();
+      this.staging = null;
+      this.retiring = this.retire(replaced);
+    };
+    return { operations, complete };
+  }
+
+  /** Drops a received snapshot that Raft did not install (it was stale by the time it arrived). */
+  async discardStaged(): Promise<void> {
+    const staging = this.staging;
+    if (staging === null || staging.state !== 'staged') return;
+    await this.clearGeneration(this.store.generation(staging.generation));
+    this.staging = null;
+  }
+
+  /** Whether a received snapshot waits for its install. */
+  get hasStagedSnapshot(): boolean {
+    return this.staging?.state === 'staged';
+  }
+
+  /** Resolves once the generation replaced by the last install is cleared (for tests and shutdown). */
+  retired(): Promise<void> {
+    return this.retiring;
+  }
+
+  private async retire(replaced: GenerationSublevels): Promise<void> {
+    try {
+      await this.readers.drained(replaced.generation);
+      await this.clearGeneration(replaced);
+    } catch (error) {
+      // The database is broken (clear failed): the next apply must fail, not build on it.
+      this.failure ??= error;
+    }
+  }
+
+  private async clearGeneration(generation: GenerationSublevels): Promise<void> {
+    await this.store.clear(generation.kv);
+    await this.store.clear(generation.sessions);
+  }
+
+  private async reading<T>(generation: GenerationSublevels, read: () => Promise<T>): Promise<T> {
+    this.readers.enter(generation.generation);
+    try {
+      return await read();
+    } finally {
+      this.readers.leave(generation.generation);
+    }
   }
 
   private applyEntry(entry: Entry, command: Command | null, view: KeyView): ApplyOutcome {
@@ -267,20 +484,69 @@ export class KvStateMachine {
       else view.load(command.key, cached);
     }
     if (misses.size === 0) return view;
-    const stored = await this.store.sublevels.kv.getMany([...misses.values()]);
+    const stored = await this.current.kv.getMany([...misses.values()]);
+    const name = generationSublevelNames(this.current.generation).kv;
     [...misses.values()].forEach((key, i) => {
       const value = stored[i];
-      view.load(key, value === undefined ? null : decodeStored(sublevelNames.kv, key, () => decodeKeyRecord(value)));
+      view.load(key, value === undefined ? null : decodeStored(name, key, () => decodeKeyRecord(value)));
     });
     return view;
   }
 
   private keyOperations(view: KeyView): StoreOperation[] {
-    const sublevel = this.store.sublevels.kv;
+    const sublevel = this.current.kv;
     return view.written().map(({ key, record }) =>
       record === null ? { type: 'del', sublevel, key } : { type: 'put', sublevel, key, value: encodeKeyRecord(record) },
     );
   }
+}
+
+/** Reads a generation out of a LevelDB snapshot; see `KvStateMachine.openSnapshot`. */
+class LevelSnapshotReader implements OutgoingSnapshot {
+  private closed = false;
+
+  constructor(
+    private readonly view: StoreSnapshot,
+    private readonly generation: GenerationSublevels,
+    readonly applied: LogPosition,
+    private readonly chunkBytes: number,
+  ) {}
+
+  async *chunks(): AsyncGenerator<Uint8Array> {
+    invariant(!this.closed, 'snapshot read after close()');
+    try {
+      const chunker = new SnapshotChunker(this.chunkBytes);
+      for await (const [key, value] of this.generation.sessions.iterator({ snapshot: this.view })) {
+        const chunk = chunker.add({ kind: 'session', key, value });
+        if (chunk !== null) yield chunk;
+      }
+      for await (const [key, value] of this.generation.kv.iterator({ snapshot: this.view })) {
+        const chunk = chunker.add({ kind: 'kv', key, value });
+        if (chunk !== null) yield chunk;
+      }
+      const last = chunker.finish();
+      if (last !== null) yield last;
+    } finally {
+      await this.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.view.close();
+  }
+}
+
+function encodeGeneration(generation: number): Uint8Array {
+  return new ByteWriter(4).u32(generation).finish();
+}
+
+function decodeGeneration(bytes: Uint8Array): number {
+  const reader = new ByteReader(bytes);
+  const generation = reader.u32('state generation');
+  reader.end('state generation');
+  return generation;
 }
 
 /**

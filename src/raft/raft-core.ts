@@ -45,6 +45,8 @@ export interface RaftStatus {
   readonly lastIndex: Index;
   readonly lastTerm: Term;
   readonly compactedTo: LogPosition;
+  /** The bytes of the entries held after compactedTo. */
+  readonly logBytes: number;
   readonly snapshotIndex: Index;
   readonly membership: Membership;
   readonly transferee: NodeId | null;
@@ -327,6 +329,7 @@ export class RaftCore {
       lastIndex: this.log.lastIndex(),
       lastTerm: this.log.lastTerm(),
       compactedTo: this.log.compactedTo(),
+      logBytes: this.log.bytes(),
       snapshotIndex: this.snapshot?.meta.index ?? 0,
       membership: this.membership,
       transferee: this.transferee,

@@ -49,6 +49,11 @@ export class RaftLog {
     return this.compacted;
   }
 
+  /** The bytes of the entries held (entryBytes each); O(entries), for status only. */
+  bytes(): number {
+    return this.entries.reduce((sum, entry) => sum + entryBytes(entry), 0);
+  }
+
   /** The term of the entry at `index`, or undefined if it is compacted away or beyond the end. */
   termAt(index: Index): Term | undefined {
     if (index === this.compacted.index) return this.compacted.term;

@@ -35,9 +35,25 @@ export interface NodeConfig {
   readonly requestTimeoutMs: number;
   readonly limits: RequestLimits;
   readonly logLevel: LevelWithSilent;
+  /** When to snapshot and compact the log, and the chunk size of snapshots sent to followers. */
+  readonly snapshots: SnapshotSettings;
   /** Test-only unsafe behaviours, refused unless RAFTKV_ENABLE_UNSAFE=1 (the chaos canaries). */
   readonly unsafe: { readonly staleReads: boolean; readonly ackBeforeCommit: boolean };
 }
+
+/** Snapshot and compaction settings (etcd: --snapshot-count, --experimental-snapshot-catchup-entries). */
+export interface SnapshotSettings {
+  /** Snapshot once this many entries were applied since the last snapshot. */
+  readonly entries: number;
+  /** Or once this many bytes of entries were written since the last snapshot. */
+  readonly logBytes: number;
+  /** Entries kept below a snapshot for followers that are a little behind. */
+  readonly retainEntries: number;
+  /** The size of the chunks a snapshot is streamed in. */
+  readonly chunkBytes: number;
+}
+
+export const defaultSnapshotSettings: SnapshotSettings = { entries: 10_000, logBytes: 64 * 1024 * 1024, retainEntries: 5_000, chunkBytes: 1024 * 1024 };
 
 /** The longest any request may wait on the server: one hour (Node timers misfire past 2^31 ms). */
 export const requestTimeoutMsMax = 3_600_000;
@@ -68,6 +84,10 @@ export interface RawNodeConfig {
   valueBytesMax?: unknown;
   requestBytesMax?: unknown;
   pendingProposalsMax?: unknown;
+  snapshotEntries?: unknown;
+  snapshotLogBytes?: unknown;
+  snapshotRetainEntries?: unknown;
+  snapshotChunkBytes?: unknown;
   logLevel?: unknown;
   unsafeStaleReads?: unknown;
   unsafeAckBeforeCommit?: unknown;
@@ -76,6 +96,7 @@ export interface RawNodeConfig {
 const knownKeys = new Set<string>([
   'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'peers', 'tickMs', 'electionTicks', 'heartbeatTicks',
   'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
+  'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
   'unsafeStaleReads', 'unsafeAckBeforeCommit',
 ]);
 
@@ -152,6 +173,13 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
       pendingProposalsMax: optionalInt(raw.pendingProposalsMax, 'pending-proposals-max', defaultLimits.pendingProposalsMax, 1, 10_000_000),
     },
     logLevel: logLevel as LevelWithSilent,
+    snapshots: {
+      entries: optionalInt(raw.snapshotEntries, 'snapshot-entries', defaultSnapshotSettings.entries, 1, 1_000_000_000),
+      logBytes: optionalInt(raw.snapshotLogBytes, 'snapshot-log-bytes', defaultSnapshotSettings.logBytes, 1024 * 1024, 2 ** 40),
+      retainEntries: optionalInt(raw.snapshotRetainEntries, 'snapshot-retain-entries', defaultSnapshotSettings.retainEntries, 0, 1_000_000_000),
+      // Below the peer transport's 16 MiB message limit, with room for a record that overshoots.
+      chunkBytes: optionalInt(raw.snapshotChunkBytes, 'snapshot-chunk-bytes', defaultSnapshotSettings.chunkBytes, 4096, 8 * 1024 * 1024),
+    },
     unsafe: { staleReads, ackBeforeCommit },
   };
 }

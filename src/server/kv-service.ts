@@ -228,6 +228,8 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
         lastIndex: status.lastIndex,
         snapshotIndex: status.snapshotIndex,
         logEntries: status.lastIndex - status.compactedTo.index,
+        logBytes: status.logBytes,
+        compactedIndex: status.compactedTo.index,
         members: [...config.peers].map(([id, peerAddress]) => ({
           id,
           peerAddress,

@@ -3,9 +3,10 @@ import * as grpc from '@grpc/grpc-js';
 import { KvStateMachine, type ApplyOutcome } from '../kv/index.js';
 import { RaftCore, SeededRng, defaultRaftTunables, type Membership, type NodeId } from '../raft/index.js';
 import { ConfigError } from '../shared/errors.js';
+import { armFailpointsFromEnvironment } from '../shared/failpoints.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { serviceClient } from '../shared/proto.js';
-import { NodeStore, RaftLogStore } from '../storage/index.js';
+import { NodeStore, RaftLogStore, StorageCorruptError } from '../storage/index.js';
 import { GrpcTransport } from '../transport/index.js';
 import type { NodeConfig } from './config.js';
 import { kvServiceHandlers } from './kv-service.js';
@@ -32,11 +33,19 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let raftState: () => Record<string, unknown> = () => ({});
   // Every line says which node wrote it, and in which term and role.
   const logger = createLogger({ level: config.logLevel, bindings: { node: config.id }, mixin: () => raftState() });
+  const failpoints = armFailpointsFromEnvironment();
+  if (failpoints.size > 0) logger.warn({ failpoints: [...failpoints] }, 'failpoints armed (RAFTKV_FAILPOINTS): this node will kill itself at them');
   const store = await NodeStore.open(config.dataDir, { createIfMissing: true });
   try {
     const logStore = new RaftLogStore(store);
     const persisted = await logStore.load();
     const stateMachine = await KvStateMachine.open(store);
+    if (stateMachine.appliedIndex < persisted.compactedTo.index) {
+      throw new StorageCorruptError(
+        `${store.path} sm-meta/applied`,
+        `the state machine is at ${stateMachine.appliedIndex}, below the log's compaction point ${persisted.compactedTo.index}: entries between are lost`,
+      );
+    }
     const configured: Membership = { voters: [...config.peers.keys()], learners: [] };
     const membership = persisted.membership ?? configured;
     checkMembership(membership, configured, config.dataDir);
@@ -61,7 +70,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       },
     );
     logger.info(
-      { term: persisted.hardState.term, commit: persisted.hardState.commit, lastIndex: logStore.lastIndex, applied: stateMachine.appliedIndex },
+      {
+        term: persisted.hardState.term,
+        commit: persisted.hardState.commit,
+        lastIndex: logStore.lastIndex,
+        compactedTo: persisted.compactedTo.index,
+        snapshotIndex: persisted.snapshotMeta?.index ?? 0,
+        logEntries: persisted.entries.length,
+        applied: stateMachine.appliedIndex,
+      },
       'restored from disk',
     );
 
@@ -72,6 +89,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       listenAddress: config.listenPeer,
       peers: config.peers,
       logger,
+      snapshots: {
+        open: () => stateMachine.openSnapshot(config.snapshots.chunkBytes),
+        receive: () => stateMachine.receiveSnapshot(),
+      },
     });
     let reportFatal: (error: Error) => void = () => {};
     const fatal = new Promise<Error>((resolve) => {
@@ -86,6 +107,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       tickMs: config.tickMs,
       pendingProposalsMax: config.limits.pendingProposalsMax,
       pendingReadsMax: config.limits.pendingReadsMax,
+      snapshotPolicy: config.snapshots,
       incarnation: randomUUID().slice(0, 8),
       onFatal: (error) => reportFatal(error),
     });

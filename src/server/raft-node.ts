@@ -3,6 +3,7 @@ import {
   type Entry,
   type HardState,
   type Index,
+  type LogPosition,
   type Message,
   type NodeId,
   type ProposeResult,
@@ -12,8 +13,11 @@ import {
   type SnapshotMeta,
   type SoftState,
 } from '../raft/index.js';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../shared/logger.js';
 import { NotLeaderError, OverloadedError, ShuttingDownError } from '../shared/errors.js';
+import { failpoint } from '../shared/failpoints.js';
+import type { StoreOperation } from '../storage/index.js';
 import type { Transport } from '../transport/transport.js';
 import { ProposalTracker } from './proposals.js';
 import { ReadWaits } from './read-waits.js';
@@ -28,8 +32,10 @@ function sameTermAndVote(hardState: HardState | null, persisted: { term: number;
 
 /** The durable Raft log as the driver uses it. */
 export interface DurableLog {
-  /** Persists one Ready's snapshot meta, entries and hard state in one synced batch. */
-  save(update: { hardState: HardState | null; entries: readonly Entry[]; snapshotMeta: SnapshotMeta | null }): Promise<void>;
+  /** Persists one Ready's snapshot meta, entries and hard state, with `alsoWrite`, in one synced batch. */
+  save(update: { hardState: HardState | null; entries: readonly Entry[]; snapshotMeta: SnapshotMeta | null }, alsoWrite?: readonly StoreOperation[]): Promise<void>;
+  /** Drops the entries up to `to` and records `snapshotMeta`, in one synced batch. */
+  compact(to: LogPosition, snapshotMeta: SnapshotMeta): Promise<void>;
 }
 
 /** The replicated state machine as the driver uses it. */
@@ -37,7 +43,25 @@ export interface AppliedStateMachine<Outcome> {
   /** Applies committed entries in order, atomically with the new applied index; one outcome per entry. */
   apply(entries: readonly Entry[]): Promise<Outcome[]>;
   readonly appliedIndex: Index;
+  /** The index and term of the last applied entry. */
+  readonly applied: LogPosition;
+  /** The writes that install the received snapshot `token` names, and what to do once they are durable. */
+  prepareInstall(token: Uint8Array, meta: SnapshotMeta): { readonly operations: readonly StoreOperation[]; complete(): Promise<void> };
+  /** Drops a received snapshot that Raft did not install. */
+  discardStaged(): Promise<void>;
 }
+
+/** When a node snapshots its state machine and compacts its log (DESIGN "Snapshots"). */
+export interface SnapshotPolicy {
+  /** Compact once this many entries were applied since the last snapshot. */
+  readonly entries: number;
+  /** Or once this many bytes of entries were written since the last snapshot. */
+  readonly logBytes: number;
+  /** Entries kept below the snapshot, for followers that are only a little behind. */
+  readonly retainEntries: number;
+}
+
+export const defaultSnapshotPolicy: SnapshotPolicy = { entries: 10_000, logBytes: 64 * 1024 * 1024, retainEntries: 5_000 };
 
 export interface RaftNodeOptions<Outcome> {
   readonly core: RaftCore;
@@ -48,6 +72,7 @@ export interface RaftNodeOptions<Outcome> {
   readonly tickMs: number;
   readonly pendingProposalsMax: number;
   readonly pendingReadsMax: number;
+  readonly snapshotPolicy: SnapshotPolicy;
   /** Unique per process start, so read contexts never collide with a previous incarnation's. */
   readonly incarnation: string;
   /** Called once if the drive loop fails (storage broken): the process must stop, not limp on. */
@@ -75,6 +100,11 @@ export class RaftNode<Outcome> {
   private fatal: Error | null = null;
   /** The term and vote last written to disk: early sends are only safe when the Ready keeps them. */
   private persistedTerm: { term: number; vote: NodeId | null };
+  /** A received snapshot was handed to the core since the last ready(): install it or drop it. */
+  private snapshotStepped = false;
+  /** The index of the last snapshot taken or installed, and entry bytes written since. */
+  private lastSnapshotIndex: Index;
+  private logBytesSinceSnapshot = 0;
 
   constructor(options: RaftNodeOptions<Outcome>) {
     this.options = options;
@@ -85,6 +115,7 @@ export class RaftNode<Outcome> {
     this.reads = new ReadWaits(`${this.id}:${options.incarnation}`, options.pendingReadsMax);
     const status = options.core.status();
     this.persistedTerm = { term: status.term, vote: status.vote };
+    this.lastSnapshotIndex = status.snapshotIndex;
   }
 
   /** Starts the transport, the tick timer and the drive loop. */
@@ -93,7 +124,10 @@ export class RaftNode<Outcome> {
     await this.options.transport.start({
       onMessages: (messages) => {
         if (this.state !== 'running') return;
-        for (const message of messages) this.core.step(message);
+        for (const message of messages) {
+          if (message.type === 'snapshot') this.snapshotStepped = true;
+          this.core.step(message);
+        }
         this.wake();
       },
       onUnreachable: (peer) => {
@@ -214,7 +248,13 @@ export class RaftNode<Outcome> {
           });
           continue;
         }
-        await this.handleReady(this.core.ready());
+        const snapshotStepped = this.snapshotStepped;
+        this.snapshotStepped = false;
+        const ready = this.core.ready();
+        await this.handleReady(ready);
+        // A snapshot the core did not take (stale by the time it arrived) is not kept.
+        if (snapshotStepped && ready.snapshot === null) await this.options.stateMachine.discardStaged();
+        await this.maybeCompact();
       }
     } catch (error) {
       this.fatal = error as Error;
@@ -236,15 +276,18 @@ export class RaftNode<Outcome> {
     // Persist before send: votes and acknowledgements promise what is on disk (§5.1). A leader's
     // own AppendEntries and heartbeats promise nothing, so they go out while its append is on
     // disk (thesis §10.2.1); the core counts the leader toward commit only after advance().
-    const early = this.core.status().role === 'leader' && sameTermAndVote(ready.hardState, this.persistedTerm) ? ready.messages.filter(isLeaderTraffic) : [];
+    const early = this.core.leadership().role === 'leader' && sameTermAndVote(ready.hardState, this.persistedTerm) ? ready.messages.filter(isLeaderTraffic) : [];
     if (early.length > 0) this.options.transport.send(early);
     // The commit index alone is volatile state (Figure 2): a Ready that changes only it writes
     // nothing, saving a LevelDB write on the commit path; it reaches disk with the next entries.
     const termOrVoteChanged = ready.hardState !== null && !sameTermAndVote(ready.hardState, this.persistedTerm);
-    if (termOrVoteChanged || ready.entries.length > 0 || ready.snapshot !== null) {
-      await this.options.log.save({ hardState: ready.hardState, entries: ready.entries, snapshotMeta: ready.snapshot?.meta ?? null });
-      if (ready.hardState !== null) this.persistedTerm = { term: ready.hardState.term, vote: ready.hardState.vote };
+    if (ready.snapshot !== null) {
+      await this.installSnapshot(ready);
+    } else if (termOrVoteChanged || ready.entries.length > 0) {
+      await this.options.log.save({ hardState: ready.hardState, entries: ready.entries, snapshotMeta: null });
     }
+    if (ready.hardState !== null) this.persistedTerm = { term: ready.hardState.term, vote: ready.hardState.vote };
+    for (const entry of ready.entries) this.logBytesSinceSnapshot += entry.data.byteLength;
     const late = early.length > 0 ? ready.messages.filter((m) => !isLeaderTraffic(m)) : ready.messages;
     if (late.length > 0) this.options.transport.send(late);
     if (ready.committedEntries.length > 0) {
@@ -253,5 +296,51 @@ export class RaftNode<Outcome> {
     }
     this.reads.onReadStates(ready.readStates, this.options.stateMachine.appliedIndex);
     this.core.advance(ready);
+  }
+
+  /**
+   * Steps 1 and 3 of the Ready contract at once for a snapshot: the state machine switches to
+   * the received state in the same atomic write that replaces the log with the snapshot, so a
+   * crash leaves the old log with the old state or the new state with its log, never a mix.
+   */
+  private async installSnapshot(ready: Ready): Promise<void> {
+    const snapshot = ready.snapshot;
+    if (snapshot === null) return;
+    const startedAt = performance.now();
+    const install = this.options.stateMachine.prepareInstall(snapshot.data, snapshot.meta);
+    failpoint('snapshot-install-before-commit');
+    await this.options.log.save({ hardState: ready.hardState, entries: ready.entries, snapshotMeta: snapshot.meta }, install.operations);
+    failpoint('snapshot-install-after-commit');
+    await install.complete();
+    this.lastSnapshotIndex = snapshot.meta.index;
+    this.logBytesSinceSnapshot = 0;
+    this.logger.info({ index: snapshot.meta.index, term: snapshot.meta.term, ms: Math.round(performance.now() - startedAt) }, 'snapshot installed');
+  }
+
+  /**
+   * Takes a snapshot when the policy says so. The state machine's LevelDB state is itself the
+   * snapshot (senders read it through a LevelDB snapshot when a follower needs it), so taking one
+   * is recording its position and dropping the log below it, minus a tail kept for followers a
+   * little behind. The compaction's synced write also makes every earlier unsynced apply durable
+   * (one ordered write-ahead log), so the state it relies on cannot be lost in a crash.
+   */
+  private async maybeCompact(): Promise<void> {
+    const { entries, logBytes, retainEntries } = this.options.snapshotPolicy;
+    const applied = this.options.stateMachine.applied;
+    if (applied.index - this.lastSnapshotIndex < entries && this.logBytesSinceSnapshot < logBytes) return;
+    if (applied.index <= this.lastSnapshotIndex) return;
+    const startedAt = performance.now();
+    const meta: SnapshotMeta = { index: applied.index, term: applied.term, membership: this.core.status().membership };
+    const before = this.core.status().compactedTo;
+    const compactedTo = this.core.compact({ meta, data: new Uint8Array(0) }, retainEntries);
+    failpoint('compact-before-write');
+    await this.options.log.compact(compactedTo, meta);
+    failpoint('compact-after-write');
+    this.lastSnapshotIndex = applied.index;
+    this.logBytesSinceSnapshot = 0;
+    this.logger.info(
+      { index: meta.index, compactedTo: compactedTo.index, dropped: compactedTo.index - before.index, ms: Math.round(performance.now() - startedAt) },
+      'snapshot taken, log compacted',
+    );
   }
 }

@@ -65,3 +65,15 @@ export class InvalidArgumentError extends RaftKvError {
     super(`${field}: ${message}`);
   }
 }
+
+/** Snapshot data from a peer that is not a valid snapshot (garbled, truncated, wrong checksum); nothing of it is installed. */
+export class InvalidSnapshotError extends RaftKvError {
+  override readonly name = 'InvalidSnapshotError';
+  readonly code = 'INVALID_SNAPSHOT';
+}
+
+/** A snapshot is already being received or waits to be installed; the sender retries later. */
+export class SnapshotBusyError extends RaftKvError {
+  override readonly name = 'SnapshotBusyError';
+  readonly code = 'SNAPSHOT_BUSY';
+}

@@ -161,6 +161,12 @@ export class ByteReader {
   }
 
   /** Exactly `length` bytes, copied so the result does not pin the source buffer. */
+  /** Moves past `length` bytes without reading them (the caller takes a view of them). */
+  skip(length: number, field: string): void {
+    this.need(length, field);
+    this.offset += length;
+  }
+
   raw(length: number, field: string): Uint8Array {
     this.need(length, field);
     const bytes = new Uint8Array(length);

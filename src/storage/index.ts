@@ -1,6 +1,6 @@
 /** Durable storage of one node: its LevelDB, the Raft log, and the binary helpers its records use. */
 export { NodeStore } from './node-store.js';
-export type { NodeStoreOptions, StoreOperation, StoreWriteOptions } from './node-store.js';
+export type { NodeStoreOptions, StoreOperation, StoreSnapshot, StoreWriteOptions } from './node-store.js';
 export { RaftLogStore } from './raft-log-store.js';
 export type { PersistedRaftState, RaftLogUpdate } from './raft-log-store.js';
 export { StorageCorruptError, StorageError } from './errors.js';
@@ -12,11 +12,13 @@ export {
   clientIdBytesMax,
   clientIdOfSessionKey,
   describeKey,
+  generationSublevelNames,
   prefixRange,
   sessionKey,
   sessionKeyRange,
   smMetaKeys,
+  storageFormat,
   sublevelNames,
 } from './keys.js';
-export type { BinaryDb, BinarySublevel, KeyRange, Sublevels } from './keys.js';
+export type { BinaryDb, BinarySublevel, GenerationSublevels, KeyRange, Sublevels } from './keys.js';
 export { decodeStored } from './decode-stored.js';

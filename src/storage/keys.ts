@@ -8,14 +8,21 @@
  * |             | `compacted-to`                               | the last compacted index/term |
  * |             | `snapshot-meta`                              | the newest snapshot's meta    |
  * |             | `membership`                                 | the membership in force       |
- * | `kv`        | the user key                                 | KeyRecord (src/kv)            |
- * | `sm-meta`   | `applied`                                    | applied index and term        |
- * |             | `session:` + client id                       | a client session's header     |
- * |             | `result:` + u8 id length + id + u64 sequence | one remembered result         |
+ * | `sm-meta`   | `format`                                     | the layout version (u32, 2)   |
+ * |             | `applied`                                    | applied index and term        |
+ * |             | `generation`                                 | the state generation in force |
+ * | `kv-g<N>`   | the user key                                 | KeyRecord (src/kv)            |
+ * | `sessions-g<N>` | `session:` + client id                   | a session with its results    |
  *
  * Big-endian indexes sort lexicographically in numeric order, so iterating `raft-log` yields
- * the log in order. Session keys are prefixed by the id's length so that one client's
- * results never share a prefix with another's ("a" vs "ab").
+ * the log in order.
+ *
+ * The state machine's data lives in a generation: a pair of sublevels `kv-g<N>` and
+ * `sessions-g<N>`. `sm-meta/generation` names the one in force. Installing a snapshot writes the
+ * next generation beside the current one, then switches `generation` (with `applied` and the
+ * Raft log's snapshot metadata) in one atomic batch, and only then clears the old one. So a
+ * crash at any point leaves either the old state or the new one, never a mix. Only the
+ * generations N-1 (being cleared) and N+1 (being received) can hold data besides N.
  */
 import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
@@ -28,32 +35,50 @@ export type BinaryDb = Level<Uint8Array, Uint8Array>;
 /** One sublevel of the node's database. */
 export type BinarySublevel = AbstractSublevel<BinaryDb, string | Buffer | Uint8Array, Uint8Array, Uint8Array>;
 
-/** The sublevels by role. */
+/** The sublevels that exist once per database, by role. */
 export interface Sublevels {
   readonly raftLog: BinarySublevel;
   readonly raftMeta: BinarySublevel;
-  readonly kv: BinarySublevel;
   readonly smMeta: BinarySublevel;
+}
+
+/** The sublevels of one state generation (see the table above). */
+export interface GenerationSublevels {
+  readonly generation: number;
+  readonly kv: BinarySublevel;
+  readonly sessions: BinarySublevel;
 }
 
 /** Sublevel names as they appear in the database (and in StorageCorruptError locations). */
 export const sublevelNames = {
   raftLog: 'raft-log',
   raftMeta: 'raft-meta',
-  kv: 'kv',
   smMeta: 'sm-meta',
 } as const satisfies Record<keyof Sublevels, string>;
 
+/** The names of generation `generation`'s sublevels. */
+export function generationSublevelNames(generation: number): { readonly kv: string; readonly sessions: string } {
+  return { kv: `kv-g${generation}`, sessions: `sessions-g${generation}` };
+}
+
+function openSublevel(db: BinaryDb, name: string): BinarySublevel {
+  return db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' });
+}
+
 /** Opens the sublevels of `db` with byte encodings. */
 export function openSublevels(db: BinaryDb): Sublevels {
-  const open = (name: string): BinarySublevel =>
-    db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' });
   return {
-    raftLog: open(sublevelNames.raftLog),
-    raftMeta: open(sublevelNames.raftMeta),
-    kv: open(sublevelNames.kv),
-    smMeta: open(sublevelNames.smMeta),
+    raftLog: openSublevel(db, sublevelNames.raftLog),
+    raftMeta: openSublevel(db, sublevelNames.raftMeta),
+    smMeta: openSublevel(db, sublevelNames.smMeta),
   };
+}
+
+/** Opens the sublevels of state generation `generation` (a non-negative integer). */
+export function openGenerationSublevels(db: BinaryDb, generation: number): GenerationSublevels {
+  if (!Number.isSafeInteger(generation) || generation < 0) throw new RangeError(`state generation must be a non-negative integer, got ${generation}`);
+  const names = generationSublevelNames(generation);
+  return { generation, kv: openSublevel(db, names.kv), sessions: openSublevel(db, names.sessions) };
 }
 
 /** Keys of `raft-meta`. */
@@ -64,10 +89,15 @@ export const raftMetaKeys = {
   membership: utf8Bytes('membership'),
 } as const;
 
-/** Keys of `sm-meta` that are not per session. */
+/** Keys of `sm-meta`. */
 export const smMetaKeys = {
+  format: utf8Bytes('format'),
   applied: utf8Bytes('applied'),
+  generation: utf8Bytes('generation'),
 } as const;
+
+/** The layout version written to `sm-meta/format`: 2 since state generations (1 had one `kv`). */
+export const storageFormat = 2;
 
 const indexKeyBytes = 8;
 
@@ -88,7 +118,7 @@ const sessionTag = 'session:';
 /** The longest client id a session key (and the command encoding) carries. */
 export const clientIdBytesMax = 0xff;
 
-/** The `sm-meta` key of a session (its header and remembered results, one record). */
+/** The `sessions-g<N>` key of a session (its header and remembered results, one record). */
 export function sessionKey(clientId: string): Uint8Array {
   return new ByteWriter().raw(utf8Bytes(sessionTag)).raw(utf8Bytes(clientId)).finish();
 }
@@ -105,7 +135,7 @@ export function clientIdOfSessionKey(key: Uint8Array): string {
   return decodeUtf8(id, 'session key client id');
 }
 
-/** The key range [gte, lt) of every session header in `sm-meta`. */
+/** The key range [gte, lt) of every session in a `sessions-g<N>` sublevel. */
 export const sessionKeyRange = prefixRange(utf8Bytes(sessionTag));
 
 /** Iterator bounds: keys from `gte` (inclusive) to `lt` (exclusive; absent: to the end). */

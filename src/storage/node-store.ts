@@ -1,8 +1,25 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { AbstractSnapshot } from 'abstract-level';
 import { Level } from 'level';
+import { ByteReader, ByteWriter } from './binary-codec.js';
+import { decodeStored } from './decode-stored.js';
 import { StorageError } from './errors.js';
-import { openSublevels, type BinaryDb, type BinarySublevel, type Sublevels } from './keys.js';
+import {
+  openGenerationSublevels,
+  openSublevels,
+  raftMetaKeys,
+  smMetaKeys,
+  storageFormat,
+  sublevelNames,
+  type BinaryDb,
+  type BinarySublevel,
+  type GenerationSublevels,
+  type Sublevels,
+} from './keys.js';
+
+/** A consistent read-only view of the whole database at one moment (LevelDB's snapshot). Close it when done. */
+export type StoreSnapshot = AbstractSnapshot;
 
 /** How to open a node's data directory. */
 export interface NodeStoreOptions {
@@ -37,6 +54,7 @@ export class NodeStore {
   /** Set by the first failed write; every later write fails with it as the cause. */
   private writeFailure: unknown = undefined;
   private closed = false;
+  private readonly generations = new Map<number, GenerationSublevels>();
 
   private constructor(
     /** The absolute path of the database directory, for messages. */
@@ -68,7 +86,76 @@ export class NodeStore {
       }
       throw new StorageError('STORAGE_OPEN', path, `cannot open the database at ${path}: ${causeMessage(error)}`, { cause: error });
     }
-    return new NodeStore(path, db, openSublevels(db));
+    const store = new NodeStore(path, db, openSublevels(db));
+    try {
+      await store.checkFormat();
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+    return store;
+  }
+
+  /** The sublevels of state generation `generation` (keys.ts). */
+  generation(generation: number): GenerationSublevels {
+    let sublevels = this.generations.get(generation);
+    if (sublevels === undefined) {
+      sublevels = openGenerationSublevels(this.db, generation);
+      this.generations.set(generation, sublevels);
+    }
+    return sublevels;
+  }
+
+  /**
+   * A consistent view of every sublevel as of now: reads given `{ snapshot }` see no later write.
+   * LevelDB keeps what the view needs until it is closed, so close it promptly.
+   */
+  snapshot(): StoreSnapshot {
+    if (this.closed) throw new StorageError('STORAGE_CLOSED', this.path, `the database at ${this.path} is closed`);
+    return this.db.snapshot();
+  }
+
+  /**
+   * Deletes every key of `sublevel`, in many small batches: not atomic, so only for data that
+   * nothing reads any more (a retired or abandoned state generation).
+   */
+  async clear(sublevel: BinarySublevel): Promise<void> {
+    if (this.closed) throw new StorageError('STORAGE_CLOSED', this.path, `the database at ${this.path} is closed`);
+    if (this.writeFailure !== undefined) {
+      throw new StorageError('STORAGE_WRITE', this.path, `an earlier write to ${this.path} failed; restart the node`, { cause: this.writeFailure });
+    }
+    try {
+      await sublevel.clear();
+    } catch (error) {
+      this.writeFailure = error;
+      throw new StorageError('STORAGE_WRITE', this.path, `clearing ${sublevel.prefix} in ${this.path} failed: ${causeMessage(error)}`, { cause: error });
+    }
+  }
+
+  /**
+   * A new database gets the current layout version; an existing one must have it. A database
+   * written before state generations (format 1) has Raft state but no version: refused, naming
+   * what to do, rather than started with its keyspace silently missing.
+   */
+  private async checkFormat(): Promise<void> {
+    const stored = await this.sublevels.smMeta.get(smMetaKeys.format);
+    if (stored === undefined) {
+      const hardState = await this.sublevels.raftMeta.get(raftMetaKeys.hardState);
+      if (hardState !== undefined) {
+        throw new StorageError('STORAGE_OPEN', this.path, `${this.path} was written by an older raftkv (storage format 1, before snapshots); this version reads format ${storageFormat}. Start the node on an empty data directory: it catches up from the cluster`);
+      }
+      await this.write([{ type: 'put', sublevel: this.sublevels.smMeta, key: smMetaKeys.format, value: new ByteWriter(4).u32(storageFormat).finish() }], { sync: true });
+      return;
+    }
+    const format = decodeStored(sublevelNames.smMeta, smMetaKeys.format, () => {
+      const reader = new ByteReader(stored);
+      const value = reader.u32('storage format');
+      reader.end('storage format');
+      return value;
+    });
+    if (format !== storageFormat) {
+      throw new StorageError('STORAGE_OPEN', this.path, `${this.path} has storage format ${format}; this raftkv reads format ${storageFormat}`);
+    }
   }
 
   /** Writes `operations` as one atomic batch. `options.sync` is required: see StoreWriteOptions. */

@@ -104,8 +104,11 @@ export class RaftLogStore {
    * overwrite the log from their first index, deleting every persisted entry at or above it that
    * they do not rewrite; then the hard state. Entries the compaction point already covers are
    * skipped, as etcd's MemoryStorage.Append does. An empty update writes nothing.
+   *
+   * `alsoWrite` joins the same atomic batch: installing a snapshot switches the state machine
+   * to the snapshot's state in the very write that drops the log it replaces.
    */
-  save(update: RaftLogUpdate): Promise<void> {
+  save(update: RaftLogUpdate, alsoWrite: readonly StoreOperation[] = []): Promise<void> {
     return this.serialize(async () => {
       const before = this.requireLoaded();
       const operations: StoreOperation[] = [];
@@ -146,6 +149,7 @@ export class RaftLogStore {
       invariant(hardState.commit <= lastIndex, () => `commit ${hardState.commit} beyond the last index ${lastIndex}`);
       invariant(hardState.term >= lastTerm, () => `hard state term ${hardState.term} below the log's last term ${lastTerm}`);
       if (update.hardState !== null) this.putMeta(operations, raftMetaKeys.hardState, encodeHardState(update.hardState));
+      operations.push(...alsoWrite);
 
       if (operations.length === 0) return;
       // sync: true: votes and acknowledgements sent after this promise that it is on disk. The
@@ -153,6 +157,7 @@ export class RaftLogStore {
       // LevelDB's single ordered log makes it durable with the next synced write anyway.
       const commitOnly =
         update.snapshotMeta === null &&
+        alsoWrite.length === 0 &&
         entries.length === 0 &&
         hardState.term === before.hardState.term &&
         hardState.vote === before.hardState.vote;

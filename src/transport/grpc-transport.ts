@@ -1,11 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { Message, NodeId } from '../raft/index.js';
+import type { Message, NodeId, SnapshotRequest } from '../raft/index.js';
 import { TransportBindError, TransportStateError } from './errors.js';
 import { peerChannelOptions, peerServerOptions } from './grpc-options.js';
 import { PeerReceiver, type PeerReceiverStats } from './peer-receiver.js';
-import { PeerSender, type PeerSenderStats } from './peer-sender.js';
+import { PeerSender, type PeerSenderStats, type StreamedMessage } from './peer-sender.js';
 import { raftPeerProto } from './proto.js';
+import { SnapshotReceiver } from './snapshot-receiver.js';
+import { SnapshotSender } from './snapshot-sender.js';
 import type { Transport, TransportEvents } from './transport.js';
 import { checkAddress, resolveTransportOptions, type GrpcTransportOptions, type ResolvedTransportOptions } from './transport-options.js';
 
@@ -26,10 +28,18 @@ type TransportState =
       readonly kind: 'running';
       readonly server: grpc.Server;
       readonly receiver: PeerReceiver;
+      readonly snapshotReceiver: SnapshotReceiver;
+      readonly snapshotSender: SnapshotSender;
       readonly boundAddress: string;
       readonly events: TransportEvents;
     }
   | { readonly kind: 'closed'; readonly boundAddress: string | undefined; readonly receiver: PeerReceiver | undefined };
+
+/** What a transport without a snapshot store sends from: nothing (it never gets that far). */
+const noSnapshots = {
+  open: () => Promise.reject(new TransportStateError('this transport has no snapshot store')),
+  receive: () => Promise.reject(new TransportStateError('this transport has no snapshot store')),
+};
 
 /** `host:port` with the port replaced: how a listen address with port 0 becomes the bound one. */
 function withPort(address: string, port: number): string {
@@ -92,7 +102,35 @@ export class GrpcTransport implements Transport {
       learnClientAddress: (peer, address) => this.peerClientAddresses.set(peer, address),
       logger: this.logger,
     });
-    server.addService(proto.service, { Send: receiver.handleSend });
+    const deliver = (messages: readonly Message[]): void => {
+      if (this.state.kind === 'running') events.onMessages(messages);
+    };
+    const learnClientAddress = (peer: NodeId, address: string): void => {
+      this.peerClientAddresses.set(peer, address);
+    };
+    const snapshotReceiver = new SnapshotReceiver({
+      receiver: { clusterId, selfId, isKnownPeer: (id) => this.peerAddresses.has(id as NodeId) },
+      store: this.options.snapshots,
+      timing: this.options.snapshotTiming,
+      deliver,
+      learnClientAddress,
+      logger: this.logger,
+    });
+    const snapshotSender = new SnapshotSender({
+      clusterId,
+      selfId,
+      selfClientAddress: this.options.selfClientAddress,
+      store: this.options.snapshots ?? noSnapshots,
+      timing: this.options.snapshotTiming,
+      method: proto.installSnapshot,
+      credentials: credentials.channel,
+      channelOptions: peerChannelOptions(limits, keepalive, this.options.backoff),
+      report: (peer, delivered) => {
+        if (this.state.kind === 'running') events.onSnapshotStatus(peer, delivered);
+      },
+      logger: this.logger,
+    });
+    server.addService(proto.service, { Send: receiver.handleSend, InstallSnapshot: snapshotReceiver.handleInstallSnapshot });
     let port: number;
     try {
       port = await new Promise<number>((resolve, reject) => {
@@ -109,7 +147,7 @@ export class GrpcTransport implements Transport {
       server.forceShutdown();
       throw new TransportStateError('the transport was closed while it was starting');
     }
-    this.state = { kind: 'running', server, receiver, boundAddress, events };
+    this.state = { kind: 'running', server, receiver, snapshotReceiver, snapshotSender, boundAddress, events };
     for (const [peer, address] of this.peerAddresses) this.senders.set(peer, this.newSender(peer, address, events));
     this.logger.info({ address: boundAddress, peers: Object.fromEntries(this.peerAddresses) }, 'raft transport listening');
   }
@@ -139,8 +177,12 @@ export class GrpcTransport implements Transport {
       return;
     }
     if (state.kind !== 'running') throw new TransportStateError(`send() called on a ${state.kind} transport`);
-    const byPeer = new Map<NodeId, Message[]>();
+    const byPeer = new Map<NodeId, StreamedMessage[]>();
     for (const message of messages) {
+      if (message.type === 'snapshot') {
+        this.sendSnapshot(state.snapshotSender, message, state.events);
+        continue;
+      }
       const group = byPeer.get(message.to);
       if (group === undefined) byPeer.set(message.to, [message]);
       else group.push(message);
@@ -153,13 +195,21 @@ export class GrpcTransport implements Transport {
       }
       this.unknownPeerDroppedMessages += group.length;
       this.logger.debug({ peer, messages: group.length }, 'no address for peer: messages dropped');
-      const snapshots = group.filter((message) => message.type === 'snapshot').length;
-      for (let i = 0; i < snapshots; i += 1) {
-        queueMicrotask(() => {
-          if (this.state.kind === 'running') state.events.onSnapshotStatus(peer, false);
-        });
-      }
     }
+  }
+
+  /** Snapshots travel on their own stream (InstallSnapshot), never in the peer's message queue. */
+  private sendSnapshot(sender: SnapshotSender, message: SnapshotRequest, events: TransportEvents): void {
+    const address = this.peerAddresses.get(message.to);
+    if (address === undefined || this.options.snapshots === undefined) {
+      this.unknownPeerDroppedMessages += 1;
+      this.logger.warn({ peer: message.to, reason: address === undefined ? 'no address for the peer' : 'this transport has no snapshot store' }, 'snapshot not sent');
+      queueMicrotask(() => {
+        if (this.state.kind === 'running') events.onSnapshotStatus(message.to, false);
+      });
+      return;
+    }
+    sender.send(message, address);
   }
 
   /**
@@ -227,8 +277,9 @@ export class GrpcTransport implements Transport {
       }
       this.state = { kind: 'closed', boundAddress: state.boundAddress, receiver: state.receiver };
       const senders = [...this.senders.values()];
-      const sendersClosed = Promise.all(senders.map((sender) => sender.close()));
+      const sendersClosed = Promise.all([...senders.map((sender) => sender.close()), state.snapshotSender.close()]);
       state.receiver.shutdown();
+      state.snapshotReceiver.shutdown();
       const serverClosed = new Promise<void>((resolve) => state.server.tryShutdown(() => resolve()));
       const outcome = await Promise.race([Promise.all([sendersClosed, serverClosed]).then(() => 'closed' as const), deadline]);
       if (outcome === 'deadline') {

@@ -21,7 +21,7 @@ export interface PeerSenderStats {
   readonly queuedMessages: number;
   /** Their size (an upper bound); never above limits.queueBytesMax. */
   readonly queuedBytes: number;
-  /** Messages dropped: queue overflow (oldest first), snapshots purged after a failure, oversized messages. */
+  /** Messages dropped: queue overflow (oldest first), oversized messages. */
   readonly droppedMessages: number;
   /** Messages written to a stream the peer had accepted. */
   readonly sentMessages: number;
@@ -33,8 +33,10 @@ export interface PeerSenderStats {
 /** What a sender reports; the transport passes it on to the node. */
 export interface PeerSenderEvents {
   onUnreachable(peer: NodeId): void;
-  onSnapshotStatus(peer: NodeId, delivered: boolean): void;
 }
+
+/** What a peer stream carries: every message but snapshots, which have their own (SnapshotSender). */
+export type StreamedMessage = Exclude<Message, { readonly type: 'snapshot' }>;
 
 export interface PeerSenderConfig {
   readonly peer: NodeId;
@@ -54,17 +56,11 @@ export interface PeerSenderConfig {
   readonly logger: Logger;
 }
 
-/** A snapshot message inside a batch that was handed to `write`, until we know its fate. */
-interface PendingSnapshot {
-  settled: boolean;
-}
-
 /** One `RaftPeer.Send` call. */
 interface PeerStream {
   readonly call: grpc.ClientWritableStream<WireMessageBatch>;
-  // Invariant: once ended, nothing more is written to `call` and `pendingSnapshots` is empty.
+  // Invariant: once ended, nothing more is written to `call`.
   ended: boolean;
-  readonly pendingSnapshots: Set<PendingSnapshot>;
   /** Resolves when gRPC has reported the call's final status. */
   readonly done: Deferred<void>;
 }
@@ -98,14 +94,10 @@ const refusalCodes: ReadonlySet<grpc.status> = new Set([grpc.status.INVALID_ARGU
  * - Backpressure: when `write` returns false, no further frame is written until 'drain'; new
  *   messages wait in the bounded queue meanwhile, so at most the Writable's highWaterMark
  *   (16 frames) plus the queue are ever held for a peer.
- * - Failure: when the stream ends for any reason, `onUnreachable` is reported once, queued
- *   snapshots are dropped and reported undelivered (the leader will send a fresh one; a snapshot
- *   must not wait out an outage holding its data), and a new stream is opened after a backoff
- *   with jitter (`reconnectDelayMs`) if there is anything to send. Other queued messages are
- *   kept, up to the bound.
- * - Snapshots: `onSnapshotStatus(peer, true)` once the frame holding one was written to a live
- *   stream (not an acknowledgement that the peer applied it: Raft's append responses are); false
- *   if it was dropped or the stream ended before the write completed.
+ * - Failure: when the stream ends for any reason, `onUnreachable` is reported once, and a new
+ *   stream is opened after a backoff with jitter (`reconnectDelayMs`) if there is anything to
+ *   send. Queued messages are kept, up to the bound.
+ * - Snapshots never come here: they travel on InstallSnapshot streams (SnapshotSender).
  *
  * Events are delivered asynchronously (never from inside `enqueue`, so the node's send path is
  * not re-entered) and never after `close`/`forceClose`.
@@ -135,7 +127,7 @@ export class PeerSender {
   }
 
   /** Queues messages (all addressed to this peer) and schedules sending them. Never blocks or throws. */
-  enqueue(messages: readonly Message[]): void {
+  enqueue(messages: readonly StreamedMessage[]): void {
     if (this.state.kind === 'closed') {
       this.droppedMessages += messages.length;
       return;
@@ -149,7 +141,7 @@ export class PeerSender {
           'send queue full: dropping the oldest messages',
         );
       }
-      for (const lost of dropped) this.drop(lost);
+      this.droppedMessages += dropped.length;
     }
     this.kick();
   }
@@ -253,7 +245,6 @@ export class PeerSender {
   private openStream(): void {
     const { method, streamOpenTimeoutMs } = this.config;
     const done = deferred<void>();
-    const pendingSnapshots = new Set<PendingSnapshot>();
     // The callback reports the call's final status; grpc-js never calls it synchronously, so
     // `stream` is assigned by then (and the open timer covers a call that never reports).
     const call = this.client.makeClientStreamRequest<WireMessageBatch, unknown>(
@@ -264,7 +255,7 @@ export class PeerSender {
       {},
       (error) => this.onStreamEnd(stream, error === null ? 'the peer ended the stream' : error),
     );
-    const stream: PeerStream = { call, ended: false, pendingSnapshots, done };
+    const stream: PeerStream = { call, ended: false, done };
     // A Writable without an 'error' listener would crash the process on a write after cancel;
     // the outcome itself arrives through the callback above.
     call.on('error', (error: Error) => this.logger.debug({ err: error }, 'stream error'));
@@ -291,7 +282,6 @@ export class PeerSender {
   private onStreamEnd(stream: PeerStream, reason: grpc.ServiceError | string): void {
     if (stream.ended) return;
     stream.ended = true;
-    for (const pending of stream.pendingSnapshots) this.settleSnapshot(stream, pending, false);
     stream.done.resolve();
     const state = this.state;
     // A stream we closed or abandoned (address change) is no failure.
@@ -300,7 +290,6 @@ export class PeerSender {
     this.failures += 1;
     this.streamFailures += 1;
     this.logFailure(state.kind, reason);
-    for (const snapshot of this.queue.removeWhere((message) => message.type === 'snapshot')) this.drop(snapshot);
     this.notify((events) => events.onUnreachable(this.config.peer));
     const delayMs = reconnectDelayMs(this.failures, this.config.backoff, this.config.random);
     const timer = setTimeout(() => this.onBackoffEnd(), delayMs);
@@ -360,14 +349,10 @@ export class PeerSender {
           { type: oversized.type, bytesMax: batchLimits.bytesMax, bytes: messageBytesUpperBound(oversized) },
           'message larger than messageBytesMax: dropped',
         );
-        this.drop(oversized);
+        this.droppedMessages += 1;
         continue;
       }
-      const snapshots = batch.filter((message) => message.type === 'snapshot').map((): PendingSnapshot => ({ settled: false }));
-      for (const pending of snapshots) stream.pendingSnapshots.add(pending);
-      const writable = stream.call.write(encodeBatch(clusterId, selfId, batch, this.config.selfClientAddress), (error: Error | null | undefined) => {
-        for (const pending of snapshots) this.settleSnapshot(stream, pending, error === null || error === undefined);
-      });
+      const writable = stream.call.write(encodeBatch(clusterId, selfId, batch, this.config.selfClientAddress));
       this.sentMessages += batch.length;
       this.sentBatches += 1;
       if (!writable) {
@@ -385,18 +370,6 @@ export class PeerSender {
     this.flush();
   }
 
-  private settleSnapshot(stream: PeerStream, pending: PendingSnapshot, delivered: boolean): void {
-    if (pending.settled) return;
-    pending.settled = true;
-    stream.pendingSnapshots.delete(pending);
-    this.notify((events) => events.onSnapshotStatus(this.config.peer, delivered));
-  }
-
-  /** Counts a message that will not be sent; a snapshot among them is reported undelivered. */
-  private drop(message: Message): void {
-    this.droppedMessages += 1;
-    if (message.type === 'snapshot') this.notify((events) => events.onSnapshotStatus(this.config.peer, false));
-  }
 
   private notify(report: (events: PeerSenderEvents) => void): void {
     queueMicrotask(() => {

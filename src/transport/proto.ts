@@ -6,7 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { invariant } from '../raft/index.js';
 import { protoLoaderOptions, serviceClient } from '../shared/proto.js';
-import type { WireMessageBatch, WireSendSummary } from './wire-types.js';
+import type { WireInstallSnapshotResult, WireMessageBatch, WireSendSummary, WireSnapshotChunk } from './wire-types.js';
 
 /** `RaftPeer.Send`: what the sender writes and what the receiver reads (as `unknown`: it validates). */
 export interface RaftPeerSendMethod {
@@ -17,10 +17,20 @@ export interface RaftPeerSendMethod {
   readonly deserializeSummary: (bytes: Buffer) => unknown;
 }
 
-/** The loaded service: its definition for `grpc.Server.addService` and its one method. */
+/** `RaftPeer.InstallSnapshot`: chunks one way, one result back (received as `unknown`: validated). */
+export interface RaftPeerInstallSnapshotMethod {
+  readonly path: string;
+  readonly serializeChunk: (chunk: WireSnapshotChunk) => Buffer;
+  readonly deserializeChunk: (bytes: Buffer) => unknown;
+  readonly serializeResult: (result: WireInstallSnapshotResult) => Buffer;
+  readonly deserializeResult: (bytes: Buffer) => unknown;
+}
+
+/** The loaded service: its definition for `grpc.Server.addService` and its methods. */
 export interface RaftPeerProto {
   readonly service: grpc.ServiceDefinition;
   readonly send: RaftPeerSendMethod;
+  readonly installSnapshot: RaftPeerInstallSnapshotMethod;
 }
 
 let loaded: RaftPeerProto | undefined;
@@ -48,6 +58,11 @@ export function raftPeerProto(): RaftPeerProto {
     method !== undefined && method.requestStream && !method.responseStream,
     'raftkv.v1.RaftPeer.Send must be a client-streaming method',
   );
+  const install = service['InstallSnapshot'];
+  invariant(
+    install !== undefined && install.requestStream && !install.responseStream,
+    'raftkv.v1.RaftPeer.InstallSnapshot must be a client-streaming method',
+  );
   loaded = {
     service,
     send: {
@@ -56,6 +71,13 @@ export function raftPeerProto(): RaftPeerProto {
       deserializeBatch: method.requestDeserialize,
       serializeSummary: method.responseSerialize,
       deserializeSummary: method.responseDeserialize,
+    },
+    installSnapshot: {
+      path: install.path,
+      serializeChunk: install.requestSerialize,
+      deserializeChunk: install.requestDeserialize,
+      serializeResult: install.responseSerialize,
+      deserializeResult: install.responseDeserialize,
     },
   };
   return loaded;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { NodeId } from '../raft/index.js';
 import { defaultReconnectBackoff, type ReconnectBackoff } from './backoff.js';
 import { TransportConfigError } from './errors.js';
+import type { SnapshotStore } from './transport.js';
 
 /** Limits on what the transport holds and sends (STYLE habit 6). */
 export interface TransportLimits {
@@ -70,9 +71,22 @@ export interface GrpcTransportOptions {
   /** Jitter source for reconnects, in [0, 1). Outside the deterministic core, so Math.random is fine. */
   readonly random?: () => number;
   readonly credentials?: TransportCredentials;
+  /** Where snapshots are read from and stored; without one, snapshots are neither sent nor taken. */
+  readonly snapshots?: SnapshotStore;
+  readonly snapshotTiming?: Partial<SnapshotTiming>;
 }
 
 export const defaultStreamOpenTimeoutMs = 5000;
+
+/** Deadlines of one snapshot transfer (STYLE: every async path has one). */
+export interface SnapshotTiming {
+  /** The whole transfer, from open to the receiver's answer. */
+  readonly transferTimeoutMs: number;
+  /** The longest wait for progress: the peer taking the next chunk, or (receiving) the next chunk arriving. */
+  readonly stallTimeoutMs: number;
+}
+
+export const defaultSnapshotTiming: SnapshotTiming = { transferTimeoutMs: 30 * 60 * 1000, stallTimeoutMs: 30_000 };
 
 /** The options with every default filled in and every number checked. */
 export interface ResolvedTransportOptions {
@@ -86,6 +100,8 @@ export interface ResolvedTransportOptions {
   readonly streamOpenTimeoutMs: number;
   readonly random: () => number;
   readonly credentials: TransportCredentials;
+  readonly snapshots: SnapshotStore | undefined;
+  readonly snapshotTiming: SnapshotTiming;
 }
 
 /** Fills in defaults and validates; throws TransportConfigError naming the bad option. */
@@ -108,6 +124,9 @@ export function resolveTransportOptions(options: GrpcTransportOptions): Resolved
   checkPositive('keepalive.timeMs', keepalive.timeMs);
   checkPositive('keepalive.timeoutMs', keepalive.timeoutMs);
   checkPositive('streamOpenTimeoutMs', streamOpenTimeoutMs);
+  const snapshotTiming = { ...defaultSnapshotTiming, ...options.snapshotTiming };
+  checkPositive('snapshotTiming.transferTimeoutMs', snapshotTiming.transferTimeoutMs);
+  checkPositive('snapshotTiming.stallTimeoutMs', snapshotTiming.stallTimeoutMs);
   return {
     clusterId: options.clusterId,
     selfId: options.selfId,
@@ -119,6 +138,8 @@ export function resolveTransportOptions(options: GrpcTransportOptions): Resolved
     streamOpenTimeoutMs,
     random: options.random ?? Math.random,
     credentials: options.credentials ?? insecureTransportCredentials(),
+    snapshots: options.snapshots,
+    snapshotTiming,
   };
 }
 

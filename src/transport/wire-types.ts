@@ -83,3 +83,24 @@ export interface WireMessageBatch {
 export interface WireSendSummary {
   batchesReceived: number;
 }
+
+export interface WireSnapshotHeader {
+  clusterId: string;
+  from: string;
+  senderClientAddress: string;
+  message: WireRaftMessage;
+  format: number;
+}
+
+export interface WireSnapshotTrailer {
+  sha256: Uint8Array;
+  chunks: number;
+  bytes: number;
+}
+
+/** One frame of InstallSnapshot: exactly one of the three parts. */
+export type WireSnapshotChunk = { header: WireSnapshotHeader } | { data: Uint8Array } | { trailer: WireSnapshotTrailer };
+
+export interface WireInstallSnapshotResult {
+  bytesReceived: number;
+}

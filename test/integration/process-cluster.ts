@@ -66,6 +66,13 @@ interface NodeProcess {
   readonly dataDir: string;
   readonly logFile: string;
   child: ChildProcess | null;
+  /** How the last incarnation ended, once it has. */
+  lastExit: { readonly code: number | null; readonly signal: NodeJS.Signals | null } | null;
+}
+
+/** Per-cluster options: flags every node gets beyond the basic ones. */
+export interface ProcessClusterOptions {
+  readonly extraArgs?: readonly string[];
 }
 
 /**
@@ -76,12 +83,16 @@ export class ProcessCluster {
   readonly nodes: NodeProcess[];
   readonly root: string;
 
-  private constructor(root: string, nodes: NodeProcess[]) {
+  private constructor(
+    root: string,
+    nodes: NodeProcess[],
+    private readonly options: ProcessClusterOptions,
+  ) {
     this.root = root;
     this.nodes = nodes;
   }
 
-  static async create(size: number): Promise<ProcessCluster> {
+  static async create(size: number, options: ProcessClusterOptions & { env?: Readonly<Record<string, NodeJS.ProcessEnv>> } = {}): Promise<ProcessCluster> {
     const root = mkdtempSync(join(tmpdir(), 'raftkv-it-'));
     const nodes: NodeProcess[] = [];
     for (let i = 1; i <= size; i++) {
@@ -92,10 +103,11 @@ export class ProcessCluster {
         dataDir: join(root, `n${i}`),
         logFile: join(root, `n${i}.log`),
         child: null,
+        lastExit: null,
       });
     }
-    const cluster = new ProcessCluster(root, nodes);
-    for (const node of nodes) cluster.start(node.id);
+    const cluster = new ProcessCluster(root, nodes, options);
+    for (const node of nodes) cluster.start(node.id, { env: options.env?.[node.id] });
     return cluster;
   }
 
@@ -109,8 +121,8 @@ export class ProcessCluster {
     return node;
   }
 
-  /** Starts (or restarts, on the same data directory) one node. */
-  start(id: string): void {
+  /** Starts (or restarts, on the same data directory) one node; `env` adds to the environment (e.g. RAFTKV_FAILPOINTS). */
+  start(id: string, options: { env?: NodeJS.ProcessEnv } = {}): void {
     const node = this.node(id);
     if (node.child !== null) throw new Error(`${id} is already running`);
     const log = openSync(node.logFile, 'a');
@@ -122,14 +134,29 @@ export class ProcessCluster {
         '--id', node.id, '--data', node.dataDir,
         '--listen-peer', node.peerAddress, '--listen-client', node.clientAddress,
         '--peers', peers, '--tick-ms', '50', '--log-level', 'info',
+        ...(this.options.extraArgs ?? []),
       ],
-      { cwd: projectRoot, stdio: ['ignore', log, log] },
+      { cwd: projectRoot, stdio: ['ignore', log, log], env: { ...process.env, ...options.env } },
     );
     closeSync(log);
     const child = node.child;
-    child.once('exit', () => {
+    node.lastExit = null;
+    child.once('exit', (code, signal) => {
+      node.lastExit = { code, signal };
       if (node.child === child) node.child = null;
     });
+  }
+
+  /** The PID of a running node. */
+  pid(id: string): number {
+    const pid = this.node(id).child?.pid;
+    if (pid === undefined) throw new Error(`${id} is not running`);
+    return pid;
+  }
+
+  /** The node's whole log. */
+  log(id: string): string {
+    return safeRead(this.node(id).logFile);
   }
 
   /** SIGKILL: the node loses everything it had not made durable. */

@@ -164,8 +164,9 @@ describe('sessions in the state machine', () => {
     const reopenedStore = await temp.open(dataDir);
     const reopened = await KvStateMachine.open(reopenedStore, { ...defaultKvStateMachineOptions, sessionLimits: limits });
     expect(reopened.sessionCount).toBe(0);
-    // Neither the header nor the remembered result is left behind: only the applied position.
+    // Neither the header nor the remembered result is left behind.
+    expect(await reopenedStore.generation(0).sessions.keys().all()).toEqual([]);
     const keys = await reopenedStore.sublevels.smMeta.keys().all();
-    expect(keys.map((key) => text(key))).toEqual(['applied']);
+    expect(keys.map((key) => text(key)).sort()).toEqual(['applied', 'format']);
   });
 });

@@ -125,10 +125,10 @@ describe('KvStateMachine', () => {
   it('reports a corrupt stored record as StorageCorruptError naming the key', async () => {
     const { store } = await temp.openFresh();
     const machine = await KvStateMachine.open(store);
-    await store.write([{ type: 'put', sublevel: store.sublevels.kv, key: bytes('bad'), value: new Uint8Array([1, 0]) }], { sync: true });
+    await store.write([{ type: 'put', sublevel: store.generation(0).kv, key: bytes('bad'), value: new Uint8Array([1, 0]) }], { sync: true });
     const error: unknown = await machine.get(bytes('bad')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageCorruptError);
-    expect((error as StorageCorruptError).location).toBe(`kv/${Buffer.from('bad').toString('hex')}`);
+    expect((error as StorageCorruptError).location).toBe(`kv-g0/${Buffer.from('bad').toString('hex')}`);
     await expect(machine.apply(entriesFrom(1, [put('bad', 'v')]))).rejects.toBeInstanceOf(StorageCorruptError);
   });
 

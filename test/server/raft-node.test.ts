@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { RaftCore, SeededRng, defaultRaftTunables, freshState, nodeId, type Entry, type Message } from '../../src/raft/index.js';
-import { RaftNode, type DurableLog } from '../../src/server/raft-node.js';
+import { RaftNode, defaultSnapshotPolicy, type DurableLog } from '../../src/server/raft-node.js';
 import { ShuttingDownError } from '../../src/shared/errors.js';
 import type { Transport, TransportEvents } from '../../src/transport/transport.js';
 
@@ -25,11 +25,20 @@ function singleNode(log: DurableLog, onFatal: (error: Error) => void): { node: R
   const applied: Entry[] = [];
   const stateMachine = {
     appliedIndex: 0,
+    applied: { index: 0, term: 0 },
     async apply(entries: readonly Entry[]): Promise<number[]> {
       applied.push(...entries);
-      this.appliedIndex = entries[entries.length - 1]?.index ?? this.appliedIndex;
+      const last = entries[entries.length - 1];
+      if (last !== undefined) {
+        this.appliedIndex = last.index;
+        this.applied = { index: last.index, term: last.term };
+      }
       return entries.map((e) => e.index);
     },
+    prepareInstall(): never {
+      throw new Error('a single node never receives a snapshot');
+    },
+    async discardStaged(): Promise<void> {},
   };
   const transport = new LoopbackTransport();
   const node = new RaftNode<number>({
@@ -41,6 +50,7 @@ function singleNode(log: DurableLog, onFatal: (error: Error) => void): { node: R
     tickMs: 5,
     pendingProposalsMax: 100,
     pendingReadsMax: 100,
+    snapshotPolicy: defaultSnapshotPolicy,
     incarnation: 'test',
     onFatal,
   });
@@ -58,7 +68,7 @@ async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> 
 describe('the drive loop', () => {
   it('persists, applies and answers a proposal on a single node', async () => {
     const saved: Entry[] = [];
-    const { node, transport, applied } = singleNode({ save: async (u) => void saved.push(...u.entries) }, () => undefined);
+    const { node, transport, applied } = singleNode({ save: async (u) => void saved.push(...u.entries), compact: async () => {} }, () => undefined);
     await node.start();
     await until(() => node.status().role === 'leader');
     const index = await node.propose(new TextEncoder().encode('x'), 5000);
@@ -78,6 +88,7 @@ describe('the drive loop', () => {
         save: async () => {
           if (failing) throw new Error('disk on fire');
         },
+        compact: async () => {},
       },
       (error) => fatal.push(error),
     );

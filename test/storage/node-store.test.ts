@@ -22,7 +22,8 @@ describe('NodeStore', () => {
   it('creates the data directory and writes one batch across sublevels', async () => {
     const dataDir = join(await temp.makeDir(), 'nested', 'node-1');
     const store = await temp.open(dataDir);
-    const { kv, smMeta } = store.sublevels;
+    const { smMeta } = store.sublevels;
+    const { kv } = store.generation(0);
     await store.write(
       [
         { type: 'put', sublevel: kv, key: bytes('k'), value: bytes('v') },
@@ -47,10 +48,10 @@ describe('NodeStore', () => {
 
   it('opens the directory again once the holder closes it, with the data intact', async () => {
     const { dataDir, store } = await temp.openFresh();
-    await store.write([{ type: 'put', sublevel: store.sublevels.kv, key: bytes('a'), value: bytes('1') }], { sync: true });
+    await store.write([{ type: 'put', sublevel: store.generation(0).kv, key: bytes('a'), value: bytes('1') }], { sync: true });
     await store.close();
     const reopened = await temp.open(dataDir);
-    expect(text((await reopened.sublevels.kv.get(bytes('a'))) ?? new Uint8Array())).toBe('1');
+    expect(text((await reopened.generation(0).kv.get(bytes('a'))) ?? new Uint8Array())).toBe('1');
   });
 
   it('reports a missing directory with STORAGE_OPEN when it must not be created', async () => {
@@ -72,7 +73,7 @@ describe('NodeStore', () => {
     const { store } = await temp.openFresh();
     await store.close();
     await expect(
-      store.write([{ type: 'del', sublevel: store.sublevels.kv, key: bytes('a') }], { sync: false }),
+      store.write([{ type: 'del', sublevel: store.generation(0).kv, key: bytes('a') }], { sync: false }),
     ).rejects.toMatchObject({ name: 'StorageError', code: 'STORAGE_CLOSED' });
   });
 });

@@ -5,8 +5,10 @@
 import { connect, createServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import type { Message, NodeId } from '../../src/raft/index.js';
+import type { LogPosition, Message, NodeId } from '../../src/raft/index.js';
+import { SnapshotBusyError } from '../../src/shared/errors.js';
 import type { TransportEvents } from '../../src/transport/index.js';
+import type { SnapshotReader, SnapshotStore, SnapshotWriter } from '../../src/transport/transport.js';
 
 /** Polls `condition` every few milliseconds until it holds; fails after `timeoutMs` naming `what`. */
 export async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -118,5 +120,69 @@ export class BlackholeProxy {
         if (!this.blackholed) to.destroy();
       });
     }
+  }
+}
+
+/** One snapshot as MemorySnapshotStore received it. */
+export interface ReceivedSnapshot {
+  readonly chunks: Uint8Array[];
+  state: 'receiving' | 'finished' | 'aborted';
+  readonly token: Uint8Array;
+}
+
+/**
+ * A SnapshotStore over memory, for transport tests: it sends `outgoing` (chunks as given) and
+ * keeps what it receives. The real one is the state machine's (test/kv/snapshot.test.ts).
+ */
+export class MemorySnapshotStore implements SnapshotStore {
+  outgoing: { applied: LogPosition; chunks: Uint8Array[] } = { applied: { index: 40, term: 2 }, chunks: [new Uint8Array([1, 2, 3]), new Uint8Array([4, 5])] };
+  readonly received: ReceivedSnapshot[] = [];
+  /** Readers opened and not yet closed. */
+  openReaders = 0;
+  /** Makes write() reject (as the state machine does for data that is not a snapshot). */
+  refuseWrites: Error | null = null;
+  /** Holds each write until the test releases it, to see flow control at work. */
+  writeGate: Promise<void> | null = null;
+
+  async open(): Promise<SnapshotReader> {
+    const { applied, chunks } = this.outgoing;
+    this.openReaders += 1;
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (closed) return;
+      closed = true;
+      this.openReaders -= 1;
+    };
+    return {
+      applied,
+      async *chunks() {
+        try {
+          for (const chunk of chunks) yield chunk;
+        } finally {
+          await close();
+        }
+      },
+      close,
+    };
+  }
+
+  async receive(): Promise<SnapshotWriter> {
+    if (this.received.some((snapshot) => snapshot.state === 'receiving')) throw new SnapshotBusyError('already receiving one');
+    const snapshot: ReceivedSnapshot = { chunks: [], state: 'receiving', token: new Uint8Array([this.received.length + 1]) };
+    this.received.push(snapshot);
+    return {
+      write: async (chunk) => {
+        if (this.writeGate !== null) await this.writeGate;
+        if (this.refuseWrites !== null) throw this.refuseWrites;
+        snapshot.chunks.push(new Uint8Array(chunk));
+      },
+      finish: () => {
+        snapshot.state = 'finished';
+        return snapshot.token;
+      },
+      abort: async () => {
+        if (snapshot.state === 'receiving') snapshot.state = 'aborted';
+      },
+    };
   }
 }

@@ -1,0 +1,100 @@
+/**
+ * The state machine's snapshot as it travels between nodes: a sequence of chunks, each a run of
+ * whole records, so a receiver can decode and store every chunk on its own and never needs more
+ * than one in memory.
+ *
+ *   record: kind u8 | key (u32 length + bytes) | value (u32 length + bytes)
+ *   kind:   1 = a key of the keyspace (value: KeyRecord), 2 = a client session (value: SessionState)
+ *
+ * The applied index and term, and the membership, travel in the stream's header (the Raft
+ * message), the checksum in its trailer (src/transport/snapshot-*.ts). Pure functions.
+ */
+import { checkKeyRecord } from './key-record.js';
+import { decodeSessionState } from './session-codec.js';
+import { BinaryDecodeError, ByteReader, ByteWriter, clientIdOfSessionKey } from '../storage/index.js';
+
+/** What a snapshot record is. */
+export type SnapshotRecordKind = 'kv' | 'session';
+
+export interface SnapshotRecord {
+  readonly kind: SnapshotRecordKind;
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+}
+
+const kindCodes: Record<SnapshotRecordKind, number> = { kv: 1, session: 2 };
+/** Keys are at most 64 KiB (the command encoding); anything longer is not a snapshot of ours. */
+const keyBytesMax = 0xffff;
+/** The largest value a record may carry: a key record (value ≤ 16 MiB) or a session with its results. */
+const valueBytesMax = 256 * 1024 * 1024;
+
+/** The default size of a chunk: about 1 MiB of records (a record is never split). */
+export const defaultSnapshotChunkBytes = 1024 * 1024;
+
+/**
+ * Packs records into chunks of about `chunkBytes`: `add` returns a chunk once the records
+ * collected reach that size, `finish` returns what is left (or null if nothing).
+ */
+export class SnapshotChunker {
+  private writer: ByteWriter;
+  private size = 0;
+
+  constructor(private readonly chunkBytes: number = defaultSnapshotChunkBytes) {
+    if (!Number.isInteger(chunkBytes) || chunkBytes <= 0) throw new RangeError(`snapshot chunk bytes must be a positive integer, got ${chunkBytes}`);
+    this.writer = new ByteWriter(chunkBytes + 4096);
+  }
+
+  add(record: SnapshotRecord): Uint8Array | null {
+    this.writer.u8(kindCodes[record.kind]).bytes(record.key, 'u32').bytes(record.value, 'u32');
+    this.size += 9 + record.key.byteLength + record.value.byteLength;
+    return this.size >= this.chunkBytes ? this.take() : null;
+  }
+
+  finish(): Uint8Array | null {
+    return this.size > 0 ? this.take() : null;
+  }
+
+  private take(): Uint8Array {
+    const chunk = this.writer.finish();
+    this.writer = new ByteWriter(this.chunkBytes + 4096);
+    this.size = 0;
+    return chunk;
+  }
+}
+
+/**
+ * The records of one chunk, each checked: a known kind, lengths within bounds, a session key,
+ * and a value that decodes as what its kind says. Throws BinaryDecodeError naming the record, so
+ * a garbled or hostile stream is refused before any of it is installed.
+ */
+export function decodeSnapshotChunk(chunk: Uint8Array): SnapshotRecord[] {
+  const reader = new ByteReader(chunk);
+  const records: SnapshotRecord[] = [];
+  // Keys and values are views into the chunk, not copies: it stays alive while they are stored.
+  const view = (length: number, field: string): Uint8Array => {
+    const start = chunk.byteLength - reader.remainingBytes;
+    reader.skip(length, field);
+    return chunk.subarray(start, start + length);
+  };
+  while (reader.remainingBytes > 0) {
+    const at = `snapshot record ${records.length}`;
+    const code = reader.u8(`${at} kind`);
+    const keyLength = reader.u32(`${at} key length`);
+    if (keyLength > keyBytesMax) throw new BinaryDecodeError(`${at} key: ${keyLength} bytes exceeds the limit of ${keyBytesMax}`);
+    const key = view(keyLength, `${at} key`);
+    const valueLength = reader.u32(`${at} value length`);
+    if (valueLength > valueBytesMax) throw new BinaryDecodeError(`${at} value: ${valueLength} bytes exceeds the limit of ${valueBytesMax}`);
+    const value = view(valueLength, `${at} value`);
+    if (code === kindCodes.kv) {
+      if (key.byteLength === 0) throw new BinaryDecodeError(`${at}: empty key`);
+      checkKeyRecord(value);
+      records.push({ kind: 'kv', key, value });
+    } else if (code === kindCodes.session) {
+      decodeSessionState(clientIdOfSessionKey(key), value);
+      records.push({ kind: 'session', key, value });
+    } else {
+      throw new BinaryDecodeError(`${at}: unknown kind ${code}`);
+    }
+  }
+  return records;
+}
