@@ -35,6 +35,7 @@ import { describeLink, type ClusterBackend, type Link, type NodeState, type Unex
 import { http2Preface } from './link-probe.js';
 import { LinkFirewall, teardownCommands, type FirewallLayout, type FirewallRunner, type IptablesArgs } from './link-firewall.js';
 import type { UnsafeCanary } from './options.js';
+import { snapshotFlags } from './process-backend.js';
 import { GenericContainer, Wait, getContainerRuntimeClient } from 'testcontainers';
 import { nowMs, withDeadline, waitUntil } from './wait.js';
 
@@ -58,6 +59,8 @@ export interface DockerBackendOptions {
   readonly image: string;
   readonly tickMs: number;
   readonly electionTicks: number;
+  /** Passed to the nodes as --snapshot-entries, with a quarter of it as --snapshot-retain-entries. */
+  readonly snapshotEntries?: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** TEST ONLY: start nodes with these --unsafe-* flags (and RAFTKV_ENABLE_UNSAFE=1). */
   readonly unsafe?: readonly UnsafeCanary[];
@@ -166,6 +169,7 @@ export class DockerBackend implements ClusterBackend {
           '--peers', peers,
           '--tick-ms', String(options.tickMs),
           '--election-ticks', String(options.electionTicks),
+          ...snapshotFlags(options.snapshotEntries),
           '--log-level', options.logLevel,
           ...(options.unsafe ?? []).map((canary) => `--unsafe-${canary}`),
         ],

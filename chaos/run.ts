@@ -257,6 +257,7 @@ async function createBackend(config: ChaosConfig, dir: string): Promise<ClusterB
         image: config.image,
         tickMs: config.tickMs,
         electionTicks: config.electionTicks,
+        snapshotEntries: config.snapshotEntries,
         logLevel: config.nodeLogLevel,
         unsafe: config.unsafe,
       });
