@@ -35,20 +35,20 @@ export interface ClusterBackend {
   /** Starts a killed node again on the same data. Resolves when its process runs (not when it serves). */
   restart(id: string): Promise<void>;
 
-  /** SIGSTOP: the node freezes with its connections open. Resolves when it is stopped. */
+  /** SIGSTOP (docker: the cgroup freezer): the node freezes with its connections open. Resolves when it is stopped. */
   pause(id: string): Promise<void>;
 
   /** SIGCONT. Resolves when it runs again. */
   resume(id: string): Promise<void>;
 
-  /** Stops what `from` sends to `to`, open connections included. */
-  cut(from: string, to: string): void;
+  /** Stops what `from` sends to `to`, open connections included. Resolves once the cut is in effect. */
+  cut(from: string, to: string): Promise<void>;
 
-  /** Lets `from` reach `to` again. */
-  heal(from: string, to: string): void;
+  /** Lets `from` reach `to` again. Resolves once the link is open (connections may still be re-establishing). */
+  heal(from: string, to: string): Promise<void>;
 
   /** Heals every link. */
-  healAll(): void;
+  healAll(): Promise<void>;
 
   /** The directed links cut now. */
   cutLinks(): readonly Link[];

@@ -6,7 +6,7 @@
  * - partitions: a probe across every cut link fails (link-probe.ts), and every node left
  *   without a two-way majority (an isolated leader, a minority) is seen not leading.
  * - kill: the process exited on SIGKILL and its client port no longer answers.
- * - pause: the process is in state T (stopped) and does not answer.
+ * - pause: the process is in state T (stopped; docker: the container is paused) and does not answer.
  * - kill-majority: as kill, for each victim, and no survivor leads without a quorum.
  * Observations that are expected but not required (a new leader on the majority side) are
  * recorded too, marked optional.
@@ -55,6 +55,9 @@ export interface FaultRecord {
   /** What it did, resolved: "isolate n2 (leader, term 3)". */
   description: string;
   startedMs: number | null;
+  /** When healing began: the fault was in effect from `startedMs` to here. */
+  healStartedMs: number | null;
+  /** When the heal was confirmed (the cluster settled), or given up on. */
   healedMs: number | null;
   readonly targets: string[];
   readonly cutLinks: string[];
@@ -120,7 +123,7 @@ export class NemesisRunner {
   /** Undoes whatever is still broken (links, paused and killed nodes). For cleanup paths. */
   async healEverything(): Promise<void> {
     const { backend } = this.options;
-    backend.healAll();
+    await backend.healAll().catch(() => {});
     this.damage.links = [];
     for (const id of this.damage.paused.splice(0)) await backend.resume(id).catch(() => {});
     for (const id of this.damage.killed.splice(0)) await backend.restart(id).catch(() => {});
@@ -142,6 +145,7 @@ export class NemesisRunner {
       record.error = (error as Error).message;
       log(`${label} ${record.planned}: FAILED to inject: ${record.error}`);
     }
+    record.healStartedMs = clock();
     await this.heal(record);
     this.lastHealMs = clock();
     record.healedMs = this.lastHealMs;
@@ -213,11 +217,12 @@ export class NemesisRunner {
       case 'pause': {
         const victim = fault.target.kind === 'leader' ? (leader as NonNullable<typeof leader>).id : fault.target.id;
         record.targets.push(victim);
-        record.description = `pause (SIGSTOP) ${victim}${leaderNote(victim)}`;
+        const how = backend.kind === 'docker' ? 'docker pause' : 'SIGSTOP';
+        record.description = `pause (${how}) ${victim}${leaderNote(victim)}`;
         this.damage.paused.push(victim);
-        await this.observe(record, `${victim} is stopped (SIGSTOP)`, true, async () => {
+        await this.observe(record, `${victim} is stopped (${how})`, true, async () => {
           await backend.pause(victim);
-          return `process state T`;
+          return backend.kind === 'docker' ? 'container state paused' : 'process state T';
         });
         await this.observe(record, `${victim} does not answer`, true, async () => {
           await observer.waitForSilence([victim], { ...this.waitOptions(5000), statusTimeoutMs: 500 });
@@ -240,7 +245,7 @@ export class NemesisRunner {
     const { backend, observer } = this.options;
     const ids = backend.nodeIds;
     this.damage.links.push(...links);
-    for (const link of links) backend.cut(link.from, link.to);
+    for (const link of links) await backend.cut(link.from, link.to);
     record.cutLinks.push(...links.map(describeLink));
 
     await this.observe(record, `a probe across each of the ${links.length} cut links fails`, true, async () => {
@@ -298,7 +303,10 @@ export class NemesisRunner {
     throwIfAborted(this.options.signal);
     const links = this.damage.links.splice(0);
     if (links.length > 0) {
-      backend.healAll();
+      await this.healCheck(record, 'every cut link healed', async () => {
+        await backend.healAll();
+        return `${links.length} links open`;
+      });
       await this.healCheck(record, `a probe across each of the ${links.length} healed links answers`, async () => {
         await Promise.all(
           links.map((link) =>
@@ -309,7 +317,7 @@ export class NemesisRunner {
       });
     }
     for (const id of this.damage.paused.splice(0)) {
-      await this.healCheck(record, `${id} resumed (SIGCONT)`, async () => {
+      await this.healCheck(record, `${id} resumed (${backend.kind === 'docker' ? 'docker unpause' : 'SIGCONT'})`, async () => {
         await backend.resume(id);
         return 'running';
       });
@@ -384,6 +392,7 @@ function newRecord(planned: PlannedFault): FaultRecord {
     status: 'failed',
     description: describeFault(planned.fault),
     startedMs: null,
+    healStartedMs: null,
     healedMs: null,
     targets: [],
     cutLinks: [],

@@ -10,8 +10,16 @@ import { workloadNames, type WorkloadName } from './workloads/workload.js';
 export const unsafeCanaries = ['stale-reads', 'ack-before-commit'] as const;
 export type UnsafeCanary = (typeof unsafeCanaries)[number];
 
+export const backendKinds = ['process', 'docker'] as const;
+export type BackendKind = (typeof backendKinds)[number];
+
+/** The node image the docker backend runs unless --image says otherwise (deploy/build-image.sh). */
+export const defaultImage = 'raftkv:local';
+
 export interface ChaosConfig {
-  readonly backend: 'process';
+  readonly backend: BackendKind;
+  /** docker backend: the node image. */
+  readonly image: string;
   readonly nodes: number;
   readonly nemesis: readonly FaultKind[];
   /** As given, for the report ("all", "kill,pause"). */
@@ -62,6 +70,7 @@ export function chaosConfig(overrides: Partial<ChaosConfig> & Pick<ChaosConfig, 
   const clients = overrides.clients ?? 5;
   return {
     backend: 'process',
+    image: defaultImage,
     nodes: 3,
     nemesis: [],
     nemesisText: overrides.nemesis === undefined ? 'none' : overrides.nemesis.join(','),
@@ -96,10 +105,13 @@ export function defaultMinOps(durationMs: number, clients: number): number {
   return Math.max(20, Math.floor((durationMs / 1000) * clients));
 }
 
-export const usage = `usage: npm run chaos -- --backend process --nodes 3|5 --nemesis NAME[,NAME] --duration SECONDS
+export const usage = `usage: npm run chaos -- --backend docker|process --nodes 3|5 --nemesis NAME[,NAME] --duration SECONDS
                        --clients N --seed S [--out DIR] [options]
 
-  --backend process        where nodes run (docker: not yet)
+  --backend docker|process where nodes run (default process): containers on a Docker network,
+                           links cut by host iptables rules (root, a running engine and the
+                           image: see chaos/README.md), or local processes behind proxies
+  --image NAME             docker backend: the node image (default ${defaultImage})
   --nodes 3|5              cluster size (default 3)
   --nemesis NAMES          comma-separated faults, or all, or none (default all):
                            partition-leader, partition-half, partition-bridge, partition-ring,
@@ -138,6 +150,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
       allowPositionals: false,
       options: {
         backend: { type: 'string' },
+        image: { type: 'string' },
         nodes: { type: 'string' },
         nemesis: { type: 'string' },
         duration: { type: 'string' },
@@ -164,9 +177,12 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
   }
   if (values.help === true) return { kind: 'help' };
   try {
-    const backend = values.backend ?? 'process';
-    if (backend === 'docker') throw new FlagError('backend', 'the docker backend is not implemented yet; use process');
-    if (backend !== 'process') throw new FlagError('backend', `must be process, got "${String(backend)}"`);
+    const backendText = str(values, 'backend') ?? 'process';
+    const backend = backendKinds.find((kind) => kind === backendText);
+    if (backend === undefined) throw new FlagError('backend', `must be one of ${backendKinds.join(', ')}, got "${backendText}"`);
+    const image = str(values, 'image') ?? defaultImage;
+    if (values.image !== undefined && backend !== 'docker') throw new FlagError('image', 'only the docker backend runs an image (add --backend docker)');
+    if (!/^[\w][\w.\-/:@]*$/.test(image)) throw new FlagError('image', `not an image name: "${image}"`);
     const nodes = integer(values, 'nodes', 3, 3, 5);
     if (nodes !== 3 && nodes !== 5) throw new FlagError('nodes', `must be 3 or 5, got "${String(values.nodes)}"`);
     const nemesisText = str(values, 'nemesis') ?? 'all';
@@ -189,6 +205,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
       kind: 'config',
       config: chaosConfig({
         backend,
+        image,
         nodes,
         nemesis,
         nemesisText,

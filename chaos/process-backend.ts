@@ -206,16 +206,19 @@ export class ProcessBackend implements ClusterBackend {
     await this.waitForProcessState(id, pid, (state) => state !== 'T' && state !== 't', 'running');
   }
 
-  cut(from: string, to: string): void {
+  cut(from: string, to: string): Promise<void> {
     this.proxy(from, to).cut();
+    return Promise.resolve();
   }
 
-  heal(from: string, to: string): void {
+  heal(from: string, to: string): Promise<void> {
     this.proxy(from, to).heal();
+    return Promise.resolve();
   }
 
-  healAll(): void {
+  healAll(): Promise<void> {
     for (const proxy of this.proxies.values()) if (proxy.isCut) proxy.heal();
+    return Promise.resolve();
   }
 
   cutLinks(): readonly Link[] {

@@ -24,7 +24,7 @@ import { faultProblems, NemesisRunner } from './nemesis-runner.js';
 import { describeFault, planNemesis, type PlannedFault } from './nemesis.js';
 import type { ChaosConfig } from './options.js';
 import { ProcessBackend } from './process-backend.js';
-import { summaryLine, writeReport, type Convergence, type LinearizableAnswer, type RunResult } from './report.js';
+import { describeThroughput, faultThroughput, summaryLine, writeReport, type Convergence, type LinearizableAnswer, type RunResult } from './report.js';
 import { AbortedError, nowMs, sleep, waitUntil } from './wait.js';
 import { AppendWorkload } from './workloads/append.js';
 import { WorkloadDriver } from './workloads/driver.js';
@@ -61,7 +61,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   const electionTimeoutMs = config.tickMs * config.electionTicks;
 
   log(
-    `chaos: ${config.nodes} nodes (process backend), nemesis ${config.nemesisText}, workload ${config.workload}, ` +
+    `chaos: ${config.nodes} nodes (${config.backend} backend${config.backend === 'docker' ? `, image ${config.image}` : ''}), nemesis ${config.nemesisText}, workload ${config.workload}, ` +
       `${config.durationMs / 1000}s, ${config.clients} clients, seed ${config.seed}, out ${outDir}`,
   );
   const backend = await createBackend(config, outDir);
@@ -198,6 +198,9 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   if (convergence !== null && !convergence.matches) problems.push(`node keyspaces differ: ${convergence.differences.join('; ')}`);
   if (linearizability?.verdict === 'unknown') problems.push('the linearizability check ran out of budget (see report.txt)');
 
+  const throughput = workloadStartMs !== null && workloadEndMs !== null ? faultThroughput(history.filter((op) => op.process < finalReadProcessBase), faults, workloadStartMs, workloadEndMs) : null;
+  if (throughput !== null) log(`throughput: ${describeThroughput(throughput)}`);
+
   const lost = durability?.lost ?? 0;
   const result: RunResult = {
     config,
@@ -210,6 +213,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     workloadEndMs,
     lastHealMs,
     ops: { total: history.length, completed, counts: recorder.counts(), recoveredPerClient, errors: driver?.errors() ?? {} },
+    throughput,
     linearizability,
     linearizable,
     durability,
@@ -231,7 +235,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   return result;
 }
 
-/** The cluster for a run (only the process backend exists so far). */
+/** The cluster for a run. */
 async function createBackend(config: ChaosConfig, dir: string): Promise<ClusterBackend> {
   switch (config.backend) {
     case 'process':
@@ -244,6 +248,20 @@ async function createBackend(config: ChaosConfig, dir: string): Promise<ClusterB
         logLevel: config.nodeLogLevel,
         unsafe: config.unsafe,
       });
+    case 'docker': {
+      // Loaded only when used: testcontainers and its Docker client are no part of a process run.
+      const { DockerBackend } = await import('./docker-backend.js');
+      return DockerBackend.create({
+        nodeCount: config.nodes,
+        dir,
+        image: config.image,
+        tickMs: config.tickMs,
+        electionTicks: config.electionTicks,
+        snapshotEntries: config.snapshotEntries,
+        logLevel: config.nodeLogLevel,
+        unsafe: config.unsafe,
+      });
+    }
     default:
       throw new Error(`unknown backend ${JSON.stringify(config.backend)}`);
   }

@@ -39,8 +39,9 @@ describe('parseChaosArgs', () => {
     ['--clients 0', '--clients'],
     ['--seed -1', '--seed'],
     ['--seed 4294967296', '--seed'],
-    ['--backend docker', '--backend'],
     ['--backend vm', '--backend'],
+    ['--image raftkv:local', '--image'],
+    ['--backend docker --image bad;name', '--image'],
     ['--workload bank', '--workload'],
     ['--hold 5-2', '--hold'],
     ['--transport http', '--transport'],
@@ -49,6 +50,13 @@ describe('parseChaosArgs', () => {
     const result = parse(line);
     expect(result.kind).toBe('error');
     if (result.kind === 'error') expect(result.message).toContain(flag);
+  });
+
+  it('reads the docker backend and its image, with raftkv:local by default', () => {
+    const docker = parse('--backend docker --nodes 5 --seed 3');
+    expect(docker.kind === 'config' && docker.config).toMatchObject({ backend: 'docker', image: 'raftkv:local', nodes: 5 });
+    const other = parse('--backend docker --image registry.local:5000/raftkv:ci');
+    expect(other.kind === 'config' && other.config).toMatchObject({ backend: 'docker', image: 'registry.local:5000/raftkv:ci' });
   });
 
   it('rejects an unknown flag by name', () => {
