@@ -1,3 +1,5 @@
+import type { UnsafeCanary } from './options.js';
+
 /**
  * What the nemesis and the run need from a cluster, whatever runs the nodes: local processes
  * behind harness-owned proxies (process-backend.ts) or containers (a docker backend, later).
@@ -70,6 +72,22 @@ export interface ClusterBackend {
 
   /** Last resort from a process 'exit' handler: SIGKILL every node now, synchronously. */
   killAllNow(): void;
+}
+
+/** How every backend runs its nodes (each backend adds what is its own). */
+export interface BackendNodeOptions {
+  readonly nodeCount: number;
+  /** Holds data/<id>/ and nodes/<id>.log; created if missing. */
+  readonly dir: string;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  /** Passed to the nodes as --snapshot-entries, with a quarter of it as --snapshot-retain-entries. */
+  readonly snapshotEntries?: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** TEST ONLY: start nodes with these --unsafe-* flags (and RAFTKV_ENABLE_UNSAFE=1), to check that the harness catches them. */
+  readonly unsafe?: readonly UnsafeCanary[];
+  /** How long a node may take to serve clients after its process or container starts. */
+  readonly startTimeoutMs?: number;
 }
 
 /** A directed link: what `from` sends to `to`. */

@@ -31,10 +31,9 @@ import { appendFileSync, createWriteStream, mkdirSync, type WriteStream } from '
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { describeLink, type ClusterBackend, type Link, type NodeState, type UnexpectedExit } from './backend.js';
+import { describeLink, type BackendNodeOptions, type ClusterBackend, type Link, type NodeState, type UnexpectedExit } from './backend.js';
 import { http2Preface } from './link-probe.js';
 import { LinkFirewall, teardownCommands, type FirewallLayout, type FirewallRunner, type IptablesArgs } from './link-firewall.js';
-import type { UnsafeCanary } from './options.js';
 import { snapshotFlags } from './process-backend.js';
 import { GenericContainer, Wait, getContainerRuntimeClient } from 'testcontainers';
 import { nowMs, withDeadline, waitUntil } from './wait.js';
@@ -51,21 +50,9 @@ export const clientPort = 8001;
 /** The message `raftkv start` logs once it serves clients: the containers' wait strategy. */
 export const servingMessage = /"msg":"node serving"/;
 
-export interface DockerBackendOptions {
-  readonly nodeCount: number;
-  /** Holds data/<id>/ and nodes/<id>.log; created if missing. */
-  readonly dir: string;
+export interface DockerBackendOptions extends BackendNodeOptions {
   /** The node image (deploy/build-image.sh), e.g. raftkv:local. */
   readonly image: string;
-  readonly tickMs: number;
-  readonly electionTicks: number;
-  /** Passed to the nodes as --snapshot-entries, with a quarter of it as --snapshot-retain-entries. */
-  readonly snapshotEntries?: number;
-  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** TEST ONLY: start nodes with these --unsafe-* flags (and RAFTKV_ENABLE_UNSAFE=1). */
-  readonly unsafe?: readonly UnsafeCanary[];
-  /** How long a node may take to log that it serves, after its container starts. */
-  readonly startTimeoutMs?: number;
 }
 
 /** One node: where it lives and, once created, its container. */

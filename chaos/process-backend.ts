@@ -12,29 +12,16 @@ import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync } from 'no
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeLink, type ClusterBackend, type Link, type NodeState, type UnexpectedExit } from './backend.js';
+import { describeLink, type BackendNodeOptions, type ClusterBackend, type Link, type NodeState, type UnexpectedExit } from './backend.js';
 import { LinkProxy } from './link-proxy.js';
-import type { UnsafeCanary } from './options.js';
 import { probeLink, splitAddress } from './link-probe.js';
 import { DeadlineError, nowMs, sleep, withDeadline } from './wait.js';
 
 /** The project root, where cli/raftkv.ts lives. */
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
-export interface ProcessBackendOptions {
-  readonly nodeCount: number;
-  /** Holds data/<id>/ and nodes/<id>.log; created if missing. */
-  readonly dir: string;
-  readonly tickMs: number;
-  readonly electionTicks: number;
-  /** Passed to the nodes as --snapshot-entries, with a quarter of it as --snapshot-retain-entries. */
-  readonly snapshotEntries?: number;
-  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** TEST ONLY: start nodes with these --unsafe-* flags, to check that the harness catches them. */
-  readonly unsafe?: readonly UnsafeCanary[];
-  /** How long a node may take to listen for clients after its process starts. */
-  readonly startTimeoutMs?: number;
-}
+/** The process backend needs nothing beyond what every backend takes. */
+export type ProcessBackendOptions = BackendNodeOptions;
 
 /** The node flags for a snapshot interval (none: the node's defaults). */
 export function snapshotFlags(entries: number | undefined): string[] {

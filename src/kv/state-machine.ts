@@ -6,6 +6,7 @@ import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from 
 import { KeyCache } from './key-cache.js';
 import { deferred, type Deferred } from '../shared/deferred.js';
 import { InvalidSnapshotError, SnapshotBusyError } from '../shared/errors.js';
+import type { SnapshotReader, SnapshotWriter } from '../shared/snapshot-stream.js';
 import { GenerationReaders } from './generation-readers.js';
 import { loadSessions, sessionOperations } from './session-store.js';
 import { SessionTable, defaultSessionLimits, type SessionLimits } from './sessions.js';
@@ -41,26 +42,6 @@ export interface KvStateMachineOptions {
 }
 
 export const defaultKvStateMachineOptions: KvStateMachineOptions = { sessionLimits: defaultSessionLimits, cacheBytesMax: 64 * 1024 * 1024 };
-
-/** A consistent copy of the state machine being read out for a follower, chunk by chunk. */
-export interface OutgoingSnapshot {
-  /** The last entry the snapshot's state includes. */
-  readonly applied: LogPosition;
-  /** The chunks (snapshot-format.ts), read lazily: at most one is in memory at a time. */
-  chunks(): AsyncGenerator<Uint8Array>;
-  /** Releases the database view. Idempotent; iteration ends it too. */
-  close(): Promise<void>;
-}
-
-/** A snapshot from the leader being written beside the current state (the next generation). */
-export interface IncomingSnapshot {
-  /** Decodes, checks and stores one chunk. Rejects with InvalidSnapshotError for bad data. */
-  write(chunk: Uint8Array): Promise<void>;
-  /** Every chunk arrived and was verified: returns the token that names it in the Raft message. */
-  finish(): Uint8Array;
-  /** Drops what was written. Idempotent. */
-  abort(): Promise<void>;
-}
 
 /** One snapshot install, split around the atomic write it joins. */
 export interface SnapshotInstall {
@@ -309,7 +290,7 @@ export class KvStateMachine {
    * serving while it is read out, and what it reads never changes. Sessions come first, then
    * every key, in chunks of about `chunkBytes`.
    */
-  async openSnapshot(chunkBytes: number = defaultSnapshotChunkBytes): Promise<OutgoingSnapshot> {
+  async openSnapshot(chunkBytes: number = defaultSnapshotChunkBytes): Promise<SnapshotReader> {
     const view = this.store.snapshot();
     try {
       // The applied position and the generation are read through the view too, so they describe
@@ -332,7 +313,7 @@ export class KvStateMachine {
    * in force until `prepareInstall`. One at a time: throws SnapshotBusyError while another is
    * being received or waits for its install.
    */
-  async receiveSnapshot(): Promise<IncomingSnapshot> {
+  async receiveSnapshot(): Promise<SnapshotWriter> {
     if (this.staging !== null) throw new SnapshotBusyError(`a snapshot into generation ${this.staging.generation} is already ${this.staging.state}`);
     const staging: { readonly generation: number; state: 'receiving' | 'staged' } = { generation: this.current.generation + 1, state: 'receiving' };
     this.staging = staging;
@@ -502,7 +483,7 @@ export class KvStateMachine {
 }
 
 /** Reads a generation out of a LevelDB snapshot; see `KvStateMachine.openSnapshot`. */
-class LevelSnapshotReader implements OutgoingSnapshot {
+class LevelSnapshotReader implements SnapshotReader {
   private closed = false;
 
   constructor(

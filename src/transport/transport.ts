@@ -1,4 +1,7 @@
-import type { LogPosition, Message, NodeId } from '../raft/index.js';
+import type { Message, NodeId } from '../raft/index.js';
+import type { SnapshotReader, SnapshotWriter } from '../shared/snapshot-stream.js';
+
+export type { SnapshotReader, SnapshotWriter };
 
 /** What the transport tells the node about the peers it talks to. */
 export interface TransportEvents {
@@ -24,25 +27,6 @@ export interface Transport {
   send(messages: readonly Message[]): void;
   /** Stops listening, closes every stream, and drops what is queued. Resolves within `deadlineMs`. */
   close(deadlineMs: number): Promise<void>;
-}
-
-/** A consistent snapshot of the state machine, read out in chunks for a follower. */
-export interface SnapshotReader {
-  /** The last entry the snapshot's state includes: the index and term the follower installs at. */
-  readonly applied: LogPosition;
-  /** The data, lazily: at most one chunk at a time in memory. Ends (and closes) the reader. */
-  chunks(): AsyncIterable<Uint8Array>;
-  close(): Promise<void>;
-}
-
-/** A snapshot being received: stored as it arrives, beside the state in force. */
-export interface SnapshotWriter {
-  /** Stores one chunk; rejects with InvalidSnapshotError for data that is not a snapshot. */
-  write(chunk: Uint8Array): Promise<void>;
-  /** Every chunk arrived and the checksum matched: returns the token the Raft message carries as its data. */
-  finish(): Uint8Array;
-  /** Drops what was stored. Idempotent. */
-  abort(): Promise<void>;
 }
 
 /** Where snapshots come from and go to: the state machine (src/kv), behind the node. */

@@ -4,7 +4,8 @@
  * cleared; and what a crash at each step leaves behind after a reopen.
  */
 import { describe, expect, it } from 'vitest';
-import { KvStateMachine, SnapshotChunker, decodeSnapshotChunk, type OutgoingSnapshot } from '../../src/kv/index.js';
+import { KvStateMachine, SnapshotChunker, decodeSnapshotChunk } from '../../src/kv/index.js';
+import type { SnapshotReader } from '../../src/shared/snapshot-stream.js';
 import { encodeKeyRecord } from '../../src/kv/key-record.js';
 import { InvalidSnapshotError, SnapshotBusyError } from '../../src/shared/errors.js';
 import { BinaryDecodeError, StorageError, type NodeStore } from '../../src/storage/index.js';
@@ -17,7 +18,7 @@ import { entriesFrom, put, session } from './kv-helpers.js';
 const temp = useTempStores();
 const membership = { voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')], learners: [] };
 
-async function collect(snapshot: OutgoingSnapshot): Promise<Uint8Array[]> {
+async function collect(snapshot: SnapshotReader): Promise<Uint8Array[]> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of snapshot.chunks()) chunks.push(chunk);
   return chunks;
