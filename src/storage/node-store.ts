@@ -116,16 +116,17 @@ export class NodeStore {
   }
 
   /**
-   * Deletes every key of `sublevel`, in many small batches: not atomic, so only for data that
-   * nothing reads any more (a retired or abandoned state generation).
+   * Deletes every key of `sublevel` (or those in `range`), in many small batches inside LevelDB,
+   * off the event loop: not atomic, so only for data that nothing reads any more (a retired or
+   * abandoned state generation, log entries below the compaction point).
    */
-  async clear(sublevel: BinarySublevel): Promise<void> {
+  async clear(sublevel: BinarySublevel, range: { readonly lte?: Uint8Array } = {}): Promise<void> {
     if (this.closed) throw new StorageError('STORAGE_CLOSED', this.path, `the database at ${this.path} is closed`);
     if (this.writeFailure !== undefined) {
       throw new StorageError('STORAGE_WRITE', this.path, `an earlier write to ${this.path} failed; restart the node`, { cause: this.writeFailure });
     }
     try {
-      await sublevel.clear();
+      await sublevel.clear(range);
     } catch (error) {
       this.writeFailure = error;
       throw new StorageError('STORAGE_WRITE', this.path, `clearing ${sublevel.prefix} in ${this.path} failed: ${causeMessage(error)}`, { cause: error });

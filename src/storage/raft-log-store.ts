@@ -68,6 +68,10 @@ export class RaftLogStore {
   private bounds: LogBounds | null = null;
   /** The last queued operation; the next one starts after it settles. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Deleting entries below the compaction point, in the background (see `compact`). */
+  private purging: Promise<void> = Promise.resolve();
+  /** Set if a purge failed: the database is broken, and the next write must say so. */
+  private purgeFailure: unknown = undefined;
 
   constructor(private readonly store: NodeStore) {}
 
@@ -84,7 +88,10 @@ export class RaftLogStore {
   /** Reads and validates everything persisted; an empty database yields the state of a new node. */
   load(): Promise<PersistedRaftState> {
     return this.serialize(async () => {
-      const state = await this.read();
+      const read = await this.read();
+      // Entries at or below the compaction point are garbage a crash left before its purge.
+      const state = { ...read, entries: read.entries.filter((entry) => entry.index > read.compactedTo.index) };
+      if (state.entries.length < read.entries.length) this.purgeThrough(read.compactedTo.index);
       validatePersistedState(state);
       const last = state.entries[state.entries.length - 1] ?? state.compactedTo;
       this.bounds = {
@@ -167,11 +174,13 @@ export class RaftLogStore {
   }
 
   /**
-   * Drops the entries up to and including `to` (which must be persisted, with that term) and
-   * records `to` as the compaction point and `snapshotMeta` as the newest snapshot, in one synced
-   * batch. `snapshotMeta` must cover `to` and be no older than the stored one. Compacting to or
-   * below the current point only records the snapshot meta. The membership is left alone: later
-   * entries may have changed it since the snapshot.
+   * Drops the entries up to and including `to` (which must be persisted, with that term):
+   * records `to` as the compaction point and `snapshotMeta` as the newest snapshot in one small
+   * synced batch, after which the log starts above `to` (load ignores anything below); the
+   * entries themselves are deleted in the background, inside LevelDB, so that compacting
+   * thousands of entries never holds up the next write. `snapshotMeta` must cover `to` and be no
+   * older than the stored one. Compacting to or below the current point only records the
+   * snapshot meta. The membership is left alone: later entries may have changed it since.
    */
   compact(to: LogPosition, snapshotMeta: SnapshotMeta): Promise<void> {
     return this.serialize(async () => {
@@ -188,7 +197,6 @@ export class RaftLogStore {
       if (to.index > before.compactedTo.index) {
         const term = await this.termOf(to.index);
         invariant(term === to.term, () => `compaction to ${to.index}@${to.term}, but the entry there has term ${term}`);
-        this.deleteEntries(operations, before.compactedTo.index + 1, to.index);
         compactedTo = { index: to.index, term: to.term };
         this.putMeta(operations, raftMetaKeys.compactedTo, encodeLogPosition(compactedTo));
       }
@@ -196,7 +204,22 @@ export class RaftLogStore {
       // sync: true: once a snapshot replaces entries, the entries must never come back without it.
       await this.store.write(operations, { sync: true });
       this.bounds = { ...before, compactedTo, snapshotMeta };
+      if (compactedTo.index > before.compactedTo.index) this.purgeThrough(compactedTo.index);
     });
+  }
+
+  /** Resolves once every purge started so far is done (for tests and orderly shutdown). */
+  purged(): Promise<void> {
+    return this.purging;
+  }
+
+  /** Deletes, in the background, every entry at or below `index` (all below the compaction point). */
+  private purgeThrough(index: Index): void {
+    this.purging = this.purging
+      .then(() => this.store.clear(this.store.sublevels.raftLog, { lte: logKey(index) }))
+      .catch((error: unknown) => {
+        this.purgeFailure ??= error;
+      });
   }
 
   /** Stores the membership in force, e.g. the initial one when a new cluster is bootstrapped. */
@@ -251,7 +274,10 @@ export class RaftLogStore {
   }
 
   private serialize<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(operation);
+    const result = this.tail.then(() => {
+      if (this.purgeFailure !== undefined) throw this.purgeFailure;
+      return operation();
+    });
     this.tail = result.catch(() => undefined);
     return result;
   }

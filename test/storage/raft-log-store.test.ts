@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvariantError, nodeId, type Entry, type HardState, type SnapshotMeta } from '../../src/raft/index.js';
 import { RaftLogStore, StorageCorruptError, type NodeStore, type PersistedRaftState } from '../../src/storage/index.js';
 import { logKey, raftMetaKeys } from '../../src/storage/keys.js';
+import { encodeLogPosition, encodeSnapshotMeta } from '../../src/storage/raft-meta-codec.js';
 import { bytes, useTempStores } from './temp-stores.js';
 
 const temp = useTempStores();
@@ -159,6 +160,32 @@ describe('RaftLogStore', () => {
     // Overwriting after compaction deletes only persisted entries above the new ones.
     await reloaded.save({ hardState: hardState(3, 8), entries: entries(9, 9, 3), snapshotMeta: null });
     expect(indexes((await reloaded.load()).entries)).toEqual(['7@2', '8@2', '9@3']);
+  });
+
+  it('deletes the compacted entries from disk in the background', async () => {
+    const { store, log } = await openLog();
+    await log.save({ hardState: hardState(1, 10), entries: entries(1, 10, 1), snapshotMeta: null });
+    await log.compact({ index: 6, term: 1 }, snapshotMeta(6, 1));
+    await log.purged();
+    const keys = await store.sublevels.raftLog.keys().all();
+    expect(keys.map((key) => Buffer.from(key).readUInt32BE(4))).toEqual([7, 8, 9, 10]);
+  });
+
+  it('after a crash between the compaction record and the purge, ignores and deletes the entries below the point', async () => {
+    const { dataDir, store, log } = await openLog();
+    await log.save({ hardState: hardState(1, 10), entries: entries(1, 10, 1), snapshotMeta: null });
+    // What compact() writes first, without the purge that follows it.
+    await store.write(
+      [
+        { type: 'put', sublevel: store.sublevels.raftMeta, key: raftMetaKeys.compactedTo, value: encodeLogPosition({ index: 4, term: 1 }) },
+        { type: 'put', sublevel: store.sublevels.raftMeta, key: raftMetaKeys.snapshotMeta, value: encodeSnapshotMeta(snapshotMeta(4, 1)) },
+      ],
+      { sync: true },
+    );
+    const { state, log: reloaded } = await reload(dataDir, store);
+    expect(indexes(state.entries)[0]).toBe('5@1');
+    await reloaded.purged();
+    expect((await reloaded.load()).entries).toHaveLength(6);
   });
 
   it('compacting to or below the current point only records the newer snapshot meta', async () => {
