@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RaftKvClient, type ClusterStatus } from '../../src/client/index.js';
+import { reservePorts } from '../../chaos/process-backend.js';
 
 /** The project root, where cli/raftkv.ts lives. */
 export const projectRoot = resolve(import.meta.dirname, '..', '..');
@@ -27,18 +27,6 @@ export function runCli(args: readonly string[], options: { timeoutMs?: number; e
     child.once('exit', (code) => {
       clearTimeout(timer);
       resolvePromise({ code, stdout, stderr });
-    });
-  });
-}
-
-/** A free TCP port on loopback (bound and released; good enough for tests). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePromise(typeof address === 'object' && address !== null ? address.port : 0));
     });
   });
 }
@@ -94,12 +82,16 @@ export class ProcessCluster {
 
   static async create(size: number, options: ProcessClusterOptions & { env?: Readonly<Record<string, NodeJS.ProcessEnv>> } = {}): Promise<ProcessCluster> {
     const root = mkdtempSync(join(tmpdir(), 'raftkv-it-'));
+    // Below the ephemeral range: a node restarted after kill -9 must bind its ports again, and an
+    // ephemeral port may by then be the source port of some client connection (EADDRINUSE).
+    const reservation = await reservePorts(2 * size);
+    await reservation.release();
     const nodes: NodeProcess[] = [];
     for (let i = 1; i <= size; i++) {
       nodes.push({
         id: `n${i}`,
-        peerAddress: `127.0.0.1:${await freePort()}`,
-        clientAddress: `127.0.0.1:${await freePort()}`,
+        peerAddress: `127.0.0.1:${reservation.ports[2 * i - 2]}`,
+        clientAddress: `127.0.0.1:${reservation.ports[2 * i - 1]}`,
         dataDir: join(root, `n${i}`),
         logFile: join(root, `n${i}.log`),
         child: null,
@@ -202,11 +194,11 @@ export class ProcessCluster {
 
   /** Waits until a running node reports itself leader and returns its id. */
   async waitForLeader(client: RaftKvClient, timeoutMs = 30_000): Promise<string> {
-    return waitFor(
-      'a leader',
-      async () => (await this.statuses(client)).find((s) => s.role === 'leader')?.id,
-      timeoutMs,
-    );
+    try {
+      return await waitFor('a leader', async () => (await this.statuses(client)).find((s) => s.role === 'leader')?.id, timeoutMs);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${this.logs()}`, { cause: error });
+    }
   }
 
   logs(): string {
