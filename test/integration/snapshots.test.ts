@@ -62,7 +62,8 @@ describe('snapshots and compaction', () => {
   it('a follower stopped while 50,000 writes of 1 KiB land catches up through InstallSnapshot, and every node agrees', async () => {
     const { cluster, client, leader } = await start();
     const away = cluster.nodes.find((node) => node.id !== leader)?.id ?? 'n3';
-    const before = (await client.status(cluster.node(away).clientAddress)).lastIndex;
+    // A leader needs two nodes; the third may not serve yet.
+    const before = await waitFor('the follower to serve', () => client.status(cluster.node(away).clientAddress, { timeoutMs: 1000 }).then((status) => status.lastIndex).catch(() => undefined));
     await cluster.stop(away);
     const acknowledged = await putMany(client, 50_000, (i) => ({ key: `key-${i}`, value: value(i, KiB) }), 256);
     expect(acknowledged.size).toBe(50_000);
@@ -172,7 +173,7 @@ describe('a crash (SIGKILL) at each dangerous point of snapshots and compaction'
   }
 });
 
-describe('a snapshot over 100 MiB (160 MiB)', () => {
+describe('a snapshot over 100 MiB (192 MiB)', () => {
   it('crosses in chunks with the receiving process far below the snapshot in memory', async () => {
     // What a node costs before any data: the same kind of process (tsx included), idle.
     const idle = await ProcessCluster.create(1);
@@ -188,8 +189,8 @@ describe('a snapshot over 100 MiB (160 MiB)', () => {
     const { cluster, client, leader } = await start(['--snapshot-log-bytes', String(32 * MiB), '--snapshot-retain-entries', '10']);
     const away = cluster.nodes.find((node) => node.id !== leader)?.id ?? 'n3';
     await cluster.stop(away);
-    const acknowledged = await putMany(client, 320, (i) => ({ key: `big-${i}`, value: value(i, 512 * KiB) }), 8);
-    expect(acknowledged.size).toBe(320);
+    const acknowledged = await putMany(client, 384, (i) => ({ key: `big-${i}`, value: value(i, 512 * KiB) }), 8);
+    expect(acknowledged.size).toBe(384);
     cluster.start(away);
     const sampler = sampleResident(cluster.pid(away));
     await waitForConvergence(cluster, client, 240_000);
@@ -198,7 +199,7 @@ describe('a snapshot over 100 MiB (160 MiB)', () => {
     const installed = logLines(cluster.log(away), 'snapshot installed').at(-1);
     const sent = cluster.nodes.flatMap((node) => logLines(cluster.log(node.id), 'snapshot sent')).at(-1);
     const snapshotBytes = Number(received?.['bytes']);
-    expect(snapshotBytes).toBeGreaterThan(150 * MiB);
+    expect(snapshotBytes).toBeGreaterThan(190 * MiB);
     const peak = await peakRssBytes(cluster.pid(away));
     // Reported for the closing note: the figures this test measured.
     console.info(
@@ -210,6 +211,6 @@ describe('a snapshot over 100 MiB (160 MiB)', () => {
     // What receiving and installing cost in memory of its own (heap, buffers; not mapped files
     // the kernel can drop) on top of an idle node: well under the snapshot, and it does not grow with it.
     expect(sampled.anon - baseline.anon).toBeLessThan(snapshotBytes / 2);
-    await expectAgreementAndNoLoss(cluster, new Map([...acknowledged].slice(0, 20)), 320);
+    await expectAgreementAndNoLoss(cluster, new Map([...acknowledged].slice(0, 20)), 384);
   }, 400_000);
 });
