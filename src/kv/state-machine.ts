@@ -130,9 +130,8 @@ export class KvStateMachine {
         : decodeStored(sublevelNames.smMeta, smMetaKeys.applied, () => decodeLogPosition(appliedBytes));
     const generation =
       generationBytes === undefined ? 0 : decodeStored(sublevelNames.smMeta, smMetaKeys.generation, () => decodeGeneration(generationBytes));
-    if (generation > 0) await store.clear(store.generation(generation - 1).kv).then(() => store.clear(store.generation(generation - 1).sessions));
-    await store.clear(store.generation(generation + 1).kv);
-    await store.clear(store.generation(generation + 1).sessions);
+    if (generation > 0) await clearGeneration(store, store.generation(generation - 1));
+    await clearGeneration(store, store.generation(generation + 1));
     const current = store.generation(generation);
     const sessions = new SessionTable(options.sessionLimits, await loadSessions(current));
     return new KvStateMachine(store, options, current, sessions, applied, new KeyCache(options.cacheBytesMax));
@@ -322,7 +321,7 @@ export class KvStateMachine {
     try {
       // The generation before this one must be gone first: at most N-1, N and N+1 hold data.
       await this.retiring;
-      await this.clearGeneration(target);
+      await clearGeneration(this.store, target);
     } catch (error) {
       this.staging = null;
       throw error;
@@ -331,7 +330,7 @@ export class KvStateMachine {
       if (aborted) return;
       aborted = true;
       if (this.staging === staging) {
-        await this.clearGeneration(target);
+        await clearGeneration(this.store, target);
         this.staging = null;
       }
     };
@@ -392,7 +391,7 @@ export class KvStateMachine {
   async discardStaged(): Promise<void> {
     const staging = this.staging;
     if (staging === null || staging.state !== 'staged') return;
-    await this.clearGeneration(this.store.generation(staging.generation));
+    await clearGeneration(this.store, this.store.generation(staging.generation));
     this.staging = null;
   }
 
@@ -409,16 +408,11 @@ export class KvStateMachine {
   private async retire(replaced: GenerationSublevels): Promise<void> {
     try {
       await this.readers.drained(replaced.generation);
-      await this.clearGeneration(replaced);
+      await clearGeneration(this.store, replaced);
     } catch (error) {
       // The database is broken (clear failed): the next apply must fail, not build on it.
       this.failure ??= error;
     }
-  }
-
-  private async clearGeneration(generation: GenerationSublevels): Promise<void> {
-    await this.store.clear(generation.kv);
-    await this.store.clear(generation.sessions);
   }
 
   private async reading<T>(generation: GenerationSublevels, read: () => Promise<T>): Promise<T> {
@@ -517,6 +511,12 @@ class LevelSnapshotReader implements SnapshotReader {
     this.closed = true;
     await this.view.close();
   }
+}
+
+/** Deletes every key of a generation (one nothing reads any more). */
+async function clearGeneration(store: NodeStore, generation: GenerationSublevels): Promise<void> {
+  await store.clear(generation.kv);
+  await store.clear(generation.sessions);
 }
 
 function encodeGeneration(generation: number): Uint8Array {

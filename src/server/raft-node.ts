@@ -330,8 +330,8 @@ export class RaftNode<Outcome> {
     if (applied.index - this.lastSnapshotIndex < entries && this.logBytesSinceSnapshot < logBytes) return;
     if (applied.index <= this.lastSnapshotIndex) return;
     const startedAt = performance.now();
-    const meta: SnapshotMeta = { index: applied.index, term: applied.term, membership: this.core.status().membership };
-    const before = this.core.status().compactedTo;
+    const { membership, compactedTo: before } = this.core.status();
+    const meta: SnapshotMeta = { index: applied.index, term: applied.term, membership };
     const compactedTo = this.core.compact({ meta, data: new Uint8Array(0) }, retainEntries);
     failpoint('compact-before-write');
     await this.options.log.compact(compactedTo, meta);

@@ -80,21 +80,24 @@ export async function digests(cluster: ProcessCluster): Promise<Map<string, { di
   return out;
 }
 
-/** Peak resident memory (VmHWM) of a running process, in bytes, from /proc. */
-export async function peakRssBytes(pid: number): Promise<number> {
+/** Fields of /proc/<pid>/status given in kB, in bytes (NaN when absent). */
+async function procStatusBytes(pid: number, names: readonly string[]): Promise<number[]> {
   const { readFile } = await import('node:fs/promises');
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
-  if (match === null) throw new Error(`no VmHWM in /proc/${pid}/status`);
-  return Number(match[1]) * 1024;
+  return names.map((name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN) * 1024);
 }
 
-/** Resident memory of a process now, from /proc: anonymous (heap, buffers) and file-backed (mapped files, e.g. LevelDB tables). */
+/** Peak resident memory (VmHWM) of a running process, in bytes. */
+export async function peakRssBytes(pid: number): Promise<number> {
+  const [peak] = await procStatusBytes(pid, ['VmHWM']);
+  if (peak === undefined || Number.isNaN(peak)) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return peak;
+}
+
+/** Resident memory of a process now: anonymous (heap, buffers) and file-backed (mapped files, e.g. LevelDB tables). */
 export async function residentBytes(pid: number): Promise<{ anon: number; file: number }> {
-  const { readFile } = await import('node:fs/promises');
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { anon: field('RssAnon'), file: field('RssFile') };
+  const [anon = NaN, file = NaN] = await procStatusBytes(pid, ['RssAnon', 'RssFile']);
+  return { anon, file };
 }
 
 /** Samples `residentBytes` every `everyMs` until stopped; `stop` returns the peaks seen. */
