@@ -75,7 +75,7 @@ export class GrpcTransport implements Transport {
   /** Validates the options (throws TransportConfigError); binds nothing until `start`. */
   constructor(options: GrpcTransportOptions) {
     this.options = resolveTransportOptions(options);
-    this.logger = options.logger.child({ component: 'raft-transport', node: options.selfId });
+    this.logger = options.logger.child({ component: 'raft-transport' });
     this.peerAddresses = new Map([...options.peers].filter(([id]) => id !== options.selfId));
   }
 

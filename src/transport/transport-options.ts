@@ -62,6 +62,7 @@ export interface GrpcTransportOptions {
   readonly listenAddress: string;
   /** Peer id -> "host:port". An entry for `selfId` is ignored. Change later with setPeerAddress/removePeer. */
   readonly peers: ReadonlyMap<NodeId, string>;
+  /** Already bound to this node (as the server's root logger is); the transport adds only `component`. */
   readonly logger: Logger;
   readonly limits?: Partial<TransportLimits>;
   readonly backoff?: Partial<ReconnectBackoff>;

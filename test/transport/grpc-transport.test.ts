@@ -3,7 +3,8 @@
  * wait is a condition with a deadline, never a sleep).
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Logger } from 'pino';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeId, type Message, type NodeId } from '../../src/raft/index.js';
 import { GrpcTransport, type KeepaliveOptions, type PeerSenderStats, type TransportLimits } from '../../src/transport/index.js';
@@ -425,5 +426,26 @@ describe('GrpcTransport close', () => {
     // Closed transports hold no sockets: wait until every socket is gone, then check no event came late.
     await waitFor('sockets closed', () => tcpHandles() === 0);
     expect(a.events.unreachable.length + a.events.snapshotStatus.length).toBe(eventsAtClose);
+  });
+});
+
+describe('GrpcTransport logging', () => {
+  it('names each field once per line when given a logger already bound to the node, as the server does', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString('utf8').split('\n').filter((line) => line.length > 0));
+        done();
+      },
+    });
+    const logger = pino({ level: 'debug', base: { node: 'n1' } }, sink);
+    const node = await startNode(n1, { logger });
+    await node.transport.close(2000);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      const keys = [...line.matchAll(/"([A-Za-z_]+)":/g)].map((match) => match[1]);
+      const repeated = keys.filter((key, index) => keys.indexOf(key) !== index);
+      expect(repeated, line).toEqual([]);
+    }
   });
 });
