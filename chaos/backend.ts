@@ -1,4 +1,6 @@
-import type { UnsafeCanary } from './options.js';
+/** The test-only unsafe behaviours of `raftkv start` (its --unsafe-* flags). */
+export const unsafeCanaries = ['stale-reads', 'ack-before-commit'] as const;
+export type UnsafeCanary = (typeof unsafeCanaries)[number];
 
 /**
  * What the nemesis and the run need from a cluster, whatever runs the nodes: local processes

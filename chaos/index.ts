@@ -2,7 +2,7 @@
  * The chaos harness: cluster backends, the nemesis, workloads, the history recorder and the run
  * that ties them together. The checkers live in ./checker.
  */
-export { describeLink, type ClusterBackend, type Link, type NodeState, type UnexpectedExit } from './backend.js';
+export { describeLink, unsafeCanaries, type ClusterBackend, type Link, type NodeState, type UnexpectedExit, type UnsafeCanary } from './backend.js';
 export { ClusterObserver, describeStatuses, highestLeader, type LeaderClaim, type SettledCluster } from './cluster-observer.js';
 export { completedCount, describeCounts, HistoryRecorder, type Invocation, type OperationCounts } from './history-recorder.js';
 export { LinkProxy, type LinkProxyOptions, type LinkProxyStats } from './link-proxy.js';
@@ -27,7 +27,7 @@ export {
   type PlannedFault,
   type Target,
 } from './nemesis.js';
-export { chaosConfig, parseChaosArgs, unsafeCanaries, usage, type ChaosConfig, type ParseResult, type UnsafeCanary } from './options.js';
+export { chaosConfig, parseChaosArgs, usage, type ChaosConfig, type ParseResult } from './options.js';
 export { ProcessBackend, type ProcessBackendOptions } from './process-backend.js';
 export { formatSummary, reportText, summaryLine, writeReport, type Convergence, type RunResult } from './report.js';
 export { runChaos, type RunIo } from './run.js';

@@ -9,7 +9,7 @@
  * One fault is active at a time: each is healed (and the heal confirmed) before the next, so
  * that a confirmation such as "the isolated leader lost leadership" means what it says.
  */
-import { SeededRng } from '../src/raft/rng.js';
+import { SeededRng } from '../src/shared/seeded-rng.js';
 import type { Link } from './backend.js';
 
 /** Every fault the nemesis knows, in the order `all` lists them. */

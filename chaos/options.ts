@@ -3,12 +3,10 @@
  * the flag it comes from; main.ts turns one into exit code 2.
  */
 import { parseArgs } from 'node:util';
+import { unsafeCanaries, type UnsafeCanary } from './backend.js';
 import { parseNemesis, type FaultKind } from './nemesis.js';
 import { workloadNames, type WorkloadName } from './workloads/workload.js';
 
-/** The test-only unsafe behaviours of `raftkv start` (its --unsafe-* flags). */
-export const unsafeCanaries = ['stale-reads', 'ack-before-commit'] as const;
-export type UnsafeCanary = (typeof unsafeCanaries)[number];
 
 export const backendKinds = ['process', 'docker'] as const;
 export type BackendKind = (typeof backendKinds)[number];

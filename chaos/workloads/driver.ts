@@ -4,7 +4,7 @@
  * the request rate, and so the history the checker must search, bounded.
  */
 import { RaftKvClient } from '../../src/client/index.js';
-import { SeededRng } from '../../src/raft/rng.js';
+import { SeededRng } from '../../src/shared/seeded-rng.js';
 import type { HistoryRecorder } from '../history-recorder.js';
 import { pause, withDeadline } from '../wait.js';
 import type { Workload, WorkerContext } from './workload.js';

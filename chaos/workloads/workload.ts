@@ -4,7 +4,7 @@
  * history goes to the linearizability checker; the append workload adds an exactly-once check.
  */
 import { InvalidArgumentError, type RaftKvClient } from '../../src/client/index.js';
-import type { SeededRng } from '../../src/raft/rng.js';
+import type { SeededRng } from '../../src/shared/seeded-rng.js';
 import type { AppendLostWrites, Operation, RegisterLostWrites, RegisterValue } from '../checker/index.js';
 import type { HistoryRecorder } from '../history-recorder.js';
 

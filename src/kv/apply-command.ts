@@ -1,7 +1,7 @@
 import type { AppliedResult, CasCompare, Command } from './commands.js';
 import type { KeyRecord } from './key-record.js';
 import { assertNever, invariant, type Index } from '../raft/index.js';
-import { bytesEqual } from '../storage/index.js';
+import { bytesEqual } from '../shared/binary-codec.js';
 
 /** The effect of one command on its key. */
 export interface CommandEffect {

@@ -18,7 +18,8 @@
 import type { KeyRecord } from './key-record.js';
 import { CommandDecodeError, InvalidArgumentError } from './errors.js';
 import { assertNever, type Index } from '../raft/index.js';
-import { BinaryDecodeError, ByteReader, ByteWriter, clientIdBytesMax, utf8Bytes } from '../storage/index.js';
+import { clientIdBytesMax } from '../storage/index.js';
+import { BinaryDecodeError, ByteReader, ByteWriter, utf8Bytes } from '../shared/binary-codec.js';
 
 /** Makes a write exactly-once (Raft thesis §6.3; proto Session). */
 export interface CommandSession {

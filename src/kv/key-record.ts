@@ -3,7 +3,7 @@
  *
  *   v1 | version u64 | createRevision u64 | modRevision u64 | value: the rest
  */
-import { BinaryDecodeError, ByteReader, ByteWriter } from '../storage/index.js';
+import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
 import type { Index } from '../raft/index.js';
 
 /** A present key (an absent key has no record). Revisions are log indexes. */

@@ -12,7 +12,7 @@ import type { AppliedResult } from './commands.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord } from './key-record.js';
 import type { SessionHeader, SessionState } from './sessions.js';
 import { assertNever } from '../raft/index.js';
-import { BinaryDecodeError, ByteReader, ByteWriter } from '../storage/index.js';
+import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
 
 const formatVersion = 1;
 const keyRecordBytesMax = 0xffff_ffff;

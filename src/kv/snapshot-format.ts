@@ -11,7 +11,8 @@
  */
 import { checkKeyRecord } from './key-record.js';
 import { decodeSessionState } from './session-codec.js';
-import { BinaryDecodeError, ByteReader, ByteWriter, clientIdOfSessionKey } from '../storage/index.js';
+import { clientIdOfSessionKey } from '../storage/index.js';
+import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
 
 /** What a snapshot record is. */
 export type SnapshotRecordKind = 'kv' | 'session';

@@ -13,9 +13,6 @@ import { SessionTable, defaultSessionLimits, type SessionLimits } from './sessio
 import { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes } from './snapshot-format.js';
 import { assertNever, invariant, type Entry, type Index, type LogPosition, type SnapshotMeta, type Term } from '../raft/index.js';
 import {
-  BinaryDecodeError,
-  ByteReader,
-  ByteWriter,
   decodeLogPosition,
   decodeStored,
   encodeLogPosition,
@@ -29,6 +26,7 @@ import {
   type StoreOperation,
   type StoreSnapshot,
 } from '../storage/index.js';
+import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
 
 /** Tunables of the state machine. */
 export interface KvStateMachineOptions {

@@ -16,7 +16,6 @@ export { isEmptyReady } from './ready.js';
 export type * from './message.js';
 export { isLeaderMessage } from './message.js';
 export * from './types.js';
-export { SeededRng } from './rng.js';
 export type { Rng } from './rng.js';
 export { describeEntries, describeMessage, describeReady } from './describe.js';
 export { InvariantError, assertNever, invariant } from './assert.js';

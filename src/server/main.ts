@@ -1,7 +1,8 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { KvStateMachine, type ApplyOutcome } from '../kv/index.js';
-import { RaftCore, SeededRng, defaultRaftTunables, type Membership, type NodeId } from '../raft/index.js';
+import { RaftCore, defaultRaftTunables, type Membership, type NodeId } from '../raft/index.js';
+import { SeededRng } from '../shared/seeded-rng.js';
 import { ConfigError } from '../shared/errors.js';
 import { armFailpointsFromEnvironment } from '../shared/failpoints.js';
 import { createLogger, type Logger } from '../shared/logger.js';

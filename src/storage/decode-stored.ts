@@ -1,4 +1,4 @@
-import { BinaryDecodeError } from './binary-codec.js';
+import { BinaryDecodeError } from '../shared/binary-codec.js';
 import { StorageCorruptError } from './errors.js';
 import { describeKey } from './keys.js';
 

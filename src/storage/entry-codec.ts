@@ -6,7 +6,7 @@
  * The index is the key, so it is not repeated. New entry types take new type bytes; an
  * unknown byte is corruption (or data from a newer raftkv), never guessed at.
  */
-import { BinaryDecodeError, ByteReader, ByteWriter } from './binary-codec.js';
+import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
 import { assertNever, type Entry, type EntryType, type Index } from '../raft/index.js';
 
 const entryHeaderBytes = 9;

@@ -5,8 +5,6 @@ export { RaftLogStore } from './raft-log-store.js';
 export type { PersistedRaftState, RaftLogUpdate } from './raft-log-store.js';
 export { StorageCorruptError, StorageError } from './errors.js';
 export type { StorageErrorCode } from './errors.js';
-export { BinaryDecodeError, ByteReader, ByteWriter, bytesEqual, decodeUtf8, utf8Bytes } from './binary-codec.js';
-export type { LengthWidth } from './binary-codec.js';
 export { decodeLogPosition, encodeLogPosition } from './raft-meta-codec.js';
 export {
   clientIdBytesMax,

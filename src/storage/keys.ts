@@ -26,7 +26,7 @@
  */
 import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
-import { BinaryDecodeError, ByteReader, ByteWriter, decodeUtf8, utf8Bytes } from './binary-codec.js';
+import { BinaryDecodeError, ByteReader, ByteWriter, decodeUtf8, utf8Bytes } from '../shared/binary-codec.js';
 import type { Index } from '../raft/index.js';
 
 /** The node's database: byte keys, byte values. */

@@ -2,7 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AbstractSnapshot } from 'abstract-level';
 import { Level } from 'level';
-import { ByteReader, ByteWriter } from './binary-codec.js';
+import { ByteReader, ByteWriter } from '../shared/binary-codec.js';
 import { decodeStored } from './decode-stored.js';
 import { StorageError } from './errors.js';
 import {

@@ -7,7 +7,7 @@
  *   membership:    v1 | voters: u16 count, each u8 length + UTF-8 | learners: the same
  *   snapshot meta: v1 | index u64 | term u64 | membership (as above, with its version byte)
  */
-import { BinaryDecodeError, ByteReader, ByteWriter } from './binary-codec.js';
+import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
 import { nodeId, type HardState, type LogPosition, type Membership, type NodeId, type SnapshotMeta } from '../raft/index.js';
 
 const formatVersion = 1;

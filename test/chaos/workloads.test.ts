@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TimeoutError, UnavailableError, type KeyValue, type RaftKvClient } from '../../src/client/index.js';
-import { SeededRng } from '../../src/raft/rng.js';
+import { SeededRng } from '../../src/shared/seeded-rng.js';
 import { checkLinearizability, type Operation } from '../../chaos/checker/index.js';
 import { completedCount, HistoryRecorder } from '../../chaos/history-recorder.js';
 import { AppendWorkload, parseList } from '../../chaos/workloads/append.js';

@@ -8,7 +8,8 @@ import { KvStateMachine, SnapshotChunker, decodeSnapshotChunk } from '../../src/
 import type { SnapshotReader } from '../../src/shared/snapshot-stream.js';
 import { encodeKeyRecord } from '../../src/kv/key-record.js';
 import { InvalidSnapshotError, SnapshotBusyError } from '../../src/shared/errors.js';
-import { BinaryDecodeError, StorageError, type NodeStore } from '../../src/storage/index.js';
+import { StorageError, type NodeStore } from '../../src/storage/index.js';
+import { BinaryDecodeError } from '../../src/shared/binary-codec.js';
 import { encodeHardState } from '../../src/storage/raft-meta-codec.js';
 import { raftMetaKeys } from '../../src/storage/keys.js';
 import { nodeId, type SnapshotMeta } from '../../src/raft/index.js';

@@ -6,7 +6,6 @@
  */
 import {
   RaftCore,
-  SeededRng,
   defaultRaftTunables,
   freshState,
   nodeId,
@@ -22,6 +21,7 @@ import {
   type RestoredState,
   type Snapshot,
 } from '../../src/raft/index.js';
+import { SeededRng } from '../../src/shared/seeded-rng.js';
 
 export type Tunables = Partial<Omit<RaftConfig, 'id' | 'rng'>>;
 

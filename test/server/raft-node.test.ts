@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { RaftCore, SeededRng, defaultRaftTunables, freshState, nodeId, type Entry, type Message } from '../../src/raft/index.js';
+import { RaftCore, defaultRaftTunables, freshState, nodeId, type Entry, type Message } from '../../src/raft/index.js';
+import { SeededRng } from '../../src/shared/seeded-rng.js';
 import { RaftNode, defaultSnapshotPolicy, type DurableLog } from '../../src/server/raft-node.js';
 import { ShuttingDownError } from '../../src/shared/errors.js';
 import type { Transport, TransportEvents } from '../../src/transport/transport.js';

@@ -1,4 +1,5 @@
-import type { Message, NodeId, SeededRng } from '../../src/raft/index.js';
+import type { Message, NodeId } from '../../src/raft/index.js';
+import type { SeededRng } from '../../src/shared/seeded-rng.js';
 
 /** How unreliable the simulated network is right now. Probabilities are per mille. */
 export interface NetworkConditions {

@@ -1,12 +1,12 @@
 import {
   RaftCore,
-  SeededRng,
   type Membership,
   type NodeId,
   type RaftConfig,
   type Ready,
   type RestoredState,
 } from '../../src/raft/index.js';
+import { SeededRng } from '../../src/shared/seeded-rng.js';
 import { SimDisk } from './sim-disk.js';
 import { decodeStateMachine, type SimStateMachine } from './sim-state-machine.js';
 

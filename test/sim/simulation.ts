@@ -3,7 +3,6 @@ import {
   describeMessage,
   describeReady,
   nodeId,
-  SeededRng,
   type Message,
   type NodeId,
   type RaftCore,
@@ -12,6 +11,7 @@ import {
   type Snapshot,
   type Term,
 } from '../../src/raft/index.js';
+import { SeededRng } from '../../src/shared/seeded-rng.js';
 import { SafetyChecker, type Violation } from './sim-invariants.js';
 import { SimNetwork } from './sim-network.js';
 import { SimNode, type CrashPoint } from './sim-node.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BinaryDecodeError, ByteReader, ByteWriter } from '../../src/storage/index.js';
+import { BinaryDecodeError, ByteReader, ByteWriter } from '../../src/shared/binary-codec.js';
 import { clientIdOfSessionKey, indexOfLogKey, logKey, prefixRange, sessionKey } from '../../src/storage/keys.js';
 import { decodeHardState, decodeSnapshotMeta, encodeHardState, encodeSnapshotMeta } from '../../src/storage/raft-meta-codec.js';
 import { decodeEntry, encodeEntry } from '../../src/storage/entry-codec.js';
