@@ -325,7 +325,7 @@ export class RaftKvClient {
             this.preferred = index;
             if (failures <= this.endpoints.length) continue; // a fresh hint: follow it at once
           } else {
-            if (leader !== null && leader !== endpoint) {
+            if (this.pinned && leader !== null && leader !== endpoint) {
               leaderOutside.add(endpoint);
               if (leaderOutside.size >= this.endpoints.length) {
                 throw new UnavailableError(
