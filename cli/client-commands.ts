@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { RaftKvClient, type CasAction, type CasCompare, type ClusterStatus } from '../src/client/index.js';
+import { RaftKvClient, TimeoutError, UnavailableError, type CasAction, type CasCompare, type ClusterStatus } from '../src/client/index.js';
+import { describeFailure } from '../src/client/describe-failure.js';
 import { defaultEndpoints } from './local-cluster.js';
-import { keyValueJson, printer, type Printer } from './output.js';
+import { errorLine, keyValueJson, printer, type Printer } from './output.js';
 import { parseIntegerOption } from './parse.js';
 
 interface ClientFlags {
@@ -130,7 +131,7 @@ export function registerClientCommands(program: Command): void {
           try {
             return { endpoint, status: await client.status(endpoint) };
           } catch (error) {
-            return { endpoint, error: (error as Error).message };
+            return { endpoint, error: unreachableReason(error) };
           }
         }),
       );
@@ -145,4 +146,11 @@ export function registerClientCommands(program: Command): void {
       if (rows.every((row) => 'error' in row)) throw new CommandFailure('no node answered', 1);
     });
   });
+}
+
+/** Why one node did not give its status, in a few words (the row already names the endpoint). */
+function unreachableReason(error: unknown): string {
+  if (error instanceof UnavailableError && error.cause !== undefined) return describeFailure(error.cause);
+  if (error instanceof TimeoutError) return 'no answer before the deadline';
+  return error instanceof Error ? errorLine(error) : String(error);
 }

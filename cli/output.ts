@@ -1,4 +1,5 @@
 import type { KeyValue } from '../src/client/index.js';
+import { oneLine } from '../src/client/describe-failure.js';
 
 /** How command results are printed: plain text for people, JSON (one document) for scripts. */
 export interface Printer {
@@ -31,4 +32,16 @@ export function keyValueJson(kv: KeyValue): Record<string, unknown> {
     createRevision: kv.createRevision,
     modRevision: kv.modRevision,
   };
+}
+
+/**
+ * An error as one line for stderr: its message, then its cause's when that adds something. A
+ * gRPC status as cause adds nothing: the SDK's typed errors already name the endpoints tried
+ * and the last cause, without grpc-js's boilerplate.
+ */
+export function errorLine(error: Error): string {
+  const cause = error.cause;
+  const causeText =
+    cause instanceof Error && typeof (cause as { code?: unknown }).code !== 'number' && !error.message.includes(cause.message) ? ` (${cause.message})` : '';
+  return oneLine(`${error.message}${causeText}`);
 }

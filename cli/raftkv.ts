@@ -9,6 +9,7 @@ import { ConfigError, RaftKvError } from '../src/shared/errors.js';
 import { registerBenchCommand } from './bench-command.js';
 import { CommandFailure, registerClientCommands } from './client-commands.js';
 import { registerClusterCommand } from './cluster-command.js';
+import { errorLine } from './output.js';
 import { registerStartCommand } from './start-command.js';
 
 const program = new Command('raftkv')
@@ -39,7 +40,7 @@ function exitCodeFor(error: unknown): number {
     return 2;
   }
   if (error instanceof RaftKvError) {
-    process.stderr.write(`raftkv: ${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}\n`);
+    process.stderr.write(`raftkv: ${errorLine(error)}\n`);
     return error.code === 'INVALID_ARGUMENT' ? 2 : 1;
   }
   process.stderr.write(`raftkv: ${(error as Error)?.stack ?? String(error)}\n`);

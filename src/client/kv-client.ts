@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { serviceClient } from '../shared/proto.js';
 import { ClientSession, sessionUnacknowledgedSpanMax } from './client-session.js';
+import { describeFailure } from './describe-failure.js';
 import { leaderAddressMetadataKey, leaderIdMetadataKey } from './metadata-keys.js';
 import { StreamChannel, payloadBytes, streamOperationBytesMax, type StreamKind } from './stream-channel.js';
 import {
@@ -29,8 +30,18 @@ export interface KeyValue {
 export type Consistency = 'linearizable' | 'serializable';
 
 export interface RaftKvClientOptions {
-  /** Client addresses ("host:port") of some or all nodes; the leader is found from them. */
+  /**
+   * Client addresses ("host:port") of some or all nodes; the leader is found from them. Unless
+   * `pinned`, the client also uses the leader address a node names in a "not the leader"
+   * answer, adding it to its endpoints if it is not there (as etcd clients sync endpoints).
+   */
   readonly endpoints: readonly string[];
+  /**
+   * Keep every call on `endpoints` (default false): leader hints to other addresses are not
+   * followed, so a client given one follower reads only from it. A write that no listed
+   * endpoint can take (the leader is elsewhere) fails with UnavailableError naming the leader.
+   */
+  readonly pinned?: boolean;
   /** The default deadline of a call, retries included. */
   readonly timeoutMs?: number;
   /** The longest one attempt may take before the SDK tries again (possibly elsewhere). */
@@ -103,8 +114,11 @@ type UnaryMethod = (
   callback: (error: grpc.ServiceError | null, response?: Record<string, unknown>) => void,
 ) => grpc.ClientUnaryCall;
 
-type Method = 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap';
+type Method = 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap' | 'status';
 type Service = 'KV' | 'Cluster';
+
+/** Where a call may go: among the endpoints (following leader hints or not), or to one endpoint, once. */
+type Route = { readonly kind: 'cluster'; readonly followLeader: boolean } | { readonly kind: 'endpoint'; readonly endpoint: string };
 
 export { leaderAddressMetadataKey, leaderIdMetadataKey };
 
@@ -117,7 +131,9 @@ const kvProto = 'raftkv/v1/kv.proto';
  * same sequence number, and the state machine applies it at most once.
  */
 export class RaftKvClient {
+  // Invariant: holds no duplicates; grows only when not `pinned`.
   private readonly endpoints: string[];
+  private readonly pinned: boolean;
   private preferred = 0;
   private readonly channels = new Map<string, { kv: grpc.Client; cluster: grpc.Client; stream: StreamChannel }>();
   private readonly useStream: boolean;
@@ -132,11 +148,11 @@ export class RaftKvClient {
   constructor(options: RaftKvClientOptions) {
     if (options.endpoints.length === 0) throw new InvalidArgumentError('endpoints', 'at least one endpoint is required');
     for (const endpoint of options.endpoints) {
-      if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(endpoint)) {
-        throw new InvalidArgumentError('endpoints', `"${endpoint}" is not host:port`);
-      }
+      if (!isEndpoint(endpoint)) throw new InvalidArgumentError('endpoints', `"${endpoint}" is not host:port`);
     }
-    this.endpoints = [...options.endpoints];
+    if (options.pinned !== undefined && typeof options.pinned !== 'boolean') throw new InvalidArgumentError('pinned', `must be true or false, not ${String(options.pinned)}`);
+    this.endpoints = [...new Set(options.endpoints)];
+    this.pinned = options.pinned ?? false;
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 2000;
     this.backoffInitialMs = options.backoffInitialMs ?? 25;
@@ -201,13 +217,15 @@ export class RaftKvClient {
     };
   }
 
-  /** The status of one node: the given endpoint, or the first that answers. */
+  /**
+   * The status of one node: the given endpoint (one attempt: a node that does not answer is
+   * reported at once, as UnavailableError or TimeoutError), or the first of the endpoints that
+   * answers. `endpoint` need not be one of the client's endpoints.
+   */
   async status(endpoint?: string, options: CallOptions = {}): Promise<ClusterStatus> {
-    if (endpoint !== undefined) {
-      const response = await this.attempt(endpoint, 'Cluster', 'status', {}, options.timeoutMs ?? this.timeoutMs, options.signal);
-      return response as unknown as ClusterStatus;
-    }
-    return (await this.call('Cluster', 'status' as Method, {}, options, false)) as unknown as ClusterStatus;
+    if (endpoint !== undefined && !isEndpoint(endpoint)) throw new InvalidArgumentError('endpoint', `"${endpoint}" is not host:port`);
+    const route: Route = endpoint === undefined ? { kind: 'cluster', followLeader: false } : { kind: 'endpoint', endpoint };
+    return (await this.call('Cluster', 'status', {}, options, route)) as unknown as ClusterStatus;
   }
 
   /** Closes every connection. Calls in flight fail. */
@@ -247,24 +265,38 @@ export class RaftKvClient {
     method: Method,
     request: Record<string, unknown>,
     options: CallOptions,
-    followLeader = true,
+    route: Route = { kind: 'cluster', followLeader: true },
   ): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    const tried = new Set<string>();
+    /** Endpoints that answered "not the leader" naming a leader outside a pinned client's endpoints. */
+    const leaderOutside = new Set<string>();
     let lastError: unknown = null;
     let failures = 0;
+    const gaveUp = (): TimeoutError | UnavailableError => {
+      const where = `tried ${[...tried].join(', ') || 'no endpoint'}, ${failures} failed attempt${failures === 1 ? '' : 's'}`;
+      const last = lastError === null ? '' : `; last cause: ${describeFailure(lastError)}`;
+      if (route.kind === 'endpoint') {
+        return lastError === null || isDeadline(lastError)
+          ? new TimeoutError(`${method}: no answer from ${route.endpoint} within ${timeoutMs} ms`, { cause: lastError ?? undefined })
+          : new UnavailableError(`${method}: ${route.endpoint} is unavailable (${describeFailure(lastError)})`, { cause: lastError });
+      }
+      return lastError === null || isDeadline(lastError)
+        ? new TimeoutError(`${method}: no answer within ${timeoutMs} ms (${where})${last}`, { cause: lastError ?? undefined })
+        : new UnavailableError(`${method}: no node could serve it within ${timeoutMs} ms (${where})${last}`, { cause: lastError });
+    };
     for (;;) {
       if (this.closed) throw new UnavailableError('the client is closed');
       if (options.signal?.aborted) throw new CancelledError('the call was cancelled', { cause: options.signal.reason });
       const remaining = deadline - Date.now();
-      if (remaining <= 0) {
-        throw lastError === null || isDeadline(lastError)
-          ? new TimeoutError(`${method} did not complete within its deadline`, { cause: lastError ?? undefined })
-          : new UnavailableError(`${method} failed on every attempt: ${describeError(lastError)}`, { cause: lastError });
-      }
-      const endpoint = this.endpoints[this.preferred] as string;
+      if (remaining <= 0) throw gaveUp();
+      const endpoint = route.kind === 'endpoint' ? route.endpoint : (this.endpoints[this.preferred] as string);
       const materialized = materialize(request);
+      tried.add(endpoint);
       try {
-        return await this.attempt(endpoint, service, method, materialized, Math.min(remaining, this.attemptTimeoutMs), options.signal);
+        const attemptMs = route.kind === 'endpoint' ? remaining : Math.min(remaining, this.attemptTimeoutMs);
+        return await this.attempt(endpoint, service, method, materialized, attemptMs, options.signal);
       } catch (error) {
         lastError = error;
         const code = (error as grpc.ServiceError).code;
@@ -277,26 +309,38 @@ export class RaftKvClient {
         if (code === grpc.status.CANCELLED && options.signal?.aborted) {
           throw new CancelledError('the call was cancelled', { cause: error });
         }
-        if (code === grpc.status.FAILED_PRECONDITION && followLeader) {
-          const leader = leaderHint(error as grpc.ServiceError);
-          if (leader !== null && leader !== endpoint) {
-            this.preferred = this.endpointIndex(leader);
-            failures++;
-            if (failures <= this.endpoints.length) continue; // a fresh hint: follow it at once
-          } else {
-            this.rotate();
-          }
-        } else if (code === grpc.status.RESOURCE_EXHAUSTED) {
+        if (code === grpc.status.RESOURCE_EXHAUSTED && /larger than max/i.test((error as grpc.ServiceError).details ?? '')) {
           // gRPC's own size limit: the request can never be accepted, retrying cannot help.
-          const details = (error as grpc.ServiceError).details ?? '';
-          if (/larger than max/i.test(details)) throw new InvalidArgumentError('request', `too large for the server: ${details}`);
-          // Otherwise the node is overloaded: the same node is the right one, it needs a moment.
-        } else if (isRetryable(code)) {
-          this.rotate();
-        } else {
-          throw new ServerError((error as grpc.ServiceError).details ?? String(error), code);
+          throw new InvalidArgumentError('request', `too large for the server: ${(error as grpc.ServiceError).details}`);
+        }
+        if (code !== grpc.status.RESOURCE_EXHAUSTED && !isRetryable(code)) {
+          throw new ServerError(describeFailure(error), code);
         }
         failures++;
+        if (route.kind === 'endpoint') throw gaveUp(); // one node asked, one answer
+        if (code === grpc.status.FAILED_PRECONDITION && route.followLeader) {
+          const leader = leaderHint(error as grpc.ServiceError);
+          const index = leader === null || leader === endpoint ? -1 : this.endpointIndex(leader);
+          if (index >= 0) {
+            this.preferred = index;
+            if (failures <= this.endpoints.length) continue; // a fresh hint: follow it at once
+          } else {
+            if (this.pinned && leader !== null && leader !== endpoint) {
+              leaderOutside.add(endpoint);
+              if (leaderOutside.size >= this.endpoints.length) {
+                throw new UnavailableError(
+                  `${method}: the leader is at ${leader}, which is not among this pinned client's endpoints (${this.endpoints.join(', ')})`,
+                  { cause: error },
+                );
+              }
+            }
+            this.rotateFrom(endpoint);
+          }
+        } else if (code !== grpc.status.RESOURCE_EXHAUSTED) {
+          // Unavailable (a node stopping ends its streams so), timed out, not the leader: try
+          // another node. An overloaded node (RESOURCE_EXHAUSTED) is the right one: it needs a moment.
+          this.rotateFrom(endpoint);
+        }
         await this.backoff(failures, deadline, options.signal);
       }
     }
@@ -349,15 +393,20 @@ export class RaftKvClient {
     return channel;
   }
 
+  /** The index of a leader's address among the endpoints, added unless pinned (then -1 if absent). */
   private endpointIndex(address: string): number {
     const index = this.endpoints.indexOf(address);
-    if (index >= 0) return index;
+    if (index >= 0 || this.pinned || !isEndpoint(address)) return index;
     this.endpoints.push(address);
     return this.endpoints.length - 1;
   }
 
-  private rotate(): void {
-    this.preferred = (this.preferred + 1) % this.endpoints.length;
+  /**
+   * Moves on from an endpoint that failed, unless another call already did: calls failing
+   * together (a node stopping fails every call on its stream) must not rotate back onto it.
+   */
+  private rotateFrom(endpoint: string): void {
+    if (this.endpoints[this.preferred] === endpoint) this.preferred = (this.preferred + 1) % this.endpoints.length;
   }
 
   /** Exponential backoff with full jitter, never past the deadline, cut short by the signal. */
@@ -395,9 +444,8 @@ function isDeadline(error: unknown): boolean {
   return (error as grpc.ServiceError | null)?.code === grpc.status.DEADLINE_EXCEEDED;
 }
 
-function describeError(error: unknown): string {
-  const e = error as grpc.ServiceError;
-  return e?.details ? `${grpc.status[e.code] ?? e.code}: ${e.details}` : String(error);
+function isEndpoint(address: string): boolean {
+  return /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address);
 }
 
 function leaderHint(error: grpc.ServiceError): string | null {

@@ -65,7 +65,9 @@ export class StreamChannel {
       if (this.call === call) this.call = null;
       this.failAll(reason);
     };
-    call.on('error', (error: grpc.ServiceError) => broken(`stream failed: ${error.details || error.message}`));
+    // A stopping node ends its streams with UNAVAILABLE ("node shutting down"): what the stream
+    // carried fails with that status, and the client retries it elsewhere.
+    call.on('error', (error: grpc.ServiceError) => broken(error.details || error.message));
     call.on('end', () => broken('the server ended the stream'));
     this.call = call;
     return call;

@@ -17,7 +17,7 @@ import { InvalidArgumentError, NotLeaderError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { requestTimeoutMsMax, type NodeConfig } from './config.js';
 import { StaleSessionError, toGrpcError } from './grpc-errors.js';
-import { kvStreamHandler } from './kv-stream.js';
+import { kvStreams, type KvStreams } from './kv-stream.js';
 import type { RaftNode } from './raft-node.js';
 
 export interface KvServiceDeps {
@@ -191,10 +191,11 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
   };
 }
 
-/** The KV and Cluster services of kv.proto, over `kvOperations`. */
-export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServiceImplementation; cluster: grpc.UntypedServiceImplementation } {
+/** The KV and Cluster services of kv.proto, over `kvOperations`; `streams` ends the KV streams on shutdown. */
+export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServiceImplementation; cluster: grpc.UntypedServiceImplementation; streams: KvStreams } {
   const { node, stateMachine, config } = deps;
   const operations = kvOperations(deps);
+  const streams = kvStreams(operations, { requestTimeoutMs: config.requestTimeoutMs, inflightMax: config.limits.pendingProposalsMax, logger: deps.logger });
 
   const unary = <Req, Res>(name: string, handler: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
@@ -213,7 +214,7 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
     delete: unary('delete', operations.delete),
     range: unary('range', operations.range),
     compareAndSwap: unary('compareAndSwap', operations.compareAndSwap),
-    stream: kvStreamHandler(operations, { requestTimeoutMs: config.requestTimeoutMs, inflightMax: config.limits.pendingProposalsMax, logger: deps.logger }),
+    stream: streams.handler,
   };
 
   const cluster: grpc.UntypedServiceImplementation = {
@@ -252,7 +253,7 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
     }),
   };
 
-  return { kv, cluster };
+  return { kv, cluster, streams };
 }
 
 /** The time left before a call's deadline, or the server's default when the client set none. */

@@ -24,20 +24,48 @@ export interface KvStreamOptions {
   readonly logger: Logger;
 }
 
+/** The KV.Stream handler of one server, and the way to end its streams when the node stops. */
+export interface KvStreams {
+  readonly handler: grpc.handleBidiStreamingCall<unknown, unknown>;
+  /**
+   * For shutdown: operations that arrive from now on are answered UNAVAILABLE ("node shutting
+   * down"), operations in flight get up to `drainMs` to finish, then every stream ends with
+   * UNAVAILABLE, which the SDK reads as "retry elsewhere". Streams opened later end at once.
+   * Resolves once every stream has ended.
+   */
+  shutdown(drainMs: number): Promise<void>;
+}
+
+/** The status a stopping node ends its streams with (and answers new operations with). */
+export const shuttingDownStatus = { code: grpc.status.UNAVAILABLE, details: 'node shutting down' } as const;
+
+interface LiveStream {
+  /** Ends the stream now if nothing is in flight (or `force`); otherwise when the last operation is answered. */
+  finish(force: boolean): void;
+}
+
 /**
  * KV.Stream: many operations over one bidirectional stream. Each operation runs through the
  * same code as its unary RPC; results are written as they complete, and all results completed
  * in one turn of the event loop share one frame (the throughput path of DESIGN.md).
  */
-export function kvStreamHandler(operations: KvOperations, options: KvStreamOptions): grpc.handleBidiStreamingCall<unknown, unknown> {
-  return (call) => {
+export function kvStreams(operations: KvOperations, options: KvStreamOptions): KvStreams {
+  const live = new Set<LiveStream>();
+  let closing = false;
+  let allEnded: (() => void) | null = null;
+  const forget = (stream: LiveStream): void => {
+    live.delete(stream);
+    if (live.size === 0) allEnded?.();
+  };
+
+  const handler: grpc.handleBidiStreamingCall<unknown, unknown> = (call) => {
     let inflight = 0;
     let clientDone = false;
+    let ended = false;
     let pendingResults: WireStreamResult[] = [];
     let flushScheduled = false;
 
-    const flush = (): void => {
-      flushScheduled = false;
+    const writeResults = (): void => {
       if (pendingResults.length === 0 || call.cancelled || call.destroyed) return;
       const results = pendingResults;
       pendingResults = [];
@@ -47,9 +75,28 @@ export function kvStreamHandler(operations: KvOperations, options: KvStreamOptio
         call.pause();
         call.once('drain', () => call.resume());
       }
-      if (clientDone && inflight === 0) call.end();
+    };
+    const stream: LiveStream = {
+      finish(force) {
+        if (ended || (!force && (inflight > 0 || flushScheduled))) return;
+        ended = true;
+        forget(stream);
+        writeResults();
+        if (call.cancelled || call.destroyed) return;
+        // A client that ended its side gets a clean end; otherwise the node is going away.
+        if (clientDone) call.end();
+        else call.emit('error', shuttingDownStatus);
+      },
+    };
+    live.add(stream);
+    const flush = (): void => {
+      flushScheduled = false;
+      if (ended) return;
+      writeResults();
+      if ((clientDone || closing) && inflight === 0) stream.finish(false);
     };
     const answer = (result: WireStreamResult): void => {
+      if (ended) return; // the stream ended under it: the client retries the operation elsewhere
       pendingResults.push(result);
       if (!flushScheduled) {
         flushScheduled = true;
@@ -61,6 +108,10 @@ export function kvStreamHandler(operations: KvOperations, options: KvStreamOptio
 
     const run = (operation: WireStreamOperation): void => {
       const kind = operation.request;
+      if (closing) {
+        fail(operation.id, shuttingDownStatus.code, shuttingDownStatus.details);
+        return;
+      }
       if (kind === undefined || operations[kind] === undefined) {
         fail(operation.id, grpc.status.INVALID_ARGUMENT, 'request: one of put, get, delete, range, compare_and_swap is required');
         return;
@@ -79,7 +130,7 @@ export function kvStreamHandler(operations: KvOperations, options: KvStreamOptio
         },
       ).finally(() => {
         inflight--;
-        if (clientDone && inflight === 0 && !flushScheduled) call.end();
+        if ((clientDone || closing) && inflight === 0 && !flushScheduled) stream.finish(false);
       });
     };
 
@@ -88,8 +139,35 @@ export function kvStreamHandler(operations: KvOperations, options: KvStreamOptio
     });
     call.on('end', () => {
       clientDone = true;
-      if (inflight === 0 && !flushScheduled) call.end();
+      if (inflight === 0 && !flushScheduled) stream.finish(false);
+    });
+    call.on('cancelled', () => {
+      ended = true;
+      forget(stream);
     });
     call.on('error', (error) => options.logger.debug({ err: error }, 'client stream failed'));
+    if (closing) stream.finish(false);
   };
+
+  const shutdown = async (drainMs: number): Promise<void> => {
+    closing = true;
+    if (live.size > 0) {
+      const ended = new Promise<void>((resolve) => {
+        allEnded = resolve;
+      });
+      for (const stream of [...live]) stream.finish(false);
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([ended.then(() => true), new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), drainMs);
+        timer.unref();
+      })]);
+      clearTimeout(timer);
+      if (!drained) {
+        options.logger.info({ streams: live.size }, 'operations still in flight at the drain deadline: ending their streams; clients retry them elsewhere');
+        for (const stream of [...live]) stream.finish(true);
+      }
+    }
+  };
+
+  return { handler, shutdown };
 }

@@ -13,14 +13,20 @@ import type { NodeConfig } from './config.js';
 import { kvServiceHandlers } from './kv-service.js';
 import { RaftNode } from './raft-node.js';
 
+/** The most a graceful stop takes; past it, calls still open are cut. */
 const shutdownDeadlineMs = 5000;
+/** How long operations in flight on client streams may take to finish once the node stops. */
+const streamDrainMs = 1000;
 
 /** A running node: what `startNode` returns and `stop` ends. */
 export interface RunningNode {
   readonly node: RaftNode<ApplyOutcome>;
   readonly clientAddress: string;
   readonly logger: Logger;
-  /** Graceful stop: no new requests, in-flight ones finish or fail, storage closed. */
+  /**
+   * Graceful stop: a leader hands leadership over first; client streams end with UNAVAILABLE
+   * (the SDK retries elsewhere) once what they carry is answered; storage closed.
+   */
   stop(): Promise<void>;
   /** Resolves when the node stopped, by `stop()` or after a fatal error (then with that error). */
   readonly stopped: Promise<Error | null>;
@@ -141,9 +147,18 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     });
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
+        const startedAt = Date.now();
+        const remainingMs = (): number => Math.max(0, startedAt + shutdownDeadlineMs - Date.now());
         logger.info('shutting down');
-        await shutdownServer(server, shutdownDeadlineMs);
-        await node.stop(shutdownDeadlineMs);
+        // The core abandons a transfer after one election timeout: waiting longer is pointless.
+        const handOff = await node.handOffLeadership(Math.min(config.electionTicks * config.tickMs, remainingMs()));
+        if (handOff.kind !== 'not-leader') logger.info({ handOff }, 'leadership hand-off before stopping');
+        await handlers.streams.shutdown(Math.min(streamDrainMs, remainingMs()));
+        // Stop listening now; stopping the node then fails what unary calls still wait for
+        // (UNAVAILABLE), so the server has nothing left to wait for.
+        const serverClosed = shutdownServer(server, remainingMs());
+        await node.stop(remainingMs());
+        await serverClosed;
         await store.close();
         logger.info('stopped');
         resolveStopped(fatalError);
@@ -198,7 +213,7 @@ function shutdownServer(server: grpc.Server, deadlineMs: number): Promise<void> 
     const timer = setTimeout(() => {
       server.forceShutdown();
       resolve();
-    }, deadlineMs);
+    }, Math.max(1, deadlineMs));
     timer.unref();
     server.tryShutdown(() => {
       clearTimeout(timer);

@@ -19,6 +19,7 @@ import { NotLeaderError, OverloadedError, ShuttingDownError } from '../shared/er
 import { failpoint } from '../shared/failpoints.js';
 import type { StoreOperation } from '../storage/index.js';
 import type { Transport } from '../transport/transport.js';
+import { handOffTarget } from './hand-off-target.js';
 import { ProposalTracker } from './proposals.js';
 import { ReadWaits } from './read-waits.js';
 
@@ -50,6 +51,13 @@ export interface AppliedStateMachine<Outcome> {
   /** Drops a received snapshot that Raft did not install. */
   discardStaged(): Promise<void>;
 }
+
+/** What `handOffLeadership` did. */
+export type HandOff =
+  | { readonly kind: 'not-leader' }
+  | { readonly kind: 'no-target' }
+  | { readonly kind: 'transferred'; readonly to: NodeId; readonly leader: NodeId }
+  | { readonly kind: 'timed-out'; readonly to: NodeId };
 
 /** When a node snapshots its state machine and compacts its log (DESIGN "Snapshots"). */
 export interface SnapshotPolicy {
@@ -102,6 +110,8 @@ export class RaftNode<Outcome> {
   private persistedTerm: { term: number; vote: NodeId | null };
   /** A received snapshot was handed to the core since the last ready(): install it or drop it. */
   private snapshotStepped = false;
+  /** Resolved (and cleared) whenever role or leader changes. */
+  private readonly leadershipWaiters = new Set<() => void>();
   /** The index of the last snapshot taken or installed, and entry bytes written since. */
   private lastSnapshotIndex: Index;
   private logBytesSinceSnapshot = 0;
@@ -203,6 +213,42 @@ export class RaftNode<Outcome> {
     this.wake();
   }
 
+  /**
+   * On shutdown: if this node leads, hands leadership to the most caught-up voter and resolves
+   * once another node leads (known here), or after `timeoutMs`. The cluster then need not wait
+   * an election timeout for a new leader, and clients told to go elsewhere find it at once.
+   * Never rejects; proposals are refused while the transfer is under way (the core's rule).
+   */
+  async handOffLeadership(timeoutMs: number): Promise<HandOff> {
+    if (this.state !== 'running' || this.fatal !== null) return { kind: 'not-leader' };
+    const to = handOffTarget(this.core.status());
+    if (to === null) return { kind: this.core.leadership().role === 'leader' ? 'no-target' : 'not-leader' };
+    if (!this.core.transferLeadership(to).ok) return { kind: 'not-leader' };
+    this.logger.info({ to }, 'handing leadership over before stopping');
+    this.wake();
+    const movedTo = (): NodeId | null => {
+      const { role, leader } = this.core.leadership();
+      return role !== 'leader' && leader !== null && leader !== this.id ? leader : null;
+    };
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const leader = movedTo();
+      if (leader !== null) return { kind: 'transferred', to, leader };
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0 || this.state !== 'running') return { kind: 'timed-out', to };
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.leadershipWaiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, remainingMs);
+        timer.unref();
+        this.leadershipWaiters.add(done);
+      });
+    }
+  }
+
   /** Stops ticking and taking work, fails what is pending, finishes the current Ready, closes the transport. */
   async stop(deadlineMs: number): Promise<void> {
     if (this.state === 'stopped') return;
@@ -217,6 +263,7 @@ export class RaftNode<Outcome> {
     this.state = 'stopping';
     if (this.ticker !== null) clearInterval(this.ticker);
     this.ticker = null;
+    this.notifyLeadership();
     const stopping = new ShuttingDownError(`node ${this.id} is shutting down`);
     this.proposals.failAll(stopping);
     this.reads.failAll(stopping);
@@ -229,6 +276,10 @@ export class RaftNode<Outcome> {
   private ensureRunning(): void {
     if (this.fatal !== null) throw new ShuttingDownError(`node ${this.id} stopped after a fatal error: ${this.fatal.message}`);
     if (this.state !== 'running') throw new ShuttingDownError(`node ${this.id} is ${this.state}`);
+  }
+
+  private notifyLeadership(): void {
+    for (const waiter of [...this.leadershipWaiters]) waiter();
   }
 
   private wake(): void {
@@ -272,6 +323,7 @@ export class RaftNode<Outcome> {
     if (this.logger.isLevelEnabled('trace')) this.logger.trace(describeReady(ready));
     if (ready.softState !== null) {
       this.logger.info({ role: ready.softState.role, term: ready.softState.term, leader: ready.softState.leader }, 'raft state changed');
+      this.notifyLeadership();
     }
     // Persist before send: votes and acknowledgements promise what is on disk (§5.1). A leader's
     // own AppendEntries and heartbeats promise nothing, so they go out while its append is on

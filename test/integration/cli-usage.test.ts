@@ -47,3 +47,19 @@ describe('raftkv start with bad input', () => {
     }
   }, 60_000);
 });
+
+/** When no node answers, the CLI says so in one line: the endpoints tried and the last cause. */
+describe('raftkv client commands against nothing', () => {
+  it('reports an unreachable cluster in one line, without grpc-js boilerplate', async () => {
+    const result = await runCli(['get', 'k', '--endpoints', '127.0.0.1:1,127.0.0.1:2', '--timeout', '500']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^raftkv: get: no node could serve it within 500 ms \(tried 127\.0\.0\.1:1, 127\.0\.0\.1:2, \d+ failed attempts\); last cause: UNAVAILABLE: connect ECONNREFUSED 127\.0\.0\.1:[12]\n$/);
+  });
+
+  it('reports each unreachable node of `status` in one line', async () => {
+    const result = await runCli(['status', '--endpoints', '127.0.0.1:1', '--timeout', '500']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('127.0.0.1:1 unreachable: UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:1\n');
+    expect(result.stderr).toBe('raftkv: no node answered\n');
+  });
+});

@@ -81,6 +81,16 @@ describe('the drive loop', () => {
     expect(() => node.propose(new Uint8Array(), 100)).toThrow(ShuttingDownError);
   });
 
+  it('has no one to hand leadership to alone, keeps leading, and reports not-leader once stopped', async () => {
+    const { node } = singleNode({ save: async () => {}, compact: async () => {} }, () => undefined);
+    await node.start();
+    await until(() => node.status().role === 'leader');
+    expect(await node.handOffLeadership(1000)).toEqual({ kind: 'no-target' });
+    expect(node.status().role).toBe('leader');
+    await node.stop(1000);
+    expect(await node.handOffLeadership(1000)).toEqual({ kind: 'not-leader' });
+  });
+
   it('stops for good when storage fails: reports it, fails waiting writes, and still closes the transport', async () => {
     let failing = false;
     const fatal: Error[] = [];

@@ -1,0 +1,95 @@
+import * as grpc from '@grpc/grpc-js';
+import { pino } from 'pino';
+import type { KvOperations, PutRequest } from '../../src/server/kv-service.js';
+import { kvStreams, type KvStreams } from '../../src/server/kv-stream.js';
+import { serviceClient } from '../../src/shared/proto.js';
+
+const kvProto = 'raftkv/v1/kv.proto';
+
+/** What a fake node's operations see: the request and whether the node was shutting down. */
+export interface SeenOperation {
+  readonly kind: keyof KvOperations;
+  readonly request: unknown;
+}
+
+/**
+ * One in-process gRPC server with the real KV.Stream handler over operations the test writes:
+ * enough to drive the SDK and the stream's shutdown without Raft. Unset operations answer
+ * INTERNAL; Cluster.Status answers what `status` returns (or never, when it returns null).
+ */
+export class FakeNode {
+  private constructor(
+    readonly address: string,
+    readonly streams: KvStreams,
+    /** Every operation the node's handlers were given, in order. */
+    readonly seen: readonly SeenOperation[],
+    /** KV streams clients opened. */
+    readonly opened: { streams: number },
+    private readonly server: grpc.Server,
+  ) {}
+
+  static async start(handlers: Partial<KvOperations> & { status?: () => Record<string, unknown> | null }): Promise<FakeNode> {
+    const seen: SeenOperation[] = [];
+    const wrap =
+      (kind: keyof KvOperations) =>
+      (request: never, timeoutMs: number): Promise<unknown> => {
+        seen.push({ kind, request });
+        const handler = handlers[kind] as ((request: never, timeoutMs: number) => Promise<unknown>) | undefined;
+        return handler === undefined ? Promise.reject(new Error(`${kind} is not faked`)) : handler(request, timeoutMs);
+      };
+    const operations: KvOperations = {
+      put: wrap('put') as KvOperations['put'],
+      get: wrap('get') as KvOperations['get'],
+      delete: wrap('delete') as KvOperations['delete'],
+      range: wrap('range') as KvOperations['range'],
+      compareAndSwap: wrap('compareAndSwap') as KvOperations['compareAndSwap'],
+    };
+    const streams = kvStreams(operations, { requestTimeoutMs: 5000, inflightMax: 1000, logger: pino({ level: 'silent' }) });
+    const server = new grpc.Server();
+    const opened = { streams: 0 };
+    server.addService(serviceClient(kvProto, 'KV').service, {
+      stream: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        opened.streams++;
+        streams.handler(call);
+      },
+    });
+    server.addService(serviceClient(kvProto, 'Cluster').service, {
+      status: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+        const status = handlers.status?.() ?? null;
+        if (status !== null) callback(null, status);
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    );
+    return new FakeNode(`127.0.0.1:${port}`, streams, seen, opened, server);
+  }
+
+  /** The (client id, sequence) of every put this node saw. */
+  putSessions(): string[] {
+    return this.seen.filter((op) => op.kind === 'put').map((op) => {
+      const session = (op.request as PutRequest).session;
+      return `${session?.clientId}/${session?.sequence}`;
+    });
+  }
+
+  /** Resolves once the server closed; true if it did so gracefully within `timeoutMs`, false if it had to be forced. */
+  close(timeoutMs = 5000): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve(false);
+      }, timeoutMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+}
+
+/** A generated KV client, for the raw stream. */
+export function rawKvClient(address: string): grpc.Client & { stream(): grpc.ClientDuplexStream<unknown, unknown> } {
+  const KV = serviceClient(kvProto, 'KV');
+  return new KV(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & { stream(): grpc.ClientDuplexStream<unknown, unknown> };
+}
