@@ -3,7 +3,6 @@ import type { WireStreamResult } from '../shared/kv-stream-wire.js';
 import type { Logger } from '../shared/logger.js';
 import { classifyError } from './grpc-errors.js';
 import { requestTimeoutMsMax } from './config.js';
-import type { KvOperations } from './kv-service.js';
 
 /** One operation of a StreamRequest, as proto-loader decodes it (oneof `request` names the set field). */
 interface WireStreamOperation {
@@ -16,6 +15,14 @@ interface WireStreamOperation {
   range?: unknown;
   compareAndSwap?: unknown;
 }
+
+/**
+ * What the stream runs each operation through: the unary RPCs' own handlers (kv-service's
+ * KvOperations fits), so an operation behaves the same on either path.
+ */
+export type StreamOperations = {
+  readonly [K in NonNullable<WireStreamOperation['request']>]: (request: never, timeoutMs: number) => Promise<unknown>;
+};
 
 export interface KvStreamOptions {
   readonly requestTimeoutMs: number;
@@ -49,7 +56,7 @@ interface LiveStream {
  * same code as its unary RPC; results are written as they complete, and all results completed
  * in one turn of the event loop share one frame (the throughput path of DESIGN.md).
  */
-export function kvStreams(operations: KvOperations, options: KvStreamOptions): KvStreams {
+export function kvStreams(operations: StreamOperations, options: KvStreamOptions): KvStreams {
   const live = new Set<LiveStream>();
   let closing = false;
   let allEnded: (() => void) | null = null;
