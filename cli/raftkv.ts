@@ -9,6 +9,7 @@ import { ConfigError, RaftKvError } from '../src/shared/errors.js';
 import { registerBenchCommand } from './bench-command.js';
 import { CommandFailure, registerClientCommands } from './client-commands.js';
 import { registerClusterCommand } from './cluster-command.js';
+import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerStartCommand } from './start-command.js';
 
 const program = new Command('raftkv')
@@ -21,6 +22,7 @@ registerStartCommand(program);
 registerClusterCommand(program);
 registerClientCommands(program);
 registerBenchCommand(program);
+registerSnapshotCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { serviceClient } from '../shared/proto.js';
 import { ClientSession, sessionUnacknowledgedSpanMax } from './client-session.js';
 import { leaderAddressMetadataKey, leaderIdMetadataKey } from './metadata-keys.js';
+import { openSnapshotDownload, type SnapshotDownload, type SnapshotOptions } from './snapshot-download.js';
 import { StreamChannel, payloadBytes, streamOperationBytesMax, type StreamKind } from './stream-channel.js';
 import {
   CancelledError,
@@ -208,6 +209,17 @@ export class RaftKvClient {
       return response as unknown as ClusterStatus;
     }
     return (await this.call('Cluster', 'status' as Method, {}, options, false)) as unknown as ClusterStatus;
+  }
+
+  /**
+   * Streams a consistent snapshot of the keyspace from one node, for a backup (`raftkv snapshot
+   * save`): resolves once a node sent the header (its revision), then yields the chunks as they
+   * are consumed and checks the trailer's SHA-256. Not retried once data flows.
+   */
+  snapshot(options: SnapshotOptions = {}): Promise<SnapshotDownload> {
+    if (this.closed) return Promise.reject(new UnavailableError('the client is closed'));
+    const endpoints = options.endpoint === undefined ? this.endpoints : [options.endpoint];
+    return openSnapshotDownload({ endpoints, channel: (endpoint) => this.channelFor(endpoint).kv.getChannel() }, options);
   }
 
   /** Closes every connection. Calls in flight fail. */

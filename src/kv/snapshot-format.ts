@@ -13,6 +13,9 @@ import { checkKeyRecord } from './key-record.js';
 import { decodeSessionState } from './session-codec.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, clientIdOfSessionKey } from '../storage/index.js';
 
+/** The layout described here, as snapshot streams name it in their header (the transport's snapshotFormat). */
+export const snapshotRecordFormat = 1;
+
 /** What a snapshot record is. */
 export type SnapshotRecordKind = 'kv' | 'session';
 
