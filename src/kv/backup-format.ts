@@ -249,19 +249,29 @@ export async function readBackup(source: ByteSource, name: string, visitor: Back
       continue;
     }
     if (tag !== trailerTag) fail('malformed', `malformed: unknown frame tag 0x${(tag ?? 0).toString(16)} at byte ${frameAt} (after ${chunks} chunks)`);
-    const counts = new ByteReader(await read(trailerCountBytes, 'the trailer'));
-    const said = { chunks: counts.u64('trailer chunks'), bytes: counts.u64('trailer bytes'), keys: counts.u64('trailer keys') };
+    const countBytes = await read(trailerCountBytes, 'the trailer');
     const digest = hash.digest();
     if (source.remainingBytes < shaBytes) fail('truncated', `truncated: the trailer's SHA-256 needs ${shaBytes} bytes, the file has ${source.remainingBytes} left`);
     const expected = await source.read(shaBytes);
     if (!timingSafeEqual(expected, digest)) {
       fail('checksum', `checksum mismatch: the file's SHA-256 is ${digest.toString('hex')}, its trailer says ${Buffer.from(expected).toString('hex')}; the file is damaged`);
     }
+    const said = decodeCounts(countBytes, fail);
     if (said.chunks !== chunks || said.bytes !== bytes || said.keys !== keys) {
       fail('counts', `counts mismatch: the trailer says ${said.chunks} chunks, ${said.bytes} bytes, ${said.keys} keys; the file holds ${chunks}, ${bytes}, ${keys}`);
     }
     if (source.remainingBytes > 0) fail('malformed', `malformed: ${source.remainingBytes} unexpected bytes after the trailer`);
     return { header, chunks, bytes, keys, sha256: digest.toString('hex'), fileBytes };
+  }
+}
+
+function decodeCounts(bytes: Uint8Array, fail: (problem: BackupFileProblem, message: string, cause?: unknown) => never): { chunks: number; bytes: number; keys: number } {
+  try {
+    const reader = new ByteReader(bytes);
+    return { chunks: reader.u64('trailer chunks'), bytes: reader.u64('trailer bytes'), keys: reader.u64('trailer keys') };
+  } catch (error) {
+    if (!(error instanceof BinaryDecodeError)) throw error;
+    return fail('malformed', `malformed trailer: ${error.message}`, error);
   }
 }
 
