@@ -75,8 +75,8 @@ export async function openSnapshotDownload(context: SnapshotDownloadContext, opt
     try {
       return await open(context, endpoint, deadline, options.signal);
     } catch (error) {
-      const code = (error as grpc.ServiceError).code;
-      if (code === undefined || !retryableBeforeHeader(code) || options.signal?.aborted) throw toClientError(error, options.signal);
+      const code = grpcCode(error);
+      if (code === null || !retryableBeforeHeader(code) || options.signal?.aborted) throw toClientError(error, options.signal);
       lastError = error;
       const hint = (error as grpc.ServiceError).metadata?.get(leaderAddressMetadataKey)[0];
       if (typeof hint === 'string' && hint !== '' && !endpoints.includes(hint)) endpoints.push(hint);
@@ -162,11 +162,17 @@ function retryableBeforeHeader(code: grpc.status): boolean {
   return code === grpc.status.UNAVAILABLE || code === grpc.status.FAILED_PRECONDITION || code === grpc.status.RESOURCE_EXHAUSTED;
 }
 
+/** The status code of a failed gRPC call; null for any other error (the SDK's own are typed already). */
+function grpcCode(error: unknown): grpc.status | null {
+  const code = (error as Partial<grpc.ServiceError> | null)?.code;
+  return typeof code === 'number' ? code : null;
+}
+
 function toClientError(error: unknown, signal: AbortSignal | undefined, midStream = false): Error {
   const status = error as grpc.ServiceError;
   const where = midStream ? 'the snapshot stream failed: ' : '';
-  switch (status.code) {
-    case undefined:
+  switch (grpcCode(error)) {
+    case null:
       return error as Error;
     case grpc.status.CANCELLED:
       return new CancelledError(`${where}the snapshot was cancelled`, { cause: signal?.reason ?? error });
