@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { RaftKvClient, type SnapshotDownload } from '../src/client/index.js';
+import { RaftKvClient } from '../src/client/index.js';
 import { BackupFileError, backupRecordFormat, readBackupFile, writeBackupFile, type BackupSummary } from '../src/kv/index.js';
 import { nodeId } from '../src/raft/index.js';
 import { parsePeers } from '../src/server/config.js';
@@ -39,13 +39,13 @@ export function registerSnapshotCommand(program: Command): void {
       const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
       const timeoutMs = parseIntegerOption(flags.timeout, '--timeout', 1, 24 * 3_600_000);
       const client = new RaftKvClient({ endpoints, timeoutMs });
-      let download: SnapshotDownload | null = null;
       // Ctrl-C ends the download; the part file is removed and <file> left as it was.
-      const onSignal = (): void => download?.cancel();
+      const interrupted = new AbortController();
+      const onSignal = (): void => interrupted.abort(new Error('interrupted'));
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        download = await client.snapshot({ timeoutMs });
+        const download = await client.snapshot({ timeoutMs, signal: interrupted.signal });
         if (download.format !== backupRecordFormat) {
           throw new CommandFailure(`${download.endpoint} streams records in format ${download.format}; this raftkv writes format ${backupRecordFormat}`, 1);
         }
