@@ -36,8 +36,8 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-async function startCluster(options: { startNodes?: boolean } = {}): Promise<{ cluster: ProcessCluster; client: RaftKvClient }> {
-  const cluster = await ProcessCluster.create(3, options);
+async function startCluster(options: { startNodes?: boolean; size?: number; extraArgs?: string[] } = {}): Promise<{ cluster: ProcessCluster; client: RaftKvClient }> {
+  const cluster = await ProcessCluster.create(options.size ?? 3, options);
   clusters.push(cluster);
   const client = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 30_000 });
   clients.push(client);
@@ -193,4 +193,25 @@ describe('backup and restore', () => {
     const statuses = await restored.statuses(restoredClient);
     expect(statuses.map((s) => s.snapshotIndex)).toEqual([saved.revision, saved.revision, saved.revision]);
   }, 240_000);
+
+  it('a node streams at most two backups at once, keeps serving writes while they are held open by slow readers, and takes the next once one ends', async () => {
+    // Small chunks, so that a reader that takes nothing holds the node back after a few of them.
+    const { cluster, client } = await startCluster({ size: 1, extraArgs: ['--snapshot-chunk-bytes', '4096'] });
+    await cluster.waitForLeader(client);
+    const value = 'x'.repeat(10 * 1024);
+    for (let i = 0; i < 300; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => client.put(`big-${i + j}`, value)));
+
+    const held = [await client.snapshot(), await client.snapshot()];
+    await expect(client.snapshot({ timeoutMs: 1500 })).rejects.toThrow(/RESOURCE_EXHAUSTED.*at most 2/);
+    const during = await client.put('written-during-backups', 'yes');
+    expect(during.revision).toBeGreaterThan(held[0]!.revision);
+
+    held[0]!.cancel();
+    const next = await waitFor('a third backup to begin', () => client.snapshot({ timeoutMs: 2000 }).catch(() => undefined));
+    let bytes = 0;
+    for await (const chunk of next.chunks()) bytes += chunk.byteLength;
+    expect(next.verified?.bytes).toBe(bytes);
+    expect(bytes).toBeGreaterThan(300 * 10 * 1024);
+    held[1]!.cancel();
+  }, 120_000);
 });
