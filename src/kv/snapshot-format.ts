@@ -13,8 +13,7 @@ import { checkKeyRecord } from './key-record.js';
 import { decodeSessionState } from './session-codec.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, clientIdOfSessionKey } from '../storage/index.js';
 
-/** The layout described here, as snapshot streams name it in their header (the transport's snapshotFormat). */
-export const snapshotRecordFormat = 1;
+export { snapshotRecordFormat } from '../shared/snapshot-stream.js';
 
 /** What a snapshot record is. */
 export type SnapshotRecordKind = 'kv' | 'session';

@@ -1,9 +1,13 @@
 import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
 
 /**
- * The seam between the state machine (src/kv), which reads and stores snapshots, and the peer
- * transport (src/transport), which streams them: neither depends on the other, both on this.
+ * The seam between the state machine (src/kv), which reads and stores snapshots, and what streams
+ * them (the peer transport's InstallSnapshot, the client API's Maintenance.Snapshot for backups):
+ * neither side depends on the other, both on this.
  */
+
+/** The layout of a snapshot's chunks (src/kv/snapshot-format.ts), as stream headers name it. */
+export const snapshotRecordFormat = 1;
 
 /** A consistent snapshot of the state machine, read out in chunks for a follower. */
 export interface SnapshotReader {
