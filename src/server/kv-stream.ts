@@ -9,12 +9,13 @@ import type { KvOperations } from './kv-service.js';
 interface WireStreamOperation {
   id: number;
   timeoutMs: number;
-  request?: 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap';
+  request?: 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap' | 'registerSession';
   put?: unknown;
   get?: unknown;
   delete?: unknown;
   range?: unknown;
   compareAndSwap?: unknown;
+  registerSession?: unknown;
 }
 
 export interface KvStreamOptions {
@@ -62,7 +63,7 @@ export function kvStreamHandler(operations: KvOperations, options: KvStreamOptio
     const run = (operation: WireStreamOperation): void => {
       const kind = operation.request;
       if (kind === undefined || operations[kind] === undefined) {
-        fail(operation.id, grpc.status.INVALID_ARGUMENT, 'request: one of put, get, delete, range, compare_and_swap is required');
+        fail(operation.id, grpc.status.INVALID_ARGUMENT, 'request: one of put, get, delete, range, compare_and_swap, register_session is required');
         return;
       }
       if (inflight >= options.inflightMax) {

@@ -16,6 +16,7 @@ export {
   prefixRange,
   sessionKey,
   sessionKeyRange,
+  sessionLimitsKey,
   smMetaKeys,
   storageFormat,
   sublevelNames,

@@ -136,7 +136,9 @@ export class NodeStore {
   /**
    * A new database gets the current layout version; an existing one must have it. A database
    * written before state generations (format 1) has Raft state but no version: refused, naming
-   * what to do, rather than started with its keyspace silently missing.
+   * what to do, rather than started with its keyspace silently missing. Format 2 is refused too:
+   * its log may hold writes that created sessions implicitly, which this version would apply
+   * differently from the replicas that applied them before (commands.ts).
    */
   private async checkFormat(): Promise<void> {
     const stored = await this.sublevels.smMeta.get(smMetaKeys.format);
@@ -154,6 +156,9 @@ export class NodeStore {
       reader.end('storage format');
       return value;
     });
+    if (format === 2) {
+      throw new StorageError('STORAGE_OPEN', this.path, `${this.path} was written by an older raftkv (storage format 2, before sessions were registered through the log); this version reads format ${storageFormat}. Upgrade every node of the cluster together and start each on an empty data directory`);
+    }
     if (format !== storageFormat) {
       throw new StorageError('STORAGE_OPEN', this.path, `${this.path} has storage format ${format}; this raftkv reads format ${storageFormat}`);
     }

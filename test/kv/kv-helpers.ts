@@ -1,4 +1,4 @@
-import { encodeCommand, type Command, type CommandSession } from '../../src/kv/index.js';
+import { encodeCommand, type Command, type CommandSession, type SessionLimitsChange } from '../../src/kv/index.js';
 import type { Entry } from '../../src/raft/index.js';
 import { bytes } from '../storage/temp-stores.js';
 
@@ -14,6 +14,15 @@ export function noOpEntry(index: number, term = 1): Entry {
 
 export function put(key: string, value: string, session?: CommandSession): Command {
   return session === undefined ? { kind: 'put', key: bytes(key), value: bytes(value) } : { kind: 'put', key: bytes(key), value: bytes(value), session };
+}
+
+/** A session registration: the session's id is the index it is applied at, in decimal. */
+export function register(): Command {
+  return { kind: 'register-session' };
+}
+
+export function setLimits(limits: SessionLimitsChange, onlyIfUnset = false): Command {
+  return { kind: 'set-session-limits', limits, onlyIfUnset };
 }
 
 export function session(clientId: string, sequence: number, ackedSequence = 0): CommandSession {
