@@ -44,6 +44,15 @@ export class ClientSession {
     return this.unacknowledgedSpan >= this.unacknowledgedSpanMax;
   }
 
+  /**
+   * Whether to register the next session now, in the background, so that writes do not wait a
+   * round-trip for it once this one is full. At three quarters: a client with many writes in
+   * flight (256 keep the span at 256 and above) should not churn through sessions.
+   */
+  get nearlyFull(): boolean {
+    return this.unacknowledgedSpan >= Math.ceil((this.unacknowledgedSpanMax * 3) / 4);
+  }
+
   header(sequence: number): { clientId: string; sequence: number; ackedSequence: number } {
     return { clientId: this.clientId, sequence, ackedSequence: this.oldestInFlight() - 1 };
   }

@@ -300,24 +300,36 @@ export class RaftKvClient {
     }
   }
 
-  /** The session for a new write: the current one, or a new registration (shared) when there is none or it is full. */
+  /**
+   * The session for a new write: the current one, or a new registration (shared) when there is
+   * none or it is full. A nearly full session starts its successor's registration in the
+   * background; new writes move to the successor once it is registered.
+   */
   private async sessionForWrite(deadline: number, signal: AbortSignal | undefined): Promise<ClientSession> {
-    // A full session keeps serving the writes already on it; new ones go to its successor.
-    if (this.session !== null && !this.session.full) return this.session;
-    this.session = null;
-    if (this.registering === null) {
-      const registering = this.register();
-      this.registering = registering;
-      registering.then(
-        (session) => {
-          if (this.registering === registering) this.session = session;
-        },
-        () => undefined,
-      ).finally(() => {
-        if (this.registering === registering) this.registering = null;
-      });
+    const current = this.session;
+    if (current !== null && !current.full) {
+      if (current.nearlyFull) this.startRegistering();
+      return current;
     }
-    return waitWithin(this.registering, deadline, signal);
+    // A full session keeps serving the writes already on it; new ones go to its successor.
+    this.session = null;
+    return waitWithin(this.startRegistering(), deadline, signal);
+  }
+
+  /** The registration under way, or a new one; once registered, its session takes new writes. */
+  private startRegistering(): Promise<ClientSession> {
+    if (this.registering !== null) return this.registering;
+    const registering = this.register();
+    this.registering = registering;
+    registering.then(
+      (session) => {
+        if (this.registering === registering) this.session = session;
+      },
+      () => undefined,
+    ).finally(() => {
+      if (this.registering === registering) this.registering = null;
+    });
+    return registering;
   }
 
   /** Registers a session through the log (kv.proto RegisterSession), within the client's default deadline. */

@@ -7,9 +7,9 @@ import { OutcomeUnknownError, RaftKvClient, SessionExpiredError } from '../../sr
  * time. Each test says what the "cluster" answers and checks what the SDK sent.
  */
 type Sent = { method: string; clientId?: string; sequence?: number };
-type Answer = Record<string, unknown> | grpc.status;
+type Answer = Record<string, unknown> | grpc.status | Promise<Record<string, unknown>>;
 
-function scripted(answerPut: (put: Sent, putsSoFar: number) => Answer): { client: RaftKvClient; sent: Sent[] } {
+function scripted(answerPut: (put: Sent, putsSoFar: number) => Answer, resultsPerSessionMax = 1024): { client: RaftKvClient; sent: Sent[] } {
   const client = new RaftKvClient({ endpoints: ['127.0.0.1:1'], timeoutMs: 2000, random: () => 0 });
   const sent: Sent[] = [];
   let registrations = 0;
@@ -18,7 +18,7 @@ function scripted(answerPut: (put: Sent, putsSoFar: number) => Answer): { client
     const session = (request as { session?: { clientId: string; sequence: number } }).session;
     const record: Sent = { method: method as string, ...(session === undefined ? {} : { clientId: session.clientId, sequence: session.sequence }) };
     sent.push(record);
-    const answer: Answer = method === 'registerSession' ? { clientId: String(++registrations), resultsPerSessionMax: 1024 } : answerPut(record, ++puts);
+    const answer: Answer = method === 'registerSession' ? { clientId: String(++registrations), resultsPerSessionMax } : answerPut(record, ++puts);
     if (typeof answer === 'number') throw Object.assign(new Error(grpc.status[answer]), { code: answer, details: `scripted ${grpc.status[answer]}`, metadata: new grpc.Metadata() });
     return answer;
   };
@@ -41,6 +41,31 @@ describe('RaftKvClient sessions', () => {
     expect(sent.filter((s) => s.method === 'registerSession')).toHaveLength(1);
     expect(sent.filter((s) => s.method === 'put').map((s) => s.clientId)).toEqual(new Array(11).fill('1'));
     expect(sent.filter((s) => s.method === 'put').map((s) => s.sequence)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+  });
+
+  it('registers the next session in the background when one nearly fills, and moves new writes to it', async () => {
+    // 8 results per session: the SDK keeps the span below 4 and starts the next session at 3.
+    let release = (): void => undefined;
+    const slow = new Promise<Record<string, unknown>>((resolve) => {
+      release = () => resolve(ok);
+    });
+    const { client, sent } = scripted((_, n) => (n === 1 ? slow : ok), 8);
+    const held = client.put('slow', 'v'); // holds back the acknowledgement of everything after it
+    await client.put('k2', 'v');
+    await client.put('k3', 'v');
+    await client.put('k4', 'v'); // span 3: the next session is registered before this write is sent
+    await client.put('k5', 'v');
+    expect(sent).toEqual([
+      { method: 'registerSession' },
+      { method: 'put', clientId: '1', sequence: 1 },
+      { method: 'put', clientId: '1', sequence: 2 },
+      { method: 'put', clientId: '1', sequence: 3 },
+      { method: 'registerSession' },
+      { method: 'put', clientId: '1', sequence: 4 },
+      { method: 'put', clientId: '2', sequence: 1 },
+    ]);
+    release();
+    await held;
   });
 
   it('(a) a session found gone on the first attempt: registers a new one and sends the write again under it', async () => {
