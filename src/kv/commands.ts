@@ -13,13 +13,15 @@
  *   register-session: nothing more
  *   set-session-limits: only-if-unset u8 (0/1) | one u64 per limit, in sessionLimitNames order (0: unchanged)
  *
- * Version 1 (before sessions were registered through the log) created a session implicitly on
- * a client's first write; its entries are refused, since applying them with today's rules could
- * diverge from replicas that applied them with the old ones (storage format 3 keeps such logs
- * out: node-store.ts). Every committed entry must decode on every replica, so the decoder checks
- * only format limits (what the encoding can express, and the session limit bounds, which are
- * constants), never the configurable API limits: replicas with different configurations still
- * agree on every entry.
+ * Version 1, written before sessions were registered through the log, has the same layout for
+ * put, delete and cas, and no other kinds. Its sessions were created implicitly by a client's
+ * first write, and a log written then may still hold such entries when a node is upgraded. They
+ * are decoded with `session.implicit` set and applied with the old rule (sessions.ts), exactly
+ * as the replicas that applied them before the upgrade did: a replica must never apply an entry
+ * differently from another. Nothing encodes version 1 any more. Every committed entry must
+ * decode on every replica, so the decoder checks only format limits (what the encoding can
+ * express, and the session limit bounds, which are constants), never the configurable API
+ * limits: replicas with different configurations still agree on every entry.
  */
 import type { KeyRecord } from './key-record.js';
 import { CommandDecodeError, InvalidArgumentError } from './errors.js';
@@ -39,6 +41,11 @@ export interface CommandSession {
   readonly sequence: number;
   /** Every write up to this sequence has been answered: their results may be forgotten. Below `sequence`. */
   readonly ackedSequence: number;
+  /**
+   * Set only on commands decoded from format 1 (see the file comment): a client with nothing
+   * acked that the table does not hold gets a session, as before registration existed.
+   */
+  readonly implicit?: true;
 }
 
 /** What a compare-and-swap compares. */
@@ -218,6 +225,8 @@ export function encodeCommand(command: Command): Uint8Array {
     for (const name of sessionLimitNames) writer.u64(command.limits[name] ?? 0);
     return writer.finish();
   }
+  // Nothing writes format 1 any more: a command carrying its implicit session cannot be encoded.
+  if (command.session?.implicit === true) throw new InvalidArgumentError('session.implicit', 'format 1 only, no longer written', 'set');
   const writer = new ByteWriter(32 + command.key.byteLength + valueBytes(command));
   writer.u8(formatVersion).u8(kindByte[command.kind]).u8(command.session === undefined ? 0 : 1);
   if (command.session !== undefined) {
@@ -254,13 +263,17 @@ export function decodeCommand(bytes: Uint8Array): Command {
 }
 
 const formatVersion = 2;
+/** Format 1: put, delete and cas only, sessions created implicitly (see the file comment). */
+const implicitSessionsFormatVersion = 1;
 const kindByte = { put: 1, delete: 2, cas: 3, 'register-session': 4, 'set-session-limits': 5 } as const satisfies Record<Command['kind'], number>;
 
 function readCommand(reader: ByteReader): Command {
   const version = reader.u8('format version');
-  if (version === 1) throw new BinaryDecodeError('format version: 1 is from a raftkv before session registration, which this version does not apply');
-  if (version !== formatVersion) throw new BinaryDecodeError(`format version: unknown version ${version}`);
+  if (version !== formatVersion && version !== implicitSessionsFormatVersion) throw new BinaryDecodeError(`format version: unknown version ${version}`);
   const kind = reader.u8('kind');
+  if (version === implicitSessionsFormatVersion && kind !== kindByte.put && kind !== kindByte.delete && kind !== kindByte.cas) {
+    throw new BinaryDecodeError(`kind: unknown command kind ${kind} in format ${version}`);
+  }
   if (kind === kindByte['register-session']) {
     reader.end('command');
     return { kind: 'register-session' };
@@ -275,7 +288,7 @@ function readCommand(reader: ByteReader): Command {
     reader.end('command');
     return { kind: 'set-session-limits', limits, onlyIfUnset };
   }
-  const session = reader.boolean('has session') ? readSession(reader) : undefined;
+  const session = reader.boolean('has session') ? readSession(reader, version === implicitSessionsFormatVersion) : undefined;
   const key = reader.bytes('u16', commandFormatLimits.keyBytesMax, 'key');
   let command: KeyCommand;
   switch (kind) {
@@ -295,12 +308,13 @@ function readCommand(reader: ByteReader): Command {
   return session === undefined ? command : { ...command, session };
 }
 
-function readSession(reader: ByteReader): CommandSession {
-  return {
+function readSession(reader: ByteReader, implicit: boolean): CommandSession {
+  const session = {
     clientId: reader.string('u8', commandFormatLimits.clientIdBytesMax, 'session.clientId'),
     sequence: reader.u64('session.sequence'),
     ackedSequence: reader.u64('session.ackedSequence'),
   };
+  return implicit ? { ...session, implicit: true } : session;
 }
 
 function readCompare(reader: ByteReader): CasCompare {

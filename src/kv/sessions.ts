@@ -11,7 +11,9 @@
  * session cannot come back), and a write naming a session the table does not hold is refused,
  * never applied. The refused attempt was not applied, and no later attempt under that session
  * can be; whether an earlier one was applied, before the session went, only the client can tell
- * (client-session.ts decides whether to send the write again under a new session).
+ * (client-session.ts decides whether to send the write again under a new session). The one
+ * exception: entries of command format 1, written before registration existed, keep the rule
+ * they were first applied with (commands.ts).
  */
 import type { AppliedResult, CommandSession, StaleSessionResult } from './commands.js';
 import { defaultSessionLimits, mergeSessionLimits, type SessionLimits, type SessionLimitsChange } from './session-limits.js';
@@ -134,12 +136,7 @@ export class SessionTable {
   register(index: Index): string {
     const clientId = String(index);
     invariant(!this.sessions.has(clientId), () => `session ${clientId} registered twice`);
-    for (const lru of this.sessions.values()) {
-      if (this.sessions.size < this.limitsInForce.sessionsMax) break;
-      this.remove(lru);
-    }
-    this.sessions.set(clientId, { clientId, lastUsedIndex: index, ackedSequence: 0, evictedThrough: 0, results: new Map(), resultBytes: 0 });
-    this.dirty.add(clientId);
+    this.open(clientId, index);
     return clientId;
   }
 
@@ -168,8 +165,13 @@ export class SessionTable {
    * file comment for why it is never created here.
    */
   admit(session: CommandSession, index: Index): Admission {
-    const live = this.sessions.get(session.clientId);
-    if (live === undefined) return { kind: 'stale', result: stale(session, 'unknown-session') };
+    let live = this.sessions.get(session.clientId);
+    if (live === undefined) {
+      // Format 1 entries (commands.ts) keep the rule they were applied with before the upgrade:
+      // a client with nothing acked gets a session. Only they may; nothing writes them now.
+      if (session.implicit !== true || session.ackedSequence > 0) return { kind: 'stale', result: stale(session, 'unknown-session') };
+      live = this.open(session.clientId, index);
+    }
     this.touch(live, index);
     if (session.ackedSequence > live.ackedSequence) {
       live.ackedSequence = session.ackedSequence;
@@ -219,6 +221,18 @@ export class SessionTable {
     this.dirty.clear();
     this.limitsChanged = false;
     return changes;
+  }
+
+  /** A new, empty session, after evicting the least recently used ones beyond sessionsMax - 1. */
+  private open(clientId: string, index: Index): LiveSession {
+    for (const lru of this.sessions.values()) {
+      if (this.sessions.size < this.limitsInForce.sessionsMax) break;
+      this.remove(lru);
+    }
+    const live: LiveSession = { clientId, lastUsedIndex: index, ackedSequence: 0, evictedThrough: 0, results: new Map(), resultBytes: 0 };
+    this.sessions.set(clientId, live);
+    this.dirty.add(clientId);
+    return live;
   }
 
   private touch(live: LiveSession, index: Index): void {

@@ -99,8 +99,8 @@ export const smMetaKeys = {
 
 /**
  * The layout version written to `sm-meta/format`: 3 since sessions are registered through the
- * log (2 created them implicitly, and its log may hold commands of that kind); 2 since state
- * generations (1 had one `kv`).
+ * log (adds `session-limits`; a format 2 directory is upgraded in place, node-store.ts); 2 since
+ * state generations (1 had one `kv`).
  */
 export const storageFormat = 3;
 

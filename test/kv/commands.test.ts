@@ -40,6 +40,15 @@ describe('encodeCommand / decodeCommand', () => {
     expect(decodeCommand(encodeCommand(command))).toEqual(command);
   });
 
+  it('decodes format 1 (written before session registration) with its session marked implicit, and never encodes it', () => {
+    const v2 = encodeCommand({ kind: 'put', key: bytes('k'), value: bytes('v'), session });
+    const v1 = Uint8Array.from([1, ...v2.subarray(1)]);
+    const decoded = decodeCommand(v1);
+    expect(decoded).toEqual({ kind: 'put', key: bytes('k'), value: bytes('v'), session: { ...session, implicit: true } });
+    expect(() => encodeCommand(decoded)).toThrow(expect.objectContaining({ field: 'session.implicit' }));
+    expect(decodeCommand(v2)).toEqual({ kind: 'put', key: bytes('k'), value: bytes('v'), session });
+  });
+
   it('is compact: a put of a 1-byte key and value takes 11 bytes (3 header, 2+1 key, 4+1 value)', () => {
     expect(encodeCommand({ kind: 'put', key: bytes('k'), value: bytes('v') }).byteLength).toBe(11);
   });
@@ -48,7 +57,7 @@ describe('encodeCommand / decodeCommand', () => {
   const corrupt: { name: string; bytes: Uint8Array; reason: RegExp }[] = [
     { name: 'empty', bytes: new Uint8Array(), reason: /format version/ },
     { name: 'an unknown format version', bytes: Uint8Array.from([3, ...valid.subarray(1)]), reason: /unknown version 3/ },
-    { name: 'format 1 (sessions created implicitly)', bytes: Uint8Array.from([1, ...valid.subarray(1)]), reason: /before session registration/ },
+    { name: 'a register-session in format 1', bytes: Uint8Array.from([1, 4]), reason: /unknown command kind 4 in format 1/ },
     { name: 'an unknown kind', bytes: Uint8Array.from([2, 9, ...valid.subarray(2)]), reason: /unknown command kind 9/ },
     { name: 'a bad session flag', bytes: Uint8Array.from([2, 1, 2, ...valid.subarray(3)]), reason: /has session/ },
     { name: 'a register-session with trailing bytes', bytes: Uint8Array.from([2, 4, 0]), reason: /trailing/ },

@@ -7,6 +7,16 @@ export function commandEntry(index: number, command: Command, term = 1): Entry {
   return { index, term, type: 'normal', data: encodeCommand(command) };
 }
 
+/**
+ * An entry as raftkv wrote it before sessions were registered (command format 1): the same
+ * layout for put, delete and cas, with format byte 1.
+ */
+export function formatOneEntry(index: number, command: Command, term = 1): Entry {
+  const data = encodeCommand(command);
+  data[0] = 1;
+  return { index, term, type: 'normal', data };
+}
+
 /** The leader's no-op. */
 export function noOpEntry(index: number, term = 1): Entry {
   return { index, term, type: 'normal', data: new Uint8Array() };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KvStateMachine, SessionTable, defaultSessionLimits, type AppliedResult, type SessionLimits } from '../../src/kv/index.js';
 import { bytes, text, useTempStores } from '../storage/temp-stores.js';
-import { entriesFrom, noOpEntry, put, register, session, setLimits } from './kv-helpers.js';
+import { entriesFrom, formatOneEntry, noOpEntry, put, register, session, setLimits } from './kv-helpers.js';
 
 const temp = useTempStores();
 
@@ -249,6 +249,27 @@ describe('sessions in the state machine', () => {
     const reopened = await KvStateMachine.open(await temp.open(dataDir));
     expect(reopened.sessionLimitsRecorded).toBe(true);
     expect(reopened.sessionLimits).toEqual({ ...defaultSessionLimits, sessionsMax: 3, resultsPerSessionMax: 16 });
+  });
+});
+
+describe('entries written before session registration (command format 1)', () => {
+  it('are applied with the rule they were first applied with: a client with nothing acked gets a session', async () => {
+    // What a log upgraded from storage format 2 may hold after its applied index.
+    const machine = await KvStateMachine.open((await temp.openFresh()).store);
+    const old = (index: number, sequence: number, acked: number) => formatOneEntry(index, put('k', `v${sequence}`, session('uuid-a', sequence, acked)));
+    const outcomes = await machine.apply([old(1, 1, 0), old(2, 1, 0), old(3, 2, 1)]);
+    expect(outcomes.map((o) => (o.kind === 'command' ? [o.result.kind, o.replayed] : o.kind))).toEqual([
+      ['put', false],
+      ['put', true],
+      ['put', false],
+    ]);
+    // After a registration, written in format 2, the old session lives on like any other.
+    const [registered, next] = await machine.apply(entriesFrom(4, [register(), put('k', 'v3', session('uuid-a', 3, 2))]));
+    expect(registered).toMatchObject({ result: { clientId: '4' } });
+    expect(next).toMatchObject({ result: { kind: 'put', version: 3 } });
+    // An old entry of a client that acked writes and lost its session is refused, as before.
+    const [refused] = await machine.apply([formatOneEntry(6, put('k', 'x', session('uuid-b', 5, 4)))]);
+    expect(refused).toMatchObject({ result: { kind: 'stale-session', reason: 'unknown-session' } });
   });
 });
 

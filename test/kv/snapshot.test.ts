@@ -204,13 +204,26 @@ describe('storage format', () => {
     expect((error as Error).message).toMatch(/older raftkv.*empty data directory/);
   });
 
-  it('refuses a database of format 2, whose log may hold writes that created sessions implicitly', async () => {
+  it('upgrades a database of format 2 (before session registration) in place, keeping its sessions', async () => {
     const { store, dataDir } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store);
+    await machine.apply(entriesFrom(1, [register(), put('k', 'v', session('1', 1))]));
     await store.write([{ type: 'put', sublevel: store.sublevels.smMeta, key: bytes('format'), value: Uint8Array.from([0, 0, 0, 2]) }], { sync: true });
+    await store.close();
+    const upgraded = await temp.open(dataDir);
+    expect([...((await upgraded.sublevels.smMeta.get(bytes('format'))) ?? [])]).toEqual([0, 0, 0, 3]);
+    const reopened = await KvStateMachine.open(upgraded);
+    expect(reopened.sessionCount).toBe(1);
+    expect(await reopened.apply(entriesFrom(3, [put('k', 'v', session('1', 1))]))).toMatchObject([{ replayed: true }]);
+  });
+
+  it('refuses a database of a later format, naming both', async () => {
+    const { store, dataDir } = await temp.openFresh();
+    await store.write([{ type: 'put', sublevel: store.sublevels.smMeta, key: bytes('format'), value: Uint8Array.from([0, 0, 0, 9]) }], { sync: true });
     await store.close();
     const error = await temp.open(dataDir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageError);
-    expect((error as Error).message).toMatch(/storage format 2, before sessions were registered through the log.*empty data directory/);
+    expect((error as Error).message).toMatch(/storage format 9; this raftkv reads format 3/);
   });
 });
 
