@@ -122,6 +122,34 @@ export function registerClientCommands(program: Command): void {
     });
   });
 
+  withClientOptions(
+    program
+      .command('session-limits')
+      .description('show the cluster\'s session limits, or change some of them through the log')
+      .option('--sessions-max <n>', 'sessions held at once')
+      .option('--session-idle-entries-max <n>', 'log entries a session may stay unused')
+      .option('--session-results-max <n>', 'results remembered per session')
+      .option('--session-result-bytes-max <n>', 'bytes of results remembered per session'),
+  ).action(async (flags: ClientFlags & { sessionsMax?: string; sessionIdleEntriesMax?: string; sessionResultsMax?: string; sessionResultBytesMax?: string }) => {
+    // The server checks each limit's bounds (INVALID_ARGUMENT names it); here only that it is a number.
+    const limit = (value: string | undefined, flag: string): number | undefined =>
+      value === undefined ? undefined : parseIntegerOption(value, flag, 1, Number.MAX_SAFE_INTEGER);
+    const change = {
+      sessionsMax: limit(flags.sessionsMax, '--sessions-max'),
+      sessionIdleEntriesMax: limit(flags.sessionIdleEntriesMax, '--session-idle-entries-max'),
+      resultsPerSessionMax: limit(flags.sessionResultsMax, '--session-results-max'),
+      resultBytesPerSessionMax: limit(flags.sessionResultBytesMax, '--session-result-bytes-max'),
+    };
+    await withClient(flags, async (client, out) => {
+      const limits = await client.sessionLimits(Object.fromEntries(Object.entries(change).filter(([, value]) => value !== undefined)));
+      out.result(
+        limits,
+        `sessions-max=${limits.sessionsMax} session-idle-entries-max=${limits.sessionIdleEntriesMax} session-results-max=${limits.resultsPerSessionMax} ` +
+          `session-result-bytes-max=${limits.resultBytesPerSessionMax}${limits.recorded ? '' : ' (defaults: none set yet)'} sessions=${limits.sessions}`,
+      );
+    });
+  });
+
   withClientOptions(program.command('status').description('show each node\'s role, term, leader and log position')).action(async (flags: ClientFlags) => {
     const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
     await withClient(flags, async (client, out) => {

@@ -19,13 +19,27 @@ export class NotFoundError extends RaftKvError {
 }
 
 /**
- * The server had forgotten this client's session (idle too long, or evicted): the write was
- * refused, and since an earlier attempt of it may have applied, its outcome is unknown. The
- * client starts a new session for its next writes.
+ * The write was not applied: the cluster refused it because its session was gone (expired or
+ * evicted), every session the SDK registered for it was gone again before the write reached the
+ * log, and no earlier attempt can have been applied. Retrying is safe. (When the SDK can, it
+ * registers a new session and sends the write again by itself; this is what is left when it
+ * gave up: the session limits are far too small for the clients, see README "Sessions".)
  */
 export class SessionExpiredError extends RaftKvError {
   override readonly name = 'SessionExpiredError';
   readonly code = 'SESSION_EXPIRED';
+}
+
+/**
+ * The write may or may not have been applied, and the cluster can no longer tell: an earlier
+ * attempt was sent and never answered, and since then its session ended (expired or evicted) or
+ * its result was forgotten. It was applied at most once; the SDK does not send it again, since
+ * under a new session that could apply it twice. Read the key to find out. `cause` is the
+ * server's refusal.
+ */
+export class OutcomeUnknownError extends RaftKvError {
+  override readonly name = 'OutcomeUnknownError';
+  readonly code = 'OUTCOME_UNKNOWN';
 }
 
 /** The call was cancelled through its AbortSignal. A write's outcome is then unknown. */

@@ -13,11 +13,14 @@ export type {
   PutResult,
   RaftKvClientOptions,
   RangeResult,
+  SessionLimits,
+  SessionLimitsStatus,
 } from './kv-client.js';
 export {
   CancelledError,
   InvalidArgumentError,
   NotFoundError,
+  OutcomeUnknownError,
   OverloadedError,
   RaftKvError,
   ServerError,

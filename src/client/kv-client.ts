@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { serviceClient } from '../shared/proto.js';
-import { ClientSession, sessionUnacknowledgedSpanMax } from './client-session.js';
+import { ClientSession, WriteAttempts, attemptOutcome, unacknowledgedSpanMaxFor } from './client-session.js';
 import { describeFailure } from './describe-failure.js';
 import { leaderAddressMetadataKey, leaderIdMetadataKey } from './metadata-keys.js';
 import { openSnapshotDownload, type SnapshotDownload, type SnapshotOptions } from './snapshot-download.js';
@@ -9,6 +9,7 @@ import {
   CancelledError,
   InvalidArgumentError,
   NotFoundError,
+  OutcomeUnknownError,
   OverloadedError,
   ServerError,
   SessionExpiredError,
@@ -108,6 +109,27 @@ export interface ClusterStatus {
   readonly members: readonly { id: string; peerAddress: string; clientAddress: string; voter: boolean }[];
 }
 
+/** The cluster's session limits (README "Sessions"), replicated through the log. */
+export interface SessionLimits {
+  /** Results remembered per session. */
+  readonly resultsPerSessionMax: number;
+  /** Bytes of results remembered per session. */
+  readonly resultBytesPerSessionMax: number;
+  /** Sessions held at once; a registration beyond it evicts the least recently used one. */
+  readonly sessionsMax: number;
+  /** Log entries a session may stay unused before it expires. */
+  readonly sessionIdleEntriesMax: number;
+}
+
+export interface SessionLimitsStatus extends SessionLimits {
+  /** False while the log has set no limits: the defaults shown hold until it does. */
+  readonly recorded: boolean;
+  /** Sessions the answering node holds. */
+  readonly sessions: number;
+  /** The answering node's applied index. */
+  readonly appliedIndex: number;
+}
+
 type UnaryMethod = (
   request: unknown,
   metadata: grpc.Metadata,
@@ -115,7 +137,7 @@ type UnaryMethod = (
   callback: (error: grpc.ServiceError | null, response?: Record<string, unknown>) => void,
 ) => grpc.ClientUnaryCall;
 
-type Method = 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap' | 'status';
+type Method = 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap' | 'status' | 'registerSession' | 'sessionLimits';
 type Service = 'KV' | 'Cluster';
 
 /** Where a call may go: among the endpoints (following leader hints or not), or to one endpoint, once. */
@@ -143,7 +165,10 @@ export class RaftKvClient {
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
   private readonly random: () => number;
-  private session = new ClientSession();
+  // Invariant: null, or a registered session that new writes may use (not full).
+  private session: ClientSession | null = null;
+  /** The registration under way, shared by every write that waits for a session. */
+  private registering: Promise<ClientSession> | null = null;
   private closed = false;
 
   constructor(options: RaftKvClientOptions) {
@@ -240,6 +265,24 @@ export class RaftKvClient {
     return openSnapshotDownload({ endpoints, channel: (endpoint) => this.channelFor(endpoint).kv.getChannel() }, options);
   }
 
+  /**
+   * The cluster's session limits; with `change`, first sets the given ones through the log (on
+   * the leader) and answers the limits in force after. Bounds are checked by the server:
+   * InvalidArgumentError names the limit.
+   */
+  async sessionLimits(change: Partial<SessionLimits> = {}, options: CallOptions = {}): Promise<SessionLimitsStatus> {
+    const request = {
+      resultsPerSessionMax: change.resultsPerSessionMax ?? 0,
+      resultBytesPerSessionMax: change.resultBytesPerSessionMax ?? 0,
+      sessionsMax: change.sessionsMax ?? 0,
+      sessionIdleEntriesMax: change.sessionIdleEntriesMax ?? 0,
+    };
+    for (const [name, value] of Object.entries(request)) {
+      if (!Number.isSafeInteger(value) || value < 0) throw new InvalidArgumentError(name, `must be a positive integer, got ${value}`);
+    }
+    return (await this.call('Cluster', 'sessionLimits', request, options)) as unknown as SessionLimitsStatus;
+  }
+
   /** Closes every connection. Calls in flight fail. */
   close(): void {
     this.closed = true;
@@ -253,23 +296,76 @@ export class RaftKvClient {
 
   // ---------------------------------------------------------------------------------------
 
+  /**
+   * One write, exactly once. It goes under the client's session, registered lazily (one
+   * RegisterSession round-trip per session, shared by the writes that wait for it; none on the
+   * hot path). If the cluster answers that the session is gone (expired or evicted; ABORTED),
+   * WriteAttempts decides (client-session.ts): when no attempt so far may have been applied,
+   * the write goes again under a new session; otherwise it ends with OutcomeUnknownError, never
+   * sent as new. At most sessionsPerWriteMax sessions per write, then SessionExpiredError.
+   */
   private async write(method: Method, request: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
-    // The server remembers a bounded number of results per session (1024): every result above
-    // the acknowledged sequence, answered or not, so one slow write holds all later ones. Once
-    // that span reaches half the bound, new writes go to a fresh session rather than risk having
-    // the slow write's result forgotten (it would then end as SessionExpiredError).
-    if (this.session.unacknowledgedSpan >= sessionUnacknowledgedSpanMax) this.session = new ClientSession();
-    const session = this.session;
-    const sequence = session.begin();
-    try {
-      // Every retry of this write carries the same sequence: the state machine applies it once.
-      return await this.call('KV', method, { ...request, session: () => session.header(sequence) }, options);
-    } catch (error) {
-      if (error instanceof SessionExpiredError && this.session === session) this.session = new ClientSession();
-      throw error;
-    } finally {
-      session.end(sequence);
+    const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
+    const attempts = new WriteAttempts();
+    for (let sessions = 1; ; sessions++) {
+      const session = await this.sessionForWrite(deadline, options.signal);
+      const sequence = session.begin();
+      try {
+        // Every retry of this write carries the same sequence: the state machine applies it once.
+        const callOptions = { ...options, timeoutMs: Math.max(1, deadline - Date.now()) };
+        return await this.call('KV', method, { ...request, session: () => session.header(sequence) }, callOptions, { kind: 'cluster', followLeader: true }, attempts);
+      } catch (error) {
+        if (!(error instanceof SessionExpiredError)) throw error;
+        if (this.session === session) this.session = null;
+        if (attempts.afterSessionGone() === 'outcome-unknown') {
+          throw new OutcomeUnknownError(
+            `${method}: an earlier attempt was sent and not answered, and its session ${session.clientId} has since ended, so whether it was applied is unknown; it is not sent again`,
+            { cause: error },
+          );
+        }
+        if (sessions >= sessionsPerWriteMax) throw error;
+      } finally {
+        session.end(sequence);
+      }
     }
+  }
+
+  /**
+   * The session for a new write: the current one, or a new registration (shared) when there is
+   * none or it is full. A nearly full session starts its successor's registration in the
+   * background; new writes move to the successor once it is registered.
+   */
+  private async sessionForWrite(deadline: number, signal: AbortSignal | undefined): Promise<ClientSession> {
+    const current = this.session;
+    if (current !== null && !current.full) {
+      if (current.nearlyFull) this.startRegistering();
+      return current;
+    }
+    // A full session keeps serving the writes already on it; new ones go to its successor.
+    this.session = null;
+    return waitWithin(this.startRegistering(), deadline, signal);
+  }
+
+  /** The registration under way, or a new one; once registered, its session takes new writes. */
+  private startRegistering(): Promise<ClientSession> {
+    if (this.registering !== null) return this.registering;
+    const registering = this.register();
+    this.registering = registering;
+    registering.then(
+      (session) => {
+        if (this.registering === registering) this.session = session;
+      },
+      () => undefined,
+    ).finally(() => {
+      if (this.registering === registering) this.registering = null;
+    });
+    return registering;
+  }
+
+  /** Registers a session through the log (kv.proto RegisterSession), within the client's default deadline. */
+  private async register(): Promise<ClientSession> {
+    const response = await this.call('KV', 'registerSession', {}, { timeoutMs: this.timeoutMs });
+    return new ClientSession(response.clientId as string, unacknowledgedSpanMaxFor(response.resultsPerSessionMax as number));
   }
 
   private async call(
@@ -278,6 +374,7 @@ export class RaftKvClient {
     request: Record<string, unknown>,
     options: CallOptions,
     route: Route = { kind: 'cluster', followLeader: true },
+    attempts: WriteAttempts | null = null,
   ): Promise<Record<string, unknown>> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const deadline = Date.now() + timeoutMs;
@@ -312,11 +409,14 @@ export class RaftKvClient {
       } catch (error) {
         lastError = error;
         const code = (error as grpc.ServiceError).code;
+        attempts?.failed(attemptOutcome(code));
         if (code === grpc.status.INVALID_ARGUMENT) throw new InvalidArgumentError(method, (error as grpc.ServiceError).details);
         if (code === grpc.status.ABORTED) {
-          // The server no longer knows this client's session: the write was refused, but an
-          // earlier attempt may have applied it. The next writes use a new session.
-          throw new SessionExpiredError(`${method}: ${(error as grpc.ServiceError).details}; its outcome is unknown`, { cause: error });
+          // The session is not registered: this attempt was not applied (write() decides what next).
+          throw new SessionExpiredError(`${method}: ${(error as grpc.ServiceError).details}`, { cause: error });
+        }
+        if (code === grpc.status.OUT_OF_RANGE) {
+          throw new OutcomeUnknownError(`${method}: ${(error as grpc.ServiceError).details}`, { cause: error });
         }
         if (code === grpc.status.CANCELLED && options.signal?.aborted) {
           throw new CancelledError('the call was cancelled', { cause: error });
@@ -435,6 +535,40 @@ export class RaftKvClient {
       signal?.addEventListener('abort', done, { once: true });
     });
   }
+}
+
+/** Sessions one write may register before it gives up with SessionExpiredError (each one gone before the write reached the log). */
+const sessionsPerWriteMax = 3;
+
+/** `promise`, or TimeoutError at `deadline`, or CancelledError when `signal` aborts; the timer is disposed either way. */
+function waitWithin<T>(promise: Promise<T>, deadline: number, signal: AbortSignal | undefined): Promise<T> {
+  if (signal?.aborted) return Promise.reject(new CancelledError('the call was cancelled', { cause: signal.reason }));
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      settle();
+      reject(new TimeoutError('no session could be registered within the deadline'));
+    }, Math.max(0, deadline - Date.now()));
+    timer.unref();
+    const onAbort = (): void => {
+      settle();
+      reject(new CancelledError('the call was cancelled', { cause: signal?.reason }));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    function settle(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+    promise.then(
+      (value) => {
+        settle();
+        resolve(value);
+      },
+      (error: unknown) => {
+        settle();
+        reject(error);
+      },
+    );
+  });
 }
 
 function materialize(request: Record<string, unknown>): Record<string, unknown> {

@@ -1,4 +1,4 @@
-import type { AppliedResult, CasCompare, Command } from './commands.js';
+import type { AppliedResult, CasCompare, KeyCommand } from './commands.js';
 import type { KeyRecord } from './key-record.js';
 import { assertNever, invariant, type Index } from '../raft/index.js';
 import { bytesEqual } from '../shared/binary-codec.js';
@@ -22,7 +22,7 @@ export interface CommandEffect {
  * creates it afresh. A CAS on version 0 holds exactly when the key is absent; a CAS on value
  * never holds for an absent key. `index` must be above the key's modRevision.
  */
-export function applyCommand(current: KeyRecord | null, command: Command, index: Index): CommandEffect {
+export function applyCommand(current: KeyRecord | null, command: KeyCommand, index: Index): CommandEffect {
   invariant(Number.isSafeInteger(index) && index > 0, () => `apply at invalid index ${index}`);
   invariant(current === null || current.modRevision < index, () => `apply at ${index}, not after modRevision ${current?.modRevision}`);
   switch (command.kind) {

@@ -1,34 +1,52 @@
 /**
  * The commands the key-value state machine replicates, their results, and their wire format.
  *
- * Encoding, version 1 (integers big-endian):
+ * Encoding, version 2 (integers big-endian):
  *
- *   format u8 = 1 | kind u8 (1 put, 2 delete, 3 cas) | has-session u8 (0/1)
- *   [session: clientId u8 length + UTF-8 | sequence u64 | ackedSequence u64]
- *   key: u16 length + bytes
- *   put:  value u32 length + bytes
- *   cas:  compare u8 (1 value: u32 length + bytes, 2 version: u64)
- *         action u8 (1 put: value u32 length + bytes, 2 delete)
+ *   format u8 = 2 | kind u8 (1 put, 2 delete, 3 cas, 4 register-session, 5 set-session-limits)
+ *   put, delete, cas:
+ *     has-session u8 (0/1) [session: clientId u8 length + UTF-8 | sequence u64 | ackedSequence u64]
+ *     key: u16 length + bytes
+ *     put:  value u32 length + bytes
+ *     cas:  compare u8 (1 value: u32 length + bytes, 2 version: u64)
+ *           action u8 (1 put: value u32 length + bytes, 2 delete)
+ *   register-session: nothing more
+ *   set-session-limits: only-if-unset u8 (0/1) | one u64 per limit, in sessionLimitNames order (0: unchanged)
  *
- * A decoder of a later version reads the format byte first and may accept older formats; this
- * one accepts only 1. Every committed entry must decode on every replica, so the decoder checks
- * only format limits (what the encoding can express), never the configurable API limits:
- * replicas with different configurations still agree on every entry.
+ * Version 1, written before sessions were registered through the log, has the same layout for
+ * put, delete and cas, and no other kinds. Its sessions were created implicitly by a client's
+ * first write, and a log written then may still hold such entries when a node is upgraded. They
+ * are decoded with `session.implicit` set and applied with the old rule (sessions.ts), exactly
+ * as the replicas that applied them before the upgrade did: a replica must never apply an entry
+ * differently from another. Nothing encodes version 1 any more. Every committed entry must
+ * decode on every replica, so the decoder checks only format limits (what the encoding can
+ * express, and the session limit bounds, which are constants), never the configurable API
+ * limits: replicas with different configurations still agree on every entry.
  */
 import type { KeyRecord } from './key-record.js';
 import { CommandDecodeError, InvalidArgumentError } from './errors.js';
+import { sessionLimitNames, validateSessionLimits, type SessionLimits, type SessionLimitsChange } from './session-limits.js';
 import { assertNever, type Index } from '../raft/index.js';
 import { clientIdBytesMax } from '../storage/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, utf8Bytes } from '../shared/binary-codec.js';
 
 /** Makes a write exactly-once (Raft thesis §6.3; proto Session). */
 export interface CommandSession {
-  /** Chosen at random by the client; 1..clientIdBytesMax UTF-8 bytes. */
+  /**
+   * The session's id, as its registration answered it: the log index of the `register-session`
+   * command, in decimal (Raft thesis §6.3). An id is never reused, so a session that is gone
+   * cannot come back and take a late retry as new. 1..clientIdBytesMax UTF-8 bytes.
+   */
   readonly clientId: string;
   /** The write's number, from 1; a retry keeps it. */
   readonly sequence: number;
   /** Every write up to this sequence has been answered: their results may be forgotten. Below `sequence`. */
   readonly ackedSequence: number;
+  /**
+   * Set only on commands decoded from format 1 (see the file comment): a client with nothing
+   * acked that the table does not hold gets a session, as before registration existed.
+   */
+  readonly implicit?: true;
 }
 
 /** What a compare-and-swap compares. */
@@ -40,8 +58,8 @@ export type CasCompare =
 /** What a compare-and-swap does when the comparison holds. */
 export type CasAction = { readonly kind: 'put'; readonly value: Uint8Array } | { readonly kind: 'delete' };
 
-/** A replicated command. */
-export type Command =
+/** A command on one key: what clients write. */
+export type KeyCommand =
   | { readonly kind: 'put'; readonly key: Uint8Array; readonly value: Uint8Array; readonly session?: CommandSession }
   | { readonly kind: 'delete'; readonly key: Uint8Array; readonly session?: CommandSession }
   | {
@@ -51,6 +69,30 @@ export type Command =
       readonly action: CasAction;
       readonly session?: CommandSession;
     };
+
+/** Opens a client session whose id is the index this command is committed at (Raft thesis §6.3). */
+export interface RegisterSessionCommand {
+  readonly kind: 'register-session';
+}
+
+/**
+ * Changes the cluster's session limits at the index it is committed at. `onlyIfUnset`: apply it
+ * only if the log has set no limits yet (what a leader proposes from its own flags, so a later
+ * leader with other flags never overrides limits set earlier).
+ */
+export interface SetSessionLimitsCommand {
+  readonly kind: 'set-session-limits';
+  readonly limits: SessionLimitsChange;
+  readonly onlyIfUnset: boolean;
+}
+
+/** A replicated command. */
+export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand;
+
+/** Whether `command` writes a key (and may carry a session). */
+export function isKeyCommand(command: Command): command is KeyCommand {
+  return command.kind === 'put' || command.kind === 'delete' || command.kind === 'cas';
+}
 
 /** The key after a put. */
 export interface PutResult {
@@ -78,13 +120,15 @@ export interface CasResult {
 export type AppliedResult = PutResult | DeleteResult | CasResult;
 
 /**
- * Why a session command was refused without being applied (its outcome is unknown to the
- * client, which must not assume it took effect or not):
+ * Why a write with a session was refused. This attempt was never applied; what an earlier
+ * attempt of the same write did differs:
  * - `acknowledged`: the sequence is at or below the session's acked sequence, so its result was
- *   answered and forgotten; a late duplicate of an answered write.
- * - `evicted`: the result was dropped by the per-session bound (sessions.ts).
- * - `unknown-session`: no session for the client, yet it has acknowledged writes: its session
- *   expired or was evicted. The client must start a new session (a new client id).
+ *   answered and forgotten; a late duplicate of an answered write. Outcome unknown.
+ * - `evicted`: the result was dropped by the per-session bound (sessions.ts). Outcome unknown.
+ * - `unknown-session`: the session is not registered: it expired, was evicted, or never
+ *   existed. Session ids are never reused, so no attempt under this session can be applied any
+ *   more; an earlier attempt may have been applied before the session went, which only the
+ *   client can know (it knows whether it sent one). A new session must be registered.
  */
 export type StaleReason = 'acknowledged' | 'evicted' | 'unknown-session';
 
@@ -95,8 +139,23 @@ export interface StaleSessionResult {
   readonly sequence: number;
 }
 
+/** A session was registered: `clientId` is its id (the registration's index, in decimal). */
+export interface SessionRegisteredResult {
+  readonly kind: 'session-registered';
+  readonly clientId: string;
+  /** The limits in force when it was registered. */
+  readonly limits: SessionLimits;
+}
+
+/** The session limits in force after a `set-session-limits`; `changed` is false when `onlyIfUnset` skipped it. */
+export interface SessionLimitsResult {
+  readonly kind: 'session-limits';
+  readonly limits: SessionLimits;
+  readonly changed: boolean;
+}
+
 /** What applying a command answers. */
-export type CommandResult = AppliedResult | StaleSessionResult;
+export type CommandResult = AppliedResult | StaleSessionResult | SessionRegisteredResult | SessionLimitsResult;
 
 /** Bounds on a command's fields. */
 export interface CommandLimits {
@@ -122,9 +181,26 @@ export const defaultCommandLimits: CommandLimits = {
 /**
  * Throws InvalidArgumentError naming the first field that breaks `limits` or a rule: key of
  * 1..keyBytesMax bytes, values up to valueBytesMax, a non-negative integer expected version,
- * a client id of 1..clientIdBytesMax bytes, 1 <= sequence, 0 <= ackedSequence < sequence.
+ * a client id of 1..clientIdBytesMax bytes, 1 <= sequence, 0 <= ackedSequence < sequence;
+ * session limits within sessionLimitBounds, at least one of them.
  */
 export function validateCommand(command: Command, limits: CommandLimits): void {
+  switch (command.kind) {
+    case 'register-session':
+      return;
+    case 'set-session-limits':
+      if (sessionLimitNames.every((name) => command.limits[name] === undefined)) {
+        throw new InvalidArgumentError('sessionLimits', 'at least one limit', 'none given');
+      }
+      validateSessionLimits(command.limits);
+      return;
+    case 'put':
+    case 'delete':
+    case 'cas':
+      break;
+    default:
+      assertNever(command, 'command');
+  }
   checkBytes('key', command.key, 1, limits.keyBytesMax);
   switch (command.kind) {
     case 'put':
@@ -144,6 +220,14 @@ export function validateCommand(command: Command, limits: CommandLimits): void {
 /** The command's bytes, after validating it against the format limits (so it will decode). */
 export function encodeCommand(command: Command): Uint8Array {
   validateCommand(command, commandFormatLimits);
+  if (command.kind === 'register-session') return new ByteWriter(2).u8(formatVersion).u8(kindByte[command.kind]).finish();
+  if (command.kind === 'set-session-limits') {
+    const writer = new ByteWriter(3 + 8 * sessionLimitNames.length).u8(formatVersion).u8(kindByte[command.kind]).u8(command.onlyIfUnset ? 1 : 0);
+    for (const name of sessionLimitNames) writer.u64(command.limits[name] ?? 0);
+    return writer.finish();
+  }
+  // Nothing writes format 1 any more: a command carrying its implicit session cannot be encoded.
+  if (command.session?.implicit === true) throw new InvalidArgumentError('session.implicit', 'format 1 only, no longer written', 'set');
   const writer = new ByteWriter(32 + command.key.byteLength + valueBytes(command));
   writer.u8(formatVersion).u8(kindByte[command.kind]).u8(command.session === undefined ? 0 : 1);
   if (command.session !== undefined) {
@@ -179,16 +263,35 @@ export function decodeCommand(bytes: Uint8Array): Command {
   }
 }
 
-const formatVersion = 1;
-const kindByte = { put: 1, delete: 2, cas: 3 } as const satisfies Record<Command['kind'], number>;
+const formatVersion = 2;
+/** Format 1: put, delete and cas only, sessions created implicitly (see the file comment). */
+const implicitSessionsFormatVersion = 1;
+const kindByte = { put: 1, delete: 2, cas: 3, 'register-session': 4, 'set-session-limits': 5 } as const satisfies Record<Command['kind'], number>;
 
 function readCommand(reader: ByteReader): Command {
   const version = reader.u8('format version');
-  if (version !== formatVersion) throw new BinaryDecodeError(`format version: unknown version ${version}`);
+  if (version !== formatVersion && version !== implicitSessionsFormatVersion) throw new BinaryDecodeError(`format version: unknown version ${version}`);
   const kind = reader.u8('kind');
-  const session = reader.boolean('has session') ? readSession(reader) : undefined;
+  if (version === implicitSessionsFormatVersion && kind !== kindByte.put && kind !== kindByte.delete && kind !== kindByte.cas) {
+    throw new BinaryDecodeError(`kind: unknown command kind ${kind} in format ${version}`);
+  }
+  if (kind === kindByte['register-session']) {
+    reader.end('command');
+    return { kind: 'register-session' };
+  }
+  if (kind === kindByte['set-session-limits']) {
+    const onlyIfUnset = reader.boolean('only-if-unset');
+    const limits: { -readonly [K in keyof SessionLimits]?: number } = {};
+    for (const name of sessionLimitNames) {
+      const value = reader.u64(`sessionLimits.${name}`);
+      if (value !== 0) limits[name] = value;
+    }
+    reader.end('command');
+    return { kind: 'set-session-limits', limits, onlyIfUnset };
+  }
+  const session = reader.boolean('has session') ? readSession(reader, version === implicitSessionsFormatVersion) : undefined;
   const key = reader.bytes('u16', commandFormatLimits.keyBytesMax, 'key');
-  let command: Command;
+  let command: KeyCommand;
   switch (kind) {
     case kindByte.put:
       command = { kind: 'put', key, value: reader.bytes('u32', commandFormatLimits.valueBytesMax, 'value') };
@@ -206,12 +309,13 @@ function readCommand(reader: ByteReader): Command {
   return session === undefined ? command : { ...command, session };
 }
 
-function readSession(reader: ByteReader): CommandSession {
-  return {
+function readSession(reader: ByteReader, implicit: boolean): CommandSession {
+  const session = {
     clientId: reader.string('u8', commandFormatLimits.clientIdBytesMax, 'session.clientId'),
     sequence: reader.u64('session.sequence'),
     ackedSequence: reader.u64('session.ackedSequence'),
   };
+  return implicit ? { ...session, implicit: true } : session;
 }
 
 function readCompare(reader: ByteReader): CasCompare {
@@ -286,7 +390,7 @@ function checkInteger(field: string, value: number, min: number): void {
   }
 }
 
-function valueBytes(command: Command): number {
+function valueBytes(command: KeyCommand): number {
   switch (command.kind) {
     case 'put':
       return command.value.byteLength;

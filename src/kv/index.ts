@@ -3,7 +3,7 @@ export { KvStateMachine, defaultKvStateMachineOptions, rangeBytesMax, rangeKeysM
 export type { ApplyOutcome, KvStateMachineOptions, RangeQuery, RangeResult, SnapshotInstall } from './state-machine.js';
 export { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes, snapshotRecordFormat } from './snapshot-format.js';
 export type { SnapshotRecord, SnapshotRecordKind } from './snapshot-format.js';
-export { commandFormatLimits, decodeCommand, defaultCommandLimits, encodeCommand, validateCommand } from './commands.js';
+export { commandFormatLimits, decodeCommand, defaultCommandLimits, encodeCommand, isKeyCommand, validateCommand } from './commands.js';
 export type {
   AppliedResult,
   CasAction,
@@ -14,15 +14,22 @@ export type {
   CommandResult,
   CommandSession,
   DeleteResult,
+  KeyCommand,
   PutResult,
+  RegisterSessionCommand,
+  SessionLimitsResult,
+  SessionRegisteredResult,
+  SetSessionLimitsCommand,
   StaleReason,
   StaleSessionResult,
 } from './commands.js';
 export { applyCommand, compareHolds } from './apply-command.js';
 export type { CommandEffect } from './apply-command.js';
 export type { KeyRecord, KeyValue } from './key-record.js';
-export { SessionTable, defaultSessionLimits } from './sessions.js';
-export type { Admission, SessionChanges, SessionHeader, SessionLimits, SessionResultChange, SessionState } from './sessions.js';
+export { SessionTable } from './sessions.js';
+export type { Admission, SessionChanges, SessionHeader, SessionResultChange, SessionState } from './sessions.js';
+export { defaultSessionLimits, mergeSessionLimits, sessionLimitBounds, sessionLimitNames, validateSessionLimits } from './session-limits.js';
+export type { SessionLimits, SessionLimitsChange } from './session-limits.js';
 export { CommandDecodeError, CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
 export { BackupEncoder, BackupFileError, backupFileVersion, backupRecordFormat, memorySource, readBackup } from './backup-format.js';
 export type { BackupFileProblem, BackupHeader, BackupSummary, BackupVisitor, ByteSource } from './backup-format.js';

@@ -3,6 +3,7 @@
  *
  *   session: header (u32 length + bytes) | result count u32 | per result: sequence u64 | result (u32 length + bytes)
  *   header:  v1 | lastUsedIndex u64 | ackedSequence u64 | evictedThrough u64
+ *   limits:  v1 | one u64 per limit, in sessionLimitNames order (key `session-limits`)
  *   result:  v1 | kind u8, then
  *              put (1):    version u64 | modRevision u64
  *              delete (2): deleted u8
@@ -10,6 +11,7 @@
  */
 import type { AppliedResult } from './commands.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord } from './key-record.js';
+import { sessionLimitNames, validateSessionLimits, type SessionLimits } from './session-limits.js';
 import type { SessionHeader, SessionState } from './sessions.js';
 import { assertNever } from '../raft/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
@@ -54,6 +56,26 @@ export function decodeSessionState(clientId: string, bytes: Uint8Array): Session
   }
   reader.end('session');
   return { ...header, results };
+}
+
+/** The session limits the log set, as stored beside the sessions (and carried in snapshots). */
+export function encodeSessionLimits(limits: SessionLimits): Uint8Array {
+  const writer = new ByteWriter(1 + 8 * sessionLimitNames.length).u8(formatVersion);
+  for (const name of sessionLimitNames) writer.u64(limits[name]);
+  return writer.finish();
+}
+
+export function decodeSessionLimits(bytes: Uint8Array): SessionLimits {
+  const reader = versioned(bytes, 'session limits');
+  const limits = {} as { -readonly [K in keyof SessionLimits]: number };
+  for (const name of sessionLimitNames) limits[name] = reader.u64(`session limits ${name}`);
+  reader.end('session limits');
+  try {
+    validateSessionLimits(limits);
+  } catch (error) {
+    throw new BinaryDecodeError(`session limits: ${(error as Error).message}`);
+  }
+  return limits;
 }
 
 export function encodeAppliedResult(result: AppliedResult): Uint8Array {

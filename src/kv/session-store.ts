@@ -1,6 +1,7 @@
 /** Where sessions live in a state generation's `sessions-g<N>`: one record per session, header and remembered results together. */
 import type { AbstractReadOptions } from 'abstract-level';
-import { decodeSessionState, encodeSessionState } from './session-codec.js';
+import { decodeSessionLimits, decodeSessionState, encodeSessionLimits, encodeSessionState } from './session-codec.js';
+import type { SessionLimits } from './session-limits.js';
 import type { SessionChanges, SessionState, SessionTable } from './sessions.js';
 import {
   clientIdOfSessionKey,
@@ -8,6 +9,7 @@ import {
   generationSublevelNames,
   sessionKey,
   sessionKeyRange,
+  sessionLimitsKey,
   type GenerationSublevels,
   type StoreOperation,
 } from '../storage/index.js';
@@ -20,6 +22,13 @@ export async function loadSessions(generation: GenerationSublevels, options: Pic
     sessions.push(decodeStored(name, key, () => decodeSessionState(clientIdOfSessionKey(key), value)));
   }
   return sessions;
+}
+
+/** The session limits the log set in `generation` (null: none yet), as of `options.snapshot` if given. */
+export async function loadSessionLimits(generation: GenerationSublevels, options: Pick<AbstractReadOptions, 'snapshot'> = {}): Promise<SessionLimits | null> {
+  const [bytes] = await generation.sessions.getMany([sessionLimitsKey], options);
+  if (bytes === undefined) return null;
+  return decodeStored(generationSublevelNames(generation.generation).sessions, sessionLimitsKey, () => decodeSessionLimits(bytes));
 }
 
 /**
@@ -37,5 +46,6 @@ export function sessionOperations(generation: GenerationSublevels, changes: Sess
     const state = sessions.get(clientId);
     operations.push(state === undefined ? { type: 'del', sublevel, key } : { type: 'put', sublevel, key, value: encodeSessionState(state) });
   }
+  if (changes.limits !== null) operations.push({ type: 'put', sublevel, key: sessionLimitsKey, value: encodeSessionLimits(changes.limits) });
   return operations;
 }

@@ -2,33 +2,22 @@
  * Exactly-once client sessions (Raft thesis §6.3), as a deterministic table that every replica
  * updates identically from the committed log. Nothing here reads a clock: a session's age is
  * counted in log entries, so every replica expires the same sessions at the same index.
+ *
+ * Why registration: a table that must stay bounded forgets sessions (idle ones expire, the
+ * least recently used is evicted when full). If a write naming a forgotten session were taken
+ * as the start of a new one, a retry of a write that was applied before its session was
+ * forgotten would be applied again. So a session exists only from a committed
+ * `register-session` command, its id is that command's log index (never reused: a forgotten
+ * session cannot come back), and a write naming a session the table does not hold is refused,
+ * never applied. The refused attempt was not applied, and no later attempt under that session
+ * can be; whether an earlier one was applied, before the session went, only the client can tell
+ * (client-session.ts decides whether to send the write again under a new session). The one
+ * exception: entries of command format 1, written before registration existed, keep the rule
+ * they were first applied with (commands.ts).
  */
 import type { AppliedResult, CommandSession, StaleSessionResult } from './commands.js';
+import { defaultSessionLimits, mergeSessionLimits, type SessionLimits, type SessionLimitsChange } from './session-limits.js';
 import { invariant, type Index } from '../raft/index.js';
-
-/** Bounds on what sessions remember. */
-export interface SessionLimits {
-  /**
-   * Results remembered per session (those above its acked sequence). Beyond it the result of
-   * the lowest sequence (the client's oldest write) is dropped, and a retry of that sequence,
-   * or of any below it, is answered `stale-session` / `evicted` rather than applied again.
-   * A client that keeps fewer writes than this in flight never sees that.
-   */
-  readonly resultsPerSessionMax: number;
-  /** Bytes of remembered results per session (CAS results carry the previous value); dropped as above. */
-  readonly resultBytesPerSessionMax: number;
-  /** Sessions held at once; a new session beyond it evicts the least recently used one. */
-  readonly sessionsMax: number;
-  /** A session unused for more than this many log entries is dropped. */
-  readonly sessionIdleEntriesMax: number;
-}
-
-export const defaultSessionLimits: SessionLimits = {
-  resultsPerSessionMax: 1024,
-  resultBytesPerSessionMax: 4 * 1024 * 1024,
-  sessionsMax: 10_000,
-  sessionIdleEntriesMax: 100_000,
-};
 
 /** A session without its results: what its `sm-meta` header key holds. */
 export interface SessionHeader {
@@ -66,6 +55,8 @@ export interface SessionChanges {
   readonly results: readonly SessionResultChange[];
   /** Sessions whose header changed, with their state now (null: the session is gone). */
   readonly headers: ReadonlyMap<string, SessionHeader | null>;
+  /** The limits now, if a `setLimits` changed them. */
+  readonly limits: SessionLimits | null;
 }
 
 interface LiveSession {
@@ -80,7 +71,8 @@ interface LiveSession {
 
 /**
  * The sessions of all clients. Drive it, for every committed entry in order: `expire(index)`;
- * then, for a command with a session, `admit()`, and after applying an admitted one, `record()`.
+ * then `register(index)` for a registration, `setLimits()` for a change of limits, or, for a
+ * write with a session, `admit()`, and after applying an admitted one, `record()`.
  */
 export class SessionTable {
   // Invariant: iteration order is ascending lastUsedIndex (least recently used first), since
@@ -88,11 +80,15 @@ export class SessionTable {
   private readonly sessions = new Map<string, LiveSession>();
   private changes: SessionResultChange[] = [];
   private readonly dirty = new Set<string>();
+  private limitsInForce: SessionLimits;
+  // Invariant: true once the log (or a restored state) set the limits; until then the defaults hold.
+  private limitsRecordedFlag: boolean;
+  private limitsChanged = false;
 
-  constructor(
-    private readonly limits: SessionLimits,
-    restored: Iterable<SessionState>,
-  ) {
+  /** `limits`: the limits the log set (null: none yet, the defaults hold). */
+  constructor(restored: Iterable<SessionState>, limits: SessionLimits | null) {
+    this.limitsInForce = limits ?? defaultSessionLimits;
+    this.limitsRecordedFlag = limits !== null;
     const ordered = [...restored].sort((a, b) => a.lastUsedIndex - b.lastUsedIndex);
     for (const state of ordered) {
       invariant(!this.sessions.has(state.clientId), () => `session ${state.clientId} restored twice`);
@@ -110,6 +106,16 @@ export class SessionTable {
     return this.sessions.size;
   }
 
+  /** The limits in force. */
+  get limits(): SessionLimits {
+    return this.limitsInForce;
+  }
+
+  /** Whether the log has set the limits (false: the defaults hold until it does). */
+  get limitsRecorded(): boolean {
+    return this.limitsRecordedFlag;
+  }
+
   /** The session of `clientId`, if it is held. */
   get(clientId: string): SessionState | undefined {
     return this.sessions.get(clientId);
@@ -118,21 +124,53 @@ export class SessionTable {
   /** Drops every session unused for more than sessionIdleEntriesMax entries as of `index`. */
   expire(index: Index): void {
     for (const session of this.sessions.values()) {
-      if (index - session.lastUsedIndex <= this.limits.sessionIdleEntriesMax) break;
+      if (index - session.lastUsedIndex <= this.limitsInForce.sessionIdleEntriesMax) break;
       this.remove(session);
     }
   }
 
   /**
-   * Registers a use of `session` by the command at `index` and says whether to apply it. An
-   * unknown client with nothing acked is new and gets a session; an unknown client that has
-   * acked writes lost its session (expired or evicted) and is refused.
+   * Opens a session for the registration committed at `index` and returns its id (the index in
+   * decimal). When the table is full, the least recently used session is evicted first.
+   */
+  register(index: Index): string {
+    const clientId = String(index);
+    invariant(!this.sessions.has(clientId), () => `session ${clientId} registered twice`);
+    this.open(clientId, index);
+    return clientId;
+  }
+
+  /**
+   * Applies a change of limits committed at `index`, unless `onlyIfUnset` and the log set them
+   * already; returns whether it applied. A lower sessionsMax evicts the least recently used
+   * sessions and a lower sessionIdleEntriesMax expires idle ones at once; lower per-session
+   * result bounds take effect at each session's next write.
+   */
+  setLimits(change: SessionLimitsChange, onlyIfUnset: boolean, index: Index): boolean {
+    if (onlyIfUnset && this.limitsRecordedFlag) return false;
+    this.limitsInForce = mergeSessionLimits(this.limitsInForce, change);
+    this.limitsRecordedFlag = true;
+    this.limitsChanged = true;
+    for (const lru of this.sessions.values()) {
+      if (this.sessions.size <= this.limitsInForce.sessionsMax) break;
+      this.remove(lru);
+    }
+    this.expire(index);
+    return true;
+  }
+
+  /**
+   * Registers a use of `session` by the command at `index` and says whether to apply it. A
+   * session the table does not hold (expired, evicted, never registered) is refused: see the
+   * file comment for why it is never created here.
    */
   admit(session: CommandSession, index: Index): Admission {
     let live = this.sessions.get(session.clientId);
     if (live === undefined) {
-      if (session.ackedSequence > 0) return { kind: 'stale', result: stale(session, 'unknown-session') };
-      live = this.create(session.clientId, index);
+      // Format 1 entries (commands.ts) keep the rule they were applied with before the upgrade:
+      // a client with nothing acked gets a session. Only they may; nothing writes them now.
+      if (session.implicit !== true || session.ackedSequence > 0) return { kind: 'stale', result: stale(session, 'unknown-session') };
+      live = this.open(session.clientId, index);
     }
     this.touch(live, index);
     if (session.ackedSequence > live.ackedSequence) {
@@ -158,7 +196,7 @@ export class SessionTable {
     this.changes.push({ kind: 'put-result', clientId: live.clientId, sequence: session.sequence, result });
     while (
       live.results.size > 1 &&
-      (live.results.size > this.limits.resultsPerSessionMax || live.resultBytes > this.limits.resultBytesPerSessionMax)
+      (live.results.size > this.limitsInForce.resultsPerSessionMax || live.resultBytes > this.limitsInForce.resultBytesPerSessionMax)
     ) {
       const lowest = Math.min(...live.results.keys());
       this.dropResult(live, lowest);
@@ -178,17 +216,22 @@ export class SessionTable {
         evictedThrough: live.evictedThrough,
       });
     }
-    const changes: SessionChanges = { results: this.changes, headers };
+    const changes: SessionChanges = { results: this.changes, headers, limits: this.limitsChanged ? this.limitsInForce : null };
     this.changes = [];
     this.dirty.clear();
+    this.limitsChanged = false;
     return changes;
   }
 
-  private create(clientId: string, index: Index): LiveSession {
-    const lru = this.sessions.values().next();
-    if (!lru.done && this.sessions.size >= this.limits.sessionsMax) this.remove(lru.value);
+  /** A new, empty session, after evicting the least recently used ones beyond sessionsMax - 1. */
+  private open(clientId: string, index: Index): LiveSession {
+    for (const lru of this.sessions.values()) {
+      if (this.sessions.size < this.limitsInForce.sessionsMax) break;
+      this.remove(lru);
+    }
     const live: LiveSession = { clientId, lastUsedIndex: index, ackedSequence: 0, evictedThrough: 0, results: new Map(), resultBytes: 0 };
     this.sessions.set(clientId, live);
+    this.dirty.add(clientId);
     return live;
   }
 

@@ -4,15 +4,16 @@
  * than one in memory.
  *
  *   record: kind u8 | key (u32 length + bytes) | value (u32 length + bytes)
- *   kind:   1 = a key of the keyspace (value: KeyRecord), 2 = a client session (value: SessionState)
+ *   kind:   1 = a key of the keyspace (value: KeyRecord), 2 = a record of the sessions sublevel
+ *           (a client session, value SessionState; or the session limits, key `session-limits`)
  *
  * The applied index and term, and the membership, travel in the stream's header (the Raft
  * message), the checksum in its trailer (src/transport/snapshot-*.ts). Pure functions.
  */
 import { checkKeyRecord } from './key-record.js';
-import { decodeSessionState } from './session-codec.js';
-import { clientIdOfSessionKey } from '../storage/index.js';
-import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
+import { decodeSessionLimits, decodeSessionState } from './session-codec.js';
+import { clientIdOfSessionKey, sessionLimitsKey } from '../storage/index.js';
+import { BinaryDecodeError, ByteReader, ByteWriter, bytesEqual } from '../shared/binary-codec.js';
 
 export { snapshotRecordFormat } from '../shared/snapshot-stream.js';
 
@@ -93,7 +94,8 @@ export function decodeSnapshotChunk(chunk: Uint8Array): SnapshotRecord[] {
       checkKeyRecord(value);
       records.push({ kind: 'kv', key, value });
     } else if (code === kindCodes.session) {
-      decodeSessionState(clientIdOfSessionKey(key), value);
+      if (bytesEqual(key, sessionLimitsKey)) decodeSessionLimits(value);
+      else decodeSessionState(clientIdOfSessionKey(key), value);
       records.push({ kind: 'session', key, value });
     } else {
       throw new BinaryDecodeError(`${at}: unknown kind ${code}`);

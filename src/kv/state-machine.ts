@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { applyCommand } from './apply-command.js';
-import { decodeCommand, type Command, type CommandResult } from './commands.js';
+import { decodeCommand, isKeyCommand, type Command, type CommandResult } from './commands.js';
 import { CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from './key-record.js';
 import { KeyCache } from './key-cache.js';
@@ -8,8 +8,9 @@ import { deferred, type Deferred } from '../shared/deferred.js';
 import { InvalidSnapshotError, SnapshotBusyError } from '../shared/errors.js';
 import type { SnapshotReader, SnapshotWriter } from '../shared/snapshot-stream.js';
 import { GenerationReaders } from './generation-readers.js';
-import { loadSessions, sessionOperations } from './session-store.js';
-import { SessionTable, defaultSessionLimits, type SessionLimits } from './sessions.js';
+import { loadSessionLimits, loadSessions, sessionOperations } from './session-store.js';
+import type { SessionLimits } from './session-limits.js';
+import { SessionTable } from './sessions.js';
 import { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes } from './snapshot-format.js';
 import { assertNever, invariant, type Entry, type Index, type LogPosition, type SnapshotMeta, type Term } from '../raft/index.js';
 import {
@@ -28,18 +29,16 @@ import {
 } from '../storage/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
 
-/** Tunables of the state machine. */
+/**
+ * Tunables of the state machine: local only. The session limits are not here: they are
+ * replicated semantics, set through the log (session-limits.ts).
+ */
 export interface KvStateMachineOptions {
-  /**
-   * Part of the replicated semantics: which retries are replayed or refused depends on them, so
-   * every replica of a cluster must use the same values, or their answers diverge.
-   */
-  readonly sessionLimits: SessionLimits;
-  /** Bytes of recently used key records kept in memory (local only: not replicated semantics). */
+  /** Bytes of recently used key records kept in memory. */
   readonly cacheBytesMax: number;
 }
 
-export const defaultKvStateMachineOptions: KvStateMachineOptions = { sessionLimits: defaultSessionLimits, cacheBytesMax: 64 * 1024 * 1024 };
+export const defaultKvStateMachineOptions: KvStateMachineOptions = { cacheBytesMax: 64 * 1024 * 1024 };
 
 /** One snapshot install, split around the atomic write it joins. */
 export interface SnapshotInstall {
@@ -105,7 +104,6 @@ export class KvStateMachine {
 
   private constructor(
     private readonly store: NodeStore,
-    private readonly options: KvStateMachineOptions,
     private current: GenerationSublevels,
     private sessions: SessionTable,
     private appliedPosition: LogPosition,
@@ -131,8 +129,8 @@ export class KvStateMachine {
     if (generation > 0) await clearGeneration(store, store.generation(generation - 1));
     await clearGeneration(store, store.generation(generation + 1));
     const current = store.generation(generation);
-    const sessions = new SessionTable(options.sessionLimits, await loadSessions(current));
-    return new KvStateMachine(store, options, current, sessions, applied, new KeyCache(options.cacheBytesMax));
+    const sessions = new SessionTable(await loadSessions(current), await loadSessionLimits(current));
+    return new KvStateMachine(store, current, sessions, applied, new KeyCache(options.cacheBytesMax));
   }
 
   /** The state generation in force (keys.ts). */
@@ -152,6 +150,16 @@ export class KvStateMachine {
   /** How many client sessions are held. */
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** The session limits in force (as of the applied index). */
+  get sessionLimits(): SessionLimits {
+    return this.sessions.limits;
+  }
+
+  /** Whether the log has set the session limits; until it does, the defaults hold. */
+  get sessionLimitsRecorded(): boolean {
+    return this.sessions.limitsRecorded;
   }
 
   /**
@@ -374,7 +382,7 @@ export class KvStateMachine {
       { type: 'put', sublevel: this.store.sublevels.smMeta, key: smMetaKeys.applied, value: encodeLogPosition(meta) },
     ];
     const complete = async (): Promise<void> => {
-      const sessions = new SessionTable(this.options.sessionLimits, await loadSessions(target));
+      const sessions = new SessionTable(await loadSessions(target), await loadSessionLimits(target));
       const replaced = this.current;
       this.current = target;
       this.sessions = sessions;
@@ -427,6 +435,14 @@ export class KvStateMachine {
     this.sessions.expire(entry.index);
     if (command === null) return { kind: 'no-op', index: entry.index, term: entry.term };
     const base = { kind: 'command', index: entry.index, term: entry.term } as const;
+    if (command.kind === 'register-session') {
+      const clientId = this.sessions.register(entry.index);
+      return { ...base, result: { kind: 'session-registered', clientId, limits: this.sessions.limits }, replayed: false };
+    }
+    if (command.kind === 'set-session-limits') {
+      const changed = this.sessions.setLimits(command.limits, command.onlyIfUnset, entry.index);
+      return { ...base, result: { kind: 'session-limits', limits: this.sessions.limits, changed }, replayed: false };
+    }
     if (command.session !== undefined) {
       const admission = this.sessions.admit(command.session, entry.index);
       switch (admission.kind) {
@@ -451,7 +467,7 @@ export class KvStateMachine {
     const view = new KeyView();
     const misses = new Map<string, Uint8Array>();
     for (const command of commands) {
-      if (command === null) continue;
+      if (command === null || !isKeyCommand(command)) continue;
       const id = viewKey(command.key);
       const cached = this.cache.get(id);
       if (cached === undefined) misses.set(id, command.key);

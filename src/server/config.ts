@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { LevelWithSilent } from 'pino';
+import { defaultSessionLimits, sessionLimitBounds, type SessionLimits } from '../kv/index.js';
 import { nodeId, type NodeId } from '../raft/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { logLevels } from '../shared/logger.js';
@@ -37,6 +38,11 @@ export interface NodeConfig {
   readonly logLevel: LevelWithSilent;
   /** When to snapshot and compact the log, and the chunk size of snapshots sent to followers. */
   readonly snapshots: SnapshotSettings;
+  /**
+   * The session limits this node proposes when it leads a cluster whose log has set none
+   * (kv-service.ts). Not what it applies: every node applies the limits the log set.
+   */
+  readonly sessionLimits: SessionLimits;
   /** Test-only unsafe behaviours, refused unless RAFTKV_ENABLE_UNSAFE=1 (the chaos canaries). */
   readonly unsafe: { readonly staleReads: boolean; readonly ackBeforeCommit: boolean };
 }
@@ -88,6 +94,10 @@ export interface RawNodeConfig {
   snapshotLogBytes?: unknown;
   snapshotRetainEntries?: unknown;
   snapshotChunkBytes?: unknown;
+  sessionsMax?: unknown;
+  sessionIdleEntriesMax?: unknown;
+  sessionResultsMax?: unknown;
+  sessionResultBytesMax?: unknown;
   logLevel?: unknown;
   unsafeStaleReads?: unknown;
   unsafeAckBeforeCommit?: unknown;
@@ -97,6 +107,7 @@ const knownKeys = new Set<string>([
   'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'peers', 'tickMs', 'electionTicks', 'heartbeatTicks',
   'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
   'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
+  'sessionsMax', 'sessionIdleEntriesMax', 'sessionResultsMax', 'sessionResultBytesMax',
   'unsafeStaleReads', 'unsafeAckBeforeCommit',
 ]);
 
@@ -180,8 +191,19 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
       // Below the peer transport's 16 MiB message limit, with room for a record that overshoots.
       chunkBytes: optionalInt(raw.snapshotChunkBytes, 'snapshot-chunk-bytes', defaultSnapshotSettings.chunkBytes, 4096, 8 * 1024 * 1024),
     },
+    sessionLimits: {
+      sessionsMax: sessionLimit(raw.sessionsMax, 'sessions-max', 'sessionsMax'),
+      sessionIdleEntriesMax: sessionLimit(raw.sessionIdleEntriesMax, 'session-idle-entries-max', 'sessionIdleEntriesMax'),
+      resultsPerSessionMax: sessionLimit(raw.sessionResultsMax, 'session-results-max', 'resultsPerSessionMax'),
+      resultBytesPerSessionMax: sessionLimit(raw.sessionResultBytesMax, 'session-result-bytes-max', 'resultBytesPerSessionMax'),
+    },
     unsafe: { staleReads, ackBeforeCommit },
   };
+}
+
+function sessionLimit(value: unknown, setting: string, name: keyof SessionLimits): number {
+  const { min, max } = sessionLimitBounds[name];
+  return optionalInt(value, setting, defaultSessionLimits[name], min, max);
 }
 
 /** Parses "n1=host:port,n2=host:port" (or an object of id to address) into a map. */

@@ -7,16 +7,28 @@ import {
   ShuttingDownError,
   TimeoutError,
 } from '../shared/errors.js';
+import type { StaleReason } from '../kv/index.js';
 import type { Logger } from '../shared/logger.js';
 
 /** Trailing metadata keys of a "not the leader" answer (see kv.proto). */
 export const leaderIdMetadataKey = 'raftkv-leader-id';
 export const leaderAddressMetadataKey = 'raftkv-leader-address';
 
-/** A session write the state machine refused without applying it (kv.proto: ABORTED). */
+/**
+ * A session write the state machine refused without applying it: kv.proto's ABORTED when its
+ * session is not registered (this attempt definitely not applied), OUT_OF_RANGE when its
+ * sequence's result is forgotten (an earlier attempt's outcome unknown).
+ */
 export class StaleSessionError extends Error {
   override readonly name = 'StaleSessionError';
   readonly code = 'STALE_SESSION';
+
+  constructor(
+    readonly reason: StaleReason,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** An error as the client API reports it: a gRPC status code, a message, and leader hints. */
@@ -46,7 +58,9 @@ export function classifyError(error: unknown, logger: Logger): ApiError {
   if (error instanceof ProposalDroppedError || error instanceof ShuttingDownError) {
     return { code: grpc.status.UNAVAILABLE, details: error.message };
   }
-  if (error instanceof StaleSessionError) return { code: grpc.status.ABORTED, details: error.message };
+  if (error instanceof StaleSessionError) {
+    return { code: error.reason === 'unknown-session' ? grpc.status.ABORTED : grpc.status.OUT_OF_RANGE, details: error.message };
+  }
   logger.error({ err: error }, 'request failed unexpectedly');
   return { code: grpc.status.INTERNAL, details: `internal error: ${(error as Error)?.message ?? String(error)}` };
 }

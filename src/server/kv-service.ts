@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   encodeCommand,
+  sessionLimitNames,
   validateCommand,
   type ApplyOutcome,
   type CasAction,
@@ -8,9 +9,13 @@ import {
   type Command,
   type CommandResult,
   type CommandSession,
+  type KeyCommand,
   type KeyRecord,
+  type SessionLimits,
+  type SessionLimitsChange,
   type KvStateMachine,
   type RangeQuery,
+  type StaleSessionResult,
 } from '../kv/index.js';
 import { assertNever, nodeId, type NodeId } from '../raft/index.js';
 import { InvalidArgumentError, NotLeaderError } from '../shared/errors.js';
@@ -38,6 +43,9 @@ export interface KvOperations {
   readonly delete: Handler<DeleteRequest, unknown>;
   readonly range: Handler<RangeRequest, unknown>;
   readonly compareAndSwap: Handler<CasRequest, unknown>;
+  readonly registerSession: Handler<Record<string, never>, unknown>;
+  /** The Cluster service's SessionLimits change (not carried by the stream). */
+  readonly setSessionLimits: Handler<SessionLimitsChange, SessionLimits>;
 }
 
 export interface PutRequest {
@@ -105,8 +113,37 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     revision: stateMachine.appliedIndex,
   });
 
+  /** Proposes a command on the leader (and waits until it is applied here), or says who the leader is. */
+  const propose = async (command: Command, timeoutMs: number): Promise<CommandResult> => {
+    validateCommand(command, limits);
+    const status = node.leadership();
+    if (status.role !== 'leader') {
+      throw new NotLeaderError(status.leader, status.leader === null ? null : deps.clientAddressOf(status.leader));
+    }
+    const outcome = await node.propose(encodeCommand(command), timeoutMs);
+    if (outcome.kind !== 'command') throw new Error(`a ${command.kind} was applied as ${outcome.kind}`);
+    return outcome.result;
+  };
+
+  /**
+   * The session limits live in the replicated state (session-limits.ts). The first leader to
+   * register a session while the log has none proposes its own flags, ahead of the
+   * registration; `onlyIfUnset` makes a later or concurrent seed (another leader's flags) a
+   * no-op, so every node applies the same limits whatever its flags.
+   */
+  let seeding = false;
+  const seedSessionLimits = (timeoutMs: number): void => {
+    if (stateMachine.sessionLimitsRecorded || seeding) return;
+    seeding = true;
+    propose({ kind: 'set-session-limits', limits: config.sessionLimits, onlyIfUnset: true }, timeoutMs)
+      .catch((error: unknown) => deps.logger.debug({ err: error }, 'seeding the session limits failed; the next registration tries again'))
+      .finally(() => {
+        seeding = false;
+      });
+  };
+
   /** Proposes a write on the leader, or says who the leader is. */
-  const write = async (command: Command, timeoutMs: number): Promise<CommandResult> => {
+  const write = async (command: KeyCommand, timeoutMs: number): Promise<CommandResult> => {
     validateCommand(command, limits);
     const status = node.leadership();
     if (status.role !== 'leader') {
@@ -123,13 +160,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     }
     const outcome = await proposed;
     if (outcome.kind !== 'command') throw new Error(`a write was applied as ${outcome.kind}`);
-    if (outcome.result.kind === 'stale-session') {
-      throw new StaleSessionError(
-        outcome.result.reason === 'evicted'
-          ? `session ${outcome.result.clientId} write ${outcome.result.sequence}: its result is no longer remembered (evicted), so whether it was applied is unknown; start a new session`
-          : `session ${outcome.result.clientId} write ${outcome.result.sequence} was not applied (${outcome.result.reason}); start a new session`,
-      );
-    }
+    if (outcome.result.kind === 'stale-session') throw staleSessionError(outcome.result);
     return outcome.result;
   };
 
@@ -164,6 +195,17 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       await readBarrier(request.consistency, timeoutMs);
       const result = await stateMachine.range(query, limit);
       return { header: header(), kvs: result.kvs.map((kv) => wireKeyValue(kv.key, kv)), more: result.more };
+    },
+    setSessionLimits: async (change, timeoutMs) => {
+      const result = await propose({ kind: 'set-session-limits', limits: change, onlyIfUnset: false }, timeoutMs);
+      if (result.kind !== 'session-limits') throw new Error(`set-session-limits answered ${result.kind}`);
+      return result.limits;
+    },
+    registerSession: async (_request, timeoutMs) => {
+      seedSessionLimits(timeoutMs);
+      const result = await propose({ kind: 'register-session' }, timeoutMs);
+      if (result.kind !== 'session-registered') throw new Error(`register-session answered ${result.kind}`);
+      return { header: header(), clientId: result.clientId, resultsPerSessionMax: result.limits.resultsPerSessionMax };
     },
     compareAndSwap: async (request: CasRequest, timeoutMs) => {
       const compare: CasCompare =
@@ -210,6 +252,7 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
 
   const kv: grpc.UntypedServiceImplementation = {
     put: unary('put', operations.put),
+    registerSession: unary('registerSession', operations.registerSession),
     get: unary('get', operations.get),
     delete: unary('delete', operations.delete),
     range: unary('range', operations.range),
@@ -217,7 +260,16 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
     stream: streams.handler,
   };
 
+  const wireLimits = (limits: SessionLimits): Record<string, number | boolean> => ({ ...limits, recorded: stateMachine.sessionLimitsRecorded, sessions: stateMachine.sessionCount, appliedIndex: stateMachine.appliedIndex });
+
   const cluster: grpc.UntypedServiceImplementation = {
+    sessionLimits: unary('sessionLimits', async (request: SessionLimits, timeoutMs) => {
+      const change: { -readonly [K in keyof SessionLimitsChange]: number } = {};
+      for (const name of sessionLimitNames) if (request[name] !== 0) change[name] = request[name];
+      if (Object.keys(change).length === 0) return wireLimits(stateMachine.sessionLimits);
+      const result = await operations.setSessionLimits(change, timeoutMs);
+      return wireLimits(result);
+    }),
     status: unary('status', async () => {
       const status = node.status();
       return {
@@ -264,7 +316,7 @@ export function timeoutFromDeadline(deadline: grpc.Deadline, fallbackMs: number)
 }
 
 /** What an unsafe early acknowledgement claims: that the write happened, with no facts about it. */
-function unsafeAcknowledgement(command: Command): CommandResult {
+function unsafeAcknowledgement(command: KeyCommand): CommandResult {
   switch (command.kind) {
     case 'put':
       return { kind: 'put', version: 0, modRevision: 0 };
@@ -274,6 +326,21 @@ function unsafeAcknowledgement(command: Command): CommandResult {
       return { kind: 'cas', succeeded: true, previous: null, modRevision: 0 };
     default:
       return assertNever(command, 'command');
+  }
+}
+
+/** The refusal of a write with a session (kv.proto: ABORTED for an unknown session, OUT_OF_RANGE for a forgotten result). */
+function staleSessionError(result: StaleSessionResult): StaleSessionError {
+  const write = `session ${result.clientId} write ${result.sequence}`;
+  switch (result.reason) {
+    case 'unknown-session':
+      return new StaleSessionError(result.reason, `${write} was not applied: the session is not registered (expired, evicted, or never registered); register a new session`);
+    case 'evicted':
+      return new StaleSessionError(result.reason, `${write} was not applied now, and its result is no longer remembered (evicted), so whether an earlier attempt applied it is unknown`);
+    case 'acknowledged':
+      return new StaleSessionError(result.reason, `${write} is at or below the session's acknowledged sequence: not applied now, and whether an earlier attempt applied it is unknown`);
+    default:
+      return assertNever(result.reason, 'stale reason');
   }
 }
 

@@ -8,12 +8,13 @@ import { requestTimeoutMsMax } from './config.js';
 interface WireStreamOperation {
   id: number;
   timeoutMs: number;
-  request?: 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap';
+  request?: 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap' | 'registerSession';
   put?: unknown;
   get?: unknown;
   delete?: unknown;
   range?: unknown;
   compareAndSwap?: unknown;
+  registerSession?: unknown;
 }
 
 /**
@@ -120,7 +121,7 @@ export function kvStreams(operations: StreamOperations, options: KvStreamOptions
         return;
       }
       if (kind === undefined || operations[kind] === undefined) {
-        fail(operation.id, grpc.status.INVALID_ARGUMENT, 'request: one of put, get, delete, range, compare_and_swap is required');
+        fail(operation.id, grpc.status.INVALID_ARGUMENT, 'request: one of put, get, delete, range, compare_and_swap, register_session is required');
         return;
       }
       if (inflight >= options.inflightMax) {

@@ -14,6 +14,7 @@ export {
   prefixRange,
   sessionKey,
   sessionKeyRange,
+  sessionLimitsKey,
   smMetaKeys,
   storageFormat,
   sublevelNames,

@@ -8,11 +8,12 @@
  * |             | `compacted-to`                               | the last compacted index/term |
  * |             | `snapshot-meta`                              | the newest snapshot's meta    |
  * |             | `membership`                                 | the membership in force       |
- * | `sm-meta`   | `format`                                     | the layout version (u32, 2)   |
+ * | `sm-meta`   | `format`                                     | the layout version (u32, 3)   |
  * |             | `applied`                                    | applied index and term        |
  * |             | `generation`                                 | the state generation in force |
  * | `kv-g<N>`   | the user key                                 | KeyRecord (src/kv)            |
  * | `sessions-g<N>` | `session:` + client id                   | a session with its results    |
+ * |             | `session-limits`                             | the session limits the log set |
  *
  * Big-endian indexes sort lexicographically in numeric order, so iterating `raft-log` yields
  * the log in order.
@@ -96,8 +97,12 @@ export const smMetaKeys = {
   generation: utf8Bytes('generation'),
 } as const;
 
-/** The layout version written to `sm-meta/format`: 2 since state generations (1 had one `kv`). */
-export const storageFormat = 2;
+/**
+ * The layout version written to `sm-meta/format`: 3 since sessions are registered through the
+ * log (adds `session-limits`; a format 2 directory is upgraded in place, node-store.ts); 2 since
+ * state generations (1 had one `kv`).
+ */
+export const storageFormat = 3;
 
 const indexKeyBytes = 8;
 
@@ -134,6 +139,9 @@ export function clientIdOfSessionKey(key: Uint8Array): string {
   }
   return decodeUtf8(id, 'session key client id');
 }
+
+/** The `sessions-g<N>` key of the session limits the log set (outside sessionKeyRange). */
+export const sessionLimitsKey = utf8Bytes('session-limits');
 
 /** The key range [gte, lt) of every session in a `sessions-g<N>` sublevel. */
 export const sessionKeyRange = prefixRange(utf8Bytes(sessionTag));

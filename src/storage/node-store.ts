@@ -136,7 +136,8 @@ export class NodeStore {
   /**
    * A new database gets the current layout version; an existing one must have it. A database
    * written before state generations (format 1) has Raft state but no version: refused, naming
-   * what to do, rather than started with its keyspace silently missing.
+   * what to do, rather than started with its keyspace silently missing. Format 2 (before
+   * sessions were registered through the log) is upgraded to 3 in place.
    */
   private async checkFormat(): Promise<void> {
     const stored = await this.sublevels.smMeta.get(smMetaKeys.format);
@@ -154,6 +155,13 @@ export class NodeStore {
       reader.end('storage format');
       return value;
     });
+    if (format === 2) {
+      // Format 3 only adds a record and command format 2, and still applies the format 1
+      // commands a format 2 log may hold as they were applied before (kv/commands.ts): the
+      // directory is upgraded in place. Older raftkv versions then refuse it, naming format 3.
+      await this.write([{ type: 'put', sublevel: this.sublevels.smMeta, key: smMetaKeys.format, value: new ByteWriter(4).u32(storageFormat).finish() }], { sync: true });
+      return;
+    }
     if (format !== storageFormat) {
       throw new StorageError('STORAGE_OPEN', this.path, `${this.path} has storage format ${format}; this raftkv reads format ${storageFormat}`);
     }

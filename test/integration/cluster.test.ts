@@ -1,16 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, RaftKvClient } from '../../src/client/index.js';
-import { serviceClient } from '../../src/shared/proto.js';
 import { ProcessCluster, projectRoot, runCli, waitFor } from './process-cluster.js';
 
-type RawPut = (request: unknown, callback: (error: grpc.ServiceError | null, response: { version: number; modRevision: number }) => void) => void;
-
-/** A plain generated gRPC client, for what the SDK deliberately hides (raw statuses, explicit sessions). */
-function rawKvClient(address: string): grpc.Client & { put: RawPut } {
-  const KV = serviceClient('raftkv/v1/kv.proto', 'KV');
-  return new KV(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & { put: RawPut };
-}
+import { rawKvClient } from './raw-kv-client.js';
 
 /**
  * A 3-node cluster of real `raftkv start` processes on loopback: real gRPC, real LevelDB with
@@ -120,9 +113,7 @@ describe('a 3-node cluster of real processes', () => {
     }
     const raw = rawKvClient(follower.clientAddress);
     try {
-      const error = await new Promise<grpc.ServiceError>((resolve) =>
-        raw.put({ key: Buffer.from('k'), value: Buffer.from('v') }, (e: grpc.ServiceError | null) => resolve(e!)),
-      );
+      const error = (await raw.put({ key: Buffer.from('k'), value: Buffer.from('v') }).catch((e: unknown) => e)) as grpc.ServiceError;
       expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(error.metadata.get('raftkv-leader-id')).toEqual([leader]);
       expect(error.metadata.get('raftkv-leader-address')).toEqual([cluster.node(leader).clientAddress]);
@@ -203,14 +194,10 @@ describe('a 3-node cluster of real processes', () => {
   it('applies a retried write (same session and sequence) once and returns its first result', async () => {
     const leader = await cluster.waitForLeader(client);
     const raw = rawKvClient(cluster.node(leader).clientAddress);
-    const put = (value: string): Promise<{ version: number; modRevision: number }> =>
-      new Promise((resolve, reject) =>
-        raw.put(
-          { key: Buffer.from('session/key'), value: Buffer.from(value), session: { clientId: 'it-session', sequence: 1, ackedSequence: 0 } },
-          (e: grpc.ServiceError | null, r: { version: number; modRevision: number }) => (e ? reject(e) : resolve(r)),
-        ),
-      );
     try {
+      const { clientId } = await raw.registerSession();
+      const put = (value: string): Promise<{ version: number; modRevision: number }> =>
+        raw.put({ key: Buffer.from('session/key'), value: Buffer.from(value), session: { clientId, sequence: 1, ackedSequence: 0 } });
       const first = await put('once');
       const retry = await put('twice'); // a retry of sequence 1: must not apply again
       expect({ version: retry.version, modRevision: retry.modRevision }).toEqual({ version: first.version, modRevision: first.modRevision });

@@ -58,11 +58,12 @@ interface NodeProcess {
   lastExit: { readonly code: number | null; readonly signal: NodeJS.Signals | null } | null;
 }
 
-/** Per-cluster options: flags every node gets beyond the basic ones. */
+/** Per-cluster options: flags every node gets beyond the basic ones, and flags of single nodes (by id). */
 export interface ProcessClusterOptions {
   readonly extraArgs?: readonly string[];
   /** False: create the layout (ports, data directory paths) but start no node (e.g. to restore data directories first). */
   readonly startNodes?: boolean;
+  readonly nodeArgs?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -134,6 +135,7 @@ export class ProcessCluster {
         '--listen-peer', node.peerAddress, '--listen-client', node.clientAddress,
         '--peers', peers, '--tick-ms', '50', '--log-level', 'info',
         ...(this.options.extraArgs ?? []),
+        ...(this.options.nodeArgs?.[node.id] ?? []),
       ],
       { cwd: projectRoot, stdio: ['ignore', log, log], env: { ...process.env, ...options.env } },
     );

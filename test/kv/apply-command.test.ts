@@ -1,22 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { applyCommand, type Command, type CommandEffect, type KeyRecord } from '../../src/kv/index.js';
+import { applyCommand, type CommandEffect, type KeyCommand, type KeyRecord } from '../../src/kv/index.js';
 import { InvariantError } from '../../src/raft/index.js';
 import { bytes } from '../storage/temp-stores.js';
 
 const key = bytes('k');
 const present: KeyRecord = { value: bytes('v1'), version: 3, createRevision: 2, modRevision: 7 };
 
-const put = (value: string): Command => ({ kind: 'put', key, value: bytes(value) });
-const del: Command = { kind: 'delete', key };
-const casVersion = (version: number, action: 'put' | 'delete'): Command => ({
+const put = (value: string): KeyCommand => ({ kind: 'put', key, value: bytes(value) });
+const del: KeyCommand = { kind: 'delete', key };
+const casVersion = (version: number, action: 'put' | 'delete'): KeyCommand => ({
   kind: 'cas',
   key,
   compare: { kind: 'version', version },
   action: action === 'put' ? { kind: 'put', value: bytes('new') } : { kind: 'delete' },
 });
-const casValue = (value: string): Command => ({ kind: 'cas', key, compare: { kind: 'value', value: bytes(value) }, action: { kind: 'put', value: bytes('new') } });
+const casValue = (value: string): KeyCommand => ({ kind: 'cas', key, compare: { kind: 'value', value: bytes(value) }, action: { kind: 'put', value: bytes('new') } });
 
-const cases: { name: string; current: KeyRecord | null; command: Command; effect: CommandEffect }[] = [
+const cases: { name: string; current: KeyRecord | null; command: KeyCommand; effect: CommandEffect }[] = [
   {
     name: 'put creates an absent key at version 1',
     current: null,

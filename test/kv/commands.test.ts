@@ -30,11 +30,23 @@ const commands: { name: string; command: Command }[] = [
     name: 'cas on a large version',
     command: { kind: 'cas', key: bytes('k'), compare: { kind: 'version', version: 2 ** 40 }, action: { kind: 'put', value: bytes('') } },
   },
+  { name: 'register-session', command: { kind: 'register-session' } },
+  { name: 'set-session-limits, all of them', command: { kind: 'set-session-limits', limits: { resultsPerSessionMax: 8, resultBytesPerSessionMax: 4096, sessionsMax: 3, sessionIdleEntriesMax: 2 ** 40 }, onlyIfUnset: true } },
+  { name: 'set-session-limits, one of them', command: { kind: 'set-session-limits', limits: { sessionsMax: 1 }, onlyIfUnset: false } },
 ];
 
 describe('encodeCommand / decodeCommand', () => {
   it.each(commands)('round-trips $name', ({ command }) => {
     expect(decodeCommand(encodeCommand(command))).toEqual(command);
+  });
+
+  it('decodes format 1 (written before session registration) with its session marked implicit, and never encodes it', () => {
+    const v2 = encodeCommand({ kind: 'put', key: bytes('k'), value: bytes('v'), session });
+    const v1 = Uint8Array.from([1, ...v2.subarray(1)]);
+    const decoded = decodeCommand(v1);
+    expect(decoded).toEqual({ kind: 'put', key: bytes('k'), value: bytes('v'), session: { ...session, implicit: true } });
+    expect(() => encodeCommand(decoded)).toThrow(expect.objectContaining({ field: 'session.implicit' }));
+    expect(decodeCommand(v2)).toEqual({ kind: 'put', key: bytes('k'), value: bytes('v'), session });
   });
 
   it('is compact: a put of a 1-byte key and value takes 11 bytes (3 header, 2+1 key, 4+1 value)', () => {
@@ -44,15 +56,23 @@ describe('encodeCommand / decodeCommand', () => {
   const valid = encodeCommand({ kind: 'put', key: bytes('k'), value: bytes('v') });
   const corrupt: { name: string; bytes: Uint8Array; reason: RegExp }[] = [
     { name: 'empty', bytes: new Uint8Array(), reason: /format version/ },
-    { name: 'an unknown format version', bytes: Uint8Array.from([2, ...valid.subarray(1)]), reason: /unknown version 2/ },
-    { name: 'an unknown kind', bytes: Uint8Array.from([1, 9, ...valid.subarray(2)]), reason: /unknown command kind 9/ },
-    { name: 'a bad session flag', bytes: Uint8Array.from([1, 1, 2, ...valid.subarray(3)]), reason: /has session/ },
+    { name: 'an unknown format version', bytes: Uint8Array.from([3, ...valid.subarray(1)]), reason: /unknown version 3/ },
+    { name: 'a register-session in format 1', bytes: Uint8Array.from([1, 4]), reason: /unknown command kind 4 in format 1/ },
+    { name: 'an unknown kind', bytes: Uint8Array.from([2, 9, ...valid.subarray(2)]), reason: /unknown command kind 9/ },
+    { name: 'a bad session flag', bytes: Uint8Array.from([2, 1, 2, ...valid.subarray(3)]), reason: /has session/ },
+    { name: 'a register-session with trailing bytes', bytes: Uint8Array.from([2, 4, 0]), reason: /trailing/ },
+    {
+      name: 'session limits out of bounds',
+      bytes: Uint8Array.from([2, 5, 0, ...[0, 0, 0, 0, 0, 0, 0, 0], ...[0, 0, 0, 0, 0, 0, 0, 1], ...[0, 0, 0, 0, 0, 0, 0, 0], ...[0, 0, 0, 0, 0, 0, 0, 0]]),
+      reason: /sessionLimits.resultBytesPerSessionMax/,
+    },
+    { name: 'session limits that change nothing', bytes: Uint8Array.from([2, 5, 0, ...new Array<number>(32).fill(0)]), reason: /at least one limit/ },
     { name: 'truncation', bytes: valid.subarray(0, valid.byteLength - 1), reason: /value: needs 1 bytes/ },
     { name: 'a trailing byte', bytes: Uint8Array.from([...valid, 0]), reason: /trailing/ },
-    { name: 'an empty key', bytes: Uint8Array.from([1, 2, 0, 0, 0]), reason: /key: 0 bytes/ },
+    { name: 'an empty key', bytes: Uint8Array.from([2, 2, 0, 0, 0]), reason: /key: 0 bytes/ },
     {
       name: 'acked not below sequence',
-      bytes: Uint8Array.from([1, 2, 1, 1, 0x61, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 5, 0, 1, 0x6b]),
+      bytes: Uint8Array.from([2, 2, 1, 1, 0x61, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 5, 0, 1, 0x6b]),
       reason: /session.ackedSequence/,
     },
   ];
@@ -89,6 +109,10 @@ describe('validateCommand', () => {
     { name: 'acked equal to sequence', command: { kind: 'delete', key: bytes('k'), session: { clientId: 'c', sequence: 3, ackedSequence: 3 } }, field: 'session.ackedSequence' },
     { name: 'an empty client id', command: { kind: 'delete', key: bytes('k'), session: { clientId: '', sequence: 1, ackedSequence: 0 } }, field: 'session.clientId' },
     { name: 'a long client id', command: { kind: 'delete', key: bytes('k'), session: { clientId: 'x'.repeat(129), sequence: 1, ackedSequence: 0 } }, field: 'session.clientId' },
+    { name: 'sessionsMax 0', command: { kind: 'set-session-limits', limits: { sessionsMax: 0 }, onlyIfUnset: false }, field: 'sessionLimits.sessionsMax' },
+    { name: 'too many results per session', command: { kind: 'set-session-limits', limits: { resultsPerSessionMax: 65_537 }, onlyIfUnset: false }, field: 'sessionLimits.resultsPerSessionMax' },
+    { name: 'a fractional idle limit', command: { kind: 'set-session-limits', limits: { sessionIdleEntriesMax: 1.5 }, onlyIfUnset: false }, field: 'sessionLimits.sessionIdleEntriesMax' },
+    { name: 'no limit at all', command: { kind: 'set-session-limits', limits: {}, onlyIfUnset: false }, field: 'sessionLimits' },
   ];
   it.each(invalid)('rejects $name, naming $field', ({ command, field }) => {
     expect(() => validateCommand(command, defaultCommandLimits)).toThrow(InvalidArgumentError);

@@ -9,12 +9,12 @@ import type { SnapshotReader } from '../../src/shared/snapshot-stream.js';
 import { encodeKeyRecord } from '../../src/kv/key-record.js';
 import { InvalidSnapshotError, SnapshotBusyError } from '../../src/shared/errors.js';
 import { StorageError, type NodeStore } from '../../src/storage/index.js';
-import { BinaryDecodeError } from '../../src/shared/binary-codec.js';
+import { BinaryDecodeError, ByteWriter } from '../../src/shared/binary-codec.js';
 import { encodeHardState } from '../../src/storage/raft-meta-codec.js';
 import { raftMetaKeys } from '../../src/storage/keys.js';
 import { nodeId, type SnapshotMeta } from '../../src/raft/index.js';
 import { bytes, text, useTempStores } from '../storage/temp-stores.js';
-import { entriesFrom, put, session } from './kv-helpers.js';
+import { entriesFrom, put, register, session, setLimits } from './kv-helpers.js';
 
 const temp = useTempStores();
 const membership = { voters: [nodeId('n1'), nodeId('n2'), nodeId('n3')], learners: [] };
@@ -25,12 +25,12 @@ async function collect(snapshot: SnapshotReader): Promise<Uint8Array[]> {
   return chunks;
 }
 
-/** A machine with `keys` keys written by `keys` commands of one session, applied from index 1. */
+/** A machine with `keys` keys written by `keys` commands of one session (registered at index 1, so its id is '1'), applied through index keys + 1. */
 async function populated(keys: number, valueBytes = 100): Promise<{ machine: KvStateMachine; store: NodeStore; dataDir: string }> {
   const { store, dataDir } = await temp.openFresh();
   const machine = await KvStateMachine.open(store);
   const value = 'v'.repeat(valueBytes);
-  const commands = Array.from({ length: keys }, (_, i) => put(`key-${String(i).padStart(5, '0')}`, `${value}${i}`, session('client-a', i + 1)));
+  const commands = [register(), ...Array.from({ length: keys }, (_, i) => put(`key-${String(i).padStart(5, '0')}`, `${value}${i}`, session('1', i + 1)))];
   for (let i = 0; i < commands.length; i += 500) await machine.apply(entriesFrom(i + 1, commands.slice(i, i + 500)));
   return { machine, store, dataDir };
 }
@@ -48,7 +48,7 @@ describe('state machine snapshots', () => {
   it('a snapshot installed on another machine reproduces keyspace, sessions and applied position', async () => {
     const source = await populated(3000);
     const snapshot = await source.machine.openSnapshot(64 * 1024);
-    expect(snapshot.applied).toEqual({ index: 3000, term: 1 });
+    expect(snapshot.applied).toEqual({ index: 3001, term: 1 });
     const chunks = await collect(snapshot);
     // 3000 keys of ~110 bytes in chunks of 64 KiB: several chunks, none much over the size.
     expect(chunks.length).toBeGreaterThan(4);
@@ -58,16 +58,16 @@ describe('state machine snapshots', () => {
     const target = await KvStateMachine.open(store);
     await target.apply(entriesFrom(1, [put('stale', 'gone')]));
     expect(await target.get(bytes('stale'))).not.toBeNull(); // cached now
-    await receiveAndInstall(target, store, chunks, { index: 3000, term: 1, membership });
+    await receiveAndInstall(target, store, chunks, { index: 3001, term: 1, membership });
 
-    expect(target.applied).toEqual({ index: 3000, term: 1 });
+    expect(target.applied).toEqual({ index: 3001, term: 1 });
     expect(target.generation).toBe(1);
     expect(await target.keyspaceHash()).toBe(await source.machine.keyspaceHash());
     expect(target.sessionCount).toBe(1);
     // The cache was dropped with the old state.
     expect(await target.get(bytes('stale'))).toBeNull();
     // The session came along: a retry of its last write is answered from it, not applied again.
-    const [replay] = await target.apply(entriesFrom(3001, [put('key-02999', 'other', session('client-a', 3000))]));
+    const [replay] = await target.apply(entriesFrom(3002, [put('key-02999', 'other', session('1', 3000))]));
     expect(replay).toMatchObject({ kind: 'command', replayed: true });
     // The replaced generation is cleared once no read uses it.
     await target.retired();
@@ -85,16 +85,34 @@ describe('state machine snapshots', () => {
     expect(withSessions.filter((record) => record.kind === 'session')).toHaveLength(1);
   });
 
+  it('carries the session limits the log set: the installing replica applies the same ones', async () => {
+    const source = await populated(5);
+    await source.machine.apply(entriesFrom(7, [setLimits({ sessionsMax: 7, sessionIdleEntriesMax: 50 })]));
+    const chunks = await collect(await source.machine.openSnapshot());
+    const { store } = await temp.openFresh();
+    const target = await KvStateMachine.open(store);
+    expect(target.sessionLimitsRecorded).toBe(false);
+    await receiveAndInstall(target, store, chunks, { index: 7, term: 1, membership });
+    expect(target.sessionLimitsRecorded).toBe(true);
+    expect(target.sessionLimits).toEqual(source.machine.sessionLimits);
+    expect(target.sessionLimits).toMatchObject({ sessionsMax: 7, sessionIdleEntriesMax: 50 });
+    // Expiry goes on identically: 51 entries after its last use, the session is gone on both.
+    const idle = entriesFrom(8, Array.from({ length: 50 }, () => null));
+    await source.machine.apply(idle);
+    await target.apply(idle);
+    expect([source.machine.sessionCount, target.sessionCount]).toEqual([0, 0]);
+  });
+
   it('reads a consistent view: writes applied while it is read out are not in it', async () => {
     const source = await populated(2000);
     const hashBefore = await source.machine.keyspaceHash();
     const snapshot = await source.machine.openSnapshot(16 * 1024);
-    await source.machine.apply(entriesFrom(2001, [put('key-00000', 'changed'), put('new-key', 'new')]));
+    await source.machine.apply(entriesFrom(2002, [put('key-00000', 'changed'), put('new-key', 'new')]));
     const chunks = await collect(snapshot);
     const { store } = await temp.openFresh();
     const target = await KvStateMachine.open(store);
     await receiveAndInstall(target, store, chunks, { ...snapshot.applied, membership });
-    expect(target.applied.index).toBe(2000);
+    expect(target.applied.index).toBe(2001);
     expect(await target.keyspaceHash()).toBe(hashBefore);
     expect(await target.keyspaceHash()).not.toBe(await source.machine.keyspaceHash());
   });
@@ -133,7 +151,7 @@ describe('state machine snapshots', () => {
     const reopenedStore = await temp.open(dataDir);
     const reopened = await KvStateMachine.open(reopenedStore);
     expect(reopened.generation).toBe(0);
-    expect(reopened.applied.index).toBe(500);
+    expect(reopened.applied.index).toBe(501);
     expect(await reopened.keyspaceHash()).toBe(hash);
     expect(await reopenedStore.generation(1).kv.keys().all()).toEqual([]);
   });
@@ -179,6 +197,7 @@ describe('snapshot chunks', () => {
     ['a truncated record', new Uint8Array([1, 0, 0, 0, 9, 65]), /key/],
     ['a value that is not a key record', new Uint8Array([1, 0, 0, 0, 1, 65, 0, 0, 0, 2, 99, 99]), /.+/],
     ['an empty key', new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 0]), /empty key/],
+    ['session limits out of bounds', sessionLimitsRecord([1, 1, 0, 1]), /session limits.*resultBytesPerSessionMax/],
   ])('refuses %s', (_, chunk, message) => {
     expect(() => decodeSnapshotChunk(chunk)).toThrow(BinaryDecodeError);
     expect(() => decodeSnapshotChunk(chunk)).toThrow(message);
@@ -196,7 +215,36 @@ describe('storage format', () => {
     expect(error).toBeInstanceOf(StorageError);
     expect((error as Error).message).toMatch(/older raftkv.*empty data directory/);
   });
+
+  it('upgrades a database of format 2 (before session registration) in place, keeping its sessions', async () => {
+    const { store, dataDir } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store);
+    await machine.apply(entriesFrom(1, [register(), put('k', 'v', session('1', 1))]));
+    await store.write([{ type: 'put', sublevel: store.sublevels.smMeta, key: bytes('format'), value: Uint8Array.from([0, 0, 0, 2]) }], { sync: true });
+    await store.close();
+    const upgraded = await temp.open(dataDir);
+    expect([...((await upgraded.sublevels.smMeta.get(bytes('format'))) ?? [])]).toEqual([0, 0, 0, 3]);
+    const reopened = await KvStateMachine.open(upgraded);
+    expect(reopened.sessionCount).toBe(1);
+    expect(await reopened.apply(entriesFrom(3, [put('k', 'v', session('1', 1))]))).toMatchObject([{ replayed: true }]);
+  });
+
+  it('refuses a database of a later format, naming both', async () => {
+    const { store, dataDir } = await temp.openFresh();
+    await store.write([{ type: 'put', sublevel: store.sublevels.smMeta, key: bytes('format'), value: Uint8Array.from([0, 0, 0, 9]) }], { sync: true });
+    await store.close();
+    const error = await temp.open(dataDir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(/storage format 9; this raftkv reads format 3/);
+  });
 });
+
+/** A snapshot chunk of one session-limits record holding `limits` (in sessionLimitNames order). */
+function sessionLimitsRecord(limits: readonly number[]): Uint8Array {
+  const value = new ByteWriter().u8(1);
+  for (const limit of limits) value.u64(limit);
+  return new ByteWriter().u8(2).bytes(bytes('session-limits'), 'u32').bytes(value.finish(), 'u32').finish();
+}
 
 /** The stored form of a key record holding `value`. */
 function recordBytes(value: string): Uint8Array {

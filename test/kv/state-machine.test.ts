@@ -11,7 +11,7 @@ import {
 import { InvariantError, type Entry } from '../../src/raft/index.js';
 import { StorageCorruptError } from '../../src/storage/index.js';
 import { bytes, text, useTempStores } from '../storage/temp-stores.js';
-import { commandEntry, entriesFrom, noOpEntry, put, session } from './kv-helpers.js';
+import { commandEntry, entriesFrom, noOpEntry, put, register, session } from './kv-helpers.js';
 
 const temp = useTempStores();
 
@@ -112,14 +112,17 @@ describe('KvStateMachine', () => {
     const machine = await KvStateMachine.open(store);
     const diskFull = new Error('disk full');
     vi.spyOn(store, 'write').mockRejectedValueOnce(diskFull);
-    const command = put('k', 'v', session('c', 1));
-    await expect(machine.apply(entriesFrom(1, [command]))).rejects.toBe(diskFull);
-    const error: unknown = await machine.apply(entriesFrom(1, [command])).catch((e: unknown) => e);
+    const commands = [register(), put('k', 'v', session('1', 1))];
+    await expect(machine.apply(entriesFrom(1, commands))).rejects.toBe(diskFull);
+    const error: unknown = await machine.apply(entriesFrom(1, commands)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StateMachineFailedError);
     expect((error as Error).cause).toBe(diskFull);
     await store.close();
     const reopened = await KvStateMachine.open(await temp.open(dataDir));
-    expect(await reopened.apply(entriesFrom(1, [command]))).toMatchObject([{ replayed: false, result: { kind: 'put', version: 1 } }]);
+    expect(await reopened.apply(entriesFrom(1, commands))).toMatchObject([
+      { result: { kind: 'session-registered', clientId: '1' } },
+      { replayed: false, result: { kind: 'put', version: 1 } },
+    ]);
   });
 
   it('reports a corrupt stored record as StorageCorruptError naming the key', async () => {

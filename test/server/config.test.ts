@@ -13,6 +13,12 @@ describe('node configuration', () => {
     expect(config.peers).toEqual(new Map([['n1', '127.0.0.1:7001']]));
     expect(config).toMatchObject({ clusterId: 'raftkv', tickMs: 100, electionTicks: 10, heartbeatTicks: 1, advertiseClient: '127.0.0.1:8001' });
     expect(config.limits).toMatchObject({ keyBytesMax: 4096, valueBytesMax: 1024 * 1024, requestBytesMax: 1536 * 1024 });
+    expect(config.sessionLimits).toEqual({ sessionsMax: 10_000, sessionIdleEntriesMax: 100_000, resultsPerSessionMax: 1024, resultBytesPerSessionMax: 4 * 1024 * 1024 });
+  });
+
+  it('reads the session limits a leader proposes for a new cluster', () => {
+    const config = resolveNodeConfig({ ...base, sessionsMax: '3', sessionIdleEntriesMax: 50, sessionResultsMax: '8', sessionResultBytesMax: '2048' }, {});
+    expect(config.sessionLimits).toEqual({ sessionsMax: 3, sessionIdleEntriesMax: 50, resultsPerSessionMax: 8, resultBytesPerSessionMax: 2048 });
   });
 
   it('parses peers from a flag and from an object', () => {
@@ -35,6 +41,10 @@ describe('node configuration', () => {
     [{ ...base, logLevel: 'loud' }, 'log-level: "loud" is not one of'],
     [{ ...base, valueBytesMax: '2000000' }, 'request-bytes-max (1572864) must be at least'],
     [{ ...base, unsafeStaleReads: true }, 'set RAFTKV_ENABLE_UNSAFE=1'],
+    [{ ...base, sessionsMax: '0' }, 'sessions-max: must be an integer in 1..1000000'],
+    [{ ...base, sessionResultsMax: '65537' }, 'session-results-max: must be an integer in 1..65536'],
+    [{ ...base, sessionResultBytesMax: '100' }, 'session-result-bytes-max: must be an integer in 1024..'],
+    [{ ...base, sessionIdleEntriesMax: 'soon' }, 'session-idle-entries-max: must be an integer'],
   ])('refuses %o naming the setting', (raw, message) => {
     expect(() => resolveNodeConfig(raw, {})).toThrow(ConfigError);
     expect(() => resolveNodeConfig(raw, {})).toThrow(message);

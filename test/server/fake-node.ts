@@ -43,6 +43,14 @@ export class FakeNode {
       delete: wrap('delete') as KvOperations['delete'],
       range: wrap('range') as KvOperations['range'],
       compareAndSwap: wrap('compareAndSwap') as KvOperations['compareAndSwap'],
+      // Every writing SDK registers a session first: a fake node hands out one unless told otherwise.
+      registerSession: (handlers.registerSession === undefined
+        ? (_request: never, _timeoutMs: number) => {
+            seen.push({ kind: 'registerSession', request: {} as never });
+            return Promise.resolve({ header: { memberId: 'fake', term: 1, revision: 1 }, clientId: `fake-${seen.length}`, resultsPerSessionMax: 1024 });
+          }
+        : wrap('registerSession')) as KvOperations['registerSession'],
+      setSessionLimits: wrap('setSessionLimits') as KvOperations['setSessionLimits'],
     };
     const streams = kvStreams(operations, { requestTimeoutMs: 5000, inflightMax: 1000, logger: pino({ level: 'silent' }) });
     const server = new grpc.Server();

@@ -1,0 +1,27 @@
+import * as grpc from '@grpc/grpc-js';
+import { serviceClient } from '../../src/shared/proto.js';
+
+type Callback<T> = (error: grpc.ServiceError | null, response: T) => void;
+type Generated = grpc.Client & {
+  put: (request: unknown, options: grpc.CallOptions, callback: Callback<{ version: number; modRevision: number }>) => void;
+  registerSession: (request: unknown, options: grpc.CallOptions, callback: Callback<{ clientId: string; resultsPerSessionMax: number }>) => void;
+};
+
+/** A plain generated gRPC client, for what the SDK deliberately hides (raw statuses, explicit sessions). */
+export interface RawKvClient {
+  /** Rejects with the grpc.ServiceError the server answered. */
+  put(request: { key: Buffer; value: Buffer; session?: { clientId: string; sequence: number; ackedSequence: number } }): Promise<{ version: number; modRevision: number }>;
+  registerSession(): Promise<{ clientId: string; resultsPerSessionMax: number }>;
+  close(): void;
+}
+
+export function rawKvClient(address: string): RawKvClient {
+  const KV = serviceClient('raftkv/v1/kv.proto', 'KV');
+  const client = new KV(address, grpc.credentials.createInsecure()) as unknown as Generated;
+  const deadline = (): grpc.CallOptions => ({ deadline: Date.now() + 10_000 });
+  return {
+    put: (request) => new Promise((resolve, reject) => client.put(request, deadline(), (e, r) => (e ? reject(e) : resolve(r)))),
+    registerSession: () => new Promise((resolve, reject) => client.registerSession({}, deadline(), (e, r) => (e ? reject(e) : resolve(r)))),
+    close: () => client.close(),
+  };
+}
