@@ -19,6 +19,7 @@ import { NotLeaderError, OverloadedError, ShuttingDownError } from '../shared/er
 import { failpoint } from '../shared/failpoints.js';
 import type { StoreOperation } from '../storage/index.js';
 import type { Transport } from '../transport/transport.js';
+import { LoopDelayMonitor, emptyDriveWork, type DriveWork, type LoopDelayOptions, type LoopDelayStats } from './loop-delay-monitor.js';
 import { ProposalTracker } from './proposals.js';
 import { ReadWaits } from './read-waits.js';
 
@@ -77,6 +78,8 @@ export interface RaftNodeOptions<Outcome> {
   readonly incarnation: string;
   /** Called once if the drive loop fails (storage broken): the process must stop, not limp on. */
   readonly onFatal: (error: Error) => void;
+  /** How the event loop's delays are sampled and when one is logged as a stall. */
+  readonly loopDelay?: Partial<LoopDelayOptions>;
 }
 
 /**
@@ -105,6 +108,9 @@ export class RaftNode<Outcome> {
   /** The index of the last snapshot taken or installed, and entry bytes written since. */
   private lastSnapshotIndex: Index;
   private logBytesSinceSnapshot = 0;
+  /** What the loop did since the delay monitor last sampled. */
+  private work: DriveWork = emptyDriveWork();
+  private readonly loopDelayMonitor: LoopDelayMonitor;
 
   constructor(options: RaftNodeOptions<Outcome>) {
     this.options = options;
@@ -116,6 +122,11 @@ export class RaftNode<Outcome> {
     const status = options.core.status();
     this.persistedTerm = { term: status.term, vote: status.vote };
     this.lastSnapshotIndex = status.snapshotIndex;
+    this.loopDelayMonitor = new LoopDelayMonitor(options.loopDelay ?? {}, this.logger, () => {
+      const work = this.work;
+      this.work = emptyDriveWork();
+      return work;
+    });
   }
 
   /** Starts the transport, the tick timer and the drive loop. */
@@ -124,8 +135,10 @@ export class RaftNode<Outcome> {
     await this.options.transport.start({
       onMessages: (messages) => {
         if (this.state !== 'running') return;
+        this.work.receivedMessages += messages.length;
         for (const message of messages) {
           if (message.type === 'snapshot') this.snapshotStepped = true;
+          else if (message.type === 'append') this.work.receivedEntries += message.entries.length;
           this.core.step(message);
         }
         this.wake();
@@ -145,6 +158,7 @@ export class RaftNode<Outcome> {
       this.wake();
     }, this.options.tickMs);
     this.ticker.unref();
+    this.loopDelayMonitor.start();
     this.loop = this.driveLoop();
   }
 
@@ -192,6 +206,11 @@ export class RaftNode<Outcome> {
     return this.core.status();
   }
 
+  /** How long this process's event loop has been held: worst since start and recently. */
+  loopDelay(): LoopDelayStats {
+    return this.loopDelayMonitor.stats();
+  }
+
   /** Hands leadership to another voter (thesis §3.10). */
   transferLeadership(target: NodeId): void {
     this.ensureRunning();
@@ -223,6 +242,7 @@ export class RaftNode<Outcome> {
     this.wake();
     await this.loop;
     await this.options.transport.close(deadlineMs);
+    this.loopDelayMonitor.stop();
     this.state = 'stopped';
   }
 
@@ -250,8 +270,10 @@ export class RaftNode<Outcome> {
         }
         const snapshotStepped = this.snapshotStepped;
         this.snapshotStepped = false;
+        const startedAt = performance.now();
         const ready = this.core.ready();
         await this.handleReady(ready);
+        this.countReady(ready, performance.now() - startedAt);
         // A snapshot the core did not take (stale by the time it arrived) is not kept.
         if (snapshotStepped && ready.snapshot === null) await this.options.stateMachine.discardStaged();
         await this.maybeCompact();
@@ -296,6 +318,22 @@ export class RaftNode<Outcome> {
     }
     this.reads.onReadStates(ready.readStates, this.options.stateMachine.appliedIndex);
     this.core.advance(ready);
+  }
+
+  private countReady(ready: Ready, elapsedMs: number): void {
+    const work = this.work;
+    work.readies += 1;
+    work.readyMsMax = Math.max(work.readyMsMax, elapsedMs);
+    work.appendedEntries += ready.entries.length;
+    for (const entry of ready.entries) work.appendedBytes += entry.data.byteLength;
+    work.sentMessages += ready.messages.length;
+    for (const message of ready.messages) {
+      if (message.type !== 'append') continue;
+      work.sentEntries += message.entries.length;
+      for (const entry of message.entries) work.sentBytes += entry.data.byteLength;
+    }
+    work.appliedEntries += ready.committedEntries.length;
+    for (const entry of ready.committedEntries) work.appliedBytes += entry.data.byteLength;
   }
 
   /**
