@@ -19,9 +19,11 @@ import { NotLeaderError, OverloadedError, ShuttingDownError } from '../shared/er
 import { failpoint } from '../shared/failpoints.js';
 import type { StoreOperation } from '../storage/index.js';
 import type { Transport } from '../transport/transport.js';
+import { AppendInbox } from './append-inbox.js';
 import { LoopDelayMonitor, emptyDriveWork, type DriveWork, type LoopDelayOptions, type LoopDelayStats } from './loop-delay-monitor.js';
 import { ProposalTracker } from './proposals.js';
 import { ReadWaits } from './read-waits.js';
+import { chunkEntries, defaultTurnLimits, validateTurnLimits, type TurnLimits } from './turn-limits.js';
 
 function isLeaderTraffic(message: Message): boolean {
   return message.type === 'append' || message.type === 'heartbeat';
@@ -80,6 +82,8 @@ export interface RaftNodeOptions<Outcome> {
   readonly onFatal: (error: Error) => void;
   /** How the event loop's delays are sampled and when one is logged as a stall. */
   readonly loopDelay?: Partial<LoopDelayOptions>;
+  /** How much one Ready may persist and apply at a time (defaultTurnLimits when absent). */
+  readonly turnLimits?: Partial<TurnLimits>;
 }
 
 /**
@@ -111,6 +115,11 @@ export class RaftNode<Outcome> {
   /** What the loop did since the delay monitor last sampled. */
   private work: DriveWork = emptyDriveWork();
   private readonly loopDelayMonitor: LoopDelayMonitor;
+  private readonly turnLimits: TurnLimits;
+  /** AppendEntries waiting to be stepped, a bounded amount before each Ready. */
+  private readonly inbox: AppendInbox;
+  /** Set on the first inbox overflow and cleared when it empties, so an overflow logs once. */
+  private inboxOverflowing = false;
 
   constructor(options: RaftNodeOptions<Outcome>) {
     this.options = options;
@@ -122,6 +131,9 @@ export class RaftNode<Outcome> {
     const status = options.core.status();
     this.persistedTerm = { term: status.term, vote: status.vote };
     this.lastSnapshotIndex = status.snapshotIndex;
+    this.turnLimits = { ...defaultTurnLimits, ...options.turnLimits };
+    validateTurnLimits(this.turnLimits);
+    this.inbox = new AppendInbox(this.turnLimits.inboxMessagesMax);
     this.loopDelayMonitor = new LoopDelayMonitor(options.loopDelay ?? {}, this.logger, () => {
       const work = this.work;
       this.work = emptyDriveWork();
@@ -137,8 +149,12 @@ export class RaftNode<Outcome> {
         if (this.state !== 'running') return;
         this.work.receivedMessages += messages.length;
         for (const message of messages) {
+          if (message.type === 'append') {
+            this.work.receivedEntries += message.entries.length;
+            this.hold(message);
+            continue;
+          }
           if (message.type === 'snapshot') this.snapshotStepped = true;
-          else if (message.type === 'append') this.work.receivedEntries += message.entries.length;
           this.core.step(message);
         }
         this.wake();
@@ -239,6 +255,7 @@ export class RaftNode<Outcome> {
     const stopping = new ShuttingDownError(`node ${this.id} is shutting down`);
     this.proposals.failAll(stopping);
     this.reads.failAll(stopping);
+    this.inbox.clear();
     this.wake();
     await this.loop;
     await this.options.transport.close(deadlineMs);
@@ -249,6 +266,22 @@ export class RaftNode<Outcome> {
   private ensureRunning(): void {
     if (this.fatal !== null) throw new ShuttingDownError(`node ${this.id} stopped after a fatal error: ${this.fatal.message}`);
     if (this.state !== 'running') throw new ShuttingDownError(`node ${this.id} is ${this.state}`);
+  }
+
+  private hold(message: Extract<Message, { readonly type: 'append' }>): void {
+    if (this.inbox.push(message)) return;
+    // Lost, as on the network: the leader's probe or the follower's reject makes it resend.
+    if (!this.inboxOverflowing) {
+      this.inboxOverflowing = true;
+      this.logger.warn({ inboxMessagesMax: this.turnLimits.inboxMessagesMax, from: message.from }, 'append inbox full: dropping AppendEntries');
+    }
+  }
+
+  /** Steps the next bounded share of held AppendEntries into the core, for the coming Ready. */
+  private stepHeldAppends(): void {
+    if (this.inbox.length === 0) return;
+    for (const message of this.inbox.take(this.turnLimits.stepEntriesMax, this.turnLimits.stepBytesMax)) this.core.step(message);
+    if (this.inbox.length === 0) this.inboxOverflowing = false;
   }
 
   private wake(): void {
@@ -262,7 +295,9 @@ export class RaftNode<Outcome> {
   private async driveLoop(): Promise<void> {
     try {
       while (this.state === 'running') {
+        this.stepHeldAppends();
         if (!this.core.hasReady()) {
+          if (this.inbox.length > 0) continue;
           await new Promise<void>((resolve) => {
             this.wakeUp = resolve;
           });
@@ -312,9 +347,11 @@ export class RaftNode<Outcome> {
     for (const entry of ready.entries) this.logBytesSinceSnapshot += entry.data.byteLength;
     const late = early.length > 0 ? ready.messages.filter((m) => !isLeaderTraffic(m)) : ready.messages;
     if (late.length > 0) this.options.transport.send(late);
-    if (ready.committedEntries.length > 0) {
-      const outcomes = await this.options.stateMachine.apply(ready.committedEntries);
-      this.proposals.settle(ready.committedEntries, outcomes);
+    // In bounded batches: each is atomic with its applied index, and the loop runs between them.
+    const { applyEntriesMax, applyBytesMax } = this.turnLimits;
+    for (const batch of chunkEntries(ready.committedEntries, applyEntriesMax, applyBytesMax)) {
+      const outcomes = await this.options.stateMachine.apply(batch);
+      this.proposals.settle(batch, outcomes);
     }
     this.reads.onReadStates(ready.readStates, this.options.stateMachine.appliedIndex);
     this.core.advance(ready);

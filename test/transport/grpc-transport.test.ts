@@ -161,6 +161,38 @@ describe('GrpcTransport between live nodes', () => {
   });
 });
 
+describe('GrpcTransport sending a backlog (a follower catching up)', () => {
+  it('cuts it into frames of at most batchBytesMax and writes one per turn of the event loop', async () => {
+    const [a, b] = await startCluster([n1, n2]);
+    if (a === undefined || b === undefined) throw new Error('two nodes expected');
+    a.transport.send([heartbeat(n1, n2, 1)]);
+    await waitFor('the stream to open', () => b.events.messages.length === 1);
+    // 64 AppendEntries of 128 KiB: 8 MiB, what a leader's window can hold for one follower.
+    const appends: Message[] = Array.from({ length: 64 }, (_, i) => ({
+      type: 'append',
+      from: n1,
+      to: n2,
+      term: 1,
+      prevLogIndex: i * 32,
+      prevLogTerm: 1,
+      entries: Array.from({ length: 32 }, (_, j) => ({ index: i * 32 + j + 1, term: 1, type: 'normal' as const, data: new Uint8Array(4096) })),
+      commit: 0,
+    }));
+    const batchesBefore = a.transport.stats().peers.get(n2)?.sentBatches ?? 0;
+    a.transport.send(appends);
+    const batchesInFirstTurn = await new Promise<number>((resolve) => setImmediate(() => resolve((a.transport.stats().peers.get(n2)?.sentBatches ?? 0) - batchesBefore)));
+    await waitFor('every append to arrive', () => b.events.messages.length === 65, 30_000);
+    // In order and whole (compared by their entries' positions and sizes: deep equality of 8 MiB is slow).
+    const shape = (messages: readonly Message[]): string[] => messages.map((m) => (m.type === 'append' ? `${m.prevLogIndex}:${m.entries.map((e) => `${e.index}/${e.data.byteLength}`).join(',')}` : m.type));
+    expect(shape(b.events.messages.slice(1))).toEqual(shape(appends));
+    const frameBytes = b.events.deliveries.slice(1).map((delivery) => delivery.reduce((sum, m) => sum + (m.type === 'append' ? m.entries.reduce((s, e) => s + e.data.byteLength, 0) : 0), 0));
+    expect(Math.max(...frameBytes)).toBeLessThanOrEqual(1024 * 1024);
+    expect(frameBytes.length).toBeGreaterThanOrEqual(8);
+    // The rest waits for later turns: timers and I/O run between frames.
+    expect(batchesInFirstTurn).toBe(1);
+  });
+});
+
 describe('GrpcTransport with a peer that is down', () => {
   it('does not throw or block, reports the peer unreachable, and delivers once the peer starts on that address', async () => {
     const address = `127.0.0.1:${await unusedPort()}`;
