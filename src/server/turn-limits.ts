@@ -20,7 +20,7 @@ export interface TurnLimits {
 // About 10-40 ms of work per bound on an idle machine, a few times that on a loaded one: a small
 // fraction of an election timeout (10 ticks of 100 ms by default).
 export const defaultTurnLimits: TurnLimits = {
-  stepEntriesMax: 2048,
+  stepEntriesMax: 4096,
   stepBytesMax: 4 * 1024 * 1024,
   applyEntriesMax: 1024,
   applyBytesMax: 4 * 1024 * 1024,
