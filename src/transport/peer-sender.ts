@@ -136,6 +136,7 @@ export class PeerSender {
       return;
     }
     for (const message of messages) {
+      if (message.type === 'heartbeat' && this.queue.length > 0) this.supersedeHeartbeats(message);
       const dropped = this.queue.push(message);
       if (dropped.length > 0 && !this.overflowing) {
         this.overflowing = true;
@@ -147,6 +148,19 @@ export class PeerSender {
       this.droppedMessages += dropped.length;
     }
     this.kick();
+  }
+
+  /**
+   * Drops the queued heartbeats that `newer` supersedes: those of its term (its commit, lease
+   * tick and read context are at least theirs, and acknowledging a read context confirms every
+   * earlier one). Heartbeats pile up while the peer is unreachable (one per tick), and each one
+   * it answers after a heal makes the leader send it an AppendEntries of everything it lacks: in
+   * a chaos run, a few seconds of partition made a leader send 303 AppendEntries holding 59,103
+   * entries (4.3 MB) to a node rejoining a log of about 600.
+   */
+  private supersedeHeartbeats(newer: StreamedMessage & { readonly type: 'heartbeat' }): void {
+    const superseded = this.queue.removeWhere((queued) => queued.type === 'heartbeat' && queued.term === newer.term);
+    this.droppedMessages += superseded.length;
   }
 
   /**

@@ -11,7 +11,7 @@ import type { SnapshotStore } from '../../src/transport/transport.js';
 import { encodeBatch } from '../../src/transport/batch-codec.js';
 import { raftPeerProto } from '../../src/transport/proto.js';
 import type { WireMessageBatch } from '../../src/transport/wire-types.js';
-import { bytes, heartbeat, oneOfEach, snapshotMessage } from './fixtures.js';
+import { bytes, heartbeat, oneOfEach, probe, snapshotMessage } from './fixtures.js';
 import { BlackholeProxy, MemorySnapshotStore, RecordedEvents, memoryLogger, unusedPort, waitFor } from './harness.js';
 
 const n1 = nodeId('n1');
@@ -197,18 +197,18 @@ describe('GrpcTransport with a peer that is down', () => {
   it('does not throw or block, reports the peer unreachable, and delivers once the peer starts on that address', async () => {
     const address = `127.0.0.1:${await unusedPort()}`;
     const a = await startNode(n1, { peers: new Map([[n2, address]]) });
-    a.transport.send([heartbeat(n1, n2, 1)]);
+    a.transport.send([probe(n1, n2, 1)]);
     // send() only queued it: nothing could have been written to a peer that is not there.
     expect(a.transport.stats().peers.get(n2)?.queuedMessages).toBe(1);
     await waitFor('n2 reported unreachable', () => a.events.unreachable.length > 0);
     expect(new Set(a.events.unreachable)).toEqual(new Set([n2]));
-    a.transport.send([heartbeat(n1, n2, 2)]);
+    a.transport.send([probe(n1, n2, 2)]);
 
     const b = await startNode(n2, { listenAddress: address, peers: new Map([[n1, a.transport.boundAddress]]) });
     await waitFor('messages queued while n2 was down arrive', () => b.events.messages.length === 2);
-    a.transport.send([heartbeat(n1, n2, 3)]);
+    a.transport.send([probe(n1, n2, 3)]);
     await waitFor('a message sent after the reconnect arrives', () => b.events.messages.length === 3);
-    expect(b.events.messages).toEqual([heartbeat(n1, n2, 1), heartbeat(n1, n2, 2), heartbeat(n1, n2, 3)]);
+    expect(b.events.messages).toEqual([probe(n1, n2, 1), probe(n1, n2, 2), probe(n1, n2, 3)]);
     const stats = a.transport.stats().peers.get(n2);
     expect(stats?.state).toBe('open');
     expect(stats?.streamFailures).toBeGreaterThanOrEqual(1);
@@ -221,7 +221,7 @@ describe('GrpcTransport with a peer that is down', () => {
     const address = `127.0.0.1:${await unusedPort()}`;
     const a = await startNode(n1, { peers: new Map([[n2, address]]), limits: { queueMessagesMax } });
     const total = 10 * queueMessagesMax;
-    for (let commit = 1; commit <= total; commit += 1) a.transport.send([heartbeat(n1, n2, commit)]);
+    for (let commit = 1; commit <= total; commit += 1) a.transport.send([probe(n1, n2, commit)]);
     const stats = a.transport.stats().peers.get(n2);
     expect(stats?.queuedMessages).toBe(queueMessagesMax);
     expect(stats?.droppedMessages).toBe(total - queueMessagesMax);
@@ -229,9 +229,23 @@ describe('GrpcTransport with a peer that is down', () => {
 
     const b = await startNode(n2, { listenAddress: address, peers: new Map([[n1, a.transport.boundAddress]]) });
     await waitFor('the queued messages arrive', () => b.events.messages.length === queueMessagesMax);
-    const commits = b.events.messages.map((message) => (message.type === 'heartbeat' ? message.commit : -1));
+    const commits = b.events.messages.map((message) => (message.type === 'append' ? message.commit : -1));
     expect(commits).toEqual(Array.from({ length: queueMessagesMax }, (_, i) => total - queueMessagesMax + 1 + i));
     await waitFor('the queue drained', () => a.transport.stats().peers.get(n2)?.queuedMessages === 0);
+  });
+
+  it('keeps only the newest heartbeat of a term while the peer is away, so a heal does not bring a burst of them', async () => {
+    const address = `127.0.0.1:${await unusedPort()}`;
+    const a = await startNode(n1, { peers: new Map([[n2, address]]) });
+    for (let commit = 1; commit <= 100; commit += 1) a.transport.send([heartbeat(n1, n2, commit), probe(n1, n2, commit)]);
+    const stats = a.transport.stats().peers.get(n2);
+    expect(stats?.queuedMessages).toBe(101);
+    expect(stats?.droppedMessages).toBe(99);
+    const b = await startNode(n2, { listenAddress: address, peers: new Map([[n1, a.transport.boundAddress]]) });
+    await waitFor('the queued messages arrive', () => b.events.messages.length === 101);
+    expect(b.events.messages.filter((message) => message.type === 'heartbeat')).toEqual([heartbeat(n1, n2, 100)]);
+    // The other messages keep their order.
+    expect(b.events.messages.filter((message) => message.type === 'append').map((message) => (message.type === 'append' ? message.commit : -1))).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   });
 
   it('drops messages for a node it has no address for, and reports such a snapshot undelivered', async () => {
