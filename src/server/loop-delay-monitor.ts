@@ -89,6 +89,7 @@ export class LoopDelayMonitor {
   private stalls = 0;
   private timer: NodeJS.Timeout | null = null;
   private lastFiredMs = 0;
+  private lastCpu: NodeJS.CpuUsage = process.cpuUsage();
 
   constructor(
     options: Partial<LoopDelayOptions>,
@@ -106,10 +107,13 @@ export class LoopDelayMonitor {
   start(): void {
     if (this.timer !== null) return;
     this.lastFiredMs = this.nowMs();
+    this.lastCpu = process.cpuUsage();
     this.timer = setInterval(() => {
       const now = this.nowMs();
-      this.record(Math.max(0, now - this.lastFiredMs - this.options.sampleMs), now);
+      const cpu = process.cpuUsage(this.lastCpu);
+      this.record(Math.max(0, now - this.lastFiredMs - this.options.sampleMs), now, (cpu.user + cpu.system) / 1000);
       this.lastFiredMs = now;
+      this.lastCpu = process.cpuUsage();
     }, this.options.sampleMs);
     this.timer.unref();
   }
@@ -119,8 +123,13 @@ export class LoopDelayMonitor {
     this.timer = null;
   }
 
-  /** Records one sample: the loop was held `delayMs` just before `atMs`. */
-  record(delayMs: number, atMs: number): void {
+  /**
+   * Records one sample: the loop was held `delayMs` just before `atMs`, while the process used
+   * `cpuMs` of CPU since the previous sample. CPU time near the delay means this process was
+   * busy (its own work held the loop); far below it, the process was waiting for a CPU (a
+   * machine loaded by other work).
+   */
+  record(delayMs: number, atMs: number, cpuMs: number | null = null): void {
     const work = this.takeWork();
     this.maxMs = Math.max(this.maxMs, delayMs);
     const bucketStart = atMs - (atMs % this.bucketMs);
@@ -134,7 +143,8 @@ export class LoopDelayMonitor {
     this.dropOldBuckets(atMs);
     if (delayMs > this.options.stallMs) {
       this.stalls += 1;
-      this.logger.warn({ delayMs: Math.round(delayMs), stallMs: this.options.stallMs, ...work, readyMsMax: Math.round(work.readyMsMax) }, 'event loop stalled');
+      const cpu = cpuMs === null ? {} : { cpuMs: Math.round(cpuMs) };
+      this.logger.warn({ delayMs: Math.round(delayMs), ...cpu, stallMs: this.options.stallMs, ...work, readyMsMax: Math.round(work.readyMsMax) }, 'event loop stalled');
     }
   }
 

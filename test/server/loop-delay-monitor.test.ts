@@ -21,11 +21,11 @@ describe('LoopDelayMonitor', () => {
     const work = { ...emptyDriveWork(), readies: 2, appendedEntries: 5000, appliedEntries: 4000, readyMsMax: 180.4 };
     const monitor = new LoopDelayMonitor({ stallMs: 100 }, logger, () => work, () => 0);
     monitor.record(99, 1_000);
-    monitor.record(250.6, 2_000);
+    monitor.record(250.6, 2_000, 240.2);
     expect(monitor.stats(2_000)).toMatchObject({ maxMs: 250.6, stalls: 1, stallMs: 100 });
     const stalls = records.filter((r) => r['msg'] === 'event loop stalled');
     expect(stalls).toHaveLength(1);
-    expect(stalls[0]).toMatchObject({ delayMs: 251, stallMs: 100, readies: 2, appendedEntries: 5000, appliedEntries: 4000, readyMsMax: 180 });
+    expect(stalls[0]).toMatchObject({ delayMs: 251, cpuMs: 240, stallMs: 100, readies: 2, appendedEntries: 5000, appliedEntries: 4000, readyMsMax: 180 });
   });
 
   it('sees a real block of the event loop', async () => {
