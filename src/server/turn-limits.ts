@@ -22,7 +22,7 @@ export interface TurnLimits {
 export const defaultTurnLimits: TurnLimits = {
   stepEntriesMax: 4096,
   stepBytesMax: 4 * 1024 * 1024,
-  applyEntriesMax: 1024,
+  applyEntriesMax: 2048,
   applyBytesMax: 4 * 1024 * 1024,
   inboxMessagesMax: 4096,
 };
