@@ -307,8 +307,10 @@ export class RaftNode<Outcome> {
         this.snapshotStepped = false;
         const startedAt = performance.now();
         const ready = this.core.ready();
+        // Counted before it is handled, so a stall while it is handled is reported with it.
+        this.countReady(ready);
         await this.handleReady(ready);
-        this.countReady(ready, performance.now() - startedAt);
+        this.work.readyMsMax = Math.max(this.work.readyMsMax, performance.now() - startedAt);
         // A snapshot the core did not take (stale by the time it arrived) is not kept.
         if (snapshotStepped && ready.snapshot === null) await this.options.stateMachine.discardStaged();
         await this.maybeCompact();
@@ -357,10 +359,9 @@ export class RaftNode<Outcome> {
     this.core.advance(ready);
   }
 
-  private countReady(ready: Ready, elapsedMs: number): void {
+  private countReady(ready: Ready): void {
     const work = this.work;
     work.readies += 1;
-    work.readyMsMax = Math.max(work.readyMsMax, elapsedMs);
     work.appendedEntries += ready.entries.length;
     for (const entry of ready.entries) work.appendedBytes += entry.data.byteLength;
     work.sentMessages += ready.messages.length;
