@@ -2,7 +2,7 @@
  * `npm run chaos -- --backend process --nodes 3 --nemesis all --duration 60 --clients 5 --seed 1`
  *
  * Prints progress, then exactly one summary line
- *   chaos: <ops> ops, <faults> faults, linearizable=<yes|no|unknown>, lost=<n>, seed=<s>
+ *   chaos: <ops> ops, <faults> faults, linearizable=<yes|no|unknown>, lost=<n>, seed=<s>, loop-delay-max=<ms>ms
  * Exit codes: 0 the run passed (linearizable=yes, lost=0, every guard held); 1 it failed;
  * 2 bad arguments (the message names the flag); 130 interrupted (SIGINT/SIGTERM).
  */
@@ -55,6 +55,6 @@ try {
 } catch (error) {
   // runChaos handles the run's own failures; this is a failure to set it up (ports, disk).
   process.stderr.write(`chaos: ${(error as Error).stack ?? String(error)}\n`);
-  process.stdout.write(`${formatSummary({ ops: 0, faults: 0, linearizable: 'unknown', lost: 0, seed: config.seed })}\n`);
+  process.stdout.write(`${formatSummary({ ops: 0, faults: 0, linearizable: 'unknown', lost: 0, seed: config.seed, loopDelayMaxMs: null })}\n`);
   process.exitCode = 1;
 }

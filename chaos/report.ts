@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describeViolation, type LinearizabilityResult, type Operation } from './checker/index.js';
 import type { UnexpectedExit } from './backend.js';
 import type { OperationCounts } from './history-recorder.js';
+import { describeLoopDelay, type LoopDelayReport } from './loop-delay-watch.js';
 import { describeCheck, type FaultRecord } from './nemesis-runner.js';
 import type { PlannedFault } from './nemesis.js';
 import { defaultImage, type ChaosConfig } from './options.js';
@@ -112,6 +113,8 @@ export interface RunResult {
   readonly durability: Durability | null;
   readonly lost: number;
   readonly convergence: Convergence | null;
+  /** The worst event-loop delays the nodes reported in their Status; null when the cluster never started. */
+  readonly loopDelay: LoopDelayReport | null;
   readonly unexpectedExits: readonly UnexpectedExit[];
   /** Every reason the run fails besides the verdict and lost writes; empty when all guards hold. */
   readonly problems: readonly string[];
@@ -120,13 +123,24 @@ export interface RunResult {
 }
 
 /** The summary line of a run. */
-export function summaryLine(result: Pick<RunResult, 'ops' | 'faultsInjected' | 'linearizable' | 'lost' | 'config'>): string {
-  return formatSummary({ ops: result.ops.total, faults: result.faultsInjected, linearizable: result.linearizable, lost: result.lost, seed: result.config.seed });
+export function summaryLine(result: Pick<RunResult, 'ops' | 'faultsInjected' | 'linearizable' | 'lost' | 'config' | 'loopDelay'>): string {
+  return formatSummary({
+    ops: result.ops.total,
+    faults: result.faultsInjected,
+    linearizable: result.linearizable,
+    lost: result.lost,
+    seed: result.config.seed,
+    loopDelayMaxMs: result.loopDelay?.worstMs ?? null,
+  });
 }
 
-/** `chaos: <ops> ops, <faults> faults, linearizable=<yes|no|unknown>, lost=<n>, seed=<s>` */
-export function formatSummary(fields: { ops: number; faults: number; linearizable: LinearizableAnswer; lost: number; seed: number }): string {
-  return `chaos: ${fields.ops} ops, ${fields.faults} faults, linearizable=${fields.linearizable}, lost=${fields.lost}, seed=${fields.seed}`;
+/**
+ * `chaos: <ops> ops, <faults> faults, linearizable=<yes|no|unknown>, lost=<n>, seed=<s>, loop-delay-max=<ms>ms`
+ * (`loop-delay-max=-` when no node reported one). Fields are only ever appended: scripts grep it.
+ */
+export function formatSummary(fields: { ops: number; faults: number; linearizable: LinearizableAnswer; lost: number; seed: number; loopDelayMaxMs: number | null }): string {
+  const loopDelay = fields.loopDelayMaxMs === null ? '-' : `${fields.loopDelayMaxMs}ms`;
+  return `chaos: ${fields.ops} ops, ${fields.faults} faults, linearizable=${fields.linearizable}, lost=${fields.lost}, seed=${fields.seed}, loop-delay-max=${loopDelay}`;
 }
 
 /** The human report: configuration, faults with their checks, operations, verdicts, problems. */
@@ -185,6 +199,8 @@ export function reportText(result: RunResult): string {
     for (const node of result.convergence.nodes) lines.push(`  ${node.id}: ${node.keys} keys, sha256 ${node.digest.slice(0, 16)}`);
     for (const difference of result.convergence.differences) lines.push(`  ${difference}`);
   }
+  lines.push('');
+  lines.push(`event loop delay: ${result.loopDelay === null ? 'not collected' : describeLoopDelay(result.loopDelay)}`);
   if (result.unexpectedExits.length > 0) {
     lines.push('');
     lines.push('unexpected node exits:');

@@ -20,6 +20,7 @@ import { checkLinearizability, writeHistoryFile, type LinearizabilityResult, typ
 import type { ClusterBackend } from './backend.js';
 import { ClusterObserver } from './cluster-observer.js';
 import { completedCount, describeCounts, HistoryRecorder } from './history-recorder.js';
+import { describeLoopDelay, LoopDelayWatch } from './loop-delay-watch.js';
 import { faultProblems, NemesisRunner } from './nemesis-runner.js';
 import { describeFault, planNemesis, type PlannedFault } from './nemesis.js';
 import type { ChaosConfig } from './options.js';
@@ -39,6 +40,9 @@ export interface RunIo {
   /** Called once the backend exists, so a last-resort exit handler can SIGKILL its nodes. */
   readonly onBackend?: (backend: ClusterBackend) => void;
 }
+
+/** How often every node's Status is asked for its loop delays during a run. */
+const loopDelayPollMs = 1000;
 
 /** Process ids of the final reads in the history, above any client's. */
 const finalReadProcessBase = 1_000_000;
@@ -67,6 +71,8 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   const backend = await createBackend(config, outDir);
   io.onBackend?.(backend);
   const observer = new ClusterObserver(backend.nodeIds, (id) => backend.clientEndpoint(id));
+  const loopDelayWatch = new LoopDelayWatch(backend.nodeIds, () => observer.statuses(), loopDelayPollMs);
+  let loopDelayWatched = false;
   let driver: WorkloadDriver | null = null;
   let runner: NemesisRunner | null = null;
   let progressTimer: NodeJS.Timeout | null = null;
@@ -79,6 +85,8 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
 
   try {
     await backend.start(signal);
+    loopDelayWatch.start();
+    loopDelayWatched = true;
     log(`nodes listening: ${backend.nodeIds.map((id) => backend.describeNode(id)).join(', ')}`);
     const settled = await observer.waitForSettled({ timeoutMs: 30_000, signal });
     log(`cluster ready: leader ${settled.leader.id} in term ${settled.leader.term}`);
@@ -155,6 +163,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   } finally {
     if (progressTimer !== null) clearInterval(progressTimer);
     if (driver !== null) await driver.stop(config.opTimeoutMs * 5 + 5000).catch(() => {});
+    if (loopDelayWatched) await loopDelayWatch.finish();
     observer.close();
     await backend.stop();
     log('cluster stopped');
@@ -201,6 +210,9 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   const throughput = workloadStartMs !== null && workloadEndMs !== null ? faultThroughput(history.filter((op) => op.process < finalReadProcessBase), faults, workloadStartMs, workloadEndMs) : null;
   if (throughput !== null) log(`throughput: ${describeThroughput(throughput)}`);
 
+  const loopDelay = loopDelayWatched ? loopDelayWatch.tally.report(electionTimeoutMs) : null;
+  if (loopDelay !== null) log(`event loop delay: ${describeLoopDelay(loopDelay)}`);
+
   const lost = durability?.lost ?? 0;
   const result: RunResult = {
     config,
@@ -219,6 +231,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     durability,
     lost,
     convergence,
+    loopDelay,
     unexpectedExits: backend.unexpectedExits(),
     problems,
     interrupted,

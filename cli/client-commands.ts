@@ -166,7 +166,7 @@ export function registerClientCommands(program: Command): void {
       const text = rows
         .map((row) =>
           'status' in row
-            ? `${row.endpoint} id=${row.status.id} role=${row.status.role} term=${row.status.term} leader=${row.status.leaderId || '-'} commit=${row.status.commitIndex} applied=${row.status.appliedIndex} last=${row.status.lastIndex} snapshot=${row.status.snapshotIndex} log=${row.status.logEntries} entries/${row.status.logBytes} bytes`
+            ? `${row.endpoint} id=${row.status.id} role=${row.status.role} term=${row.status.term} leader=${row.status.leaderId || '-'} commit=${row.status.commitIndex} applied=${row.status.appliedIndex} last=${row.status.lastIndex} snapshot=${row.status.snapshotIndex} log=${row.status.logEntries} entries/${row.status.logBytes} bytes loop-delay-max=${row.status.loopDelayMaxMs}ms loop-delay-recent=${row.status.loopDelayRecentMaxMs}ms/${row.status.loopDelayWindowMs / 1000}s stalls=${row.status.loopStalls}`
             : `${row.endpoint} unreachable: ${row.error}`,
         )
         .join('\n');

@@ -106,6 +106,13 @@ export interface ClusterStatus {
   readonly logEntries: number;
   /** Bytes of the entries held, an estimate of the log's size on disk. */
   readonly logBytes: number;
+  /** The longest the node's event loop was held, in ms: since it started, and over the last loopDelayWindowMs. */
+  readonly loopDelayMaxMs: number;
+  readonly loopDelayRecentMaxMs: number;
+  readonly loopDelayWindowMs: number;
+  /** Loop delays above loopStallThresholdMs since start (0 from a node too old to report them). */
+  readonly loopStalls: number;
+  readonly loopStallThresholdMs: number;
   readonly members: readonly { id: string; peerAddress: string; clientAddress: string; voter: boolean }[];
 }
 

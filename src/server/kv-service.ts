@@ -272,6 +272,7 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
     }),
     status: unary('status', async () => {
       const status = node.status();
+      const loopDelay = node.loopDelay();
       return {
         id: status.id,
         role: status.role,
@@ -285,6 +286,11 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
         logEntries: status.lastIndex - status.compactedTo.index,
         logBytes: status.logBytes,
         compactedIndex: status.compactedTo.index,
+        loopDelayMaxMs: Math.ceil(loopDelay.maxMs),
+        loopDelayRecentMaxMs: Math.ceil(loopDelay.recentMaxMs),
+        loopDelayWindowMs: loopDelay.windowMs,
+        loopStalls: loopDelay.stalls,
+        loopStallThresholdMs: loopDelay.stallMs,
         members: [...config.peers].map(([id, peerAddress]) => ({
           id,
           peerAddress,

@@ -62,6 +62,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     const core = new RaftCore(
       {
         ...defaultRaftTunables,
+        // A follower persists a received AppendEntries in one Ready, however many entries it
+        // holds (the drive loop's turn limits bound only how many messages it steps at once):
+        // 256 KiB is a few thousand small entries, some tens of milliseconds of work.
+        messageBytesMax: 256 * 1024,
         id: config.id,
         electionTicks: config.electionTicks,
         heartbeatTicks: config.heartbeatTicks,

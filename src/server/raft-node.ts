@@ -20,8 +20,11 @@ import { failpoint } from '../shared/failpoints.js';
 import type { StoreOperation } from '../storage/index.js';
 import type { Transport } from '../transport/transport.js';
 import { handOffTarget } from './hand-off-target.js';
+import { AppendInbox } from './append-inbox.js';
+import { LoopDelayMonitor, emptyDriveWork, type DriveWork, type LoopDelayOptions, type LoopDelayStats } from './loop-delay-monitor.js';
 import { ProposalTracker } from './proposals.js';
 import { ReadWaits } from './read-waits.js';
+import { chunkEntries, defaultTurnLimits, validateTurnLimits, type TurnLimits } from './turn-limits.js';
 
 function isLeaderTraffic(message: Message): boolean {
   return message.type === 'append' || message.type === 'heartbeat';
@@ -85,6 +88,10 @@ export interface RaftNodeOptions<Outcome> {
   readonly incarnation: string;
   /** Called once if the drive loop fails (storage broken): the process must stop, not limp on. */
   readonly onFatal: (error: Error) => void;
+  /** How the event loop's delays are sampled and when one is logged as a stall. */
+  readonly loopDelay?: Partial<LoopDelayOptions>;
+  /** How much one Ready may persist and apply at a time (defaultTurnLimits when absent). */
+  readonly turnLimits?: Partial<TurnLimits>;
 }
 
 /**
@@ -115,6 +122,14 @@ export class RaftNode<Outcome> {
   /** The index of the last snapshot taken or installed, and entry bytes written since. */
   private lastSnapshotIndex: Index;
   private logBytesSinceSnapshot = 0;
+  /** What the loop did since the delay monitor last sampled. */
+  private work: DriveWork = emptyDriveWork();
+  private readonly loopDelayMonitor: LoopDelayMonitor;
+  private readonly turnLimits: TurnLimits;
+  /** AppendEntries waiting to be stepped, a bounded amount before each Ready. */
+  private readonly inbox: AppendInbox;
+  /** Set on the first inbox overflow and cleared when it empties, so an overflow logs once. */
+  private inboxOverflowing = false;
 
   constructor(options: RaftNodeOptions<Outcome>) {
     this.options = options;
@@ -126,6 +141,14 @@ export class RaftNode<Outcome> {
     const status = options.core.status();
     this.persistedTerm = { term: status.term, vote: status.vote };
     this.lastSnapshotIndex = status.snapshotIndex;
+    this.turnLimits = { ...defaultTurnLimits, ...options.turnLimits };
+    validateTurnLimits(this.turnLimits);
+    this.inbox = new AppendInbox(this.turnLimits.inboxMessagesMax);
+    this.loopDelayMonitor = new LoopDelayMonitor(options.loopDelay ?? {}, this.logger, () => {
+      const work = this.work;
+      this.work = emptyDriveWork();
+      return work;
+    });
   }
 
   /** Starts the transport, the tick timer and the drive loop. */
@@ -134,7 +157,13 @@ export class RaftNode<Outcome> {
     await this.options.transport.start({
       onMessages: (messages) => {
         if (this.state !== 'running') return;
+        this.work.receivedMessages += messages.length;
         for (const message of messages) {
+          if (message.type === 'append') {
+            this.work.receivedEntries += message.entries.length;
+            this.hold(message);
+            continue;
+          }
           if (message.type === 'snapshot') this.snapshotStepped = true;
           this.core.step(message);
         }
@@ -155,6 +184,7 @@ export class RaftNode<Outcome> {
       this.wake();
     }, this.options.tickMs);
     this.ticker.unref();
+    this.loopDelayMonitor.start();
     this.loop = this.driveLoop();
   }
 
@@ -200,6 +230,11 @@ export class RaftNode<Outcome> {
 
   status(): RaftStatus {
     return this.core.status();
+  }
+
+  /** How long this process's event loop has been held: worst since start and recently. */
+  loopDelay(): LoopDelayStats {
+    return this.loopDelayMonitor.stats();
   }
 
   /** Hands leadership to another voter (thesis §3.10). */
@@ -267,15 +302,33 @@ export class RaftNode<Outcome> {
     const stopping = new ShuttingDownError(`node ${this.id} is shutting down`);
     this.proposals.failAll(stopping);
     this.reads.failAll(stopping);
+    this.inbox.clear();
     this.wake();
     await this.loop;
     await this.options.transport.close(deadlineMs);
+    this.loopDelayMonitor.stop();
     this.state = 'stopped';
   }
 
   private ensureRunning(): void {
     if (this.fatal !== null) throw new ShuttingDownError(`node ${this.id} stopped after a fatal error: ${this.fatal.message}`);
     if (this.state !== 'running') throw new ShuttingDownError(`node ${this.id} is ${this.state}`);
+  }
+
+  private hold(message: Extract<Message, { readonly type: 'append' }>): void {
+    if (this.inbox.push(message)) return;
+    // Lost, as on the network: the leader's probe or the follower's reject makes it resend.
+    if (!this.inboxOverflowing) {
+      this.inboxOverflowing = true;
+      this.logger.warn({ inboxMessagesMax: this.turnLimits.inboxMessagesMax, from: message.from }, 'append inbox full: dropping AppendEntries');
+    }
+  }
+
+  /** Steps the next bounded share of held AppendEntries into the core, for the coming Ready. */
+  private stepHeldAppends(): void {
+    if (this.inbox.length === 0) return;
+    for (const message of this.inbox.take(this.turnLimits.stepEntriesMax, this.turnLimits.stepBytesMax)) this.core.step(message);
+    if (this.inbox.length === 0) this.inboxOverflowing = false;
   }
 
   private notifyLeadership(): void {
@@ -293,7 +346,9 @@ export class RaftNode<Outcome> {
   private async driveLoop(): Promise<void> {
     try {
       while (this.state === 'running') {
+        this.stepHeldAppends();
         if (!this.core.hasReady()) {
+          if (this.inbox.length > 0) continue;
           await new Promise<void>((resolve) => {
             this.wakeUp = resolve;
           });
@@ -301,8 +356,12 @@ export class RaftNode<Outcome> {
         }
         const snapshotStepped = this.snapshotStepped;
         this.snapshotStepped = false;
+        const startedAt = performance.now();
         const ready = this.core.ready();
+        // Counted before it is handled, so a stall while it is handled is reported with it.
+        this.countReady(ready);
         await this.handleReady(ready);
+        this.work.readyMsMax = Math.max(this.work.readyMsMax, performance.now() - startedAt);
         // A snapshot the core did not take (stale by the time it arrived) is not kept.
         if (snapshotStepped && ready.snapshot === null) await this.options.stateMachine.discardStaged();
         await this.maybeCompact();
@@ -342,12 +401,29 @@ export class RaftNode<Outcome> {
     for (const entry of ready.entries) this.logBytesSinceSnapshot += entry.data.byteLength;
     const late = early.length > 0 ? ready.messages.filter((m) => !isLeaderTraffic(m)) : ready.messages;
     if (late.length > 0) this.options.transport.send(late);
-    if (ready.committedEntries.length > 0) {
-      const outcomes = await this.options.stateMachine.apply(ready.committedEntries);
-      this.proposals.settle(ready.committedEntries, outcomes);
+    // In bounded batches: each is atomic with its applied index, and the loop runs between them.
+    const { applyEntriesMax, applyBytesMax } = this.turnLimits;
+    for (const batch of chunkEntries(ready.committedEntries, applyEntriesMax, applyBytesMax)) {
+      const outcomes = await this.options.stateMachine.apply(batch);
+      this.proposals.settle(batch, outcomes);
     }
     this.reads.onReadStates(ready.readStates, this.options.stateMachine.appliedIndex);
     this.core.advance(ready);
+  }
+
+  private countReady(ready: Ready): void {
+    const work = this.work;
+    work.readies += 1;
+    work.appendedEntries += ready.entries.length;
+    for (const entry of ready.entries) work.appendedBytes += entry.data.byteLength;
+    work.sentMessages += ready.messages.length;
+    for (const message of ready.messages) {
+      if (message.type !== 'append') continue;
+      work.sentEntries += message.entries.length;
+      for (const entry of message.entries) work.sentBytes += entry.data.byteLength;
+    }
+    work.appliedEntries += ready.committedEntries.length;
+    for (const entry of ready.committedEntries) work.appliedBytes += entry.data.byteLength;
   }
 
   /**

@@ -102,13 +102,15 @@ export class SendQueue {
 export interface BatchLimits {
   readonly messagesMax: number;
   readonly bytesMax: number;
+  /** A first message above `bytesMax` but within this still goes, alone; above it, it is oversized. Default: `bytesMax`. */
+  readonly aloneBytesMax?: number;
 }
 
 /**
  * Takes the next batch off the front of `queue`: as many messages as fit in `limits`, judged by
  * `bytesOf` (an upper bound of each message's encoded size). A first message that alone exceeds
- * `bytesMax` can never be sent; it is returned in `oversized` for the caller to drop and report,
- * and the batch stays empty.
+ * `bytesMax` goes alone if it is within `aloneBytesMax`; otherwise it can never be sent, and it is
+ * returned in `oversized` for the caller to drop and report, and the batch stays empty.
  */
 export function takeBatch(
   queue: SendQueue,
@@ -121,7 +123,8 @@ export function takeBatch(
     const size = bytesOf(next);
     if (batch.length === 0 && size > limits.bytesMax) {
       queue.shift();
-      return { batch, oversized: next };
+      if (size > (limits.aloneBytesMax ?? limits.bytesMax)) return { batch, oversized: next };
+      return { batch: [next], oversized: undefined };
     }
     if (bytes + size > limits.bytesMax) break;
     bytes += size;

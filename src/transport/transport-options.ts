@@ -13,8 +13,14 @@ export interface TransportLimits {
   readonly queueBytesMax: number;
   /** Messages per MessageBatch frame. */
   readonly batchMessagesMax: number;
-  /** The largest gRPC message sent or accepted (a whole MessageBatch); also bounds a batch's bytes. */
+  /** The largest gRPC message sent or accepted (a whole MessageBatch); a single larger message is dropped. */
   readonly messageBytesMax: number;
+  /**
+   * The bytes a sender puts in one MessageBatch (a larger single message goes alone, up to
+   * messageBytesMax). A batch is encoded in one go, and the sender writes one per turn of the
+   * event loop, so this bounds how long sending holds the loop (a catch-up sends megabytes).
+   */
+  readonly batchBytesMax: number;
 }
 
 export const defaultTransportLimits: TransportLimits = {
@@ -22,6 +28,7 @@ export const defaultTransportLimits: TransportLimits = {
   queueBytesMax: 64 * 1024 * 1024,
   batchMessagesMax: 512,
   messageBytesMax: 16 * 1024 * 1024,
+  batchBytesMax: 1024 * 1024,
 };
 
 /**
@@ -118,6 +125,10 @@ export function resolveTransportOptions(options: GrpcTransportOptions): Resolved
   checkPositive('limits.batchMessagesMax', limits.batchMessagesMax);
   // Below a few KiB not even a single heartbeat batch with its framing fits.
   checkPositive('limits.messageBytesMax', limits.messageBytesMax, 4096);
+  checkPositive('limits.batchBytesMax', limits.batchBytesMax, 4096);
+  if (limits.batchBytesMax > limits.messageBytesMax) {
+    throw new TransportConfigError(`limits.batchBytesMax (${limits.batchBytesMax}) must not exceed limits.messageBytesMax (${limits.messageBytesMax})`);
+  }
   // A queue that cannot hold one largest message would drop it before it is ever sent.
   checkPositive('limits.queueBytesMax', limits.queueBytesMax, limits.messageBytesMax);
   checkPositive('backoff.initialMs', backoff.initialMs);

@@ -78,8 +78,14 @@ describe('parseChaosArgs', () => {
 
 describe('formatSummary', () => {
   it('is the one summary line', () => {
-    expect(formatSummary({ ops: 1234, faults: 5, linearizable: 'yes', lost: 0, seed: 1 })).toBe(
-      'chaos: 1234 ops, 5 faults, linearizable=yes, lost=0, seed=1',
+    expect(formatSummary({ ops: 1234, faults: 5, linearizable: 'yes', lost: 0, seed: 1, loopDelayMaxMs: 182 })).toBe(
+      'chaos: 1234 ops, 5 faults, linearizable=yes, lost=0, seed=1, loop-delay-max=182ms',
     );
+  });
+
+  it('says - for a loop delay no node reported, and keeps the fields scripts grep', () => {
+    const line = formatSummary({ ops: 0, faults: 0, linearizable: 'unknown', lost: 0, seed: 7, loopDelayMaxMs: null });
+    expect(line).toBe('chaos: 0 ops, 0 faults, linearizable=unknown, lost=0, seed=7, loop-delay-max=-');
+    expect(line).toMatch(/linearizable=unknown, lost=0,/);
   });
 });

@@ -79,7 +79,10 @@ describe('a chaos run on the process backend', () => {
     expect(history).toHaveLength(result.ops.total);
     const report = readFileSync(join(outDir, 'report.txt'), 'utf8');
     expect(report.trimEnd().split('\n').at(-1)).toBe(summaryLine(result));
-    expect(summaryLine(result)).toMatch(/^chaos: \d+ ops, \d+ faults, linearizable=yes, lost=0, seed=20240601$/);
+    expect(summaryLine(result)).toMatch(/^chaos: \d+ ops, \d+ faults, linearizable=yes, lost=0, seed=20240601, loop-delay-max=\d+ms$/);
+    // Every node reported its loop delays through Status, and the report names the worst.
+    expect(result.loopDelay?.nodes.map((node) => node.samples > 0)).toEqual([true, true, true]);
+    expect(report).toMatch(/^event loop delay: worst \d+ ms on n\d \(election timeout \d+ ms\); n1 \d+ ms/m);
     expect(JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8'))).toMatchObject({ passed: true, linearizable: 'yes' });
     for (const id of ['n1', 'n2', 'n3']) expect(existsSync(join(outDir, 'nodes', `${id}.log`))).toBe(true);
     expect(lines.filter((line) => line.includes('chaos: ') && line.includes('linearizable='))).toHaveLength(1);

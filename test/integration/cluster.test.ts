@@ -161,6 +161,8 @@ describe('a 3-node cluster of real processes', () => {
     expect(status.code).toBe(0);
     expect(status.stdout.match(/role=leader/g)).toHaveLength(1);
     expect(status.stdout.match(/role=follower/g)).toHaveLength(2);
+    // Each node reports how long its event loop was held: worst since start and over the recent window.
+    expect(status.stdout.match(/ loop-delay-max=\d+ms loop-delay-recent=\d+ms\/10s stalls=\d+/g)).toHaveLength(3);
 
     const badUsage = await runCli(['cas', 'cli/key', 'x', ...endpoints]);
     expect(badUsage.code).toBe(2);

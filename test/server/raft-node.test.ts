@@ -113,3 +113,95 @@ describe('the drive loop', () => {
     expect(transport.closed).toBe(true);
   });
 });
+
+describe('the drive loop bounds the work of one Ready (a catch-up must not hold the event loop)', () => {
+  const n2 = nodeId('n2');
+  const n3 = nodeId('n3');
+
+  /** A follower n2 of n1, n2, n3 whose transport the test feeds, with a log and state machine that record their batches. */
+  async function follower(turnLimits: { stepEntriesMax: number; applyEntriesMax: number }): Promise<{
+    node: RaftNode<number>;
+    deliver: (messages: readonly Message[]) => void;
+    saves: number[];
+    applies: number[];
+    sent: Message[];
+  }> {
+    const core = new RaftCore({ ...defaultRaftTunables, id: n2, rng: new SeededRng(2), electionTicks: 1000, heartbeatTicks: 1 }, freshState({ voters: [n1, n2, n3], learners: [] }));
+    const saves: number[] = [];
+    const applies: number[] = [];
+    const sent: Message[] = [];
+    let events: TransportEvents | null = null;
+    const transport: Transport = {
+      async start(e) {
+        events = e;
+      },
+      send: (messages) => void sent.push(...messages),
+      async close() {},
+    };
+    const stateMachine = {
+      appliedIndex: 0,
+      applied: { index: 0, term: 0 },
+      async apply(entries: readonly Entry[]): Promise<number[]> {
+        applies.push(entries.length);
+        const last = entries[entries.length - 1];
+        if (last !== undefined) {
+          this.appliedIndex = last.index;
+          this.applied = { index: last.index, term: last.term };
+        }
+        return entries.map((e) => e.index);
+      },
+      prepareInstall(): never {
+        throw new Error('no snapshot here');
+      },
+      async discardStaged(): Promise<void> {},
+    };
+    const node = new RaftNode<number>({
+      core,
+      log: { save: async (u) => void saves.push(u.entries.length), compact: async () => {} },
+      stateMachine,
+      transport,
+      logger: pino({ level: 'silent' }),
+      tickMs: 1000,
+      pendingProposalsMax: 100,
+      pendingReadsMax: 100,
+      snapshotPolicy: { ...defaultSnapshotPolicy, entries: 1_000_000 },
+      incarnation: 'test',
+      onFatal: () => undefined,
+      turnLimits,
+    });
+    await node.start();
+    return { node, deliver: (messages) => events?.onMessages(messages), saves, applies, sent };
+  }
+
+  /** What a leader n1 in term 1 sends a follower that lacks everything: `count` entries in messages of `perMessage`. */
+  function catchUp(count: number, perMessage: number): Message[] {
+    const messages: Message[] = [];
+    for (let first = 1; first <= count; first += perMessage) {
+      const entries: Entry[] = [];
+      for (let index = first; index < first + perMessage && index <= count; index++) entries.push({ index, term: 1, type: 'normal', data: new Uint8Array(32) });
+      messages.push({ type: 'append', from: n1, to: n2, term: 1, prevLogIndex: first - 1, prevLogTerm: first === 1 ? 0 : 1, entries, commit: count });
+    }
+    return messages;
+  }
+
+  it('a window of 20,000 entries arriving at once is persisted at most stepEntriesMax per Ready and applied at most applyEntriesMax per batch', async () => {
+    const { node, deliver, saves, applies, sent } = await follower({ stepEntriesMax: 2000, applyEntriesMax: 1000 });
+    deliver(catchUp(20_000, 500));
+    await until(() => node.status().lastIndex === 20_000 && applies.reduce((a, b) => a + b, 0) === 20_000);
+    expect(saves.reduce((a, b) => a + b, 0)).toBe(20_000);
+    expect(Math.max(...saves)).toBeLessThanOrEqual(2000);
+    expect(Math.max(...applies)).toBeLessThanOrEqual(1000);
+    // Every message was answered: the leader's window refills as the acknowledgements return.
+    const acks = sent.filter((m) => m.type === 'append-response');
+    expect(acks.length).toBe(40);
+    await node.stop(1000);
+  });
+
+  it('one message larger than the bound is still stepped, alone', async () => {
+    const { node, deliver, saves } = await follower({ stepEntriesMax: 100, applyEntriesMax: 100 });
+    deliver(catchUp(1000, 1000));
+    await until(() => node.status().lastIndex === 1000);
+    expect(saves.filter((n) => n > 0)).toEqual([1000]);
+    await node.stop(1000);
+  });
+});

@@ -62,6 +62,11 @@ export function heartbeat(from: NodeId, to: NodeId, commit: number): Message {
   return { type: 'heartbeat', from, to, term: 3, commit, readContext: '', leaseTick: commit };
 }
 
+/** An empty AppendEntries (a probe) carrying `commit`: unlike heartbeats, queued ones never supersede each other. */
+export function probe(from: NodeId, to: NodeId, commit: number): Message {
+  return { type: 'append', from, to, term: 3, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit };
+}
+
 export function snapshotMessage(from: NodeId, to: NodeId, index: number): Message {
   return {
     type: 'snapshot',

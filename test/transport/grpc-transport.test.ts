@@ -12,7 +12,7 @@ import type { SnapshotStore } from '../../src/transport/transport.js';
 import { encodeBatch } from '../../src/transport/batch-codec.js';
 import { raftPeerProto } from '../../src/transport/proto.js';
 import type { WireMessageBatch } from '../../src/transport/wire-types.js';
-import { bytes, heartbeat, oneOfEach, snapshotMessage } from './fixtures.js';
+import { bytes, heartbeat, oneOfEach, probe, snapshotMessage } from './fixtures.js';
 import { BlackholeProxy, MemorySnapshotStore, RecordedEvents, memoryLogger, unusedPort, waitFor } from './harness.js';
 
 const n1 = nodeId('n1');
@@ -162,22 +162,54 @@ describe('GrpcTransport between live nodes', () => {
   });
 });
 
+describe('GrpcTransport sending a backlog (a follower catching up)', () => {
+  it('cuts it into frames of at most batchBytesMax and writes one per turn of the event loop', async () => {
+    const [a, b] = await startCluster([n1, n2]);
+    if (a === undefined || b === undefined) throw new Error('two nodes expected');
+    a.transport.send([heartbeat(n1, n2, 1)]);
+    await waitFor('the stream to open', () => b.events.messages.length === 1);
+    // 64 AppendEntries of 128 KiB: 8 MiB, what a leader's window can hold for one follower.
+    const appends: Message[] = Array.from({ length: 64 }, (_, i) => ({
+      type: 'append',
+      from: n1,
+      to: n2,
+      term: 1,
+      prevLogIndex: i * 32,
+      prevLogTerm: 1,
+      entries: Array.from({ length: 32 }, (_, j) => ({ index: i * 32 + j + 1, term: 1, type: 'normal' as const, data: new Uint8Array(4096) })),
+      commit: 0,
+    }));
+    const batchesBefore = a.transport.stats().peers.get(n2)?.sentBatches ?? 0;
+    a.transport.send(appends);
+    const batchesInFirstTurn = await new Promise<number>((resolve) => setImmediate(() => resolve((a.transport.stats().peers.get(n2)?.sentBatches ?? 0) - batchesBefore)));
+    await waitFor('every append to arrive', () => b.events.messages.length === 65, 30_000);
+    // In order and whole (compared by their entries' positions and sizes: deep equality of 8 MiB is slow).
+    const shape = (messages: readonly Message[]): string[] => messages.map((m) => (m.type === 'append' ? `${m.prevLogIndex}:${m.entries.map((e) => `${e.index}/${e.data.byteLength}`).join(',')}` : m.type));
+    expect(shape(b.events.messages.slice(1))).toEqual(shape(appends));
+    const frameBytes = b.events.deliveries.slice(1).map((delivery) => delivery.reduce((sum, m) => sum + (m.type === 'append' ? m.entries.reduce((s, e) => s + e.data.byteLength, 0) : 0), 0));
+    expect(Math.max(...frameBytes)).toBeLessThanOrEqual(1024 * 1024);
+    expect(frameBytes.length).toBeGreaterThanOrEqual(8);
+    // The rest waits for later turns: timers and I/O run between frames.
+    expect(batchesInFirstTurn).toBe(1);
+  });
+});
+
 describe('GrpcTransport with a peer that is down', () => {
   it('does not throw or block, reports the peer unreachable, and delivers once the peer starts on that address', async () => {
     const address = `127.0.0.1:${await unusedPort()}`;
     const a = await startNode(n1, { peers: new Map([[n2, address]]) });
-    a.transport.send([heartbeat(n1, n2, 1)]);
+    a.transport.send([probe(n1, n2, 1)]);
     // send() only queued it: nothing could have been written to a peer that is not there.
     expect(a.transport.stats().peers.get(n2)?.queuedMessages).toBe(1);
     await waitFor('n2 reported unreachable', () => a.events.unreachable.length > 0);
     expect(new Set(a.events.unreachable)).toEqual(new Set([n2]));
-    a.transport.send([heartbeat(n1, n2, 2)]);
+    a.transport.send([probe(n1, n2, 2)]);
 
     const b = await startNode(n2, { listenAddress: address, peers: new Map([[n1, a.transport.boundAddress]]) });
     await waitFor('messages queued while n2 was down arrive', () => b.events.messages.length === 2);
-    a.transport.send([heartbeat(n1, n2, 3)]);
+    a.transport.send([probe(n1, n2, 3)]);
     await waitFor('a message sent after the reconnect arrives', () => b.events.messages.length === 3);
-    expect(b.events.messages).toEqual([heartbeat(n1, n2, 1), heartbeat(n1, n2, 2), heartbeat(n1, n2, 3)]);
+    expect(b.events.messages).toEqual([probe(n1, n2, 1), probe(n1, n2, 2), probe(n1, n2, 3)]);
     const stats = a.transport.stats().peers.get(n2);
     expect(stats?.state).toBe('open');
     expect(stats?.streamFailures).toBeGreaterThanOrEqual(1);
@@ -190,7 +222,7 @@ describe('GrpcTransport with a peer that is down', () => {
     const address = `127.0.0.1:${await unusedPort()}`;
     const a = await startNode(n1, { peers: new Map([[n2, address]]), limits: { queueMessagesMax } });
     const total = 10 * queueMessagesMax;
-    for (let commit = 1; commit <= total; commit += 1) a.transport.send([heartbeat(n1, n2, commit)]);
+    for (let commit = 1; commit <= total; commit += 1) a.transport.send([probe(n1, n2, commit)]);
     const stats = a.transport.stats().peers.get(n2);
     expect(stats?.queuedMessages).toBe(queueMessagesMax);
     expect(stats?.droppedMessages).toBe(total - queueMessagesMax);
@@ -198,9 +230,23 @@ describe('GrpcTransport with a peer that is down', () => {
 
     const b = await startNode(n2, { listenAddress: address, peers: new Map([[n1, a.transport.boundAddress]]) });
     await waitFor('the queued messages arrive', () => b.events.messages.length === queueMessagesMax);
-    const commits = b.events.messages.map((message) => (message.type === 'heartbeat' ? message.commit : -1));
+    const commits = b.events.messages.map((message) => (message.type === 'append' ? message.commit : -1));
     expect(commits).toEqual(Array.from({ length: queueMessagesMax }, (_, i) => total - queueMessagesMax + 1 + i));
     await waitFor('the queue drained', () => a.transport.stats().peers.get(n2)?.queuedMessages === 0);
+  });
+
+  it('keeps only the newest heartbeat of a term while the peer is away, so a heal does not bring a burst of them', async () => {
+    const address = `127.0.0.1:${await unusedPort()}`;
+    const a = await startNode(n1, { peers: new Map([[n2, address]]) });
+    for (let commit = 1; commit <= 100; commit += 1) a.transport.send([heartbeat(n1, n2, commit), probe(n1, n2, commit)]);
+    const stats = a.transport.stats().peers.get(n2);
+    expect(stats?.queuedMessages).toBe(101);
+    expect(stats?.droppedMessages).toBe(99);
+    const b = await startNode(n2, { listenAddress: address, peers: new Map([[n1, a.transport.boundAddress]]) });
+    await waitFor('the queued messages arrive', () => b.events.messages.length === 101);
+    expect(b.events.messages.filter((message) => message.type === 'heartbeat')).toEqual([heartbeat(n1, n2, 100)]);
+    // The other messages keep their order.
+    expect(b.events.messages.filter((message) => message.type === 'append').map((message) => (message.type === 'append' ? message.commit : -1))).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   });
 
   it('drops messages for a node it has no address for, and reports such a snapshot undelivered', async () => {

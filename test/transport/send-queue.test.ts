@@ -82,4 +82,12 @@ describe('takeBatch', () => {
     expect(commits([taken.oversized])).toEqual([1]);
     expect(queue.length).toBe(2);
   });
+
+  it('sends a first message above bytesMax alone when it is within aloneBytesMax', () => {
+    const queue = fill(3);
+    const taken = takeBatch(queue, { messagesMax: 100, bytesMax: 250, aloneBytesMax: 1000 }, sized({ 1: 500 }));
+    expect(commits(taken.batch)).toEqual([1]);
+    expect(taken.oversized).toBeUndefined();
+    expect(queue.length).toBe(2);
+  });
 });

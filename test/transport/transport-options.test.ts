@@ -10,7 +10,7 @@ const base = { clusterId: 'c', selfId: nodeId('n1'), listenAddress: '127.0.0.1:0
 describe('transport options', () => {
   it('fills in the documented defaults', () => {
     const resolved = resolveTransportOptions(base);
-    expect(resolved.limits).toEqual({ queueMessagesMax: 4096, queueBytesMax: 64 * 1024 * 1024, batchMessagesMax: 512, messageBytesMax: 16 * 1024 * 1024 });
+    expect(resolved.limits).toEqual({ queueMessagesMax: 4096, queueBytesMax: 64 * 1024 * 1024, batchMessagesMax: 512, messageBytesMax: 16 * 1024 * 1024, batchBytesMax: 1024 * 1024 });
     expect(resolved.limits).toEqual(defaultTransportLimits);
     expect(resolved.backoff).toEqual({ initialMs: 50, maxMs: 2000 });
     expect(resolved.keepalive).toEqual({ timeMs: 2000, timeoutMs: 1000 });
@@ -23,6 +23,7 @@ describe('transport options', () => {
     [{ peers: new Map([[nodeId('n2'), 'nowhere']]) }, /peers\[n2\]/],
     [{ limits: { queueMessagesMax: 0 } }, /limits.queueMessagesMax must be an integer >= 1, got 0/],
     [{ limits: { messageBytesMax: 100 } }, /limits.messageBytesMax/],
+    [{ limits: { batchBytesMax: 32 * 1024 * 1024 } }, /limits.batchBytesMax \(33554432\) must not exceed limits.messageBytesMax/],
     [{ limits: { queueBytesMax: 1024 * 1024 } }, /limits.queueBytesMax must be an integer >= 16777216/],
     [{ backoff: { initialMs: 100, maxMs: 10 } }, /backoff.maxMs must be an integer >= 100/],
   ])('refuses %o', (change, message) => {
