@@ -382,8 +382,9 @@ export class RaftNode<Outcome> {
     if (applied.index - this.lastSnapshotIndex < entries && this.logBytesSinceSnapshot < logBytes) return;
     if (applied.index <= this.lastSnapshotIndex) return;
     const startedAt = performance.now();
-    const { membership, compactedTo: before } = this.core.status();
-    const meta: SnapshotMeta = { index: applied.index, term: applied.term, membership };
+    const { compactedTo: before } = this.core.status();
+    // The configuration at the snapshot's index, which a later conf-change entry may have replaced.
+    const meta: SnapshotMeta = { index: applied.index, term: applied.term, membership: this.core.membershipAt(applied.index) };
     const compactedTo = this.core.compact({ meta, data: new Uint8Array(0) }, retainEntries);
     failpoint('compact-before-write');
     await this.options.log.compact(compactedTo, meta);

@@ -246,9 +246,9 @@ export class Cluster {
    */
   compact(id: NodeId, retainEntries: number): Snapshot {
     const core = this.core(id);
-    const { applied, membership } = core.status();
+    const { applied } = core.status();
     const snapshot: Snapshot = {
-      meta: { index: applied, term: core.termAt(applied) ?? 0, membership },
+      meta: { index: applied, term: core.termAt(applied) ?? 0, membership: core.membershipAt(applied) },
       data: bytes(`applied=${applied}`),
     };
     const compactedTo = core.compact(snapshot, retainEntries);

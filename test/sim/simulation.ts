@@ -405,7 +405,7 @@ class Simulation {
     const term = core.termAt(state.applied);
     if (term === undefined) return;
     const snapshot: Snapshot = {
-      meta: { index: state.applied, term, membership: status.membership },
+      meta: { index: state.applied, term, membership: core.membershipAt(state.applied) },
       data: encodeStateMachine(state),
     };
     const compactedTo = core.compact(snapshot, this.rng.int(4));
