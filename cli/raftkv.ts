@@ -10,6 +10,7 @@ import { registerBenchCommand } from './bench-command.js';
 import { CommandFailure, registerClientCommands } from './client-commands.js';
 import { registerClusterCommand } from './cluster-command.js';
 import { errorLine } from './output.js';
+import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerStartCommand } from './start-command.js';
 
 const program = new Command('raftkv')
@@ -22,6 +23,7 @@ registerStartCommand(program);
 registerClusterCommand(program);
 registerClientCommands(program);
 registerBenchCommand(program);
+registerSnapshotCommand(program);
 
 try {
   await program.parseAsync(process.argv);

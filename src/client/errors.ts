@@ -46,3 +46,9 @@ export class ServerError extends RaftKvError {
     super(message);
   }
 }
+
+/** A snapshot stream that is not whole: damaged in transit (checksum), cut short, or out of order. Nothing of it may be used. */
+export class SnapshotIntegrityError extends RaftKvError {
+  override readonly name = 'SnapshotIntegrityError';
+  readonly code = 'SNAPSHOT_INTEGRITY';
+}

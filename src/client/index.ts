@@ -22,6 +22,9 @@ export {
   RaftKvError,
   ServerError,
   SessionExpiredError,
+  SnapshotIntegrityError,
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+export { defaultSnapshotTimeoutMs } from './snapshot-download.js';
+export type { SnapshotDownload, SnapshotInfo, SnapshotOptions } from './snapshot-download.js';

@@ -1,7 +1,7 @@
 /** The replicated key-value state machine: commands, their pure semantics, sessions, and the LevelDB-backed machine. */
 export { KvStateMachine, defaultKvStateMachineOptions, rangeBytesMax, rangeKeysMax } from './state-machine.js';
 export type { ApplyOutcome, KvStateMachineOptions, RangeQuery, RangeResult, SnapshotInstall } from './state-machine.js';
-export { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes } from './snapshot-format.js';
+export { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes, snapshotRecordFormat } from './snapshot-format.js';
 export type { SnapshotRecord, SnapshotRecordKind } from './snapshot-format.js';
 export { commandFormatLimits, decodeCommand, defaultCommandLimits, encodeCommand, validateCommand } from './commands.js';
 export type {
@@ -24,3 +24,7 @@ export type { KeyRecord, KeyValue } from './key-record.js';
 export { SessionTable, defaultSessionLimits } from './sessions.js';
 export type { Admission, SessionChanges, SessionHeader, SessionLimits, SessionResultChange, SessionState } from './sessions.js';
 export { CommandDecodeError, CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
+export { BackupEncoder, BackupFileError, backupFileVersion, backupRecordFormat, memorySource, readBackup } from './backup-format.js';
+export type { BackupFileProblem, BackupHeader, BackupSummary, BackupVisitor, ByteSource } from './backup-format.js';
+export { readBackupFile, syncDirectory, writeBackupFile } from './backup-file.js';
+export type { BackupStream } from './backup-file.js';

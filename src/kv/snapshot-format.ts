@@ -14,6 +14,8 @@ import { decodeSessionState } from './session-codec.js';
 import { clientIdOfSessionKey } from '../storage/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
 
+export { snapshotRecordFormat } from '../shared/snapshot-stream.js';
+
 /** What a snapshot record is. */
 export type SnapshotRecordKind = 'kv' | 'session';
 

@@ -285,9 +285,10 @@ export class KvStateMachine {
   /**
    * A snapshot of the state as of now, read from a LevelDB snapshot: the node keeps applying and
    * serving while it is read out, and what it reads never changes. Sessions come first, then
-   * every key, in chunks of about `chunkBytes`.
+   * every key, in chunks of about `chunkBytes`. A backup leaves the sessions out
+   * (`includeSessions: false`): they belong to this cluster's history, not to its keyspace.
    */
-  async openSnapshot(chunkBytes: number = defaultSnapshotChunkBytes): Promise<SnapshotReader> {
+  async openSnapshot(chunkBytes: number = defaultSnapshotChunkBytes, options: { readonly includeSessions: boolean } = { includeSessions: true }): Promise<SnapshotReader> {
     const view = this.store.snapshot();
     try {
       // The applied position and the generation are read through the view too, so they describe
@@ -298,7 +299,7 @@ export class KvStateMachine {
       const generation = this.store.generation(
         generationBytes === undefined ? 0 : decodeStored(sublevelNames.smMeta, smMetaKeys.generation, () => decodeGeneration(generationBytes)),
       );
-      return new LevelSnapshotReader(view, generation, applied, chunkBytes);
+      return new LevelSnapshotReader(view, generation, applied, chunkBytes, options.includeSessions);
     } catch (error) {
       await view.close();
       throw error;
@@ -483,15 +484,18 @@ class LevelSnapshotReader implements SnapshotReader {
     private readonly generation: GenerationSublevels,
     readonly applied: LogPosition,
     private readonly chunkBytes: number,
+    private readonly includeSessions: boolean,
   ) {}
 
   async *chunks(): AsyncGenerator<Uint8Array> {
     invariant(!this.closed, 'snapshot read after close()');
     try {
       const chunker = new SnapshotChunker(this.chunkBytes);
-      for await (const [key, value] of this.generation.sessions.iterator({ snapshot: this.view })) {
-        const chunk = chunker.add({ kind: 'session', key, value });
-        if (chunk !== null) yield chunk;
+      if (this.includeSessions) {
+        for await (const [key, value] of this.generation.sessions.iterator({ snapshot: this.view })) {
+          const chunk = chunker.add({ kind: 'session', key, value });
+          if (chunk !== null) yield chunk;
+        }
       }
       for await (const [key, value] of this.generation.kv.iterator({ snapshot: this.view })) {
         const chunk = chunker.add({ kind: 'kv', key, value });

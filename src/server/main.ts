@@ -11,6 +11,7 @@ import { NodeStore, RaftLogStore, StorageCorruptError } from '../storage/index.j
 import { GrpcTransport } from '../transport/index.js';
 import type { NodeConfig } from './config.js';
 import { kvServiceHandlers } from './kv-service.js';
+import { maintenanceServiceHandlers } from './maintenance-service.js';
 import { RaftNode } from './raft-node.js';
 
 /** The most a graceful stop takes; past it, calls still open are cut. */
@@ -131,6 +132,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => (id === config.id ? config.advertiseClient : transport.clientAddressOf(id)), logger });
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);
+    server.addService(serviceClient('raftkv/v1/kv.proto', 'Maintenance').service, maintenanceServiceHandlers({ node, stateMachine, config, logger }));
     await new Promise<void>((resolve, reject) => {
       server.bindAsync(config.listenClient, grpc.ServerCredentials.createInsecure(), (error) => {
         if (error) reject(new ConfigError(`listen-client ${config.listenClient}: cannot listen (${error.message})`, { cause: error }));

@@ -1,10 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Message, NodeId, SnapshotRequest } from '../raft/index.js';
 import { InvalidSnapshotError, SnapshotBusyError } from '../shared/errors.js';
 import { failpoint } from '../shared/failpoints.js';
+import { SnapshotStreamTally } from '../shared/snapshot-stream.js';
 import { decodeBatch, type BatchReceiver } from './batch-codec.js';
 import { PeerProtocolError } from './errors.js';
 import { refusalStatus } from './peer-receiver.js';
@@ -88,31 +88,27 @@ export class SnapshotReceiver {
       throw error;
     }
     try {
-      const hash = createHash('sha256');
-      let bytes = 0;
-      let chunks = 0;
+      const tally = new SnapshotStreamTally();
       for (;;) {
         const next = await frames.next();
-        if (next.done === true) throw new TransferRefused(grpc.status.DATA_LOSS, `snapshot stream ended after ${chunks} chunks without its trailer`);
+        if (next.done === true) throw new TransferRefused(grpc.status.DATA_LOSS, `snapshot stream ended after ${tally.chunks} chunks without its trailer`);
         const frame = readRecord(next.value, 'snapshot frame');
         if (frame['part'] === 'data') {
           const data = frame['data'];
-          if (!(data instanceof Uint8Array)) throw new TransferRefused(grpc.status.INVALID_ARGUMENT, `snapshot chunk ${chunks}: expected bytes, got ${showValue(data)}`);
-          hash.update(data);
-          bytes += data.byteLength;
-          chunks += 1;
+          if (!(data instanceof Uint8Array)) throw new TransferRefused(grpc.status.INVALID_ARGUMENT, `snapshot chunk ${tally.chunks}: expected bytes, got ${showValue(data)}`);
+          tally.add(data);
           await writer.write(data);
-          if (chunks === 1) failpoint('snapshot-receive-mid-stream');
+          if (tally.chunks === 1) failpoint('snapshot-receive-mid-stream');
           continue;
         }
-        if (frame['part'] !== 'trailer') throw new TransferRefused(grpc.status.INVALID_ARGUMENT, `snapshot frame after ${chunks} chunks: expected data or trailer, got ${showValue(frame['part'])}`);
-        verifyTrailer(frame['trailer'], hash.digest(), bytes, chunks);
+        if (frame['part'] !== 'trailer') throw new TransferRefused(grpc.status.INVALID_ARGUMENT, `snapshot frame after ${tally.chunks} chunks: expected data or trailer, got ${showValue(frame['part'])}`);
+        verifyTrailer(frame['trailer'], tally);
         break;
       }
       const token = writer.finish();
       failpoint('snapshot-receive-before-install');
       this.config.deliver([{ ...message, snapshot: { meta: message.snapshot.meta, data: token } }]);
-      return { from, index: message.snapshot.meta.index, term: message.snapshot.meta.term, bytes, chunks };
+      return { from, index: message.snapshot.meta.index, term: message.snapshot.meta.term, bytes: tally.bytes, chunks: tally.chunks };
     } catch (error) {
       await writer.abort();
       if (error instanceof InvalidSnapshotError) throw new TransferRefused(grpc.status.INVALID_ARGUMENT, error.message, { cause: error });
@@ -146,18 +142,15 @@ export class SnapshotReceiver {
   }
 }
 
-function verifyTrailer(wire: unknown, digest: Buffer, bytes: number, chunks: number): void {
+function verifyTrailer(wire: unknown, tally: SnapshotStreamTally): void {
   const trailer = readRecord(wire, 'snapshot trailer');
-  const expected = trailer['sha256'];
-  if (!(expected instanceof Uint8Array) || expected.byteLength !== digest.byteLength) {
-    throw new TransferRefused(grpc.status.INVALID_ARGUMENT, `snapshot trailer.sha256: expected ${digest.byteLength} bytes, got ${showValue(expected)}`);
+  const sha256 = trailer['sha256'];
+  const digestBytes = tally.trailer().sha256.byteLength;
+  if (!(sha256 instanceof Uint8Array) || sha256.byteLength !== digestBytes) {
+    throw new TransferRefused(grpc.status.INVALID_ARGUMENT, `snapshot trailer.sha256: expected ${digestBytes} bytes, got ${showValue(sha256)}`);
   }
-  const sentBytes = readUint(trailer, 'bytes', 'snapshot trailer');
-  const sentChunks = readUint(trailer, 'chunks', 'snapshot trailer');
-  if (sentBytes !== bytes || sentChunks !== chunks) {
-    throw new TransferRefused(grpc.status.DATA_LOSS, `snapshot trailer says ${sentChunks} chunks of ${sentBytes} bytes, received ${chunks} of ${bytes}`);
-  }
-  if (!timingSafeEqual(expected, digest)) throw new TransferRefused(grpc.status.DATA_LOSS, 'snapshot checksum mismatch: the data was damaged in transit');
+  const mismatch = tally.mismatch({ sha256, bytes: readUint(trailer, 'bytes', 'snapshot trailer'), chunks: readUint(trailer, 'chunks', 'snapshot trailer') });
+  if (mismatch !== null) throw new TransferRefused(grpc.status.DATA_LOSS, `snapshot ${mismatch}`);
 }
 
 /**

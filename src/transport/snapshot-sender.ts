@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { NodeId, SnapshotRequest } from '../raft/index.js';
 import { failpoint } from '../shared/failpoints.js';
+import { SnapshotStreamTally, snapshotRecordFormat } from '../shared/snapshot-stream.js';
 import { encodeMessage } from './codec.js';
 import type { RaftPeerInstallSnapshotMethod } from './proto.js';
 import type { SnapshotTiming } from './transport-options.js';
@@ -11,7 +11,7 @@ import type { SnapshotReader, SnapshotStore } from './transport.js';
 import type { WireInstallSnapshotResult, WireSnapshotChunk } from './wire-types.js';
 
 /** The layout of snapshot data this version sends (src/kv/snapshot-format.ts). */
-export const snapshotFormat = 1;
+export const snapshotFormat = snapshotRecordFormat;
 
 export interface SnapshotSenderConfig {
   readonly clusterId: string;
@@ -164,27 +164,23 @@ async function streamSnapshot(
   const onAbort = (): void => call.cancel();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    let chunks = 0;
+    const tally = new SnapshotStreamTally();
     await write(call, header, timing.stallTimeoutMs, () => failure);
     for await (const data of reader.chunks()) {
       if (failure !== null || signal.aborted) break;
-      hash.update(data);
-      bytes += data.byteLength;
-      chunks += 1;
+      tally.add(data);
       await write(call, { data }, timing.stallTimeoutMs, () => failure);
-      if (chunks === 1) failpoint('snapshot-send-mid-stream');
+      if (tally.chunks === 1) failpoint('snapshot-send-mid-stream');
     }
     if (failure === null && !signal.aborted) {
-      await write(call, { trailer: { sha256: hash.digest(), chunks, bytes } }, timing.stallTimeoutMs, () => failure);
+      await write(call, { trailer: tally.trailer() }, timing.stallTimeoutMs, () => failure);
       call.end();
     }
     const result = (await answered) as WireInstallSnapshotResult;
-    if (typeof result.bytesReceived === 'number' && result.bytesReceived !== bytes) {
-      throw new Error(`the receiver stored ${result.bytesReceived} bytes of ${bytes}`);
+    if (typeof result.bytesReceived === 'number' && result.bytesReceived !== tally.bytes) {
+      throw new Error(`the receiver stored ${result.bytesReceived} bytes of ${tally.bytes}`);
     }
-    return { bytes, chunks };
+    return { bytes: tally.bytes, chunks: tally.chunks };
   } catch (error) {
     call.cancel();
     await answered.catch(() => undefined);

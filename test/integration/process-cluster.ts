@@ -61,6 +61,8 @@ interface NodeProcess {
 /** Per-cluster options: flags every node gets beyond the basic ones. */
 export interface ProcessClusterOptions {
   readonly extraArgs?: readonly string[];
+  /** False: create the layout (ports, data directory paths) but start no node (e.g. to restore data directories first). */
+  readonly startNodes?: boolean;
 }
 
 /**
@@ -99,8 +101,13 @@ export class ProcessCluster {
       });
     }
     const cluster = new ProcessCluster(root, nodes, options);
-    for (const node of nodes) cluster.start(node.id, { env: options.env?.[node.id] });
+    if (options.startNodes !== false) for (const node of nodes) cluster.start(node.id, { env: options.env?.[node.id] });
     return cluster;
+  }
+
+  /** The --peers value of every node: id=peer address,... */
+  get peers(): string {
+    return this.nodes.map((n) => `${n.id}=${n.peerAddress}`).join(',');
   }
 
   get endpoints(): string[] {

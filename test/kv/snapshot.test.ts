@@ -74,6 +74,17 @@ describe('state machine snapshots', () => {
     expect(await store.generation(0).kv.keys().all()).toEqual([]);
   });
 
+  it('a backup snapshot (includeSessions: false) holds every key and no client session', async () => {
+    const source = await populated(1200);
+    expect(source.machine.sessionCount).toBe(1);
+    const chunks = await collect(await source.machine.openSnapshot(16 * 1024, { includeSessions: false }));
+    const records = chunks.flatMap((chunk) => decodeSnapshotChunk(chunk));
+    expect(records).toHaveLength(1200);
+    expect(records.every((record) => record.kind === 'kv')).toBe(true);
+    const withSessions = (await collect(await source.machine.openSnapshot(16 * 1024))).flatMap((chunk) => decodeSnapshotChunk(chunk));
+    expect(withSessions.filter((record) => record.kind === 'session')).toHaveLength(1);
+  });
+
   it('reads a consistent view: writes applied while it is read out are not in it', async () => {
     const source = await populated(2000);
     const hashBefore = await source.machine.keyspaceHash();

@@ -1,0 +1,88 @@
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BackupFileError, KvStateMachine } from '../../src/kv/index.js';
+import { nodeId } from '../../src/raft/index.js';
+import { parsePeers } from '../../src/server/config.js';
+import { RestoreError, restoreDataDir } from '../../src/server/restore-data-dir.js';
+import { ConfigError } from '../../src/shared/errors.js';
+import { RaftLogStore } from '../../src/storage/index.js';
+import { backupBytes, fixtureHeader, fixtureKeys } from '../kv/backup-fixtures.js';
+import { useTempStores } from '../storage/temp-stores.js';
+
+const peers = parsePeers('n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103');
+
+describe('restoreDataDir', () => {
+  const stores = useTempStores();
+
+  async function backupFile(bytes: Buffer = backupBytes(200, { chunkBytes: 1024 })): Promise<{ dir: string; file: string }> {
+    const dir = await stores.makeDir();
+    const file = join(dir, 'backup.snap');
+    await writeFile(file, bytes);
+    return { dir, file };
+  }
+
+  it('seeds a member of a new cluster at the file\'s revision: keyspace, applied index, empty log compacted there, membership of --peers', async () => {
+    const { dir, file } = await backupFile();
+    const dataDir = join(dir, 'n2');
+    const result = await restoreDataDir({ file, dataDir, id: nodeId('n2'), peers });
+    expect(result.summary.keys).toBe(200);
+    expect(await readdir(dir)).toEqual(['backup.snap', 'n2']);
+
+    const store = await stores.open(dataDir);
+    const persisted = await new RaftLogStore(store).load();
+    const at = { index: fixtureHeader.revision, term: fixtureHeader.term };
+    expect(persisted.hardState).toEqual({ term: fixtureHeader.term, vote: null, commit: fixtureHeader.revision });
+    expect(persisted.compactedTo).toEqual(at);
+    expect(persisted.entries).toEqual([]);
+    expect(persisted.snapshotMeta).toEqual({ ...at, membership: { voters: ['n1', 'n2', 'n3'], learners: [] } });
+    expect(persisted.membership).toEqual({ voters: ['n1', 'n2', 'n3'], learners: [] });
+    const machine = await KvStateMachine.open(store);
+    expect(machine.applied).toEqual(at);
+    expect(machine.sessionCount).toBe(0);
+    for (const { key, value, modRevision } of fixtureKeys(200).filter((_, i) => i % 17 === 0)) {
+      const record = await machine.get(key);
+      expect(record === null ? null : { value: Buffer.from(record.value), modRevision: record.modRevision }).toEqual({ value, modRevision });
+    }
+    const all = await machine.range({ kind: 'prefix', prefix: new Uint8Array() }, 0);
+    expect(all.kvs).toHaveLength(200);
+  });
+
+  it('restores into an existing empty directory', async () => {
+    const { dir, file } = await backupFile();
+    const dataDir = join(dir, 'empty');
+    await mkdir(dataDir);
+    await restoreDataDir({ file, dataDir, id: nodeId('n1'), peers });
+    expect(await readdir(dataDir)).toEqual(['db']);
+  });
+
+  it('refuses a data directory that is not empty, and changes nothing in it', async () => {
+    const { dir, file } = await backupFile();
+    const dataDir = join(dir, 'used');
+    await mkdir(dataDir);
+    await writeFile(join(dataDir, 'keep-me'), 'x');
+    const refused = restoreDataDir({ file, dataDir, id: nodeId('n1'), peers });
+    await expect(refused).rejects.toThrow(RestoreError);
+    await expect(refused).rejects.toThrow(/already exists and is not empty/);
+    expect(await readdir(dataDir)).toEqual(['keep-me']);
+    expect(await readdir(dir)).toEqual(['backup.snap', 'used']);
+  });
+
+  it('refuses an id that is not among the peers', async () => {
+    const { dir, file } = await backupFile();
+    await expect(restoreDataDir({ file, dataDir: join(dir, 'n9'), id: nodeId('n9'), peers })).rejects.toThrow(ConfigError);
+    expect(await readdir(dir)).toEqual(['backup.snap']);
+  });
+
+  it.each([
+    ['truncated', (bytes: Buffer) => bytes.subarray(0, bytes.byteLength - 100)],
+    ['checksum', (bytes: Buffer) => Buffer.concat([bytes.subarray(0, bytes.byteLength - 1), Buffer.from([bytes[bytes.byteLength - 1]! ^ 0xff])])],
+    ['magic', () => Buffer.from('garbage garbage garbage garbage')],
+  ] as const)('a %s file leaves no data directory and no staging directory behind', async (problem, damage) => {
+    const { dir, file } = await backupFile(damage(backupBytes(200, { chunkBytes: 1024 })));
+    const refused = restoreDataDir({ file, dataDir: join(dir, 'n1'), id: nodeId('n1'), peers });
+    await expect(refused).rejects.toThrow(BackupFileError);
+    await expect(refused).rejects.toMatchObject({ problem });
+    expect(await readdir(dir)).toEqual(['backup.snap']);
+  });
+});
