@@ -19,6 +19,7 @@ export function registerStartCommand(program: Command): void {
     .option('--listen-client <host:port>', 'address for clients')
     .option('--advertise-client <host:port>', 'client address other nodes name for this one (default: --listen-client)')
     .option('--peers <list>', 'every node: id=host:port (peer address),... including this one')
+    .option('--peer-dial-override <list>', 'id=host:port,...: dial these members at these addresses instead of the ones in the cluster\'s address book (NAT, port forwarding, a proxy)')
     .option('--cluster-id <name>', 'a name shared by the nodes of one cluster; others are refused')
     .option('--tick-ms <ms>', 'length of one Raft tick')
     .option('--election-ticks <n>', 'election timeout in ticks')

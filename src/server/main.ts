@@ -96,6 +96,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       selfClientAddress: config.advertiseClient,
       listenAddress: config.listenPeer,
       peers: config.peers,
+      peerDialOverrides: config.peerDialOverrides,
       logger,
       snapshots: {
         open: () => stateMachine.openSnapshot(config.snapshots.chunkBytes),

@@ -21,6 +21,7 @@ describe('transport options', () => {
     [{ listenAddress: 'localhost' }, /listenAddress must be "host:port"/],
     [{ listenAddress: '127.0.0.1:70000' }, /listenAddress/],
     [{ peers: new Map([[nodeId('n2'), 'nowhere']]) }, /peers\[n2\]/],
+    [{ peerDialOverrides: new Map([[nodeId('n2'), 'nowhere']]) }, /peerDialOverrides\[n2\] must be "host:port"/],
     [{ limits: { queueMessagesMax: 0 } }, /limits.queueMessagesMax must be an integer >= 1, got 0/],
     [{ limits: { messageBytesMax: 100 } }, /limits.messageBytesMax/],
     [{ limits: { queueBytesMax: 1024 * 1024 } }, /limits.queueBytesMax must be an integer >= 16777216/],
