@@ -36,6 +36,9 @@ export interface ClusterBackend {
   /** How many more nodes `addNode` can start. */
   spareNodes(): number;
 
+  /** The id the next `addNode` will use (its addresses are known already), or null when no slot is left. */
+  nextNodeId(): string | null;
+
   /**
    * Starts a fresh node from the next spare slot on an empty data directory with
    * `raftkv start --join <join>` (client endpoints of current members): it adds itself to the

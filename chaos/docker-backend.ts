@@ -206,6 +206,10 @@ export class DockerBackend implements ClusterBackend {
     return this.roster.spareCount();
   }
 
+  nextNodeId(): string | null {
+    return this.roster.nextSpare();
+  }
+
   async addNode(join: readonly string[], signal?: AbortSignal): Promise<string> {
     if (join.length === 0) throw new Error('addNode: no endpoint to join through');
     const slot = this.slot(this.roster.takeSpare());

@@ -36,6 +36,11 @@ export class NodeRoster {
     return this.spares.length;
   }
 
+  /** The id `takeSpare` will return next, or null when none is left. */
+  nextSpare(): string | null {
+    return this.spares[0] ?? null;
+  }
+
   /** Slots that have ever been members: current and removed ones (their logs belong to the run). */
   everMembers(): readonly string[] {
     return this.allIds.filter((id) => this.members.includes(id) || this.retired.includes(id));
@@ -54,10 +59,5 @@ export class NodeRoster {
     if (!this.members.includes(id)) throw new Error(`${id} is not a member (members: ${this.members.join(', ')})`);
     this.members = this.members.filter((member) => member !== id);
     this.retired.push(id);
-  }
-
-  /** Throws unless `id` names a slot of this roster. */
-  checkKnown(id: string): void {
-    if (!this.allIds.includes(id)) throw new Error(`no node ${id} (nodes: ${this.members.join(', ')})`);
   }
 }

@@ -167,6 +167,10 @@ export class ProcessBackend implements ClusterBackend {
     return this.roster.spareCount();
   }
 
+  nextNodeId(): string | null {
+    return this.roster.nextSpare();
+  }
+
   async addNode(join: readonly string[], signal?: AbortSignal): Promise<string> {
     if (join.length === 0) throw new Error('addNode: no endpoint to join through');
     const slot = this.slot(this.roster.takeSpare());

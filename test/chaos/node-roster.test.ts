@@ -25,9 +25,15 @@ describe('NodeRoster', () => {
     expect(() => roster.retire('n2')).toThrow(/n2 is not a member/);
   });
 
-  it('refuses impossible layouts and unknown ids', () => {
+  it('says which id comes next, and none when the spares are used up', () => {
+    const roster = new NodeRoster(1, 1);
+    expect(roster.nextSpare()).toBe('n2');
+    expect(roster.takeSpare()).toBe('n2');
+    expect(roster.nextSpare()).toBeNull();
+  });
+
+  it('refuses impossible layouts', () => {
     expect(() => new NodeRoster(0, 1)).toThrow(/initial node count/);
     expect(() => new NodeRoster(3, -1)).toThrow(/spare node count/);
-    expect(() => new NodeRoster(3, 0).checkKnown('n4')).toThrow(/no node n4/);
   });
 });
