@@ -1,10 +1,10 @@
 import type { Membership, NodeId } from './types.js';
 
-/**
- * Helpers over the Membership value. Rules a valid membership obeys (checked by
- * `membershipProblem`): ids are non-empty and unique within each list; voters, learners and
- * outgoing voters... may overlap only as voters ∩ outgoingVoters (a voter kept across a joint
- * change); learners are disjoint from both voter sets; autoPromote ⊆ learners.
+/*
+ * Helpers over the Membership value. A valid membership (`membershipProblem` returns null) has
+ * non-empty ids, each listed once per list; learners disjoint from both voter sets (voters and
+ * outgoingVoters may share the members a joint change keeps); autoPromote a subset of learners;
+ * and, while joint, incoming voters.
  */
 
 /** Whether `membership` is a joint configuration C_old,new (thesis §4.3). */
