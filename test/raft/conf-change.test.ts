@@ -178,6 +178,52 @@ describe('joint quorums (thesis §4.3): a majority of each voter set', () => {
   });
 });
 
+describe('the configuration context (conf-change.ts rule 7): carried forward untouched', () => {
+  const book = bytes('book-1');
+  const withBook: Membership = { ...three, context: book };
+  const rows: { name: string; from: Membership; change: ConfChange; context: Uint8Array | undefined }[] = [
+    { name: 'a requested change with a context gives it to the new configuration', from: withBook, change: { ops: [addLearner(n4)], context: bytes('book-2') }, context: bytes('book-2') },
+    { name: 'a requested change with an empty context keeps the previous one', from: withBook, change: change(remove(n3)), context: book },
+    { name: 'a configuration without a context takes the change\'s', from: three, change: { ops: [addLearner(n4)], context: book }, context: book },
+    { name: 'no context before or in the change: none after', from: three, change: change(addLearner(n4)), context: undefined },
+    {
+      name: 'a joint change carries the context too',
+      from: { ...withLearners, context: book },
+      change: { ops: [promote(n4), remove(n1)], context: bytes('book-3') },
+      context: bytes('book-3'),
+    },
+  ];
+  for (const row of rows) {
+    it(row.name, () => {
+      const plan = planConfChange(row.from, row.change, allCaughtUp);
+      expect(plan.ok).toBe(true);
+      if (plan.ok) expect(plan.membership.context).toEqual(row.context);
+    });
+  }
+
+  it('leaving joint consensus keeps the context', () => {
+    const joint: Membership = { voters: [n2, n3, n4], learners: [], outgoingVoters: [n1, n2, n3], context: book };
+    expect(leaveJoint(joint)).toEqual({ voters: [n2, n3, n4], learners: [], context: book });
+  });
+
+  it('sameMembership compares the context bytes; an absent and an empty context are the same', () => {
+    expect(sameMembership(withBook, { ...three, context: bytes('book-1') })).toBe(true);
+    expect(sameMembership(withBook, { ...three, context: bytes('book-2') })).toBe(false);
+    expect(sameMembership(withBook, three)).toBe(false);
+    expect(sameMembership(three, { ...three, context: none })).toBe(true);
+  });
+
+  it('membershipProblem bounds the context', () => {
+    expect(membershipProblem({ ...three, context: new Uint8Array(64 * 1024 + 1) })).toContain('context');
+    expect(membershipProblem({ ...three, context: new Uint8Array(64 * 1024) })).toBeNull();
+  });
+
+  it('an auto-promotion keeps the context (the leader promotes by itself)', () => {
+    const plan = planConfChange({ voters: [n1], learners: [n2], autoPromote: [n2], context: book }, change(promote(n2)), allCaughtUp);
+    expect(plan.ok && plan.membership).toEqual({ voters: [n1, n2], learners: [], context: book });
+  });
+});
+
 describe('the conf-change entry codec', () => {
   const record: ConfChangeRecord = {
     kind: 'requested',
@@ -190,6 +236,8 @@ describe('the conf-change entry codec', () => {
     expect(decodeConfChange(encodeConfChange(record))).toEqual(record);
     const leave: ConfChangeRecord = { kind: 'leave-joint', ops: [], context: none, membership: { voters: [nodeId('ü-1')], learners: [] } };
     expect(decodeConfChange(encodeConfChange(leave))).toEqual(leave);
+    const withContext: ConfChangeRecord = { ...record, membership: { ...record.membership, context: bytes('book') } };
+    expect(decodeConfChange(encodeConfChange(withContext))).toEqual(withContext);
   });
 
   it('describes a record in one line', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BinaryDecodeError, ByteReader, ByteWriter } from '../../src/shared/binary-codec.js';
 import { clientIdOfSessionKey, indexOfLogKey, logKey, prefixRange, sessionKey } from '../../src/storage/keys.js';
-import { decodeHardState, decodeSnapshotMeta, encodeHardState, encodeSnapshotMeta } from '../../src/storage/raft-meta-codec.js';
+import { decodeHardState, decodeMembership, decodeSnapshotMeta, encodeHardState, encodeMembership, encodeSnapshotMeta } from '../../src/storage/raft-meta-codec.js';
 import { decodeEntry, encodeEntry } from '../../src/storage/entry-codec.js';
 import { nodeId, type NodeId } from '../../src/raft/index.js';
 
@@ -90,6 +90,18 @@ describe('raft record codecs', () => {
     // A plain membership keeps format 1, which raftkv versions without membership changes read.
     expect(encodeSnapshotMeta({ ...meta, membership: { voters: [n1], learners: [] } })[17]).toBe(1);
     expect(encodeSnapshotMeta(meta)[17]).toBe(2);
+  });
+
+  it('round-trips a membership with a context (format 3, written only when there is one) in snapshot meta and on its own', () => {
+    const [n1, n2] = ['n1', 'n2'].map(nodeId) as [NodeId, NodeId];
+    const membership = { voters: [n1], learners: [n2], context: new Uint8Array([7, 0, 255]) };
+    const meta = { index: 100, term: 7, membership };
+    expect(decodeSnapshotMeta(encodeSnapshotMeta(meta))).toEqual(meta);
+    expect(encodeSnapshotMeta(meta)[17]).toBe(3);
+    expect(decodeMembership(encodeMembership(membership))).toEqual(membership);
+    expect(decodeMembership(encodeMembership({ voters: [n1], learners: [], context: new Uint8Array(0) }))).toEqual({ voters: [n1], learners: [] });
+    const truncated = encodeMembership(membership).subarray(0, -1);
+    expect(() => decodeMembership(truncated)).toThrow(/membership context/);
   });
 
   it('rejects an unknown entry type byte', () => {

@@ -63,6 +63,7 @@ export function oneOfEach(from: NodeId, to: NodeId, term = 7): Message[] {
             learners: [nodeId('n5')],
             outgoingVoters: [nodeId('n1'), nodeId('n2'), nodeId('n3')],
             autoPromote: [nodeId('n5')],
+            context: bytes('address book'),
           },
         },
         data: bytes('joint image'),
