@@ -23,7 +23,7 @@ import { checkLinearizability, writeHistoryFile, type LinearizabilityResult, typ
 import type { ClusterBackend } from './backend.js';
 import { ClusterObserver } from './cluster-observer.js';
 import { completedCount, describeCounts, HistoryRecorder } from './history-recorder.js';
-import { describeMembers, isVoterSet, type MembershipApi } from './membership-change.js';
+import { describeMembers, isVoterSet } from './membership-change.js';
 import { faultProblems, NemesisRunner, type MembershipSession } from './nemesis-runner.js';
 import { describeFault, planNemesis, spareNodesFor, type PlannedFault } from './nemesis.js';
 import type { ChaosConfig } from './options.js';
@@ -261,10 +261,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
 
 /** An SDK client for the membership fault and the final member list, over these endpoints. */
 function sdkMembershipClient(endpoints: readonly string[]): MembershipSession {
-  const client = new RaftKvClient({ endpoints: [...endpoints], transport: 'unary', timeoutMs: 5000 });
-  // TEMPORARY until the SDK's membership methods are merged (branch membership-node): then
-  // `client` is a MembershipApi as it is and this cast goes.
-  return client as unknown as MembershipApi & { close(): void };
+  return new RaftKvClient({ endpoints: [...endpoints], transport: 'unary', timeoutMs: 5000 });
 }
 
 /** The cluster for a run, with `spareNodes` slots for nodes the membership fault adds. */

@@ -10,6 +10,9 @@ export type {
   Consistency,
   DeleteResult,
   KeyValue,
+  MemberInfo,
+  MemberList,
+  NewMember,
   PutResult,
   RaftKvClientOptions,
   RangeResult,
@@ -17,6 +20,7 @@ export type {
 export {
   CancelledError,
   InvalidArgumentError,
+  MembershipChangeError,
   NotFoundError,
   OverloadedError,
   RaftKvError,
@@ -26,5 +30,6 @@ export {
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+export type { MembershipChangeRefusal } from './errors.js';
 export { defaultSnapshotTimeoutMs } from './snapshot-download.js';
 export type { SnapshotDownload, SnapshotInfo, SnapshotOptions } from './snapshot-download.js';

@@ -6,13 +6,14 @@
  *   | ops: u16 count, each: type u8 (0 add-learner, 1 promote, 2 remove) | flags u8 (1 = autoPromote) | node id
  *   | context: u32 length + bytes
  *   | membership: voters, learners, outgoingVoters, autoPromote: each a u16 count of node ids
+ *     | the membership's context (conf-change.ts rule 7): u32 length + bytes
  *
  * A node id is a u8 length + UTF-8. Decoding checks everything and throws ConfChangeDecodeError
  * naming the field; the transport calls it on entries from peers, so the core only sees valid data.
  */
 import { assertNever } from './assert.js';
 import { confChangeContextBytesMax, type ConfChangeKind, type ConfChangeOp, type ConfChangeRecord } from './conf-change.js';
-import { autoPromoteOf, membershipProblem, normalizeMembership, outgoingVotersOf } from './membership.js';
+import { autoPromoteOf, contextOf, membershipProblem, normalizeMembership, outgoingVotersOf } from './membership.js';
 import { nodeId, type Membership, type NodeId } from './types.js';
 
 const formatVersion = 1;
@@ -56,12 +57,16 @@ export function encodeConfChange(record: ConfChangeRecord): Uint8Array {
     parts.push(opTypes.indexOf(op.type), op.type === 'add-learner' && op.autoPromote ? 1 : 0);
     id(op.node);
   }
-  const length = record.context.byteLength;
-  parts.push((length >>> 24) & 0xff, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff);
-  flush();
-  chunks.push(record.context);
+  const bytes = (value: Uint8Array): void => {
+    const length = value.byteLength;
+    parts.push((length >>> 24) & 0xff, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff);
+    flush();
+    chunks.push(value);
+  };
+  bytes(record.context);
   const m = record.membership;
   for (const ids of [m.voters, m.learners, outgoingVotersOf(m), autoPromoteOf(m)]) list(ids);
+  bytes(contextOf(m));
   flush();
 
   const out = new Uint8Array(chunks.reduce((sum, c) => sum + c.byteLength, 0));
@@ -116,16 +121,21 @@ export function decodeConfChange(data: Uint8Array): ConfChangeRecord {
     const node = id(`ops[${i}].node`);
     ops.push(makeOp(type, node, flags === 1));
   }
-  const contextLength = u16('context length') * 0x10000 + u16('context length');
-  if (contextLength > confChangeContextBytesMax) throw new ConfChangeDecodeError(`conf change: context is ${contextLength} bytes, at most ${confChangeContextBytesMax}`);
-  need(contextLength, 'context');
-  const context = data.slice(offset, offset + contextLength);
-  offset += contextLength;
+  const bytes = (field: string): Uint8Array => {
+    const length = u16(`${field} length`) * 0x10000 + u16(`${field} length`);
+    if (length > confChangeContextBytesMax) throw new ConfChangeDecodeError(`conf change: ${field} is ${length} bytes, at most ${confChangeContextBytesMax}`);
+    need(length, field);
+    const value = data.slice(offset, offset + length);
+    offset += length;
+    return value;
+  };
+  const context = bytes('context');
   const membership: Membership = normalizeMembership({
     voters: list('voters'),
     learners: list('learners'),
     outgoingVoters: list('outgoingVoters'),
     autoPromote: list('autoPromote'),
+    context: bytes('membership context'),
   });
   if (offset !== data.byteLength) throw new ConfChangeDecodeError(`conf change: ${data.byteLength - offset} bytes after the end`);
   const problem = membershipProblem(membership);

@@ -49,8 +49,15 @@
  *    that configuration is committed (thesis §4.2.2); then it sends TimeoutNow to the most
  *    up-to-date remaining voter once that voter holds its whole log, and steps down. A node the
  *    committed configuration leaves out never campaigns and reports `removed: true`.
+ *
+ * 7. A configuration carries an opaque `context` the core never reads (the driver keeps the
+ *    members' addresses there, so an address is in force exactly where its configuration is).
+ *    A requested change with a non-empty `ConfChange.context` gives the new configuration that
+ *    context; with an empty one the previous context is kept; auto-promotion and leaving joint
+ *    consensus always keep it. It travels wherever a configuration does: conf-change entries,
+ *    stored membership, snapshot metadata.
  */
-import { allMembers, autoPromoteOf, isJoint, isVoterIn, normalizeMembership } from './membership.js';
+import { allMembers, autoPromoteOf, contextOf, isJoint, isVoterIn, normalizeMembership } from './membership.js';
 import type { Index, Membership, NodeId } from './types.js';
 
 /** One operation of a change. Adding always goes through a learner, so a new voter never starts empty. */
@@ -67,7 +74,10 @@ export type ConfChangeOpType = ConfChangeOp['type'];
 /** What a caller proposes. All its operations form one atomic change (joint if more than one voter changes). */
 export interface ConfChange {
   readonly ops: readonly ConfChangeOp[];
-  /** Opaque to the core; handed back in the committed entry (the driver puts members' addresses here). */
+  /**
+   * Opaque to the core; handed back in the committed entry and, when non-empty, the new
+   * configuration's context (rule 7; the driver puts members' addresses here).
+   */
   readonly context: Uint8Array;
 }
 
@@ -172,13 +182,15 @@ export function planConfChange(current: Membership, change: ConfChange, caughtUp
     learners,
     autoPromote,
     outgoingVoters: joint ? [...current.voters] : [],
+    // Rule 7: a change's context replaces the configuration's; an empty one keeps it.
+    context: change.context.byteLength > 0 ? change.context : contextOf(current),
   });
   return { ok: true, membership: next, joint };
 }
 
 /** The configuration that leaving `joint` leads to: C_new alone. */
 export function leaveJoint(joint: Membership): Membership {
-  return normalizeMembership({ voters: joint.voters, learners: joint.learners, autoPromote: autoPromoteOf(joint) });
+  return normalizeMembership({ voters: joint.voters, learners: joint.learners, autoPromote: autoPromoteOf(joint), context: contextOf(joint) });
 }
 
 /** How many voters one voter set adds or removes relative to another. */

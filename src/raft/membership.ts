@@ -1,10 +1,14 @@
 import type { Membership, NodeId } from './types.js';
 
-/**
- * Helpers over the Membership value. Rules a valid membership obeys (checked by
- * `membershipProblem`): ids are non-empty and unique within each list; voters, learners and
- * outgoing voters... may overlap only as voters ∩ outgoingVoters (a voter kept across a joint
- * change); learners are disjoint from both voter sets; autoPromote ⊆ learners.
+const emptyContext = new Uint8Array(0);
+/** The most bytes a configuration's context may hold (the same bound as a change's context). */
+export const membershipContextBytesMax = 64 * 1024;
+
+/*
+ * Helpers over the Membership value. A valid membership (`membershipProblem` returns null) has
+ * non-empty ids, each listed once per list; learners disjoint from both voter sets (voters and
+ * outgoingVoters may share the members a joint change keeps); autoPromote a subset of learners;
+ * and, while joint, incoming voters.
  */
 
 /** Whether `membership` is a joint configuration C_old,new (thesis §4.3). */
@@ -20,6 +24,11 @@ export function outgoingVotersOf(membership: Membership): readonly NodeId[] {
 /** Learners to be promoted automatically; empty when none. */
 export function autoPromoteOf(membership: Membership): readonly NodeId[] {
   return membership.autoPromote ?? [];
+}
+
+/** The opaque context carried with the configuration; empty when none (conf-change.ts rule 7). */
+export function contextOf(membership: Membership): Uint8Array {
+  return membership.context ?? emptyContext;
 }
 
 /** Whether `id` votes in either configuration (so it may campaign and its vote counts). */
@@ -43,21 +52,24 @@ export function allMembers(membership: Membership): NodeId[] {
 export function normalizeMembership(membership: Membership): Membership {
   const outgoingVoters = outgoingVotersOf(membership);
   const autoPromote = autoPromoteOf(membership);
+  const context = contextOf(membership);
   return {
     voters: [...membership.voters],
     learners: [...membership.learners],
     ...(outgoingVoters.length > 0 ? { outgoingVoters: [...outgoingVoters] } : {}),
     ...(autoPromote.length > 0 ? { autoPromote: [...autoPromote] } : {}),
+    ...(context.byteLength > 0 ? { context } : {}),
   };
 }
 
-/** Same members in the same roles (list order ignored). */
+/** Same members in the same roles (list order ignored), with the same context bytes. */
 export function sameMembership(a: Membership, b: Membership): boolean {
   return (
     sameSet(a.voters, b.voters) &&
     sameSet(a.learners, b.learners) &&
     sameSet(outgoingVotersOf(a), outgoingVotersOf(b)) &&
-    sameSet(autoPromoteOf(a), autoPromoteOf(b))
+    sameSet(autoPromoteOf(a), autoPromoteOf(b)) &&
+    sameBytes(contextOf(a), contextOf(b))
   );
 }
 
@@ -80,6 +92,8 @@ export function membershipProblem(membership: Membership): string | null {
     if (!membership.learners.includes(id)) return `autoPromote: ${id} is not a learner`;
   }
   if (isJoint(membership) && membership.voters.length === 0) return 'a joint configuration needs incoming voters';
+  const contextBytes = contextOf(membership).byteLength;
+  if (contextBytes > membershipContextBytesMax) return `context: ${contextBytes} bytes, at most ${membershipContextBytesMax}`;
   return null;
 }
 
@@ -90,6 +104,10 @@ export function describeMembership(membership: Membership): string {
   if (membership.learners.length > 0) parts.push(`learners=${membership.learners.join(',')}`);
   if (autoPromoteOf(membership).length > 0) parts.push(`auto=${autoPromoteOf(membership).join(',')}`);
   return parts.join(' ');
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
 }
 
 function sameSet(a: readonly NodeId[], b: readonly NodeId[]): boolean {

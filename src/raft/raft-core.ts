@@ -59,9 +59,13 @@ export interface RaftStatus {
   /** The index of the conf-change entry that made `membership` while it is not yet applied, else 0. */
   readonly pendingConfIndex: Index;
   /**
-   * This node was a member and the committed configuration no longer lists it: it never
-   * campaigns again and the driver may retire it. (A node restarted from a snapshot that
-   * predates its own addition also reads true until the entry adding it arrives.)
+   * This node was a member and the configuration in force (the newest in its log) no longer
+   * lists it: it does not campaign. The leader keeps replicating to a node being removed until
+   * the removal commits, so the node normally learns it; if the removal entry is overwritten
+   * (it never committed) this goes back to false. A driver retiring the node should do so once
+   * `removed` holds and the removal entry is committed (commit >= pendingConfIndex... i.e.
+   * pendingConfIndex is 0). A node restarted from a snapshot that predates its own addition
+   * also reads true until the entry adding it arrives.
    */
   readonly removed: boolean;
   readonly transferee: NodeId | null;
@@ -784,6 +788,11 @@ export class RaftCore {
     } else if (wasPaused) {
       this.sendAppend(response.from, false);
     }
+    if (!this.progress.has(response.from)) {
+      // The commit just made a configuration without this node final.
+      this.maybeChangeMembershipItself();
+      return;
+    }
     // Fill the pipeline as far as the window allows.
     while (this.sendAppend(response.from, false)) {
       /* each call sends one more batch */
@@ -860,7 +869,16 @@ export class RaftCore {
   private membershipChanged(before: Membership): void {
     if (isMemberOf(this.membership, this.id)) this.everMember = true;
     if (this.role !== 'leader') return;
-    // Replicate to every member of either configuration, learners included; forget the others.
+    this.syncProgress();
+    if (this.transferee !== null && !this.membership.voters.includes(this.transferee)) this.transferee = null;
+    if (isVoterIn(before, this.id) !== isVoterIn(this.membership, this.id) || !sameMembership(before, this.membership)) {
+      // The quorum changed: what was not committed under the old one may be now.
+      if (this.maybeCommit()) this.broadcastAppendPending = true;
+    }
+  }
+
+  /** Leader only: a Progress for every peer (learners included), none for nodes that are no longer peers. */
+  private syncProgress(): void {
     const members = this.peers();
     for (const id of [...this.progress.keys()]) if (!members.includes(id)) this.progress.delete(id);
     for (const id of members) {
@@ -869,11 +887,6 @@ export class RaftCore {
       // Give a new member a full election timeout before CheckQuorum counts it as silent.
       progress.recentActive = true;
       this.progress.set(id, progress);
-    }
-    if (this.transferee !== null && !this.membership.voters.includes(this.transferee)) this.transferee = null;
-    if (isVoterIn(before, this.id) !== isVoterIn(this.membership, this.id) || !sameMembership(before, this.membership)) {
-      // The quorum changed: what was not committed under the old one may be now.
-      if (this.maybeCommit()) this.broadcastAppendPending = true;
     }
   }
 
@@ -939,10 +952,10 @@ export class RaftCore {
     return this.role === 'leader' && !isVoterIn(this.membership, this.id);
   }
 
-  /** RaftStatus.removed: this node was a member and the committed configuration leaves it out. */
+  /** RaftStatus.removed: this node was a member and the configuration in force leaves it out. */
   private isRemoved(): boolean {
-    const committed = this.configs.at(this.log.committed);
-    return this.everMember && committed.voters.length > 0 && !isMemberOf(committed, this.id);
+    const current = this.membership;
+    return this.everMember && current.voters.length > 0 && !isMemberOf(current, this.id);
   }
 
   /** Rule 5: a learner may be promoted once within promoteLagEntriesMax of the leader's last index. */
@@ -968,7 +981,10 @@ export class RaftCore {
       const entry = this.log.entryAt(index);
       if (entry !== undefined && entry.term === this.term) this.uncommittedBytes -= entry.data.byteLength;
     }
+    const configCommitted = before < this.configs.currentIndex() && this.configs.currentIndex() <= after;
     this.log.commitTo(after);
+    // Nodes the committed configuration removed get nothing more (see peers()).
+    if (configCommitted) this.syncProgress();
     if (this.readsAwaitingTermCommit.length > 0) {
       const waiting = this.readsAwaitingTermCommit;
       this.readsAwaitingTermCommit = [];
@@ -1058,8 +1074,15 @@ export class RaftCore {
     return progress;
   }
 
+  /**
+   * The nodes a leader replicates to: every member of the configuration in force and of the
+   * committed one, so a node being removed still receives the entry that removes it (and learns
+   * it was removed) until that entry commits.
+   */
   private peers(): NodeId[] {
-    return allMembers(this.membership).filter((id) => id !== this.id);
+    const members = allMembers(this.membership);
+    for (const id of allMembers(this.configs.at(this.log.committed))) if (!members.includes(id)) members.push(id);
+    return members.filter((id) => id !== this.id);
   }
 
   /** Whether this node votes in either voter set, and so may campaign (learners and removed nodes never do). */

@@ -66,6 +66,11 @@ export interface Membership {
   readonly outgoingVoters?: readonly NodeId[];
   /** Learners the leader promotes to voters by itself once they are caught up. A subset of `learners`. */
   readonly autoPromote?: readonly NodeId[];
+  /**
+   * Opaque to the core, carried forward untouched (conf-change.ts rule 7): the driver keeps the
+   * members' addresses here. Absent when empty. At most confChangeContextBytesMax bytes.
+   */
+  readonly context?: Uint8Array;
 }
 
 /** Identifies the state a snapshot captures: everything up to and including `index` (§7). */

@@ -26,13 +26,26 @@ export interface NodeConfig {
   readonly listenClient: string;
   /** The client address other nodes give clients for this node (defaults to listenClient). */
   readonly advertiseClient: string;
-  /** Every voter of the cluster (this node included) and its peer address. */
+  /**
+   * The voters of a brand-new cluster (this node included) and their peer addresses: only used
+   * to bootstrap an empty data directory (a used one resumes the configuration it stored).
+   */
   readonly peers: ReadonlyMap<NodeId, string>;
   /**
    * Member id -> the address this node dials for it instead of the one in the cluster's address
    * book (NAT, port forwarding, the chaos harness's link proxies). Never names this node.
    */
   readonly peerDialOverrides: ReadonlyMap<NodeId, string>;
+  /**
+   * Client endpoints of an existing cluster to join (`--join`); empty when not joining. Only
+   * used with an empty data directory: the node starts with no configuration and asks the
+   * cluster to add it.
+   */
+  readonly join: readonly string[];
+  /** How the joining node is added: 'voter' (a learner promoted once caught up) or 'learner' (stays one). */
+  readonly joinAs: 'voter' | 'learner';
+  /** How long joining may take before the node gives up and stops. */
+  readonly joinTimeoutMs: number;
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
@@ -82,6 +95,9 @@ export interface RawNodeConfig {
   advertiseClient?: unknown;
   peers?: unknown;
   peerDialOverride?: unknown;
+  join?: unknown;
+  joinAs?: unknown;
+  joinTimeoutMs?: unknown;
   tickMs?: unknown;
   electionTicks?: unknown;
   heartbeatTicks?: unknown;
@@ -100,7 +116,8 @@ export interface RawNodeConfig {
 }
 
 const knownKeys = new Set<string>([
-  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'peers', 'peerDialOverride', 'tickMs', 'electionTicks', 'heartbeatTicks',
+  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'peers', 'peerDialOverride', 'join', 'joinAs', 'joinTimeoutMs',
+  'tickMs', 'electionTicks', 'heartbeatTicks',
   'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
   'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
   'unsafeStaleReads', 'unsafeAckBeforeCommit',
@@ -141,6 +158,10 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
   if (self === undefined) throw new ConfigError(`peers: must include this node's own id "${id}"`);
   const peerDialOverrides = raw.peerDialOverride === undefined ? new Map<NodeId, string>() : parseIdAddressList(raw.peerDialOverride, 'peer-dial-override', { allowEmpty: true });
   if (peerDialOverrides.has(nodeId(id))) throw new ConfigError(`peer-dial-override: names this node "${id}"; it only says how to dial other members`);
+  const join = raw.join === undefined || raw.join === '' ? [] : parseEndpoints(raw.join, 'join');
+  const joinAs = raw.joinAs === undefined ? 'voter' : requireString(raw.joinAs, 'join-as');
+  if (joinAs !== 'voter' && joinAs !== 'learner') throw new ConfigError(`join-as: must be voter or learner, got "${joinAs}"`);
+  if (raw.joinAs !== undefined && join.length === 0) throw new ConfigError('join-as: only meaningful with --join');
   const electionTicks = optionalInt(raw.electionTicks, 'election-ticks', 10, 2, 1000);
   const heartbeatTicks = optionalInt(raw.heartbeatTicks, 'heartbeat-ticks', 1, 1, 1000);
   if (heartbeatTicks >= electionTicks) {
@@ -170,6 +191,9 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
     advertiseClient: raw.advertiseClient === undefined ? listenClient : parseAddress(requireString(raw.advertiseClient, 'advertise-client'), 'advertise-client'),
     peers,
     peerDialOverrides,
+    join,
+    joinAs,
+    joinTimeoutMs: optionalInt(raw.joinTimeoutMs, 'join-timeout-ms', 60_000, 1, requestTimeoutMsMax),
     tickMs: optionalInt(raw.tickMs, 'tick-ms', 100, 1, 60_000),
     electionTicks,
     heartbeatTicks,
@@ -230,6 +254,16 @@ function parseIdAddressList(value: unknown, setting: string, { allowEmpty }: { a
     addresses.add(parsed);
   }
   return peers;
+}
+
+/** Parses "host:port,host:port" (or a list of them) into client endpoints. */
+export function parseEndpoints(value: unknown, setting: string): string[] {
+  const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : Array.isArray(value) ? value : null;
+  if (items === null || items.length === 0) throw new ConfigError(`${setting}: must list host:port endpoints, separated by commas`);
+  return [...new Set(items.map((item, i) => {
+    if (typeof item !== 'string') throw new ConfigError(`${setting}: item ${i} must be a string, got ${JSON.stringify(item)}`);
+    return parseAddress(item, setting);
+  }))];
 }
 
 /** Checks "host:port" (IPv6 as "[::1]:port") and returns it normalised. */

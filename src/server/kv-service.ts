@@ -12,12 +12,14 @@ import {
   type KvStateMachine,
   type RangeQuery,
 } from '../kv/index.js';
-import { assertNever, nodeId, type NodeId } from '../raft/index.js';
+import { assertNever, type NodeId } from '../raft/index.js';
 import { InvalidArgumentError, NotLeaderError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { requestTimeoutMsMax, type NodeConfig } from './config.js';
 import { StaleSessionError, toGrpcError } from './grpc-errors.js';
+import { clusterOperations, removedNodeError } from './cluster-service.js';
 import { kvStreams, type KvStreams } from './kv-stream.js';
+import type { PeerDirectory } from './peer-directory.js';
 import type { RaftNode } from './raft-node.js';
 
 export interface KvServiceDeps {
@@ -26,6 +28,8 @@ export interface KvServiceDeps {
   readonly config: NodeConfig;
   /** The client address a peer announced, for "not the leader" hints; null if not known yet. */
   readonly clientAddressOf: (id: NodeId) => string | null;
+  /** Every member's addresses, following the configuration. */
+  readonly directory: PeerDirectory;
   readonly logger: Logger;
 }
 
@@ -105,8 +109,14 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     revision: stateMachine.appliedIndex,
   });
 
+  /** A node the configuration no longer lists serves nothing: it points the client at a member. */
+  const refuseIfRemoved = (): void => {
+    if (node.isRemoved()) throw removedNodeError(node.status(), deps.directory);
+  };
+
   /** Proposes a write on the leader, or says who the leader is. */
   const write = async (command: Command, timeoutMs: number): Promise<CommandResult> => {
+    refuseIfRemoved();
     validateCommand(command, limits);
     const status = node.leadership();
     if (status.role !== 'leader') {
@@ -135,6 +145,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
 
   /** Waits until local state may be read at the requested consistency. */
   const readBarrier = async (consistency: string, timeoutMs: number): Promise<void> => {
+    refuseIfRemoved();
     if (consistency === 'SERIALIZABLE') return;
     if (consistency !== 'LINEARIZABLE') throw new InvalidArgumentError('consistency', `unknown value ${consistency}`);
     if (config.unsafe.staleReads) return;
@@ -217,40 +228,14 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
     stream: streams.handler,
   };
 
+  const clusterOps = clusterOperations({ node, stateMachine, config, directory: deps.directory });
   const cluster: grpc.UntypedServiceImplementation = {
-    status: unary('status', async () => {
-      const status = node.status();
-      return {
-        id: status.id,
-        role: status.role,
-        term: status.term,
-        leaderId: status.leader ?? '',
-        leaderAddress: status.leader === null ? '' : (deps.clientAddressOf(status.leader) ?? ''),
-        commitIndex: status.commit,
-        appliedIndex: stateMachine.appliedIndex,
-        lastIndex: status.lastIndex,
-        snapshotIndex: status.snapshotIndex,
-        logEntries: status.lastIndex - status.compactedTo.index,
-        logBytes: status.logBytes,
-        compactedIndex: status.compactedTo.index,
-        members: [...config.peers].map(([id, peerAddress]) => ({
-          id,
-          peerAddress,
-          clientAddress: deps.clientAddressOf(id) ?? '',
-          voter: status.membership.voters.includes(id),
-        })),
-      };
-    }),
-    transferLeadership: unary('transferLeadership', async (request: { targetId: string }) => {
-      if (request.targetId === '') throw new InvalidArgumentError('target_id', 'is required');
-      const status = node.status();
-      if (status.role !== 'leader') {
-        throw new NotLeaderError(status.leader, status.leader === null ? null : deps.clientAddressOf(status.leader));
-      }
-      if (!config.peers.has(nodeId(request.targetId))) throw new InvalidArgumentError('target_id', `"${request.targetId}" is not a member`);
-      node.transferLeadership(nodeId(request.targetId));
-      return { leaderId: status.id };
-    }),
+    status: unary('status', clusterOps.status),
+    transferLeadership: unary('transferLeadership', clusterOps.transferLeadership),
+    memberList: unary('memberList', clusterOps.memberList),
+    memberAdd: unary('memberAdd', clusterOps.memberAdd),
+    memberPromote: unary('memberPromote', clusterOps.memberPromote),
+    memberRemove: unary('memberRemove', clusterOps.memberRemove),
   };
 
   return { kv, cluster, streams };

@@ -126,6 +126,7 @@ function encodeSnapshot(snapshot: Snapshot): WireSnapshot {
         learners: [...meta.membership.learners],
         outgoingVoters: [...(meta.membership.outgoingVoters ?? [])],
         autoPromote: [...(meta.membership.autoPromote ?? [])],
+        context: meta.membership.context ?? new Uint8Array(0),
       },
     },
     data: snapshot.data,
@@ -289,11 +290,14 @@ function decodeMembership(value: unknown, path: string): Membership {
   const outgoingVoters = readIds('outgoingVoters');
   const autoPromote = readIds('autoPromote');
   if (voters.length === 0) throw malformed(`${path}.voters`, 'a membership needs at least one voter');
+  // A peer of an older version sends no context: empty.
+  const context = membership['context'] === undefined || membership['context'] === null ? new Uint8Array(0) : readBytes(membership, 'context', path);
   const decoded: Membership = {
     voters,
     learners,
     ...(outgoingVoters.length > 0 ? { outgoingVoters } : {}),
     ...(autoPromote.length > 0 ? { autoPromote } : {}),
+    ...(context.byteLength > 0 ? { context } : {}),
   };
   const problem = membershipProblem(decoded);
   if (problem !== null) throw malformed(path, problem);
@@ -321,7 +325,8 @@ export function messageBytesUpperBound(message: Message): number {
     case 'snapshot': {
       const { membership } = message.snapshot.meta;
       const ids = [...membership.voters, ...membership.learners, ...(membership.outgoingVoters ?? []), ...(membership.autoPromote ?? [])];
-      return envelopeBytes + 64 + message.snapshot.data.byteLength + ids.reduce((sum, id) => sum + 6 + stringBytesMax(id), 0);
+      const contextBytes = 16 + (membership.context?.byteLength ?? 0);
+      return envelopeBytes + 64 + contextBytes + message.snapshot.data.byteLength + ids.reduce((sum, id) => sum + 6 + stringBytesMax(id), 0);
     }
     case 'heartbeat':
     case 'heartbeat-response':

@@ -38,6 +38,7 @@ export interface WireMembership {
   learners: string[];
   outgoingVoters?: string[];
   autoPromote?: string[];
+  context?: Uint8Array;
 }
 
 export interface WireSnapshotMeta {
