@@ -69,6 +69,16 @@ describe('membership changes under a steady write load', () => {
       expect(member).toMatchObject({ peerAddress: cluster.node(member.id).peerAddress, clientAddress: cluster.node(member.id).clientAddress });
       expect(member.matchIndex).not.toBeNull();
     }
+    // Restarted on their data directories, nodes resume the configuration they stored: a joined
+    // node ignores --join, an original one no longer reads --peers (which lists only n1..n3).
+    for (const id of ['n4', 'n1']) {
+      await cluster.stop(id);
+      cluster.start(id);
+      await waitFor(`${id} to be back`, async () => ((await admin.status(cluster.node(id).clientAddress, { timeoutMs: 1000 })).leaderId !== '' ? true : undefined));
+      await load.progress(20);
+    }
+    expect(cluster.log('n4')).toContain('--join ignored: this data directory already holds a configuration');
+    expect(roles(await members())).toEqual(['n1:voter', 'n2:voter', 'n3:voter', 'n4:voter', 'n5:voter']);
     expectHealthy(await stopAndCheck(load, await memberNodes(), cluster.endpoints), 100);
   }, scenarioTimeoutMs);
 
@@ -242,6 +252,18 @@ describe('membership changes that are refused', () => {
     expect(exit.code).toBe(1);
     expect(cluster.log('n5')).toMatch(/cluster-id-mismatch: this cluster is "raftkv", the request is for "another-cluster"/);
     expect(roles(await admin.members())).toEqual(before);
+  }, scenarioTimeoutMs);
+
+  it('leader transfer hands leadership to the voter named (CLI), and refuses a non-voter', async () => {
+    const leader = (await admin.members()).leaderId;
+    const target = ['n1', 'n2', 'n3'].find((id) => id !== leader) as string;
+    const cli = await runCli(['leader', 'transfer', target, '--endpoints', cluster.endpoints.join(','), '--json']);
+    expect(cli.code).toBe(0);
+    expect(JSON.parse(cli.stdout)).toEqual({ leaderId: target });
+    await waitFor(`${target} to lead`, async () => ((await admin.members()).leaderId === target ? true : undefined));
+    const refused = await runCli(['leader', 'transfer', 'n9', '--endpoints', cluster.endpoints.join(',')]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('"n9" is not a voter');
   }, scenarioTimeoutMs);
 
   it('removing the last voter: would-remove-last-voter', async () => {
