@@ -183,6 +183,8 @@ const changeRoute: Route = { kind: 'cluster', followLeader: true, change: true }
 export { leaderAddressMetadataKey, leaderIdMetadataKey };
 
 const kvProto = 'raftkv/v1/kv.proto';
+/** The least time between two background refreshes of the member list. */
+const refreshIntervalMs = 2000;
 
 /**
  * The raftkv SDK. It finds the leader among `endpoints`, follows "not the leader" hints,
@@ -205,6 +207,7 @@ export class RaftKvClient {
   private session = new ClientSession();
   private closed = false;
   private refreshing = false;
+  private lastRefreshMs = -Infinity;
 
   constructor(options: RaftKvClientOptions) {
     if (options.endpoints.length === 0) throw new InvalidArgumentError('endpoints', 'at least one endpoint is required');
@@ -375,10 +378,14 @@ export class RaftKvClient {
     this.preferred = kept >= 0 ? kept : 0;
   }
 
-  /** Learns the members in the background (a node answered that it was removed); errors are ignored. */
+  /**
+   * Learns the members in the background (a node answered that it was removed, or could not be
+   * reached), at most once per `refreshIntervalMs`; errors are ignored.
+   */
   private refreshEndpoints(): void {
-    if (this.pinned || this.refreshing || this.closed) return;
+    if (this.pinned || this.refreshing || this.closed || Date.now() - this.lastRefreshMs < refreshIntervalMs) return;
     this.refreshing = true;
+    this.lastRefreshMs = Date.now();
     this.members({ timeoutMs: this.attemptTimeoutMs })
       .catch(() => undefined)
       .finally(() => {
@@ -500,6 +507,8 @@ export class RaftKvClient {
           // Unavailable (a node stopping ends its streams so), timed out, not the leader: try
           // another node. An overloaded node (RESOURCE_EXHAUSTED) is the right one: it needs a moment.
           this.rotateFrom(endpoint);
+          // A node that is down may be gone for good: learn who the members are now.
+          if (code === grpc.status.UNAVAILABLE && this.endpoints.length > 1) this.refreshEndpoints();
         }
         await this.backoff(failures, deadline, options.signal);
       }
