@@ -136,7 +136,7 @@ export class DockerBackend implements ClusterBackend {
     const spare = options.spareNodes ?? 0;
     // Addresses .11 up; well inside the /24.
     if (!Number.isInteger(spare) || spare < 0 || options.nodeCount + spare > 200) {
-      throw new RangeError(`spareNodes must be an integer in 0..${200 - options.nodeCount}, got ${spare}`);
+      throw new RangeError(`spareNodes must be an integer in 0..${200 - options.nodeCount} (each membership fault of a plan needs one: shorten the run or leave membership out), got ${spare}`);
     }
     const client = await connectToEngine();
     await requireImage(client, options.image);

@@ -93,7 +93,7 @@ export class ProcessBackend implements ClusterBackend {
     }
     const spare = options.spareNodes ?? 0;
     if (!Number.isInteger(spare) || spare < 0 || options.nodeCount + spare > slotsMax) {
-      throw new RangeError(`spareNodes must be an integer in 0..${slotsMax - options.nodeCount}, got ${spare}`);
+      throw new RangeError(`spareNodes must be an integer in 0..${slotsMax - options.nodeCount} (each membership fault of a plan needs one; at most ${slotsMax} nodes in all: shorten the run or leave membership out), got ${spare}`);
     }
     mkdirSync(join(options.dir, 'data'), { recursive: true });
     mkdirSync(join(options.dir, 'nodes'), { recursive: true });
