@@ -12,7 +12,7 @@ export default defineConfig({
     fileParallelism: false,
     maxWorkers: 1,
     sequence: { concurrent: false },
-    // A 45 s run, its start, recovery, checks and cleanup, on a loaded machine.
+    // A 50 s run, its start, recovery, checks and cleanup, on a loaded machine.
     testTimeout: 10 * 60_000,
     hookTimeout: 2 * 60_000,
     reporters: ['verbose'],

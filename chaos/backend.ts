@@ -7,7 +7,9 @@ export type UnsafeCanary = (typeof unsafeCanaries)[number];
  * behind harness-owned proxies (process-backend.ts) or containers (a docker backend, later).
  *
  * Contract, for every implementation:
- * - Node ids are fixed at creation ("n1".."nN"); every method takes ids from `nodeIds`.
+ * - Node ids: "n1".."nN" at the start; `addNode` brings in a fresh id from a spare slot laid out
+ *   at creation ("n(N+1)"...), `removeNode` retires one for good. `nodeIds` is always the
+ *   current members; fault methods take ids from it.
  * - Every async method finishes or rejects within its own deadline, stated per method; none
  *   waits on the cluster's Raft state (that is the observer's job, cluster-observer.ts).
  * - `kill`, `pause`, `resume` and `restart` resolve only once the fault is in effect as far as
@@ -19,6 +21,7 @@ export type UnsafeCanary = (typeof unsafeCanaries)[number];
  */
 export interface ClusterBackend {
   readonly kind: 'process' | 'docker';
+  /** The nodes that are members now, in slot order. */
   readonly nodeIds: readonly string[];
 
   /** Starts every node. Rejects (after stopping what it started) if one cannot start. */
@@ -26,6 +29,29 @@ export interface ClusterBackend {
 
   /** The client address ("host:port") of a node. */
   clientEndpoint(id: string): string;
+
+  /** The addresses the cluster's address book should hold for a node: what the others dial, and where clients go. */
+  memberAddresses(id: string): { readonly peer: string; readonly client: string };
+
+  /** How many more nodes `addNode` can start. */
+  spareNodes(): number;
+
+  /** The id the next `addNode` will use (its addresses are known already), or null when no slot is left. */
+  nextNodeId(): string | null;
+
+  /**
+   * Starts a fresh node from the next spare slot on an empty data directory with
+   * `raftkv start --join <join>` (client endpoints of current members): it adds itself to the
+   * cluster. Resolves with its id once it listens for clients (not once it is a member).
+   * Every other node can already reach it, and links to and from it can be cut.
+   */
+  addNode(join: readonly string[], signal?: AbortSignal): Promise<string>;
+
+  /**
+   * Stops a node that was removed from the cluster (SIGTERM, then SIGKILL at a deadline) and
+   * retires its slot: it leaves `nodeIds`, its log stays in `logFiles`.
+   */
+  removeNode(id: string): Promise<void>;
 
   /** What the node is now, as far as the backend knows. */
   nodeState(id: string): NodeState;
@@ -63,7 +89,7 @@ export interface ClusterBackend {
    */
   probe(from: string, to: string, timeoutMs: number): Promise<boolean>;
 
-  /** Where each node's output is kept, for the report. */
+  /** Where each node's output is kept, for the report: every node that ever ran, removed ones included. */
   logFiles(): ReadonlyMap<string, string>;
 
   /** Exits the backend did not cause (crashes), in order; the run fails on any. */
@@ -90,6 +116,8 @@ export interface BackendNodeOptions {
   readonly unsafe?: readonly UnsafeCanary[];
   /** How long a node may take to serve clients after its process or container starts. */
   readonly startTimeoutMs?: number;
+  /** Node slots laid out beyond nodeCount for nodes the membership fault adds (default 0). */
+  readonly spareNodes?: number;
 }
 
 /** A directed link: what `from` sends to `to`. */

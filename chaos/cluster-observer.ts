@@ -24,12 +24,21 @@ const statusTimeoutMsDefault = 1000;
 export class ClusterObserver {
   private readonly client: RaftKvClient;
   private readonly endpointOf: (id: string) => string;
-  readonly nodeIds: readonly string[];
+  private readonly currentIds: () => readonly string[];
 
-  constructor(nodeIds: readonly string[], endpointOf: (id: string) => string) {
-    this.nodeIds = nodeIds;
+  /**
+   * `nodeIds`: the nodes to watch, or a function giving the current members (they change with
+   * membership faults); every wait reads it afresh.
+   */
+  constructor(nodeIds: readonly string[] | (() => readonly string[]), endpointOf: (id: string) => string) {
+    this.currentIds = typeof nodeIds === 'function' ? nodeIds : () => nodeIds;
     this.endpointOf = endpointOf;
-    this.client = new RaftKvClient({ endpoints: nodeIds.map(endpointOf), transport: 'unary', timeoutMs: statusTimeoutMsDefault });
+    this.client = new RaftKvClient({ endpoints: this.currentIds().map(endpointOf), transport: 'unary', timeoutMs: statusTimeoutMsDefault });
+  }
+
+  /** The nodes watched now. */
+  get nodeIds(): readonly string[] {
+    return this.currentIds();
   }
 
   /** The node's status, or null if it did not answer within `timeoutMs`. */

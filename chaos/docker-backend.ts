@@ -8,6 +8,12 @@
  *   name each other by address in --peers, the firewall rules stay valid across restarts, and
  *   clients (the harness, on the host) reach every node at <address>:8001 directly: a Linux host
  *   routes to its bridges, and no port is published (a published port changes on restart).
+ *   Nodes listen for peers on <address>:7001 (not 0.0.0.0), so a node that joins a running
+ *   cluster announces the address the others must dial.
+ * - Membership: spare slots (addresses, data directories) are laid out at creation, and the
+ *   firewall knows their addresses, so an added node is on the network with a fixed address and
+ *   its links can be cut like any other. No dial override is needed: each container has its
+ *   own address, and cuts are rules per address pair.
  * - Data: data/<id>/ of the run directory, mounted at /data. The node runs as the harness's own
  *   uid:gid, so its files belong to whoever runs the harness and can be cleaned up by them.
  * - Faults: kill is SIGKILL of the container (`docker kill`), restart starts the same container
@@ -34,6 +40,7 @@ import type { Readable } from 'node:stream';
 import { describeLink, type BackendNodeOptions, type ClusterBackend, type Link, type NodeState, type UnexpectedExit } from './backend.js';
 import { http2Preface } from './link-probe.js';
 import { LinkFirewall, teardownCommands, type FirewallLayout, type FirewallRunner, type IptablesArgs } from './link-firewall.js';
+import { NodeRoster } from './node-roster.js';
 import { snapshotFlags } from './process-backend.js';
 import { GenericContainer, Wait, getContainerRuntimeClient } from 'testcontainers';
 import { nowMs, withDeadline, waitUntil } from './wait.js';
@@ -62,7 +69,8 @@ interface NodeSlot {
   readonly address: string;
   readonly dataDir: string;
   readonly logFile: string;
-  readonly command: readonly string[];
+  /** --join endpoints for a node added to a running cluster; null for the initial nodes. */
+  join: readonly string[] | null;
   started: StartedTestContainer | null;
   state: NodeState;
   /** Set before every kill or stop the backend causes; cleared once the node runs again. */
@@ -87,12 +95,12 @@ export class DockerUnavailableError extends Error {
 
 export class DockerBackend implements ClusterBackend {
   readonly kind = 'docker';
-  readonly nodeIds: readonly string[];
   readonly runId: string;
   readonly networkName: string;
   readonly subnet: string;
   private readonly options: DockerBackendOptions;
   private readonly client: ContainerRuntimeClient;
+  private readonly roster: NodeRoster;
   private readonly slots = new Map<string, NodeSlot>();
   private readonly firewall: LinkFirewall;
   private readonly exits: UnexpectedExit[] = [];
@@ -102,13 +110,13 @@ export class DockerBackend implements ClusterBackend {
   /** Set once `stop` has removed everything: `killAllNow` has nothing left to do. */
   private stopped = false;
 
-  private constructor(options: DockerBackendOptions, client: ContainerRuntimeClient, runId: string, subnet: SubnetChoice, slots: NodeSlot[]) {
+  private constructor(options: DockerBackendOptions, client: ContainerRuntimeClient, runId: string, subnet: SubnetChoice, roster: NodeRoster, slots: NodeSlot[]) {
     this.options = options;
     this.client = client;
     this.runId = runId;
     this.networkName = networkNameOf(runId);
     this.subnet = subnet.cidr;
-    this.nodeIds = slots.map((slot) => slot.id);
+    this.roster = roster;
     for (const slot of slots) this.slots.set(slot.id, slot);
     this.firewall = new LinkFirewall(
       { chain: chainNameOf(runId), subnet: subnet.cidr, addresses: new Map(slots.map((slot) => [slot.id, slot.address])), peerPort },
@@ -125,6 +133,11 @@ export class DockerBackend implements ClusterBackend {
     if (!Number.isInteger(options.nodeCount) || options.nodeCount < 1 || options.nodeCount > 9) {
       throw new RangeError(`nodeCount must be in 1..9, got ${options.nodeCount}`);
     }
+    const spare = options.spareNodes ?? 0;
+    // Addresses .11 up; well inside the /24.
+    if (!Number.isInteger(spare) || spare < 0 || options.nodeCount + spare > 200) {
+      throw new RangeError(`spareNodes must be an integer in 0..${200 - options.nodeCount} (each membership fault of a plan needs one: shorten the run or leave membership out), got ${spare}`);
+    }
     const client = await connectToEngine();
     await requireImage(client, options.image);
     requireIptables();
@@ -133,33 +146,19 @@ export class DockerBackend implements ClusterBackend {
 
     const runId = randomBytes(4).toString('hex');
     const subnet = await createNetwork(client, runId);
-    const ids = Array.from({ length: options.nodeCount }, (_, i) => `n${i + 1}`);
+    const roster = new NodeRoster(options.nodeCount, spare);
+    const ids = roster.allIds;
     const addresses = new Map(ids.map((id, i) => [id, `${subnet.prefix}.${11 + i}`]));
-    const peers = ids.map((id) => `${id}=${addresses.get(id)}:${peerPort}`).join(',');
     const slots = ids.map((id): NodeSlot => {
       const address = addresses.get(id) as string;
       const dataDir = join(options.dir, 'data', id);
-      mkdirSync(dataDir, { recursive: true });
       return {
         id,
         containerName: `${networkNameOf(runId)}-${id}`,
         address,
         dataDir,
         logFile: join(options.dir, 'nodes', `${id}.log`),
-        command: [
-          'start',
-          '--id', id,
-          '--data', '/data',
-          '--listen-peer', `0.0.0.0:${peerPort}`,
-          '--listen-client', `0.0.0.0:${clientPort}`,
-          '--advertise-client', `${address}:${clientPort}`,
-          '--peers', peers,
-          '--tick-ms', String(options.tickMs),
-          '--election-ticks', String(options.electionTicks),
-          ...snapshotFlags(options.snapshotEntries),
-          '--log-level', options.logLevel,
-          ...(options.unsafe ?? []).map((canary) => `--unsafe-${canary}`),
-        ],
+        join: null,
         started: null,
         state: 'stopped',
         exitExpected: false,
@@ -169,7 +168,7 @@ export class DockerBackend implements ClusterBackend {
         log: null,
       };
     });
-    const backend = new DockerBackend(options, client, runId, subnet, slots);
+    const backend = new DockerBackend(options, client, runId, subnet, roster, slots);
     try {
       await backend.firewall.install();
     } catch (error) {
@@ -179,10 +178,14 @@ export class DockerBackend implements ClusterBackend {
     return backend;
   }
 
+  get nodeIds(): readonly string[] {
+    return this.roster.current();
+  }
+
   async start(signal?: AbortSignal): Promise<void> {
     try {
       await this.watchEvents();
-      await Promise.all([...this.slots.values()].map((slot) => this.startNode(slot)));
+      await Promise.all(this.roster.initialIds.map((id) => this.startNode(this.slot(id))));
       if (signal?.aborted === true) throw new Error('aborted while starting the nodes');
     } catch (error) {
       await this.stop();
@@ -192,6 +195,40 @@ export class DockerBackend implements ClusterBackend {
 
   clientEndpoint(id: string): string {
     return `${this.slot(id).address}:${clientPort}`;
+  }
+
+  memberAddresses(id: string): { peer: string; client: string } {
+    const { address } = this.slot(id);
+    return { peer: `${address}:${peerPort}`, client: `${address}:${clientPort}` };
+  }
+
+  spareNodes(): number {
+    return this.roster.spareCount();
+  }
+
+  nextNodeId(): string | null {
+    return this.roster.nextSpare();
+  }
+
+  async addNode(join: readonly string[], signal?: AbortSignal): Promise<string> {
+    if (join.length === 0) throw new Error('addNode: no endpoint to join through');
+    const slot = this.slot(this.roster.takeSpare());
+    slot.join = [...join];
+    try {
+      await this.startNode(slot);
+      if (signal?.aborted === true) throw new Error(`aborted while starting ${slot.id}`);
+    } catch (error) {
+      await this.stopNode(slot);
+      this.roster.retire(slot.id);
+      throw error;
+    }
+    return slot.id;
+  }
+
+  async removeNode(id: string): Promise<void> {
+    if (!this.roster.isMember(id)) throw new Error(`removeNode ${id}: not a member (members: ${this.nodeIds.join(', ')})`);
+    await this.stopNode(this.slot(id));
+    this.roster.retire(id);
   }
 
   /** The container address of a node. */
@@ -291,7 +328,7 @@ export class DockerBackend implements ClusterBackend {
   }
 
   logFiles(): ReadonlyMap<string, string> {
-    return new Map([...this.slots.values()].map((slot) => [slot.id, slot.logFile]));
+    return new Map(this.roster.everMembers().map((id) => [id, this.slot(id).logFile]));
   }
 
   unexpectedExits(): readonly UnexpectedExit[] {
@@ -323,8 +360,8 @@ export class DockerBackend implements ClusterBackend {
   killAllNow(): void {
     if (this.stopped) return;
     for (const slot of this.slots.values()) slot.exitExpected = true;
-    const names = [...this.slots.values()].map((slot) => slot.containerName);
-    runSync('docker', ['rm', '--force', '--volumes', ...names]);
+    const names = [...this.slots.values()].filter((slot) => slot.incarnation > 0).map((slot) => slot.containerName);
+    if (names.length > 0) runSync('docker', ['rm', '--force', '--volumes', ...names]);
     for (const args of teardownCommands(this.firewallLayout())) runSync('iptables', args);
     runSync('docker', ['network', 'rm', this.networkName]);
   }
@@ -363,6 +400,7 @@ export class DockerBackend implements ClusterBackend {
     slot.incarnation++;
     appendFileSync(slot.logFile, `--- chaos: starting ${slot.id} (incarnation ${slot.incarnation}) at ${new Date().toISOString()}\n`);
     const unsafe = (this.options.unsafe ?? []).length > 0;
+    mkdirSync(slot.dataDir, { recursive: true });
     const container = new NodeContainer(this.options.image)
       .onNetwork(this.networkName, slot.address, [slot.id])
       .withName(slot.containerName)
@@ -371,7 +409,7 @@ export class DockerBackend implements ClusterBackend {
       .withUser(hostUser())
       .withBindMounts([{ source: slot.dataDir, target: '/data', mode: 'rw' }])
       .withEnvironment(unsafe ? { RAFTKV_ENABLE_UNSAFE: '1' } : {})
-      .withCommand([...slot.command])
+      .withCommand(this.command(slot))
       .withWaitStrategy(Wait.forLogMessage(servingMessage))
       .withStartupTimeout(this.options.startTimeoutMs ?? 60_000);
     try {
@@ -381,6 +419,26 @@ export class DockerBackend implements ClusterBackend {
       throw new Error(`${slot.id} did not start: ${(error as Error).message}${logs === '' ? '' : `; its output ends with:\n${logs}`}`, { cause: error });
     }
     await this.afterStart(slot);
+  }
+
+  /** `raftkv start` for a slot: the initial nodes with --peers (every initial node's address), added ones with --join. */
+  private command(slot: NodeSlot): string[] {
+    const { options } = this;
+    const peers = this.roster.initialIds.map((id) => `${id}=${this.slot(id).address}:${peerPort}`).join(',');
+    return [
+      'start',
+      '--id', slot.id,
+      '--data', '/data',
+      '--listen-peer', `${slot.address}:${peerPort}`,
+      '--listen-client', `0.0.0.0:${clientPort}`,
+      '--advertise-client', `${slot.address}:${clientPort}`,
+      ...(slot.join === null ? ['--peers', peers] : ['--join', slot.join.join(',')]),
+      '--tick-ms', String(options.tickMs),
+      '--election-ticks', String(options.electionTicks),
+      ...snapshotFlags(options.snapshotEntries),
+      '--log-level', options.logLevel,
+      ...(options.unsafe ?? []).map((canary) => `--unsafe-${canary}`),
+    ];
   }
 
   /** Records the new incarnation's start time and PID, and follows its output into the log file. */

@@ -7,7 +7,9 @@ export { ClusterObserver, describeStatuses, highestLeader, type LeaderClaim, typ
 export { completedCount, describeCounts, HistoryRecorder, type Invocation, type OperationCounts } from './history-recorder.js';
 export { LinkProxy, type LinkProxyOptions, type LinkProxyStats } from './link-proxy.js';
 export { http2Preface, probeLink, type ProbeResult } from './link-probe.js';
-export { describeCheck, faultProblems, NemesisRunner, type FaultCheck, type FaultRecord } from './nemesis-runner.js';
+export { describeMembers, isVoterSet, MembershipRefusedError, type MemberListView, type MembershipApi, type MemberView } from './membership-change.js';
+export { describeCheck, faultProblems, NemesisRunner, type FaultCheck, type FaultRecord, type MembershipSession, type RunnerObserver } from './nemesis-runner.js';
+export { NodeRoster } from './node-roster.js';
 export {
   bridgeLinks,
   connectedMajority,
@@ -21,7 +23,9 @@ export {
   parseNemesis,
   planNemesis,
   ringLinks,
+  spareNodesFor,
   type Fault,
+  type MembershipVariant,
   type FaultKind,
   type NemesisPlanOptions,
   type PlannedFault,
@@ -29,7 +33,7 @@ export {
 } from './nemesis.js';
 export { chaosConfig, parseChaosArgs, usage, type ChaosConfig, type ParseResult } from './options.js';
 export { ProcessBackend, type ProcessBackendOptions } from './process-backend.js';
-export { formatSummary, reportText, summaryLine, writeReport, type Convergence, type RunResult } from './report.js';
+export { formatSummary, membershipChanges, reportText, summaryLine, writeReport, type Convergence, type MembershipChange, type MembershipSummary, type RunResult } from './report.js';
 export { runChaos, type RunIo } from './run.js';
 export { AppendWorkload } from './workloads/append.js';
 export { WorkloadDriver } from './workloads/driver.js';

@@ -8,15 +8,23 @@
  * - kill: the process exited on SIGKILL and its client port no longer answers.
  * - pause: the process is in state T (stopped; docker: the container is paused) and does not answer.
  * - kill-majority: as kill, for each victim, and no survivor leads without a quorum.
+ * - membership: each step through the SDK is confirmed by the member list (the removed node is
+ *   gone, the added one is a learner and then a voter, N voters and no joint configuration in
+ *   the end), and the removed node's process is stopped.
  * Observations that are expected but not required (a new leader on the majority side) are
  * recorded too, marked optional.
  *
  * Heal checks: probes across every healed link reach the far node, restarted nodes listen, and
  * the whole cluster settles (one leader followed by all, every node caught up).
+ *
+ * Node ids change: a membership fault replaces one node by a fresh one. Plans name the initial
+ * nodes, and the runner reads a replaced node's id as its successor's (n2 replaced by n4 means
+ * "kill n2" kills n4), so every kind keeps its shape whatever the ids are now.
  */
 import type { ClusterBackend, Link } from './backend.js';
 import { describeLink } from './backend.js';
-import { type ClusterObserver } from './cluster-observer.js';
+import { type ClusterObserver, type LeaderClaim } from './cluster-observer.js';
+import { addLearner, describeMembers, isVoterSet, promoteMember, removeMember, waitForMembers, type MembershipApi, type MembershipStepOptions } from './membership-change.js';
 import {
   bridgeLinks,
   connectedMajority,
@@ -61,14 +69,25 @@ export interface FaultRecord {
   healedMs: number | null;
   readonly targets: string[];
   readonly cutLinks: string[];
+  /** membership: the nodes removed from and added to the cluster. */
+  readonly removedNodes: string[];
+  readonly addedNodes: string[];
   readonly confirmations: FaultCheck[];
   readonly healChecks: FaultCheck[];
   error: string | null;
 }
 
+/** What the runner asks of the observer (a fake in tests). */
+export type RunnerObserver = Pick<ClusterObserver, 'leader' | 'waitForLeader' | 'waitForNoLeader' | 'waitForSilence' | 'waitForSettled'>;
+
+/** An SDK client for membership changes, closed after each fault. */
+export type MembershipSession = MembershipApi & { close(): void };
+
 export interface NemesisRunnerOptions {
   readonly backend: ClusterBackend;
-  readonly observer: ClusterObserver;
+  readonly observer: RunnerObserver;
+  /** A membership client over these client endpoints (the current members'). */
+  readonly membershipClient: (endpoints: readonly string[]) => MembershipSession;
   /** The run clock: ms since the workload started. */
   readonly clock: () => number;
   readonly log: (line: string) => void;
@@ -92,6 +111,8 @@ export class NemesisRunner {
   readonly records: FaultRecord[] = [];
   /** Run clock when the last heal was confirmed (or attempted); null before any fault. */
   lastHealMs: number | null = null;
+  /** A node replaced by a membership fault -> the node that took its place. */
+  private readonly successors = new Map<string, string>();
 
   constructor(options: NemesisRunnerOptions) {
     this.options = options;
@@ -162,6 +183,7 @@ export class NemesisRunner {
     const needsLeader =
       fault.kind === 'partition-leader' ||
       ((fault.kind === 'kill' || fault.kind === 'pause') && fault.target.kind === 'leader') ||
+      (fault.kind === 'membership' && fault.remove.kind === 'leader') ||
       fault.kind === 'kill-majority';
     const leader = needsLeader ? await observer.waitForLeader(ids, this.waitOptions(10_000)) : await observer.leader();
     const leaderNote = (id: string): string => (leader?.id === id ? ` (leader, term ${leader.term})` : '');
@@ -175,23 +197,26 @@ export class NemesisRunner {
         return;
       }
       case 'partition-half': {
-        const { majority, minority, links } = halfLinks(fault.order);
+        const { majority, minority, links } = halfLinks(this.resolveAll(fault.order));
         record.description = `partition-half: ${majority.join(',')} | ${minority.join(',')}${leader === null ? '' : ` (leader was ${leader.id})`}`;
         await this.partition(links, record, leader?.term);
         return;
       }
       case 'partition-bridge': {
-        const { bridge, links } = bridgeLinks(fault.order);
-        record.description = `${describeFault(fault)} (bridge ${bridge}${leader === null ? '' : `, leader was ${leader.id}`})`;
+        const order = this.resolveAll(fault.order);
+        const { bridge, links } = bridgeLinks(order);
+        record.description = `${describeFault({ ...fault, order })} (bridge ${bridge}${leader === null ? '' : `, leader was ${leader.id}`})`;
         await this.partition(links, record, leader?.term);
         return;
       }
-      case 'partition-ring':
-        record.description = `${describeFault(fault)}${leader === null ? '' : ` (leader was ${leader.id})`}`;
-        await this.partition(ringLinks(fault.order), record, leader?.term);
+      case 'partition-ring': {
+        const order = this.resolveAll(fault.order);
+        record.description = `${describeFault({ ...fault, order })}${leader === null ? '' : ` (leader was ${leader.id})`}`;
+        await this.partition(ringLinks(order), record, leader?.term);
         return;
+      }
       case 'kill': {
-        const victim = fault.target.kind === 'leader' ? (leader as NonNullable<typeof leader>).id : fault.target.id;
+        const victim = fault.target.kind === 'leader' ? (leader as NonNullable<typeof leader>).id : this.resolve(fault.target.id);
         record.targets.push(victim);
         record.description = `kill -9 ${victim}${leaderNote(victim)}`;
         await this.kill([victim], record);
@@ -204,7 +229,7 @@ export class NemesisRunner {
         return;
       }
       case 'kill-majority': {
-        const victims = killMajorityVictims(fault, leader?.id ?? null);
+        const victims = killMajorityVictims({ ...fault, order: this.resolveAll(fault.order) }, leader?.id ?? null);
         const survivors = ids.filter((id) => !victims.includes(id));
         record.targets.push(...victims);
         record.description = `kill-majority: kill -9 ${victims.map((id) => `${id}${leaderNote(id)}`).join(', ')}`;
@@ -215,7 +240,7 @@ export class NemesisRunner {
         return;
       }
       case 'pause': {
-        const victim = fault.target.kind === 'leader' ? (leader as NonNullable<typeof leader>).id : fault.target.id;
+        const victim = fault.target.kind === 'leader' ? (leader as NonNullable<typeof leader>).id : this.resolve(fault.target.id);
         record.targets.push(victim);
         const how = backend.kind === 'docker' ? 'docker pause' : 'SIGSTOP';
         record.description = `pause (${how}) ${victim}${leaderNote(victim)}`;
@@ -236,9 +261,122 @@ export class NemesisRunner {
         }
         return;
       }
+      case 'membership': {
+        const victim = fault.remove.kind === 'leader' ? (leader as LeaderClaim).id : this.resolve(fault.remove.id);
+        const session = this.options.membershipClient(ids.map((id) => backend.clientEndpoint(id)));
+        try {
+          if (fault.variant === 'replace') await this.replaceMember(session, victim, leaderNote(victim), record);
+          else await this.addLearnerThenRemove(session, victim, leaderNote(victim), record);
+        } finally {
+          session.close();
+        }
+        if (leader?.id === victim) {
+          await this.observe(record, 'the others elect a new leader', false, async () => {
+            const next = await observer.waitForLeader(backend.nodeIds, { ...this.waitOptions(10_000), aboveTerm: leader.term });
+            return `${next.id} in term ${next.term}`;
+          });
+        }
+        return;
+      }
       default:
         return assertNever(fault);
     }
+  }
+
+  /**
+   * membership, variant replace: remove `victim` through the SDK, stop it, start a fresh node
+   * with --join (it adds itself as a learner the leader promotes once caught up), and see it
+   * promoted.
+   */
+  private async replaceMember(api: MembershipApi, victim: string, note: string, record: FaultRecord): Promise<void> {
+    const { backend, signal } = this.options;
+    const size = backend.nodeIds.length;
+    record.targets.push(victim);
+    record.description = `membership replace: remove ${victim}${note}, then a fresh node joins`;
+    await this.step(record, `${victim} removed from the configuration`, async () => describeMembers(await removeMember(api, victim, this.stepOptions())));
+    record.removedNodes.push(victim);
+    await this.step(record, `${victim} stopped`, async () => {
+      await backend.removeNode(victim);
+      return `state ${backend.nodeState(victim)}`;
+    });
+    const join = backend.nodeIds.map((id) => backend.clientEndpoint(id));
+    let added = '';
+    await this.step(record, `a fresh node started with --join ${join.join(',')}`, async () => {
+      added = await backend.addNode(join, signal);
+      return backend.describeNode(added);
+    });
+    record.addedNodes.push(added);
+    this.successors.set(victim, added);
+    record.description = `membership replace: remove ${victim}${note}, add ${added} (--join)`;
+    await this.step(record, `${added} promoted to voter by the leader: ${size} voters, not joint`, async () =>
+      describeMembers(await waitForMembers(api, `${added} promoted and ${backend.nodeIds.join(',')} all voters`, (list) => isVoterSet(list, backend.nodeIds), this.stepOptions())),
+    );
+  }
+
+  /**
+   * membership, variant learner: add a fresh node as a learner that stays one, start it, promote
+   * it once caught up, then remove `victim` and stop it: the size is back to what it was.
+   */
+  private async addLearnerThenRemove(api: MembershipApi, victim: string, note: string, record: FaultRecord): Promise<void> {
+    const { backend, signal } = this.options;
+    const size = backend.nodeIds.length;
+    const added = backend.nextNodeId();
+    if (added === null) throw new Error('no spare node slot left for the learner');
+    const addresses = backend.memberAddresses(added);
+    record.targets.push(victim);
+    record.description = `membership learner: add ${added} as a learner, promote it, remove ${victim}${note}`;
+    await this.step(record, `${added} added as a learner (no auto-promotion)`, async () => {
+      const list = await addLearner(api, { id: added, peerAddress: addresses.peer, clientAddress: addresses.client }, this.stepOptions());
+      const entry = list.members.find((member) => member.id === added);
+      if (entry?.role !== 'learner') throw new Error(`${added} is listed as ${entry?.role ?? 'absent'}, not a learner: ${describeMembers(list)}`);
+      return describeMembers(list);
+    });
+    const join = backend.nodeIds.map((id) => backend.clientEndpoint(id));
+    await this.step(record, `${added} started with --join ${join.join(',')}`, async () => {
+      const started = await backend.addNode(join, signal);
+      if (started !== added) throw new Error(`the backend started ${started}, not ${added}`);
+      return backend.describeNode(added);
+    });
+    record.addedNodes.push(added);
+    await this.step(record, `${added} caught up and promoted to voter`, async () => describeMembers(await promoteMember(api, added, this.stepOptions())));
+    await this.step(record, `${victim} removed from the configuration`, async () => describeMembers(await removeMember(api, victim, this.stepOptions())));
+    record.removedNodes.push(victim);
+    await this.step(record, `${victim} stopped`, async () => {
+      await backend.removeNode(victim);
+      return `state ${backend.nodeState(victim)}`;
+    });
+    this.successors.set(victim, added);
+    await this.step(record, `${size} voters (${backend.nodeIds.join(',')}), not joint`, async () =>
+      describeMembers(await waitForMembers(api, `${backend.nodeIds.join(',')} all voters`, (list) => isVoterSet(list, backend.nodeIds), this.stepOptions())),
+    );
+  }
+
+  /** A required confirmation that the next step depends on: if it fails, the fault stops here. */
+  private async step(record: FaultRecord, what: string, fn: () => Promise<string>): Promise<void> {
+    const check = await this.runCheck(what, true, fn);
+    record.confirmations.push(check);
+    if (!check.ok) throw new Error(`${what}: ${check.detail}`);
+  }
+
+  private stepOptions(): MembershipStepOptions {
+    return { timeoutMs: 30_000, intervalMs: 200, callTimeoutMs: 3000, signal: this.options.signal };
+  }
+
+  /** The node that stands for planned node `id` now: itself, or whoever replaced it (and so on). */
+  private resolve(id: string): string {
+    let current = id;
+    for (let hops = 0; this.successors.has(current); hops++) {
+      if (hops > this.successors.size) throw new Error(`a cycle among the successors of ${id}`);
+      current = this.successors.get(current) as string;
+    }
+    if (!this.options.backend.nodeIds.includes(current)) {
+      throw new Error(`planned node ${id}${current === id ? '' : ` (now ${current})`} is not a member (members: ${this.options.backend.nodeIds.join(', ')})`);
+    }
+    return current;
+  }
+
+  private resolveAll(ids: readonly string[]): string[] {
+    return ids.map((id) => this.resolve(id));
   }
 
   private async partition(links: readonly Link[], record: FaultRecord, leaderTerm: number | undefined): Promise<void> {
@@ -329,6 +467,16 @@ export class NemesisRunner {
         return 'listening';
       });
     }
+    if (record.kind === 'membership') {
+      await this.healCheck(record, `the configuration is ${backend.nodeIds.join(',')}, all voters, not joint`, async () => {
+        const session = this.options.membershipClient(backend.nodeIds.map((id) => backend.clientEndpoint(id)));
+        try {
+          return describeMembers(await waitForMembers(session, 'the configuration to be the current nodes, all voters', (list) => isVoterSet(list, backend.nodeIds), this.stepOptions()));
+        } finally {
+          session.close();
+        }
+      });
+    }
     await this.healCheck(record, 'the cluster settles (one leader, all caught up)', async () => {
       const settled = await observer.waitForSettled(this.waitOptions(30_000));
       return `leader ${settled.leader.id} term ${settled.leader.term}, all applied >= ${settled.caughtUpTo}`;
@@ -396,6 +544,8 @@ function newRecord(planned: PlannedFault): FaultRecord {
     healedMs: null,
     targets: [],
     cutLinks: [],
+    removedNodes: [],
+    addedNodes: [],
     confirmations: [],
     healChecks: [],
     error: null,

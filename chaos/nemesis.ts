@@ -4,7 +4,9 @@
  * runner (nemesis-runner.ts) executes a plan against a backend and confirms every fault.
  *
  * Targets that depend on the cluster at the time ("the leader") are resolved when the fault
- * is injected; everything else (which nodes, which order, how long) is fixed by the seed.
+ * is injected; everything else (which nodes, which order, how long) is fixed by the seed. Plans
+ * name the initial nodes; once a membership fault has replaced a node, the runner reads its id
+ * as its successor's (see NemesisRunner), so every kind keeps working as ids change.
  *
  * One fault is active at a time: each is healed (and the heal confirmed) before the next, so
  * that a confirmation such as "the isolated leader lost leadership" means what it says.
@@ -21,6 +23,7 @@ export const faultKinds = [
   'kill',
   'kill-majority',
   'pause',
+  'membership',
 ] as const;
 
 export type FaultKind = (typeof faultKinds)[number];
@@ -34,6 +37,9 @@ export type Target = { readonly kind: 'leader' } | { readonly kind: 'node'; read
  * - partition-bridge: two halves joined by one node (order[floor(n/2)]) that sees both.
  * - partition-ring: nodes on a ring in `order`; each hears a majority, no two the same one.
  * - kill-majority: the nodes to kill, taken from `order` (after the leader, if `withLeader`).
+ * - membership: `replace` removes `remove` (through the SDK), stops it, and starts a fresh node
+ *   that joins by itself (a learner the leader promotes once caught up); `learner` adds a fresh
+ *   node as a learner, promotes it once caught up, then removes `remove`. The size stays the same.
  */
 export type Fault =
   | { readonly kind: 'partition-leader' }
@@ -42,7 +48,11 @@ export type Fault =
   | { readonly kind: 'partition-ring'; readonly order: readonly string[] }
   | { readonly kind: 'kill'; readonly target: Target }
   | { readonly kind: 'kill-majority'; readonly withLeader: boolean; readonly order: readonly string[] }
-  | { readonly kind: 'pause'; readonly target: Target };
+  | { readonly kind: 'pause'; readonly target: Target }
+  | { readonly kind: 'membership'; readonly variant: MembershipVariant; readonly remove: Target };
+
+export const membershipVariants = ['replace', 'learner'] as const;
+export type MembershipVariant = (typeof membershipVariants)[number];
 
 /** One fault of a plan. Times are milliseconds since the workload started. */
 export interface PlannedFault {
@@ -79,6 +89,10 @@ export function healAllowanceMs(kind: FaultKind): number {
     case 'kill':
     case 'kill-majority':
       return 3000;
+    case 'membership':
+      // A fresh node process starts, joins, catches up (a snapshot) and is promoted, all while
+      // the fault is being injected; the allowance keeps the schedule from running late.
+      return 8000;
     case 'partition-leader':
     case 'partition-half':
     case 'partition-bridge':
@@ -133,9 +147,18 @@ function drawFault(kind: FaultKind, nodeIds: readonly string[], rng: SeededRng):
       return { kind, target: rng.chance(1, 2) ? { kind: 'leader' } : { kind: 'node', id: rng.pick(nodeIds) } };
     case 'kill-majority':
       return { kind, withLeader: rng.chance(1, 2), order: rng.shuffled(nodeIds) };
+    case 'membership': {
+      const variant = rng.pick(membershipVariants);
+      return { kind, variant, remove: rng.chance(1, 2) ? { kind: 'leader' } : { kind: 'node', id: rng.pick(nodeIds) } };
+    }
     default:
       return assertNever(kind);
   }
+}
+
+/** Node slots a backend must lay out beyond the initial nodes: one per membership fault (each adds a fresh node). */
+export function spareNodesFor(plan: readonly PlannedFault[]): number {
+  return plan.filter((planned) => planned.fault.kind === 'membership').length;
 }
 
 /** Parses "kill,pause" or "all" into kinds, in the given order, without repeats. */
@@ -286,6 +309,10 @@ export function describeFault(fault: Fault): string {
       return `${fault.kind} ${fault.target.kind === 'leader' ? 'leader' : fault.target.id}`;
     case 'kill-majority':
       return `kill-majority ${fault.withLeader ? 'with leader' : 'from'} [${fault.order.join(',')}]`;
+    case 'membership': {
+      const removed = fault.remove.kind === 'leader' ? 'leader' : fault.remove.id;
+      return fault.variant === 'replace' ? `membership replace ${removed}` : `membership learner, then remove ${removed}`;
+    }
     default:
       return assertNever(fault);
   }

@@ -113,7 +113,8 @@ export const usage = `usage: npm run chaos -- --backend docker|process --nodes 3
   --nodes 3|5              cluster size (default 3)
   --nemesis NAMES          comma-separated faults, or all, or none (default all):
                            partition-leader, partition-half, partition-bridge, partition-ring,
-                           kill, kill-majority, pause
+                           kill, kill-majority, pause, membership (replace a node, or add
+                           a learner, promote it and remove another: the size stays)
   --duration SECONDS       workload time, 10..3600 (default 60); faults end --recovery before it
   --clients N              concurrent clients, 1..64 (default 5)
   --seed S                 integer 0..4294967295 (default: random, printed)

@@ -1,8 +1,12 @@
 /**
  * The process backend: each node is a local `raftkv start` process on loopback, with its own
  * LevelDB directory and log file, and every directed peer link goes through a LinkProxy the
- * harness owns. Node X gets its own --peers list in which every other node Y appears at the
- * address of the proxy (X, Y), so cutting that proxy silences X -> Y and nothing else.
+ * harness owns. Every node gets the same --peers (the real peer addresses: that is the cluster's
+ * address book, replicated and changed by membership changes), and its own
+ * --peer-dial-override in which every other node Y is at the address of the proxy (X, Y): X
+ * dials Y there whatever the address book says, so cutting that proxy silences X -> Y and
+ * nothing else. Spare slots (for nodes the membership fault adds) get their ports and proxies
+ * at creation too, so every node holds overrides for them before they exist.
  *
  * Processes are signalled by the PID of the child this backend spawned, never by name, and
  * `stop` ends every one of them, whatever state the run is in.
@@ -14,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeLink, type BackendNodeOptions, type ClusterBackend, type Link, type NodeState, type UnexpectedExit } from './backend.js';
 import { LinkProxy } from './link-proxy.js';
+import { NodeRoster } from './node-roster.js';
 import { probeLink, splitAddress } from './link-probe.js';
 import { DeadlineError, nowMs, sleep, withDeadline } from './wait.js';
 
@@ -36,7 +41,10 @@ interface NodeSlot {
   readonly clientAddress: string;
   readonly dataDir: string;
   readonly logFile: string;
-  readonly peersFlag: string;
+  /** --peer-dial-override: every other slot at the proxy from this node to it. */
+  readonly dialOverrideFlag: string;
+  /** --join endpoints for a node added to a running cluster; null for the initial nodes. */
+  join: readonly string[] | null;
   // Invariant: non-null exactly while the process has not exited.
   child: ChildProcess | null;
   // Invariant: resolves when `child` exits; null when there is no child.
@@ -49,34 +57,48 @@ interface NodeSlot {
 
 const signalDeadlineMs = 10_000;
 const stopGraceMs = 5_000;
+/** Slots in all, initial and spare: each ordered pair costs a proxy. */
+const slotsMax = 24;
 
 export class ProcessBackend implements ClusterBackend {
   readonly kind = 'process';
-  readonly nodeIds: readonly string[];
   private readonly options: ProcessBackendOptions;
+  private readonly roster: NodeRoster;
   private readonly slots = new Map<string, NodeSlot>();
   private readonly proxies = new Map<string, LinkProxy>();
+  /** --peers of the initial nodes: the same real addresses for all. */
+  private readonly peersFlag: string;
   private readonly exits: UnexpectedExit[] = [];
   private stopping: Promise<void> | null = null;
 
-  private constructor(options: ProcessBackendOptions, slots: NodeSlot[], proxies: Map<string, LinkProxy>) {
+  private constructor(options: ProcessBackendOptions, roster: NodeRoster, slots: NodeSlot[], proxies: Map<string, LinkProxy>) {
     this.options = options;
-    this.nodeIds = slots.map((slot) => slot.id);
+    this.roster = roster;
     for (const slot of slots) this.slots.set(slot.id, slot);
     this.proxies = proxies;
+    this.peersFlag = roster.initialIds.map((id) => `${id}=${this.slot(id).peerAddress}`).join(',');
+  }
+
+  get nodeIds(): readonly string[] {
+    return this.roster.current();
   }
 
   /**
-   * Allocates loopback ports, opens a proxy for every ordered pair of nodes, and lays out the
-   * directories. Starts no process (see `start`).
+   * Allocates loopback ports, opens a proxy for every ordered pair of slots (spares included),
+   * and lays out the directories. Starts no process (see `start`).
    */
   static async create(options: ProcessBackendOptions): Promise<ProcessBackend> {
     if (!Number.isInteger(options.nodeCount) || options.nodeCount < 1 || options.nodeCount > 9) {
       throw new RangeError(`nodeCount must be in 1..9, got ${options.nodeCount}`);
     }
+    const spare = options.spareNodes ?? 0;
+    if (!Number.isInteger(spare) || spare < 0 || options.nodeCount + spare > slotsMax) {
+      throw new RangeError(`spareNodes must be an integer in 0..${slotsMax - options.nodeCount} (each membership fault of a plan needs one; at most ${slotsMax} nodes in all: shorten the run or leave membership out), got ${spare}`);
+    }
     mkdirSync(join(options.dir, 'data'), { recursive: true });
     mkdirSync(join(options.dir, 'nodes'), { recursive: true });
-    const ids = Array.from({ length: options.nodeCount }, (_, i) => `n${i + 1}`);
+    const roster = new NodeRoster(options.nodeCount, spare);
+    const ids = roster.allIds;
     // The nodes' ports stay bound here until every proxy holds its own (ephemeral) port, so the
     // kernel cannot hand a proxy a port a node is about to listen on.
     const reservation = await reservePorts(ids.length * 2);
@@ -102,14 +124,15 @@ export class ProcessBackend implements ClusterBackend {
 
     const slots = ids.map((id): NodeSlot => {
       const own = must(addresses.get(id));
-      const peers = ids.map((other) => `${other}=${other === id ? own.peer : must(proxies.get(describeLink({ from: id, to: other }))).address}`);
+      const overrides = ids.filter((other) => other !== id).map((other) => `${other}=${must(proxies.get(describeLink({ from: id, to: other }))).address}`);
       return {
         id,
         peerAddress: own.peer,
         clientAddress: own.client,
         dataDir: join(options.dir, 'data', id),
         logFile: join(options.dir, 'nodes', `${id}.log`),
-        peersFlag: peers.join(','),
+        dialOverrideFlag: overrides.join(','),
+        join: null,
         child: null,
         exited: null,
         state: 'stopped',
@@ -117,13 +140,14 @@ export class ProcessBackend implements ClusterBackend {
         incarnation: 0,
       };
     });
-    return new ProcessBackend(options, slots, proxies);
+    return new ProcessBackend(options, roster, slots, proxies);
   }
 
   async start(signal?: AbortSignal): Promise<void> {
+    const initial = this.roster.initialIds.map((id) => this.slot(id));
     try {
-      for (const slot of this.slots.values()) this.spawnNode(slot);
-      await Promise.all([...this.slots.values()].map((slot) => this.waitUntilListening(slot, signal)));
+      for (const slot of initial) this.spawnNode(slot);
+      await Promise.all(initial.map((slot) => this.waitUntilListening(slot, signal)));
     } catch (error) {
       await this.stop();
       throw error;
@@ -132,6 +156,40 @@ export class ProcessBackend implements ClusterBackend {
 
   clientEndpoint(id: string): string {
     return this.slot(id).clientAddress;
+  }
+
+  memberAddresses(id: string): { peer: string; client: string } {
+    const slot = this.slot(id);
+    return { peer: slot.peerAddress, client: slot.clientAddress };
+  }
+
+  spareNodes(): number {
+    return this.roster.spareCount();
+  }
+
+  nextNodeId(): string | null {
+    return this.roster.nextSpare();
+  }
+
+  async addNode(join: readonly string[], signal?: AbortSignal): Promise<string> {
+    if (join.length === 0) throw new Error('addNode: no endpoint to join through');
+    const slot = this.slot(this.roster.takeSpare());
+    slot.join = [...join];
+    try {
+      this.spawnNode(slot);
+      await this.waitUntilListening(slot, signal);
+    } catch (error) {
+      await this.stopNode(slot).catch(() => {});
+      this.roster.retire(slot.id);
+      throw error;
+    }
+    return slot.id;
+  }
+
+  async removeNode(id: string): Promise<void> {
+    if (!this.roster.isMember(id)) throw new Error(`removeNode ${id}: not a member (members: ${this.nodeIds.join(', ')})`);
+    await this.stopNode(this.slot(id));
+    this.roster.retire(id);
   }
 
   /** The real peer listen address of a node (what its proxies forward to). */
@@ -210,8 +268,8 @@ export class ProcessBackend implements ClusterBackend {
 
   cutLinks(): readonly Link[] {
     const links: Link[] = [];
-    for (const from of this.nodeIds) {
-      for (const to of this.nodeIds) if (from !== to && this.proxy(from, to).isCut) links.push({ from, to });
+    for (const from of this.roster.allIds) {
+      for (const to of this.roster.allIds) if (from !== to && this.proxy(from, to).isCut) links.push({ from, to });
     }
     return links;
   }
@@ -222,7 +280,7 @@ export class ProcessBackend implements ClusterBackend {
   }
 
   logFiles(): ReadonlyMap<string, string> {
-    return new Map([...this.slots.values()].map((slot) => [slot.id, slot.logFile]));
+    return new Map(this.roster.everMembers().map((id) => [id, this.slot(id).logFile]));
   }
 
   unexpectedExits(): readonly UnexpectedExit[] {
@@ -277,7 +335,8 @@ export class ProcessBackend implements ClusterBackend {
       '--data', slot.dataDir,
       '--listen-peer', slot.peerAddress,
       '--listen-client', slot.clientAddress,
-      '--peers', slot.peersFlag,
+      ...(slot.join === null ? ['--peers', this.peersFlag] : ['--join', slot.join.join(',')]),
+      ...(slot.dialOverrideFlag === '' ? [] : ['--peer-dial-override', slot.dialOverrideFlag]),
       '--tick-ms', String(this.options.tickMs),
       '--election-ticks', String(this.options.electionTicks),
       ...snapshotFlags(this.options.snapshotEntries),

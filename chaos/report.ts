@@ -86,10 +86,49 @@ export function describeThroughput(throughput: Throughput): string {
   );
 }
 
+/** One node leaving or joining the cluster through the membership fault. */
+export interface MembershipChange {
+  readonly faultIndex: number;
+  readonly action: 'removed' | 'added';
+  readonly node: string;
+  /** Run clock, ms: when the step was confirmed (or given up on). */
+  readonly atMs: number | null;
+  /** The member list showed it done (removed: gone; added: a voter). */
+  readonly confirmed: boolean;
+}
+
+export interface MembershipSummary {
+  readonly changes: readonly MembershipChange[];
+  /** The members at the end, as the backend runs them. */
+  readonly finalNodes: readonly string[];
+  /** The member list the cluster reported at the end; null when no membership fault was asked for (or it could not be read). */
+  readonly finalMembers: string | null;
+}
+
+/** The membership changes of the injected (or attempted) membership faults, in order. */
+export function membershipChanges(faults: readonly Pick<FaultRecord, 'index' | 'kind' | 'removedNodes' | 'addedNodes' | 'confirmations'>[]): MembershipChange[] {
+  const changes: MembershipChange[] = [];
+  for (const fault of faults) {
+    if (fault.kind !== 'membership') continue;
+    const find = (prefixes: readonly string[]) => fault.confirmations.find((check) => prefixes.some((prefix) => check.what.startsWith(prefix)));
+    for (const node of fault.removedNodes) {
+      const check = find([`${node} removed from the configuration`]);
+      changes.push({ faultIndex: fault.index, action: 'removed', node, atMs: check?.atMs ?? null, confirmed: check?.ok ?? false });
+    }
+    for (const node of fault.addedNodes) {
+      const check = find([`${node} promoted`, `${node} caught up and promoted`]);
+      changes.push({ faultIndex: fault.index, action: 'added', node, atMs: check?.atMs ?? null, confirmed: check?.ok ?? false });
+    }
+  }
+  return changes.sort((a, b) => (a.atMs ?? Infinity) - (b.atMs ?? Infinity));
+}
+
 export interface RunResult {
   readonly config: ChaosConfig;
   readonly outDir: string;
-  readonly nodes: readonly { readonly id: string; readonly clientAddress: string; readonly log: string }[];
+  /** Every node that ran, removed ones included; `member`: still a member at the end. */
+  readonly nodes: readonly { readonly id: string; readonly clientAddress: string; readonly log: string; readonly member: boolean }[];
+  readonly membership: MembershipSummary;
   readonly plan: readonly PlannedFault[];
   readonly faults: readonly FaultRecord[];
   /** Faults actually injected (not skipped, not failed to start). */
@@ -157,8 +196,17 @@ export function reportText(result: RunResult): string {
   lines.push(`times are seconds since the harness started; workload ${s(result.workloadStartMs)}..${s(result.workloadEndMs)}, last heal ${s(result.lastHealMs)}`);
   lines.push('');
   lines.push(`nodes:`);
-  for (const node of result.nodes) lines.push(`  ${node.id} client ${node.clientAddress}, log ${node.log}`);
+  for (const node of result.nodes) lines.push(`  ${node.id} client ${node.clientAddress}, log ${node.log}${node.member ? '' : ' (removed)'}`);
   lines.push('');
+  if (result.membership.changes.length > 0 || result.membership.finalMembers !== null) {
+    lines.push(`membership changes: ${result.membership.changes.length}`);
+    for (const change of result.membership.changes) {
+      const what = change.action === 'removed' ? `removed ${change.node}` : `added ${change.node} (a voter)`;
+      lines.push(`  ${s(change.atMs)} #${change.faultIndex} ${what}: ${change.confirmed ? 'confirmed' : 'NOT CONFIRMED'}`);
+    }
+    lines.push(`final membership: ${result.membership.finalNodes.join(',')}${result.membership.finalMembers === null ? '' : ` (the cluster lists ${result.membership.finalMembers})`}`);
+    lines.push('');
+  }
   lines.push(`faults: ${result.faultsInjected} injected of ${result.plan.length} planned`);
   for (const fault of result.faults) {
     const figures = result.throughput?.perFault.find((entry) => entry.index === fault.index);

@@ -7,6 +7,9 @@
  *   until every node applied the same index -> final linearizable read of every key -> compare
  *   every node's keyspace -> stop the cluster -> check linearizability and lost writes -> report.
  *
+ * "Every node" is every current member: membership faults replace nodes, so the observer, the
+ * final reads and the keyspace comparison follow the backend's node list as it is then.
+ *
  * Whatever fails or interrupts the run, the cluster is stopped (every process by its PID, every
  * proxy closed) before runChaos returns, and what was recorded is written to the run directory.
  */
@@ -21,11 +24,12 @@ import type { ClusterBackend } from './backend.js';
 import { ClusterObserver } from './cluster-observer.js';
 import { completedCount, describeCounts, HistoryRecorder } from './history-recorder.js';
 import { describeLoopDelay, LoopDelayWatch } from './loop-delay-watch.js';
-import { faultProblems, NemesisRunner } from './nemesis-runner.js';
-import { describeFault, planNemesis, type PlannedFault } from './nemesis.js';
+import { describeMembers, isVoterSet } from './membership-change.js';
+import { faultProblems, NemesisRunner, type MembershipSession } from './nemesis-runner.js';
+import { describeFault, planNemesis, spareNodesFor, type PlannedFault } from './nemesis.js';
 import type { ChaosConfig } from './options.js';
 import { ProcessBackend } from './process-backend.js';
-import { describeThroughput, faultThroughput, summaryLine, writeReport, type Convergence, type LinearizableAnswer, type RunResult } from './report.js';
+import { describeThroughput, faultThroughput, membershipChanges, summaryLine, writeReport, type Convergence, type LinearizableAnswer, type RunResult } from './report.js';
 import { AbortedError, nowMs, sleep, waitUntil } from './wait.js';
 import { AppendWorkload } from './workloads/append.js';
 import { WorkloadDriver } from './workloads/driver.js';
@@ -68,9 +72,22 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     `chaos: ${config.nodes} nodes (${config.backend} backend${config.backend === 'docker' ? `, image ${config.image}` : ''}), nemesis ${config.nemesisText}, workload ${config.workload}, ` +
       `${config.durationMs / 1000}s, ${config.clients} clients, seed ${config.seed}, out ${outDir}`,
   );
-  const backend = await createBackend(config, outDir);
+  // The schedule relative to the workload's start (planNemesis is shift-invariant): it says how
+  // many spare node slots the membership faults need before the cluster exists.
+  const relativePlan = planNemesis({
+    kinds: config.nemesis,
+    nodeIds: Array.from({ length: config.nodes }, (_, i) => `n${i + 1}`),
+    seed: config.seed,
+    windowStartMs: config.warmupMs,
+    windowEndMs: config.durationMs - config.recoveryMs,
+    holdMsMin: config.holdMsMin,
+    holdMsMax: config.holdMsMax,
+    gapMsMin: config.gapMsMin,
+    gapMsMax: config.gapMsMax,
+  });
+  const backend = await createBackend(config, outDir, spareNodesFor(relativePlan));
   io.onBackend?.(backend);
-  const observer = new ClusterObserver(backend.nodeIds, (id) => backend.clientEndpoint(id));
+  const observer = new ClusterObserver(() => backend.nodeIds, (id) => backend.clientEndpoint(id));
   const loopDelayWatch = new LoopDelayWatch(backend.nodeIds, () => observer.statuses(), loopDelayPollMs);
   let loopDelayWatched = false;
   let driver: WorkloadDriver | null = null;
@@ -81,6 +98,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   let workloadEndMs: number | null = null;
   let finalValues = new Map<string, RegisterValue>();
   let convergence: Convergence | null = null;
+  let finalMembers: string | null = null;
   let interrupted = false;
 
   try {
@@ -92,17 +110,8 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     log(`cluster ready: leader ${settled.leader.id} in term ${settled.leader.term}`);
 
     workloadStartMs = clock();
-    plan = planNemesis({
-      kinds: config.nemesis,
-      nodeIds: backend.nodeIds,
-      seed: config.seed,
-      windowStartMs: workloadStartMs + config.warmupMs,
-      windowEndMs: workloadStartMs + config.durationMs - config.recoveryMs,
-      holdMsMin: config.holdMsMin,
-      holdMsMax: config.holdMsMax,
-      gapMsMin: config.gapMsMin,
-      gapMsMax: config.gapMsMax,
-    });
+    const startMs = workloadStartMs;
+    plan = relativePlan.map((planned) => ({ ...planned, startMs: planned.startMs + startMs }));
     log(`nemesis plan (${plan.length} faults): ${plan.map((p) => `#${p.index} ${describeFault(p.fault)} at ${(p.startMs / 1000).toFixed(1)}s for ${(p.holdMs / 1000).toFixed(1)}s`).join('; ') || 'none'}`);
     driver = new WorkloadDriver(workload, {
       clients: config.clients,
@@ -123,7 +132,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     progressTimer = setInterval(() => log(`ops: ${recorder.operations().length} (${describeCounts(recorder.counts())}), ${recorder.pending()} in flight`), 5000);
     progressTimer.unref();
 
-    runner = new NemesisRunner({ backend, observer, clock, log, signal, electionTimeoutMs });
+    runner = new NemesisRunner({ backend, observer, membershipClient: sdkMembershipClient, clock, log, signal, electionTimeoutMs });
     await runner.run(plan, workloadStartMs + config.durationMs - config.recoveryMs);
     await runner.healEverything();
 
@@ -150,6 +159,20 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
         ? `keyspaces match on every node at applied index ${convergence.appliedIndex} (${convergence.nodes[0]?.keys ?? 0} keys)`
         : `KEYSPACES DIFFER at applied index ${convergence.appliedIndex}: ${convergence.differences.join('; ')}`,
     );
+    if (config.nemesis.includes('membership')) {
+      const session = sdkMembershipClient(backend.nodeIds.map((id) => backend.clientEndpoint(id)));
+      try {
+        const list = await session.members({ timeoutMs: 5000, signal });
+        finalMembers = describeMembers(list);
+        log(`final membership: ${finalMembers}`);
+        if (!isVoterSet(list, backend.nodeIds)) problems.push(`the final configuration (${finalMembers}) is not the current nodes ${backend.nodeIds.join(',')}, all voters`);
+      } catch (error) {
+        if (error instanceof AbortedError) throw error;
+        problems.push(`the final member list could not be read: ${(error as Error).message}`);
+      } finally {
+        session.close();
+      }
+    }
     log(describeSnapshotActivity(backend.logFiles()));
   } catch (error) {
     if (error instanceof AbortedError) {
@@ -217,7 +240,8 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   const result: RunResult = {
     config,
     outDir,
-    nodes: backend.nodeIds.map((id) => ({ id, clientAddress: backend.clientEndpoint(id), log: backend.logFiles().get(id) ?? '' })),
+    nodes: [...backend.logFiles()].map(([id, file]) => ({ id, clientAddress: backend.clientEndpoint(id), log: file, member: backend.nodeIds.includes(id) })),
+    membership: { changes: membershipChanges(faults), finalNodes: [...backend.nodeIds], finalMembers },
     plan,
     faults,
     faultsInjected,
@@ -248,12 +272,18 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   return result;
 }
 
-/** The cluster for a run. */
-async function createBackend(config: ChaosConfig, dir: string): Promise<ClusterBackend> {
+/** An SDK client for the membership fault and the final member list, over these endpoints. */
+function sdkMembershipClient(endpoints: readonly string[]): MembershipSession {
+  return new RaftKvClient({ endpoints: [...endpoints], transport: 'unary', timeoutMs: 5000 });
+}
+
+/** The cluster for a run, with `spareNodes` slots for nodes the membership fault adds. */
+async function createBackend(config: ChaosConfig, dir: string, spareNodes: number): Promise<ClusterBackend> {
   switch (config.backend) {
     case 'process':
       return ProcessBackend.create({
         nodeCount: config.nodes,
+        spareNodes,
         dir,
         tickMs: config.tickMs,
         electionTicks: config.electionTicks,
@@ -266,6 +296,7 @@ async function createBackend(config: ChaosConfig, dir: string): Promise<ClusterB
       const { DockerBackend } = await import('./docker-backend.js');
       return DockerBackend.create({
         nodeCount: config.nodes,
+        spareNodes,
         dir,
         image: config.image,
         tickMs: config.tickMs,

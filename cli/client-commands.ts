@@ -5,7 +5,7 @@ import { defaultEndpoints } from './local-cluster.js';
 import { errorLine, keyValueJson, printer, type Printer } from './output.js';
 import { parseIntegerOption } from './parse.js';
 
-interface ClientFlags {
+export interface ClientFlags {
   endpoints?: string;
   timeout: string;
   json?: boolean;
@@ -22,14 +22,14 @@ export class CommandFailure extends Error {
   }
 }
 
-function withClientOptions(command: Command): Command {
+export function withClientOptions(command: Command): Command {
   return command
     .option('--endpoints <list>', 'client addresses host:port,... (default: the local cluster)')
     .option('--timeout <ms>', 'deadline of the call, retries included', '5000')
     .option('--json', 'print JSON instead of text');
 }
 
-async function withClient<T>(flags: ClientFlags, run: (client: RaftKvClient, out: Printer) => Promise<T>): Promise<T> {
+export async function withClient<T>(flags: ClientFlags, run: (client: RaftKvClient, out: Printer) => Promise<T>): Promise<T> {
   const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
   const timeoutMs = parseIntegerOption(flags.timeout, '--timeout', 1, 3_600_000);
   const client = new RaftKvClient({ endpoints, timeoutMs });
@@ -166,7 +166,7 @@ export function registerClientCommands(program: Command): void {
       const text = rows
         .map((row) =>
           'status' in row
-            ? `${row.endpoint} id=${row.status.id} role=${row.status.role} term=${row.status.term} leader=${row.status.leaderId || '-'} commit=${row.status.commitIndex} applied=${row.status.appliedIndex} last=${row.status.lastIndex} snapshot=${row.status.snapshotIndex} log=${row.status.logEntries} entries/${row.status.logBytes} bytes loop-delay-max=${row.status.loopDelayMaxMs}ms loop-delay-recent=${row.status.loopDelayRecentMaxMs}ms/${row.status.loopDelayWindowMs / 1000}s stalls=${row.status.loopStalls}`
+            ? `${row.endpoint} id=${row.status.id} role=${row.status.role}${row.status.removed ? ' removed' : ''} term=${row.status.term} leader=${row.status.leaderId || '-'} commit=${row.status.commitIndex} applied=${row.status.appliedIndex} last=${row.status.lastIndex} snapshot=${row.status.snapshotIndex} log=${row.status.logEntries} entries/${row.status.logBytes} bytes loop-delay-max=${row.status.loopDelayMaxMs}ms loop-delay-recent=${row.status.loopDelayRecentMaxMs}ms/${row.status.loopDelayWindowMs / 1000}s stalls=${row.status.loopStalls}`
             : `${row.endpoint} unreachable: ${row.error}`,
         )
         .join('\n');

@@ -9,6 +9,7 @@ import { ConfigError, RaftKvError } from '../src/shared/errors.js';
 import { registerBenchCommand } from './bench-command.js';
 import { CommandFailure, registerClientCommands } from './client-commands.js';
 import { registerClusterCommand } from './cluster-command.js';
+import { registerMemberCommands } from './member-command.js';
 import { errorLine } from './output.js';
 import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerStartCommand } from './start-command.js';
@@ -22,6 +23,7 @@ const program = new Command('raftkv')
 registerStartCommand(program);
 registerClusterCommand(program);
 registerClientCommands(program);
+registerMemberCommands(program);
 registerBenchCommand(program);
 registerSnapshotCommand(program);
 

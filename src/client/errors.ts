@@ -66,3 +66,50 @@ export class SnapshotIntegrityError extends RaftKvError {
   override readonly name = 'SnapshotIntegrityError';
   readonly code = 'SNAPSHOT_INTEGRITY';
 }
+
+/** Why a membership change was refused (kv.proto, trailing metadata `raftkv-refusal`). */
+export type MembershipChangeRefusal =
+  | 'change-pending'
+  | 'leader-not-ready'
+  | 'unknown-member'
+  | 'member-exists'
+  | 'address-in-use'
+  | 'learner-not-caught-up'
+  | 'would-remove-last-voter'
+  | 'cluster-id-mismatch'
+  | 'invalid';
+
+const membershipChangeRefusals: readonly string[] = [
+  'change-pending',
+  'leader-not-ready',
+  'unknown-member',
+  'member-exists',
+  'address-in-use',
+  'learner-not-caught-up',
+  'would-remove-last-voter',
+  'cluster-id-mismatch',
+  'invalid',
+];
+
+/** Whether `value` is a refusal reason this SDK knows. */
+export function isMembershipChangeRefusal(value: string): value is MembershipChangeRefusal {
+  return membershipChangeRefusals.includes(value);
+}
+
+/**
+ * The cluster refused a membership change; nothing changed. `reason` says why. The SDK does not
+ * retry it, not even `change-pending` or `leader-not-ready`: the caller decides whether to wait
+ * and try again.
+ */
+export class MembershipChangeError extends RaftKvError {
+  override readonly name = 'MembershipChangeError';
+  readonly code = 'MEMBERSHIP_CHANGE';
+
+  constructor(
+    readonly reason: MembershipChangeRefusal,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

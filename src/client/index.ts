@@ -10,6 +10,9 @@ export type {
   Consistency,
   DeleteResult,
   KeyValue,
+  MemberInfo,
+  MemberList,
+  NewMember,
   PutResult,
   RaftKvClientOptions,
   RangeResult,
@@ -19,6 +22,7 @@ export type {
 export {
   CancelledError,
   InvalidArgumentError,
+  MembershipChangeError,
   NotFoundError,
   OutcomeUnknownError,
   OverloadedError,
@@ -29,5 +33,6 @@ export {
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+export type { MembershipChangeRefusal } from './errors.js';
 export { defaultSnapshotTimeoutMs } from './snapshot-download.js';
 export type { SnapshotDownload, SnapshotInfo, SnapshotOptions } from './snapshot-download.js';

@@ -2,12 +2,14 @@ import * as grpc from '@grpc/grpc-js';
 import { serviceClient } from '../shared/proto.js';
 import { ClientSession, WriteAttempts, attemptOutcome, unacknowledgedSpanMaxFor } from './client-session.js';
 import { describeFailure } from './describe-failure.js';
-import { leaderAddressMetadataKey, leaderIdMetadataKey } from './metadata-keys.js';
+import { leaderAddressMetadataKey, leaderIdMetadataKey, refusalMetadataKey } from './metadata-keys.js';
 import { openSnapshotDownload, type SnapshotDownload, type SnapshotOptions } from './snapshot-download.js';
 import { StreamChannel, payloadBytes, streamOperationBytesMax, type StreamKind } from './stream-channel.js';
 import {
   CancelledError,
   InvalidArgumentError,
+  isMembershipChangeRefusal,
+  MembershipChangeError,
   NotFoundError,
   OutcomeUnknownError,
   OverloadedError,
@@ -114,6 +116,44 @@ export interface ClusterStatus {
   readonly loopStalls: number;
   readonly loopStallThresholdMs: number;
   readonly members: readonly { id: string; peerAddress: string; clientAddress: string; voter: boolean }[];
+  /** The configuration in force leaves this node out: it serves no client requests. */
+  readonly removed: boolean;
+}
+
+/** One member of the cluster, as the leader sees it (`members()`). */
+export interface MemberInfo {
+  readonly id: string;
+  readonly peerAddress: string;
+  /** '' when not known. */
+  readonly clientAddress: string;
+  readonly role: 'voter' | 'learner';
+  /** Learners only: the leader promotes it once it has caught up. */
+  readonly autoPromote: boolean;
+  readonly leader: boolean;
+  /** The leader's view of the member's log; null when it has none. */
+  readonly matchIndex: number | null;
+  /** Entries behind the leader's last index; null when unknown. */
+  readonly lag: number | null;
+}
+
+export interface MemberList {
+  readonly members: readonly MemberInfo[];
+  readonly leaderId: string | null;
+  /** A change of several voters is under way (joint consensus, thesis §4.3). */
+  readonly joint: boolean;
+}
+
+/** A member to add. */
+export interface NewMember {
+  readonly id: string;
+  readonly peerAddress: string;
+  readonly clientAddress?: string;
+  /**
+   * Omitted or false: added as a learner that the leader promotes to voter once it has caught
+   * up. True: stays a learner, unless `autoPromote` is also true.
+   */
+  readonly learner?: boolean;
+  readonly autoPromote?: boolean;
 }
 
 /** The cluster's session limits (README "Sessions"), replicated through the log. */
@@ -144,15 +184,38 @@ type UnaryMethod = (
   callback: (error: grpc.ServiceError | null, response?: Record<string, unknown>) => void,
 ) => grpc.ClientUnaryCall;
 
-type Method = 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap' | 'status' | 'registerSession' | 'sessionLimits';
+type Method =
+  | 'put'
+  | 'get'
+  | 'delete'
+  | 'range'
+  | 'compareAndSwap'
+  | 'status'
+  | 'registerSession'
+  | 'sessionLimits'
+  | 'transferLeadership'
+  | 'memberList'
+  | 'memberAdd'
+  | 'memberPromote'
+  | 'memberRemove';
 type Service = 'KV' | 'Cluster';
 
-/** Where a call may go: among the endpoints (following leader hints or not), or to one endpoint, once. */
-type Route = { readonly kind: 'cluster'; readonly followLeader: boolean } | { readonly kind: 'endpoint'; readonly endpoint: string };
+/**
+ * Where a call may go: among the endpoints (following leader hints or not), or to one endpoint,
+ * once. A `change` (membership, leadership) gets the whole deadline for one attempt and is not
+ * retried once it may have reached the leader: it is not idempotent.
+ */
+type Route =
+  | { readonly kind: 'cluster'; readonly followLeader: boolean; readonly change?: boolean }
+  | { readonly kind: 'endpoint'; readonly endpoint: string };
+
+const changeRoute: Route = { kind: 'cluster', followLeader: true, change: true };
 
 export { leaderAddressMetadataKey, leaderIdMetadataKey };
 
 const kvProto = 'raftkv/v1/kv.proto';
+/** The least time between two background refreshes of the member list. */
+const refreshIntervalMs = 2000;
 
 /**
  * The raftkv SDK. It finds the leader among `endpoints`, follows "not the leader" hints,
@@ -177,6 +240,8 @@ export class RaftKvClient {
   /** The registration under way, shared by every write that waits for a session. */
   private registering: Promise<ClientSession> | null = null;
   private closed = false;
+  private refreshing = false;
+  private lastRefreshMs = -Infinity;
 
   constructor(options: RaftKvClientOptions) {
     if (options.endpoints.length === 0) throw new InvalidArgumentError('endpoints', 'at least one endpoint is required');
@@ -262,6 +327,52 @@ export class RaftKvClient {
   }
 
   /**
+   * The members as the leader sees them. Unless the client is `pinned`, their client addresses
+   * join its endpoints, so a client given one endpoint keeps working when that node goes away.
+   */
+  async members(options: CallOptions = {}): Promise<MemberList> {
+    return this.learnMembers(toMemberList(await this.call('Cluster', 'memberList', {}, options)));
+  }
+
+  /**
+   * Adds a member (see NewMember for learner and auto-promotion) and resolves with the member
+   * list once the change is applied on the leader. Refusals are MembershipChangeError (nothing
+   * changed); a TimeoutError means the outcome is unknown: check `members()`. `clusterId`, when
+   * given, must be the cluster's (a node joining checks it is joining the right cluster).
+   */
+  async addMember(member: NewMember, options: CallOptions & { clusterId?: string } = {}): Promise<MemberList> {
+    checkString(member?.id, 'id');
+    checkString(member.peerAddress, 'peerAddress');
+    const request = {
+      id: member.id,
+      peerAddress: member.peerAddress,
+      clientAddress: member.clientAddress ?? '',
+      learner: member.learner ?? false,
+      autoPromote: member.autoPromote ?? false,
+      clusterId: options.clusterId ?? '',
+    };
+    return this.learnMembers(toMemberList(await this.call('Cluster', 'memberAdd', request, options, changeRoute)));
+  }
+
+  /** Makes a learner a voter; refused (learner-not-caught-up) while it lags the leader. Timeouts as addMember. */
+  async promoteMember(id: string, options: CallOptions = {}): Promise<MemberList> {
+    checkString(id, 'id');
+    return this.learnMembers(toMemberList(await this.call('Cluster', 'memberPromote', { id }, options, changeRoute)));
+  }
+
+  /** Removes a voter or learner, the leader included (it hands over first). Timeouts as addMember. */
+  async removeMember(id: string, options: CallOptions = {}): Promise<MemberList> {
+    checkString(id, 'id');
+    return this.learnMembers(toMemberList(await this.call('Cluster', 'memberRemove', { id }, options, changeRoute)));
+  }
+
+  /** Hands leadership to voter `id` (thesis §3.10); resolves once it leads. */
+  async transferLeadership(id: string, options: CallOptions = {}): Promise<void> {
+    checkString(id, 'id');
+    await this.call('Cluster', 'transferLeadership', { targetId: id }, options, changeRoute);
+  }
+
+  /**
    * Streams a consistent snapshot of the keyspace from one node, for a backup (`raftkv snapshot
    * save`): resolves once a node sent the header (its revision), then yields the chunks as they
    * are consumed and checks the trailer's SHA-256. Not retried once data flows.
@@ -302,6 +413,37 @@ export class RaftKvClient {
   }
 
   // ---------------------------------------------------------------------------------------
+
+  /** Adds the members' client addresses to the endpoints (unless pinned). */
+  private learnMembers(list: MemberList): MemberList {
+    if (!this.pinned) for (const member of list.members) if (member.clientAddress !== '') this.endpointIndex(member.clientAddress);
+    return list;
+  }
+
+  /** Drops an endpoint whose node was removed from the cluster, unless it is the last one or the client is pinned. */
+  private forgetEndpoint(endpoint: string): void {
+    const index = this.endpoints.indexOf(endpoint);
+    if (this.pinned || index < 0 || this.endpoints.length <= 1) return;
+    const preferred = this.endpoints[this.preferred];
+    this.endpoints.splice(index, 1);
+    const kept = preferred === undefined ? -1 : this.endpoints.indexOf(preferred);
+    this.preferred = kept >= 0 ? kept : 0;
+  }
+
+  /**
+   * Learns the members in the background (a node answered that it was removed, or could not be
+   * reached), at most once per `refreshIntervalMs`; errors are ignored.
+   */
+  private refreshEndpoints(): void {
+    if (this.pinned || this.refreshing || this.closed || Date.now() - this.lastRefreshMs < refreshIntervalMs) return;
+    this.refreshing = true;
+    this.lastRefreshMs = Date.now();
+    this.members({ timeoutMs: this.attemptTimeoutMs })
+      .catch(() => undefined)
+      .finally(() => {
+        this.refreshing = false;
+      });
+  }
 
   /**
    * One write, exactly once. It goes under the client's session, registered lazily (one
@@ -410,13 +552,20 @@ export class RaftKvClient {
       const endpoint = route.kind === 'endpoint' ? route.endpoint : (this.endpoints[this.preferred] as string);
       const materialized = materialize(request);
       tried.add(endpoint);
+      const change = route.kind === 'cluster' && route.change === true;
       try {
-        const attemptMs = route.kind === 'endpoint' ? remaining : Math.min(remaining, this.attemptTimeoutMs);
+        const attemptMs = route.kind === 'endpoint' || change ? remaining : Math.min(remaining, this.attemptTimeoutMs);
         return await this.attempt(endpoint, service, method, materialized, attemptMs, options.signal);
       } catch (error) {
         lastError = error;
         const code = (error as grpc.ServiceError).code;
         attempts?.failed(attemptOutcome(code));
+        const refusal = refusalOf(error as grpc.ServiceError);
+        if (refusal !== null) throw new MembershipChangeError(refusal, `${method}: ${(error as grpc.ServiceError).details}`, { cause: error });
+        if (change && (code === grpc.status.DEADLINE_EXCEEDED || code === grpc.status.CANCELLED) && !options.signal?.aborted) {
+          // The change may have been appended; trying again could make a second one.
+          throw new TimeoutError(`${method}: no answer from ${endpoint} within ${timeoutMs} ms; whether the change happened is unknown (check the member list)`, { cause: error });
+        }
         if (code === grpc.status.INVALID_ARGUMENT) throw new InvalidArgumentError(method, (error as grpc.ServiceError).details);
         if (code === grpc.status.ABORTED) {
           // The session is not registered: this attempt was not applied (write() decides what next).
@@ -437,7 +586,15 @@ export class RaftKvClient {
         }
         failures++;
         if (route.kind === 'endpoint') throw gaveUp(); // one node asked, one answer
-        if (code === grpc.status.FAILED_PRECONDITION && route.followLeader) {
+        if (code === grpc.status.FAILED_PRECONDITION && route.followLeader && isRemovedAnswer(error as grpc.ServiceError)) {
+          // The node is no longer a member: go to the member it names, forget it, learn the others.
+          const hint = leaderHint(error as grpc.ServiceError);
+          if (hint !== null && !this.pinned) this.endpointIndex(hint);
+          this.forgetEndpoint(endpoint);
+          if (hint !== null && this.endpoints.includes(hint)) this.preferred = this.endpoints.indexOf(hint);
+          else this.rotateFrom(endpoint);
+          this.refreshEndpoints();
+        } else if (code === grpc.status.FAILED_PRECONDITION && route.followLeader) {
           const leader = leaderHint(error as grpc.ServiceError);
           const index = leader === null || leader === endpoint ? -1 : this.endpointIndex(leader);
           if (index >= 0) {
@@ -459,6 +616,8 @@ export class RaftKvClient {
           // Unavailable (a node stopping ends its streams so), timed out, not the leader: try
           // another node. An overloaded node (RESOURCE_EXHAUSTED) is the right one: it needs a moment.
           this.rotateFrom(endpoint);
+          // A node that is down may be gone for good: learn who the members are now.
+          if (code === grpc.status.UNAVAILABLE && this.endpoints.length > 1) this.refreshEndpoints();
         }
         await this.backoff(failures, deadline, options.signal);
       }
@@ -599,6 +758,38 @@ function isDeadline(error: unknown): boolean {
 
 function isEndpoint(address: string): boolean {
   return /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address);
+}
+
+function refusalOf(error: grpc.ServiceError): MembershipChangeError['reason'] | null {
+  const reason = error?.metadata?.get(refusalMetadataKey)[0];
+  return typeof reason === 'string' && isMembershipChangeRefusal(reason) ? reason : null;
+}
+
+/** A node's answer that the cluster no longer lists it (kv.proto). */
+function isRemovedAnswer(error: grpc.ServiceError): boolean {
+  return /was removed from the cluster/.test(error.details ?? '');
+}
+
+function checkString(value: unknown, field: string): void {
+  if (typeof value !== 'string' || value === '') throw new InvalidArgumentError(field, `must be a non-empty string, got ${JSON.stringify(value)}`);
+}
+
+function toMemberList(raw: Record<string, unknown>): MemberList {
+  const members = ((raw.members as Record<string, unknown>[] | undefined) ?? []).map((m): MemberInfo => {
+    const hasProgress = m.hasProgress === true;
+    return {
+      id: m.id as string,
+      peerAddress: m.peerAddress as string,
+      clientAddress: m.clientAddress as string,
+      role: m.role === 'learner' ? 'learner' : 'voter',
+      autoPromote: m.autoPromote === true,
+      leader: m.leader === true,
+      matchIndex: hasProgress ? Number(m.matchIndex) : null,
+      lag: hasProgress ? Number(m.lag) : null,
+    };
+  });
+  const leaderId = raw.leaderId as string | undefined;
+  return { members, leaderId: leaderId === undefined || leaderId === '' ? null : leaderId, joint: raw.joint === true };
 }
 
 function leaderHint(error: grpc.ServiceError): string | null {

@@ -32,6 +32,12 @@ export interface RaftConfig {
   readonly pendingReadsMax: number;
   /** Upper bound on the bytes of committed entries handed out in one Ready. */
   readonly applyBytesMax: number;
+  /**
+   * A learner is promoted to voter (by a caller, or by the leader for an auto-promote learner)
+   * only once its match index is within this many entries of the leader's last index, so a new
+   * voter does not stall commits while it catches up (thesis §4.2.1). 0: fully caught up.
+   */
+  readonly promoteLagEntriesMax: number;
   readonly rng: Rng;
 }
 
@@ -48,6 +54,7 @@ export const defaultRaftTunables = {
   uncommittedBytesMax: 64 * 1024 * 1024,
   pendingReadsMax: 4096,
   applyBytesMax: 16 * 1024 * 1024,
+  promoteLagEntriesMax: 1000,
 } as const satisfies Omit<RaftConfig, 'id' | 'rng'>;
 
 /**
@@ -65,7 +72,14 @@ export interface RestoredState {
   readonly compactedTo: LogPosition;
   /** The persisted log, contiguous, starting at compactedTo.index + 1. */
   readonly entries: readonly Entry[];
-  /** The membership in force: that of the snapshot, or the initial one of a new cluster. */
+  /**
+   * The base configuration when there is no snapshot (with a snapshot, the snapshot's is used):
+   * the bootstrap membership of a new cluster. The configuration in force is then the newest
+   * conf-change entry in `entries`, else this one (conf-change.ts rules 1 and 2), so the driver
+   * writes nothing about membership when it applies a conf-change entry. A node joining an
+   * existing cluster passes an empty membership ({ voters: [], learners: [] }): it learns its
+   * configuration from the log or snapshot the leader sends, and never campaigns before.
+   */
   readonly membership: Membership;
   /** The state machine's applied index: entries up to it are not handed out again. */
   readonly applied: Index;
@@ -100,6 +114,9 @@ export function validateRaftConfig(config: RaftConfig): void {
     if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
       throw new RangeError(`raft config: ${field} must be a positive integer, got ${String(value)}`);
     }
+  }
+  if (!Number.isInteger(config.promoteLagEntriesMax) || config.promoteLagEntriesMax < 0) {
+    throw new RangeError(`raft config: promoteLagEntriesMax must be a non-negative integer, got ${String(config.promoteLagEntriesMax)}`);
   }
   if (config.heartbeatTicks >= config.electionTicks) {
     throw new RangeError(

@@ -1,4 +1,6 @@
 import { assertNever } from './assert.js';
+import type { ConfChangeOp, ConfChangeRecord } from './conf-change.js';
+import { describeMembership } from './membership.js';
 import type { Message } from './message.js';
 import type { Ready } from './ready.js';
 import type { Entry } from './types.js';
@@ -25,7 +27,7 @@ export function describeMessage(m: Message): string {
     case 'heartbeat-response':
       return `${head} lease=${m.leaseTick}${m.readContext === '' ? '' : ` read=${m.readContext}`}`;
     case 'snapshot':
-      return `${head} snapshot=${m.snapshot.meta.index}/t${m.snapshot.meta.term} voters=${m.snapshot.meta.membership.voters.join(',')}`;
+      return `${head} snapshot=${m.snapshot.meta.index}/t${m.snapshot.meta.term} ${describeMembership(m.snapshot.meta.membership)}`;
     case 'timeout-now':
       return head;
     case 'read-index':
@@ -37,14 +39,17 @@ export function describeMessage(m: Message): string {
   }
 }
 
-/** Entries as `[first..last]/tTERM...` runs, compact enough for one log line. */
+/**
+ * Entries as `[first..last]/tTERM...` runs, compact enough for one log line. A conf-change entry
+ * stands alone, marked `INDEX/tTERM:conf`.
+ */
 export function describeEntries(entries: readonly Entry[]): string {
   if (entries.length === 0) return '[]';
   const runs: string[] = [];
   let start = entries[0] as Entry;
   let previous = start;
   for (const entry of entries.slice(1)) {
-    if (entry.term !== previous.term) {
+    if (entry.term !== previous.term || entry.type !== 'normal' || previous.type !== 'normal') {
       runs.push(run(start, previous));
       start = entry;
     }
@@ -55,7 +60,26 @@ export function describeEntries(entries: readonly Entry[]): string {
 }
 
 function run(first: Entry, last: Entry): string {
+  if (first.type === 'conf-change') return `${first.index}/t${first.term}:conf`;
   return first.index === last.index ? `${first.index}/t${first.term}` : `${first.index}..${last.index}/t${first.term}`;
+}
+
+/** The canonical text of a conf-change entry's data, e.g. `requested add-learner(n4,auto) -> voters=n1,n2,n3 learners=n4 auto=n4`. */
+export function describeConfChange(record: ConfChangeRecord): string {
+  const ops = record.ops.map(describeConfChangeOp).join(' ');
+  return `${record.kind}${ops === '' ? '' : ` ${ops}`} -> ${describeMembership(record.membership)}`;
+}
+
+function describeConfChangeOp(op: ConfChangeOp): string {
+  switch (op.type) {
+    case 'add-learner':
+      return `add-learner(${op.node}${op.autoPromote ? ',auto' : ''})`;
+    case 'promote':
+    case 'remove':
+      return `${op.type}(${op.node})`;
+    default:
+      return assertNever(op, 'conf change operation');
+  }
 }
 
 /** The canonical one-line text of a Ready. */
@@ -63,6 +87,7 @@ export function describeReady(ready: Ready): string {
   const parts: string[] = [];
   if (ready.softState) parts.push(`soft=${ready.softState.role}/t${ready.softState.term}/leader=${ready.softState.leader ?? '-'}`);
   if (ready.hardState) parts.push(`hard=t${ready.hardState.term}/vote=${ready.hardState.vote ?? '-'}/commit=${ready.hardState.commit}`);
+  if (ready.membership) parts.push(`membership=[${describeMembership(ready.membership)}]`);
   if (ready.snapshot) parts.push(`snapshot=${ready.snapshot.meta.index}/t${ready.snapshot.meta.term}`);
   if (ready.entries.length > 0) parts.push(`entries=${describeEntries(ready.entries)}`);
   if (ready.committedEntries.length > 0) parts.push(`apply=${describeEntries(ready.committedEntries)}`);

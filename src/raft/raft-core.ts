@@ -1,6 +1,11 @@
 import { assertNever, invariant, InvariantError } from './assert.js';
+import { leaveJoint, planConfChange, type ConfChange, type ConfChangeRecord, type ConfChangeResult } from './conf-change.js';
+import { encodeConfChange } from './conf-change-codec.js';
+import { ConfigHistory } from './config-history.js';
 import { validateRaftConfig, type RaftConfig, type RestoredState } from './config.js';
-import { committedIndex, isLogUpToDate, quorumMatchIndex, quorumSize, voteResult } from './election.js';
+import { committedIndex, isLogUpToDate } from './election.js';
+import { hasJointQuorum, jointMatchIndex, jointQuorumAckTick, jointVoteResult } from './joint-quorum.js';
+import { allMembers, autoPromoteOf, isJoint, isMemberOf, isVoterIn, sameMembership } from './membership.js';
 import { isLeaderMessage, type AppendRequest, type AppendResponse, type Heartbeat, type Message, type SnapshotRequest, type VoteRequest } from './message.js';
 import { Progress } from './progress.js';
 import { RaftLog, entryBytes } from './raft-log.js';
@@ -30,6 +35,7 @@ export type ProposeResult =
 export type ReadIndexRefusal = 'no-leader' | 'too-many-pending-reads';
 export type ReadIndexResult = { readonly ok: true } | { readonly ok: false; readonly reason: ReadIndexRefusal; readonly leader: NodeId | null };
 
+/** 'not-a-voter': the target is a learner, an outgoing voter or no member at all. */
 export type TransferRefusal = 'not-leader' | 'already-leader' | 'not-a-voter';
 export type TransferResult = { readonly ok: true } | { readonly ok: false; readonly reason: TransferRefusal; readonly leader: NodeId | null };
 
@@ -48,9 +54,33 @@ export interface RaftStatus {
   /** The bytes of the entries held after compactedTo. */
   readonly logBytes: number;
   readonly snapshotIndex: Index;
+  /** The configuration in force: the newest one in this node's log (conf-change.ts rule 2). */
   readonly membership: Membership;
+  /** The index of the conf-change entry that made `membership` while it is not yet applied, else 0. */
+  readonly pendingConfIndex: Index;
+  /**
+   * This node was a member and the configuration in force (the newest in its log) no longer
+   * lists it: it does not campaign. The leader keeps replicating to a node being removed until
+   * the removal commits, so the node normally learns it; if the removal entry is overwritten
+   * (it never committed) this goes back to false. A driver retiring the node should do so once
+   * `removed` holds and the removal entry is committed (commit >= pendingConfIndex... i.e.
+   * pendingConfIndex is 0). A node restarted from a snapshot that predates its own addition
+   * also reads true until the entry adding it arrives.
+   */
+  readonly removed: boolean;
   readonly transferee: NodeId | null;
-  readonly progress: ReadonlyMap<NodeId, { readonly match: Index; readonly next: Index; readonly state: string }>;
+  /** Leader only: every other member's replication, with its lag behind the leader's last index. */
+  readonly progress: ReadonlyMap<NodeId, MemberProgress>;
+}
+
+/** The leader's view of one member, for `member list`. */
+export interface MemberProgress {
+  readonly match: Index;
+  readonly next: Index;
+  readonly state: string;
+  /** Entries the member is behind the leader's last index. */
+  readonly lag: number;
+  readonly voter: boolean;
 }
 
 type CampaignKind = 'pre-election' | 'election' | 'transfer';
@@ -58,8 +88,9 @@ type CampaignKind = 'pre-election' | 'election' | 'transfer';
 /**
  * One Raft node as a pure, synchronous state machine (the model is etcd's RawNode).
  *
- * Inputs: `tick`, `step`, `propose`, `readIndex`, `transferLeadership`, `compact`,
- * `reportSnapshot`, `reportUnreachable`. Output: `ready()`, whose contract is on `Ready`;
+ * Inputs: `tick`, `step`, `propose`, `proposeConfChange`, `readIndex`, `transferLeadership`,
+ * `compact`, `reportSnapshot`, `reportUnreachable`. Membership changes follow the rules written
+ * in conf-change.ts (a configuration takes effect when appended; joint consensus; learners). Output: `ready()`, whose contract is on `Ready`;
  * call `advance(ready)` once it is done, before asking for the next one. Inputs may arrive
  * between `ready()` and `advance()`. Nothing here does I/O, reads a clock or draws randomness
  * except through the injected Rng, so a seed replays a run exactly.
@@ -73,7 +104,10 @@ export class RaftCore {
   private vote: NodeId | null;
   private leader: NodeId | null = null;
   private role: Role = 'follower';
-  private membership: Membership;
+  /** The configurations in this node's log; the newest is in force (conf-change.ts rule 2). */
+  private readonly configs: ConfigHistory;
+  /** Whether this node has been in a configuration it holds; with the committed one leaving it out, it is removed. */
+  private everMember: boolean;
   /** The newest snapshot this node holds, sent to followers whose next entry was compacted away. */
   private snapshot: Snapshot | null;
 
@@ -108,6 +142,7 @@ export class RaftCore {
 
   private lastHardState: HardState;
   private lastSoftState: SoftState;
+  private lastMembership: Membership;
   private readyOutstanding = false;
 
   constructor(config: RaftConfig, restored: RestoredState) {
@@ -116,13 +151,19 @@ export class RaftCore {
     this.config = config;
     this.term = restored.hardState.term;
     this.vote = restored.hardState.vote;
-    this.membership = restored.snapshot?.meta.membership ?? restored.membership;
     this.snapshot = restored.snapshot;
     const committed = Math.max(restored.hardState.commit, restored.applied, restored.compactedTo.index);
     this.log = new RaftLog(restored.compactedTo, restored.entries, committed, restored.applied);
+    // Rule 1: the base configuration (the snapshot's, else the bootstrap one), then the log's.
+    const baseIndex = restored.snapshot?.meta.index ?? restored.compactedTo.index;
+    this.configs = new ConfigHistory(baseIndex, restored.snapshot?.meta.membership ?? restored.membership);
+    this.configs.append(restored.entries.filter((e) => e.index > baseIndex));
+    // A node that has run before and finds itself in no configuration was removed (see RaftStatus.removed).
+    this.everMember = restored.hardState.term > 0 || isMemberOf(this.membership, this.id);
     this.restartedWithLeases = config.readMode === 'lease' && restored.hardState.term > 0;
     this.lastHardState = this.hardState();
     this.lastSoftState = this.softState();
+    this.lastMembership = this.membership;
     this.resetElectionTimer();
   }
 
@@ -212,6 +253,42 @@ export class RaftCore {
     return { ok: true };
   }
 
+  /**
+   * Proposes a membership change (thesis ch. 4; the rules are in conf-change.ts). On success the
+   * conf-change entry is appended and its configuration is in force on this leader at once
+   * (rule 2); `membership` is that configuration, joint if more than one voter changes. The
+   * entry comes back in `Ready.committedEntries` once committed, with `change.context`.
+   * Refusals append nothing; `detail` names what is wrong in words.
+   */
+  proposeConfChange(change: ConfChange): ConfChangeResult {
+    const refuse = (reason: Extract<ConfChangeResult, { ok: false }>['reason'], detail: string): ConfChangeResult => ({
+      ok: false,
+      reason,
+      detail,
+      leader: this.leader,
+    });
+    if (this.role !== 'leader') return refuse('not-leader', `${this.id} is not the leader`);
+    if (this.transferee !== null) return refuse('transferring-leadership', `leadership is being handed to ${this.transferee}`);
+    if (this.log.termAt(this.log.committed) !== this.term) {
+      return refuse('leader-not-ready', `the leader has not yet committed an entry of term ${this.term}`);
+    }
+    if (this.configs.currentIndex() > this.log.applied || isJoint(this.membership)) {
+      return refuse('change-pending', `the change at index ${this.configs.currentIndex()} is not finished`);
+    }
+    const plan = planConfChange(this.membership, change, (id) => this.isCaughtUp(id));
+    if (!plan.ok) return refuse(plan.reason, plan.detail);
+    const entry = this.appendConfChange({ kind: 'requested', ops: change.ops, context: change.context, membership: plan.membership });
+    return { ok: true, index: entry.index, term: entry.term, membership: plan.membership };
+  }
+
+  /**
+   * The configuration in force at `index` (at or after the log's compaction point): what a
+   * snapshot taken at `index` must record, which may be older than `status().membership`.
+   */
+  membershipAt(index: Index): Membership {
+    return this.configs.at(index);
+  }
+
   /** Hands leadership to `to` once its log is caught up (thesis §3.10). Proposals are refused meanwhile. */
   transferLeadership(to: NodeId): TransferResult {
     if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leader: this.leader };
@@ -236,8 +313,14 @@ export class RaftCore {
     invariant(snapshot.meta.index <= this.log.applied, () => `snapshot at ${snapshot.meta.index} beyond applied ${this.log.applied}`);
     invariant(retainEntries >= 0, 'retainEntries must not be negative');
     if (this.snapshot === null || snapshot.meta.index > this.snapshot.meta.index) this.snapshot = snapshot;
+    invariant(
+      sameMembership(snapshot.meta.membership, this.configs.at(snapshot.meta.index)),
+      () => `snapshot at ${snapshot.meta.index} records a membership other than membershipAt(${snapshot.meta.index})`,
+    );
     const target = Math.min(snapshot.meta.index - retainEntries, this.log.lastStableIndex());
-    return this.log.compact(target);
+    const compactedTo = this.log.compact(target);
+    this.configs.compact(compactedTo.index);
+    return compactedTo;
   }
 
   /** The transport's word on a snapshot sent to `to`: delivered, or failed and to be retried. */
@@ -268,6 +351,7 @@ export class RaftCore {
     if (this.log.unstableEntries().length > 0 || this.log.takePendingSnapshot() !== null) return true;
     if (!sameHardState(this.hardState(), this.lastHardState)) return true;
     if (!sameSoftState(this.softState(), this.lastSoftState)) return true;
+    if (this.membership !== this.lastMembership) return true;
     return this.log.applied < this.log.committed && this.log.nextCommittedEntries(1).length > 0;
   }
 
@@ -280,6 +364,7 @@ export class RaftCore {
     const ready: Ready = {
       hardState: sameHardState(hardState, this.lastHardState) ? null : hardState,
       softState: sameSoftState(softState, this.lastSoftState) ? null : softState,
+      membership: this.membership === this.lastMembership ? null : this.membership,
       entries: this.log.unstableEntries(),
       snapshot: this.log.takePendingSnapshot(),
       messages: this.messages,
@@ -288,6 +373,7 @@ export class RaftCore {
     };
     this.lastHardState = hardState;
     this.lastSoftState = softState;
+    this.lastMembership = this.membership;
     this.messages = [];
     this.readStates = [];
     this.readyOutstanding = true;
@@ -308,6 +394,7 @@ export class RaftCore {
     if (lastApplied !== undefined) this.log.appliedTo(lastApplied.index);
     // The leader counts itself toward commit only once its own entries are durable.
     if (this.role === 'leader' && this.maybeCommit()) this.broadcastAppendPending = true;
+    this.maybeChangeMembershipItself();
   }
 
   /** Role, leader and term: the cheap part of `status()`, for per-request checks. */
@@ -316,8 +403,11 @@ export class RaftCore {
   }
 
   status(): RaftStatus {
-    const progress = new Map<NodeId, { match: Index; next: Index; state: string }>();
-    for (const [id, p] of this.progress) progress.set(id, { match: p.match, next: p.next, state: p.state });
+    const progress = new Map<NodeId, MemberProgress>();
+    const lastIndex = this.log.lastIndex();
+    for (const [id, p] of this.progress) {
+      progress.set(id, { match: p.match, next: p.next, state: p.state, lag: Math.max(0, lastIndex - p.match), voter: isVoterIn(this.membership, id) });
+    }
     return {
       id: this.id,
       role: this.role,
@@ -332,6 +422,8 @@ export class RaftCore {
       logBytes: this.log.bytes(),
       snapshotIndex: this.snapshot?.meta.index ?? 0,
       membership: this.membership,
+      pendingConfIndex: this.configs.currentIndex() > this.log.applied ? this.configs.currentIndex() : 0,
+      removed: this.isRemoved(),
       transferee: this.transferee,
       progress,
     };
@@ -372,6 +464,9 @@ export class RaftCore {
         for (const progress of this.progress.values()) progress.recentActive = false;
       }
       this.transferee = null;
+      // A removed leader whose hand-over target did not catch up in time picks again.
+      this.maybeHandOver();
+      if (this.role !== 'leader') return;
     }
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
@@ -451,12 +546,13 @@ export class RaftCore {
     const preVote = kind === 'pre-election';
     const campaignTerm = preVote ? this.term + 1 : this.term;
     this.votes.set(this.id, true);
-    if (voteResult(this.membership.voters, this.votes) === 'won') {
+    if (jointVoteResult(this.membership, this.votes) === 'won') {
       if (preVote) this.campaign('election');
       else this.becomeLeader();
       return;
     }
-    for (const voter of this.membership.voters) {
+    // Thesis §4.3: while joint, the votes of both voter sets are needed.
+    for (const voter of allMembers(this.membership).filter((id) => isVoterIn(this.membership, id))) {
       if (voter === this.id) continue;
       this.sendWithTerm(
         {
@@ -511,7 +607,8 @@ export class RaftCore {
         if (progress.state === 'replicate' && progress.inflights.full()) progress.inflights.freeFirst();
         if (progress.match < this.log.lastIndex()) this.sendAppend(message.from, true);
         if (message.readContext !== '') {
-          for (const read of this.readQueue.ack(message.readContext, message.from, this.membership.voters)) {
+          const confirmed = (acks: ReadonlySet<NodeId>): boolean => hasJointQuorum(this.membership, (id) => acks.has(id));
+          for (const read of this.readQueue.ack(message.readContext, message.from, confirmed)) {
             this.answerRead(read.context, read.requester, read.index);
           }
         }
@@ -540,7 +637,7 @@ export class RaftCore {
         const preVoting = this.role === 'pre-candidate';
         if (message.preVote !== preVoting) return;
         this.votes.set(message.from, message.granted);
-        const outcome = voteResult(this.membership.voters, this.votes);
+        const outcome = jointVoteResult(this.membership, this.votes);
         if (outcome === 'won') {
           if (preVoting) this.campaign('election');
           else this.becomeLeader();
@@ -610,6 +707,7 @@ export class RaftCore {
     }
     const lastNew = this.log.maybeAppend(request.prevLogIndex, request.prevLogTerm, request.commit, request.entries);
     if (lastNew !== null) {
+      this.followLogConfigs(request.entries);
       this.send({ type: 'append-response', to: request.from, success: true, index: lastNew, rejectHintIndex: 0, rejectHintTerm: 0 });
       return;
     }
@@ -645,7 +743,9 @@ export class RaftCore {
       return;
     }
     this.log.restore(request.snapshot);
-    this.membership = meta.membership;
+    const before = this.membership;
+    this.configs.reset(meta.index, meta.membership);
+    this.membershipChanged(before);
     reply(meta.index);
   }
 
@@ -688,11 +788,24 @@ export class RaftCore {
     } else if (wasPaused) {
       this.sendAppend(response.from, false);
     }
+    if (!this.progress.has(response.from)) {
+      // The commit just made a configuration without this node final.
+      this.maybeChangeMembershipItself();
+      return;
+    }
     // Fill the pipeline as far as the window allows.
     while (this.sendAppend(response.from, false)) {
       /* each call sends one more batch */
     }
-    if (response.from === this.transferee && progress.match === this.log.lastIndex()) this.sendTimeoutNow(response.from);
+    if (response.from === this.transferee && progress.match === this.log.lastIndex()) {
+      this.sendTimeoutNow(response.from);
+      // Rule 6: a removed leader steps down once its successor has everything.
+      if (this.isRemovedLeader()) {
+        this.becomeFollower(this.term, null);
+        return;
+      }
+    }
+    this.maybeChangeMembershipItself();
   }
 
   private handleReadIndex(context: string, requester: NodeId): boolean {
@@ -710,7 +823,7 @@ export class RaftCore {
 
   private startRead(context: string, requester: NodeId): void {
     const index = this.log.committed;
-    if (this.membership.voters.length === 1 || (this.config.readMode === 'lease' && this.leaseHolds())) {
+    if (hasJointQuorum(this.membership, (id) => id === this.id) || (this.config.readMode === 'lease' && this.leaseHolds())) {
       this.answerRead(context, requester, index);
       return;
     }
@@ -725,14 +838,142 @@ export class RaftCore {
   }
 
   // ---------------------------------------------------------------------------------------
+  // Membership (conf-change.ts)
+
+  /** The configuration in force: the newest one in the log (rule 2). */
+  private get membership(): Membership {
+    return this.configs.current();
+  }
+
+  /** After a successful AppendEntries: drop the configurations of overwritten entries, adopt the new ones (rule 2). */
+  private followLogConfigs(entries: readonly Entry[]): void {
+    const before = this.membership;
+    this.configs.dropUnmatched((index) => this.log.termAt(index));
+    const compacted = this.log.compactedTo().index;
+    this.configs.append(entries.filter((e) => e.index > compacted && this.log.matchTerm(e.index, e.term)));
+    if (this.membership !== before) this.membershipChanged(before);
+  }
+
+  /** Leader only: appends a conf-change entry; its configuration is in force at once (rule 2). */
+  private appendConfChange(record: ConfChangeRecord): Entry {
+    const before = this.membership;
+    const entry: Entry = { term: this.term, index: this.log.lastIndex() + 1, type: 'conf-change', data: encodeConfChange(record) };
+    this.log.append([entry]);
+    this.uncommittedBytes += entry.data.byteLength;
+    this.configs.append([entry]);
+    this.membershipChanged(before);
+    this.broadcastAppendPending = true;
+    return entry;
+  }
+
+  private membershipChanged(before: Membership): void {
+    if (isMemberOf(this.membership, this.id)) this.everMember = true;
+    if (this.role !== 'leader') return;
+    this.syncProgress();
+    if (this.transferee !== null && !this.membership.voters.includes(this.transferee)) this.transferee = null;
+    if (isVoterIn(before, this.id) !== isVoterIn(this.membership, this.id) || !sameMembership(before, this.membership)) {
+      // The quorum changed: what was not committed under the old one may be now.
+      if (this.maybeCommit()) this.broadcastAppendPending = true;
+    }
+  }
+
+  /** Leader only: a Progress for every peer (learners included), none for nodes that are no longer peers. */
+  private syncProgress(): void {
+    const members = this.peers();
+    for (const id of [...this.progress.keys()]) if (!members.includes(id)) this.progress.delete(id);
+    for (const id of members) {
+      if (this.progress.has(id)) continue;
+      const progress = new Progress(this.log.lastIndex() + 1, this.config.inflightMessagesMax, this.config.inflightBytesMax);
+      // Give a new member a full election timeout before CheckQuorum counts it as silent.
+      progress.recentActive = true;
+      this.progress.set(id, progress);
+    }
+  }
+
+  /**
+   * Leader only, the changes the leader makes by itself: leave a joint configuration once its
+   * entry is committed (rule 3), promote a caught-up auto-promote learner (rule 5), and hand over
+   * leadership once a configuration without it is committed (rule 6). One change at a time, and
+   * none before an entry of this term is committed (rule 4).
+   */
+  private maybeChangeMembershipItself(): void {
+    if (this.role !== 'leader' || this.transferee !== null) return;
+    if (this.log.termAt(this.log.committed) !== this.term) return;
+    const current = this.membership;
+    const configIndex = this.configs.currentIndex();
+    if (isJoint(current)) {
+      if (configIndex <= this.log.committed) {
+        this.appendConfChange({ kind: 'leave-joint', ops: [], context: emptyData, membership: leaveJoint(current) });
+      }
+      return;
+    }
+    if (this.isRemovedLeader()) {
+      this.maybeHandOver();
+      return;
+    }
+    if (configIndex > this.log.applied) return;
+    const ready = autoPromoteOf(current).find((id) => this.isCaughtUp(id));
+    if (ready === undefined) return;
+    const change: ConfChange = { ops: [{ type: 'promote', node: ready }], context: emptyData };
+    const plan = planConfChange(current, change, (id) => this.isCaughtUp(id));
+    invariant(plan.ok, () => `auto-promotion of ${ready} refused: ${plan.ok ? '' : plan.detail}`);
+    this.appendConfChange({ kind: 'auto-promote', ops: change.ops, context: emptyData, membership: plan.membership });
+  }
+
+  /**
+   * Rule 6: once the configuration that leaves this leader out is committed, hand leadership to
+   * the most up-to-date remaining voter (TimeoutNow when it holds the whole log) and step down.
+   */
+  private maybeHandOver(): void {
+    if (!this.isRemovedLeader() || this.configs.currentIndex() > this.log.committed) return;
+    let target = this.transferee;
+    if (target === null) {
+      let best = -1;
+      for (const voter of this.membership.voters) {
+        const match = this.progress.get(voter)?.match ?? 0;
+        if (match > best) {
+          best = match;
+          target = voter;
+        }
+      }
+    }
+    if (target === null) return;
+    this.transferee = target;
+    if (this.progressOf(target).match === this.log.lastIndex()) {
+      this.sendTimeoutNow(target);
+      this.becomeFollower(this.term, null);
+    } else {
+      this.sendAppend(target, true);
+    }
+  }
+
+  /** A leader whose configuration in force gives it no vote (rule 6). */
+  private isRemovedLeader(): boolean {
+    return this.role === 'leader' && !isVoterIn(this.membership, this.id);
+  }
+
+  /** RaftStatus.removed: this node was a member and the configuration in force leaves it out. */
+  private isRemoved(): boolean {
+    const current = this.membership;
+    return this.everMember && current.voters.length > 0 && !isMemberOf(current, this.id);
+  }
+
+  /** Rule 5: a learner may be promoted once within promoteLagEntriesMax of the leader's last index. */
+  private isCaughtUp(id: NodeId): boolean {
+    const progress = this.progress.get(id);
+    return progress !== undefined && progress.match + this.config.promoteLagEntriesMax >= this.log.lastIndex();
+  }
+
+  // ---------------------------------------------------------------------------------------
   // Replication
 
   /** Advances the commit index if a quorum now matches a newer entry of this term; returns whether it did. */
   private maybeCommit(): boolean {
-    const matches = this.membership.voters.map((voter) =>
+    // Thesis §4.3: while joint, a majority of each voter set; a leader the configuration leaves
+    // out does not count itself (§4.2.2), which the voter sets already ensure.
+    const quorumIndex = jointMatchIndex(this.membership, (voter) =>
       voter === this.id ? this.log.lastStableIndex() : (this.progress.get(voter)?.match ?? 0),
     );
-    const quorumIndex = quorumMatchIndex(matches);
     const before = this.log.committed;
     const after = committedIndex(before, quorumIndex, this.log.termAt(quorumIndex), this.term);
     if (after === before) return false;
@@ -740,7 +981,10 @@ export class RaftCore {
       const entry = this.log.entryAt(index);
       if (entry !== undefined && entry.term === this.term) this.uncommittedBytes -= entry.data.byteLength;
     }
+    const configCommitted = before < this.configs.currentIndex() && this.configs.currentIndex() <= after;
     this.log.commitTo(after);
+    // Nodes the committed configuration removed get nothing more (see peers()).
+    if (configCommitted) this.syncProgress();
     if (this.readsAwaitingTermCommit.length > 0) {
       const waiting = this.readsAwaitingTermCommit;
       this.readsAwaitingTermCommit = [];
@@ -830,20 +1074,24 @@ export class RaftCore {
     return progress;
   }
 
+  /**
+   * The nodes a leader replicates to: every member of the configuration in force and of the
+   * committed one, so a node being removed still receives the entry that removes it (and learns
+   * it was removed) until that entry commits.
+   */
   private peers(): NodeId[] {
-    return [...this.membership.voters, ...this.membership.learners].filter((id) => id !== this.id);
+    const members = allMembers(this.membership);
+    for (const id of allMembers(this.configs.at(this.log.committed))) if (!members.includes(id)) members.push(id);
+    return members.filter((id) => id !== this.id);
   }
 
+  /** Whether this node votes in either voter set, and so may campaign (learners and removed nodes never do). */
   private isVoter(): boolean {
-    return this.membership.voters.includes(this.id);
+    return isVoterIn(this.membership, this.id);
   }
 
   private quorumActive(): boolean {
-    let active = 0;
-    for (const voter of this.membership.voters) {
-      if (voter === this.id || this.progress.get(voter)?.recentActive === true) active++;
-    }
-    return active >= quorumSize(this.membership.voters.length);
+    return hasJointQuorum(this.membership, (voter) => voter === this.id || this.progress.get(voter)?.recentActive === true);
   }
 
   /**
@@ -854,11 +1102,9 @@ export class RaftCore {
    */
   private leaseHolds(): boolean {
     if (this.leaseRevoked || this.transferee !== null) return false;
-    const ackTicks = this.membership.voters.map((voter) =>
+    const quorumAckTick = jointQuorumAckTick(this.membership, (voter) =>
       voter === this.id ? this.ticksTotal : (this.progress.get(voter)?.leaseAckTick ?? -Infinity),
     );
-    ackTicks.sort((a, b) => b - a);
-    const quorumAckTick = ackTicks[quorumSize(ackTicks.length) - 1] ?? -Infinity;
     return this.ticksTotal - quorumAckTick < this.config.electionTicks - 1;
   }
 

@@ -1,4 +1,3 @@
-import { quorumSize } from './election.js';
 import type { Index, NodeId } from './types.js';
 
 /** A ReadIndex request the leader is confirming (thesis §6.4). */
@@ -41,15 +40,14 @@ export class ReadIndexQueue {
 
   /**
    * Records that `from` acknowledged the heartbeat carrying `context`. Returns the requests now
-   * confirmed (that one and all before it) once a quorum of `voters` acknowledged, else [].
+   * confirmed (that one and all before it) once `isQuorum` holds for the acks (a majority of
+   * every voter set, joint-quorum.ts), else [].
    */
-  ack(context: string, from: NodeId, voters: readonly NodeId[]): PendingRead[] {
+  ack(context: string, from: NodeId, isQuorum: (acks: ReadonlySet<NodeId>) => boolean): PendingRead[] {
     const read = this.byContext.get(context);
     if (read === undefined) return [];
     read.acks.add(from);
-    let count = 0;
-    for (const voter of voters) if (read.acks.has(voter)) count++;
-    if (count < quorumSize(voters.length)) return [];
+    if (!isQuorum(read.acks)) return [];
     const position = this.queue.indexOf(read);
     const released = this.queue.splice(0, position + 1);
     for (const r of released) this.byContext.delete(r.context);

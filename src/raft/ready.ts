@@ -1,5 +1,5 @@
 import type { Message } from './message.js';
-import type { Entry, HardState, NodeId, ReadState, Role, Snapshot, Term } from './types.js';
+import type { Entry, HardState, Membership, NodeId, ReadState, Role, Snapshot, Term } from './types.js';
 
 /** Volatile state worth telling the driver about when it changes. */
 export interface SoftState {
@@ -22,6 +22,13 @@ export interface Ready {
   readonly hardState: HardState | null;
   /** Set when the role, leader or term changed. */
   readonly softState: SoftState | null;
+  /**
+   * Set when the configuration in force changed: a conf-change entry was appended (or, on a
+   * follower, overwritten), or a snapshot replaced the log (conf-change.ts rule 2). Informational:
+   * it is a function of the log, which the driver persists anyway; use it to connect to new
+   * members early. Not a sign of commit: that is the entry in `committedEntries`.
+   */
+  readonly membership: Membership | null;
   readonly entries: readonly Entry[];
   readonly snapshot: Snapshot | null;
   readonly messages: readonly Message[];
@@ -34,6 +41,7 @@ export function isEmptyReady(ready: Ready): boolean {
   return (
     ready.hardState === null &&
     ready.softState === null &&
+    ready.membership === null &&
     ready.entries.length === 0 &&
     ready.snapshot === null &&
     ready.messages.length === 0 &&

@@ -18,8 +18,12 @@ export type Term = number;
 /** A log index (§5.3). The first entry has index 1; 0 means "no entry". */
 export type Index = number;
 
-/** The kinds of log entry. A leader's no-op at the start of its term is a `normal` entry with empty data. */
-export type EntryType = 'normal';
+/**
+ * The kinds of log entry. A leader's no-op at the start of its term is a `normal` entry with
+ * empty data. A `conf-change` entry carries a configuration change whose data the core encodes
+ * itself (conf-change-codec.ts); the state machine must not treat it as a command.
+ */
+export type EntryType = 'normal' | 'conf-change';
 
 /** One entry of the replicated log. */
 export interface Entry {
@@ -43,10 +47,30 @@ export interface HardState {
 
 export const emptyHardState: HardState = { term: 0, vote: null, commit: 0 };
 
-/** The voting and non-voting members of the cluster. A value, so membership changes can replace it. */
+/**
+ * The voting and non-voting members of the cluster (a configuration). A value, so membership
+ * changes replace it whole. The optional lists are absent when empty (the canonical form, see
+ * `normalizeMembership` in membership.ts), so a configuration written before they existed reads
+ * the same.
+ */
 export interface Membership {
+  /** The voters; while joint, those of the incoming configuration (C_new of thesis §4.3). */
   readonly voters: readonly NodeId[];
+  /** Members that receive the log and snapshots but never vote or count toward any quorum. */
   readonly learners: readonly NodeId[];
+  /**
+   * Set only while joint (thesis §4.3): the voters of the outgoing configuration (C_old). Every
+   * decision then needs a majority of `voters` AND a majority of `outgoingVoters`. Disjoint
+   * from `learners`; may share members with `voters` (those kept across the change).
+   */
+  readonly outgoingVoters?: readonly NodeId[];
+  /** Learners the leader promotes to voters by itself once they are caught up. A subset of `learners`. */
+  readonly autoPromote?: readonly NodeId[];
+  /**
+   * Opaque to the core, carried forward untouched (conf-change.ts rule 7): the driver keeps the
+   * members' addresses here. Absent when empty. At most confChangeContextBytesMax bytes.
+   */
+  readonly context?: Uint8Array;
 }
 
 /** Identifies the state a snapshot captures: everything up to and including `index` (§7). */

@@ -27,8 +27,26 @@ export interface NodeConfig {
   readonly listenClient: string;
   /** The client address other nodes give clients for this node (defaults to listenClient). */
   readonly advertiseClient: string;
-  /** Every voter of the cluster (this node included) and its peer address. */
+  /**
+   * The voters of a brand-new cluster (this node included) and their peer addresses: only used
+   * to bootstrap an empty data directory (a used one resumes the configuration it stored).
+   */
   readonly peers: ReadonlyMap<NodeId, string>;
+  /**
+   * Member id -> the address this node dials for it instead of the one in the cluster's address
+   * book (NAT, port forwarding, the chaos harness's link proxies). Never names this node.
+   */
+  readonly peerDialOverrides: ReadonlyMap<NodeId, string>;
+  /**
+   * Client endpoints of an existing cluster to join (`--join`); empty when not joining. Only
+   * used with an empty data directory: the node starts with no configuration and asks the
+   * cluster to add it.
+   */
+  readonly join: readonly string[];
+  /** How the joining node is added: 'voter' (a learner promoted once caught up) or 'learner' (stays one). */
+  readonly joinAs: 'voter' | 'learner';
+  /** How long joining may take before the node gives up and stops. */
+  readonly joinTimeoutMs: number;
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
@@ -82,6 +100,10 @@ export interface RawNodeConfig {
   listenClient?: unknown;
   advertiseClient?: unknown;
   peers?: unknown;
+  peerDialOverride?: unknown;
+  join?: unknown;
+  joinAs?: unknown;
+  joinTimeoutMs?: unknown;
   tickMs?: unknown;
   electionTicks?: unknown;
   heartbeatTicks?: unknown;
@@ -104,7 +126,8 @@ export interface RawNodeConfig {
 }
 
 const knownKeys = new Set<string>([
-  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'peers', 'tickMs', 'electionTicks', 'heartbeatTicks',
+  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'peers', 'peerDialOverride', 'join', 'joinAs', 'joinTimeoutMs',
+  'tickMs', 'electionTicks', 'heartbeatTicks',
   'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
   'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
   'sessionsMax', 'sessionIdleEntriesMax', 'sessionResultsMax', 'sessionResultBytesMax',
@@ -144,6 +167,12 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
   const peers = parsePeers(raw.peers ?? `${id}=${listenPeer}`);
   const self = peers.get(nodeId(id));
   if (self === undefined) throw new ConfigError(`peers: must include this node's own id "${id}"`);
+  const peerDialOverrides = raw.peerDialOverride === undefined ? new Map<NodeId, string>() : parseIdAddressList(raw.peerDialOverride, 'peer-dial-override', { allowEmpty: true });
+  if (peerDialOverrides.has(nodeId(id))) throw new ConfigError(`peer-dial-override: names this node "${id}"; it only says how to dial other members`);
+  const join = raw.join === undefined || raw.join === '' ? [] : parseEndpoints(raw.join, 'join');
+  const joinAs = raw.joinAs === undefined ? 'voter' : requireString(raw.joinAs, 'join-as');
+  if (joinAs !== 'voter' && joinAs !== 'learner') throw new ConfigError(`join-as: must be voter or learner, got "${joinAs}"`);
+  if (raw.joinAs !== undefined && join.length === 0) throw new ConfigError('join-as: only meaningful with --join');
   const electionTicks = optionalInt(raw.electionTicks, 'election-ticks', 10, 2, 1000);
   const heartbeatTicks = optionalInt(raw.heartbeatTicks, 'heartbeat-ticks', 1, 1, 1000);
   if (heartbeatTicks >= electionTicks) {
@@ -172,6 +201,10 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
     listenClient,
     advertiseClient: raw.advertiseClient === undefined ? listenClient : parseAddress(requireString(raw.advertiseClient, 'advertise-client'), 'advertise-client'),
     peers,
+    peerDialOverrides,
+    join,
+    joinAs,
+    joinTimeoutMs: optionalInt(raw.joinTimeoutMs, 'join-timeout-ms', 60_000, 1, requestTimeoutMsMax),
     tickMs: optionalInt(raw.tickMs, 'tick-ms', 100, 1, 60_000),
     electionTicks,
     heartbeatTicks,
@@ -208,33 +241,51 @@ function sessionLimit(value: unknown, setting: string, name: keyof SessionLimits
 
 /** Parses "n1=host:port,n2=host:port" (or an object of id to address) into a map. */
 export function parsePeers(value: unknown): Map<NodeId, string> {
+  return parseIdAddressList(value, 'peers', { allowEmpty: false });
+}
+
+/**
+ * "id=host:port,..." or an object of id to address, for `setting`: valid ids, each id once,
+ * each address once.
+ */
+function parseIdAddressList(value: unknown, setting: string, { allowEmpty }: { allowEmpty: boolean }): Map<NodeId, string> {
   const pairs: [string, string][] = [];
   if (typeof value === 'string') {
     for (const item of value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
       const eq = item.indexOf('=');
-      if (eq <= 0) throw new ConfigError(`peers: "${item}" is not of the form id=host:port`);
+      if (eq <= 0) throw new ConfigError(`${setting}: "${item}" is not of the form id=host:port`);
       pairs.push([item.slice(0, eq), item.slice(eq + 1)]);
     }
   } else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     for (const [key, address] of Object.entries(value)) {
-      if (typeof address !== 'string') throw new ConfigError(`peers: the address of "${key}" must be a string`);
+      if (typeof address !== 'string') throw new ConfigError(`${setting}: the address of "${key}" must be a string`);
       pairs.push([key, address]);
     }
   } else {
-    throw new ConfigError('peers: must be "id=host:port,..." or an object of id to address');
+    throw new ConfigError(`${setting}: must be "id=host:port,..." or an object of id to address`);
   }
-  if (pairs.length === 0) throw new ConfigError('peers: lists no node');
+  if (pairs.length === 0 && !allowEmpty) throw new ConfigError(`${setting}: lists no node`);
   const peers = new Map<NodeId, string>();
   const addresses = new Set<string>();
   for (const [id, address] of pairs) {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new ConfigError(`peers: "${id}" is not a valid node id`);
-    const parsed = parseAddress(address, `peers (${id})`);
-    if (peers.has(nodeId(id))) throw new ConfigError(`peers: "${id}" appears twice`);
-    if (addresses.has(parsed)) throw new ConfigError(`peers: address ${parsed} appears twice`);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new ConfigError(`${setting}: "${id}" is not a valid node id`);
+    const parsed = parseAddress(address, `${setting} (${id})`);
+    if (peers.has(nodeId(id))) throw new ConfigError(`${setting}: "${id}" appears twice`);
+    if (addresses.has(parsed)) throw new ConfigError(`${setting}: address ${parsed} appears twice`);
     peers.set(nodeId(id), parsed);
     addresses.add(parsed);
   }
   return peers;
+}
+
+/** Parses "host:port,host:port" (or a list of them) into client endpoints. */
+export function parseEndpoints(value: unknown, setting: string): string[] {
+  const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : Array.isArray(value) ? value : null;
+  if (items === null || items.length === 0) throw new ConfigError(`${setting}: must list host:port endpoints, separated by commas`);
+  return [...new Set(items.map((item, i) => {
+    if (typeof item !== 'string') throw new ConfigError(`${setting}: item ${i} must be a string, got ${JSON.stringify(item)}`);
+    return parseAddress(item, setting);
+  }))];
 }
 
 /** Checks "host:port" (IPv6 as "[::1]:port") and returns it normalised. */

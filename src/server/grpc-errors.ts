@@ -1,11 +1,15 @@
 import * as grpc from '@grpc/grpc-js';
+import { assertNever } from '../raft/index.js';
 import {
   InvalidArgumentError,
+  MembershipChangeRefusedError,
   NotLeaderError,
   OverloadedError,
   ProposalDroppedError,
+  RemovedNodeError,
   ShuttingDownError,
   TimeoutError,
+  type MembershipRefusal,
 } from '../shared/errors.js';
 import type { StaleReason } from '../kv/index.js';
 import type { Logger } from '../shared/logger.js';
@@ -13,6 +17,8 @@ import type { Logger } from '../shared/logger.js';
 /** Trailing metadata keys of a "not the leader" answer (see kv.proto). */
 export const leaderIdMetadataKey = 'raftkv-leader-id';
 export const leaderAddressMetadataKey = 'raftkv-leader-address';
+/** Trailing metadata key of a refused membership change: the reason (kv.proto). */
+export const refusalMetadataKey = 'raftkv-refusal';
 
 /**
  * A session write the state machine refused without applying it: kv.proto's ABORTED when its
@@ -37,6 +43,29 @@ export interface ApiError {
   readonly details: string;
   readonly leaderId?: string;
   readonly leaderAddress?: string;
+  /** A refused membership change: why (trailing metadata `raftkv-refusal`). */
+  readonly refusal?: MembershipRefusal;
+}
+
+/** The status code of each membership refusal (kv.proto, Cluster). */
+export function refusalCode(reason: MembershipRefusal): grpc.status {
+  switch (reason) {
+    case 'member-exists':
+    case 'address-in-use':
+      return grpc.status.ALREADY_EXISTS;
+    case 'unknown-member':
+      return grpc.status.NOT_FOUND;
+    case 'change-pending':
+    case 'leader-not-ready':
+    case 'learner-not-caught-up':
+    case 'would-remove-last-voter':
+    case 'cluster-id-mismatch':
+      return grpc.status.FAILED_PRECONDITION;
+    case 'invalid':
+      return grpc.status.INVALID_ARGUMENT;
+    default:
+      return assertNever(reason, 'membership refusal');
+  }
 }
 
 /**
@@ -53,6 +82,10 @@ export function classifyError(error: unknown, logger: Logger): ApiError {
       leaderAddress: error.leaderAddress ?? '',
     };
   }
+  if (error instanceof MembershipChangeRefusedError) return { code: refusalCode(error.reason), details: error.message, refusal: error.reason };
+  if (error instanceof RemovedNodeError) {
+    return { code: grpc.status.FAILED_PRECONDITION, details: error.message, leaderId: error.leaderId ?? '', leaderAddress: error.leaderAddress ?? '' };
+  }
   if (error instanceof OverloadedError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: error.message };
   if (error instanceof TimeoutError) return { code: grpc.status.DEADLINE_EXCEEDED, details: error.message };
   if (error instanceof ProposalDroppedError || error instanceof ShuttingDownError) {
@@ -68,9 +101,12 @@ export function classifyError(error: unknown, logger: Logger): ApiError {
 /** The same, as a unary call's status, with the leader hints in trailing metadata. */
 export function toGrpcError(error: unknown, logger: Logger): Partial<grpc.StatusObject> {
   const api = classifyError(error, logger);
-  if (api.leaderId === undefined) return { code: api.code, details: api.details };
+  if (api.leaderId === undefined && api.refusal === undefined) return { code: api.code, details: api.details };
   const metadata = new grpc.Metadata();
-  metadata.set(leaderIdMetadataKey, api.leaderId);
-  metadata.set(leaderAddressMetadataKey, api.leaderAddress ?? '');
+  if (api.leaderId !== undefined) {
+    metadata.set(leaderIdMetadataKey, api.leaderId);
+    metadata.set(leaderAddressMetadataKey, api.leaderAddress ?? '');
+  }
+  if (api.refusal !== undefined) metadata.set(refusalMetadataKey, api.refusal);
   return { code: api.code, details: api.details, metadata };
 }

@@ -17,12 +17,14 @@ import {
   type RangeQuery,
   type StaleSessionResult,
 } from '../kv/index.js';
-import { assertNever, nodeId, type NodeId } from '../raft/index.js';
+import { assertNever, type NodeId } from '../raft/index.js';
 import { InvalidArgumentError, NotLeaderError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { requestTimeoutMsMax, type NodeConfig } from './config.js';
 import { StaleSessionError, toGrpcError } from './grpc-errors.js';
+import { clusterOperations, removedNodeError } from './cluster-service.js';
 import { kvStreams, type KvStreams } from './kv-stream.js';
+import type { PeerDirectory } from './peer-directory.js';
 import type { RaftNode } from './raft-node.js';
 
 export interface KvServiceDeps {
@@ -31,6 +33,8 @@ export interface KvServiceDeps {
   readonly config: NodeConfig;
   /** The client address a peer announced, for "not the leader" hints; null if not known yet. */
   readonly clientAddressOf: (id: NodeId) => string | null;
+  /** Every member's addresses, following the configuration. */
+  readonly directory: PeerDirectory;
   readonly logger: Logger;
 }
 
@@ -113,8 +117,14 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     revision: stateMachine.appliedIndex,
   });
 
+  /** A node the configuration no longer lists serves nothing: it points the client at a member. */
+  const refuseIfRemoved = (): void => {
+    if (node.isRemoved()) throw removedNodeError(node.status(), deps.directory);
+  };
+
   /** Proposes a command on the leader (and waits until it is applied here), or says who the leader is. */
   const propose = async (command: Command, timeoutMs: number): Promise<CommandResult> => {
+    refuseIfRemoved();
     validateCommand(command, limits);
     const status = node.leadership();
     if (status.role !== 'leader') {
@@ -144,6 +154,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
 
   /** Proposes a write on the leader, or says who the leader is. */
   const write = async (command: KeyCommand, timeoutMs: number): Promise<CommandResult> => {
+    refuseIfRemoved();
     validateCommand(command, limits);
     const status = node.leadership();
     if (status.role !== 'leader') {
@@ -166,6 +177,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
 
   /** Waits until local state may be read at the requested consistency. */
   const readBarrier = async (consistency: string, timeoutMs: number): Promise<void> => {
+    refuseIfRemoved();
     if (consistency === 'SERIALIZABLE') return;
     if (consistency !== 'LINEARIZABLE') throw new InvalidArgumentError('consistency', `unknown value ${consistency}`);
     if (config.unsafe.staleReads) return;
@@ -260,6 +272,7 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
     stream: streams.handler,
   };
 
+  const clusterOps = clusterOperations({ node, stateMachine, config, directory: deps.directory });
   const wireLimits = (limits: SessionLimits): Record<string, number | boolean> => ({ ...limits, recorded: stateMachine.sessionLimitsRecorded, sessions: stateMachine.sessionCount, appliedIndex: stateMachine.appliedIndex });
 
   const cluster: grpc.UntypedServiceImplementation = {
@@ -270,45 +283,12 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
       const result = await operations.setSessionLimits(change, timeoutMs);
       return wireLimits(result);
     }),
-    status: unary('status', async () => {
-      const status = node.status();
-      const loopDelay = node.loopDelay();
-      return {
-        id: status.id,
-        role: status.role,
-        term: status.term,
-        leaderId: status.leader ?? '',
-        leaderAddress: status.leader === null ? '' : (deps.clientAddressOf(status.leader) ?? ''),
-        commitIndex: status.commit,
-        appliedIndex: stateMachine.appliedIndex,
-        lastIndex: status.lastIndex,
-        snapshotIndex: status.snapshotIndex,
-        logEntries: status.lastIndex - status.compactedTo.index,
-        logBytes: status.logBytes,
-        compactedIndex: status.compactedTo.index,
-        loopDelayMaxMs: Math.ceil(loopDelay.maxMs),
-        loopDelayRecentMaxMs: Math.ceil(loopDelay.recentMaxMs),
-        loopDelayWindowMs: loopDelay.windowMs,
-        loopStalls: loopDelay.stalls,
-        loopStallThresholdMs: loopDelay.stallMs,
-        members: [...config.peers].map(([id, peerAddress]) => ({
-          id,
-          peerAddress,
-          clientAddress: deps.clientAddressOf(id) ?? '',
-          voter: status.membership.voters.includes(id),
-        })),
-      };
-    }),
-    transferLeadership: unary('transferLeadership', async (request: { targetId: string }) => {
-      if (request.targetId === '') throw new InvalidArgumentError('target_id', 'is required');
-      const status = node.status();
-      if (status.role !== 'leader') {
-        throw new NotLeaderError(status.leader, status.leader === null ? null : deps.clientAddressOf(status.leader));
-      }
-      if (!config.peers.has(nodeId(request.targetId))) throw new InvalidArgumentError('target_id', `"${request.targetId}" is not a member`);
-      node.transferLeadership(nodeId(request.targetId));
-      return { leaderId: status.id };
-    }),
+    status: unary('status', clusterOps.status),
+    transferLeadership: unary('transferLeadership', clusterOps.transferLeadership),
+    memberList: unary('memberList', clusterOps.memberList),
+    memberAdd: unary('memberAdd', clusterOps.memberAdd),
+    memberPromote: unary('memberPromote', clusterOps.memberPromote),
+    memberRemove: unary('memberRemove', clusterOps.memberRemove),
   };
 
   return { kv, cluster, streams };

@@ -11,7 +11,10 @@ import { NodeStore, RaftLogStore, StorageCorruptError } from '../storage/index.j
 import { GrpcTransport } from '../transport/index.js';
 import type { NodeConfig } from './config.js';
 import { kvServiceHandlers } from './kv-service.js';
+import { bootstrapAddressBook, withAddressBook } from './address-book.js';
+import { joinCluster } from './join-cluster.js';
 import { maintenanceServiceHandlers } from './maintenance-service.js';
+import { PeerDirectory } from './peer-directory.js';
 import { RaftNode } from './raft-node.js';
 
 /** The most a graceful stop takes; past it, calls still open are cut. */
@@ -54,10 +57,32 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         `the state machine is at ${stateMachine.appliedIndex}, below the log's compaction point ${persisted.compactedTo.index}: entries between are lost`,
       );
     }
-    const configured: Membership = { voters: [...config.peers.keys()], learners: [] };
-    const membership = persisted.membership ?? configured;
-    checkMembership(membership, configured, config.dataDir);
-    if (persisted.membership === null) await logStore.saveMembership(membership);
+    const bootstrapBook = bootstrapAddressBook(config.peers, config.id, config.advertiseClient);
+    // A conf-change entry in the log, or a snapshot, means the stored configuration has moved on
+    // from whatever --peers said; only a data directory that never saw one is checked against it.
+    const neverChanged = persisted.snapshotMeta === null && !persisted.entries.some((e) => e.type === 'conf-change');
+    let membership: Membership;
+    let joining = false;
+    if (persisted.membership === null) {
+      if (config.join.length > 0) {
+        // Rule 1 of conf-change.ts: a node in no configuration learns one from the log or a
+        // snapshot, and never campaigns before.
+        membership = { voters: [], learners: [] };
+        joining = true;
+      } else {
+        membership = withAddressBook({ voters: [...config.peers.keys()], learners: [] }, bootstrapBook);
+      }
+      await logStore.saveMembership(membership);
+    } else {
+      membership = persisted.membership;
+      const hasConfiguration = membership.voters.length > 0 || !neverChanged;
+      if (config.join.length > 0 && hasConfiguration) {
+        logger.info({ join: config.join }, '--join ignored: this data directory already holds a configuration, which it resumes');
+      }
+      // A node that started joining and stopped before it got a configuration asks again.
+      joining = config.join.length > 0 && !hasConfiguration;
+      if (neverChanged && membership.voters.length > 0) checkMembership(membership, { voters: [...config.peers.keys()], learners: [] }, config.dataDir);
+    }
 
     const core = new RaftCore(
       {
@@ -99,13 +124,16 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       selfId: config.id,
       selfClientAddress: config.advertiseClient,
       listenAddress: config.listenPeer,
-      peers: config.peers,
+      // The peer directory sets them from the configuration in force, once the node starts.
+      peers: new Map(),
+      peerDialOverrides: config.peerDialOverrides,
       logger,
       snapshots: {
         open: () => stateMachine.openSnapshot(config.snapshots.chunkBytes),
         receive: () => stateMachine.receiveSnapshot(),
       },
     });
+    const directory = new PeerDirectory(config.id, config.advertiseClient, bootstrapBook, transport, logger);
     let reportFatal: (error: Error) => void = () => {};
     const fatal = new Promise<Error>((resolve) => {
       reportFatal = resolve;
@@ -122,6 +150,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       snapshotPolicy: config.snapshots,
       incarnation: randomUUID().slice(0, 8),
       onFatal: (error) => reportFatal(error),
+      onConfiguration: (inForce, committed) => directory.follow(inForce, committed),
     });
     raftState = () => {
       const { term, role } = node.leadership();
@@ -133,7 +162,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       'grpc.max_receive_message_length': config.limits.requestBytesMax,
       'grpc.max_send_message_length': 64 * 1024 * 1024,
     });
-    const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => (id === config.id ? config.advertiseClient : transport.clientAddressOf(id)), logger });
+    const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger });
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Maintenance').service, maintenanceServiceHandlers({ node, stateMachine, config, logger }));
@@ -143,7 +172,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         else resolve();
       });
     });
-    logger.info({ listenClient: config.listenClient, listenPeer: config.listenPeer, peers: Object.fromEntries(config.peers) }, 'node serving');
+    logger.info({ listenClient: config.listenClient, listenPeer: config.listenPeer, members: Object.fromEntries(directory.book()) }, 'node serving');
 
     let stopping: Promise<void> | null = null;
     let fatalError: Error | null = null;
@@ -180,6 +209,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       }
       resolveStopped(error);
     });
+    if (joining) {
+      try {
+        const joinAbort = new AbortController();
+        void fatal.then(() => joinAbort.abort());
+        await joinCluster({ config, directory, logger, signal: joinAbort.signal });
+      } catch (error) {
+        logger.error({ err: error }, 'joining the cluster failed; stopping');
+        await stop();
+        throw error;
+      }
+    }
     return { node, clientAddress: config.listenClient, logger, stop, stopped };
   } catch (error) {
     await store.close().catch(() => {});
@@ -204,12 +244,16 @@ export async function runNode(config: NodeConfig): Promise<void> {
   }
 }
 
-/** A data directory from one cluster must not be started as a member of another. */
+/**
+ * A data directory bootstrapped with one --peers must not be started with another while it has
+ * never seen a membership change (then --peers is its only configuration; a typo would start a
+ * different cluster). Once it has, the stored configuration rules and --peers is not used.
+ */
 function checkMembership(persisted: Membership, configured: Membership, dataDir: string): void {
   const same = (a: readonly NodeId[], b: readonly NodeId[]): boolean => a.length === b.length && [...a].sort().every((id, i) => id === [...b].sort()[i]);
   if (!same(persisted.voters, configured.voters)) {
     throw new ConfigError(
-      `peers: ${dataDir} belongs to a cluster of ${persisted.voters.join(',')}, but --peers names ${configured.voters.join(',')}; membership changes are not supported yet`,
+      `peers: ${dataDir} belongs to a cluster of ${persisted.voters.join(',')}, but --peers names ${configured.voters.join(',')}; change members with \`raftkv member add/remove\`, not --peers`,
     );
   }
 }

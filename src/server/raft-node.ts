@@ -1,9 +1,13 @@
 import {
   describeReady,
+  isJoint,
+  type ConfChange,
+  type ConfChangeRefusal,
   type Entry,
   type HardState,
   type Index,
   type LogPosition,
+  type Membership,
   type Message,
   type NodeId,
   type ProposeResult,
@@ -15,7 +19,7 @@ import {
 } from '../raft/index.js';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../shared/logger.js';
-import { NotLeaderError, OverloadedError, ShuttingDownError } from '../shared/errors.js';
+import { MembershipChangeRefusedError, NotLeaderError, OverloadedError, ProposalDroppedError, ShuttingDownError, TimeoutError } from '../shared/errors.js';
 import { failpoint } from '../shared/failpoints.js';
 import type { StoreOperation } from '../storage/index.js';
 import type { Transport } from '../transport/transport.js';
@@ -92,6 +96,13 @@ export interface RaftNodeOptions<Outcome> {
   readonly loopDelay?: Partial<LoopDelayOptions>;
   /** How much one Ready may persist and apply at a time (defaultTurnLimits when absent). */
   readonly turnLimits?: Partial<TurnLimits>;
+  /**
+   * Called with the configuration in force (conf-change.ts rule 2: the newest appended) and the
+   * committed one whenever either changes, after the entries or snapshot that made it are
+   * persisted and before the messages that follow are sent, and once at start. The node follows
+   * them (peer addresses).
+   */
+  readonly onConfiguration?: (inForce: Membership, committed: Membership) => void;
 }
 
 /**
@@ -130,6 +141,12 @@ export class RaftNode<Outcome> {
   private readonly inbox: AppendInbox;
   /** Set on the first inbox overflow and cleared when it empties, so an overflow logs once. */
   private inboxOverflowing = false;
+  /** The configurations last handed to onConfiguration. */
+  private followed: { inForce: Membership; committed: Membership } | null = null;
+  /** The configuration in force leaves this node out (RaftStatus.removed); logged when it turns true. */
+  private removed = false;
+  /** Resolved (and cleared) after every Ready: waits on the configuration settling. */
+  private readonly readyWaiters = new Set<() => void>();
 
   constructor(options: RaftNodeOptions<Outcome>) {
     this.options = options;
@@ -185,7 +202,47 @@ export class RaftNode<Outcome> {
     }, this.options.tickMs);
     this.ticker.unref();
     this.loopDelayMonitor.start();
+    this.followConfiguration();
     this.loop = this.driveLoop();
+  }
+
+  /**
+   * Proposes a membership change (the rules are in conf-change.ts) and resolves with the
+   * configuration once its entry is applied here and, for a joint change, once the joint
+   * configuration has been left. Rejects with NotLeaderError, MembershipChangeRefusedError
+   * (nothing was appended), or TimeoutError (the outcome is unknown: the change may still
+   * happen).
+   */
+  async changeMembership(change: ConfChange, timeoutMs: number): Promise<Membership> {
+    this.ensureRunning();
+    this.proposals.ensureCapacity();
+    const deadline = Date.now() + timeoutMs;
+    const result = this.core.proposeConfChange(change);
+    if (!result.ok) {
+      if (result.reason === 'not-leader') throw new NotLeaderError(result.leader, null);
+      // Proposals are refused while leadership moves; the next leader takes the change.
+      if (result.reason === 'transferring-leadership') throw new ProposalDroppedError(`${result.detail}; retry`);
+      throw new MembershipChangeRefusedError(result.reason as Exclude<ConfChangeRefusal, 'not-leader' | 'transferring-leadership'>, result.detail);
+    }
+    this.wake();
+    await this.proposals.track(result.index, result.term, timeoutMs);
+    // Rule 3: a joint configuration is left by the leader itself; the change is done once it is.
+    for (;;) {
+      const status = this.core.status();
+      if (!isJoint(status.membership) && status.pendingConfIndex === 0) return status.membership;
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0) throw new TimeoutError(`the change at index ${result.index} is applied but the configuration is not settled within ${timeoutMs} ms`);
+      this.ensureRunning();
+      await this.nextReady(remainingMs);
+    }
+  }
+
+  /**
+   * Whether this node was a member and the configuration in force leaves it out
+   * (RaftStatus.removed, as of the last Ready): it serves no client requests.
+   */
+  isRemoved(): boolean {
+    return this.removed;
   }
 
   /**
@@ -261,6 +318,24 @@ export class RaftNode<Outcome> {
     if (!this.core.transferLeadership(to).ok) return { kind: 'not-leader' };
     this.logger.info({ to }, 'handing leadership over before stopping');
     this.wake();
+    const leader = await this.waitForLeadershipToMove(timeoutMs);
+    return leader === null ? { kind: 'timed-out', to } : { kind: 'transferred', to, leader };
+  }
+
+  /**
+   * Hands leadership to voter `target` (thesis §3.10) and resolves with the new leader once
+   * another node leads (as known here). Rejects with NotLeaderError, TimeoutError (the transfer
+   * is abandoned by the core after an election timeout), or Error for a target that is no voter.
+   */
+  async transferLeadershipAndWait(target: NodeId, timeoutMs: number): Promise<NodeId> {
+    this.transferLeadership(target);
+    const leader = await this.waitForLeadershipToMove(timeoutMs);
+    if (leader === null) throw new TimeoutError(`leadership did not move to ${target} within ${timeoutMs} ms`);
+    return leader;
+  }
+
+  /** Resolves with the new leader once this node no longer leads and knows who does, or null after `timeoutMs`. */
+  private async waitForLeadershipToMove(timeoutMs: number): Promise<NodeId | null> {
     const movedTo = (): NodeId | null => {
       const { role, leader } = this.core.leadership();
       return role !== 'leader' && leader !== null && leader !== this.id ? leader : null;
@@ -268,9 +343,9 @@ export class RaftNode<Outcome> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const leader = movedTo();
-      if (leader !== null) return { kind: 'transferred', to, leader };
+      if (leader !== null) return leader;
       const remainingMs = deadline - Date.now();
-      if (remainingMs <= 0 || this.state !== 'running') return { kind: 'timed-out', to };
+      if (remainingMs <= 0 || this.state !== 'running') return null;
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
@@ -299,6 +374,7 @@ export class RaftNode<Outcome> {
     if (this.ticker !== null) clearInterval(this.ticker);
     this.ticker = null;
     this.notifyLeadership();
+    for (const waiter of [...this.readyWaiters]) waiter();
     const stopping = new ShuttingDownError(`node ${this.id} is shutting down`);
     this.proposals.failAll(stopping);
     this.reads.failAll(stopping);
@@ -329,6 +405,36 @@ export class RaftNode<Outcome> {
     if (this.inbox.length === 0) return;
     for (const message of this.inbox.take(this.turnLimits.stepEntriesMax, this.turnLimits.stepBytesMax)) this.core.step(message);
     if (this.inbox.length === 0) this.inboxOverflowing = false;
+  }
+
+  /** Resolves after the next Ready is handled, or after `timeoutMs`. */
+  private nextReady(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.readyWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      this.readyWaiters.add(done);
+    });
+  }
+
+  /** Hands a changed configuration to onConfiguration, and notices this node's removal (logged once). */
+  private followConfiguration(): void {
+    const status = this.core.status();
+    const inForce = status.membership;
+    const committed = this.core.membershipAt(status.commit);
+    if (this.followed === null || this.followed.inForce !== inForce || this.followed.committed !== committed) {
+      this.followed = { inForce, committed };
+      this.options.onConfiguration?.(inForce, committed);
+    }
+    if (status.removed !== this.removed) {
+      this.removed = status.removed;
+      if (status.removed) this.logger.warn('this node was removed from the cluster: it refuses client requests and may be stopped');
+      else this.logger.warn('the entry removing this node was overwritten: it is a member again');
+    }
   }
 
   private notifyLeadership(): void {
@@ -388,6 +494,8 @@ export class RaftNode<Outcome> {
     // own AppendEntries and heartbeats promise nothing, so they go out while its append is on
     // disk (thesis §10.2.1); the core counts the leader toward commit only after advance().
     const early = this.core.leadership().role === 'leader' && sameTermAndVote(ready.hardState, this.persistedTerm) ? ready.messages.filter(isLeaderTraffic) : [];
+    // A leader's new configuration is its own (it proposed it): its peers may be reached at once.
+    if (early.length > 0) this.followConfiguration();
     if (early.length > 0) this.options.transport.send(early);
     // The commit index alone is volatile state (Figure 2): a Ready that changes only it writes
     // nothing, saving a LevelDB write on the commit path; it reaches disk with the next entries.
@@ -399,6 +507,8 @@ export class RaftNode<Outcome> {
     }
     if (ready.hardState !== null) this.persistedTerm = { term: ready.hardState.term, vote: ready.hardState.vote };
     for (const entry of ready.entries) this.logBytesSinceSnapshot += entry.data.byteLength;
+    // The configuration in force follows the log (conf-change.ts rule 2), now persisted.
+    this.followConfiguration();
     const late = early.length > 0 ? ready.messages.filter((m) => !isLeaderTraffic(m)) : ready.messages;
     if (late.length > 0) this.options.transport.send(late);
     // In bounded batches: each is atomic with its applied index, and the loop runs between them.
@@ -409,6 +519,9 @@ export class RaftNode<Outcome> {
     }
     this.reads.onReadStates(ready.readStates, this.options.stateMachine.appliedIndex);
     this.core.advance(ready);
+    // Commit may have moved: `removed` is about the committed configuration.
+    this.followConfiguration();
+    for (const waiter of [...this.readyWaiters]) waiter();
   }
 
   private countReady(ready: Ready): void {
@@ -458,8 +571,9 @@ export class RaftNode<Outcome> {
     if (applied.index - this.lastSnapshotIndex < entries && this.logBytesSinceSnapshot < logBytes) return;
     if (applied.index <= this.lastSnapshotIndex) return;
     const startedAt = performance.now();
-    const { membership, compactedTo: before } = this.core.status();
-    const meta: SnapshotMeta = { index: applied.index, term: applied.term, membership };
+    const { compactedTo: before } = this.core.status();
+    // The configuration at the snapshot's index, which a later conf-change entry may have replaced.
+    const meta: SnapshotMeta = { index: applied.index, term: applied.term, membership: this.core.membershipAt(applied.index) };
     const compactedTo = this.core.compact({ meta, data: new Uint8Array(0) }, retainEntries);
     failpoint('compact-before-write');
     await this.options.log.compact(compactedTo, meta);

@@ -5,6 +5,7 @@ import { BackupFileError, readBackupFile, syncDirectory, type BackupSummary } fr
 import type { Membership, NodeId } from '../raft/index.js';
 import { ConfigError, RaftKvError } from '../shared/errors.js';
 import { NodeStore, RaftLogStore, encodeLogPosition, smMetaKeys } from '../storage/index.js';
+import { withAddressBook } from './address-book.js';
 
 /** A restore that cannot proceed for a reason other than the file: the data directory is in the way. */
 export class RestoreError extends RaftKvError {
@@ -29,9 +30,15 @@ export interface RestoreResult {
   readonly dataDir: string;
 }
 
-/** The membership of a cluster restored from a backup: every peer a voter. */
+/**
+ * The membership of a cluster restored from a backup: every peer a voter, with the peers'
+ * addresses as its address book (conf-change.ts rule 7). Client addresses are left unknown, so
+ * every member restored with the same peers stores the very same configuration; nodes learn them
+ * from each other's traffic, and the next membership change writes them into the book.
+ */
 export function restoredMembership(peers: ReadonlyMap<NodeId, string>): Membership {
-  return { voters: [...peers.keys()], learners: [] };
+  const book = new Map([...peers].map(([id, peerAddress]) => [id, { peerAddress, clientAddress: '' }]));
+  return withAddressBook({ voters: [...peers.keys()], learners: [] }, book);
 }
 
 /**

@@ -77,3 +77,43 @@ export class SnapshotBusyError extends RaftKvError {
   override readonly name = 'SnapshotBusyError';
   readonly code = 'SNAPSHOT_BUSY';
 }
+
+/** Why the server refused a membership change before or instead of changing anything (kv.proto Cluster). */
+export type MembershipRefusal =
+  | 'leader-not-ready'
+  | 'change-pending'
+  | 'unknown-member'
+  | 'member-exists'
+  | 'address-in-use'
+  | 'learner-not-caught-up'
+  | 'would-remove-last-voter'
+  | 'cluster-id-mismatch'
+  | 'invalid';
+
+/** A membership change was refused; nothing changed. `reason` says why, the message says it in words. */
+export class MembershipChangeRefusedError extends RaftKvError {
+  override readonly name = 'MembershipChangeRefusedError';
+  readonly code = 'MEMBERSHIP_CHANGE_REFUSED';
+
+  constructor(
+    readonly reason: MembershipRefusal,
+    detail: string,
+  ) {
+    super(`${reason}: ${detail}`);
+  }
+}
+
+/** The committed configuration no longer lists this node: it serves no client until stopped. */
+export class RemovedNodeError extends RaftKvError {
+  override readonly name = 'RemovedNodeError';
+  readonly code = 'REMOVED';
+
+  constructor(
+    readonly id: string,
+    /** A member to go to instead (the leader this node last knew, else another member), when known. */
+    readonly leaderId: string | null,
+    readonly leaderAddress: string | null,
+  ) {
+    super(`this node (${id}) was removed from the cluster`);
+  }
+}

@@ -1,7 +1,10 @@
 /**
  * The stored form of a Raft log entry (the value under its big-endian index key):
  *
- *   term: u64 | type: u8 (0 = normal) | data: the rest
+ *   term: u64 | type: u8 (0 = normal, 1 = conf-change) | data: the rest
+ *
+ * A conf-change entry's data is the core's own encoding (src/raft/conf-change-codec.ts), stored
+ * as is.
  *
  * The index is the key, so it is not repeated. New entry types take new type bytes; an
  * unknown byte is corruption (or data from a newer raftkv), never guessed at.
@@ -32,6 +35,8 @@ function entryTypeByte(type: EntryType): number {
   switch (type) {
     case 'normal':
       return 0;
+    case 'conf-change':
+      return 1;
     default:
       return assertNever(type, 'entry type');
   }
@@ -39,5 +44,6 @@ function entryTypeByte(type: EntryType): number {
 
 function entryTypeOfByte(byte: number): EntryType {
   if (byte === 0) return 'normal';
+  if (byte === 1) return 'conf-change';
   throw new BinaryDecodeError(`entry type: unknown type byte ${byte}`);
 }

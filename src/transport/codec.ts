@@ -18,9 +18,22 @@
  *
  * Encoding emits only the fields the message type uses; proto3 sends nothing for the rest.
  */
-import { assertNever, nodeId, type Entry, type Membership, type Message, type MessageType, type NodeId, type Snapshot } from '../raft/index.js';
+import {
+  ConfChangeDecodeError,
+  assertNever,
+  decodeConfChange,
+  membershipProblem,
+  nodeId,
+  type Entry,
+  type EntryType,
+  type Membership,
+  type Message,
+  type MessageType,
+  type NodeId,
+  type Snapshot,
+} from '../raft/index.js';
 import { malformed, readArray, readBool, readBytes, readNodeIdString, readRecord, readString, readUint, showValue } from './wire-fields.js';
-import type { WireEntry, WireMessageType, WireRaftMessage, WireSnapshot } from './wire-types.js';
+import type { WireEntry, WireEntryType, WireMessageType, WireRaftMessage, WireSnapshot } from './wire-types.js';
 
 const wireTypeOf: Readonly<Record<MessageType, WireMessageType>> = {
   'vote-request': 'VOTE_REQUEST',
@@ -34,6 +47,15 @@ const wireTypeOf: Readonly<Record<MessageType, WireMessageType>> = {
   'read-index': 'READ_INDEX',
   'read-index-response': 'READ_INDEX_RESPONSE',
 };
+
+const wireEntryTypeOf: Readonly<Record<EntryType, WireEntryType>> = {
+  normal: 'ENTRY_TYPE_NORMAL',
+  'conf-change': 'ENTRY_TYPE_CONF_CHANGE',
+};
+
+const entryTypeOf: ReadonlyMap<unknown, EntryType> = new Map(
+  (Object.entries(wireEntryTypeOf) as [EntryType, WireEntryType][]).map(([type, wire]) => [wire, type]),
+);
 
 /** Where a heartbeat's `leaseTick` travels (raft.proto `lease_tick`). */
 const leaseTickField = 'leaseTick';
@@ -90,7 +112,7 @@ export function encodeMessage(message: Message): WireRaftMessage {
 }
 
 function encodeEntry(entry: Entry): WireEntry {
-  return { term: entry.term, index: entry.index, type: 'ENTRY_TYPE_NORMAL', data: entry.data };
+  return { term: entry.term, index: entry.index, type: wireEntryTypeOf[entry.type], data: entry.data };
 }
 
 function encodeSnapshot(snapshot: Snapshot): WireSnapshot {
@@ -99,7 +121,13 @@ function encodeSnapshot(snapshot: Snapshot): WireSnapshot {
     meta: {
       index: meta.index,
       term: meta.term,
-      membership: { voters: [...meta.membership.voters], learners: [...meta.membership.learners] },
+      membership: {
+        voters: [...meta.membership.voters],
+        learners: [...meta.membership.learners],
+        outgoingVoters: [...(meta.membership.outgoingVoters ?? [])],
+        autoPromote: [...(meta.membership.autoPromote ?? [])],
+        context: meta.membership.context ?? new Uint8Array(0),
+      },
     },
     data: snapshot.data,
   };
@@ -208,8 +236,19 @@ function decodeEntries(
     const term = notAboveTerm(readUint(entry, 'term', field), at.term, `${field}.term`);
     if (term < previousTerm) throw malformed(`${field}.term`, `${term} is below the previous term ${previousTerm} (log terms never decrease)`);
     previousTerm = term;
-    if (entry['type'] !== 'ENTRY_TYPE_NORMAL') throw malformed(`${field}.type`, `unknown entry type ${showValue(entry['type'])}`);
-    entries.push({ term, index, type: 'normal', data: readBytes(entry, 'data', field) });
+    const type = entryTypeOf.get(entry['type']);
+    if (type === undefined) throw malformed(`${field}.type`, `unknown entry type ${showValue(entry['type'])}`);
+    const data = readBytes(entry, 'data', field);
+    if (type === 'conf-change') {
+      // The core decodes a conf-change entry when it appends it; a bad one must stop here.
+      try {
+        decodeConfChange(data);
+      } catch (error) {
+        if (error instanceof ConfChangeDecodeError) throw malformed(`${field}.data`, error.message);
+        throw error;
+      }
+    }
+    entries.push({ term, index, type, data });
   }
   return entries;
 }
@@ -232,19 +271,37 @@ function decodeSnapshot(value: unknown, path: string, messageTerm: number): Snap
 function decodeMembership(value: unknown, path: string): Membership {
   if (value === null || value === undefined) throw malformed(path, 'a snapshot must carry its membership');
   const membership = readRecord(value, path);
-  const seen = new Set<string>();
-  const readIds = (key: 'voters' | 'learners'): NodeId[] =>
-    readArray(membership, key, path).map((id, i) => {
+  // Voters and learners are disjoint, so they share one `seen`; outgoing voters may repeat
+  // voters, and autoPromote names learners (membershipProblem checks both below).
+  const readIds = (key: 'voters' | 'learners' | 'outgoingVoters' | 'autoPromote', seen = new Set<string>()): NodeId[] => {
+    // Fields a peer of an older version does not send decode as absent: empty lists.
+    if (membership[key] === undefined || membership[key] === null) return [];
+    return readArray(membership, key, path).map((id, i) => {
       const field = `${path}.${key}[${i}]`;
       if (typeof id !== 'string' || id.length === 0) throw malformed(field, `expected a non-empty node id, got ${showValue(id)}`);
       if (seen.has(id)) throw malformed(field, `node ${showValue(id)} is listed twice`);
       seen.add(id);
       return nodeId(id);
     });
-  const voters = readIds('voters');
-  const learners = readIds('learners');
+  };
+  const votersAndLearners = new Set<string>();
+  const voters = readIds('voters', votersAndLearners);
+  const learners = readIds('learners', votersAndLearners);
+  const outgoingVoters = readIds('outgoingVoters');
+  const autoPromote = readIds('autoPromote');
   if (voters.length === 0) throw malformed(`${path}.voters`, 'a membership needs at least one voter');
-  return { voters, learners };
+  // A peer of an older version sends no context: empty.
+  const context = membership['context'] === undefined || membership['context'] === null ? new Uint8Array(0) : readBytes(membership, 'context', path);
+  const decoded: Membership = {
+    voters,
+    learners,
+    ...(outgoingVoters.length > 0 ? { outgoingVoters } : {}),
+    ...(autoPromote.length > 0 ? { autoPromote } : {}),
+    ...(context.byteLength > 0 ? { context } : {}),
+  };
+  const problem = membershipProblem(decoded);
+  if (problem !== null) throw malformed(path, problem);
+  return decoded;
 }
 
 /** Bytes a string may take in UTF-8: at most 3 per UTF-16 code unit. */
@@ -267,8 +324,9 @@ export function messageBytesUpperBound(message: Message): number {
       return envelopeBytes + message.entries.reduce((sum, entry) => sum + 40 + entry.data.byteLength, 0);
     case 'snapshot': {
       const { membership } = message.snapshot.meta;
-      const ids = [...membership.voters, ...membership.learners];
-      return envelopeBytes + 64 + message.snapshot.data.byteLength + ids.reduce((sum, id) => sum + 6 + stringBytesMax(id), 0);
+      const ids = [...membership.voters, ...membership.learners, ...(membership.outgoingVoters ?? []), ...(membership.autoPromote ?? [])];
+      const contextBytes = 16 + (membership.context?.byteLength ?? 0);
+      return envelopeBytes + 64 + contextBytes + message.snapshot.data.byteLength + ids.reduce((sum, id) => sum + 6 + stringBytesMax(id), 0);
     }
     case 'heartbeat':
     case 'heartbeat-response':

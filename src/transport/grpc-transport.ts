@@ -61,7 +61,8 @@ function withPort(address: string, port: number): string {
 export class GrpcTransport implements Transport {
   private readonly options: ResolvedTransportOptions;
   private readonly logger: Logger;
-  // Invariant: never holds selfId; senders has a key only if peerAddresses has it.
+  // Invariant: never holds selfId; senders has a key only if peerAddresses has it. Holds the
+  // addresses dialled: a peer's dial override if it has one, else the address it was given.
   private readonly peerAddresses: Map<NodeId, string>;
   /** What each peer announced as its client address (for "not the leader" hints). */
   private readonly peerClientAddresses = new Map<NodeId, string>();
@@ -76,7 +77,7 @@ export class GrpcTransport implements Transport {
   constructor(options: GrpcTransportOptions) {
     this.options = resolveTransportOptions(options);
     this.logger = options.logger.child({ component: 'raft-transport' });
-    this.peerAddresses = new Map([...options.peers].filter(([id]) => id !== options.selfId));
+    this.peerAddresses = new Map([...options.peers].filter(([id]) => id !== options.selfId).map(([id, address]) => [id, this.dialAddress(id, address)]));
   }
 
   /**
@@ -214,17 +215,23 @@ export class GrpcTransport implements Transport {
 
   /**
    * Adds a peer or changes its address (membership change, or a test that learned a port).
-   * An entry for this node itself is ignored, as in the constructor. Throws TransportConfigError
-   * for an address that is not "host:port".
+   * A peer with a dial override is dialled there whatever `address` says. An entry for this node
+   * itself is ignored, as in the constructor. Throws TransportConfigError for an address that is
+   * not "host:port".
    */
   setPeerAddress(peer: NodeId, address: string): void {
     checkAddress(`peer ${peer}`, address);
     if (peer === this.options.selfId) return;
-    this.peerAddresses.set(peer, address);
+    const dialed = this.dialAddress(peer, address);
+    this.peerAddresses.set(peer, dialed);
     if (this.state.kind !== 'running') return;
     const sender = this.senders.get(peer);
-    if (sender !== undefined) sender.setAddress(address);
-    else this.senders.set(peer, this.newSender(peer, address, this.state.events));
+    if (sender !== undefined) sender.setAddress(dialed);
+    else this.senders.set(peer, this.newSender(peer, dialed, this.state.events));
+  }
+
+  private dialAddress(peer: NodeId, address: string): string {
+    return this.options.peerDialOverrides.get(peer) ?? address;
   }
 
   /**

@@ -69,6 +69,12 @@ export interface GrpcTransportOptions {
   readonly listenAddress: string;
   /** Peer id -> "host:port". An entry for `selfId` is ignored. Change later with setPeerAddress/removePeer. */
   readonly peers: ReadonlyMap<NodeId, string>;
+  /**
+   * Peer id -> "host:port" dialled instead of whatever address `peers` or setPeerAddress gives
+   * that peer (NAT, port forwarding, a proxy in the way). Applies from the moment the peer is
+   * known; an override for a peer never known does nothing.
+   */
+  readonly peerDialOverrides?: ReadonlyMap<NodeId, string>;
   /** Already bound to this node (as the server's root logger is); the transport adds only `component`. */
   readonly logger: Logger;
   readonly limits?: Partial<TransportLimits>;
@@ -102,6 +108,7 @@ export interface ResolvedTransportOptions {
   readonly selfId: NodeId;
   readonly selfClientAddress: string;
   readonly listenAddress: string;
+  readonly peerDialOverrides: ReadonlyMap<NodeId, string>;
   readonly limits: TransportLimits;
   readonly backoff: ReconnectBackoff;
   readonly keepalive: KeepaliveOptions;
@@ -117,6 +124,8 @@ export function resolveTransportOptions(options: GrpcTransportOptions): Resolved
   if (options.clusterId.length === 0) throw new TransportConfigError('clusterId must not be empty');
   checkAddress('listenAddress', options.listenAddress);
   for (const [id, address] of options.peers) checkAddress(`peers[${id}]`, address);
+  const peerDialOverrides = new Map(options.peerDialOverrides ?? []);
+  for (const [id, address] of peerDialOverrides) checkAddress(`peerDialOverrides[${id}]`, address);
   const limits = { ...defaultTransportLimits, ...options.limits };
   const backoff = { ...defaultReconnectBackoff, ...options.backoff };
   const keepalive = { ...defaultKeepalive, ...options.keepalive };
@@ -144,6 +153,7 @@ export function resolveTransportOptions(options: GrpcTransportOptions): Resolved
     selfId: options.selfId,
     selfClientAddress: options.selfClientAddress ?? '',
     listenAddress: options.listenAddress,
+    peerDialOverrides,
     limits,
     backoff,
     keepalive,

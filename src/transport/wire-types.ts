@@ -24,7 +24,7 @@ export type WireMessageType =
   | 'READ_INDEX'
   | 'READ_INDEX_RESPONSE';
 
-export type WireEntryType = 'ENTRY_TYPE_NORMAL';
+export type WireEntryType = 'ENTRY_TYPE_NORMAL' | 'ENTRY_TYPE_CONF_CHANGE';
 
 export interface WireEntry {
   term: number;
@@ -36,6 +36,9 @@ export interface WireEntry {
 export interface WireMembership {
   voters: string[];
   learners: string[];
+  outgoingVoters?: string[];
+  autoPromote?: string[];
+  context?: Uint8Array;
 }
 
 export interface WireSnapshotMeta {

@@ -1,8 +1,9 @@
 /**
  * The docker backend's own promises, against a real engine (`npm run test:chaos`): a directed
  * cut silences one direction of one link and nothing else, client traffic is never cut, kill
- * and restart keep the node's address and data, pause freezes, an exit nobody caused is seen,
- * and stop leaves no container, network or iptables chain behind.
+ * and restart keep the node's address and data, pause freezes, an exit nobody caused is seen, a
+ * node added from a spare slot joins with its fixed address and its links can be cut, and stop
+ * leaves no container, network or iptables chain behind.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterObserver } from '../../chaos/cluster-observer.js';
 import { DockerBackend } from '../../chaos/docker-backend.js';
+import { isVoterSet, removeMember, waitForMembers } from '../../chaos/membership-change.js';
 import { waitUntil } from '../../chaos/wait.js';
 import { RaftKvClient } from '../../src/client/index.js';
 import { requireDocker, suiteImage, trackBackend } from './scenario.js';
@@ -37,11 +39,11 @@ describe('docker backend', () => {
     await requireDocker();
     if (backend === null) {
       dir = mkdtempSync(join(tmpdir(), 'raftkv-docker-backend-'));
-      backend = await DockerBackend.create({ nodeCount: 3, dir, image: suiteImage, tickMs: 50, electionTicks: 10, logLevel: 'info' });
+      backend = await DockerBackend.create({ nodeCount: 3, spareNodes: 1, dir, image: suiteImage, tickMs: 50, electionTicks: 10, logLevel: 'info' });
       trackBackend(backend);
       await backend.start();
       const started = backend;
-      observer = new ClusterObserver(started.nodeIds, (id) => started.clientEndpoint(id));
+      observer = new ClusterObserver(() => started.nodeIds, (id) => started.clientEndpoint(id));
     }
     const o = observer as ClusterObserver;
     if (settle) await o.waitForSettled({ timeoutMs: 30_000 });
@@ -125,8 +127,35 @@ describe('docker backend', () => {
     expect(b.nodeState('n3')).toBe('crashed');
   });
 
+  it('replaces the crashed n3 by n4 from a spare slot: it joins with its fixed address, and its links can be cut', async () => {
+    const { backend: b, observer: o } = await ready(false); // n3 crashed in the test above
+    const client = new RaftKvClient({ endpoints: ['n1', 'n2'].map((id) => b.clientEndpoint(id)), transport: 'unary', timeoutMs: 5000 });
+    try {
+      await removeMember(client, 'n3', { timeoutMs: 30_000 });
+      await b.removeNode('n3');
+      expect(b.nodeIds).toEqual(['n1', 'n2']);
+      expect(b.nextNodeId()).toBe('n4');
+      const added = await b.addNode(b.nodeIds.map((id) => b.clientEndpoint(id)));
+      expect(added).toBe('n4');
+      expect(b.spareNodes()).toBe(0);
+      expect(b.memberAddresses('n4')).toEqual({ peer: `${b.address('n4')}:7001`, client: `${b.address('n4')}:8001` });
+      const list = await waitForMembers(client, 'n4 a voter', (members) => isVoterSet(members, b.nodeIds), { timeoutMs: 30_000 });
+      expect(list.members.find((member) => member.id === 'n4')?.peerAddress).toBe(`${b.address('n4')}:7001`);
+      await o.waitForSettled({ timeoutMs: 30_000 });
+      expect(await b.probe('n1', 'n4', probeMs), 'n1->n4 before').toBe(true);
+      await b.cut('n1', 'n4');
+      expect(await b.probe('n1', 'n4', probeMs), 'n1->n4 cut').toBe(false);
+      expect(await b.probe('n4', 'n1', probeMs), 'n4->n1 open').toBe(true);
+      await b.heal('n1', 'n4');
+      await waitUntil('n1->n4 to answer again', async () => ((await b.probe('n1', 'n4', probeMs)) ? true : undefined), { timeoutMs: 10_000 });
+      expect([...b.logFiles().keys()]).toEqual(['n1', 'n2', 'n3', 'n4']);
+    } finally {
+      client.close();
+    }
+  });
+
   it('stop removes every container, the network and the iptables chain, and can be called again', async () => {
-    const { backend: b } = await ready(false); // n3 crashed in the test above
+    const { backend: b } = await ready(false);
     await b.cut('n1', 'n2');
     await b.stop();
     await b.stop();

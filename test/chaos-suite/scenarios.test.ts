@@ -7,10 +7,12 @@
  * and report stay under suiteOutDir (see scenario.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { faultKinds as allKinds } from '../../chaos/nemesis.js';
+import { faultKinds as allKinds, type FaultKind } from '../../chaos/nemesis.js';
 import { expectFaultsConfirmed, expectPassed, injectedKinds, leaderFaults, runScenario } from './scenario.js';
 
 const seconds = 1000;
+/** The kinds the two runs of `all` injected, checked together once both have run. */
+const coveredByAll = new Set<FaultKind>();
 
 describe('docker chaos scenarios (3 nodes, 5 clients, 30 s)', () => {
   it('partition-leader: the isolated leader steps down, the majority goes on', async () => {
@@ -43,22 +45,41 @@ describe('docker chaos scenarios (3 nodes, 5 clients, 30 s)', () => {
     expect(leaderFaults(result, 'pause').length, 'leader pauses').toBeGreaterThanOrEqual(1);
   });
 
-  // 30 s leave room for 3 or 4 faults of the 7 kinds; seed 1 deals partition-bridge,
-  // partition-half, partition-ring and pause here, and the 5-node run's seed deals the others
-  // (partition-leader, kill-majority, kill), so the two runs of `all` cover every kind.
-  it('all: every fault kind in turn', async () => {
-    const result = await runScenario({ name: 'all-3', config: { nemesis: allKinds, nemesisText: 'all', durationMs: 30 * seconds, seed: 1 } });
+  it('membership: members replaced (the leader too) and learners promoted under load; every remaining node converges', async () => {
+    const result = await runScenario({ name: 'membership', config: { nemesis: ['membership'], nemesisText: 'membership', durationMs: 30 * seconds, seed: 1 } });
     expectPassed(result);
+    expect(result.membership.changes.length, 'membership changes').toBeGreaterThanOrEqual(2);
+    expect(result.membership.changes.every((change) => change.confirmed), 'every change confirmed by the member list').toBe(true);
+    // Nodes were replaced: the final members are not the initial ones, and all hold the same keyspace.
+    expect(result.membership.finalNodes).not.toEqual(['n1', 'n2', 'n3']);
+    expect(result.membership.finalNodes).toHaveLength(3);
+    expect(result.convergence?.nodes.map((node) => node.id)).toEqual(result.membership.finalNodes);
+  });
+
+  // 30 s leave room for 3 or 4 faults of the 8 kinds; seed 62 deals partition-bridge,
+  // partition-ring, kill and partition-leader here, and the 5-node run's seed deals pause,
+  // partition-leader, membership, kill-majority, partition-half and partition-ring, so the two
+  // runs of `all` cover every kind, even if each run's last fault finds no time left.
+  it('all: every fault kind in turn', async () => {
+    const result = await runScenario({ name: 'all-3', config: { nemesis: allKinds, nemesisText: 'all', durationMs: 30 * seconds, seed: 62 } });
+    expectPassed(result);
+    for (const kind of injectedKinds(result)) coveredByAll.add(kind);
     expect(injectedKinds(result), 'the one-way ring of 3 nodes').toContain('partition-ring');
   });
 });
 
 describe('docker chaos on 5 nodes', () => {
-  it('all: every fault kind in turn, 5 clients, 45 s', async () => {
-    // Seed 4 deals partition-leader, kill-majority, partition-ring, kill, pause.
-    const result = await runScenario({ name: 'all-5', config: { nodes: 5, nemesis: allKinds, nemesisText: 'all', durationMs: 45 * seconds, seed: 4 } });
+  it('all: every fault kind in turn, 5 clients, 50 s', async () => {
+    // Seed 49 deals pause, partition-leader, membership, kill-majority, partition-half, partition-ring.
+    const result = await runScenario({ name: 'all-5', config: { nodes: 5, nemesis: allKinds, nemesisText: 'all', durationMs: 50 * seconds, seed: 49 } });
     expectPassed(result);
+    for (const kind of injectedKinds(result)) coveredByAll.add(kind);
     expect(injectedKinds(result), 'a majority killed and restarted').toContain('kill-majority');
+    expect(injectedKinds(result), 'a member replaced on 5 nodes').toContain('membership');
+  });
+
+  it('the two runs of `all` injected every fault kind between them', () => {
+    expect([...coveredByAll].sort()).toEqual([...allKinds].sort());
   });
 });
 

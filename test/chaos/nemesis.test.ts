@@ -12,6 +12,7 @@ import {
   parseNemesis,
   planNemesis,
   ringLinks,
+  spareNodesFor,
   type FaultKind,
   type NemesisPlanOptions,
 } from '../../chaos/nemesis.js';
@@ -82,8 +83,28 @@ describe('planNemesis', () => {
       for (const { fault } of planNemesis(options({ seed, nodeIds: three }))) {
         if ('order' in fault) expect([...fault.order].sort()).toEqual(three);
         if ('target' in fault && fault.target.kind === 'node') expect(three).toContain(fault.target.id);
+        if ('remove' in fault && fault.remove.kind === 'node') expect(three).toContain(fault.remove.id);
       }
     }
+  });
+
+  it('draws both membership variants, removing the leader sometimes, and asks one spare slot per membership fault', () => {
+    const faults = [];
+    for (let seed = 0; seed < 40; seed++) {
+      const plan = planNemesis(options({ seed, kinds: ['membership'], nodeIds: three }));
+      expect(spareNodesFor(plan)).toBe(plan.length);
+      faults.push(...plan.map((planned) => planned.fault));
+    }
+    const membership = faults.flatMap((fault) => (fault.kind === 'membership' ? [fault] : []));
+    expect(membership.length).toBe(faults.length);
+    expect(new Set(membership.map((fault) => fault.variant))).toEqual(new Set(['replace', 'learner']));
+    expect(membership.some((fault) => fault.remove.kind === 'leader')).toBe(true);
+    expect(membership.some((fault) => fault.remove.kind === 'node')).toBe(true);
+    expect(spareNodesFor(planNemesis(options({ kinds: ['kill', 'pause'] })))).toBe(0);
+  });
+
+  it('gives membership the heal allowance of a node that starts, joins and catches up', () => {
+    expect(healAllowanceMs('membership')).toBeGreaterThan(healAllowanceMs('kill'));
   });
 
   it('plans nothing for no kinds or a window too short for any fault', () => {

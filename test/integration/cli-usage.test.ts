@@ -16,6 +16,9 @@ describe('raftkv start with bad input', () => {
     [['start', '--id', 'n1', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101', '--sessions-max', '0'], 'sessions-max: must be an integer in 1..1000000'],
     [['start', '--no-such-flag'], "unknown option '--no-such-flag'"],
     [['start', '--config', join(dir, 'missing.json')], 'cannot read it'],
+    [['start', '--id', 'n4', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101', '--join', 'nowhere'], 'join: "nowhere" is not host:port'],
+    [['start', '--id', 'n4', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101', '--join-as', 'learner'], 'join-as: only meaningful with --join'],
+    [['start', '--id', 'n4', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101', '--join', '127.0.0.1:8001', '--join-as', 'boss'], 'join-as: must be voter or learner, got "boss"'],
   ])('raftkv %j exits 2 naming the problem', async (args, message) => {
     const result = await runCli(args);
     expect(result.code).toBe(2);
@@ -47,6 +50,28 @@ describe('raftkv start with bad input', () => {
       await cluster.destroy();
     }
   }, 60_000);
+});
+
+/** The member and leader commands refuse bad usage with exit code 2, before calling anything. */
+describe('raftkv member and leader with bad usage', () => {
+  it.each([
+    [['member', 'add', 'n4'], "required option '--peer <host:port>' not specified"],
+    [['member', 'promote'], "missing required argument 'id'"],
+    [['member', 'remove', 'n1', 'n2'], 'too many arguments'],
+    [['member', 'rename', 'n1'], "unknown command 'rename'"],
+    [['leader', 'transfer'], "missing required argument 'id'"],
+    [['member', 'list', '--timeout', 'soon'], '--timeout'],
+  ])('raftkv %j exits 2 naming the problem', async (args, message) => {
+    const result = await runCli([...args, '--endpoints', '127.0.0.1:1']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+  });
+
+  it('reports an unreachable cluster in one line with exit code 1', async () => {
+    const result = await runCli(['member', 'list', '--endpoints', '127.0.0.1:1', '--timeout', '500']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^raftkv: memberList: no node could serve it within 500 ms \(tried 127\.0\.0\.1:1, \d+ failed attempts\); last cause: UNAVAILABLE: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
+  });
 });
 
 /** When no node answers, the CLI says so in one line: the endpoints tried and the last cause. */

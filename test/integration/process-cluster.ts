@@ -53,6 +53,10 @@ interface NodeProcess {
   readonly clientAddress: string;
   readonly dataDir: string;
   readonly logFile: string;
+  /** Set for a node that joins a running cluster (`--join` these client endpoints) instead of bootstrapping with --peers. */
+  readonly join?: readonly string[];
+  /** Flags only this node gets. */
+  readonly extraArgs?: readonly string[];
   child: ChildProcess | null;
   /** How the last incarnation ended, once it has. */
   lastExit: { readonly code: number | null; readonly signal: NodeJS.Signals | null } | null;
@@ -106,6 +110,35 @@ export class ProcessCluster {
     return cluster;
   }
 
+  /**
+   * Lays out a new node (ports, data directory) and starts it with `--join` through the given
+   * client endpoints (default: those of the nodes started so far).
+   */
+  async addNode(id: string, options: { join?: readonly string[]; extraArgs?: readonly string[]; env?: NodeJS.ProcessEnv } = {}): Promise<NodeProcess> {
+    if (this.nodes.some((n) => n.id === id)) throw new Error(`${id} exists already`);
+    const reservation = await reservePorts(2);
+    await reservation.release();
+    const node: NodeProcess = {
+      id,
+      peerAddress: `127.0.0.1:${reservation.ports[0]}`,
+      clientAddress: `127.0.0.1:${reservation.ports[1]}`,
+      dataDir: join(this.root, id),
+      logFile: join(this.root, `${id}.log`),
+      join: options.join ?? this.endpoints,
+      ...(options.extraArgs === undefined ? {} : { extraArgs: options.extraArgs }),
+      child: null,
+      lastExit: null,
+    };
+    this.nodes.push(node);
+    this.start(id, { env: options.env });
+    return node;
+  }
+
+  /** Resolves with the exit of a node's process (e.g. one that was refused). */
+  async exited(id: string, timeoutMs = 30_000): Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }> {
+    return waitFor(`${id} to exit`, () => this.node(id).lastExit ?? undefined, timeoutMs);
+  }
+
   /** The --peers value of every node: id=peer address,... */
   get peers(): string {
     return this.nodes.map((n) => `${n.id}=${n.peerAddress}`).join(',');
@@ -126,15 +159,16 @@ export class ProcessCluster {
     const node = this.node(id);
     if (node.child !== null) throw new Error(`${id} is already running`);
     const log = openSync(node.logFile, 'a');
-    const peers = this.nodes.map((n) => `${n.id}=${n.peerAddress}`).join(',');
+    const peers = this.nodes.filter((n) => n.join === undefined).map((n) => `${n.id}=${n.peerAddress}`).join(',');
+    const membership = node.join === undefined ? ['--peers', peers] : ['--join', node.join.join(',')];
     node.child = spawn(
       process.execPath,
       [
         '--import', 'tsx', join(projectRoot, 'cli', 'raftkv.ts'), 'start',
         '--id', node.id, '--data', node.dataDir,
         '--listen-peer', node.peerAddress, '--listen-client', node.clientAddress,
-        '--peers', peers, '--tick-ms', '50', '--log-level', 'info',
-        ...(this.options.extraArgs ?? []),
+        ...membership, '--tick-ms', '50', '--log-level', 'info',
+        ...(this.options.extraArgs ?? []), ...(node.extraArgs ?? []),
         ...(this.options.nodeArgs?.[node.id] ?? []),
       ],
       { cwd: projectRoot, stdio: ['ignore', log, log], env: { ...process.env, ...options.env } },

@@ -38,6 +38,14 @@ describe('KvStateMachine', () => {
     expect(await machine.get(bytes('k'))).toBeNull();
   });
 
+  it('passes over a conf-change entry (the core\'s, not a command): no-op, applied index advanced', async () => {
+    const machine = await freshMachine();
+    const confChange = { index: 1, term: 1, type: 'conf-change' as const, data: new Uint8Array([1, 0, 0, 0]) };
+    const outcomes = await machine.apply([confChange, commandEntry(2, put('a', '1'), 1)]);
+    expect(outcomes.map((o) => o.kind)).toEqual(['no-op', 'command']);
+    expect(machine.applied).toEqual({ index: 2, term: 1 });
+  });
+
   it('writes data and the applied position in one batch that survives a reopen', async () => {
     const { dataDir, store } = await temp.openFresh();
     const machine = await KvStateMachine.open(store);

@@ -25,11 +25,15 @@ import { SeededRng } from '../../src/shared/seeded-rng.js';
 
 export type Tunables = Partial<Omit<RaftConfig, 'id' | 'rng'>>;
 
+/** The configuration of a node that has not been added to any cluster yet. */
+export const noMembership: Membership = { voters: [], learners: [] };
+
 export const n1 = nodeId('n1');
 export const n2 = nodeId('n2');
 export const n3 = nodeId('n3');
 export const n4 = nodeId('n4');
 export const n5 = nodeId('n5');
+export const n6 = nodeId('n6');
 
 /** The ids n1..nN. */
 export function nodeIds(count: number): NodeId[] {
@@ -72,6 +76,11 @@ export interface ClusterOptions {
   readonly learners?: readonly NodeId[];
   /** A node's state at start, for tests that need particular logs; fresh otherwise. */
   readonly restored?: (id: NodeId, fresh: RestoredState) => RestoredState;
+  /**
+   * Nodes n(size+1).. that exist but are in no configuration yet: they start empty, with no
+   * membership, as a node joining a running cluster does, until a conf change adds them.
+   */
+  readonly joining?: number;
 }
 
 export class Cluster {
@@ -93,15 +102,19 @@ export class Cluster {
   private readonly seed: number;
   private readonly tunables: Tunables;
   private readonly membership: Membership;
+  private readonly joiningIds: readonly NodeId[];
 
   constructor(options: ClusterOptions) {
-    this.ids = nodeIds(options.size);
+    const founders = nodeIds(options.size);
+    this.joiningIds = nodeIds(options.size + (options.joining ?? 0)).slice(options.size);
+    this.ids = [...founders, ...this.joiningIds];
     this.seed = options.seed ?? 1;
     this.tunables = options.tunables ?? {};
     const learners = options.learners ?? [];
-    this.membership = { voters: this.ids.filter((id) => !learners.includes(id)), learners: [...learners] };
+    this.membership = { voters: founders.filter((id) => !learners.includes(id)), learners: [...learners] };
     const fresh = freshState(this.membership);
-    for (const id of this.ids) this.start(id, options.restored?.(id, fresh) ?? fresh);
+    for (const id of founders) this.start(id, options.restored?.(id, fresh) ?? fresh);
+    for (const id of this.joiningIds) this.start(id, freshState(noMembership));
   }
 
   core(id: NodeId): RaftCore {
@@ -130,7 +143,7 @@ export class Cluster {
       snapshot: disk.snapshot,
       compactedTo: disk.compactedTo,
       entries: disk.entries,
-      membership: disk.snapshot?.meta.membership ?? this.membership,
+      membership: disk.snapshot?.meta.membership ?? (this.joiningIds.includes(id) ? noMembership : this.membership),
       applied: disk.snapshot?.meta.index ?? 0,
     });
   }
@@ -246,9 +259,9 @@ export class Cluster {
    */
   compact(id: NodeId, retainEntries: number): Snapshot {
     const core = this.core(id);
-    const { applied, membership } = core.status();
+    const { applied } = core.status();
     const snapshot: Snapshot = {
-      meta: { index: applied, term: core.termAt(applied) ?? 0, membership },
+      meta: { index: applied, term: core.termAt(applied) ?? 0, membership: core.membershipAt(applied) },
       data: bytes(`applied=${applied}`),
     };
     const compactedTo = core.compact(snapshot, retainEntries);

@@ -5,6 +5,7 @@ import { Cluster, bytes, entries, n1, n2, n3 } from './helpers.js';
 const emptyReady: Ready = {
   hardState: null,
   softState: null,
+  membership: null,
   entries: [],
   snapshot: null,
   messages: [],
@@ -63,6 +64,7 @@ describe('describeMessage / describeReady (STYLE habit 12: one canonical text)',
     const full: Ready = {
       hardState: { term: 3, vote: n1, commit: 4 },
       softState: { role: 'leader', leader: n1, term: 3 },
+      membership: null,
       entries: entries(5, 5, 3),
       snapshot: { meta: { index: 2, term: 1, membership: { voters: [n1], learners: [] } }, data: bytes('') },
       messages: [{ type: 'timeout-now', from: n1, to: n2, term: 3 }],

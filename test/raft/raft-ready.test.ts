@@ -13,7 +13,7 @@ describe('the Ready contract (etcd RawNode)', () => {
     core.ready();
     expect(() => core.ready()).toThrow(InvariantError);
     const other = new Cluster({ size: 1 }).core(n1);
-    expect(() => other.advance({ hardState: null, softState: null, entries: [], snapshot: null, messages: [], committedEntries: [], readStates: [] })).toThrow(
+    expect(() => other.advance({ hardState: null, softState: null, membership: null, entries: [], snapshot: null, messages: [], committedEntries: [], readStates: [] })).toThrow(
       InvariantError,
     );
   });

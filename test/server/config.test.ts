@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAddress, parsePeers, readConfigFile, resolveNodeConfig } from '../../src/server/config.js';
+import { nodeId } from '../../src/raft/index.js';
 import { ConfigError } from '../../src/shared/errors.js';
 
 const base = { id: 'n1', data: '/tmp/x', listenPeer: '127.0.0.1:7001', listenClient: '127.0.0.1:8001' };
@@ -48,6 +49,26 @@ describe('node configuration', () => {
   ])('refuses %o naming the setting', (raw, message) => {
     expect(() => resolveNodeConfig(raw, {})).toThrow(ConfigError);
     expect(() => resolveNodeConfig(raw, {})).toThrow(message);
+  });
+
+  it('reads peer dial overrides, and none by default', () => {
+    expect(resolveNodeConfig(base, {}).peerDialOverrides).toEqual(new Map());
+    const config = resolveNodeConfig({ ...base, peers: 'n1=10.0.0.1:7001,n2=10.0.0.2:7001', peerDialOverride: 'n2=127.0.0.1:40001,n9=127.0.0.1:40009' }, {});
+    expect(config.peerDialOverrides).toEqual(new Map([['n2', '127.0.0.1:40001'], ['n9', '127.0.0.1:40009']]));
+    // The address book is untouched: the override is only where this node dials.
+    expect(config.peers.get(nodeId('n2'))).toBe('10.0.0.2:7001');
+    expect(resolveNodeConfig({ ...base, peerDialOverride: { n2: 'localhost:40001' } }, {}).peerDialOverrides).toEqual(new Map([['n2', 'localhost:40001']]));
+  });
+
+  it.each([
+    ['n1=127.0.0.1:40001', 'peer-dial-override: names this node "n1"'],
+    ['n2', 'peer-dial-override: "n2" is not of the form id=host:port'],
+    ['n2=nowhere', 'peer-dial-override (n2): "nowhere" is not host:port'],
+    ['n2=127.0.0.1:1,n2=127.0.0.1:2', 'peer-dial-override: "n2" appears twice'],
+    ['bad id=127.0.0.1:1', 'peer-dial-override: "bad id" is not a valid node id'],
+  ])('refuses the dial override %s naming what is wrong', (value, message) => {
+    expect(() => resolveNodeConfig({ ...base, peerDialOverride: value }, {})).toThrow(ConfigError);
+    expect(() => resolveNodeConfig({ ...base, peerDialOverride: value }, {})).toThrow(message);
   });
 
   it('allows the unsafe test-only settings only when the environment enables them', () => {

@@ -10,7 +10,7 @@ function leader(progress: Record<string, { match: number; state: string }>, lear
     id: n1,
     role: 'leader',
     membership: { voters, learners },
-    progress: new Map(Object.entries({ n1: { match: 100, state: 'replicate' }, ...progress }).map(([id, p]) => [nodeId(id), { ...p, next: p.match + 1 }])),
+    progress: new Map(Object.entries({ n1: { match: 100, state: 'replicate' }, ...progress }).map(([id, p]) => [nodeId(id), { ...p, next: p.match + 1, lag: 100 - p.match, voter: voters.includes(nodeId(id)) }])),
   };
 }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BackupFileError, KvStateMachine } from '../../src/kv/index.js';
 import { nodeId } from '../../src/raft/index.js';
+import { decodeAddressBook } from '../../src/server/address-book.js';
 import { parsePeers } from '../../src/server/config.js';
 import { RestoreError, restoreDataDir } from '../../src/server/restore-data-dir.js';
 import { ConfigError } from '../../src/shared/errors.js';
@@ -35,8 +36,13 @@ describe('restoreDataDir', () => {
     expect(persisted.hardState).toEqual({ term: fixtureHeader.term, vote: null, commit: fixtureHeader.revision });
     expect(persisted.compactedTo).toEqual(at);
     expect(persisted.entries).toEqual([]);
-    expect(persisted.snapshotMeta).toEqual({ ...at, membership: { voters: ['n1', 'n2', 'n3'], learners: [] } });
-    expect(persisted.membership).toEqual({ voters: ['n1', 'n2', 'n3'], learners: [] });
+    const { context, ...members } = persisted.snapshotMeta?.membership ?? { voters: [], learners: [] };
+    expect({ ...persisted.snapshotMeta, membership: members }).toEqual({ ...at, membership: { voters: ['n1', 'n2', 'n3'], learners: [] } });
+    expect(persisted.membership).toEqual(persisted.snapshotMeta?.membership);
+    // The address book of the peers, client addresses unknown (the same on every restored member).
+    expect(decodeAddressBook(context ?? new Uint8Array(0))).toEqual(
+      new Map([...peers].map(([id, peerAddress]) => [id, { peerAddress, clientAddress: '' }])),
+    );
     const machine = await KvStateMachine.open(store);
     expect(machine.applied).toEqual(at);
     expect(machine.sessionCount).toBe(0);

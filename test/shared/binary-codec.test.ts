@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { BinaryDecodeError, ByteReader, ByteWriter } from '../../src/shared/binary-codec.js';
 import { clientIdOfSessionKey, indexOfLogKey, logKey, prefixRange, sessionKey } from '../../src/storage/keys.js';
-import { decodeHardState, decodeSnapshotMeta, encodeHardState, encodeSnapshotMeta } from '../../src/storage/raft-meta-codec.js';
+import { decodeHardState, decodeMembership, decodeSnapshotMeta, encodeHardState, encodeMembership, encodeSnapshotMeta } from '../../src/storage/raft-meta-codec.js';
 import { decodeEntry, encodeEntry } from '../../src/storage/entry-codec.js';
-import { nodeId } from '../../src/raft/index.js';
+import { nodeId, type NodeId } from '../../src/raft/index.js';
 
 describe('binary codec', () => {
   it.each([0, 1, 255, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER])('round-trips u64 %d', (value) => {
@@ -78,6 +78,36 @@ describe('raft record codecs', () => {
     expect(decodeHardState(encodeHardState(hardState))).toEqual(hardState);
     const meta = { index: 100, term: 7, membership: { voters: [nodeId('n1')], learners: [] } };
     expect(decodeSnapshotMeta(encodeSnapshotMeta(meta))).toEqual(meta);
+  });
+
+  it('round-trips a conf-change entry, and a joint membership with auto-promote learners in snapshot meta', () => {
+    const entry = { index: 10, term: 4, type: 'conf-change' as const, data: new Uint8Array([1, 2]) };
+    expect(decodeEntry(10, encodeEntry(entry))).toEqual(entry);
+    const [n1, n2, n3, n4] = ['n1', 'n2', 'n3', 'n4'].map(nodeId) as [NodeId, NodeId, NodeId, NodeId];
+    const joint = { voters: [n2, n3], learners: [n4], outgoingVoters: [n1, n2], autoPromote: [n4] };
+    const meta = { index: 100, term: 7, membership: joint };
+    expect(decodeSnapshotMeta(encodeSnapshotMeta(meta))).toEqual(meta);
+    // A plain membership keeps format 1, which raftkv versions without membership changes read.
+    expect(encodeSnapshotMeta({ ...meta, membership: { voters: [n1], learners: [] } })[17]).toBe(1);
+    expect(encodeSnapshotMeta(meta)[17]).toBe(2);
+  });
+
+  it('round-trips a membership with a context (format 3, written only when there is one) in snapshot meta and on its own', () => {
+    const [n1, n2] = ['n1', 'n2'].map(nodeId) as [NodeId, NodeId];
+    const membership = { voters: [n1], learners: [n2], context: new Uint8Array([7, 0, 255]) };
+    const meta = { index: 100, term: 7, membership };
+    expect(decodeSnapshotMeta(encodeSnapshotMeta(meta))).toEqual(meta);
+    expect(encodeSnapshotMeta(meta)[17]).toBe(3);
+    expect(decodeMembership(encodeMembership(membership))).toEqual(membership);
+    expect(decodeMembership(encodeMembership({ voters: [n1], learners: [], context: new Uint8Array(0) }))).toEqual({ voters: [n1], learners: [] });
+    const truncated = encodeMembership(membership).subarray(0, -1);
+    expect(() => decodeMembership(truncated)).toThrow(/membership context/);
+  });
+
+  it('rejects an unknown entry type byte', () => {
+    const bytes = encodeEntry({ index: 1, term: 1, type: 'normal', data: new Uint8Array(0) });
+    bytes[8] = 9;
+    expect(() => decodeEntry(1, bytes)).toThrow(/unknown type byte 9/);
   });
 
   it('rejects an unknown format version', () => {

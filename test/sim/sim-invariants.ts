@@ -1,4 +1,21 @@
-import type { Entry, Index, NodeId, RaftCore, Term } from '../../src/raft/index.js';
+import {
+  allMembers,
+  decodeConfChange,
+  describeMembership,
+  isJoint,
+  leaveJoint,
+  outgoingVotersOf,
+  quorumSize,
+  sameMembership,
+  voterSets,
+  votersChanged,
+  type Entry,
+  type Index,
+  type Membership,
+  type NodeId,
+  type RaftCore,
+  type Term,
+} from '../../src/raft/index.js';
 import type { SimDisk } from './sim-disk.js';
 import { dataHash } from './sim-state-machine.js';
 
@@ -126,12 +143,82 @@ export class SafetyChecker {
     }
   }
 
+  /**
+   * Thesis §4.3 and §4.1: a leader appends a conf-change entry only once the previous one is
+   * committed and it has committed an entry of its own term (one change at a time), and a
+   * configuration moves more than one voter only through a joint configuration, which it leaves
+   * for exactly C_new. Checked on the entries a leader appends, against its own log.
+   */
+  checkConfChangeAppend(node: NodeId, core: RaftCore, entries: readonly Entry[], commit: Index, term: Term): void {
+    for (const entry of entries) {
+      if (entry.type !== 'conf-change') continue;
+      const previousIndex = previousConfIndex(core, entry.index);
+      if (previousIndex > commit) {
+        this.fail('One Change At A Time', `leader ${node} appended a conf change at ${entry.index} while the one at ${previousIndex} was uncommitted (commit ${commit})`);
+      }
+      if (core.termAt(commit) !== term) {
+        this.fail('One Change At A Time', `leader ${node} of term ${term} appended a conf change at ${entry.index} before committing an entry of its term`);
+      }
+      const before = core.membershipAt(entry.index - 1);
+      const after = decodeConfChange(entry.data).membership;
+      const problem = jointProblem(before, after);
+      if (problem !== null) this.fail('Joint Consensus', `leader ${node} at ${entry.index}: ${problem} (${describeMembership(before)} -> ${describeMembership(after)})`);
+    }
+  }
+
+  /**
+   * §5.3 with §4.3: when a leader advances its commit index, the entry there is durable on a
+   * majority of every voter set of the configuration it decided under (learners never count).
+   * That configuration is one of `configurations` (the one at the commit index and any the
+   * leader appended since, before this check ran). Checked against the simulated disks, so a
+   * core that counts the wrong acknowledgements is caught at once.
+   */
+  checkCommitQuorum(
+    leader: NodeId,
+    configurations: readonly Membership[],
+    commit: Index,
+    term: Term | undefined,
+    holds: (id: NodeId, index: Index, term: Term) => boolean,
+  ): void {
+    if (term === undefined) return; // compacted on the leader: committed long ago
+    const quorumHolds = (membership: Membership): boolean =>
+      voterSets(membership).every((voters) => voters.filter((id) => holds(id, commit, term)).length >= quorumSize(voters.length));
+    if (configurations.some(quorumHolds)) return;
+    const holding = [...new Set(configurations.flatMap((m) => allMembers(m)))].filter((id) => holds(id, commit, term));
+    this.fail(
+      'Commit Quorum',
+      `leader ${leader} committed ${commit}/t${term}, held only by ${holding.join(',') || 'none'}: no quorum of ${configurations.map(describeMembership).join(' or ')}`,
+    );
+  }
+
   /** Linearizable reads (thesis §6.4): a read point is at least every commit known when the read began. */
   checkReadIndex(node: NodeId, context: string, readIndex: Index, commitAtInvoke: Index): void {
     if (readIndex < commitAtInvoke) {
       this.fail('Read Safety', `${node} released read ${context} at ${readIndex}, but ${commitAtInvoke} was committed before it began`);
     }
   }
+}
+
+/** The index of the newest conf-change entry before `index` in `core`'s log (0 if compacted away or none). */
+function previousConfIndex(core: RaftCore, index: Index): Index {
+  const compacted = core.status().compactedTo.index;
+  for (let i = index - 1; i > compacted; i--) {
+    if (core.entryAt(i)?.type === 'conf-change') return i;
+  }
+  return 0;
+}
+
+/** What is wrong with going from configuration `before` to `after` in one entry, or null (thesis §4.1, §4.3). */
+export function jointProblem(before: Membership, after: Membership): string | null {
+  if (isJoint(before)) {
+    return sameMembership(after, leaveJoint(before)) ? null : 'a joint configuration must be left for exactly C_new';
+  }
+  if (isJoint(after)) {
+    const outgoing = outgoingVotersOf(after);
+    return votersChanged(before.voters, outgoing) === 0 ? null : 'a joint configuration whose C_old is not the configuration before it';
+  }
+  const moved = votersChanged(before.voters, after.voters);
+  return moved <= 1 ? null : `${moved} voters changed without a joint configuration`;
 }
 
 function positionKey(index: Index, term: Term): number {

@@ -1,8 +1,8 @@
 /**
- * `npm run sim -- --seeds N --steps M [--nodes 3|5] [--seed S] [--transcript]`
+ * `npm run sim -- --seeds N --steps M [--nodes 3|5] [--seed S] [--membership on|off] [--transcript]`
  *
  * Runs the deterministic Raft simulator over many seeds. Seeds are S, S+1, ..., S+N-1 (S
- * defaults to 1). A failing seed prints its violation, the last events before it, and the
+ * defaults to 1). Membership changes run in half the seeds unless --membership says. A failing seed prints its violation, the last events before it, and the
  * command that replays exactly that run. Ends with one summary line and exits non-zero on any
  * violation.
  */
@@ -15,6 +15,7 @@ interface SimArgs {
   nodes: number[];
   firstSeed: number;
   transcript: boolean;
+  membershipChanges: boolean | undefined;
 }
 
 function parseSimArgs(argv: string[]): SimArgs {
@@ -26,12 +27,13 @@ function parseSimArgs(argv: string[]): SimArgs {
       nodes: { type: 'string' },
       seed: { type: 'string', default: '1' },
       transcript: { type: 'boolean', default: false },
+      membership: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run sim -- --seeds N --steps M [--nodes 3|5] [--seed S] [--transcript]\n');
+    process.stdout.write('usage: npm run sim -- --seeds N --steps M [--nodes 3|5] [--seed S] [--membership on|off] [--transcript]\n');
     process.exit(0);
   }
   const integer = (name: string, raw: string, min: number): number => {
@@ -41,12 +43,17 @@ function parseSimArgs(argv: string[]): SimArgs {
   };
   const nodes = values.nodes === undefined ? [3, 5] : [integer('nodes', values.nodes, 1)];
   for (const n of nodes) if (n !== 3 && n !== 5) throw new UsageError(`--nodes must be 3 or 5, got ${n}`);
+  const membership = values.membership;
+  if (membership !== undefined && membership !== 'on' && membership !== 'off') {
+    throw new UsageError(`--membership must be on or off, got "${membership}"`);
+  }
   return {
     seeds: integer('seeds', values.seeds, 1),
     steps: integer('steps', values.steps, 1),
     nodes,
     firstSeed: integer('seed', values.seed, 0),
     transcript: values.transcript,
+    membershipChanges: membership === undefined ? undefined : membership === 'on',
   };
 }
 
@@ -54,14 +61,14 @@ class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-function reportFailure(result: SimResult, steps: number, transcript: boolean): void {
+function reportFailure(result: SimResult, steps: number, transcript: boolean, membershipFlag: string): void {
   const out = process.stdout;
   out.write(`\nFAIL seed=${result.seed} nodes=${result.nodes}\n`);
   for (const v of result.violations) out.write(`  ${v.property} at step ${v.step}: ${v.detail}\n`);
   const lines = transcript ? result.transcript : result.transcript.slice(-40);
   out.write(`  ${transcript ? 'transcript' : 'last events'}:\n`);
   for (const line of lines) out.write(`    ${line}\n`);
-  out.write(`  replay: npm run sim -- --seeds 1 --steps ${steps} --nodes ${result.nodes} --seed ${result.seed} --transcript\n`);
+  out.write(`  replay: npm run sim -- --seeds 1 --steps ${steps} --nodes ${result.nodes} --seed ${result.seed}${membershipFlag} --transcript\n`);
 }
 
 function main(): number {
@@ -79,7 +86,13 @@ function main(): number {
   const started = performance.now();
   for (const nodes of args.nodes) {
     for (let seed = args.firstSeed; seed < args.firstSeed + args.seeds; seed++) {
-      const result = runSimulation({ seed, steps: args.steps, nodes, fullTranscript: args.transcript });
+      const result = runSimulation({
+        seed,
+        steps: args.steps,
+        nodes,
+        fullTranscript: args.transcript,
+        ...(args.membershipChanges === undefined ? {} : { membershipChanges: args.membershipChanges }),
+      });
       runs++;
       steps += args.steps;
       for (const [key, value] of Object.entries(result.stats) as [keyof SimStats, number][]) {
@@ -87,7 +100,8 @@ function main(): number {
       }
       if (result.violations.length > 0) {
         violations += result.violations.length;
-        reportFailure(result, args.steps, args.transcript);
+        const membershipFlag = args.membershipChanges === undefined ? '' : ` --membership ${args.membershipChanges ? 'on' : 'off'}`;
+        reportFailure(result, args.steps, args.transcript, membershipFlag);
       } else if (args.transcript) {
         for (const line of result.transcript) process.stdout.write(`${line}\n`);
       }

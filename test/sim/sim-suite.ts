@@ -36,4 +36,11 @@ export function expectFaultsExercised(stats: SimStats, seeds: number): void {
   expect(stats.readsReleased).toBeGreaterThan(seeds * 10);
   expect(stats.highestCommit).toBeGreaterThan(seeds * 100);
   expect(stats.messagesDropped).toBeGreaterThan(0);
+  // Membership changes run in about half the seeds.
+  expect(stats.confChanges).toBeGreaterThan(seeds);
+  expect(stats.nodesAdded).toBeGreaterThan(seeds);
+  expect(stats.jointChanges).toBeGreaterThan(seeds / 10);
+  expect(stats.leaveJointsApplied).toBeGreaterThan(seeds / 10);
+  expect(stats.leaderRemovals).toBeGreaterThan(seeds / 4);
+  expect(stats.autoPromotionsApplied).toBeGreaterThan(seeds / 4);
 }

@@ -1,8 +1,14 @@
 import {
+  allMembers,
+  decodeConfChange,
   defaultRaftTunables,
+  describeConfChange,
   describeMessage,
   describeReady,
+  isJoint,
   nodeId,
+  type ConfChangeOp,
+  type Membership,
   type Message,
   type NodeId,
   type RaftCore,
@@ -23,6 +29,8 @@ export interface SimOptions {
   readonly nodes: number;
   /** Keep the whole event transcript (for replaying one seed) instead of the last few hundred lines. */
   readonly fullTranscript?: boolean;
+  /** Membership changes on or off; by default on in half the seeds (drawn from the seed). */
+  readonly membershipChanges?: boolean;
 }
 
 export interface SimStats {
@@ -39,6 +47,18 @@ export interface SimStats {
   messagesDelivered: number;
   messagesDropped: number;
   livenessTicks: number;
+  /** Conf changes the nemesis proposed that a leader accepted, and that it refused. */
+  confChanges: number;
+  confChangesRefused: number;
+  /** Accepted changes that moved more than one voter (joint consensus). */
+  jointChanges: number;
+  /** Accepted changes that removed the leader itself. */
+  leaderRemovals: number;
+  /** Brand-new nodes started empty and added as learners. */
+  nodesAdded: number;
+  /** Conf-change entries applied that the leader made itself: leaving joint, auto-promotion. */
+  leaveJointsApplied: number;
+  autoPromotionsApplied: number;
 }
 
 export interface SimResult {
@@ -58,6 +78,11 @@ const livenessTicksMax = 300;
 const livenessProposals = 3;
 const transcriptLinesKept = 400;
 const drainRoundsMax = 10_000;
+/** Bounds on the membership nemesis: members at once beyond the initial ones, and nodes ever created. */
+const extraMembersMax = 3;
+const extraNodesMax = 12;
+/** Small, so promotion is sometimes refused and sometimes waits for a learner to catch up. */
+const promoteLagEntriesMax = 8;
 
 /**
  * Runs one seeded simulation: N nodes, a faulty network, crashes at any point of Ready handling,
@@ -71,6 +96,7 @@ export function runSimulation(options: SimOptions): SimResult {
 
 class Simulation {
   private readonly rng: SeededRng;
+  /** Every node ever created: the initial ones, then brand-new ones the membership nemesis adds. */
   private readonly ids: NodeId[];
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly network: SimNetwork;
@@ -92,7 +118,18 @@ class Simulation {
     messagesDelivered: 0,
     messagesDropped: 0,
     livenessTicks: 0,
+    confChanges: 0,
+    confChangesRefused: 0,
+    jointChanges: 0,
+    leaderRemovals: 0,
+    nodesAdded: 0,
+    leaveJointsApplied: 0,
+    autoPromotionsApplied: 0,
   };
+  private readonly makeConfig: (id: NodeId, rng: SeededRng) => RaftConfig;
+  private readonly membershipChanges: boolean;
+  /** The highest commit each leader has been checked at, by node and term. */
+  private readonly checkedCommit = new Map<NodeId, { term: Term; commit: number }>();
   private now = 0;
   /** Off in the liveness phase: faults have healed and must stay healed. */
   private faultsEnabled = true;
@@ -107,7 +144,8 @@ class Simulation {
     const checkQuorum = this.rng.chance(4, 5);
     // Lease reads rely on CheckQuorum and on clocks ticking at one rate, which the simulator keeps.
     const readMode = checkQuorum && this.rng.chance(1, 4) ? 'lease' : 'read-index';
-    const makeConfig = (id: NodeId, rng: SeededRng): RaftConfig => ({
+    this.membershipChanges = options.membershipChanges ?? this.rng.chance(1, 2);
+    this.makeConfig = (id: NodeId, rng: SeededRng): RaftConfig => ({
       ...defaultRaftTunables,
       id,
       rng,
@@ -122,11 +160,14 @@ class Simulation {
       inflightBytesMax: 512,
       uncommittedBytesMax: 2048,
       applyBytesMax: 256,
+      promoteLagEntriesMax,
     });
-    const membership = { voters: this.ids, learners: [] };
-    this.ids.forEach((id, i) => this.nodes.set(id, new SimNode(id, makeConfig, options.seed * 31 + i, membership)));
+    const membership = { voters: [...this.ids], learners: [] };
+    this.ids.forEach((id, i) => this.nodes.set(id, new SimNode(id, this.makeConfig, options.seed * 31 + i, membership)));
     this.network = new SimNetwork(this.rng, { dropPerMille: 10, duplicatePerMille: 10, delayStepsMax: 6 });
-    this.note(() => `config nodes=${options.nodes} preVote=${preVote} checkQuorum=${checkQuorum} readMode=${readMode}`);
+    this.note(
+      () => `config nodes=${options.nodes} preVote=${preVote} checkQuorum=${checkQuorum} readMode=${readMode} membershipChanges=${this.membershipChanges}`,
+    );
   }
 
   run(): SimResult {
@@ -249,6 +290,9 @@ class Simulation {
         this.checker.observeLeader(node.id, status.term);
         this.checker.checkLeaderCompleteness(node.id, core, status.term);
       }
+      const own = ready.entries.filter((e) => e.term === status.term);
+      this.checker.checkConfChangeAppend(node.id, core, own, status.commit, status.term);
+      this.checkCommitQuorum(node, status.commit, status.term, status.lastIndex);
     }
 
     node.disk.persist(ready);
@@ -267,6 +311,7 @@ class Simulation {
       state = restored;
     }
     for (const entry of ready.committedEntries) {
+      if (entry.type === 'conf-change') this.noteConfChangeApplied(node, entry.data);
       const next = applyEntry(state, entry);
       this.checker.checkApply(node.id, state.applied, entry, next.hash);
       state = next;
@@ -316,6 +361,7 @@ class Simulation {
       this.note(() => 'heal');
     }
     if (rng.chance(2, 1000)) this.transfer();
+    if (this.membershipChanges && rng.chance(8, 1000)) this.changeMembership();
     if (rng.chance(10, 1000)) this.compact();
     if (rng.chance(5, 1000)) {
       this.network.conditions = {
@@ -393,6 +439,105 @@ class Simulation {
     }
   }
 
+  /**
+   * The membership nemesis: adds a brand-new empty node as a learner (sometimes auto-promote),
+   * promotes a learner, removes a member (sometimes the leader), or replaces several voters at
+   * once (joint consensus). Refusals are expected (a change pending, a learner not caught up).
+   */
+  private changeMembership(): void {
+    const leader = this.leaders()[0];
+    if (leader?.core == null) return;
+    const membership = leader.core.status().membership;
+    const others = (ids: readonly NodeId[]): NodeId[] => ids.filter((id) => id !== leader.id);
+    let kind = this.rng.pick(['add', 'add', 'promote', 'remove', 'remove-leader', 'replace', 'replace', 'replace'] as const);
+    // Learners the leader sees caught up, so a replacement (joint) is usually accepted.
+    const progress = leader.core.status().progress;
+    const caughtUp = membership.learners.filter((id) => (progress.get(id)?.lag ?? Infinity) <= promoteLagEntriesMax);
+    if (kind === 'replace' && caughtUp.length === 0) kind = 'add'; // prepare a later replacement
+    let ops: ConfChangeOp[] = [];
+    let added: NodeId | null = null;
+    switch (kind) {
+      case 'add': {
+        if (allMembers(membership).length >= this.options.nodes + extraMembersMax || this.ids.length >= this.options.nodes + extraNodesMax) return;
+        added = nodeId(`n${this.ids.length + 1}`);
+        ops = [{ type: 'add-learner', node: added, autoPromote: this.rng.chance(1, 3) }];
+        break;
+      }
+      case 'promote':
+        if (membership.learners.length === 0) return;
+        ops = [{ type: 'promote', node: this.rng.pick(membership.learners) }];
+        break;
+      case 'remove': {
+        // Keep at least two voters so the cluster stays a cluster; learners may always go.
+        const candidates = [...membership.learners, ...(membership.voters.length > 2 ? others(membership.voters) : [])];
+        if (candidates.length === 0) return;
+        ops = [{ type: 'remove', node: this.rng.pick(candidates) }];
+        break;
+      }
+      case 'remove-leader':
+        if (membership.voters.length <= 2) return;
+        ops = [{ type: 'remove', node: leader.id }];
+        break;
+      case 'replace': {
+        const promoted = this.rng.shuffled(caughtUp).slice(0, 1 + this.rng.int(2));
+        const removed = this.rng.shuffled([...membership.voters]).slice(0, promoted.length);
+        ops = [...promoted.map((node) => ({ type: 'promote' as const, node })), ...removed.map((node) => ({ type: 'remove' as const, node }))];
+        break;
+      }
+    }
+    const result = leader.core.proposeConfChange({ ops, context: new TextEncoder().encode(kind) });
+    const text = ops.map((op) => `${op.type}(${op.node})`).join(' ');
+    if (!result.ok) {
+      this.stats.confChangesRefused++;
+      this.note(() => `conf change ${kind} ${text} at ${leader.id} refused: ${result.reason} (${result.detail})`);
+      return;
+    }
+    this.stats.confChanges++;
+    // Started once accepted: the leader's first message to it goes out with the next Ready.
+    if (added !== null) this.startNode(added);
+    if (isJoint(result.membership)) this.stats.jointChanges++;
+    if (ops.some((op) => op.type === 'remove' && op.node === leader.id)) this.stats.leaderRemovals++;
+    this.note(() => `conf change ${kind} ${text} at ${leader.id} index ${result.index}`);
+  }
+
+  /** A brand-new node: empty disk, no configuration; it learns one from the leader's log or snapshot. */
+  private startNode(id: NodeId): void {
+    const noMembership: Membership = { voters: [], learners: [] };
+    this.ids.push(id);
+    this.nodes.set(id, new SimNode(id, this.makeConfig, this.options.seed * 31 + this.ids.length, noMembership));
+    this.stats.nodesAdded++;
+    this.note(() => `start ${id} (empty)`);
+  }
+
+  private noteConfChangeApplied(node: SimNode, data: Uint8Array): void {
+    const record = decodeConfChange(data);
+    if (node.core?.status().role === 'leader') {
+      if (record.kind === 'leave-joint') this.stats.leaveJointsApplied++;
+      if (record.kind === 'auto-promote') this.stats.autoPromotionsApplied++;
+    }
+    this.note(() => `${node.id} applied conf change ${describeConfChange(record)}`);
+  }
+
+  /** Checks a leader's commit index against the disks each time it advances (see SafetyChecker.checkCommitQuorum). */
+  private checkCommitQuorum(node: SimNode, commit: number, term: Term, lastIndex: number): void {
+    const last = this.checkedCommit.get(node.id);
+    this.checkedCommit.set(node.id, { term, commit });
+    // A new leader's commit index is what it learned as a follower: another leader committed it,
+    // perhaps under a configuration this one does not hold yet. Only its own advances count.
+    if (last === undefined || last.term !== term || last.commit >= commit) return;
+    const core = node.core;
+    if (core === null || commit === 0) return;
+    const configurations = [core.membershipAt(commit)];
+    for (let i = commit + 1; i <= lastIndex; i++) {
+      if (core.entryAt(i)?.type === 'conf-change') configurations.push(core.membershipAt(i));
+    }
+    this.checker.checkCommitQuorum(node.id, configurations, commit, core.termAt(commit), (id, index, entryTerm) => {
+      const disk = this.nodes.get(id)?.disk;
+      if (disk === undefined) return false;
+      return index <= disk.compactedTo.index || disk.termAt(index) === entryTerm;
+    });
+  }
+
   private compact(): void {
     const live = this.liveNodes();
     if (live.length === 0) return;
@@ -405,7 +550,7 @@ class Simulation {
     const term = core.termAt(state.applied);
     if (term === undefined) return;
     const snapshot: Snapshot = {
-      meta: { index: state.applied, term, membership: status.membership },
+      meta: { index: state.applied, term, membership: core.membershipAt(state.applied) },
       data: encodeStateMachine(state),
     };
     const compactedTo = core.compact(snapshot, this.rng.int(4));
@@ -419,7 +564,8 @@ class Simulation {
 
   /**
    * After every fault heals, a leader must emerge and fresh proposals must be committed and
-   * applied on every node within a bounded number of ticks.
+   * applied on every member of its configuration (voters and learners) within a bounded number
+   * of ticks. Removed nodes keep running: they must not get in the way.
    */
   private checkLiveness(): void {
     this.faultsEnabled = false;
@@ -454,7 +600,9 @@ class Simulation {
         // Leadership moved after the proposals: they may have been dropped; propose afresh.
         target = 0;
       }
-      if (target > 0 && [...this.nodes.values()].every((n) => n.stateMachine.applied >= target)) {
+      // Every member of the leader's configuration (removed nodes and never-added ones aside).
+      const members = leader?.core != null ? allMembers(leader.core.status().membership) : [];
+      if (target > 0 && members.length > 0 && members.every((id) => this.node(id).stateMachine.applied >= target)) {
         // State Machine Safety already compared every node's state at every applied index.
         this.stats.livenessTicks = tick;
         return;

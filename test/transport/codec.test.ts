@@ -34,6 +34,13 @@ function byType<T extends Message['type']>(type: T): Extract<Message, { type: T 
   return found as Extract<Message, { type: T }>;
 }
 
+/** The fixture append that carries a conf-change entry. */
+function confChangeAppend(): Message {
+  const found = oneOfEach(n1, n2).find((m) => m.type === 'append' && m.entries.some((e) => e.type === 'conf-change'));
+  if (found === undefined) throw new Error('no conf-change fixture');
+  return found;
+}
+
 function refusal(wire: unknown): PeerProtocolError {
   try {
     decodeMessage(wire, 'm');
@@ -199,6 +206,28 @@ describe('decodeMessage refuses what a correct peer never sends', () => {
         }),
       field: 'm.snapshot.meta.membership.voters[1]',
       says: 'non-empty',
+    },
+    {
+      name: 'a conf-change entry whose data is not a conf change',
+      wire: () => wireWith(confChangeAppend(), (w) => ((w['entries'] as Record<string, unknown>[])[0]!['data'] = Buffer.from([1, 0, 0]))),
+      field: 'm.entries[0].data',
+      says: 'conf change',
+    },
+    {
+      name: 'an unknown entry type',
+      wire: () => wireWith(confChangeAppend(), (w) => ((w['entries'] as Record<string, unknown>[])[0]!['type'] = 7)),
+      field: 'm.entries[0].type',
+      says: 'unknown entry type',
+    },
+    {
+      name: 'an auto-promote member that is not a learner',
+      wire: () =>
+        wireWith(byType('snapshot'), (w) => {
+          const meta = (w['snapshot'] as Record<string, unknown>)['meta'] as Record<string, unknown>;
+          (meta['membership'] as Record<string, unknown>)['autoPromote'] = ['n1'];
+        }),
+      field: 'm.snapshot.meta.membership',
+      says: 'autoPromote: n1 is not a learner',
     },
     { name: 'a read index with a non-string context', wire: () => wireWith(byType('read-index'), (w) => (w['context'] = 5)), field: 'm.context', says: 'expected a string' },
     { name: 'a heartbeat with a bad lease tick', wire: () => wireWith(byType('heartbeat'), (w) => (w['leaseTick'] = -3)), field: 'm.leaseTick', says: '-3' },

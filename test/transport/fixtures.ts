@@ -1,5 +1,5 @@
 /** One message of every type, for codec and transport tests. */
-import { nodeId, type Message, type MessageType, type NodeId } from '../../src/raft/index.js';
+import { encodeConfChange, nodeId, type Message, type MessageType, type NodeId } from '../../src/raft/index.js';
 
 export function bytes(text: string): Uint8Array {
   return new TextEncoder().encode(text);
@@ -39,11 +39,58 @@ export function oneOfEach(from: NodeId, to: NodeId, term = 7): Message[] {
         data: bytes('state machine image'),
       },
     },
+    {
+      type: 'append',
+      from,
+      to,
+      term,
+      prevLogIndex: 13,
+      prevLogTerm: 7,
+      entries: [{ term: 7, index: 14, type: 'conf-change', data: jointChange }],
+      commit: 13,
+    },
+    {
+      type: 'snapshot',
+      from,
+      to,
+      term,
+      snapshot: {
+        meta: {
+          index: 14,
+          term: 7,
+          membership: {
+            voters: [nodeId('n3'), nodeId('n4')],
+            learners: [nodeId('n5')],
+            outgoingVoters: [nodeId('n1'), nodeId('n2'), nodeId('n3')],
+            autoPromote: [nodeId('n5')],
+            context: bytes('address book'),
+          },
+        },
+        data: bytes('joint image'),
+      },
+    },
     { type: 'timeout-now', from, to, term },
     { type: 'read-index', from, to, term, context: 'client-9/3' },
     { type: 'read-index-response', from, to, term, context: 'client-9/3', index: 13 },
   ];
 }
+
+/** The data of a conf-change entry that moves to a joint configuration. */
+export const jointChange = encodeConfChange({
+  kind: 'requested',
+  ops: [
+    { type: 'promote', node: nodeId('n4') },
+    { type: 'remove', node: nodeId('n1') },
+    { type: 'remove', node: nodeId('n2') },
+  ],
+  context: bytes('n4=10.0.0.4:7001'),
+  membership: {
+    voters: [nodeId('n3'), nodeId('n4')],
+    learners: [nodeId('n5')],
+    outgoingVoters: [nodeId('n1'), nodeId('n2'), nodeId('n3')],
+    autoPromote: [nodeId('n5')],
+  },
+});
 
 export const allMessageTypes: readonly MessageType[] = [
   'vote-request',

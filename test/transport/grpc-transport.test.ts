@@ -48,6 +48,7 @@ async function startNode(
   id: NodeId,
   options: {
     peers?: ReadonlyMap<NodeId, string>;
+    peerDialOverrides?: ReadonlyMap<NodeId, string>;
     listenAddress?: string;
     limits?: Partial<TransportLimits>;
     keepalive?: Partial<KeepaliveOptions>;
@@ -61,6 +62,7 @@ async function startNode(
     selfId: id,
     listenAddress: options.listenAddress ?? '127.0.0.1:0',
     peers: options.peers ?? new Map(),
+    peerDialOverrides: options.peerDialOverrides,
     logger,
     limits: options.limits,
     keepalive: options.keepalive,
@@ -191,6 +193,40 @@ describe('GrpcTransport sending a backlog (a follower catching up)', () => {
     expect(frameBytes.length).toBeGreaterThanOrEqual(8);
     // The rest waits for later turns: timers and I/O run between frames.
     expect(batchesInFirstTurn).toBe(1);
+  });
+});
+
+describe('GrpcTransport with peer dial overrides', () => {
+  it('dials the override instead of the address it is given, at start and on setPeerAddress', async () => {
+    const b = await startNode(n2);
+    const c = await startNode(n3);
+    const nowhere = `127.0.0.1:${await unusedPort()}`;
+    const alsoNowhere = `127.0.0.1:${await unusedPort()}`;
+    // The address book says n2 and n3 are nowhere; the overrides say where to dial them.
+    const a = await startNode(n1, {
+      peers: new Map([[n2, nowhere]]),
+      peerDialOverrides: new Map([
+        [n2, b.transport.boundAddress],
+        [n3, c.transport.boundAddress],
+      ]),
+    });
+    b.transport.setPeerAddress(n1, a.transport.boundAddress);
+    c.transport.setPeerAddress(n1, a.transport.boundAddress);
+    a.transport.send([heartbeat(n1, n2, 1)]);
+    await waitFor('a heartbeat at n2 through its override', () => b.events.messages.length === 1);
+    // n3 is not a peer until it is added; then the override applies, not the address given.
+    a.transport.send([heartbeat(n1, n3, 1)]);
+    expect(a.transport.stats().unknownPeerDroppedMessages).toBe(1);
+    a.transport.setPeerAddress(n3, alsoNowhere);
+    a.transport.send([heartbeat(n1, n3, 2)]);
+    await waitFor('a heartbeat at n3 through its override', () => c.events.messages.length === 1);
+    // A new address-book entry for n2 does not move it off its override.
+    a.transport.setPeerAddress(n2, alsoNowhere);
+    a.transport.send([heartbeat(n1, n2, 3)]);
+    await waitFor('a second heartbeat at n2', () => b.events.messages.length === 2);
+    expect(b.events.messages).toEqual([heartbeat(n1, n2, 1), heartbeat(n1, n2, 3)]);
+    expect(c.events.messages).toEqual([heartbeat(n1, n3, 2)]);
+    expect(a.events.unreachable).toEqual([]);
   });
 });
 

@@ -21,6 +21,7 @@ describe('transport options', () => {
     [{ listenAddress: 'localhost' }, /listenAddress must be "host:port"/],
     [{ listenAddress: '127.0.0.1:70000' }, /listenAddress/],
     [{ peers: new Map([[nodeId('n2'), 'nowhere']]) }, /peers\[n2\]/],
+    [{ peerDialOverrides: new Map([[nodeId('n2'), 'nowhere']]) }, /peerDialOverrides\[n2\] must be "host:port"/],
     [{ limits: { queueMessagesMax: 0 } }, /limits.queueMessagesMax must be an integer >= 1, got 0/],
     [{ limits: { messageBytesMax: 100 } }, /limits.messageBytesMax/],
     [{ limits: { batchBytesMax: 32 * 1024 * 1024 } }, /limits.batchBytesMax \(33554432\) must not exceed limits.messageBytesMax/],
