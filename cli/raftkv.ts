@@ -10,6 +10,7 @@ import { registerBenchCommand } from './bench-command.js';
 import { CommandFailure, registerClientCommands } from './client-commands.js';
 import { registerClusterCommand } from './cluster-command.js';
 import { errorLine } from './output.js';
+import { registerRecoverCommand } from './recover-command.js';
 import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerStartCommand } from './start-command.js';
 
@@ -24,6 +25,7 @@ registerClusterCommand(program);
 registerClientCommands(program);
 registerBenchCommand(program);
 registerSnapshotCommand(program);
+registerRecoverCommand(program);
 
 try {
   await program.parseAsync(process.argv);
