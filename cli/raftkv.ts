@@ -11,6 +11,7 @@ import { CommandFailure, registerClientCommands } from './client-commands.js';
 import { registerClusterCommand } from './cluster-command.js';
 import { registerMemberCommands } from './member-command.js';
 import { errorLine } from './output.js';
+import { registerRecoverCommand } from './recover-command.js';
 import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerStartCommand } from './start-command.js';
 
@@ -26,6 +27,7 @@ registerClientCommands(program);
 registerMemberCommands(program);
 registerBenchCommand(program);
 registerSnapshotCommand(program);
+registerRecoverCommand(program);
 
 try {
   await program.parseAsync(process.argv);
