@@ -4,8 +4,8 @@ import { ProcessCluster, runCli, waitFor } from './process-cluster.js';
 
 /**
  * Quorum loss (issue 10, "Recovery"): two of three nodes are gone for good. `raftkv recover` turns
- * the survivor into a one-node cluster that keeps every write it held, on real processes with
- * real LevelDB.
+ * the survivor into a one-node cluster that keeps every write it held; two fresh nodes join it and
+ * are promoted, and hold those writes too. Real processes, real LevelDB.
  */
 describe('raftkv recover after a lost quorum', () => {
   let cluster: ProcessCluster;
@@ -92,10 +92,31 @@ describe('raftkv recover after a lost quorum', () => {
       const write = await alone.put('after-recovery', 'yes');
       expect(write.revision).toBeGreaterThan(0);
       expect((await alone.get('after-recovery'))?.value.toString()).toBe('yes');
+
+      // Two fresh nodes join the recovered cluster and are promoted: three voters again.
+      for (const id of ['n4', 'n5']) {
+        await cluster.addNode(id, { join: [cluster.node(survivor).clientAddress] });
+        await waitFor(`${id} to be promoted`, async () => {
+          const list = await alone.members({ timeoutMs: 2000 }).catch(() => null);
+          return list?.members.find((member) => member.id === id)?.role === 'voter' && !list.joint ? list : undefined;
+        }, 60_000);
+      }
+      const list = await alone.members();
+      expect(list.members.map((member) => `${member.id}:${member.role}`).sort()).toEqual([`${survivor}:voter`, 'n4:voter', 'n5:voter'].sort());
+      // Every write the survivor held is on the new members too (read locally on each).
+      for (const id of ['n4', 'n5']) {
+        const local = new RaftKvClient({ endpoints: [cluster.node(id).clientAddress], timeoutMs: 5000, pinned: true });
+        try {
+          await waitFor(`${id} to apply the recovered writes`, async () => ((await local.get('after-recovery', { consistency: 'serializable' }).catch(() => null)) !== null ? true : undefined));
+          for (const [key, value] of held) expect((await local.get(key, { consistency: 'serializable' }))?.value.toString(), `${id} ${key}`).toBe(value);
+        } finally {
+          local.close();
+        }
+      }
     } finally {
       alone.close();
     }
-  }, 180_000);
+  }, 240_000);
 
   it('refuses a directory that holds no node, naming it', async () => {
     const result = await runCli(['recover', '--data', `${cluster.root}/nothing-here`, '--id', 'n1', '--force-new-cluster']);
