@@ -438,11 +438,32 @@ export class RaftKvClient {
     if (this.pinned || this.refreshing || this.closed || Date.now() - this.lastRefreshMs < refreshIntervalMs) return;
     this.refreshing = true;
     this.lastRefreshMs = Date.now();
-    this.members({ timeoutMs: this.attemptTimeoutMs })
-      .catch(() => undefined)
-      .finally(() => {
-        this.refreshing = false;
-      });
+    void this.refreshFromAnyEndpoint().finally(() => {
+      this.refreshing = false;
+    });
+  }
+
+  /**
+   * Asks the endpoints one at a time (one attempt each, following one leader hint) for the
+   * member list. Unlike `members()`, it never moves the endpoint the client's own calls prefer:
+   * a background refresh failing on the same dead node as a call would otherwise rotate the
+   * client back onto it.
+   */
+  private async refreshFromAnyEndpoint(): Promise<void> {
+    const candidates = [...this.endpoints];
+    for (let i = 0; i < candidates.length && !this.closed; i++) {
+      const endpoint = candidates[i] as string;
+      try {
+        const response = await this.call('Cluster', 'memberList', {}, { timeoutMs: this.attemptTimeoutMs }, { kind: 'endpoint', endpoint });
+        this.learnMembers(toMemberList(response));
+        return;
+      } catch (error) {
+        // A follower names the leader: ask it next (once), wherever it is in the list.
+        const cause = (error as { cause?: unknown }).cause;
+        const hint = cause !== undefined && typeof (cause as grpc.ServiceError).code === 'number' ? leaderHint(cause as grpc.ServiceError) : null;
+        if (hint !== null && !candidates.slice(i + 1).includes(hint)) candidates.splice(i + 1, 0, hint);
+      }
+    }
   }
 
   /**
