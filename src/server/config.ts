@@ -26,6 +26,8 @@ export interface NodeConfig {
   readonly listenClient: string;
   /** The client address other nodes give clients for this node (defaults to listenClient). */
   readonly advertiseClient: string;
+  /** The peer address other nodes reach this node at, as a joining node announces it (defaults to listenPeer). */
+  readonly advertisePeer: string;
   /**
    * The voters of a brand-new cluster (this node included) and their peer addresses: only used
    * to bootstrap an empty data directory (a used one resumes the configuration it stored).
@@ -88,6 +90,7 @@ export interface RawNodeConfig {
   listenPeer?: unknown;
   listenClient?: unknown;
   advertiseClient?: unknown;
+  advertisePeer?: unknown;
   peers?: unknown;
   join?: unknown;
   joinAs?: unknown;
@@ -110,7 +113,7 @@ export interface RawNodeConfig {
 }
 
 const knownKeys = new Set<string>([
-  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'peers', 'join', 'joinAs', 'joinTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks',
+  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'advertisePeer', 'peers', 'join', 'joinAs', 'joinTimeoutMs', 'tickMs', 'electionTicks', 'heartbeatTicks',
   'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
   'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
   'unsafeStaleReads', 'unsafeAckBeforeCommit',
@@ -180,6 +183,7 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
     listenPeer,
     listenClient,
     advertiseClient: raw.advertiseClient === undefined ? listenClient : parseAddress(requireString(raw.advertiseClient, 'advertise-client'), 'advertise-client'),
+    advertisePeer: raw.advertisePeer === undefined ? listenPeer : parseAddress(requireString(raw.advertisePeer, 'advertise-peer'), 'advertise-peer'),
     peers,
     join,
     joinAs,
