@@ -42,7 +42,12 @@ export async function joinCluster(options: JoinOptions): Promise<MemberList> {
   try {
     let delayMs = retryInitialMs;
     for (;;) {
-      const before = await client.members({ timeoutMs: remainingMs(), signal });
+      let before: MemberList;
+      try {
+        before = await client.members({ timeoutMs: remainingMs(), signal });
+      } catch (error) {
+        throw new JoinError(`join: could not get the member list from ${config.join.join(', ')}: ${(error as Error).message}`, { cause: error });
+      }
       learn(before);
       const self = before.members.find((m) => m.id === config.id);
       if (self !== undefined) {
