@@ -15,6 +15,18 @@ function expectHealthy(verdict: LoadVerdict, acknowledgedMin: number): void {
   expect(verdict.acknowledged).toBeGreaterThanOrEqual(acknowledgedMin);
 }
 
+/** Runs a change, again while the cluster answers change-pending or leader-not-ready (a new leader settling). */
+async function retryWhileBusy<T>(change: () => Promise<T>): Promise<T> {
+  return waitFor('the change to be accepted', async () => {
+    try {
+      return await change();
+    } catch (error) {
+      if (error instanceof MembershipChangeError && (error.reason === 'change-pending' || error.reason === 'leader-not-ready')) return undefined;
+      throw error;
+    }
+  });
+}
+
 /** Ids and roles, for comparing member lists. */
 function roles(list: MemberList): string[] {
   return list.members.map((m) => `${m.id}:${m.role}`).sort();
@@ -264,6 +276,49 @@ describe('membership changes that are refused', () => {
     const refused = await runCli(['leader', 'transfer', 'n9', '--endpoints', cluster.endpoints.join(',')]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('"n9" is not a voter');
+  }, scenarioTimeoutMs);
+
+  it('a second change while one is pending: change-pending (the first cannot commit: both followers are paused)', async () => {
+    /** One try; the leader may step down (CheckQuorum) before the second proposal: then null. */
+    const attempt = async (round: number): Promise<MembershipChangeError | null> => {
+      const list = await waitFor('a leader', async () => {
+        const l = await admin.members();
+        return l.leaderId !== null ? l : undefined;
+      });
+      const leader = list.leaderId as string;
+      const followers = list.members.filter((m) => m.role === 'voter' && m.id !== leader).map((m) => m.id);
+      const leaderAddress = cluster.node(leader).clientAddress;
+      const leaderClient = new RaftKvClient({ endpoints: [leaderAddress], pinned: true, timeoutMs: 3000 });
+      const lastIndexBefore = (await leaderClient.status(leaderAddress)).lastIndex;
+      let second: unknown;
+      try {
+        // The leader keeps leading for at least one election timeout after its followers stop
+        // answering (CheckQuorum): normally long enough for two proposals.
+        for (const id of followers) cluster.pause(id);
+        const first = leaderClient.addMember({ id: `p${round}`, peerAddress: `127.0.0.1:${10 + round}` }).catch((e: unknown) => e);
+        await waitFor('the first change to be appended', async () => ((await leaderClient.status(leaderAddress)).lastIndex > lastIndexBefore ? true : undefined), 2000);
+        second = await leaderClient.addMember({ id: 'n9', peerAddress: '127.0.0.1:9' }).catch((e: unknown) => e);
+        await first;
+      } finally {
+        for (const id of followers) cluster.resume(id);
+        leaderClient.close();
+      }
+      const after = await waitFor('a leader again', async () => {
+        const l = await admin.members();
+        return l.leaderId !== null ? l : undefined;
+      });
+      expect(after.members.map((m) => m.id)).not.toContain('n9');
+      // The first change may or may not have survived the leader's step-down.
+      if (after.members.some((m) => m.id === `p${round}`)) await retryWhileBusy(() => admin.removeMember(`p${round}`));
+      if (second instanceof MembershipChangeError) return second;
+      // Only a leader that stepped down in between may answer otherwise ("not the leader").
+      expect(String(second)).toMatch(/leader/);
+      return null;
+    };
+    let refused: MembershipChangeError | null = null;
+    for (let round = 1; refused === null && round <= 3; round++) refused = await attempt(round);
+    expect(refused?.reason).toBe('change-pending');
+    expect(refused?.message).toMatch(/change-pending: the change at index \d+ is not finished/);
   }, scenarioTimeoutMs);
 
   it('removing the last voter: would-remove-last-voter', async () => {
