@@ -100,7 +100,7 @@ describe('membership changes under a steady write load', () => {
     const leader = await leaderId();
     const removed = (await members()).members.map((m) => m.id).filter((id) => id !== leader).slice(0, 2);
     for (const id of removed) {
-      const after = await admin.removeMember(id);
+      const after = await retryWhileBusy(() => admin.removeMember(id));
       expect(after.members.map((m) => m.id)).not.toContain(id);
       await load.progress(30);
     }
@@ -127,7 +127,7 @@ describe('membership changes under a steady write load', () => {
     const dead = (await members()).members.map((m) => m.id).find((id) => id !== leader) as string;
     await cluster.kill(dead);
     await load.progress(30);
-    await admin.removeMember(dead);
+    await retryWhileBusy(() => admin.removeMember(dead));
     await cluster.addNode('n6');
     await waitForVoter('n6');
     await load.progress(30);
@@ -142,7 +142,7 @@ describe('membership changes under a steady write load', () => {
     const only = cluster.node(follower).clientAddress;
     const load = WriteLoad.start(() => [only], { prefix: 'one-endpoint' });
     await load.progress(50);
-    await admin.removeMember(follower);
+    await retryWhileBusy(() => admin.removeMember(follower));
     // Writes go on: the removed node points the clients at a member, and they learn the others.
     await load.progress(100);
     expectHealthy(await stopAndCheck(load, await memberNodes(), cluster.endpoints), 150);
@@ -156,7 +156,7 @@ describe('membership changes under a steady write load', () => {
     const load = WriteLoad.start(() => cluster.endpoints, { prefix: 'leader' });
     await load.progress(50);
     const leader = await leaderId();
-    await admin.removeMember(leader);
+    await retryWhileBusy(() => admin.removeMember(leader));
     const next = await waitFor('a new leader', async () => {
       const id = (await members()).leaderId;
       return id !== null && id !== leader ? id : undefined;
