@@ -444,7 +444,7 @@ export class RaftCore {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.isVoter() && this.electionElapsed >= this.randomizedElectionTicks) {
+    if (this.mayCampaign() && this.electionElapsed >= this.randomizedElectionTicks) {
       this.electionElapsed = 0;
       this.campaign(this.config.preVote ? 'pre-election' : 'election');
     }
@@ -461,6 +461,9 @@ export class RaftCore {
           this.becomeFollower(this.term, null);
           return;
         }
+        // A removed node that did not answer for a whole round is not waited for any longer.
+        const members = this.peers();
+        for (const [id, progress] of [...this.progress]) if (!members.includes(id) && !progress.recentActive) this.progress.delete(id);
         for (const progress of this.progress.values()) progress.recentActive = false;
       }
       this.transferee = null;
@@ -540,7 +543,7 @@ export class RaftCore {
   }
 
   private campaign(kind: CampaignKind): void {
-    if (!this.isVoter()) return;
+    if (!this.mayCampaign()) return;
     if (kind === 'pre-election') this.becomePreCandidate();
     else this.becomeCandidate();
     const preVote = kind === 'pre-election';
@@ -788,8 +791,9 @@ export class RaftCore {
     } else if (wasPaused) {
       this.sendAppend(response.from, false);
     }
-    if (!this.progress.has(response.from)) {
-      // The commit just made a configuration without this node final.
+    if (!this.peers().includes(response.from)) {
+      // A removed node being retired (see syncProgress): it may hold the removal entry now.
+      this.syncProgress();
       this.maybeChangeMembershipItself();
       return;
     }
@@ -877,10 +881,20 @@ export class RaftCore {
     }
   }
 
-  /** Leader only: a Progress for every peer (learners included), none for nodes that are no longer peers. */
+  /**
+   * Leader only: a Progress for every peer (learners included). A node the committed
+   * configuration removed is retired once it holds the entry removing it: it is told that entry
+   * committed (the only way it learns it, so it stops campaigning, see mayCampaign), then gets
+   * nothing more. One that never answers is dropped at the next CheckQuorum round.
+   */
   private syncProgress(): void {
     const members = this.peers();
-    for (const id of [...this.progress.keys()]) if (!members.includes(id)) this.progress.delete(id);
+    const configIndex = this.configs.currentIndex();
+    for (const [id, progress] of [...this.progress]) {
+      if (members.includes(id) || configIndex > this.log.committed || progress.match < configIndex) continue;
+      this.progress.delete(id);
+      this.send({ type: 'heartbeat', to: id, commit: Math.min(progress.match, this.log.committed), readContext: '', leaseTick: this.ticksTotal });
+    }
     for (const id of members) {
       if (this.progress.has(id)) continue;
       const progress = new Progress(this.log.lastIndex() + 1, this.config.inflightMessagesMax, this.config.inflightBytesMax);
@@ -1085,9 +1099,15 @@ export class RaftCore {
     return members.filter((id) => id !== this.id);
   }
 
-  /** Whether this node votes in either voter set, and so may campaign (learners and removed nodes never do). */
-  private isVoter(): boolean {
-    return isVoterIn(this.membership, this.id);
+  /**
+   * Whether this node may campaign: it votes in its newest configuration, or in the committed one
+   * while a newer one that leaves it out is not known to be committed. Thesis §4.2.2: such a node
+   * may still be needed, e.g. when it alone holds the entry that removes it and no other voter
+   * can win without its vote. Votes are always counted under the newest configuration. Learners,
+   * nodes that know no configuration, and nodes whose removal they know committed never campaign.
+   */
+  private mayCampaign(): boolean {
+    return isVoterIn(this.membership, this.id) || isVoterIn(this.configs.at(this.log.committed), this.id);
   }
 
   private quorumActive(): boolean {

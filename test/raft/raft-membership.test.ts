@@ -370,6 +370,27 @@ describe('removing the leader (thesis §4.2.2)', () => {
     expect(cluster.core(n3).status().role).toBe('follower');
   });
 
+  it('thesis §4.2.2 a node left out of its newest, uncommitted configuration still campaigns when it alone can win', () => {
+    const cluster = new Cluster({ size: 2, joining: 1 });
+    cluster.elect(n1);
+    change(cluster, n1, addLearner(n3));
+    // Replace n1 by n3: joint C_old {n1,n2}, C_new {n2,n3}. The leave reaches no one but n1.
+    cluster.dropIf = (m) => m.from === n1 && m.type === 'append' && m.entries.some((e) => e.type === 'conf-change' && decodeConfChange(e.data).kind === 'leave-joint');
+    const jointIndex = change(cluster, n1, promote(n3), remove(n1));
+    expectMembership(membershipOf(cluster, n1), { voters: [n2, n3], learners: [] });
+    expect(cluster.core(n1).status().commit).toBeGreaterThanOrEqual(jointIndex);
+    // n1 restarts: its log is the longest (it holds the leave), so neither n2 nor n3 can get the
+    // vote of C_old's n1; only n1 can win, counting votes under C_new.
+    cluster.restart(n1);
+    cluster.heal();
+    expect(cluster.core(n1).status().removed).toBe(true);
+    cluster.tickUntil(() => cluster.leaders().some((id) => id !== n1), 20 * electionTicks);
+    const leader = cluster.leaders().find((id) => id !== n1)!;
+    expect(ofType(cluster.sent, 'timeout-now').some((m) => m.from === n1 && m.to === leader)).toBe(true); // n1 led, then handed over
+    for (const id of [n2, n3]) expectMembership(membershipOf(cluster, id), { voters: [n2, n3], learners: [] });
+    expect(cluster.core(n1).status()).toMatchObject({ role: 'follower', removed: true });
+  });
+
   it('a removed node that restarts still knows it was removed', () => {
     const cluster = new Cluster({ size: 3 });
     cluster.elect(n1);
