@@ -566,7 +566,8 @@ function viewKey(key: Uint8Array): string {
 }
 
 function decodeCommitted(entry: Entry): Command | null {
-  if (entry.data.byteLength === 0) return null;
+  // A conf-change entry is the Raft core's (src/raft/conf-change.ts): no command for the store.
+  if (entry.type === 'conf-change' || entry.data.byteLength === 0) return null;
   try {
     return decodeCommand(entry.data);
   } catch (error) {

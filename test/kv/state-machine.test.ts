@@ -53,6 +53,14 @@ describe('KvStateMachine', () => {
     expect(await reopened.get(bytes('b'))).toMatchObject({ value: bytes('2'), createRevision: 2 });
   });
 
+  it("applies a Raft conf-change entry as a no-op: its data is the core's, not a command", async () => {
+    const machine = await freshMachine();
+    const confChange: Entry = { index: 2, term: 1, type: 'conf-change', data: new Uint8Array([1, 0, 0, 1]) };
+    const outcomes = await machine.apply([commandEntry(1, put('a', '1')), confChange]);
+    expect(outcomes.map((o) => o.kind)).toEqual(['command', 'no-op']);
+    expect(machine.applied).toEqual({ index: 2, term: 1 });
+  });
+
   it('applies nothing of a batch holding an undecodable committed entry, and says which', async () => {
     const { dataDir, store } = await temp.openFresh();
     const machine = await KvStateMachine.open(store);

@@ -391,6 +391,24 @@ describe('removing the leader (thesis §4.2.2)', () => {
     expect(cluster.core(n1).status()).toMatchObject({ role: 'follower', removed: true });
   });
 
+  it('thesis §4.2.3 a removed node that never hears its removal committed campaigns in vain: PreVote and leases keep the cluster undisturbed', () => {
+    const cluster = new Cluster({ size: 3 });
+    cluster.elect(n1);
+    cluster.dropIf = (m) => m.to === n3 && m.type === 'heartbeat'; // the word that the removal committed is lost
+    const index = change(cluster, n1, remove(n3));
+    expect(cluster.core(n3).status()).toMatchObject({ removed: true });
+    expect(cluster.core(n3).status().commit).toBeLessThan(index);
+    const term = cluster.core(n1).status().term;
+    const sentBefore = cluster.sent.length;
+    cluster.tick(10 * electionTicks);
+    const campaign = cluster.sent.slice(sentBefore).filter((m) => m.from === n3 && m.type === 'vote-request');
+    expect(campaign.length).toBeGreaterThan(0);
+    expect(campaign.every((m) => m.type === 'vote-request' && m.preVote)).toBe(true);
+    expect(cluster.leaders()).toEqual([n1]);
+    expect(cluster.core(n1).status().term).toBe(term);
+    expect(cluster.core(n2).status().term).toBe(term);
+  });
+
   it('a removed node that restarts still knows it was removed', () => {
     const cluster = new Cluster({ size: 3 });
     cluster.elect(n1);
