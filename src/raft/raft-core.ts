@@ -59,13 +59,12 @@ export interface RaftStatus {
   /** The index of the conf-change entry that made `membership` while it is not yet applied, else 0. */
   readonly pendingConfIndex: Index;
   /**
-   * This node was a member and the configuration in force (the newest in its log) no longer
-   * lists it: it does not campaign. The leader keeps replicating to a node being removed until
-   * the removal commits, so the node normally learns it; if the removal entry is overwritten
-   * (it never committed) this goes back to false. A driver retiring the node should do so once
-   * `removed` holds and the removal entry is committed (commit >= pendingConfIndex... i.e.
-   * pendingConfIndex is 0). A node restarted from a snapshot that predates its own addition
-   * also reads true until the entry adding it arrives.
+   * This node was a member and the configuration in force (the newest in its log) leaves it
+   * out. The leader keeps replicating to a node being removed until it holds the removal entry
+   * and tells it once that entry commits; if the entry is overwritten instead (it never
+   * committed), this goes back to false. A driver that retires removed nodes should wait until
+   * the removal is also applied here (`pendingConfIndex` is 0). A node restarted from a
+   * snapshot that predates its own addition also reads true until the entry adding it arrives.
    */
   readonly removed: boolean;
   readonly transferee: NodeId | null;
@@ -89,10 +88,10 @@ type CampaignKind = 'pre-election' | 'election' | 'transfer';
  * One Raft node as a pure, synchronous state machine (the model is etcd's RawNode).
  *
  * Inputs: `tick`, `step`, `propose`, `proposeConfChange`, `readIndex`, `transferLeadership`,
- * `compact`, `reportSnapshot`, `reportUnreachable`. Membership changes follow the rules written
- * in conf-change.ts (a configuration takes effect when appended; joint consensus; learners). Output: `ready()`, whose contract is on `Ready`;
- * call `advance(ready)` once it is done, before asking for the next one. Inputs may arrive
- * between `ready()` and `advance()`. Nothing here does I/O, reads a clock or draws randomness
+ * `compact`, `reportSnapshot`, `reportUnreachable`. Output: `ready()`, whose contract is on
+ * `Ready`; call `advance(ready)` once it is done, before asking for the next one. Inputs may
+ * arrive between `ready()` and `advance()`. Membership changes follow the rules written in
+ * conf-change.ts (a configuration takes effect when appended; joint consensus; learners). Nothing here does I/O, reads a clock or draws randomness
  * except through the injected Rng, so a seed replays a run exactly.
  */
 export class RaftCore {
@@ -106,7 +105,7 @@ export class RaftCore {
   private role: Role = 'follower';
   /** The configurations in this node's log; the newest is in force (conf-change.ts rule 2). */
   private readonly configs: ConfigHistory;
-  /** Whether this node has been in a configuration it holds; with the committed one leaving it out, it is removed. */
+  /** Whether this node has been a member (or ran before this restart); see RaftStatus.removed. */
   private everMember: boolean;
   /** The newest snapshot this node holds, sent to followers whose next entry was compacted away. */
   private snapshot: Snapshot | null;
@@ -875,7 +874,7 @@ export class RaftCore {
     if (this.role !== 'leader') return;
     this.syncProgress();
     if (this.transferee !== null && !this.membership.voters.includes(this.transferee)) this.transferee = null;
-    if (isVoterIn(before, this.id) !== isVoterIn(this.membership, this.id) || !sameMembership(before, this.membership)) {
+    if (!sameMembership(before, this.membership)) {
       // The quorum changed: what was not committed under the old one may be now.
       if (this.maybeCommit()) this.broadcastAppendPending = true;
     }
