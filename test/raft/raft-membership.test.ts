@@ -87,6 +87,16 @@ describe('learners (thesis §4.2.1)', () => {
     expect(cluster.core(n1).transferLeadership(n4)).toEqual({ ok: false, reason: 'not-a-voter', leader: n1 });
   });
 
+  it('thesis §6.2 a learner does not count toward CheckQuorum: a leader that hears only from it steps down', () => {
+    const cluster = new Cluster({ size: 3, joining: 1 });
+    cluster.elect(n1);
+    change(cluster, n1, addLearner(n4));
+    cluster.isolate(n2);
+    cluster.isolate(n3);
+    cluster.tickUntil(() => cluster.core(n1).status().role !== 'leader', 3 * electionTicks, [n1, n4]);
+    expect(ofType(cluster.sent, 'heartbeat-response').some((m) => m.from === n4 && m.to === n1)).toBe(true);
+  });
+
   it('thesis §6.4 a learner serves ReadIndex reads through the leader, and its ack does not confirm one', () => {
     const cluster = new Cluster({ size: 3, joining: 1 });
     cluster.elect(n1);
