@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   ConfChangeDecodeError,
+  SeededRng,
+  defaultRaftTunables,
+  validateRaftConfig,
   decodeConfChange,
   describeConfChange,
   encodeConfChange,
@@ -222,4 +225,13 @@ describe('the conf-change entry codec', () => {
       expect(() => decodeConfChange(row.data)).toThrow(row.says);
     });
   }
+});
+
+describe('promoteLagEntriesMax', () => {
+  it('must be a non-negative integer; 0 (fully caught up) is allowed', () => {
+    const config = (promoteLagEntriesMax: number) => ({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), promoteLagEntriesMax });
+    expect(() => validateRaftConfig(config(0))).not.toThrow();
+    expect(() => validateRaftConfig(config(-1))).toThrow('promoteLagEntriesMax must be a non-negative integer, got -1');
+    expect(() => validateRaftConfig(config(1.5))).toThrow('promoteLagEntriesMax');
+  });
 });
