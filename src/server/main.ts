@@ -191,6 +191,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         // (UNAVAILABLE), so the server has nothing left to wait for.
         const serverClosed = shutdownServer(server, remainingMs());
         await node.stop(remainingMs());
+        directory.dispose();
         await serverClosed;
         await store.close();
         logger.info('stopped');
