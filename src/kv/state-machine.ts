@@ -583,8 +583,8 @@ function viewKey(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
-/** The command of a committed entry; null for a leader's empty entry and for a conf-change entry (the core's, not a command). */
 function decodeCommitted(entry: Entry): Command | null {
+  // A conf-change entry is the Raft core's (src/raft/conf-change.ts): no command for the store.
   if (entry.type === 'conf-change' || entry.data.byteLength === 0) return null;
   try {
     return decodeCommand(entry.data);

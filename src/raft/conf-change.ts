@@ -47,8 +47,14 @@
  *
  * 6. A leader that the configuration leaves out keeps leading, without counting itself, until
  *    that configuration is committed (thesis §4.2.2); then it sends TimeoutNow to the most
- *    up-to-date remaining voter once that voter holds its whole log, and steps down. A node the
- *    committed configuration leaves out never campaigns and reports `removed: true`.
+ *    up-to-date remaining voter once that voter holds its whole log, and steps down. A node its
+ *    newest configuration leaves out reports `removed: true`. It may still campaign (votes
+ *    counted under the newest configuration) while it votes in the configuration at its commit
+ *    index, i.e. until it knows its removal committed: it can be the only node able to win (it
+ *    alone holds the entry removing it, and the joint C_old needs its vote; thesis §4.2.2).
+ *    The leader keeps replicating to a removed node until it holds the removal entry and then
+ *    tells it the entry committed, after which it never campaigns. A node that misses that word
+ *    campaigns to no effect: PreVote and CheckQuorum leases keep it from disrupting (§4.2.3).
  *
  * 7. A configuration carries an opaque `context` the core never reads (the driver keeps the
  *    members' addresses there, so an address is in force exactly where its configuration is).

@@ -59,13 +59,12 @@ export interface RaftStatus {
   /** The index of the conf-change entry that made `membership` while it is not yet applied, else 0. */
   readonly pendingConfIndex: Index;
   /**
-   * This node was a member and the configuration in force (the newest in its log) no longer
-   * lists it: it does not campaign. The leader keeps replicating to a node being removed until
-   * the removal commits, so the node normally learns it; if the removal entry is overwritten
-   * (it never committed) this goes back to false. A driver retiring the node should do so once
-   * `removed` holds and the removal entry is committed (commit >= pendingConfIndex... i.e.
-   * pendingConfIndex is 0). A node restarted from a snapshot that predates its own addition
-   * also reads true until the entry adding it arrives.
+   * This node was a member and the configuration in force (the newest in its log) leaves it
+   * out. The leader keeps replicating to a node being removed until it holds the removal entry
+   * and tells it once that entry commits; if the entry is overwritten instead (it never
+   * committed), this goes back to false. A driver that retires removed nodes should wait until
+   * the removal is also applied here (`pendingConfIndex` is 0). A node restarted from a
+   * snapshot that predates its own addition also reads true until the entry adding it arrives.
    */
   readonly removed: boolean;
   readonly transferee: NodeId | null;
@@ -89,10 +88,10 @@ type CampaignKind = 'pre-election' | 'election' | 'transfer';
  * One Raft node as a pure, synchronous state machine (the model is etcd's RawNode).
  *
  * Inputs: `tick`, `step`, `propose`, `proposeConfChange`, `readIndex`, `transferLeadership`,
- * `compact`, `reportSnapshot`, `reportUnreachable`. Membership changes follow the rules written
- * in conf-change.ts (a configuration takes effect when appended; joint consensus; learners). Output: `ready()`, whose contract is on `Ready`;
- * call `advance(ready)` once it is done, before asking for the next one. Inputs may arrive
- * between `ready()` and `advance()`. Nothing here does I/O, reads a clock or draws randomness
+ * `compact`, `reportSnapshot`, `reportUnreachable`. Output: `ready()`, whose contract is on
+ * `Ready`; call `advance(ready)` once it is done, before asking for the next one. Inputs may
+ * arrive between `ready()` and `advance()`. Membership changes follow the rules written in
+ * conf-change.ts (a configuration takes effect when appended; joint consensus; learners). Nothing here does I/O, reads a clock or draws randomness
  * except through the injected Rng, so a seed replays a run exactly.
  */
 export class RaftCore {
@@ -106,7 +105,7 @@ export class RaftCore {
   private role: Role = 'follower';
   /** The configurations in this node's log; the newest is in force (conf-change.ts rule 2). */
   private readonly configs: ConfigHistory;
-  /** Whether this node has been in a configuration it holds; with the committed one leaving it out, it is removed. */
+  /** Whether this node has been a member (or ran before this restart); see RaftStatus.removed. */
   private everMember: boolean;
   /** The newest snapshot this node holds, sent to followers whose next entry was compacted away. */
   private snapshot: Snapshot | null;
@@ -444,7 +443,7 @@ export class RaftCore {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.isVoter() && this.electionElapsed >= this.randomizedElectionTicks) {
+    if (this.mayCampaign() && this.electionElapsed >= this.randomizedElectionTicks) {
       this.electionElapsed = 0;
       this.campaign(this.config.preVote ? 'pre-election' : 'election');
     }
@@ -461,6 +460,9 @@ export class RaftCore {
           this.becomeFollower(this.term, null);
           return;
         }
+        // A removed node that did not answer for a whole round is not waited for any longer.
+        const members = this.peers();
+        for (const [id, progress] of [...this.progress]) if (!members.includes(id) && !progress.recentActive) this.progress.delete(id);
         for (const progress of this.progress.values()) progress.recentActive = false;
       }
       this.transferee = null;
@@ -540,7 +542,7 @@ export class RaftCore {
   }
 
   private campaign(kind: CampaignKind): void {
-    if (!this.isVoter()) return;
+    if (!this.mayCampaign()) return;
     if (kind === 'pre-election') this.becomePreCandidate();
     else this.becomeCandidate();
     const preVote = kind === 'pre-election';
@@ -788,8 +790,9 @@ export class RaftCore {
     } else if (wasPaused) {
       this.sendAppend(response.from, false);
     }
-    if (!this.progress.has(response.from)) {
-      // The commit just made a configuration without this node final.
+    if (!this.peers().includes(response.from)) {
+      // A removed node being retired (see syncProgress): it may hold the removal entry now.
+      this.syncProgress();
       this.maybeChangeMembershipItself();
       return;
     }
@@ -871,16 +874,26 @@ export class RaftCore {
     if (this.role !== 'leader') return;
     this.syncProgress();
     if (this.transferee !== null && !this.membership.voters.includes(this.transferee)) this.transferee = null;
-    if (isVoterIn(before, this.id) !== isVoterIn(this.membership, this.id) || !sameMembership(before, this.membership)) {
+    if (!sameMembership(before, this.membership)) {
       // The quorum changed: what was not committed under the old one may be now.
       if (this.maybeCommit()) this.broadcastAppendPending = true;
     }
   }
 
-  /** Leader only: a Progress for every peer (learners included), none for nodes that are no longer peers. */
+  /**
+   * Leader only: a Progress for every peer (learners included). A node the committed
+   * configuration removed is retired once it holds the entry removing it: it is told that entry
+   * committed (the only way it learns it, so it stops campaigning, see mayCampaign), then gets
+   * nothing more. One that never answers is dropped at the next CheckQuorum round.
+   */
   private syncProgress(): void {
     const members = this.peers();
-    for (const id of [...this.progress.keys()]) if (!members.includes(id)) this.progress.delete(id);
+    const configIndex = this.configs.currentIndex();
+    for (const [id, progress] of [...this.progress]) {
+      if (members.includes(id) || configIndex > this.log.committed || progress.match < configIndex) continue;
+      this.progress.delete(id);
+      this.send({ type: 'heartbeat', to: id, commit: Math.min(progress.match, this.log.committed), readContext: '', leaseTick: this.ticksTotal });
+    }
     for (const id of members) {
       if (this.progress.has(id)) continue;
       const progress = new Progress(this.log.lastIndex() + 1, this.config.inflightMessagesMax, this.config.inflightBytesMax);
@@ -1085,9 +1098,15 @@ export class RaftCore {
     return members.filter((id) => id !== this.id);
   }
 
-  /** Whether this node votes in either voter set, and so may campaign (learners and removed nodes never do). */
-  private isVoter(): boolean {
-    return isVoterIn(this.membership, this.id);
+  /**
+   * Whether this node may campaign: it votes in its newest configuration, or in the committed one
+   * while a newer one that leaves it out is not known to be committed. Thesis §4.2.2: such a node
+   * may still be needed, e.g. when it alone holds the entry that removes it and no other voter
+   * can win without its vote. Votes are always counted under the newest configuration. Learners,
+   * nodes that know no configuration, and nodes whose removal they know committed never campaign.
+   */
+  private mayCampaign(): boolean {
+    return isVoterIn(this.membership, this.id) || isVoterIn(this.configs.at(this.log.committed), this.id);
   }
 
   private quorumActive(): boolean {

@@ -2,6 +2,12 @@ import { allMembers, type Membership, type NodeId } from '../raft/index.js';
 import type { Logger } from '../shared/logger.js';
 import { addressBookOf, type AddressBook, type MemberAddresses } from './address-book.js';
 
+/**
+ * How long a peer the committed configuration no longer lists stays reachable: the leader's last
+ * word to it (that its removal committed, so it stops campaigning) must not be cut off with it.
+ */
+export const removedPeerGraceMs = 5000;
+
 /** The part of the peer transport the directory drives. */
 export interface PeerAddressTarget {
   setPeerAddress(peer: NodeId, address: string): void;
@@ -14,7 +20,8 @@ export interface PeerAddressTarget {
  * Where every member is, following the configuration (conf-change.ts rules 2 and 7): the address
  * book in force is the one the newest configuration in this node's log carries. The transport
  * is kept reaching every member of that configuration and of the committed one (the leader
- * still replicates to a node being removed until its removal commits, so it learns it).
+ * still replicates to a node being removed until its removal commits, so it learns it), and a
+ * node the committed configuration dropped for `removedPeerGraceMs` more.
  *
  * A configuration with no book (a data directory from before address books) reads the book
  * built from `--peers`. A node with no configuration at all (joining) keeps the peers it was
@@ -25,6 +32,8 @@ export class PeerDirectory {
   private readonly logger: Logger;
   // Invariant: exactly the peers (never self) the transport was last given, with their addresses.
   private readonly reachable = new Map<NodeId, string>();
+  /** Peers no longer members, forgotten once their grace period ends (removedPeerGraceMs). */
+  private readonly leaving = new Map<NodeId, NodeJS.Timeout>();
 
   constructor(
     private readonly self: NodeId,
@@ -76,11 +85,26 @@ export class PeerDirectory {
       this.reach(id, address);
     }
     for (const id of [...this.reachable.keys()]) {
-      if (members.has(id)) continue;
-      this.reachable.delete(id);
-      this.transport.removePeer(id);
-      this.logger.info({ peer: id }, 'peer no longer a member: forgotten');
+      if (members.has(id) || this.leaving.has(id)) continue;
+      const timer = setTimeout(() => this.forget(id), removedPeerGraceMs);
+      timer.unref();
+      this.leaving.set(id, timer);
     }
+  }
+
+  /** Forgets peers being removed at once and cancels their timers (the node is stopping). */
+  dispose(): void {
+    for (const id of [...this.leaving.keys()]) this.forget(id);
+  }
+
+  private forget(id: NodeId): void {
+    const timer = this.leaving.get(id);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.leaving.delete(id);
+    this.reachable.delete(id);
+    this.transport.removePeer(id);
+    this.logger.info({ peer: id }, 'peer no longer a member: forgotten');
   }
 
   private bookOf(membership: Membership): AddressBook {
@@ -94,7 +118,14 @@ export class PeerDirectory {
   }
 
   private reach(id: NodeId, address: string): void {
-    if (id === this.self || this.reachable.get(id) === address) return;
+    if (id === this.self) return;
+    const leaving = this.leaving.get(id);
+    if (leaving !== undefined) {
+      // A member again (the entry removing it was overwritten, or it was added back).
+      clearTimeout(leaving);
+      this.leaving.delete(id);
+    }
+    if (this.reachable.get(id) === address) return;
     this.reachable.set(id, address);
     this.transport.setPeerAddress(id, address);
     this.logger.info({ peer: id, address }, 'peer address set');

@@ -15,6 +15,18 @@ function expectHealthy(verdict: LoadVerdict, acknowledgedMin: number): void {
   expect(verdict.acknowledged).toBeGreaterThanOrEqual(acknowledgedMin);
 }
 
+/** Runs a change, again while the cluster answers change-pending or leader-not-ready (a new leader settling). */
+async function retryWhileBusy<T>(change: () => Promise<T>): Promise<T> {
+  return waitFor('the change to be accepted', async () => {
+    try {
+      return await change();
+    } catch (error) {
+      if (error instanceof MembershipChangeError && (error.reason === 'change-pending' || error.reason === 'leader-not-ready')) return undefined;
+      throw error;
+    }
+  });
+}
+
 /** Ids and roles, for comparing member lists. */
 function roles(list: MemberList): string[] {
   return list.members.map((m) => `${m.id}:${m.role}`).sort();
@@ -88,7 +100,7 @@ describe('membership changes under a steady write load', () => {
     const leader = await leaderId();
     const removed = (await members()).members.map((m) => m.id).filter((id) => id !== leader).slice(0, 2);
     for (const id of removed) {
-      const after = await admin.removeMember(id);
+      const after = await retryWhileBusy(() => admin.removeMember(id));
       expect(after.members.map((m) => m.id)).not.toContain(id);
       await load.progress(30);
     }
@@ -115,7 +127,7 @@ describe('membership changes under a steady write load', () => {
     const dead = (await members()).members.map((m) => m.id).find((id) => id !== leader) as string;
     await cluster.kill(dead);
     await load.progress(30);
-    await admin.removeMember(dead);
+    await retryWhileBusy(() => admin.removeMember(dead));
     await cluster.addNode('n6');
     await waitForVoter('n6');
     await load.progress(30);
@@ -130,7 +142,7 @@ describe('membership changes under a steady write load', () => {
     const only = cluster.node(follower).clientAddress;
     const load = WriteLoad.start(() => [only], { prefix: 'one-endpoint' });
     await load.progress(50);
-    await admin.removeMember(follower);
+    await retryWhileBusy(() => admin.removeMember(follower));
     // Writes go on: the removed node points the clients at a member, and they learn the others.
     await load.progress(100);
     expectHealthy(await stopAndCheck(load, await memberNodes(), cluster.endpoints), 150);
@@ -144,7 +156,7 @@ describe('membership changes under a steady write load', () => {
     const load = WriteLoad.start(() => cluster.endpoints, { prefix: 'leader' });
     await load.progress(50);
     const leader = await leaderId();
-    await admin.removeMember(leader);
+    await retryWhileBusy(() => admin.removeMember(leader));
     const next = await waitFor('a new leader', async () => {
       const id = (await members()).leaderId;
       return id !== null && id !== leader ? id : undefined;
@@ -266,6 +278,49 @@ describe('membership changes that are refused', () => {
     expect(refused.stderr).toContain('"n9" is not a voter');
   }, scenarioTimeoutMs);
 
+  it('a second change while one is pending: change-pending (the first cannot commit: both followers are paused)', async () => {
+    /** One try; the leader may step down (CheckQuorum) before the second proposal: then null. */
+    const attempt = async (round: number): Promise<MembershipChangeError | null> => {
+      const list = await waitFor('a leader', async () => {
+        const l = await admin.members();
+        return l.leaderId !== null ? l : undefined;
+      });
+      const leader = list.leaderId as string;
+      const followers = list.members.filter((m) => m.role === 'voter' && m.id !== leader).map((m) => m.id);
+      const leaderAddress = cluster.node(leader).clientAddress;
+      const leaderClient = new RaftKvClient({ endpoints: [leaderAddress], pinned: true, timeoutMs: 3000 });
+      const lastIndexBefore = (await leaderClient.status(leaderAddress)).lastIndex;
+      let second: unknown;
+      try {
+        // The leader keeps leading for at least one election timeout after its followers stop
+        // answering (CheckQuorum): normally long enough for two proposals.
+        for (const id of followers) cluster.pause(id);
+        const first = leaderClient.addMember({ id: `p${round}`, peerAddress: `127.0.0.1:${10 + round}` }).catch((e: unknown) => e);
+        await waitFor('the first change to be appended', async () => ((await leaderClient.status(leaderAddress)).lastIndex > lastIndexBefore ? true : undefined), 2000);
+        second = await leaderClient.addMember({ id: 'n9', peerAddress: '127.0.0.1:9' }).catch((e: unknown) => e);
+        await first;
+      } finally {
+        for (const id of followers) cluster.resume(id);
+        leaderClient.close();
+      }
+      const after = await waitFor('a leader again', async () => {
+        const l = await admin.members();
+        return l.leaderId !== null ? l : undefined;
+      });
+      expect(after.members.map((m) => m.id)).not.toContain('n9');
+      // The first change may or may not have survived the leader's step-down.
+      if (after.members.some((m) => m.id === `p${round}`)) await retryWhileBusy(() => admin.removeMember(`p${round}`));
+      if (second instanceof MembershipChangeError) return second;
+      // Only a leader that stepped down in between may answer otherwise ("not the leader").
+      expect(String(second)).toMatch(/leader/);
+      return null;
+    };
+    let refused: MembershipChangeError | null = null;
+    for (let round = 1; refused === null && round <= 3; round++) refused = await attempt(round);
+    expect(refused?.reason).toBe('change-pending');
+    expect(refused?.message).toMatch(/change-pending: the change at index \d+ is not finished/);
+  }, scenarioTimeoutMs);
+
   it('removing the last voter: would-remove-last-voter', async () => {
     const single = await ProcessCluster.create(1);
     const client = new RaftKvClient({ endpoints: single.endpoints, timeoutMs: 20_000 });
@@ -283,6 +338,41 @@ describe('membership changes that are refused', () => {
     } finally {
       client.close();
       await single.destroy();
+    }
+  }, scenarioTimeoutMs);
+});
+
+/** A node joining a cluster whose log was compacted catches up from a snapshot (InstallSnapshot), the address book with it. */
+describe('joining a cluster whose log is compacted', () => {
+  it('the new node installs a snapshot, then is promoted, and holds every acknowledged write', async () => {
+    const cluster = await ProcessCluster.create(3, { extraArgs: ['--snapshot-entries', '200', '--snapshot-retain-entries', '0'] });
+    const admin = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 30_000 });
+    try {
+      await cluster.waitForLeader(admin);
+      for (let batch = 0; batch < 6; batch++) await Promise.all(Array.from({ length: 100 }, (_, i) => admin.put(`before/${batch}/${i}`, 'x')));
+      await waitFor('the leader to compact its log', async () => {
+        const statuses = await cluster.statuses(admin);
+        return statuses.find((s) => s.role === 'leader' && s.compactedIndex > 0);
+      });
+      const load = WriteLoad.start(() => cluster.endpoints, { prefix: 'snap', workers: 3 });
+      await load.progress(30);
+      await cluster.addNode('n4');
+      await waitFor('n4 to be a voter', async () => ((await admin.members()).members.find((m) => m.id === 'n4')?.role === 'voter' ? true : undefined), 90_000);
+      await load.progress(30);
+      expect(cluster.log('n4')).toContain('snapshot installed');
+      const n4 = await admin.status(cluster.node('n4').clientAddress);
+      expect(n4.snapshotIndex).toBeGreaterThan(0);
+      expect(n4.members.map((m) => m.id).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
+      expect(n4.members.every((m) => m.peerAddress !== '')).toBe(true);
+      const members = cluster.nodes.map(({ id, clientAddress }) => ({ id, clientAddress }));
+      expectHealthy(await stopAndCheck(load, members, cluster.endpoints), 60);
+      // A write from before the snapshot, which n4 never saw as a log entry.
+      const onN4 = new RaftKvClient({ endpoints: [cluster.node('n4').clientAddress], pinned: true });
+      expect((await onN4.get('before/5/99', { consistency: 'serializable' }))?.value.toString()).toBe('x');
+      onN4.close();
+    } finally {
+      admin.close();
+      await cluster.destroy();
     }
   }, scenarioTimeoutMs);
 });

@@ -38,14 +38,6 @@ describe('KvStateMachine', () => {
     expect(await machine.get(bytes('k'))).toBeNull();
   });
 
-  it('passes over a conf-change entry (the core\'s, not a command): no-op, applied index advanced', async () => {
-    const machine = await freshMachine();
-    const confChange = { index: 1, term: 1, type: 'conf-change' as const, data: new Uint8Array([1, 0, 0, 0]) };
-    const outcomes = await machine.apply([confChange, commandEntry(2, put('a', '1'), 1)]);
-    expect(outcomes.map((o) => o.kind)).toEqual(['no-op', 'command']);
-    expect(machine.applied).toEqual({ index: 2, term: 1 });
-  });
-
   it('writes data and the applied position in one batch that survives a reopen', async () => {
     const { dataDir, store } = await temp.openFresh();
     const machine = await KvStateMachine.open(store);
@@ -59,6 +51,14 @@ describe('KvStateMachine', () => {
     expect(reopened.applied).toEqual({ index: 3, term: 3 });
     expect(await reopened.get(bytes('a'))).toEqual({ value: bytes('1'), version: 1, createRevision: 1, modRevision: 1 });
     expect(await reopened.get(bytes('b'))).toMatchObject({ value: bytes('2'), createRevision: 2 });
+  });
+
+  it("applies a Raft conf-change entry as a no-op: its data is the core's, not a command", async () => {
+    const machine = await freshMachine();
+    const confChange: Entry = { index: 2, term: 1, type: 'conf-change', data: new Uint8Array([1, 0, 0, 1]) };
+    const outcomes = await machine.apply([commandEntry(1, put('a', '1')), confChange]);
+    expect(outcomes.map((o) => o.kind)).toEqual(['command', 'no-op']);
+    expect(machine.applied).toEqual({ index: 2, term: 1 });
   });
 
   it('applies nothing of a batch holding an undecodable committed entry, and says which', async () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   ConfChangeDecodeError,
+  defaultRaftTunables,
+  validateRaftConfig,
   decodeConfChange,
   describeConfChange,
   encodeConfChange,
@@ -19,6 +21,7 @@ import {
   type Membership,
   type NodeId,
 } from '../../src/raft/index.js';
+import { SeededRng } from '../../src/shared/seeded-rng.js';
 import { bytes, n1, n2, n3, n4, n5, n6 } from './helpers.js';
 
 const none = new Uint8Array(0);
@@ -270,4 +273,13 @@ describe('the conf-change entry codec', () => {
       expect(() => decodeConfChange(row.data)).toThrow(row.says);
     });
   }
+});
+
+describe('promoteLagEntriesMax', () => {
+  it('must be a non-negative integer; 0 (fully caught up) is allowed', () => {
+    const config = (promoteLagEntriesMax: number) => ({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), promoteLagEntriesMax });
+    expect(() => validateRaftConfig(config(0))).not.toThrow();
+    expect(() => validateRaftConfig(config(-1))).toThrow('promoteLagEntriesMax must be a non-negative integer, got -1');
+    expect(() => validateRaftConfig(config(1.5))).toThrow('promoteLagEntriesMax');
+  });
 });

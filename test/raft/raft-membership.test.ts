@@ -89,6 +89,16 @@ describe('learners (thesis §4.2.1)', () => {
     expect(cluster.core(n1).transferLeadership(n4)).toEqual({ ok: false, reason: 'not-a-voter', leader: n1 });
   });
 
+  it('thesis §6.2 a learner does not count toward CheckQuorum: a leader that hears only from it steps down', () => {
+    const cluster = new Cluster({ size: 3, joining: 1 });
+    cluster.elect(n1);
+    change(cluster, n1, addLearner(n4));
+    cluster.isolate(n2);
+    cluster.isolate(n3);
+    cluster.tickUntil(() => cluster.core(n1).status().role !== 'leader', 3 * electionTicks, [n1, n4]);
+    expect(ofType(cluster.sent, 'heartbeat-response').some((m) => m.from === n4 && m.to === n1)).toBe(true);
+  });
+
   it('thesis §6.4 a learner serves ReadIndex reads through the leader, and its ack does not confirm one', () => {
     const cluster = new Cluster({ size: 3, joining: 1 });
     cluster.elect(n1);
@@ -370,6 +380,45 @@ describe('removing the leader (thesis §4.2.2)', () => {
     expect(cluster.leaders()).toEqual([n1]);
     expect(cluster.core(n1).status().term).toBe(term);
     expect(cluster.core(n3).status().role).toBe('follower');
+  });
+
+  it('thesis §4.2.2 a node left out of its newest, uncommitted configuration still campaigns when it alone can win', () => {
+    const cluster = new Cluster({ size: 2, joining: 1 });
+    cluster.elect(n1);
+    change(cluster, n1, addLearner(n3));
+    // Replace n1 by n3: joint C_old {n1,n2}, C_new {n2,n3}. The leave reaches no one but n1.
+    cluster.dropIf = (m) => m.from === n1 && m.type === 'append' && m.entries.some((e) => e.type === 'conf-change' && decodeConfChange(e.data).kind === 'leave-joint');
+    const jointIndex = change(cluster, n1, promote(n3), remove(n1));
+    expectMembership(membershipOf(cluster, n1), { voters: [n2, n3], learners: [] });
+    expect(cluster.core(n1).status().commit).toBeGreaterThanOrEqual(jointIndex);
+    // n1 restarts: its log is the longest (it holds the leave), so neither n2 nor n3 can get the
+    // vote of C_old's n1; only n1 can win, counting votes under C_new.
+    cluster.restart(n1);
+    cluster.heal();
+    expect(cluster.core(n1).status().removed).toBe(true);
+    cluster.tickUntil(() => cluster.leaders().some((id) => id !== n1), 20 * electionTicks);
+    const leader = cluster.leaders().find((id) => id !== n1)!;
+    expect(ofType(cluster.sent, 'timeout-now').some((m) => m.from === n1 && m.to === leader)).toBe(true); // n1 led, then handed over
+    for (const id of [n2, n3]) expectMembership(membershipOf(cluster, id), { voters: [n2, n3], learners: [] });
+    expect(cluster.core(n1).status()).toMatchObject({ role: 'follower', removed: true });
+  });
+
+  it('thesis §4.2.3 a removed node that never hears its removal committed campaigns in vain: PreVote and leases keep the cluster undisturbed', () => {
+    const cluster = new Cluster({ size: 3 });
+    cluster.elect(n1);
+    cluster.dropIf = (m) => m.to === n3 && m.type === 'heartbeat'; // the word that the removal committed is lost
+    const index = change(cluster, n1, remove(n3));
+    expect(cluster.core(n3).status()).toMatchObject({ removed: true });
+    expect(cluster.core(n3).status().commit).toBeLessThan(index);
+    const term = cluster.core(n1).status().term;
+    const sentBefore = cluster.sent.length;
+    cluster.tick(10 * electionTicks);
+    const campaign = cluster.sent.slice(sentBefore).filter((m) => m.from === n3 && m.type === 'vote-request');
+    expect(campaign.length).toBeGreaterThan(0);
+    expect(campaign.every((m) => m.type === 'vote-request' && m.preVote)).toBe(true);
+    expect(cluster.leaders()).toEqual([n1]);
+    expect(cluster.core(n1).status().term).toBe(term);
+    expect(cluster.core(n2).status().term).toBe(term);
   });
 
   it('a removed node that restarts still knows it was removed', () => {

@@ -22,6 +22,13 @@ describe('node configuration', () => {
     expect(config.sessionLimits).toEqual({ sessionsMax: 3, sessionIdleEntriesMax: 50, resultsPerSessionMax: 8, resultBytesPerSessionMax: 2048 });
   });
 
+  it('reads --join (endpoints, deduplicated), --join-as and --advertise-peer; not joining by default', () => {
+    expect(resolveNodeConfig(base, {})).toMatchObject({ join: [], joinAs: 'voter', joinTimeoutMs: 60_000, advertisePeer: '127.0.0.1:7001' });
+    const joining = resolveNodeConfig({ ...base, join: '127.0.0.1:8002, 127.0.0.1:8003,127.0.0.1:8002', joinAs: 'learner', advertisePeer: '10.0.0.1:7001' }, {});
+    expect(joining).toMatchObject({ join: ['127.0.0.1:8002', '127.0.0.1:8003'], joinAs: 'learner', advertisePeer: '10.0.0.1:7001' });
+    expect(resolveNodeConfig({ ...base, join: ['127.0.0.1:8002'] }, {}).join).toEqual(['127.0.0.1:8002']);
+  });
+
   it('parses peers from a flag and from an object', () => {
     expect(parsePeers('n1=127.0.0.1:7001, n2=localhost:7002')).toEqual(new Map([['n1', '127.0.0.1:7001'], ['n2', 'localhost:7002']]));
     expect(parsePeers({ a: '[::1]:7001' })).toEqual(new Map([['a', '[::1]:7001']]));
@@ -46,6 +53,11 @@ describe('node configuration', () => {
     [{ ...base, sessionResultsMax: '65537' }, 'session-results-max: must be an integer in 1..65536'],
     [{ ...base, sessionResultBytesMax: '100' }, 'session-result-bytes-max: must be an integer in 1024..'],
     [{ ...base, sessionIdleEntriesMax: 'soon' }, 'session-idle-entries-max: must be an integer'],
+    [{ ...base, join: 'here' }, 'join: "here" is not host:port'],
+    [{ ...base, join: [] }, 'join: must list host:port endpoints'],
+    [{ ...base, joinAs: 'learner' }, 'join-as: only meaningful with --join'],
+    [{ ...base, join: '127.0.0.1:8002', joinAs: 'observer' }, 'join-as: must be voter or learner, got "observer"'],
+    [{ ...base, advertisePeer: 'x' }, 'advertise-peer: "x" is not host:port'],
   ])('refuses %o naming the setting', (raw, message) => {
     expect(() => resolveNodeConfig(raw, {})).toThrow(ConfigError);
     expect(() => resolveNodeConfig(raw, {})).toThrow(message);

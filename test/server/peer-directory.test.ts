@@ -1,8 +1,8 @@
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { nodeId, type Membership, type NodeId } from '../../src/raft/index.js';
 import { withAddressBook, type AddressBook } from '../../src/server/address-book.js';
-import { PeerDirectory, type PeerAddressTarget } from '../../src/server/peer-directory.js';
+import { PeerDirectory, removedPeerGraceMs, type PeerAddressTarget } from '../../src/server/peer-directory.js';
 
 const [n1, n2, n3, n4] = ['n1', 'n2', 'n3', 'n4'].map(nodeId) as [NodeId, NodeId, NodeId, NodeId];
 const addresses = (id: NodeId, client = ''): { peerAddress: string; clientAddress: string } => ({ peerAddress: `${id}.peer:7000`, clientAddress: client });
@@ -36,15 +36,42 @@ describe('PeerDirectory: the transport follows the configuration (conf-change.ts
     expect(directory.clientAddressOf(n4)).toBe('n4.client:8000');
   });
 
-  it('keeps a member being removed until the configuration without it is committed, then forgets it', () => {
-    const transport = fakeTransport();
-    const directory = new PeerDirectory(n1, '', new Map(), transport, logger);
-    directory.follow(config([n1, n2, n3]), config([n1, n2, n3]));
-    directory.follow(config([n1, n2]), config([n1, n2, n3]));
-    expect([...transport.peers.keys()]).toEqual([n2, n3]);
-    expect([...directory.book().keys()]).toEqual([n1, n2]);
-    directory.follow(config([n1, n2]), config([n1, n2]));
-    expect([...transport.peers.keys()]).toEqual([n2]);
+  it('keeps a member being removed until the configuration without it is committed, then forgets it after a grace period', () => {
+    vi.useFakeTimers();
+    try {
+      const transport = fakeTransport();
+      const directory = new PeerDirectory(n1, '', new Map(), transport, logger);
+      directory.follow(config([n1, n2, n3]), config([n1, n2, n3]));
+      directory.follow(config([n1, n2]), config([n1, n2, n3]));
+      expect([...transport.peers.keys()]).toEqual([n2, n3]);
+      expect([...directory.book().keys()]).toEqual([n1, n2]);
+      directory.follow(config([n1, n2]), config([n1, n2]));
+      // The leader's last word to n3 (its removal committed) must still reach it.
+      vi.advanceTimersByTime(removedPeerGraceMs - 1);
+      expect([...transport.peers.keys()]).toEqual([n2, n3]);
+      vi.advanceTimersByTime(1);
+      expect([...transport.peers.keys()]).toEqual([n2]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a peer being forgotten that becomes a member again stays; dispose forgets at once', () => {
+    vi.useFakeTimers();
+    try {
+      const transport = fakeTransport();
+      const directory = new PeerDirectory(n1, '', new Map(), transport, logger);
+      directory.follow(config([n1, n2, n3]), config([n1, n2, n3]));
+      directory.follow(config([n1, n2]), config([n1, n2]));
+      directory.follow(config([n1, n2, n3]), config([n1, n2, n3]));
+      vi.advanceTimersByTime(removedPeerGraceMs * 2);
+      expect([...transport.peers.keys()]).toEqual([n2, n3]);
+      directory.follow(config([n1, n2]), config([n1, n2]));
+      directory.dispose();
+      expect([...transport.peers.keys()]).toEqual([n2]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a joining node (no configuration yet) keeps the peers it learned from the cluster', () => {
