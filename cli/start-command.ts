@@ -18,6 +18,7 @@ export function registerStartCommand(program: Command): void {
     .option('--listen-peer <host:port>', 'address for Raft traffic from the other nodes')
     .option('--listen-client <host:port>', 'address for clients')
     .option('--advertise-client <host:port>', 'client address other nodes name for this one (default: --listen-client)')
+    .option('--advertise-peer <host:port>', 'peer address a joining node announces for itself (default: --listen-peer)')
     .option('--peers <list>', 'a brand-new cluster\'s nodes: id=host:port (peer address),... including this one; ignored once the data directory holds a configuration')
     .option('--peer-dial-override <list>', 'id=host:port,...: dial these members at these addresses instead of the ones in the cluster\'s address book (NAT, port forwarding, a proxy)')
     .option('--join <endpoints>', 'join an existing cluster through its client addresses host:port,... (with an empty data directory; ignored otherwise)')

@@ -26,6 +26,8 @@ export interface NodeConfig {
   readonly listenClient: string;
   /** The client address other nodes give clients for this node (defaults to listenClient). */
   readonly advertiseClient: string;
+  /** The peer address other nodes reach this node at, as a joining node announces it (defaults to listenPeer). */
+  readonly advertisePeer: string;
   /**
    * The voters of a brand-new cluster (this node included) and their peer addresses: only used
    * to bootstrap an empty data directory (a used one resumes the configuration it stored).
@@ -93,6 +95,7 @@ export interface RawNodeConfig {
   listenPeer?: unknown;
   listenClient?: unknown;
   advertiseClient?: unknown;
+  advertisePeer?: unknown;
   peers?: unknown;
   peerDialOverride?: unknown;
   join?: unknown;
@@ -116,7 +119,7 @@ export interface RawNodeConfig {
 }
 
 const knownKeys = new Set<string>([
-  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'peers', 'peerDialOverride', 'join', 'joinAs', 'joinTimeoutMs',
+  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'advertisePeer', 'peers', 'peerDialOverride', 'join', 'joinAs', 'joinTimeoutMs',
   'tickMs', 'electionTicks', 'heartbeatTicks',
   'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
   'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
@@ -189,6 +192,7 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
     listenPeer,
     listenClient,
     advertiseClient: raw.advertiseClient === undefined ? listenClient : parseAddress(requireString(raw.advertiseClient, 'advertise-client'), 'advertise-client'),
+    advertisePeer: raw.advertisePeer === undefined ? listenPeer : parseAddress(requireString(raw.advertisePeer, 'advertise-peer'), 'advertise-peer'),
     peers,
     peerDialOverrides,
     join,

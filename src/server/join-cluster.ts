@@ -42,12 +42,17 @@ export async function joinCluster(options: JoinOptions): Promise<MemberList> {
   try {
     let delayMs = retryInitialMs;
     for (;;) {
-      const before = await client.members({ timeoutMs: remainingMs(), signal });
+      let before: MemberList;
+      try {
+        before = await client.members({ timeoutMs: remainingMs(), signal });
+      } catch (error) {
+        throw new JoinError(`join: could not get the member list from ${config.join.join(', ')}: ${(error as Error).message}`, { cause: error });
+      }
       learn(before);
       const self = before.members.find((m) => m.id === config.id);
       if (self !== undefined) {
-        if (self.peerAddress !== config.listenPeer) {
-          throw new JoinError(`join: member-exists: the cluster already has a member ${config.id} at ${self.peerAddress}, not ${config.listenPeer}`);
+        if (self.peerAddress !== config.advertisePeer) {
+          throw new JoinError(`join: member-exists: the cluster already has a member ${config.id} at ${self.peerAddress}, not ${config.advertisePeer}`);
         }
         logger.info({ role: self.role }, 'already a member (an earlier attempt to join succeeded)');
         return before;
@@ -56,7 +61,7 @@ export async function joinCluster(options: JoinOptions): Promise<MemberList> {
         const after = await client.addMember(
           {
             id: config.id,
-            peerAddress: config.listenPeer,
+            peerAddress: config.advertisePeer,
             clientAddress: config.advertiseClient,
             learner: config.joinAs === 'learner',
             autoPromote: config.joinAs !== 'learner',

@@ -81,6 +81,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       }
       // A node that started joining and stopped before it got a configuration asks again.
       joining = config.join.length > 0 && !hasConfiguration;
+      if (!hasConfiguration && !joining) {
+        logger.warn('this data directory holds no configuration yet (a node that was joining): it waits to be added; start it with --join to ask');
+      }
       if (neverChanged && membership.voters.length > 0) checkMembership(membership, { voters: [...config.peers.keys()], learners: [] }, config.dataDir);
     }
 

@@ -436,7 +436,8 @@ export class RaftNode<Outcome> {
     // disk (thesis §10.2.1); the core counts the leader toward commit only after advance().
     const early = this.core.leadership().role === 'leader' && sameTermAndVote(ready.hardState, this.persistedTerm) ? ready.messages.filter(isLeaderTraffic) : [];
     // A leader's new configuration is its own (it proposed it): its peers may be reached at once.
-    if (early.length > 0) this.followConfiguration();
+    const confChanged = ready.snapshot !== null || ready.entries.some((e) => e.type === 'conf-change');
+    if (early.length > 0 && confChanged) this.followConfiguration();
     if (early.length > 0) this.options.transport.send(early);
     // The commit index alone is volatile state (Figure 2): a Ready that changes only it writes
     // nothing, saving a LevelDB write on the commit path; it reaches disk with the next entries.
@@ -448,8 +449,9 @@ export class RaftNode<Outcome> {
     }
     if (ready.hardState !== null) this.persistedTerm = { term: ready.hardState.term, vote: ready.hardState.vote };
     for (const entry of ready.entries) this.logBytesSinceSnapshot += entry.data.byteLength;
-    // The configuration in force follows the log (conf-change.ts rule 2), now persisted.
-    this.followConfiguration();
+    // The configuration in force follows the log (conf-change.ts rule 2), now persisted. (An
+    // overwrite that undoes one without a conf-change entry is followed after advance, below.)
+    if (confChanged) this.followConfiguration();
     const late = early.length > 0 ? ready.messages.filter((m) => !isLeaderTraffic(m)) : ready.messages;
     if (late.length > 0) this.options.transport.send(late);
     if (ready.committedEntries.length > 0) {

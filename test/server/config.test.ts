@@ -16,6 +16,13 @@ describe('node configuration', () => {
     expect(config.limits).toMatchObject({ keyBytesMax: 4096, valueBytesMax: 1024 * 1024, requestBytesMax: 1536 * 1024 });
   });
 
+  it('reads --join (endpoints, deduplicated), --join-as and --advertise-peer; not joining by default', () => {
+    expect(resolveNodeConfig(base, {})).toMatchObject({ join: [], joinAs: 'voter', joinTimeoutMs: 60_000, advertisePeer: '127.0.0.1:7001' });
+    const joining = resolveNodeConfig({ ...base, join: '127.0.0.1:8002, 127.0.0.1:8003,127.0.0.1:8002', joinAs: 'learner', advertisePeer: '10.0.0.1:7001' }, {});
+    expect(joining).toMatchObject({ join: ['127.0.0.1:8002', '127.0.0.1:8003'], joinAs: 'learner', advertisePeer: '10.0.0.1:7001' });
+    expect(resolveNodeConfig({ ...base, join: ['127.0.0.1:8002'] }, {}).join).toEqual(['127.0.0.1:8002']);
+  });
+
   it('parses peers from a flag and from an object', () => {
     expect(parsePeers('n1=127.0.0.1:7001, n2=localhost:7002')).toEqual(new Map([['n1', '127.0.0.1:7001'], ['n2', 'localhost:7002']]));
     expect(parsePeers({ a: '[::1]:7001' })).toEqual(new Map([['a', '[::1]:7001']]));
@@ -36,6 +43,11 @@ describe('node configuration', () => {
     [{ ...base, logLevel: 'loud' }, 'log-level: "loud" is not one of'],
     [{ ...base, valueBytesMax: '2000000' }, 'request-bytes-max (1572864) must be at least'],
     [{ ...base, unsafeStaleReads: true }, 'set RAFTKV_ENABLE_UNSAFE=1'],
+    [{ ...base, join: 'here' }, 'join: "here" is not host:port'],
+    [{ ...base, join: [] }, 'join: must list host:port endpoints'],
+    [{ ...base, joinAs: 'learner' }, 'join-as: only meaningful with --join'],
+    [{ ...base, join: '127.0.0.1:8002', joinAs: 'observer' }, 'join-as: must be voter or learner, got "observer"'],
+    [{ ...base, advertisePeer: 'x' }, 'advertise-peer: "x" is not host:port'],
   ])('refuses %o naming the setting', (raw, message) => {
     expect(() => resolveNodeConfig(raw, {})).toThrow(ConfigError);
     expect(() => resolveNodeConfig(raw, {})).toThrow(message);

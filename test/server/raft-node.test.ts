@@ -1,9 +1,9 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { RaftCore, defaultRaftTunables, freshState, nodeId, type Entry, type Message } from '../../src/raft/index.js';
+import { RaftCore, defaultRaftTunables, freshState, nodeId, type Entry, type Membership, type Message } from '../../src/raft/index.js';
 import { SeededRng } from '../../src/shared/seeded-rng.js';
 import { RaftNode, defaultSnapshotPolicy, type DurableLog } from '../../src/server/raft-node.js';
-import { ShuttingDownError } from '../../src/shared/errors.js';
+import { MembershipChangeRefusedError, ShuttingDownError } from '../../src/shared/errors.js';
 import type { Transport, TransportEvents } from '../../src/transport/transport.js';
 
 const n1 = nodeId('n1');
@@ -21,7 +21,11 @@ class LoopbackTransport implements Transport {
   }
 }
 
-function singleNode(log: DurableLog, onFatal: (error: Error) => void): { node: RaftNode<number>; transport: LoopbackTransport; applied: Entry[] } {
+function singleNode(
+  log: DurableLog,
+  onFatal: (error: Error) => void,
+  onConfiguration?: (inForce: Membership, committed: Membership) => void,
+): { node: RaftNode<number>; transport: LoopbackTransport; applied: Entry[] } {
   const core = new RaftCore({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), electionTicks: 2, heartbeatTicks: 1 }, freshState({ voters: [n1], learners: [] }));
   const applied: Entry[] = [];
   const stateMachine = {
@@ -54,6 +58,7 @@ function singleNode(log: DurableLog, onFatal: (error: Error) => void): { node: R
     snapshotPolicy: defaultSnapshotPolicy,
     incarnation: 'test',
     onFatal,
+    ...(onConfiguration === undefined ? {} : { onConfiguration }),
   });
   return { node, transport, applied };
 }
@@ -65,6 +70,27 @@ async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> 
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+describe('membership changes through the drive loop', () => {
+  it('resolves a change once applied, follows the new configuration, and refuses bad changes with the core\'s reason', async () => {
+    const followed: Membership[] = [];
+    const { node, applied } = singleNode({ save: async () => {}, compact: async () => {} }, () => undefined, (inForce) => void followed.push(inForce));
+    await node.start();
+    await until(() => node.status().role === 'leader');
+    const context = new TextEncoder().encode('book');
+    const membership = await node.changeMembership({ ops: [{ type: 'add-learner', node: nodeId('n2'), autoPromote: false }], context }, 5000);
+    expect(membership).toEqual({ voters: [n1], learners: ['n2'], context });
+    expect(applied.some((e) => e.type === 'conf-change')).toBe(true);
+    expect(followed.at(-1)).toEqual(membership);
+    await expect(node.changeMembership({ ops: [{ type: 'remove', node: n1 }], context }, 5000)).rejects.toMatchObject({
+      reason: 'would-remove-last-voter',
+      message: 'would-remove-last-voter: the change would leave no voter',
+    });
+    await expect(node.changeMembership({ ops: [{ type: 'remove', node: nodeId('n9') }], context }, 5000)).rejects.toBeInstanceOf(MembershipChangeRefusedError);
+    expect(node.status().membership).toEqual(membership);
+    await node.stop(1000);
+  });
+});
 
 describe('the drive loop', () => {
   it('persists, applies and answers a proposal on a single node', async () => {
