@@ -104,6 +104,8 @@ interface Damage {
 }
 
 const probeTimeoutMs = 1000;
+/** How far behind the leader's log a learner may be to count as caught up before it is promoted (the leader has the last word). */
+const learnerLagMax = 20;
 
 export class NemesisRunner {
   private readonly options: NemesisRunnerOptions;
@@ -338,7 +340,15 @@ export class NemesisRunner {
       return backend.describeNode(added);
     });
     record.addedNodes.push(added);
-    await this.step(record, `${added} caught up and promoted to voter`, async () => describeMembers(await promoteMember(api, added, this.stepOptions())));
+    await this.step(record, `${added} caught up (lag <= ${learnerLagMax} entries)`, async () =>
+      describeMembers(
+        await waitForMembers(api, `${added} to catch up`, (list) => {
+          const lag = list.members.find((member) => member.id === added)?.lag;
+          return lag !== undefined && lag !== null && lag <= learnerLagMax;
+        }, this.stepOptions()),
+      ),
+    );
+    await this.step(record, `${added} promoted to voter`, async () => describeMembers(await promoteMember(api, added, this.stepOptions())));
     await this.step(record, `${victim} removed from the configuration`, async () => describeMembers(await removeMember(api, victim, this.stepOptions())));
     record.removedNodes.push(victim);
     await this.step(record, `${victim} stopped`, async () => {

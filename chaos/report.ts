@@ -116,7 +116,7 @@ export function membershipChanges(faults: readonly Pick<FaultRecord, 'index' | '
       changes.push({ faultIndex: fault.index, action: 'removed', node, atMs: check?.atMs ?? null, confirmed: check?.ok ?? false });
     }
     for (const node of fault.addedNodes) {
-      const check = find([`${node} promoted`, `${node} caught up and promoted`]);
+      const check = find([`${node} promoted`]);
       changes.push({ faultIndex: fault.index, action: 'added', node, atMs: check?.atMs ?? null, confirmed: check?.ok ?? false });
     }
   }

@@ -249,6 +249,15 @@ describe('NemesisRunner: membership', () => {
     expect(cluster.calls).toEqual(['add n4 learner', 'promote n4', 'promote n4', 'remove n2', 'remove n2']);
     const learnerCheck = record?.confirmations.find((check) => check.what.startsWith('n4 added as a learner'));
     expect(learnerCheck?.detail).toContain('n4 learner');
+    expect(record?.confirmations.map((check) => check.what)).toEqual([
+      'n4 added as a learner (no auto-promotion)',
+      'n4 started with --join 10.0.0.1:8001,10.0.0.2:8001,10.0.0.3:8001',
+      'n4 caught up (lag <= 20 entries)',
+      'n4 promoted to voter',
+      'n2 removed from the configuration',
+      'n2 stopped',
+      '3 voters (n1,n3,n4), not joint',
+    ]);
     expect(backend.nodeIds).toEqual(['n1', 'n3', 'n4']);
     expect(record?.removedNodes).toEqual(['n2']);
     expect(record?.addedNodes).toEqual(['n4']);
