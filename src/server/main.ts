@@ -134,6 +134,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       snapshots: {
         open: () => stateMachine.openSnapshot(config.snapshots.chunkBytes),
         receive: () => stateMachine.receiveSnapshot(),
+        // The core knows the configuration exactly from its own snapshot's index on.
+        membershipAt: (index) => (index >= core.status().snapshotIndex ? core.membershipAt(index) : null),
       },
     });
     const directory = new PeerDirectory(config.id, config.advertiseClient, bootstrapBook, transport, logger);

@@ -114,7 +114,9 @@ export class SnapshotSender {
     const reader = await store.open();
     const client = new grpc.Client(address, this.config.credentials, this.config.channelOptions);
     try {
-      const meta = { ...message.snapshot.meta, index: reader.applied.index, term: reader.applied.term };
+      const membership = store.membershipAt === undefined ? message.snapshot.meta.membership : store.membershipAt(reader.applied.index);
+      if (membership === null) throw new Error(`the configuration at index ${reader.applied.index} is no longer known here (compacted meanwhile); the next attempt reads a newer state`);
+      const meta = { index: reader.applied.index, term: reader.applied.term, membership };
       // The receiver installs exactly what the data holds: the state as of `reader.applied`, at
       // or after the snapshot the core asked for, and committed (it was applied here).
       const header: WireSnapshotChunk = {

@@ -1,4 +1,4 @@
-import type { Message, NodeId } from '../raft/index.js';
+import type { Membership, Message, NodeId } from '../raft/index.js';
 import type { SnapshotReader, SnapshotWriter } from '../shared/snapshot-stream.js';
 
 export type { SnapshotReader, SnapshotWriter };
@@ -35,4 +35,12 @@ export interface SnapshotStore {
   open(): Promise<SnapshotReader>;
   /** Starts receiving one; rejects with SnapshotBusyError while another is received or installed. */
   receive(): Promise<SnapshotWriter>;
+  /**
+   * The configuration in force at `index` (the node's Raft core knows it), or null when that is
+   * no longer known (compacted past). A snapshot sent holds the state as of the reader's applied
+   * index, which may be past the snapshot the core asked for, so it must carry the configuration
+   * at that index (conf-change.ts rule 2), not the one of the core's snapshot. Without it, the
+   * core's is sent (a node whose membership never changes).
+   */
+  membershipAt?(index: number): Membership | null;
 }

@@ -116,6 +116,28 @@ describe('InstallSnapshot between two transports', () => {
     expect(a.store.openReaders).toBe(0);
   });
 
+  it('carries the configuration at the index the data holds (the store knows it), not the one of the snapshot the core asked for', async () => {
+    const [a, b] = await pair();
+    a.store.outgoing = { applied: { index: 60, term: 3 }, chunks: chunksOf(2, 1000) };
+    const atSixty = { voters: [n1, n2, nodeId('n3')], learners: [], context: new Uint8Array([9, 9]) };
+    const asked: number[] = [];
+    Object.assign(a.store, { membershipAt: (index: number) => (asked.push(index), atSixty) });
+    a.transport.send([snapshotMessage(n1, n2, 50)]);
+    await waitFor('snapshot status', () => a.events.snapshotStatus.length === 1);
+    expect(asked).toEqual([60]);
+    expect(b.events.messages[0]).toMatchObject({ type: 'snapshot', snapshot: { meta: { index: 60, term: 3, membership: atSixty } } });
+  });
+
+  it('reports undelivered, sending nothing, when the configuration at the data\'s index is no longer known', async () => {
+    const [a, b] = await pair();
+    Object.assign(a.store, { membershipAt: () => null });
+    a.transport.send([snapshotMessage(n1, n2, 50)]);
+    await waitFor('snapshot status', () => a.events.snapshotStatus.length === 1);
+    expect(a.events.snapshotStatus).toEqual([{ peer: n2, delivered: false }]);
+    expect(b.events.messages).toEqual([]);
+    expect(a.store.openReaders).toBe(0);
+  });
+
   it('paces the sender to the receiver: nothing is reported while the receiver is not storing', async () => {
     const [a, b] = await pair();
     a.store.outgoing = { applied: { index: 60, term: 3 }, chunks: chunksOf(64, 256 * 1024) };
