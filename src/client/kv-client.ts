@@ -610,6 +610,13 @@ export class RaftKvClient {
         if (code === grpc.status.FAILED_PRECONDITION && route.followLeader && isRemovedAnswer(error as grpc.ServiceError)) {
           // The node is no longer a member: go to the member it names, forget it, learn the others.
           const hint = leaderHint(error as grpc.ServiceError);
+          if (this.pinned) {
+            // A pinned client cannot go to the member named: once every endpoint said so, fail now.
+            leaderOutside.add(endpoint);
+            if (leaderOutside.size >= this.endpoints.length) {
+              throw new UnavailableError(`${method}: ${(error as grpc.ServiceError).details} (this pinned client's endpoints: ${this.endpoints.join(', ')})`, { cause: error });
+            }
+          }
           if (hint !== null && !this.pinned) this.endpointIndex(hint);
           this.forgetEndpoint(endpoint);
           if (hint !== null && this.endpoints.includes(hint)) this.preferred = this.endpoints.indexOf(hint);
