@@ -9,25 +9,14 @@
  * that took effect without an answer is not made twice. Any other refusal ("would remove the
  * last voter", "address in use", ...) ends the step at once: the harness asked for something wrong.
  */
+import type { MemberInfo, MemberList } from '../src/client/index.js';
 import { DeadlineError, nowMs, sleep, throwIfAborted } from './wait.js';
 
-/** One member as the SDK lists it (the fields the harness reads). */
-export interface MemberView {
-  readonly id: string;
-  readonly peerAddress: string;
-  readonly clientAddress: string;
-  readonly role: 'voter' | 'learner';
-  readonly autoPromote: boolean;
-  readonly leader: boolean;
-  readonly lag: number | null;
-}
+/** One member as the SDK lists it. */
+export type MemberView = Pick<MemberInfo, 'id' | 'peerAddress' | 'clientAddress' | 'role' | 'autoPromote' | 'leader' | 'lag'>;
 
-/** The SDK's MemberList: the configuration the leader has applied. */
-export interface MemberListView {
-  readonly members: readonly MemberView[];
-  readonly leaderId: string | null;
-  readonly joint: boolean;
-}
+/** The SDK's MemberList (the fields the harness reads): the configuration the leader has applied. */
+export type MemberListView = Omit<MemberList, 'members'> & { readonly members: readonly MemberView[] };
 
 export interface MembershipCallOptions {
   readonly timeoutMs?: number;

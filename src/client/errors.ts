@@ -1,4 +1,4 @@
-import { RaftKvError } from '../shared/errors.js';
+import { RaftKvError, isMembershipRefusal, type MembershipRefusal } from '../shared/errors.js';
 
 export { InvalidArgumentError, OverloadedError, RaftKvError, TimeoutError } from '../shared/errors.js';
 
@@ -68,33 +68,10 @@ export class SnapshotIntegrityError extends RaftKvError {
 }
 
 /** Why a membership change was refused (kv.proto, trailing metadata `raftkv-refusal`). */
-export type MembershipChangeRefusal =
-  | 'change-pending'
-  | 'leader-not-ready'
-  | 'unknown-member'
-  | 'member-exists'
-  | 'address-in-use'
-  | 'learner-not-caught-up'
-  | 'would-remove-last-voter'
-  | 'cluster-id-mismatch'
-  | 'invalid';
-
-const membershipChangeRefusals: readonly string[] = [
-  'change-pending',
-  'leader-not-ready',
-  'unknown-member',
-  'member-exists',
-  'address-in-use',
-  'learner-not-caught-up',
-  'would-remove-last-voter',
-  'cluster-id-mismatch',
-  'invalid',
-];
+export type MembershipChangeRefusal = MembershipRefusal;
 
 /** Whether `value` is a refusal reason this SDK knows. */
-export function isMembershipChangeRefusal(value: string): value is MembershipChangeRefusal {
-  return membershipChangeRefusals.includes(value);
-}
+export const isMembershipChangeRefusal: (value: string) => value is MembershipChangeRefusal = isMembershipRefusal;
 
 /**
  * The cluster refused a membership change; nothing changed. `reason` says why. The SDK does not

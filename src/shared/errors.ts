@@ -78,17 +78,27 @@ export class SnapshotBusyError extends RaftKvError {
   readonly code = 'SNAPSHOT_BUSY';
 }
 
-/** Why the server refused a membership change before or instead of changing anything (kv.proto Cluster). */
-export type MembershipRefusal =
-  | 'leader-not-ready'
-  | 'change-pending'
-  | 'unknown-member'
-  | 'member-exists'
-  | 'address-in-use'
-  | 'learner-not-caught-up'
-  | 'would-remove-last-voter'
-  | 'cluster-id-mismatch'
-  | 'invalid';
+/**
+ * Why a membership change was refused (kv.proto Cluster, trailing metadata `raftkv-refusal`): the
+ * one list the server maps to gRPC codes and the SDK maps back.
+ */
+export const membershipRefusals = [
+  'change-pending',
+  'leader-not-ready',
+  'unknown-member',
+  'member-exists',
+  'address-in-use',
+  'learner-not-caught-up',
+  'would-remove-last-voter',
+  'cluster-id-mismatch',
+  'invalid',
+] as const;
+export type MembershipRefusal = (typeof membershipRefusals)[number];
+
+/** Whether `value` names a refusal this build knows. */
+export function isMembershipRefusal(value: string): value is MembershipRefusal {
+  return (membershipRefusals as readonly string[]).includes(value);
+}
 
 /** A membership change was refused; nothing changed. `reason` says why, the message says it in words. */
 export class MembershipChangeRefusedError extends RaftKvError {
