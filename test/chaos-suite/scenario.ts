@@ -124,7 +124,7 @@ export function leaderFaults(result: RunResult, kind: FaultRecord['kind']): Faul
   return result.faults.filter((fault) => fault.kind === kind && fault.status === 'injected' && /\(leader, term \d+\)/.test(fault.description));
 }
 
-const summaryHeader = 'scenario\tnodes\tnemesis\tduration_s\tops\tcompleted\tfaults_injected\tfaults_confirmed\tops_per_s_during_faults\tops_per_s_outside\tlinearizable\tlost\tpassed\twall_s\n';
+const summaryHeader = 'scenario\tnodes\tnemesis\tduration_s\tops\tcompleted\tfaults_injected\tfaults_confirmed\tops_per_s_during_faults\tops_per_s_outside\tlinearizable\tlost\tloop_delay_max_ms\tpassed\twall_s\n';
 
 function recordFigures(name: string, result: RunResult, wallMs: number): void {
   const file = join(suiteOutDir, 'summary.tsv');
@@ -146,6 +146,7 @@ function recordFigures(name: string, result: RunResult, wallMs: number): void {
     rate(result.throughput?.opsPerSecondOutsideFaults),
     result.linearizable,
     result.lost,
+    result.loopDelay?.worstMs ?? '-',
     result.passed,
     (wallMs / 1000).toFixed(0),
   ];
@@ -153,6 +154,6 @@ function recordFigures(name: string, result: RunResult, wallMs: number): void {
   console.log(
     `[${name}] figures: ${result.ops.total} ops (${result.ops.completed} completed), ${result.faultsInjected} faults injected (${confirmed} confirmed), ` +
       `${rate(result.throughput?.opsPerSecondDuringFaults)} ops/s during faults, ${rate(result.throughput?.opsPerSecondOutsideFaults)} outside, ` +
-      `linearizable=${result.linearizable}, lost=${result.lost}, ${(wallMs / 1000).toFixed(0)} s; out ${result.outDir}`,
+      `linearizable=${result.linearizable}, lost=${result.lost}, loop-delay-max=${result.loopDelay?.worstMs ?? '-'}ms, ${(wallMs / 1000).toFixed(0)} s; out ${result.outDir}`,
   );
 }
