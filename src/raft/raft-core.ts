@@ -401,6 +401,14 @@ export class RaftCore {
     return this.softState();
   }
 
+  /**
+   * The configuration in force (rule 2: the newest appended), the committed one, and whether
+   * this node is removed: the cheap part of `status()` that the driver checks after every Ready.
+   */
+  configuration(): { readonly inForce: Membership; readonly committed: Membership; readonly removed: boolean } {
+    return { inForce: this.membership, committed: this.configs.at(this.log.committed), removed: this.isRemoved() };
+  }
+
   status(): RaftStatus {
     const progress = new Map<NodeId, MemberProgress>();
     const lastIndex = this.log.lastIndex();

@@ -9,6 +9,8 @@ import type { Entry, Index, LogPosition, Snapshot, Term } from './types.js';
 export class RaftLog {
   // Invariant: entries[i].index === compacted.index + 1 + i.
   private entries: Entry[];
+  // Invariant: entriesBytes === the sum of entryBytes over entries.
+  private entriesBytes = 0;
   /** The last entry dropped from memory by compaction or replaced by a snapshot. */
   private compacted: LogPosition;
   // Invariant: compacted.index <= stableIndex <= lastIndex() (entries at or below it are on disk).
@@ -25,6 +27,7 @@ export class RaftLog {
     );
     this.compacted = compacted;
     this.entries = [...entries];
+    this.entriesBytes = sumEntryBytes(this.entries);
     this.stableIndex = this.lastIndex();
     invariant(committed <= this.lastIndex(), () => `restored commit ${committed} beyond last index ${this.lastIndex()}`);
     this.committed = committed;
@@ -49,9 +52,9 @@ export class RaftLog {
     return this.compacted;
   }
 
-  /** The bytes of the entries held (entryBytes each); O(entries), for status only. */
+  /** The bytes of the entries held (entryBytes each). */
   bytes(): number {
-    return this.entries.reduce((sum, entry) => sum + entryBytes(entry), 0);
+    return this.entriesBytes;
   }
 
   /** The term of the entry at `index`, or undefined if it is compacted away or beyond the end. */
@@ -75,6 +78,7 @@ export class RaftLog {
     for (const entry of entries) {
       invariant(entry.index === this.lastIndex() + 1, () => `append of ${entry.index} after ${this.lastIndex()}`);
       this.entries.push(entry);
+      this.entriesBytes += entryBytes(entry);
     }
   }
 
@@ -102,7 +106,9 @@ export class RaftLog {
   }
 
   private truncateFrom(index: Index): void {
-    this.entries.length = index - this.compacted.index - 1;
+    const kept = index - this.compacted.index - 1;
+    this.entriesBytes -= sumEntryBytes(this.entries.slice(kept));
+    this.entries.length = kept;
     this.stableIndex = Math.min(this.stableIndex, index - 1);
   }
 
@@ -175,6 +181,7 @@ export class RaftLog {
   /** Replaces the whole log with a snapshot from the leader (§7, receiver rules 6–8). */
   restore(snapshot: Snapshot): void {
     this.entries = [];
+    this.entriesBytes = 0;
     this.compacted = { index: snapshot.meta.index, term: snapshot.meta.term };
     this.stableIndex = snapshot.meta.index;
     this.committed = snapshot.meta.index;
@@ -199,10 +206,16 @@ export class RaftLog {
     invariant(index <= this.applied, () => `compact to ${index} beyond applied ${this.applied}`);
     invariant(index <= this.stableIndex, () => `compact to ${index} beyond stable ${this.stableIndex}`);
     const term = this.termAt(index) as Term;
-    this.entries = this.entries.slice(index - this.compacted.index);
+    const dropped = index - this.compacted.index;
+    this.entriesBytes -= sumEntryBytes(this.entries.slice(0, dropped));
+    this.entries = this.entries.slice(dropped);
     this.compacted = { index, term };
     return this.compacted;
   }
+}
+
+function sumEntryBytes(entries: readonly Entry[]): number {
+  return entries.reduce((sum, entry) => sum + entryBytes(entry), 0);
 }
 
 /** The size an entry counts for in byte limits: its data plus a fixed overhead for index and term. */

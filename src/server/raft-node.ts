@@ -423,16 +423,14 @@ export class RaftNode<Outcome> {
 
   /** Hands a changed configuration to onConfiguration, and notices this node's removal (logged once). */
   private followConfiguration(): void {
-    const status = this.core.status();
-    const inForce = status.membership;
-    const committed = this.core.membershipAt(status.commit);
+    const { inForce, committed, removed } = this.core.configuration();
     if (this.followed === null || this.followed.inForce !== inForce || this.followed.committed !== committed) {
       this.followed = { inForce, committed };
       this.options.onConfiguration?.(inForce, committed);
     }
-    if (status.removed !== this.removed) {
-      this.removed = status.removed;
-      if (status.removed) this.logger.warn('this node was removed from the cluster: it refuses client requests and may be stopped');
+    if (removed !== this.removed) {
+      this.removed = removed;
+      if (removed) this.logger.warn('this node was removed from the cluster: it refuses client requests and may be stopped');
       else this.logger.warn('the entry removing this node was overwritten: it is a member again');
     }
   }
