@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { assertNever } from '../raft/index.js';
 import {
   InvalidArgumentError,
+  LeaderChangedError,
   MembershipChangeRefusedError,
   NotLeaderError,
   OverloadedError,
@@ -88,7 +89,7 @@ export function classifyError(error: unknown, logger: Logger): ApiError {
   }
   if (error instanceof OverloadedError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: error.message };
   if (error instanceof TimeoutError) return { code: grpc.status.DEADLINE_EXCEEDED, details: error.message };
-  if (error instanceof ProposalDroppedError || error instanceof ShuttingDownError) {
+  if (error instanceof ProposalDroppedError || error instanceof ShuttingDownError || error instanceof LeaderChangedError) {
     return { code: grpc.status.UNAVAILABLE, details: error.message };
   }
   if (error instanceof StaleSessionError) {

@@ -154,7 +154,11 @@ export class RaftNode<Outcome> {
     this.id = options.core.id;
     this.logger = options.logger;
     this.proposals = new ProposalTracker<Outcome>(options.pendingProposalsMax);
-    this.reads = new ReadWaits(`${this.id}:${options.incarnation}`, options.pendingReadsMax);
+    this.reads = new ReadWaits(`${this.id}:${options.incarnation}`, options.pendingReadsMax, (context) => {
+      const result = this.core.readIndex(context);
+      if (result.ok) this.wake();
+      return result;
+    });
     const status = options.core.status();
     this.persistedTerm = { term: status.term, vote: status.vote };
     this.lastSnapshotIndex = status.snapshotIndex;
@@ -265,19 +269,18 @@ export class RaftNode<Outcome> {
   /**
    * Resolves once local state may be read linearizably (thesis §6.4): a quorum confirmed the
    * leader's commit index and this node has applied up to it. Works on followers too: the
-   * core forwards the request to the leader.
+   * core forwards the request to the leader. Reads are batched, one ReadIndex request
+   * outstanding per node (read-waits.ts). Rejects with TimeoutError, NotLeaderError (no leader
+   * known), OverloadedError or LeaderChangedError; nothing was read, retrying is safe.
    */
   async linearizableBarrier(timeoutMs: number): Promise<void> {
     this.ensureRunning();
-    const { context, ready } = this.reads.begin(timeoutMs);
-    const result = this.core.readIndex(context);
-    if (!result.ok) {
-      this.reads.abandon(context);
-      if (result.reason === 'too-many-pending-reads') throw new OverloadedError('too many reads are waiting for confirmation');
-      throw new NotLeaderError(null, null);
-    }
-    this.wake();
-    return ready;
+    return this.reads.begin(timeoutMs);
+  }
+
+  /** Linearizable reads registered and ReadIndex requests this node made for them, since start. */
+  readIndexCounts(): { readonly reads: number; readonly requests: number } {
+    return { ...this.reads.counts };
   }
 
   /** Role, leader and term, cheaply (no copy of the replication progress). */
@@ -487,6 +490,7 @@ export class RaftNode<Outcome> {
     if (ready.softState !== null) {
       this.logger.info({ role: ready.softState.role, term: ready.softState.term, leader: ready.softState.leader }, 'raft state changed');
       this.notifyLeadership();
+      this.reads.onLeadershipChange();
     }
     // Persist before send: votes and acknowledgements promise what is on disk (§5.1). A leader's
     // own AppendEntries and heartbeats promise nothing, so they go out while its append is on

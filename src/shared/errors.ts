@@ -41,6 +41,15 @@ export class ProposalDroppedError extends RaftKvError {
   readonly code = 'PROPOSAL_DROPPED';
 }
 
+/**
+ * The leader changed while a linearizable read waited for its read point (the old leader's
+ * pending ReadIndex requests are gone): nothing was read; retrying, on any node, is safe.
+ */
+export class LeaderChangedError extends RaftKvError {
+  override readonly name = 'LeaderChangedError';
+  readonly code = 'LEADER_CHANGED';
+}
+
 /** Too much is in flight; retry later. */
 export class OverloadedError extends RaftKvError {
   override readonly name = 'OverloadedError';
