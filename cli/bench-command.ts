@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { RaftKvClient } from '../src/client/index.js';
+import { RaftKvClient, type ReadPolicy } from '../src/client/index.js';
 import { CommandFailure } from './client-commands.js';
 import { defaultEndpoints } from './local-cluster.js';
-import { parseIntegerOption } from './parse.js';
+import { parseIntegerOption, parseReadPolicy } from './parse.js';
 
 type Workload = 'put' | 'get' | 'serializable-get' | 'mixed';
 const workloads: readonly Workload[] = ['put', 'get', 'serializable-get', 'mixed'];
@@ -31,8 +31,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--duration <seconds>', 'how long each run lasts', '10')
     .option('--keys <n>', 'size of the key space', '10000')
     .option('--value-bytes <n>', 'value size', '100')
+    .option('--reads <policy>', 'where reads go: leader, or round-robin over the endpoints (default: round-robin with several endpoints)')
     .option('--json', 'print the results as JSON')
-    .action(async (flags: { endpoints?: string; workload: string; concurrency: string; duration: string; keys: string; valueBytes: string; json?: boolean }) => {
+    .action(async (flags: { endpoints?: string; workload: string; concurrency: string; duration: string; keys: string; valueBytes: string; reads?: string; json?: boolean }) => {
       const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
       const selected = flags.workload.split(',').map((w) => w.trim()) as Workload[];
       for (const w of selected) if (!workloads.includes(w)) throw new CommandFailure(`--workload: unknown "${w}" (known: ${workloads.join(', ')})`, 2);
@@ -40,10 +41,11 @@ export function registerBenchCommand(program: Command): void {
       const durationS = parseIntegerOption(flags.duration, '--duration', 1, 3600);
       const keys = parseIntegerOption(flags.keys, '--keys', 1, 100_000_000);
       const value = Buffer.alloc(parseIntegerOption(flags.valueBytes, '--value-bytes', 0, 64 * 1024 * 1024), 'x');
+      const reads = parseReadPolicy(flags.reads);
       const rows: BenchRow[] = [];
       for (const workload of selected) {
         for (const concurrency of concurrencies) {
-          rows.push(await runBench({ endpoints, workload, concurrency, durationS, keys, value }));
+          rows.push(await runBench({ endpoints, workload, concurrency, durationS, keys, value, reads }));
         }
       }
       if (flags.json) {
@@ -67,8 +69,9 @@ async function runBench(run: {
   durationS: number;
   keys: number;
   value: Buffer;
+  reads: ReadPolicy | undefined;
 }): Promise<BenchRow> {
-  const client = new RaftKvClient({ endpoints: run.endpoints, timeoutMs: 10_000 });
+  const client = new RaftKvClient({ endpoints: run.endpoints, timeoutMs: 10_000, ...(run.reads === undefined ? {} : { reads: run.reads }) });
   const latenciesMs: number[] = [];
   let errors = 0;
   let lastError = '';

@@ -3,12 +3,14 @@ import { RaftKvClient, TimeoutError, UnavailableError, type CasAction, type CasC
 import { describeFailure } from '../src/client/describe-failure.js';
 import { defaultEndpoints } from './local-cluster.js';
 import { errorLine, keyValueJson, printer, type Printer } from './output.js';
-import { parseIntegerOption } from './parse.js';
+import { parseIntegerOption, parseReadPolicy } from './parse.js';
 
 export interface ClientFlags {
   endpoints?: string;
   timeout: string;
   json?: boolean;
+  /** get and range only. */
+  reads?: string;
 }
 
 /** A command's outcome that is not an error but still a non-zero exit (e.g. a missing key). */
@@ -22,6 +24,8 @@ export class CommandFailure extends Error {
   }
 }
 
+const readsFlagHelp = 'which node serves the read: leader, or round-robin over the endpoints (default: round-robin with several endpoints)';
+
 export function withClientOptions(command: Command): Command {
   return command
     .option('--endpoints <list>', 'client addresses host:port,... (default: the local cluster)')
@@ -32,7 +36,8 @@ export function withClientOptions(command: Command): Command {
 export async function withClient<T>(flags: ClientFlags, run: (client: RaftKvClient, out: Printer) => Promise<T>): Promise<T> {
   const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
   const timeoutMs = parseIntegerOption(flags.timeout, '--timeout', 1, 3_600_000);
-  const client = new RaftKvClient({ endpoints, timeoutMs });
+  const reads = parseReadPolicy(flags.reads);
+  const client = new RaftKvClient({ endpoints, timeoutMs, ...(reads === undefined ? {} : { reads }) });
   try {
     return await run(client, printer(flags.json === true));
   } finally {
@@ -51,7 +56,12 @@ export function registerClientCommands(program: Command): void {
   );
 
   withClientOptions(
-    program.command('get').description('read a key (linearizable unless --serializable)').argument('<key>').option('--serializable', 'read this node\'s possibly stale state'),
+    program
+      .command('get')
+      .description('read a key (linearizable unless --serializable)')
+      .argument('<key>')
+      .option('--serializable', 'read this node\'s possibly stale state')
+      .option('--reads <policy>', readsFlagHelp),
   ).action(async (key: string, flags: ClientFlags & { serializable?: boolean }) =>
     withClient(flags, async (client, out) => {
       const kv = await client.get(key, { consistency: flags.serializable ? 'serializable' : 'linearizable' });
@@ -109,7 +119,8 @@ export function registerClientCommands(program: Command): void {
       .option('--start <key>', 'first key, inclusive (instead of a prefix)')
       .option('--end <key>', 'last key, exclusive (with --start)')
       .option('--limit <n>', 'the most keys to return')
-      .option('--serializable', 'read this node\'s possibly stale state'),
+      .option('--serializable', 'read this node\'s possibly stale state')
+      .option('--reads <policy>', readsFlagHelp),
   ).action(async (prefix: string | undefined, flags: ClientFlags & { start?: string; end?: string; limit?: string; serializable?: boolean }) => {
     if (prefix !== undefined && flags.start !== undefined) throw new CommandFailure('range: give a prefix or --start, not both', 2);
     const limit = flags.limit === undefined ? undefined : parseIntegerOption(flags.limit, '--limit', 1, 1_000_000);

@@ -1,4 +1,12 @@
+import { readPolicies, type ReadPolicy } from '../src/client/kv-client.js';
 import { ConfigError } from '../src/shared/errors.js';
+
+/** Parses `--reads`; undefined leaves the SDK's default (round-robin with several endpoints). */
+export function parseReadPolicy(value: string | undefined): ReadPolicy | undefined {
+  if (value === undefined) return undefined;
+  if (!(readPolicies as readonly string[]).includes(value)) throw new ConfigError(`--reads: must be ${readPolicies.join(' or ')}, got "${value}"`);
+  return value as ReadPolicy;
+}
 
 /** Parses an integer flag, naming the flag and the allowed range when it is wrong. */
 export function parseIntegerOption(value: string, flag: string, min: number, max: number): number {

@@ -1,5 +1,5 @@
 /** The raftkv SDK. */
-export { RaftKvClient, leaderAddressMetadataKey, leaderIdMetadataKey } from './kv-client.js';
+export { RaftKvClient, leaderAddressMetadataKey, leaderIdMetadataKey, readPolicies } from './kv-client.js';
 export type {
   Bytes,
   CallOptions,
@@ -16,6 +16,7 @@ export type {
   PutResult,
   RaftKvClientOptions,
   RangeResult,
+  ReadPolicy,
   SessionLimits,
   SessionLimitsStatus,
 } from './kv-client.js';

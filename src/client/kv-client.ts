@@ -59,7 +59,21 @@ export interface RaftKvClientOptions {
    * node, batched into frames, which costs far less per call; 'unary' makes one RPC per call.
    */
   readonly transport?: 'stream' | 'unary';
+  /**
+   * Where gets and ranges go (linearizable and serializable alike). 'round-robin' (the default
+   * with several endpoints, as etcd's clientv3 balances with gRPC's round_robin): each read to
+   * the next of the endpoints in turn, learned member addresses included, skipping one that
+   * failed recently and retrying the read on another. 'leader' (the default with one
+   * endpoint): to the leader, found from the endpoints (a pinned client: among them). Writes,
+   * compare-and-swap, sessions and membership calls always go to the leader.
+   */
+  readonly reads?: ReadPolicy;
 }
+
+/** Where a client sends its reads (RaftKvClientOptions.reads). */
+export type ReadPolicy = 'leader' | 'round-robin';
+
+export const readPolicies: readonly ReadPolicy[] = ['leader', 'round-robin'];
 
 export interface CallOptions {
   readonly timeoutMs?: number;
@@ -207,7 +221,11 @@ type Service = 'KV' | 'Cluster';
  */
 type Route =
   | { readonly kind: 'cluster'; readonly followLeader: boolean; readonly change?: boolean }
-  | { readonly kind: 'endpoint'; readonly endpoint: string };
+  | { readonly kind: 'endpoint'; readonly endpoint: string }
+  /** A read under the 'round-robin' policy: the next healthy endpoint, then another on failure. */
+  | { readonly kind: 'spread' };
+
+const spreadRoute: Route = { kind: 'spread' };
 
 const changeRoute: Route = { kind: 'cluster', followLeader: true, change: true };
 
@@ -216,6 +234,9 @@ export { leaderAddressMetadataKey, leaderIdMetadataKey };
 const kvProto = 'raftkv/v1/kv.proto';
 /** The least time between two background refreshes of the member list. */
 const refreshIntervalMs = 2000;
+/** How long a round-robin client skips an endpoint after a failure: doubling per failure in a row, up to the max. */
+const cooldownInitialMs = 250;
+const cooldownMaxMs = 8000;
 
 /**
  * The raftkv SDK. It finds the leader among `endpoints`, follows "not the leader" hints,
@@ -242,6 +263,15 @@ export class RaftKvClient {
   private closed = false;
   private refreshing = false;
   private lastRefreshMs = -Infinity;
+  private readonly reads: ReadPolicy;
+  /** The endpoint the next round-robin read starts from. */
+  private readCursor = 0;
+  /** Endpoints a round-robin read failed on, skipped until `untilMs`; cleared by a success. */
+  private readonly cooldowns = new Map<string, { failures: number; untilMs: number }>();
+  /** 'leader' reads: the endpoint last seen to lead (a write succeeded there, or it said so). */
+  private leaderAt: string | null = null;
+  private findingLeader = false;
+  private lastFindLeaderMs = -Infinity;
 
   constructor(options: RaftKvClientOptions) {
     if (options.endpoints.length === 0) throw new InvalidArgumentError('endpoints', 'at least one endpoint is required');
@@ -257,6 +287,15 @@ export class RaftKvClient {
     this.backoffMaxMs = options.backoffMaxMs ?? 1000;
     this.random = options.random ?? Math.random;
     this.useStream = (options.transport ?? 'stream') === 'stream';
+    if (options.reads !== undefined && !readPolicies.includes(options.reads)) {
+      throw new InvalidArgumentError('reads', `must be ${readPolicies.map((p) => `'${p}'`).join(' or ')}, not ${JSON.stringify(options.reads)}`);
+    }
+    this.reads = options.reads ?? (this.endpoints.length > 1 ? 'round-robin' : 'leader');
+  }
+
+  /** Where this client's reads go (the `reads` option, or its default). */
+  get readPolicy(): ReadPolicy {
+    return this.reads;
   }
 
   async put(key: Bytes, value: Bytes, options: CallOptions = {}): Promise<PutResult> {
@@ -266,7 +305,7 @@ export class RaftKvClient {
 
   /** The key, or null if it does not exist. Linearizable unless asked otherwise. */
   async get(key: Bytes, options: CallOptions & { consistency?: Consistency } = {}): Promise<KeyValue | null> {
-    const response = await this.call('KV', 'get', { key: toBuffer(key), consistency: grpcConsistency(options.consistency) }, options);
+    const response = await this.call('KV', 'get', { key: toBuffer(key), consistency: grpcConsistency(options.consistency) }, options, this.readRoute());
     return response.found ? toKeyValue(response.kv) : null;
   }
 
@@ -296,6 +335,7 @@ export class RaftKvClient {
       'range',
       { ...request, limit: options.limit ?? 0, consistency: grpcConsistency(options.consistency) },
       options,
+      this.readRoute(),
     );
     return { kvs: (response.kvs as unknown[]).map(toKeyValue), more: response.more as boolean };
   }
@@ -414,6 +454,75 @@ export class RaftKvClient {
 
   // ---------------------------------------------------------------------------------------
 
+  /** The route of a get or range under the read policy. */
+  private readRoute(): Route {
+    if (this.reads === 'round-robin') return spreadRoute;
+    if (this.endpoints[this.preferred] !== this.leaderAt) this.findLeader();
+    return { kind: 'cluster', followLeader: true };
+  }
+
+  /**
+   * 'leader' reads: a follower serves reads itself, so nothing sends a read-only client to the
+   * leader; ask the preferred endpoint who leads, in the background, at most once per
+   * `refreshIntervalMs`, and prefer the leader's address (a pinned client: if it is listed).
+   */
+  private findLeader(): void {
+    if (this.findingLeader || this.closed || Date.now() - this.lastFindLeaderMs < refreshIntervalMs) return;
+    this.findingLeader = true;
+    this.lastFindLeaderMs = Date.now();
+    const asked = this.endpoints[this.preferred] as string;
+    void this.call('Cluster', 'status', {}, { timeoutMs: this.attemptTimeoutMs }, { kind: 'endpoint', endpoint: asked })
+      .then((response) => {
+        const status = response as unknown as ClusterStatus;
+        if (this.endpoints[this.preferred] !== asked) return;
+        if (status.role === 'leader') this.leaderAt = asked;
+        else if (status.leaderAddress !== '') {
+          const index = this.endpointIndex(status.leaderAddress);
+          if (index >= 0) this.preferred = index;
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.findingLeader = false;
+      });
+  }
+
+  /**
+   * The next endpoint for a round-robin read: in turn from the cursor, skipping those cooling
+   * down and, while others remain, those this call already tried. When every endpoint cools
+   * down, the one whose cooldown ends first: a read is never refused for want of a healthy node.
+   */
+  private nextReadEndpoint(tried: ReadonlySet<string>): string {
+    const now = Date.now();
+    const count = this.endpoints.length;
+    let fallback: string | null = null;
+    let fallbackUntilMs = Infinity;
+    for (let step = 0; step < count; step++) {
+      const index = (this.readCursor + step) % count;
+      const endpoint = this.endpoints[index] as string;
+      const untilMs = this.cooldowns.get(endpoint)?.untilMs ?? 0;
+      if (untilMs <= now && !tried.has(endpoint)) {
+        this.readCursor = (index + 1) % count;
+        return endpoint;
+      }
+      // Untried first, then the soonest out of cooldown.
+      const rank = (tried.has(endpoint) ? cooldownMaxMs * 2 : 0) + Math.max(0, untilMs - now);
+      if (rank < fallbackUntilMs) {
+        fallback = endpoint;
+        fallbackUntilMs = rank;
+      }
+    }
+    this.readCursor = (this.readCursor + 1) % count;
+    return fallback ?? (this.endpoints[0] as string);
+  }
+
+  /** A round-robin read failed on `endpoint`: skip it for a while, longer each failure in a row. */
+  private coolDown(endpoint: string): void {
+    const failures = (this.cooldowns.get(endpoint)?.failures ?? 0) + 1;
+    const ms = Math.min(cooldownMaxMs, cooldownInitialMs * 2 ** Math.min(failures - 1, 16));
+    this.cooldowns.set(endpoint, { failures, untilMs: Date.now() + ms });
+  }
+
   /** Adds the members' client addresses to the endpoints (unless pinned). */
   private learnMembers(list: MemberList): MemberList {
     if (!this.pinned) for (const member of list.members) if (member.clientAddress !== '') this.endpointIndex(member.clientAddress);
@@ -426,6 +535,8 @@ export class RaftKvClient {
     if (this.pinned || index < 0 || this.endpoints.length <= 1) return;
     const preferred = this.endpoints[this.preferred];
     this.endpoints.splice(index, 1);
+    this.cooldowns.delete(endpoint);
+    this.readCursor %= this.endpoints.length;
     const kept = preferred === undefined ? -1 : this.endpoints.indexOf(preferred);
     this.preferred = kept >= 0 ? kept : 0;
   }
@@ -570,13 +681,17 @@ export class RaftKvClient {
       if (options.signal?.aborted) throw new CancelledError('the call was cancelled', { cause: options.signal.reason });
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw gaveUp();
-      const endpoint = route.kind === 'endpoint' ? route.endpoint : (this.endpoints[this.preferred] as string);
+      const endpoint =
+        route.kind === 'endpoint' ? route.endpoint : route.kind === 'spread' ? this.nextReadEndpoint(tried) : (this.endpoints[this.preferred] as string);
       const materialized = materialize(request);
       tried.add(endpoint);
       const change = route.kind === 'cluster' && route.change === true;
       try {
         const attemptMs = route.kind === 'endpoint' || change ? remaining : Math.min(remaining, this.attemptTimeoutMs);
-        return await this.attempt(endpoint, service, method, materialized, attemptMs, options.signal);
+        const response = await this.attempt(endpoint, service, method, materialized, attemptMs, options.signal);
+        if (route.kind === 'spread') this.cooldowns.delete(endpoint);
+        else if (route.kind === 'cluster' && route.followLeader && isWrite(method)) this.leaderAt = endpoint;
+        return response;
       } catch (error) {
         lastError = error;
         const code = (error as grpc.ServiceError).code;
@@ -607,6 +722,10 @@ export class RaftKvClient {
         }
         failures++;
         if (route.kind === 'endpoint') throw gaveUp(); // one node asked, one answer
+        if (route.kind === 'spread') {
+          await this.afterSpreadFailure(endpoint, error as grpc.ServiceError, tried, failures, deadline, options.signal);
+          continue;
+        }
         if (code === grpc.status.FAILED_PRECONDITION && route.followLeader && isRemovedAnswer(error as grpc.ServiceError)) {
           // The node is no longer a member: go to the member it names, forget it, learn the others.
           const hint = leaderHint(error as grpc.ServiceError);
@@ -650,6 +769,38 @@ export class RaftKvClient {
         await this.backoff(failures, deadline, options.signal);
       }
     }
+  }
+
+  /**
+   * A round-robin read failed on `endpoint` for a reason another node may not have: unavailable,
+   * timed out, not serving (removed, no leader known, stopping) or overloaded. Reads are
+   * idempotent, so the read goes to the next endpoint at once while one is left untried; after
+   * a full turn it backs off. A removed node is forgotten, as for any call.
+   */
+  private async afterSpreadFailure(
+    endpoint: string,
+    error: grpc.ServiceError,
+    tried: ReadonlySet<string>,
+    failures: number,
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (error.code === grpc.status.FAILED_PRECONDITION && isRemovedAnswer(error)) {
+      const hint = leaderHint(error);
+      if (hint !== null) this.endpointIndex(hint);
+      this.forgetEndpoint(endpoint);
+      this.refreshEndpoints();
+    } else if (error.code !== grpc.status.RESOURCE_EXHAUSTED) {
+      // An overloaded node is healthy: it just needs a moment, and the next read may go there.
+      this.coolDown(endpoint);
+      if (error.code === grpc.status.FAILED_PRECONDITION) {
+        const hint = leaderHint(error);
+        if (hint !== null) this.endpointIndex(hint);
+      }
+      if (error.code === grpc.status.UNAVAILABLE && this.endpoints.length > 1) this.refreshEndpoints();
+    }
+    if (this.endpoints.some((e) => !tried.has(e))) return;
+    await this.backoff(failures, deadline, signal);
   }
 
   private attempt(
@@ -778,6 +929,10 @@ function isRetryable(code: grpc.status): boolean {
     code === grpc.status.CANCELLED ||
     code === grpc.status.FAILED_PRECONDITION
   );
+}
+
+function isWrite(method: Method): boolean {
+  return method === 'put' || method === 'delete' || method === 'compareAndSwap' || method === 'registerSession';
 }
 
 function isDeadline(error: unknown): boolean {
