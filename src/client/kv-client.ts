@@ -132,6 +132,12 @@ export interface ClusterStatus {
   readonly members: readonly { id: string; peerAddress: string; clientAddress: string; voter: boolean }[];
   /** The configuration in force leaves this node out: it serves no client requests. */
   readonly removed: boolean;
+  /**
+   * Linearizable reads this node began since it started, and the ReadIndex requests it made
+   * for them (batched: one outstanding per node). 0 from a node too old to report them.
+   */
+  readonly linearizableReads: number;
+  readonly readIndexRequests: number;
 }
 
 /** One member of the cluster, as the leader sees it (`members()`). */

@@ -78,6 +78,7 @@ export function clusterOperations(deps: ClusterServiceDeps): ClusterOperations {
     status: async () => {
       const status = node.status();
       const loopDelay = node.loopDelay();
+      const reads = node.readIndexCounts();
       return {
         id: status.id,
         role: status.role,
@@ -98,6 +99,8 @@ export function clusterOperations(deps: ClusterServiceDeps): ClusterOperations {
         loopStallThresholdMs: loopDelay.stallMs,
         members: memberList(status, directory).members,
         removed: node.isRemoved(),
+        linearizableReads: reads.reads,
+        readIndexRequests: reads.requests,
       };
     },
     transferLeadership: async (request, timeoutMs) => {
