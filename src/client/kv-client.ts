@@ -272,6 +272,8 @@ export class RaftKvClient {
   private readonly reads: ReadPolicy;
   /** The endpoint the next round-robin read starts from. */
   private readCursor = 0;
+  /** The endpoint of the reads issued in this turn of the event loop (round-robin), or null. */
+  private turnEndpoint: string | null = null;
   /** Endpoints a round-robin read failed on, skipped until `untilMs`; cleared by a success. */
   private readonly cooldowns = new Map<string, { failures: number; untilMs: number }>();
   /** 'leader' reads: the endpoint last seen to lead (a write succeeded there, or it said so). */
@@ -494,11 +496,31 @@ export class RaftKvClient {
   }
 
   /**
-   * The next endpoint for a round-robin read: in turn from the cursor, skipping those cooling
-   * down and, while others remain, those this call already tried. When every endpoint cools
-   * down, the one whose cooldown ends first: a read is never refused for want of a healthy node.
+   * The endpoint for a round-robin read. Reads issued in the same turn of the event loop go to
+   * one endpoint, the next turn's to the next: the stream sends a turn's calls to a node as one
+   * frame, and a node confirms the reads that arrive together with one ReadIndex request, so
+   * splitting a turn's reads over every node would cost each node more per read (a third of the
+   * batch, the same work per frame and per request). A retry always moves on.
    */
   private nextReadEndpoint(tried: ReadonlySet<string>): string {
+    const held = this.turnEndpoint;
+    if (tried.size === 0 && held !== null && this.endpoints.includes(held) && (this.cooldowns.get(held)?.untilMs ?? 0) <= Date.now()) return held;
+    const endpoint = this.rotateReads(tried);
+    if (tried.size === 0) {
+      this.turnEndpoint = endpoint;
+      queueMicrotask(() => {
+        this.turnEndpoint = null;
+      });
+    }
+    return endpoint;
+  }
+
+  /**
+   * The next endpoint in turn from the cursor, skipping those cooling down and, while others
+   * remain, those this call already tried. When every endpoint cools down, the one whose
+   * cooldown ends first: a read is never refused for want of a healthy node.
+   */
+  private rotateReads(tried: ReadonlySet<string>): string {
     const now = Date.now();
     const count = this.endpoints.length;
     let fallback: string | null = null;

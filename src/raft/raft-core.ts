@@ -138,6 +138,11 @@ export class RaftCore {
   /** Deferred so that many proposals or reads between two Readys share one round of messages. */
   private broadcastAppendPending = false;
   private broadcastHeartbeatPending = false;
+  /**
+   * Leader only: the newest ReadIndex context a heartbeat broadcast carried that is not yet
+   * confirmed, or null. While it is, new requests wait for the next broadcast (see startRead).
+   */
+  private readRoundContext: string | null = null;
 
   private lastHardState: HardState;
   private lastSoftState: SoftState;
@@ -538,6 +543,7 @@ export class RaftCore {
     this.transferee = null;
     this.uncommittedBytes = 0;
     this.readQueue.clear();
+    this.readRoundContext = null;
     this.readsAwaitingTermCommit = [];
     this.leaseRevoked = false;
     this.broadcastAppendPending = false;
@@ -620,6 +626,10 @@ export class RaftCore {
           const confirmed = (acks: ReadonlySet<NodeId>): boolean => hasJointQuorum(this.membership, (id) => acks.has(id));
           for (const read of this.readQueue.ack(message.readContext, message.from, confirmed)) {
             this.answerRead(read.context, read.requester, read.index);
+          }
+          if (this.readRoundContext !== null && !this.readQueue.has(this.readRoundContext)) {
+            this.readRoundContext = null;
+            if (this.readQueue.size > 0) this.broadcastHeartbeatPending = true;
           }
         }
         return;
@@ -840,7 +850,11 @@ export class RaftCore {
     }
     const read: PendingRead = { context, requester, index, acks: new Set([this.id]) };
     this.readQueue.add(read);
-    this.broadcastHeartbeatPending = true;
+    // One confirmation round in flight at a time: requests that arrive meanwhile (each node's
+    // batch, read-waits.ts) are confirmed together by the next broadcast, sent as soon as this
+    // round is answered, or by the next heartbeat tick if it is lost. A round sent before a
+    // request arrived never confirms it: its acks prove nothing about later (thesis §6.4).
+    if (this.readRoundContext === null) this.broadcastHeartbeatPending = true;
   }
 
   private answerRead(context: string, requester: NodeId, index: Index): void {
@@ -1023,6 +1037,7 @@ export class RaftCore {
     if (this.broadcastHeartbeatPending) {
       this.broadcastHeartbeatPending = false;
       const readContext = this.readQueue.newestContext();
+      if (readContext !== '') this.readRoundContext = readContext;
       for (const [peer, progress] of this.progress) {
         this.send({
           type: 'heartbeat',

@@ -59,6 +59,37 @@ describe('ReadIndex (thesis §6.4)', () => {
     ]);
   });
 
+  it('thesis §6.4 a leader keeps one confirmation round in flight: requests arriving meanwhile go together in the next round, never confirmed by the earlier one', () => {
+    const cluster = new Cluster({ size: 3 });
+    cluster.elect(n1);
+    const leader = cluster.core(n1);
+    leader.readIndex('r1');
+    cluster.drain(n1);
+    expect(ofType(cluster.network, 'heartbeat').map((m) => m.readContext)).toEqual(['r1', 'r1']);
+    // r2 (the leader's own) and r3 (a follower's batch) arrive while r1's round is out: no new round.
+    leader.readIndex('r2');
+    cluster.core(n2).readIndex('r3');
+    cluster.drain(n2);
+    cluster.deliver((m) => m.type === 'read-index');
+    cluster.drain(n1);
+    expect(ofType(cluster.network, 'heartbeat')).toHaveLength(2);
+    // r1's acks confirm r1 only; the next round, sent at once, carries the newest request.
+    cluster.deliver((m) => m.type === 'heartbeat');
+    cluster.drain(n2);
+    cluster.drain(n3);
+    cluster.deliver((m) => m.type === 'heartbeat-response');
+    cluster.drain(n1);
+    expect(cluster.readStates.get(n1)).toEqual([{ context: 'r1', index: 1 }]);
+    expect(ofType(cluster.network, 'heartbeat').map((m) => m.readContext)).toEqual(['r3', 'r3']);
+    cluster.stabilize();
+    expect(cluster.readStates.get(n1)).toEqual([
+      { context: 'r1', index: 1 },
+      { context: 'r2', index: 1 },
+    ]);
+    expect(cluster.readStates.get(n2)).toEqual([{ context: 'r3', index: 1 }]);
+    expect(ofType(cluster.sent, 'heartbeat').map((m) => m.readContext).filter((c) => c !== '')).toEqual(['r1', 'r1', 'r3', 'r3']);
+  });
+
   it('thesis §6.4 a read on a new leader waits until it has committed an entry of its term', () => {
     const cluster = new Cluster({ size: 3 });
     // The followers' acknowledgements of the new leader's no-op are lost, so it cannot commit it.
