@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RaftKvClient, type ClusterStatus } from '../../src/client/index.js';
-import { ProcessCluster, waitFor } from './process-cluster.js';
+import { ProcessCluster, runCli, waitFor } from './process-cluster.js';
 
 /**
  * Reads spread over a 3-node cluster of real processes (README "Consistency"): a round-robin
@@ -85,4 +85,17 @@ describe('reads spread over every member', () => {
       for (const c of readers) c.close();
     }
   }, 120_000);
+});
+
+/** `--reads` on the CLI: a bad value exits 2 naming the flag, before any call. */
+describe('raftkv --reads with a bad value', () => {
+  it.each([
+    [['get', 'k', '--endpoints', '127.0.0.1:1', '--reads', 'nearest']],
+    [['range', 'k', '--endpoints', '127.0.0.1:1', '--reads', 'any']],
+    [['bench', '--endpoints', '127.0.0.1:1', '--workload', 'get', '--duration', '1', '--reads', 'follower']],
+  ])('raftkv %j exits 2 naming the flag and the choices', async (args) => {
+    const result = await runCli(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`--reads: must be leader or round-robin, got "${args[args.length - 1]}"`);
+  }, 30_000);
 });
