@@ -60,12 +60,12 @@ export interface RaftKvClientOptions {
    */
   readonly transport?: 'stream' | 'unary';
   /**
-   * Where gets and ranges go (linearizable and serializable alike). 'round-robin' (the default
-   * with several endpoints, as etcd's clientv3 balances with gRPC's round_robin): each read to
-   * the next of the endpoints in turn, learned member addresses included, skipping one that
-   * failed recently and retrying the read on another. 'leader' (the default with one
-   * endpoint): to the leader, found from the endpoints (a pinned client: among them). Writes,
-   * compare-and-swap, sessions and membership calls always go to the leader.
+   * Where gets and ranges go (linearizable and serializable alike). 'leader' (the default): to
+   * the leader, found from the endpoints (a pinned client: among them). 'round-robin' (as etcd's
+   * clientv3 balances with gRPC's round_robin): over the endpoints in turn, learned member
+   * addresses included, skipping one that failed recently and retrying the read on another.
+   * Writes, compare-and-swap, sessions and membership calls always go to the leader. README
+   * "The SDK" says why 'leader' is the default.
    */
   readonly reads?: ReadPolicy;
 }
@@ -243,6 +243,8 @@ const refreshIntervalMs = 2000;
 /** How long a round-robin client skips an endpoint after a failure: doubling per failure in a row, up to the max. */
 const cooldownInitialMs = 250;
 const cooldownMaxMs = 8000;
+/** How long round-robin reads stay on one endpoint before moving to the next (see nextReadEndpoint). */
+const readTurnMs = 1;
 
 /**
  * The raftkv SDK. It finds the leader among `endpoints`, follows "not the leader" hints,
@@ -272,8 +274,9 @@ export class RaftKvClient {
   private readonly reads: ReadPolicy;
   /** The endpoint the next round-robin read starts from. */
   private readCursor = 0;
-  /** The endpoint of the reads issued in this turn of the event loop (round-robin), or null. */
+  /** Round-robin: the endpoint of the reads issued in this turn, until `turnEndsMs`. */
   private turnEndpoint: string | null = null;
+  private turnEndsMs = 0;
   /** Endpoints a round-robin read failed on, skipped until `untilMs`; cleared by a success. */
   private readonly cooldowns = new Map<string, { failures: number; untilMs: number }>();
   /** 'leader' reads: the endpoint last seen to lead (a write succeeded there, or it said so). */
@@ -298,7 +301,9 @@ export class RaftKvClient {
     if (options.reads !== undefined && !readPolicies.includes(options.reads)) {
       throw new InvalidArgumentError('reads', `must be ${readPolicies.map((p) => `'${p}'`).join(' or ')}, not ${JSON.stringify(options.reads)}`);
     }
-    this.reads = options.reads ?? (this.endpoints.length > 1 ? 'round-robin' : 'leader');
+    // Measured (README "Benchmarks"): with every node on one 2-core machine, spreading reads
+    // costs each read more (a follower's hop to the leader, smaller batches) than it gains.
+    this.reads = options.reads ?? 'leader';
   }
 
   /** Where this client's reads go (the `reads` option, or its default). */
@@ -496,21 +501,21 @@ export class RaftKvClient {
   }
 
   /**
-   * The endpoint for a round-robin read. Reads issued in the same turn of the event loop go to
-   * one endpoint, the next turn's to the next: the stream sends a turn's calls to a node as one
-   * frame, and a node confirms the reads that arrive together with one ReadIndex request, so
-   * splitting a turn's reads over every node would cost each node more per read (a third of the
-   * batch, the same work per frame and per request). A retry always moves on.
+   * The endpoint for a round-robin read. Reads issued within `readTurnMs` of the turn's first go
+   * to one endpoint, the next ones to the next: the stream sends the calls of one event-loop
+   * turn to a node as one frame, and a node confirms the reads that arrive together with one
+   * ReadIndex request, so splitting them over every node would cost each node more per read (a
+   * third of the batch, the same work per frame and per request). Measured: about half the
+   * server CPU per read of rotating every call. A retry always moves on.
    */
   private nextReadEndpoint(tried: ReadonlySet<string>): string {
     const held = this.turnEndpoint;
-    if (tried.size === 0 && held !== null && this.endpoints.includes(held) && (this.cooldowns.get(held)?.untilMs ?? 0) <= Date.now()) return held;
+    const now = performance.now();
+    if (tried.size === 0 && held !== null && now < this.turnEndsMs && this.endpoints.includes(held) && (this.cooldowns.get(held)?.untilMs ?? 0) <= Date.now()) return held;
     const endpoint = this.rotateReads(tried);
     if (tried.size === 0) {
       this.turnEndpoint = endpoint;
-      queueMicrotask(() => {
-        this.turnEndpoint = null;
-      });
+      this.turnEndsMs = now + readTurnMs;
     }
     return endpoint;
   }

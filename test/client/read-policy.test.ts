@@ -3,6 +3,9 @@ import { InvalidArgumentError, RaftKvClient } from '../../src/client/index.js';
 import { NotLeaderError, RemovedNodeError, ShuttingDownError } from '../../src/shared/errors.js';
 import { FakeNode } from '../server/fake-node.js';
 
+/** Lets the client's round-robin turn (1 ms) end, so the next read goes to the next endpoint. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 3));
+
 const keyValue = (value: string): Record<string, unknown> => ({
   found: true,
   kv: { key: Buffer.from('k'), value: Buffer.from(value), version: 1, createRevision: 1, modRevision: 1 },
@@ -42,10 +45,10 @@ describe('RaftKvClient read policy', () => {
   }
   const count = (node: FakeNode, kind: string): number => node.seen.filter((op) => op.kind === kind).length;
 
-  it('defaults to round-robin with several endpoints and to leader with one; refuses an unknown policy, naming it', () => {
-    expect(track(new RaftKvClient({ endpoints: ['127.0.0.1:1', '127.0.0.1:2'] })).readPolicy).toBe('round-robin');
+  it('defaults to leader, with one endpoint or several; refuses an unknown policy, naming it', () => {
+    expect(track(new RaftKvClient({ endpoints: ['127.0.0.1:1', '127.0.0.1:2'] })).readPolicy).toBe('leader');
     expect(track(new RaftKvClient({ endpoints: ['127.0.0.1:1'] })).readPolicy).toBe('leader');
-    expect(track(new RaftKvClient({ endpoints: ['127.0.0.1:1', '127.0.0.1:2'], reads: 'leader' })).readPolicy).toBe('leader');
+    expect(track(new RaftKvClient({ endpoints: ['127.0.0.1:1', '127.0.0.1:2'], reads: 'round-robin' })).readPolicy).toBe('round-robin');
     const make = (): RaftKvClient => new RaftKvClient({ endpoints: ['127.0.0.1:1'], reads: 'nearest' as never });
     expect(make).toThrow(InvalidArgumentError);
     expect(make).toThrow(`reads: must be 'leader' or 'round-robin', not "nearest"`);
@@ -53,16 +56,26 @@ describe('RaftKvClient read policy', () => {
 
   it('round-robin sends each get and range, linearizable or serializable, to the next endpoint in turn (the reads of one turn together)', async () => {
     const nodes = await cluster();
-    const client = track(new RaftKvClient({ endpoints: nodes.map((n) => n.address) }));
+    const client = track(new RaftKvClient({ endpoints: nodes.map((n) => n.address), reads: 'round-robin' }));
     const served: string[] = [];
-    for (let i = 0; i < 6; i++) served.push((await client.get('k'))?.value.toString() ?? '');
-    for (let i = 0; i < 3; i++) served.push((await client.get('k', { consistency: 'serializable' }))?.value.toString() ?? '');
+    for (let i = 0; i < 6; i++) {
+      await nextTurn();
+      served.push((await client.get('k'))?.value.toString() ?? '');
+    }
+    for (let i = 0; i < 3; i++) {
+      await nextTurn();
+      served.push((await client.get('k', { consistency: 'serializable' }))?.value.toString() ?? '');
+    }
     expect(served).toEqual(['n2', 'n3', 'n1', 'n2', 'n3', 'n1', 'n2', 'n3', 'n1']);
-    for (let i = 0; i < 3; i++) await client.range({ prefix: 'k' });
+    for (let i = 0; i < 3; i++) {
+      await nextTurn();
+      await client.range({ prefix: 'k' });
+    }
     expect(nodes.map((n) => count(n, 'range'))).toEqual([1, 1, 1]);
-    // Reads issued together (one turn of the event loop: one stream frame) go to one node; the
-    // next turn's to the next.
+    // Reads issued together (one turn: one stream frame, one ReadIndex batch) go to one node;
+    // the next turn's to the next.
     for (let turn = 0; turn < 3; turn++) {
+      await nextTurn();
       const before = nodes.map((n) => count(n, 'get'));
       await Promise.all(Array.from({ length: 10 }, () => client.get('k')));
       expect(nodes.map((n, i) => count(n, 'get') - (before[i] as number)).sort()).toEqual([0, 0, 10]);
@@ -73,13 +86,16 @@ describe('RaftKvClient read policy', () => {
   it('writes still go to the leader (found from hints) while reads keep rotating', async () => {
     const nodes = await cluster();
     const [n2, n3, leader] = nodes as [FakeNode, FakeNode, FakeNode];
-    const client = track(new RaftKvClient({ endpoints: [n2.address, n3.address] }));
+    const client = track(new RaftKvClient({ endpoints: [n2.address, n3.address], reads: 'round-robin' }));
     for (let i = 0; i < 4; i++) expect(await client.put(`k${i}`, 'v')).toEqual({ revision: 7, version: 1 });
     expect(count(leader, 'put')).toBe(4);
     expect(count(n2, 'put') + count(n3, 'put')).toBeLessThanOrEqual(1);
     // The leader's address, learned from a hint, joined the rotation.
     const served = new Set<string>();
-    for (let i = 0; i < 6; i++) served.add((await client.get('k'))?.value.toString() ?? '');
+    for (let i = 0; i < 6; i++) {
+      await nextTurn();
+      served.add((await client.get('k'))?.value.toString() ?? '');
+    }
     expect([...served].sort()).toEqual(['n1', 'n2', 'n3']);
     expect(count(leader, 'put')).toBe(4);
   });
@@ -87,7 +103,7 @@ describe('RaftKvClient read policy', () => {
   it('skips a dead endpoint: every read succeeds elsewhere, and the dead one is tried only after its cooldown', async () => {
     const nodes = await cluster();
     const dead = '127.0.0.1:1';
-    const client = track(new RaftKvClient({ endpoints: [dead, nodes[0]!.address, nodes[1]!.address], pinned: true, timeoutMs: 5000 }));
+    const client = track(new RaftKvClient({ endpoints: [dead, nodes[0]!.address, nodes[1]!.address], pinned: true, timeoutMs: 5000, reads: 'round-robin' }));
     const served: string[] = [];
     for (let i = 0; i < 20; i++) served.push((await client.get('k'))?.value.toString() ?? '');
     expect(served.every((name) => name === 'n2' || name === 'n3')).toBe(true);
@@ -101,8 +117,11 @@ describe('RaftKvClient read policy', () => {
     const stopping = track(await FakeNode.start({ get: () => Promise.reject(new ShuttingDownError('node n2 is stopping')) }));
     const leaderless = track(await FakeNode.start({ get: () => Promise.reject(new NotLeaderError(null, null)) }));
     const removed = track(await FakeNode.start({ get: () => Promise.reject(new RemovedNodeError('n4', 'n1', healthy.address)) }));
-    const client = track(new RaftKvClient({ endpoints: [stopping.address, leaderless.address, removed.address, healthy.address], timeoutMs: 5000 }));
-    for (let i = 0; i < 12; i++) expect((await client.get('k'))?.value.toString()).toBe('healthy');
+    const client = track(new RaftKvClient({ endpoints: [stopping.address, leaderless.address, removed.address, healthy.address], timeoutMs: 5000, reads: 'round-robin' }));
+    for (let i = 0; i < 12; i++) {
+      await nextTurn();
+      expect((await client.get('k'))?.value.toString()).toBe('healthy');
+    }
     // Each refusing node was asked about once, then cooled down (or, removed, forgotten).
     expect(count(stopping, 'get')).toBeLessThanOrEqual(2);
     expect(count(leaderless, 'get')).toBeLessThanOrEqual(2);
