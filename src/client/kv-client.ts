@@ -61,7 +61,8 @@ export interface RaftKvClientOptions {
   readonly transport?: 'stream' | 'unary';
   /**
    * Where gets and ranges go (linearizable and serializable alike). 'leader' (the default): to
-   * the leader, found from the endpoints (a pinned client: among them). 'round-robin' (as etcd's
+   * the leader, found from the endpoints (a pinned client: among them); a client given one
+   * endpoint reads from it until a write takes it to the leader. 'round-robin' (as etcd's
    * clientv3 balances with gRPC's round_robin): over the endpoints in turn, learned member
    * addresses included, skipping one that failed recently and retrying the read on another.
    * Writes, compare-and-swap, sessions and membership calls always go to the leader. README
@@ -284,6 +285,8 @@ export class RaftKvClient {
   /** 'leader' reads: the endpoint last seen to lead (a write succeeded there, or it said so), and when. */
   private leaderAt: string | null = null;
   private leaderSeenMs = -Infinity;
+  /** 'leader' reads look for the leader only for a client given several endpoints (see findLeader). */
+  private readonly findsLeader: boolean;
   private findingLeader = false;
   private lastFindLeaderMs = -Infinity;
 
@@ -307,6 +310,7 @@ export class RaftKvClient {
     // Measured (README "Benchmarks"): with every node on one 2-core machine, spreading reads
     // costs each read more (a follower's hop to the leader, smaller batches) than it gains.
     this.reads = options.reads ?? 'leader';
+    this.findsLeader = this.endpoints.length > 1;
   }
 
   /** Where this client's reads go (the `reads` option, or its default). */
@@ -474,7 +478,7 @@ export class RaftKvClient {
   private readRoute(): Route {
     if (this.reads === 'round-robin') return spreadRoute;
     // Leadership moves without telling a reader: a follower serves reads itself, so look again now and then.
-    if (this.endpoints[this.preferred] !== this.leaderAt || Date.now() - this.leaderSeenMs > leaderRecheckMs) this.findLeader();
+    if (this.findsLeader && (this.endpoints[this.preferred] !== this.leaderAt || Date.now() - this.leaderSeenMs > leaderRecheckMs)) this.findLeader();
     return { kind: 'cluster', followLeader: true };
   }
 
@@ -482,6 +486,8 @@ export class RaftKvClient {
    * 'leader' reads: a follower serves reads itself, so nothing sends a read-only client to the
    * leader; ask the preferred endpoint who leads, in the background, at most once per
    * `refreshIntervalMs`, and prefer the leader's address (a pinned client: if it is listed).
+   * Not for a client given one endpoint: it reads from that node until a write takes it to the
+   * leader, as before (tests and tools read one node's state that way).
    */
   private findLeader(): void {
     if (this.findingLeader || this.closed || Date.now() - this.lastFindLeaderMs < refreshIntervalMs) return;

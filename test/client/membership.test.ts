@@ -125,8 +125,7 @@ describe('membership refusals: server error -> gRPC status -> SDK error', () => 
     cleanup.push(() => client.close());
     expect(await client.get('k')).toBeNull();
     expect(await client.get('k')).toBeNull();
-    // ('leader' reads also ask the endpoint who leads, in the background: a status call.)
-    expect(removed.calls.filter((c) => c !== 'status')).toEqual(['get']);
+    expect(removed.calls).toEqual(['get']);
     expect(member.calls.filter((c) => c === 'get')).toEqual(['get', 'get']);
     // It also asked the member for the member list in the background, to learn the others.
     await expect.poll(() => member.calls.includes('memberList')).toBe(true);

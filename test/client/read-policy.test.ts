@@ -141,4 +141,20 @@ describe('RaftKvClient read policy', () => {
     await expect.poll(async () => (await client.get('k'))?.value.toString(), { timeout: 5000 }).toBe('n1');
     expect(count(n2, 'get')).toBe(0);
   });
+
+  it("'leader' with one endpoint reads from it, as before, without asking who leads (tools read one node's state so)", async () => {
+    const asked: string[] = [];
+    const follower = track(
+      await FakeNode.start({
+        get: async () => keyValue('follower'),
+        status: () => {
+          asked.push('status');
+          return { id: 'n2', role: 'follower', term: 1, leaderId: 'n1', leaderAddress: '127.0.0.1:1', members: [] };
+        },
+      }),
+    );
+    const client = track(new RaftKvClient({ endpoints: [follower.address] }));
+    for (let i = 0; i < 5; i++) expect((await client.get('k'))?.value.toString()).toBe('follower');
+    expect(asked).toEqual([]);
+  });
 });
