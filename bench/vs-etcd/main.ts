@@ -97,7 +97,7 @@ async function main(argv: readonly string[]): Promise<number> {
       }
     }
   } catch (error) {
-    failure = error;
+    failure = abort.signal.aborted ? abort.signal.reason : error;
   } finally {
     await children.stopAll();
     process.off('SIGINT', onSignal);

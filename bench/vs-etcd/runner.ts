@@ -73,6 +73,7 @@ export async function measure(cluster: RunningCluster, workload: Workload, optio
     const cpuBefore = cluster.nodes.map((n) => processCpuMs(n.pid));
     const generatorBefore = process.cpuUsage();
     const result = await runLoad(driver, { ...load, durationMs: options.durationS * 1000 });
+    options.signal?.throwIfAborted(); // a cut-short run is no figure, and its nodes may be gone
     const generator = process.cpuUsage(generatorBefore);
     const servers = cluster.nodes.map((n, i) => ({
       id: n.id,
