@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 case " $* " in *" --help "*) exec node --import tsx bench/vs-etcd/main.ts --help ;; esac
 RAFTKV_BENCH_CHECK_OPTIONS=1 node --import tsx bench/vs-etcd/main.ts "$@"
-RAFTKV_BENCH_COMMAND="bench/vs-etcd.sh$(printf ' %q' "$@")"
+RAFTKV_BENCH_COMMAND="bench/vs-etcd.sh"
+if [ "$#" -gt 0 ]; then RAFTKV_BENCH_COMMAND+="$(printf ' %q' "$@")"; fi
 export RAFTKV_BENCH_COMMAND
 
 if ! command -v etcd >/dev/null 2>&1; then

@@ -99,8 +99,8 @@ export function formatStat(value: Stat | null, digits: number): string {
 /** Every figure recorded per system and workload, medians over the rounds. */
 export function renderDetails(records: readonly RunRecord[]): string {
   const lines = [
-    '| system | workload | runs | ops/s | p50 ms | p99 ms | servers µs CPU/op (per node) | generator µs CPU/op (% of a core) | RSS MiB at end (per node) | errors |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| system | workload | runs | ops/s | p50 ms | p99 ms | servers µs CPU/op (leader, followers) | generator µs CPU/op | generator % of a core | RSS MiB at end (leader, followers) | errors |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   const seen = new Set<string>();
   for (const r of records) {
@@ -122,7 +122,7 @@ export function renderDetails(records: readonly RunRecord[]): string {
     const generatorShare = stat(measured.map((x) => (100 * x.generatorCpuMs) / (1000 * x.seconds)));
     lines.push(
       `| ${r.system} | ${r.workload} | ${runs.length} | ${formatStat(metricStat(runs, 'opsPerSecond'), 0)} | ${formatStat(metricStat(runs, 'p50Ms'), 2)} | ${formatStat(metricStat(runs, 'p99Ms'), 2)} | ` +
-        `${formatStat(metricStat(runs, 'serverCpuUsPerOp'), 0)} (${nodeCpu === '' ? '—' : `leader first: ${nodeCpu}`}) | ${formatStat(generator, 0)} (${formatStat(generatorShare, 0)}%) | ${nodeRss === '' ? '—' : nodeRss} | ${runs.reduce((s, x) => s + x.errors, 0)} |`,
+        `${formatStat(metricStat(runs, 'serverCpuUsPerOp'), 0)}${nodeCpu === '' ? '' : `: ${nodeCpu}`} | ${formatStat(generator, 0)} | ${formatStat(generatorShare, 0)} | ${nodeRss === '' ? '—' : nodeRss} | ${runs.reduce((s, x) => s + x.errors, 0)} |`,
     );
   }
   return lines.join('\n');
