@@ -10,11 +10,14 @@ export interface KvDriver {
   close(): void;
 }
 
-/** A client per system, given these client addresses (host:port), with the client's defaults otherwise. */
+/** The deadline of each call, both clients alike: etcd3 sets none of its own. */
+const callTimeoutMs = 10_000;
+
+/** A client per system, given these client addresses (host:port), with the client's defaults otherwise (but the deadline). */
 export function createDriver(system: SystemName, endpoints: readonly string[]): KvDriver {
   switch (system) {
     case 'etcd': {
-      const client = new Etcd3({ hosts: endpoints.map((e) => `http://${e}`) });
+      const client = new Etcd3({ hosts: endpoints.map((e) => `http://${e}`), defaultCallOptions: () => ({ deadline: Date.now() + callTimeoutMs }) });
       return {
         put: async (key, value) => {
           await client.put(key).value(value).exec();
@@ -24,7 +27,7 @@ export function createDriver(system: SystemName, endpoints: readonly string[]): 
       };
     }
     case 'raftkv': {
-      const client = new RaftKvClient({ endpoints, timeoutMs: 10_000 });
+      const client = new RaftKvClient({ endpoints, timeoutMs: callTimeoutMs });
       return {
         put: async (key, value) => {
           await client.put(key, value);
