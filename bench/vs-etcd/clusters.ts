@@ -43,14 +43,15 @@ export interface StartOptions {
   readonly signal?: AbortSignal;
 }
 
-/** How long a node has to exit after SIGTERM before it gets SIGKILL. */
-const stopTimeoutMs = 15_000;
 
 /**
  * Every server process this bench started and has not yet seen exit; `stopAll` is what the
  * SIGINT handler and the error paths call, so that nothing outlives the bench.
  */
 export class Children {
+  /** How long a process has to exit after SIGTERM before it gets SIGKILL (an etcd leader hands its leadership over first). */
+  constructor(private readonly stopTimeoutMs = 15_000) {}
+
   private readonly running = new Map<number, { child: ChildProcess; exited: Promise<void> }>();
   /** Every PID ever started here, running or not. */
   readonly started: number[] = [];
@@ -81,7 +82,7 @@ export class Children {
     return [...this.running.keys()];
   }
 
-  /** Stops these processes by PID: SIGTERM, then SIGKILL after `stopTimeoutMs`; resolves once all have exited. */
+  /** Stops these processes by PID: SIGTERM, then SIGKILL after the deadline; resolves once all have exited. */
   async stop(pids: readonly number[]): Promise<void> {
     await Promise.all(pids.map(async (pid) => {
       const entry = this.running.get(pid);
@@ -89,7 +90,7 @@ export class Children {
       entry.child.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), stopTimeoutMs);
+        timer = setTimeout(() => resolve(true), this.stopTimeoutMs);
         timer.unref();
       });
       const late = await Promise.race([entry.exited.then(() => false), timedOut]);
