@@ -65,7 +65,10 @@ export class Children {
       closeSync(log); // the child holds its own copy
     }
     const pid = child.pid;
-    if (pid === undefined) throw new Error(`could not start ${command}: ${logTail(logFile)}`);
+    if (pid === undefined) {
+      child.once('error', () => {}); // reported by the throw below
+      throw new Error(`could not start ${command} (not found or not executable)`);
+    }
     const exited = new Promise<void>((resolve) => {
       child.once('exit', () => {
         this.running.delete(pid);
