@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, RaftKvError } from '../src/shared/errors.js';
 import { registerBenchCommand } from './bench-command.js';
+import { registerCertsCommand } from './certs-command.js';
 import { CommandFailure, registerClientCommands } from './client-commands.js';
 import { registerClusterCommand } from './cluster-command.js';
 import { registerMemberCommands } from './member-command.js';
@@ -28,6 +29,7 @@ registerMemberCommands(program);
 registerBenchCommand(program);
 registerSnapshotCommand(program);
 registerRecoverCommand(program);
+registerCertsCommand(program);
 
 try {
   await program.parseAsync(process.argv);
