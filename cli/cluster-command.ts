@@ -46,7 +46,7 @@ export function registerClusterCommand(program: Command): void {
             });
           }),
         );
-        process.stdout.write(`node ${node.id}: client ${node.clientAddress}, peer ${node.peerAddress}, pid ${child.pid}, log ${logFile}\n`);
+        process.stdout.write(`node ${node.id}: client ${node.clientAddress}, peer ${node.peerAddress}, http ${node.httpAddress ?? '-'}, pid ${child.pid}, log ${logFile}\n`);
       });
       const endpoints = layout.nodes.map((n) => n.clientAddress);
       process.stdout.write(`endpoints: ${endpoints.join(',')}\n`);

@@ -8,19 +8,21 @@ export interface LocalClusterLayout {
   readonly dataDir: string;
   /** Started with `--tls`: certificates in `<dataDir>/tls`, mutual TLS between nodes, client certificates required. */
   readonly tls?: boolean;
-  readonly nodes: readonly { id: string; peerAddress: string; clientAddress: string; dataDir: string }[];
+  readonly nodes: readonly { id: string; peerAddress: string; clientAddress: string; dataDir: string; httpAddress?: string }[];
 }
 
 export const defaultBasePort = 7001;
 /** Client ports sit this far above peer ports: n1 is 127.0.0.1:7001 for peers and :8001 for clients. */
 export const clientPortOffset = 1000;
+/** And the HTTP endpoints (/healthz, /readyz, /metrics) this far: :9001. */
+export const httpPortOffset = 2000;
 export const defaultDataDir = './data';
 
 /** The node layout for `nodes` nodes from `basePort`, all on loopback. */
 export function localClusterLayout(nodes: number, dataDir: string, basePort: number): LocalClusterLayout {
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw new ConfigError(`--nodes: must be an integer in 1..9, got ${nodes}`);
-  if (!Number.isInteger(basePort) || basePort < 1 || basePort + clientPortOffset + nodes > 65535) {
-    throw new ConfigError(`--base-port: must leave room for ${nodes} peer and client ports below 65536, got ${basePort}`);
+  if (!Number.isInteger(basePort) || basePort < 1 || basePort + httpPortOffset + nodes > 65535) {
+    throw new ConfigError(`--base-port: must leave room for ${nodes} peer, client and HTTP ports below 65536, got ${basePort}`);
   }
   return {
     dataDir,
@@ -28,6 +30,7 @@ export function localClusterLayout(nodes: number, dataDir: string, basePort: num
       id: `n${i + 1}`,
       peerAddress: `127.0.0.1:${basePort + i}`,
       clientAddress: `127.0.0.1:${basePort + clientPortOffset + i}`,
+      httpAddress: `127.0.0.1:${basePort + httpPortOffset + i}`,
       dataDir: join(dataDir, `n${i + 1}`),
     })),
   };
@@ -98,6 +101,7 @@ export function nodeArguments(layout: LocalClusterLayout, index: number, extra: 
     '--listen-peer', node.peerAddress,
     '--listen-client', node.clientAddress,
     '--peers', layout.nodes.map((n) => `${n.id}=${n.peerAddress}`).join(','),
+    ...(node.httpAddress === undefined ? [] : ['--listen-http', node.httpAddress]),
     ...(layout.tls === true ? tlsArguments(localCertificateDir(layout.dataDir), node.id) : []),
     ...extra,
   ];

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, RaftKvError } from '../src/shared/errors.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerCertsCommand } from './certs-command.js';
+import { registerHealthCommand } from './health-command.js';
 import { CommandFailure, registerClientCommands } from './client-commands.js';
 import { registerClusterCommand } from './cluster-command.js';
 import { registerMemberCommands } from './member-command.js';
@@ -40,6 +41,7 @@ registerBenchCommand(program);
 registerSnapshotCommand(program);
 registerRecoverCommand(program);
 registerCertsCommand(program);
+registerHealthCommand(program);
 
 try {
   await program.parseAsync(process.argv);

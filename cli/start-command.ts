@@ -48,6 +48,8 @@ export function registerStartCommand(program: Command): void {
     .option('--client-cert <file>', 'TLS on the client port: the certificate (PEM; with --client-key)')
     .option('--client-key <file>', 'TLS on the client port: the private key')
     .option('--client-ca <file>', 'require client certificates signed by this CA')
+    .option('--listen-http <host:port>', 'serve /healthz, /readyz and /metrics (Prometheus) here')
+    .option('--ready-lag-entries <n>', '/readyz fails while the applied index is more than n entries behind the commit index (default 1000)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--unsafe-stale-reads', 'TEST ONLY: serve linearizable reads without ReadIndex (needs RAFTKV_ENABLE_UNSAFE=1)')
     .option('--unsafe-ack-before-commit', 'TEST ONLY: acknowledge writes before they commit (needs RAFTKV_ENABLE_UNSAFE=1)')

@@ -66,6 +66,10 @@ export interface NodeConfig {
   readonly sessionLimits: SessionLimits;
   /** TLS on the peer and client ports (plaintext where not configured). */
   readonly tls: NodeTlsConfig;
+  /** Where /healthz, /readyz and /metrics are served; null: not at all. */
+  readonly listenHttp: string | null;
+  /** /readyz answers 503 while the applied index is more than this many entries behind the commit index. */
+  readonly readyLagEntries: number;
   /** Test-only unsafe behaviours, refused unless RAFTKV_ENABLE_UNSAFE=1 (the chaos canaries). */
   readonly unsafe: { readonly staleReads: boolean; readonly ackBeforeCommit: boolean };
 }
@@ -127,6 +131,8 @@ export interface RawNodeConfig {
   sessionResultsMax?: unknown;
   sessionResultBytesMax?: unknown;
   logLevel?: unknown;
+  listenHttp?: unknown;
+  readyLagEntries?: unknown;
   peerCert?: unknown;
   peerKey?: unknown;
   peerCa?: unknown;
@@ -144,7 +150,7 @@ const knownKeys = new Set<string>([
   'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
   'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
   'sessionsMax', 'sessionIdleEntriesMax', 'sessionResultsMax', 'sessionResultBytesMax',
-  'peerCert', 'peerKey', 'peerCa', 'peerVerifyId', 'clientCert', 'clientKey', 'clientCa',
+  'listenHttp', 'readyLagEntries', 'peerCert', 'peerKey', 'peerCa', 'peerVerifyId', 'clientCert', 'clientKey', 'clientCa',
   'unsafeStaleReads', 'unsafeAckBeforeCommit',
 ]);
 
@@ -246,6 +252,8 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
       resultBytesPerSessionMax: sessionLimit(raw.sessionResultBytesMax, 'session-result-bytes-max', 'resultBytesPerSessionMax'),
     },
     tls: tlsSettings(raw),
+    listenHttp: raw.listenHttp === undefined ? null : parseAddress(requireString(raw.listenHttp, 'listen-http'), 'listen-http'),
+    readyLagEntries: optionalInt(raw.readyLagEntries, 'ready-lag-entries', 1000, 0, 1_000_000_000),
     unsafe: { staleReads, ackBeforeCommit },
   };
 }

@@ -17,6 +17,8 @@ import { maintenanceServiceHandlers } from './maintenance-service.js';
 import { PeerDirectory } from './peer-directory.js';
 import { RaftNode } from './raft-node.js';
 import { nodeTls } from './tls.js';
+import { startHttpEndpoints } from './http-endpoints.js';
+import { nodeMetrics } from './metrics.js';
 
 /** The most a graceful stop takes; past it, calls still open are cut. */
 const shutdownDeadlineMs = 5000;
@@ -173,7 +175,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       'grpc.max_receive_message_length': config.limits.requestBytesMax,
       'grpc.max_send_message_length': 64 * 1024 * 1024,
     });
-    const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger });
+    const metrics = nodeMetrics({ status: () => node.status(), loopDelay: () => node.loopDelay() }, { member: config.id });
+    const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger, metrics });
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Maintenance').service, maintenanceServiceHandlers({ node, stateMachine, config, logger }));
@@ -183,7 +186,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         else resolve();
       });
     });
-    logger.info({ listenClient: config.listenClient, listenPeer: config.listenPeer, members: Object.fromEntries(directory.book()), ...tls.describe() }, 'node serving');
+    const http =
+      config.listenHttp === null
+        ? null
+        : await startHttpEndpoints(config.listenHttp, { status: () => node.status(), probeStorage: () => store.probe(), registry: metrics.registry, readyLagEntriesMax: config.readyLagEntries }).catch(async (error: unknown) => {
+            server.forceShutdown();
+            await node.stop(1000);
+            throw error;
+          });
+    logger.info({ listenClient: config.listenClient, listenPeer: config.listenPeer, listenHttp: http?.address ?? null, members: Object.fromEntries(directory.book()), ...tls.describe() }, 'node serving');
 
     let stopping: Promise<void> | null = null;
     let fatalError: Error | null = null;
@@ -203,6 +214,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         // Stop listening now; stopping the node then fails what unary calls still wait for
         // (UNAVAILABLE), so the server has nothing left to wait for.
         const serverClosed = shutdownServer(server, remainingMs());
+        await http?.close();
         await node.stop(remainingMs());
         directory.dispose();
         await serverClosed;
