@@ -1,3 +1,5 @@
+import type { ClientTls } from '../src/client/index.js';
+
 /** The test-only unsafe behaviours of `raftkv start` (its --unsafe-* flags). */
 export const unsafeCanaries = ['stale-reads', 'ack-before-commit'] as const;
 export type UnsafeCanary = (typeof unsafeCanaries)[number];
@@ -21,6 +23,8 @@ export type UnsafeCanary = (typeof unsafeCanaries)[number];
  */
 export interface ClusterBackend {
   readonly kind: 'process' | 'docker';
+  /** The TLS settings the harness's clients need, when the nodes run with TLS. */
+  readonly clientTls: ClientTls | undefined;
   /** The nodes that are members now, in slot order. */
   readonly nodeIds: readonly string[];
 
@@ -118,6 +122,8 @@ export interface BackendNodeOptions {
   readonly startTimeoutMs?: number;
   /** Node slots laid out beyond nodeCount for nodes the membership fault adds (default 0). */
   readonly spareNodes?: number;
+  /** Mutual TLS between members and client certificates required, from certificates the backend makes under `dir`/tls. */
+  readonly tls?: boolean;
 }
 
 /** A directed link: what `from` sends to `to`. */

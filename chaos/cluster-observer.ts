@@ -3,7 +3,7 @@
  * the nodes agree, whether they have caught up. Client traffic is never cut, so a node that does
  * not answer is dead, stopped or overloaded, never merely partitioned.
  */
-import { RaftKvClient, type ClusterStatus } from '../src/client/index.js';
+import { RaftKvClient, type ClientTls, type ClusterStatus } from '../src/client/index.js';
 import { waitUntil, type WaitOptions } from './wait.js';
 
 /** A node that claims leadership, and in which term. */
@@ -30,10 +30,10 @@ export class ClusterObserver {
    * `nodeIds`: the nodes to watch, or a function giving the current members (they change with
    * membership faults); every wait reads it afresh.
    */
-  constructor(nodeIds: readonly string[] | (() => readonly string[]), endpointOf: (id: string) => string) {
+  constructor(nodeIds: readonly string[] | (() => readonly string[]), endpointOf: (id: string) => string, tls?: ClientTls) {
     this.currentIds = typeof nodeIds === 'function' ? nodeIds : () => nodeIds;
     this.endpointOf = endpointOf;
-    this.client = new RaftKvClient({ endpoints: this.currentIds().map(endpointOf), transport: 'unary', timeoutMs: statusTimeoutMsDefault });
+    this.client = new RaftKvClient({ endpoints: this.currentIds().map(endpointOf), transport: 'unary', timeoutMs: statusTimeoutMsDefault, ...(tls === undefined ? {} : { tls }) });
   }
 
   /** The nodes watched now. */

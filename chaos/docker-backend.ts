@@ -1,3 +1,4 @@
+import type { ClientTls } from '../src/client/index.js';
 /**
  * The docker backend: each node is a container of the raftkv image (deploy/), started with
  * testcontainers on a user-defined bridge network of its own, with a fixed address, its data in
@@ -41,9 +42,13 @@ import { describeLink, type BackendNodeOptions, type ClusterBackend, type Link, 
 import { http2Preface } from './link-probe.js';
 import { LinkFirewall, teardownCommands, type FirewallLayout, type FirewallRunner, type IptablesArgs } from './link-firewall.js';
 import { NodeRoster } from './node-roster.js';
-import { snapshotFlags } from './process-backend.js';
+import { projectRoot, snapshotFlags } from './process-backend.js';
 import { GenericContainer, Wait, getContainerRuntimeClient } from 'testcontainers';
 import { nowMs, withDeadline, waitUntil } from './wait.js';
+import { makeChaosCertificates, nodeTlsFlags, type ChaosTls } from './tls-material.js';
+
+/** Where a node container sees the run's certificates (read-only). */
+const tlsDirInNode = '/tls';
 
 type ContainerRuntimeClient = Awaited<ReturnType<typeof getContainerRuntimeClient>>;
 type StartedTestContainer = Awaited<ReturnType<InstanceType<typeof GenericContainer>['start']>>;
@@ -95,6 +100,12 @@ export class DockerUnavailableError extends Error {
 
 export class DockerBackend implements ClusterBackend {
   readonly kind = 'docker';
+
+  get clientTls(): ClientTls | undefined {
+    return this.tls?.client;
+  }
+
+  private tls: ChaosTls | undefined;
   readonly runId: string;
   readonly networkName: string;
   readonly subnet: string;
@@ -170,6 +181,8 @@ export class DockerBackend implements ClusterBackend {
     });
     const backend = new DockerBackend(options, client, runId, subnet, roster, slots);
     try {
+      // Each node's certificate names the address the others dial it at (its slot's).
+      if (options.tls === true) backend.tls = await makeChaosCertificates(projectRoot, join(options.dir, 'tls'), ids, [...addresses.values()]);
       await backend.firewall.install();
     } catch (error) {
       await backend.stop();
@@ -407,7 +420,10 @@ export class DockerBackend implements ClusterBackend {
       .withHostname(slot.id)
       .withLabels({ [runLabel]: this.runId, 'raftkv.chaos.node': slot.id })
       .withUser(hostUser())
-      .withBindMounts([{ source: slot.dataDir, target: '/data', mode: 'rw' }])
+      .withBindMounts([
+        { source: slot.dataDir, target: '/data', mode: 'rw' },
+        ...(this.tls === undefined ? [] : [{ source: this.tls.dir, target: tlsDirInNode, mode: 'ro' as const }]),
+      ])
       .withEnvironment(unsafe ? { RAFTKV_ENABLE_UNSAFE: '1' } : {})
       .withCommand(this.command(slot))
       .withWaitStrategy(Wait.forLogMessage(servingMessage))
@@ -438,6 +454,7 @@ export class DockerBackend implements ClusterBackend {
       ...snapshotFlags(options.snapshotEntries),
       '--log-level', options.logLevel,
       ...(options.unsafe ?? []).map((canary) => `--unsafe-${canary}`),
+      ...(this.tls === undefined ? [] : nodeTlsFlags(tlsDirInNode, slot.id)),
     ];
   }
 

@@ -60,6 +60,8 @@ export interface ChaosConfig {
    */
   readonly unsafe: readonly UnsafeCanary[];
   readonly nodeLogLevel: 'info' | 'debug' | 'warn';
+  /** Nodes run with mutual TLS between members and client certificates required (`raftkv certs init` in the run's directory). */
+  readonly tls: boolean;
 }
 
 /** Defaults for everything but what a caller must choose; `minOps` follows duration and clients. */
@@ -94,6 +96,7 @@ export function chaosConfig(overrides: Partial<ChaosConfig> & Pick<ChaosConfig, 
     checkTimeLimitMs: 120_000,
     unsafe: [],
     nodeLogLevel: 'info',
+    tls: false,
     ...overrides,
   };
 }
@@ -126,6 +129,7 @@ export const usage = `usage: npm run chaos -- --backend docker|process --nodes 3
   --recovery SECONDS       fault-free time at the end in which every client must succeed (default 5)
   --hold MIN-MAX           seconds each fault holds (default 2-5)
   --transport stream|unary how the SDK talks to nodes (default stream)
+  --tls                    mutual TLS between the nodes, client certificates required (certificates made in the run's directory)
   --tick-ms MS             Raft tick of the nodes (default 50; election timeout is 10 ticks)
   --snapshot-entries N     nodes snapshot every N entries, keeping N/4 (default 200, so that
                            nodes that fall behind catch up through InstallSnapshot)
@@ -168,6 +172,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
         'check-seconds': { type: 'string' },
         'unsafe-stale-reads': { type: 'boolean' },
         'unsafe-ack-before-commit': { type: 'boolean' },
+        tls: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -224,6 +229,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
         snapshotEntries: integer(values, 'snapshot-entries', 200, 4, 1_000_000_000),
         checkTimeLimitMs: integer(values, 'check-seconds', 120, 1, 3600) * 1000,
         unsafe: unsafeCanaries.filter((canary) => values[`unsafe-${canary}`] === true),
+        tls: values.tls === true,
       }),
     };
   } catch (error) {

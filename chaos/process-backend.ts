@@ -1,3 +1,4 @@
+import type { ClientTls } from '../src/client/index.js';
 /**
  * The process backend: each node is a local `raftkv start` process on loopback, with its own
  * LevelDB directory and log file, and every directed peer link goes through a LinkProxy the
@@ -21,6 +22,7 @@ import { LinkProxy } from './link-proxy.js';
 import { NodeRoster } from './node-roster.js';
 import { probeLink, splitAddress } from './link-probe.js';
 import { DeadlineError, nowMs, sleep, withDeadline } from './wait.js';
+import { makeChaosCertificates, nodeTlsFlags, type ChaosTls } from './tls-material.js';
 
 /** The project root, where cli/raftkv.ts lives. */
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -62,6 +64,10 @@ const slotsMax = 24;
 
 export class ProcessBackend implements ClusterBackend {
   readonly kind = 'process';
+
+  get clientTls(): ClientTls | undefined {
+    return this.tls?.client;
+  }
   private readonly options: ProcessBackendOptions;
   private readonly roster: NodeRoster;
   private readonly slots = new Map<string, NodeSlot>();
@@ -71,7 +77,13 @@ export class ProcessBackend implements ClusterBackend {
   private readonly exits: UnexpectedExit[] = [];
   private stopping: Promise<void> | null = null;
 
-  private constructor(options: ProcessBackendOptions, roster: NodeRoster, slots: NodeSlot[], proxies: Map<string, LinkProxy>) {
+  private constructor(
+    options: ProcessBackendOptions,
+    roster: NodeRoster,
+    slots: NodeSlot[],
+    proxies: Map<string, LinkProxy>,
+    private readonly tls: ChaosTls | undefined,
+  ) {
     this.options = options;
     this.roster = roster;
     for (const slot of slots) this.slots.set(slot.id, slot);
@@ -140,7 +152,8 @@ export class ProcessBackend implements ClusterBackend {
         incarnation: 0,
       };
     });
-    return new ProcessBackend(options, roster, slots, proxies);
+    const tls = options.tls === true ? await makeChaosCertificates(projectRoot, join(options.dir, 'tls'), ids, []) : undefined;
+    return new ProcessBackend(options, roster, slots, proxies, tls);
   }
 
   async start(signal?: AbortSignal): Promise<void> {
@@ -342,6 +355,7 @@ export class ProcessBackend implements ClusterBackend {
       ...snapshotFlags(this.options.snapshotEntries),
       '--log-level', this.options.logLevel,
       ...(this.options.unsafe ?? []).map((canary) => `--unsafe-${canary}`),
+      ...(this.tls === undefined ? [] : nodeTlsFlags(this.tls.dir, slot.id)),
     ];
     appendFileSync(slot.logFile, `--- chaos: starting ${slot.id} (incarnation ${slot.incarnation}) at ${new Date().toISOString()}\n`);
     const log = openSync(slot.logFile, 'a');

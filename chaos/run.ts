@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { RaftKvClient } from '../src/client/index.js';
+import { RaftKvClient, type ClientTls } from '../src/client/index.js';
 import { checkLinearizability, writeHistoryFile, type LinearizabilityResult, type Operation, type RegisterValue } from './checker/index.js';
 import type { ClusterBackend } from './backend.js';
 import { ClusterObserver } from './cluster-observer.js';
@@ -87,7 +87,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   });
   const backend = await createBackend(config, outDir, spareNodesFor(relativePlan));
   io.onBackend?.(backend);
-  const observer = new ClusterObserver(() => backend.nodeIds, (id) => backend.clientEndpoint(id));
+  const observer = new ClusterObserver(() => backend.nodeIds, (id) => backend.clientEndpoint(id), backend.clientTls);
   const loopDelayWatch = new LoopDelayWatch(backend.nodeIds, () => observer.statuses(), loopDelayPollMs);
   let loopDelayWatched = false;
   let driver: WorkloadDriver | null = null;
@@ -122,6 +122,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
       attemptTimeoutMs: config.attemptTimeoutMs,
       ratePerClient: config.ratePerClient,
       transport: config.transport,
+      tls: backend.clientTls,
       onHarnessError: (error) => {
         problems.push(`harness bug in the workload: ${error.message}`);
         log(`HARNESS ERROR in the workload: ${error.stack ?? error.message}`);
@@ -132,7 +133,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     progressTimer = setInterval(() => log(`ops: ${recorder.operations().length} (${describeCounts(recorder.counts())}), ${recorder.pending()} in flight`), 5000);
     progressTimer.unref();
 
-    runner = new NemesisRunner({ backend, observer, membershipClient: sdkMembershipClient, clock, log, signal, electionTimeoutMs });
+    runner = new NemesisRunner({ backend, observer, membershipClient: (endpoints) => sdkMembershipClient(endpoints, backend.clientTls), clock, log, signal, electionTimeoutMs });
     await runner.run(plan, workloadStartMs + config.durationMs - config.recoveryMs);
     await runner.healEverything();
 
@@ -160,7 +161,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
         : `KEYSPACES DIFFER at applied index ${convergence.appliedIndex}: ${convergence.differences.join('; ')}`,
     );
     if (config.nemesis.includes('membership')) {
-      const session = sdkMembershipClient(backend.nodeIds.map((id) => backend.clientEndpoint(id)));
+      const session = sdkMembershipClient(backend.nodeIds.map((id) => backend.clientEndpoint(id)), backend.clientTls);
       try {
         const list = await session.members({ timeoutMs: 5000, signal });
         finalMembers = describeMembers(list);
@@ -273,8 +274,8 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
 }
 
 /** An SDK client for the membership fault and the final member list, over these endpoints. */
-function sdkMembershipClient(endpoints: readonly string[]): MembershipSession {
-  return new RaftKvClient({ endpoints: [...endpoints], transport: 'unary', timeoutMs: 5000 });
+function sdkMembershipClient(endpoints: readonly string[], tls: ClientTls | undefined): MembershipSession {
+  return new RaftKvClient({ endpoints: [...endpoints], transport: 'unary', timeoutMs: 5000, ...(tls === undefined ? {} : { tls }) });
 }
 
 /** The cluster for a run, with `spareNodes` slots for nodes the membership fault adds. */
@@ -290,6 +291,7 @@ async function createBackend(config: ChaosConfig, dir: string, spareNodes: numbe
         snapshotEntries: config.snapshotEntries,
         logLevel: config.nodeLogLevel,
         unsafe: config.unsafe,
+        tls: config.tls,
       });
     case 'docker': {
       // Loaded only when used: testcontainers and its Docker client are no part of a process run.
@@ -304,6 +306,7 @@ async function createBackend(config: ChaosConfig, dir: string, spareNodes: numbe
         snapshotEntries: config.snapshotEntries,
         logLevel: config.nodeLogLevel,
         unsafe: config.unsafe,
+        tls: config.tls,
       });
     }
     default:
@@ -349,7 +352,8 @@ async function finalReads(
   config: ChaosConfig,
   signal: AbortSignal,
 ): Promise<Map<string, RegisterValue>> {
-  const client = new RaftKvClient({ endpoints: backend.nodeIds.map((id) => backend.clientEndpoint(id)), transport: 'unary', timeoutMs: 5000 });
+  const tls = backend.clientTls;
+  const client = new RaftKvClient({ endpoints: backend.nodeIds.map((id) => backend.clientEndpoint(id)), transport: 'unary', timeoutMs: 5000, ...(tls === undefined ? {} : { tls }) });
   const values = new Map<string, RegisterValue>();
   try {
     for (const [i, key] of keys.entries()) {
@@ -388,7 +392,7 @@ async function compareKeyspaces(backend: ClusterBackend, observer: ClusterObserv
     'a stable applied index to compare keyspaces at',
     async () => {
       const index = await observer.waitForQuiet({ timeoutMs: 15_000, signal, stableMs: 200 });
-      const snapshots = await Promise.all(backend.nodeIds.map(async (id) => ({ id, entries: await readKeyspace(backend.clientEndpoint(id)) })));
+      const snapshots = await Promise.all(backend.nodeIds.map(async (id) => ({ id, entries: await readKeyspace(backend.clientEndpoint(id), backend.clientTls) })));
       const after = await observer.statuses();
       if ([...after.values()].some((status) => status === null || status.appliedIndex !== index)) return undefined; // moved: read again
       const reference = snapshots[0];
@@ -409,8 +413,8 @@ async function compareKeyspaces(backend: ClusterBackend, observer: ClusterObserv
 
 type KeyspaceEntry = readonly [key: string, value: string, version: number, createRevision: number, modRevision: number];
 
-async function readKeyspace(endpoint: string): Promise<KeyspaceEntry[]> {
-  const client = new RaftKvClient({ endpoints: [endpoint], transport: 'unary', timeoutMs: 5000 });
+async function readKeyspace(endpoint: string, tls: ClientTls | undefined): Promise<KeyspaceEntry[]> {
+  const client = new RaftKvClient({ endpoints: [endpoint], transport: 'unary', timeoutMs: 5000, ...(tls === undefined ? {} : { tls }) });
   try {
     const result = await client.range({ prefix: '' }, { limit: 10_000, consistency: 'serializable', timeoutMs: 5000 });
     if (result.more) throw new Error(`${endpoint} holds more than 10000 keys; the comparison would be partial`);

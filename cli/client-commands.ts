@@ -4,8 +4,9 @@ import { describeFailure } from '../src/client/describe-failure.js';
 import { defaultEndpoints } from './local-cluster.js';
 import { errorLine, keyValueJson, printer, type Printer } from './output.js';
 import { parseIntegerOption, parseReadPolicy } from './parse.js';
+import { clientTlsFromFlags, type ClientTlsFlags } from './client-tls-flags.js';
 
-export interface ClientFlags {
+export interface ClientFlags extends ClientTlsFlags {
   endpoints?: string;
   timeout: string;
   json?: boolean;
@@ -30,6 +31,9 @@ export function withClientOptions(command: Command): Command {
   return command
     .option('--endpoints <list>', 'client addresses host:port,... (default: the local cluster)')
     .option('--timeout <ms>', 'deadline of the call, retries included', '5000')
+    .option('--cacert <file>', 'TLS: the CA that signs the nodes\' certificates (default with a local `cluster up --tls`: data/tls/ca.crt)')
+    .option('--cert <file>', 'TLS: this client\'s certificate, for nodes that require one (with --key)')
+    .option('--key <file>', 'TLS: this client\'s private key')
     .option('--json', 'print JSON instead of text');
 }
 
@@ -37,7 +41,8 @@ export async function withClient<T>(flags: ClientFlags, run: (client: RaftKvClie
   const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
   const timeoutMs = parseIntegerOption(flags.timeout, '--timeout', 1, 3_600_000);
   const reads = parseReadPolicy(flags.reads);
-  const client = new RaftKvClient({ endpoints, timeoutMs, ...(reads === undefined ? {} : { reads }) });
+  const tls = clientTlsFromFlags(flags);
+  const client = new RaftKvClient({ endpoints, timeoutMs, ...(reads === undefined ? {} : { reads }), ...(tls === null ? {} : { tls }) });
   try {
     return await run(client, printer(flags.json === true));
   } finally {

@@ -1,8 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { RaftKvClient } from '../src/client/index.js';
-import { defaultBasePort, defaultDataDir, localClusterLayout, nodeArguments, reconcileManifest, spawnNode } from './local-cluster.js';
+import { RaftKvClient, type ClientTls } from '../src/client/index.js';
+import { initCertificateDir } from '../src/security/certificate-dir.js';
+import { defaultBasePort, defaultDataDir, localCertificateDir, localClusterLayout, nodeArguments, reconcileManifest, spawnNode, type LocalClusterLayout } from './local-cluster.js';
 import { parseIntegerOption } from './parse.js';
 
 const stopDeadlineMs = 10_000;
@@ -18,13 +20,16 @@ export function registerClusterCommand(program: Command): void {
     .option('--data <dir>', 'data directory (one sub-directory per node)', defaultDataDir)
     .option('--base-port <port>', `first peer port; client ports are ${1000} higher`, String(defaultBasePort))
     .option('--log-level <level>', 'node log level', 'info')
-    .action(async (flags: { nodes: string; data: string; basePort: string; logLevel: string }) => {
-      const layout = localClusterLayout(
+    .option('--tls', 'mutual TLS between the nodes and TLS with client certificates on the client ports, from certificates made in <data>/tls on first use')
+    .action(async (flags: { nodes: string; data: string; basePort: string; logLevel: string; tls?: boolean }) => {
+      const plain = localClusterLayout(
         parseIntegerOption(flags.nodes, '--nodes', 1, 9),
         flags.data,
         parseIntegerOption(flags.basePort, '--base-port', 1, 65535),
       );
+      const layout = flags.tls === true ? { ...plain, tls: true } : plain;
       reconcileManifest(layout);
+      const tls = layout.tls === true ? await localClusterTls(layout) : null;
       const children = new Map<string, ChildProcess>();
       let stopping = false;
       const exited = new Map<string, Promise<void>>();
@@ -41,7 +46,7 @@ export function registerClusterCommand(program: Command): void {
             });
           }),
         );
-        process.stdout.write(`node ${node.id}: client ${node.clientAddress}, peer ${node.peerAddress}, pid ${child.pid}, log ${logFile}\n`);
+        process.stdout.write(`node ${node.id}: client ${node.clientAddress}, peer ${node.peerAddress}, http ${node.httpAddress ?? '-'}, pid ${child.pid}, log ${logFile}\n`);
       });
       const endpoints = layout.nodes.map((n) => n.clientAddress);
       process.stdout.write(`endpoints: ${endpoints.join(',')}\n`);
@@ -62,14 +67,14 @@ export function registerClusterCommand(program: Command): void {
         for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop(signal).then(resolve));
       });
 
-      await reportWhenReady(endpoints);
+      await reportWhenReady(endpoints, tls);
       await done;
     });
 }
 
 /** Polls the nodes until one reports a leader, then says so; gives up quietly after a deadline. */
-async function reportWhenReady(endpoints: readonly string[]): Promise<void> {
-  const client = new RaftKvClient({ endpoints, timeoutMs: 1000 });
+async function reportWhenReady(endpoints: readonly string[], tls: ClientTls | null): Promise<void> {
+  const client = new RaftKvClient({ endpoints, timeoutMs: 1000, ...(tls === null ? {} : { tls }) });
   const deadline = Date.now() + readyDeadlineMs;
   try {
     while (Date.now() < deadline) {
@@ -90,4 +95,17 @@ async function reportWhenReady(endpoints: readonly string[]): Promise<void> {
   } finally {
     client.close();
   }
+}
+
+/**
+ * The certificates of a local TLS cluster: made on first use (a development CA, one certificate
+ * per node, and `client` for the CLI), reused after. Returns what the CLI's own client uses.
+ */
+async function localClusterTls(layout: LocalClusterLayout): Promise<ClientTls> {
+  const dir = localCertificateDir(layout.dataDir);
+  if (!existsSync(join(dir, 'ca.crt'))) {
+    await initCertificateDir(dir, { nodes: layout.nodes.map((n) => n.id), clients: ['client'], hosts: [], validDays: 365, caValidDays: 3650, overwrite: false });
+    process.stdout.write(`certificates: made a development CA and node and client certificates in ${dir}\n`);
+  }
+  return { ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, 'client.crt')), key: readFileSync(join(dir, 'client.key')) };
 }

@@ -7,6 +7,8 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, RaftKvError } from '../src/shared/errors.js';
 import { registerBenchCommand } from './bench-command.js';
+import { registerCertsCommand } from './certs-command.js';
+import { registerHealthCommand } from './health-command.js';
 import { CommandFailure, registerClientCommands } from './client-commands.js';
 import { registerClusterCommand } from './cluster-command.js';
 import { registerMemberCommands } from './member-command.js';
@@ -14,6 +16,16 @@ import { errorLine } from './output.js';
 import { registerRecoverCommand } from './recover-command.js';
 import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerStartCommand } from './start-command.js';
+
+// grpc-js passes the host it dials as the TLS server name, and Node warns (DEP0123) whenever that
+// host is an IP address, as node and cluster addresses usually are. The certificates name their
+// IP addresses and are checked against them; the warning says nothing a user can act on.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: unknown }).code : rest[1];
+  if (code === 'DEP0123') return;
+  (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
 
 const program = new Command('raftkv')
   .description('raftkv: a replicated, strongly consistent key-value store (Raft over gRPC, LevelDB)')
@@ -28,6 +40,8 @@ registerMemberCommands(program);
 registerBenchCommand(program);
 registerSnapshotCommand(program);
 registerRecoverCommand(program);
+registerCertsCommand(program);
+registerHealthCommand(program);
 
 try {
   await program.parseAsync(process.argv);

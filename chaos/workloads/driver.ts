@@ -3,7 +3,7 @@
  * over every node's endpoint, its own seeded RNG, and a think time between steps that keeps
  * the request rate, and so the history the checker must search, bounded.
  */
-import { RaftKvClient } from '../../src/client/index.js';
+import { RaftKvClient, type ClientTls } from '../../src/client/index.js';
 import { SeededRng } from '../../src/shared/seeded-rng.js';
 import type { HistoryRecorder } from '../history-recorder.js';
 import { pause, withDeadline } from '../wait.js';
@@ -21,6 +21,8 @@ export interface DriverOptions {
   /** Target steps per second per client; the think time is drawn from [0, 2/rate). */
   readonly ratePerClient: number;
   readonly transport: 'stream' | 'unary';
+  /** TLS to the nodes, when they run with it. */
+  readonly tls?: ClientTls | undefined;
   /** A harness bug in a step (e.g. an argument the server rejects) is reported here; the run fails. */
   readonly onHarnessError: (error: Error) => void;
 }
@@ -54,6 +56,7 @@ export class WorkloadDriver {
         timeoutMs: this.options.opTimeoutMs,
         attemptTimeoutMs: this.options.attemptTimeoutMs,
         transport: this.options.transport,
+        ...(this.options.tls === undefined ? {} : { tls: this.options.tls }),
       });
     for (let worker = 0; worker < this.options.clients; worker++) {
       const entry: Worker = { client: newClient(0), readers: endpoints.map((_, first) => newClient(first)), done: null };

@@ -1,5 +1,6 @@
 /** The raftkv SDK. */
 export { RaftKvClient, leaderAddressMetadataKey, leaderIdMetadataKey, readPolicies } from './kv-client.js';
+export type { ClientTls } from './client-tls.js';
 export type {
   Bytes,
   CallOptions,

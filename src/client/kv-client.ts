@@ -5,6 +5,8 @@ import { describeFailure } from './describe-failure.js';
 import { leaderAddressMetadataKey, leaderIdMetadataKey, refusalMetadataKey } from './metadata-keys.js';
 import { openSnapshotDownload, type SnapshotDownload, type SnapshotOptions } from './snapshot-download.js';
 import { StreamChannel, payloadBytes, streamOperationBytesMax, type StreamKind } from './stream-channel.js';
+import { tlsMismatchHint } from '../shared/tls-hint.js';
+import { clientCredentials, type ClientTls } from './client-tls.js';
 import {
   CancelledError,
   InvalidArgumentError,
@@ -69,6 +71,8 @@ export interface RaftKvClientOptions {
    * "The SDK" says why 'leader' is the default.
    */
   readonly reads?: ReadPolicy;
+  /** TLS to the nodes (etcdctl's --cacert/--cert/--key); absent: plaintext. */
+  readonly tls?: ClientTls;
 }
 
 /** Where a client sends its reads (RaftKvClientOptions.reads). */
@@ -272,6 +276,7 @@ export class RaftKvClient {
   /** The registration under way, shared by every write that waits for a session. */
   private registering: Promise<ClientSession> | null = null;
   private closed = false;
+  private readonly security: { readonly credentials: grpc.ChannelCredentials; readonly channelOptions: grpc.ChannelOptions };
   private refreshing = false;
   private lastRefreshMs = -Infinity;
   private readonly reads: ReadPolicy;
@@ -310,6 +315,7 @@ export class RaftKvClient {
     // Measured (README "Benchmarks"): with every node on one 2-core machine, spreading reads
     // costs each read more (a follower's hop to the leader, smaller batches) than it gains.
     this.reads = options.reads ?? 'leader';
+    this.security = clientCredentials(options.tls);
     this.findsLeader = this.endpoints.length > 1;
   }
 
@@ -712,11 +718,11 @@ export class RaftKvClient {
     let failures = 0;
     const gaveUp = (): TimeoutError | UnavailableError => {
       const where = `tried ${[...tried].join(', ') || 'no endpoint'}, ${failures} failed attempt${failures === 1 ? '' : 's'}`;
-      const last = lastError === null ? '' : `; last cause: ${describeFailure(lastError)}`;
+      const last = lastError === null ? '' : `; last cause: ${this.describeFailure(lastError)}`;
       if (route.kind === 'endpoint') {
         return lastError === null || isDeadline(lastError)
           ? new TimeoutError(`${method}: no answer from ${route.endpoint} within ${timeoutMs} ms`, { cause: lastError ?? undefined })
-          : new UnavailableError(`${method}: ${route.endpoint} is unavailable (${describeFailure(lastError)})`, { cause: lastError });
+          : new UnavailableError(`${method}: ${route.endpoint} is unavailable (${this.describeFailure(lastError)})`, { cause: lastError });
       }
       return lastError === null || isDeadline(lastError)
         ? new TimeoutError(`${method}: no answer within ${timeoutMs} ms (${where})${last}`, { cause: lastError ?? undefined })
@@ -877,11 +883,19 @@ export class RaftKvClient {
     });
   }
 
+  /** A failed attempt in one line, with what it likely means when TLS is set differently here and on the node. */
+  private describeFailure(error: unknown): string {
+    const line = describeFailure(error);
+    const hint = tlsMismatchHint(line, this.security.credentials._isSecure(), '--cacert, --cert, --key; the SDK\'s tls option');
+    return hint === null ? line : `${line} (${hint})`;
+  }
+
   private channelFor(endpoint: string): { kv: grpc.Client; cluster: grpc.Client; stream: StreamChannel } {
     let channel = this.channels.get(endpoint);
     if (channel === undefined) {
-      const credentials = grpc.credentials.createInsecure();
+      const { credentials } = this.security;
       const options: grpc.ChannelOptions = {
+        ...this.security.channelOptions,
         'grpc.max_receive_message_length': 64 * 1024 * 1024,
         'grpc.max_send_message_length': 64 * 1024 * 1024,
         // Reconnect quickly: a restarted node is back within a second or two.

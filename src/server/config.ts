@@ -4,6 +4,7 @@ import { defaultSessionLimits, sessionLimitBounds, type SessionLimits } from '..
 import { nodeId, type NodeId } from '../raft/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { logLevels } from '../shared/logger.js';
+import type { NodeTlsConfig } from './tls.js';
 
 /** Limits on client requests (DESIGN.md "The client API"); a request over one gets INVALID_ARGUMENT. */
 export interface RequestLimits {
@@ -63,6 +64,12 @@ export interface NodeConfig {
    * (kv-service.ts). Not what it applies: every node applies the limits the log set.
    */
   readonly sessionLimits: SessionLimits;
+  /** TLS on the peer and client ports (plaintext where not configured). */
+  readonly tls: NodeTlsConfig;
+  /** Where /healthz, /readyz and /metrics are served; null: not at all. */
+  readonly listenHttp: string | null;
+  /** /readyz answers 503 while the applied index is more than this many entries behind the commit index. */
+  readonly readyLagEntries: number;
   /** Test-only unsafe behaviours, refused unless RAFTKV_ENABLE_UNSAFE=1 (the chaos canaries). */
   readonly unsafe: { readonly staleReads: boolean; readonly ackBeforeCommit: boolean };
 }
@@ -124,6 +131,15 @@ export interface RawNodeConfig {
   sessionResultsMax?: unknown;
   sessionResultBytesMax?: unknown;
   logLevel?: unknown;
+  listenHttp?: unknown;
+  readyLagEntries?: unknown;
+  peerCert?: unknown;
+  peerKey?: unknown;
+  peerCa?: unknown;
+  peerVerifyId?: unknown;
+  clientCert?: unknown;
+  clientKey?: unknown;
+  clientCa?: unknown;
   unsafeStaleReads?: unknown;
   unsafeAckBeforeCommit?: unknown;
 }
@@ -134,6 +150,7 @@ const knownKeys = new Set<string>([
   'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
   'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
   'sessionsMax', 'sessionIdleEntriesMax', 'sessionResultsMax', 'sessionResultBytesMax',
+  'listenHttp', 'readyLagEntries', 'peerCert', 'peerKey', 'peerCa', 'peerVerifyId', 'clientCert', 'clientKey', 'clientCa',
   'unsafeStaleReads', 'unsafeAckBeforeCommit',
 ]);
 
@@ -234,7 +251,40 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
       resultsPerSessionMax: sessionLimit(raw.sessionResultsMax, 'session-results-max', 'resultsPerSessionMax'),
       resultBytesPerSessionMax: sessionLimit(raw.sessionResultBytesMax, 'session-result-bytes-max', 'resultBytesPerSessionMax'),
     },
+    tls: tlsSettings(raw),
+    listenHttp: raw.listenHttp === undefined ? null : parseAddress(requireString(raw.listenHttp, 'listen-http'), 'listen-http'),
+    readyLagEntries: optionalInt(raw.readyLagEntries, 'ready-lag-entries', 1000, 0, 1_000_000_000),
     unsafe: { staleReads, ackBeforeCommit },
+  };
+}
+
+/** The TLS flags: each side's files all given or none; what only makes sense with TLS refused without it. */
+function tlsSettings(raw: RawNodeConfig): NodeTlsConfig {
+  const file = (value: unknown, setting: string): string | null => (value === undefined ? null : requireString(value, setting));
+  const peerFiles = { cert: file(raw.peerCert, 'peer-cert'), key: file(raw.peerKey, 'peer-key'), ca: file(raw.peerCa, 'peer-ca') };
+  const peerGiven = Object.entries(peerFiles).filter(([, path]) => path !== null);
+  if (peerGiven.length > 0 && peerGiven.length < 3) {
+    const missing = Object.entries(peerFiles).filter(([, path]) => path === null).map(([name]) => `--peer-${name}`);
+    throw new ConfigError(`peer TLS: --peer-cert, --peer-key and --peer-ca go together (mutual TLS between members); missing ${missing.join(', ')}`);
+  }
+  if (raw.peerVerifyId !== undefined && peerGiven.length === 0) throw new ConfigError('peer-verify-id: only meaningful with peer TLS (--peer-cert, --peer-key, --peer-ca)');
+  const clientCert = file(raw.clientCert, 'client-cert');
+  const clientKey = file(raw.clientKey, 'client-key');
+  const clientCa = file(raw.clientCa, 'client-ca');
+  if ((clientCert === null) !== (clientKey === null)) throw new ConfigError(`client TLS: --client-cert and --client-key go together; missing ${clientCert === null ? '--client-cert' : '--client-key'}`);
+  if (clientCa !== null && clientCert === null) throw new ConfigError('client-ca: requires --client-cert and --client-key (client certificates are checked only over TLS)');
+  return {
+    peer:
+      peerFiles.cert === null || peerFiles.key === null || peerFiles.ca === null
+        ? null
+        : {
+            files: { certFile: peerFiles.cert, keyFile: peerFiles.key, caFile: peerFiles.ca, flags: { cert: 'peer-cert', key: 'peer-key', ca: 'peer-ca' } },
+            verifyId: raw.peerVerifyId === undefined ? true : optionalBool(raw.peerVerifyId, 'peer-verify-id'),
+          },
+    client:
+      clientCert === null || clientKey === null
+        ? null
+        : { certFile: clientCert, keyFile: clientKey, caFile: clientCa, flags: { cert: 'client-cert', key: 'client-key', ca: 'client-ca' } },
   };
 }
 

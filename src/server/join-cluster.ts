@@ -1,4 +1,4 @@
-import { MembershipChangeError, RaftKvClient, type MemberList } from '../client/index.js';
+import { MembershipChangeError, RaftKvClient, type ClientTls, type MemberList } from '../client/index.js';
 import { nodeId } from '../raft/index.js';
 import { RaftKvError, TimeoutError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -15,6 +15,8 @@ const retryInitialMs = 100;
 const retryMaxMs = 2000;
 
 export interface JoinOptions {
+  /** TLS towards the cluster's client ports (this node's own client-side TLS); null: plaintext. */
+  readonly tls: ClientTls | null;
   readonly config: NodeConfig;
   readonly directory: PeerDirectory;
   readonly logger: Logger;
@@ -35,7 +37,7 @@ export async function joinCluster(options: JoinOptions): Promise<MemberList> {
   const { config, directory, logger, signal } = options;
   const deadline = Date.now() + config.joinTimeoutMs;
   const remainingMs = (): number => Math.max(1, deadline - Date.now());
-  const client = new RaftKvClient({ endpoints: config.join, timeoutMs: config.joinTimeoutMs });
+  const client = new RaftKvClient({ endpoints: config.join, timeoutMs: config.joinTimeoutMs, ...(options.tls === null ? {} : { tls: options.tls }) });
   const learn = (list: MemberList): void => {
     directory.seed(new Map(list.members.map((m) => [nodeId(m.id), { peerAddress: m.peerAddress, clientAddress: m.clientAddress }])));
   };

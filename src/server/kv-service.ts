@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import type { NodeMetrics } from './metrics.js';
 import * as grpc from '@grpc/grpc-js';
 import {
   encodeCommand,
@@ -29,6 +31,8 @@ import type { RaftNode } from './raft-node.js';
 
 export interface KvServiceDeps {
   readonly node: RaftNode<ApplyOutcome>;
+  /** Where answered requests are counted and timed; absent: not measured. */
+  readonly metrics?: NodeMetrics;
   readonly stateMachine: KvStateMachine;
   readonly config: NodeConfig;
   /** The client address a peer announced, for "not the leader" hints; null if not known yet. */
@@ -249,15 +253,22 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
 export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServiceImplementation; cluster: grpc.UntypedServiceImplementation; streams: KvStreams } {
   const { node, stateMachine, config } = deps;
   const operations = kvOperations(deps);
-  const streams = kvStreams(operations, { requestTimeoutMs: config.requestTimeoutMs, inflightMax: config.limits.pendingProposalsMax, logger: deps.logger });
+  const observe = deps.metrics === undefined ? undefined : (method: string, code: grpc.status, seconds: number): void => deps.metrics?.observeRequest(method, grpc.status[code] ?? String(code), seconds);
+  const streams = kvStreams(operations, { requestTimeoutMs: config.requestTimeoutMs, inflightMax: config.limits.pendingProposalsMax, logger: deps.logger, ...(observe === undefined ? {} : { onAnswered: observe }) });
 
   const unary = <Req, Res>(name: string, handler: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
+      const startedAt = performance.now();
       handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs)).then(
-        (response) => callback(null, response),
+        (response) => {
+          observe?.(name, grpc.status.OK, (performance.now() - startedAt) / 1000);
+          callback(null, response);
+        },
         (error: unknown) => {
           if (deps.logger.isLevelEnabled('debug')) deps.logger.debug({ method: name, err: error }, 'request failed');
-          callback(toGrpcError(error, deps.logger) as grpc.ServiceError);
+          const status = toGrpcError(error, deps.logger);
+          observe?.(name, status.code ?? grpc.status.UNKNOWN, (performance.now() - startedAt) / 1000);
+          callback(status as grpc.ServiceError);
         },
       );
     };

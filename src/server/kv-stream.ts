@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { WireStreamResult } from '../shared/kv-stream-wire.js';
 import type { Logger } from '../shared/logger.js';
@@ -30,6 +31,8 @@ export interface KvStreamOptions {
   /** Operations in flight on one stream; beyond it they are answered RESOURCE_EXHAUSTED. */
   readonly inflightMax: number;
   readonly logger: Logger;
+  /** Called once per operation answered, with its kind, status code and time in seconds (metrics). */
+  readonly onAnswered?: (method: string, code: grpc.status, seconds: number) => void;
 }
 
 /** The KV.Stream handler of one server, and the way to end its streams when the node stops. */
@@ -130,10 +133,15 @@ export function kvStreams(operations: StreamOperations, options: KvStreamOptions
       }
       inflight++;
       const timeoutMs = operation.timeoutMs > 0 ? Math.min(operation.timeoutMs, requestTimeoutMsMax) : options.requestTimeoutMs;
+      const startedAt = performance.now();
       operations[kind](operation[kind] as never, timeoutMs).then(
-        (response) => answer({ id: operation.id, code: grpc.status.OK, message: '', leaderId: '', leaderAddress: '', [kind]: response }),
+        (response) => {
+          options.onAnswered?.(kind, grpc.status.OK, (performance.now() - startedAt) / 1000);
+          answer({ id: operation.id, code: grpc.status.OK, message: '', leaderId: '', leaderAddress: '', [kind]: response });
+        },
         (error: unknown) => {
           const api = classifyError(error, options.logger);
+          options.onAnswered?.(kind, api.code, (performance.now() - startedAt) / 1000);
           fail(operation.id, api.code, api.details, api.leaderId ?? '', api.leaderAddress ?? '');
         },
       ).finally(() => {

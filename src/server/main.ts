@@ -16,6 +16,9 @@ import { joinCluster } from './join-cluster.js';
 import { maintenanceServiceHandlers } from './maintenance-service.js';
 import { PeerDirectory } from './peer-directory.js';
 import { RaftNode } from './raft-node.js';
+import { nodeTls } from './tls.js';
+import { startHttpEndpoints } from './http-endpoints.js';
+import { nodeMetrics } from './metrics.js';
 
 /** The most a graceful stop takes; past it, calls still open are cut. */
 const shutdownDeadlineMs = 5000;
@@ -34,6 +37,8 @@ export interface RunningNode {
   stop(): Promise<void>;
   /** Resolves when the node stopped, by `stop()` or after a fatal error (then with that error). */
   readonly stopped: Promise<Error | null>;
+  /** Re-reads the TLS certificates (SIGHUP): new connections use them, open ones keep theirs. */
+  reloadCertificates(): void;
 }
 
 /**
@@ -44,6 +49,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let raftState: () => Record<string, unknown> = () => ({});
   // Every line says which node wrote it, and in which term and role.
   const logger = createLogger({ level: config.logLevel, bindings: { node: config.id }, mixin: () => raftState() });
+  // Certificates are checked before anything else: a wrong file stops the node before it opens storage.
+  const tls = nodeTls(config.tls);
   const failpoints = armFailpointsFromEnvironment();
   if (failpoints.size > 0) logger.warn({ failpoints: [...failpoints] }, 'failpoints armed (RAFTKV_FAILPOINTS): this node will kill itself at them');
   const store = await NodeStore.open(config.dataDir, { createIfMissing: true });
@@ -130,6 +137,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       // The peer directory sets them from the configuration in force, once the node starts.
       peers: new Map(),
       peerDialOverrides: config.peerDialOverrides,
+      credentials: tls.transport,
       logger,
       snapshots: {
         open: () => stateMachine.openSnapshot(config.snapshots.chunkBytes),
@@ -167,17 +175,26 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       'grpc.max_receive_message_length': config.limits.requestBytesMax,
       'grpc.max_send_message_length': 64 * 1024 * 1024,
     });
-    const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger });
+    const metrics = nodeMetrics({ status: () => node.status(), loopDelay: () => node.loopDelay() }, { member: config.id });
+    const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger, metrics });
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Maintenance').service, maintenanceServiceHandlers({ node, stateMachine, config, logger }));
     await new Promise<void>((resolve, reject) => {
-      server.bindAsync(config.listenClient, grpc.ServerCredentials.createInsecure(), (error) => {
+      server.bindAsync(config.listenClient, tls.clientServer, (error) => {
         if (error) reject(new ConfigError(`listen-client ${config.listenClient}: cannot listen (${error.message})`, { cause: error }));
         else resolve();
       });
     });
-    logger.info({ listenClient: config.listenClient, listenPeer: config.listenPeer, members: Object.fromEntries(directory.book()) }, 'node serving');
+    const http =
+      config.listenHttp === null
+        ? null
+        : await startHttpEndpoints(config.listenHttp, { status: () => node.status(), probeStorage: () => store.probe(), registry: metrics.registry, readyLagEntriesMax: config.readyLagEntries }).catch(async (error: unknown) => {
+            server.forceShutdown();
+            await node.stop(1000);
+            throw error;
+          });
+    logger.info({ listenClient: config.listenClient, listenPeer: config.listenPeer, listenHttp: http?.address ?? null, members: Object.fromEntries(directory.book()), ...tls.describe() }, 'node serving');
 
     let stopping: Promise<void> | null = null;
     let fatalError: Error | null = null;
@@ -197,6 +214,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         // Stop listening now; stopping the node then fails what unary calls still wait for
         // (UNAVAILABLE), so the server has nothing left to wait for.
         const serverClosed = shutdownServer(server, remainingMs());
+        await http?.close();
         await node.stop(remainingMs());
         directory.dispose();
         await serverClosed;
@@ -219,14 +237,21 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       try {
         const joinAbort = new AbortController();
         void fatal.then(() => joinAbort.abort());
-        await joinCluster({ config, directory, logger, signal: joinAbort.signal });
+        await joinCluster({ config, directory, logger, signal: joinAbort.signal, tls: tls.asClient });
       } catch (error) {
         logger.error({ err: error }, 'joining the cluster failed; stopping');
         await stop();
         throw error;
       }
     }
-    return { node, clientAddress: config.listenClient, logger, stop, stopped };
+    const reloadCertificates = (): void => {
+      for (const { side, result } of tls.reload()) {
+        if (result.kind === 'refused') logger.error({ side, err: result.error }, 'certificates not reloaded: the new files are not usable; the current ones stay in use');
+        else if (result.kind === 'reloaded') logger.info({ side, name: result.material.commonName, validTo: new Date(result.material.validToMs).toISOString() }, 'certificates reloaded');
+        else logger.info({ side }, 'certificates unchanged');
+      }
+    };
+    return { node, clientAddress: config.listenClient, logger, stop, stopped, reloadCertificates };
   } catch (error) {
     await store.close().catch(() => {});
     throw error;
@@ -242,7 +267,13 @@ export async function runNode(config: NodeConfig): Promise<void> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  const onHangUp = (): void => {
+    running.logger.info('SIGHUP: reloading certificates');
+    running.reloadCertificates();
+  };
+  process.on('SIGHUP', onHangUp);
   const error = await running.stopped;
+  process.off('SIGHUP', onHangUp);
   running.logger.flush();
   if (error !== null) {
     process.exitCode = 1;

@@ -96,6 +96,12 @@ export class NodeStore {
     return store;
   }
 
+  /** Reads one small record (the storage format): resolves if the database answers reads (health checks). */
+  async probe(): Promise<void> {
+    if (this.closed) throw new StorageError('STORAGE_CLOSED', this.path, `the database at ${this.path} is closed`);
+    await this.sublevels.smMeta.get(smMetaKeys.format);
+  }
+
   /** The sublevels of state generation `generation` (keys.ts). */
   generation(generation: number): GenerationSublevels {
     let sublevels = this.generations.get(generation);

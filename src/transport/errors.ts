@@ -8,6 +8,8 @@
 export type PeerRefusal =
   /** The batch names another cluster (PERMISSION_DENIED: it is not ours to read). */
   | 'wrong-cluster'
+  /** The connection's certificate does not name the member the batch claims to come from (PERMISSION_DENIED). */
+  | 'wrong-identity'
   /** The batch comes from a node that is not one of our peers. */
   | 'unknown-peer'
   /** A message's `from` differs from the batch's, or its `to` is not this node. */

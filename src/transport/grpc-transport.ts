@@ -97,6 +97,7 @@ export class GrpcTransport implements Transport {
     const server = new grpc.Server(peerServerOptions(limits, keepalive));
     const receiver = new PeerReceiver({
       receiver: { clusterId, selfId, isKnownPeer: (id) => this.peerAddresses.has(id as NodeId) },
+      ...(credentials.verifyPeer === undefined ? {} : { verifyPeer: credentials.verifyPeer }),
       deliver: (messages) => {
         if (this.state.kind === 'running') events.onMessages(messages);
       },
@@ -111,6 +112,7 @@ export class GrpcTransport implements Transport {
     };
     const snapshotReceiver = new SnapshotReceiver({
       receiver: { clusterId, selfId, isKnownPeer: (id) => this.peerAddresses.has(id as NodeId) },
+      ...(credentials.verifyPeer === undefined ? {} : { verifyPeer: credentials.verifyPeer }),
       store: this.options.snapshots,
       timing: this.options.snapshotTiming,
       deliver,
@@ -124,7 +126,7 @@ export class GrpcTransport implements Transport {
       store: this.options.snapshots ?? noSnapshots,
       timing: this.options.snapshotTiming,
       method: proto.installSnapshot,
-      credentials: credentials.channel,
+      credentialsFor: (peer) => credentials.channelFor(peer),
       channelOptions: peerChannelOptions(limits, keepalive, this.options.backoff),
       report: (peer, delivered) => {
         if (this.state.kind === 'running') events.onSnapshotStatus(peer, delivered);
@@ -312,7 +314,7 @@ export class GrpcTransport implements Transport {
       backoff,
       streamOpenTimeoutMs,
       random,
-      credentials: credentials.channel,
+      credentials: credentials.channelFor(peer),
       channelOptions: peerChannelOptions(limits, keepalive, backoff),
       method: raftPeerProto().send,
       events,

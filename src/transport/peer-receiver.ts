@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/index.js';
 import { decodeBatch, type BatchReceiver } from './batch-codec.js';
 import { PeerProtocolError, type PeerRefusal } from './errors.js';
+import type { PeerVerifier } from './transport-options.js';
 import { showValue } from './wire-fields.js';
 import type { WireSendSummary } from './wire-types.js';
 
@@ -20,6 +21,8 @@ export interface PeerReceiverConfig {
   readonly deliver: (messages: readonly Message[]) => void;
   /** Called with each batch's announced client address of its sender. */
   readonly learnClientAddress: (peer: NodeId, address: string) => void;
+  /** Checks the connection proves the member id the first batch claims (mutual TLS); absent: not checked. */
+  readonly verifyPeer?: PeerVerifier;
   readonly logger: Logger;
 }
 
@@ -38,6 +41,7 @@ interface IncomingStream {
 export function refusalStatus(refusal: PeerRefusal): grpc.status {
   switch (refusal) {
     case 'wrong-cluster':
+    case 'wrong-identity':
       return grpc.status.PERMISSION_DENIED;
     case 'unknown-peer':
     case 'misaddressed':
@@ -104,6 +108,10 @@ export class PeerReceiver {
       const batch = decodeBatch(wire, this.config.receiver);
       if (stream.peer !== undefined && batch.from !== stream.peer) {
         throw new PeerProtocolError('misaddressed', 'batch.from', `this stream carries batches from ${showValue(stream.peer)}, got ${showValue(batch.from)}`);
+      }
+      if (stream.peer === undefined && this.config.verifyPeer !== undefined) {
+        const refusal = this.config.verifyPeer(stream.call, batch.from);
+        if (refusal !== null) throw new PeerProtocolError('wrong-identity', 'batch.from', refusal);
       }
       stream.peer = batch.from;
       messages = batch.messages;

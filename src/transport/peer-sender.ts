@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/index.js';
 import { deferred, type Deferred } from '../shared/deferred.js';
+import { tlsMismatchHint } from '../shared/tls-hint.js';
 import { reconnectDelayMs, type ReconnectBackoff } from './backoff.js';
 import { encodeBatch } from './batch-codec.js';
 import { messageBytesUpperBound } from './codec.js';
@@ -320,7 +321,12 @@ export class PeerSender {
         ? { reason }
         : { reason: reason.details, code: grpc.status[reason.code] ?? reason.code };
     const fields = { ...detail, address: this.address, failures: this.failures };
-    if (typeof reason !== 'string' && refusalCodes.has(reason.code)) {
+    const hint = tlsMismatchHint(detail.reason, this.config.credentials._isSecure(), '--peer-cert, --peer-key, --peer-ca');
+    if (hint !== null) {
+      // Retrying cannot fix a configuration mismatch: say so now and then, not on every attempt.
+      if (this.failures % 100 === 1) this.logger.error({ ...fields, hint }, `cannot reach peer: ${hint}`);
+      else this.logger.debug({ ...fields, hint }, 'cannot reach peer');
+    } else if (typeof reason !== 'string' && refusalCodes.has(reason.code)) {
       // The peer refused what we sent: retrying will not help until someone fixes the cause.
       this.logger.error(fields, 'peer refused our stream');
     } else if (was === 'open') {

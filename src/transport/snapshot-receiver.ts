@@ -9,7 +9,7 @@ import { decodeBatch, type BatchReceiver } from './batch-codec.js';
 import { PeerProtocolError } from './errors.js';
 import { refusalStatus } from './peer-receiver.js';
 import { snapshotFormat } from './snapshot-sender.js';
-import type { SnapshotTiming } from './transport-options.js';
+import type { PeerVerifier, SnapshotTiming } from './transport-options.js';
 import type { SnapshotStore, SnapshotWriter } from './transport.js';
 import { readRecord, readUint, showValue } from './wire-fields.js';
 import type { WireInstallSnapshotResult } from './wire-types.js';
@@ -22,6 +22,8 @@ export interface SnapshotReceiverConfig {
   /** Hands the snapshot message (its data: the store's token) to Raft. */
   readonly deliver: (messages: readonly Message[]) => void;
   readonly learnClientAddress: (peer: NodeId, address: string) => void;
+  /** Checks the connection proves the member id the header claims (mutual TLS); absent: not checked. */
+  readonly verifyPeer?: PeerVerifier;
   readonly logger: Logger;
 }
 
@@ -78,7 +80,7 @@ export class SnapshotReceiver {
     const frames = withStallTimeout(call, this.config.timing.stallTimeoutMs);
     const first = await frames.next();
     if (first.done === true) throw new TransferRefused(grpc.status.INVALID_ARGUMENT, 'snapshot stream ended before its header');
-    const { from, message } = this.decodeHeader(first.value);
+    const { from, message } = this.decodeHeader(first.value, call);
 
     let writer: SnapshotWriter;
     try {
@@ -117,7 +119,7 @@ export class SnapshotReceiver {
     }
   }
 
-  private decodeHeader(wire: unknown): { from: NodeId; message: SnapshotRequest } {
+  private decodeHeader(wire: unknown, call: grpc.ServerReadableStream<unknown, WireInstallSnapshotResult>): { from: NodeId; message: SnapshotRequest } {
     try {
       const frame = readRecord(wire, 'snapshot frame');
       if (frame['part'] !== 'header') throw new PeerProtocolError('malformed', 'snapshot frame', `the first frame must be the header, got ${showValue(frame['part'])}`);
@@ -133,6 +135,8 @@ export class SnapshotReceiver {
         throw new PeerProtocolError('malformed', 'snapshot header.message', `expected a SNAPSHOT message, got ${showValue(message?.type)}`);
       }
       if (message.snapshot.data.byteLength !== 0) throw new PeerProtocolError('malformed', 'snapshot header.message.snapshot.data', 'the data travels in chunks, not in the header');
+      const refusal = this.config.verifyPeer?.(call, batch.from) ?? null;
+      if (refusal !== null) throw new PeerProtocolError('wrong-identity', 'snapshot header.from', refusal);
       if (batch.senderClientAddress !== '') this.config.learnClientAddress(batch.from, batch.senderClientAddress);
       return { from: batch.from, message };
     } catch (error) {

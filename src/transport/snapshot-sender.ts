@@ -20,7 +20,8 @@ export interface SnapshotSenderConfig {
   readonly store: SnapshotStore;
   readonly timing: SnapshotTiming;
   readonly method: RaftPeerInstallSnapshotMethod;
-  readonly credentials: grpc.ChannelCredentials;
+  /** The credentials to dial `peer` with. */
+  readonly credentialsFor: (peer: NodeId) => grpc.ChannelCredentials;
   readonly channelOptions: grpc.ChannelOptions;
   /** Called once per snapshot message: true once the receiver accepted it whole. */
   readonly report: (peer: NodeId, delivered: boolean) => void;
@@ -112,7 +113,7 @@ export class SnapshotSender {
     const { timing, method, store } = this.config;
     const startedAt = performance.now();
     const reader = await store.open();
-    const client = new grpc.Client(address, this.config.credentials, this.config.channelOptions);
+    const client = new grpc.Client(address, this.config.credentialsFor(message.to), this.config.channelOptions);
     try {
       const membership = store.membershipAt === undefined ? message.snapshot.meta.membership : store.membershipAt(reader.applied.index);
       if (membership === null) throw new Error(`the configuration at index ${reader.applied.index} is no longer known here (compacted meanwhile); the next attempt reads a newer state`);

@@ -46,16 +46,26 @@ export interface KeepaliveOptions {
 export const defaultKeepalive: KeepaliveOptions = { timeMs: 2000, timeoutMs: 1000 };
 
 /**
- * The credentials seam: insecure by default; TLS and mutual TLS plug in here without touching
- * the transport (grpc.ServerCredentials.createSsl / grpc.credentials.createSsl).
+ * The credentials seam: insecure by default; mutual TLS (src/server/tls.ts) plugs in here
+ * without touching the rest of the transport.
  */
 export interface TransportCredentials {
   readonly server: grpc.ServerCredentials;
-  readonly channel: grpc.ChannelCredentials;
+  /** The credentials this node dials `peer` with (per peer: TLS checks the certificate names that member). */
+  channelFor(peer: NodeId): grpc.ChannelCredentials;
+  /**
+   * Whether the connection a stream arrived on proves the member id its batches claim: null if
+   * so, otherwise why not (the batch is refused PERMISSION_DENIED). Absent: any claim is taken.
+   */
+  readonly verifyPeer?: PeerVerifier;
 }
 
+/** See TransportCredentials.verifyPeer. */
+export type PeerVerifier = (call: Pick<grpc.ServerReadableStream<unknown, unknown>, 'getAuthContext'>, claimed: NodeId) => string | null;
+
 export function insecureTransportCredentials(): TransportCredentials {
-  return { server: grpc.ServerCredentials.createInsecure(), channel: grpc.credentials.createInsecure() };
+  const channel = grpc.credentials.createInsecure();
+  return { server: grpc.ServerCredentials.createInsecure(), channelFor: () => channel };
 }
 
 /** Everything a GrpcTransport is built from. Optional fields have the defaults exported beside them. */

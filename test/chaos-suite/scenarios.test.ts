@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * The chaos suite on the docker backend (`npm run test:chaos`): every scenario the chaos issue
  * names, 5 clients on 3 nodes for 30 s each, one run on 5 nodes, and the two canaries that a
@@ -65,6 +66,15 @@ describe('docker chaos scenarios (3 nodes, 5 clients, 30 s)', () => {
     expectPassed(result);
     for (const kind of injectedKinds(result)) coveredByAll.add(kind);
     expect(injectedKinds(result), 'the one-way ring of 3 nodes').toContain('partition-ring');
+  });
+
+  // Every fault kind once more with mutual TLS between members (member ids checked against the
+  // certificates) and client certificates required: reconnects after cuts and kills, and a
+  // joining node's first calls, all go through TLS handshakes.
+  it('all, with TLS between members and to clients', async () => {
+    const result = await runScenario({ name: 'all-tls', config: { nemesis: allKinds, nemesisText: 'all', durationMs: 30 * seconds, seed: 7, tls: true } });
+    expectPassed(result);
+    expect(readFileSync(result.nodes[0]?.log as string, 'utf8')).toContain('"peerVerifyId":true');
   });
 });
 

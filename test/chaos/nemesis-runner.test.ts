@@ -91,6 +91,7 @@ class FakeCluster {
 }
 
 class FakeBackend implements ClusterBackend {
+  readonly clientTls = undefined;
   readonly kind = 'process';
   private readonly roster: NodeRoster;
   private readonly states = new Map<string, NodeState>();

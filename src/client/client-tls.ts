@@ -1,0 +1,40 @@
+import * as grpc from '@grpc/grpc-js';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
+import { InvalidArgumentError } from './errors.js';
+
+/** TLS towards the nodes' client ports (etcdctl's --cacert, --cert, --key). */
+export interface ClientTls {
+  /** PEM of the CA that signs the nodes' certificates; absent: the system's trusted roots. */
+  readonly ca?: string | Buffer;
+  /** This client's certificate (PEM), for nodes that require client certificates; with `key`. */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  /** Check the node's certificate against this name instead of the host dialled (e.g. when dialling by IP). */
+  readonly serverName?: string;
+}
+
+/** Checks `tls` now (bad PEM, a certificate without its key) so that a mistake fails the constructor, not every call. */
+export function clientCredentials(tls: ClientTls | undefined): { credentials: grpc.ChannelCredentials; channelOptions: grpc.ChannelOptions } {
+  if (tls === undefined) return { credentials: grpc.credentials.createInsecure(), channelOptions: {} };
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new InvalidArgumentError('tls', 'give both cert and key, or neither');
+  const pem = (value: string | Buffer | undefined): Buffer | null => (value === undefined ? null : Buffer.isBuffer(value) ? value : Buffer.from(value));
+  const ca = pem(tls.ca);
+  const cert = pem(tls.cert);
+  const key = pem(tls.key);
+  const check = (what: string, parse: () => unknown): void => {
+    try {
+      parse();
+    } catch (error) {
+      throw new InvalidArgumentError('tls', `the ${what} is not usable PEM (${(error as Error).message})`);
+    }
+  };
+  if (ca !== null) check('CA', () => new X509Certificate(ca));
+  if (cert !== null) check('certificate', () => new X509Certificate(cert));
+  if (key !== null) check('key', () => createPrivateKey(key));
+  check('certificate and key pair', () => createSecureContext({ ...(ca === null ? {} : { ca }), ...(cert === null ? {} : { cert }), ...(key === null ? {} : { key }) }));
+  return {
+    credentials: grpc.credentials.createSsl(ca, key, cert),
+    channelOptions: tls.serverName === undefined ? {} : { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName },
+  };
+}

@@ -1,0 +1,162 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeCommand, encodeCommand, type Command } from '../../src/kv/commands.js';
+import { CommandDecodeError } from '../../src/kv/errors.js';
+import { decodeKeyRecord } from '../../src/kv/key-record.js';
+import { decodeAppliedResult, decodeSessionHeader, decodeSessionLimits, decodeSessionState } from '../../src/kv/session-codec.js';
+import { decodeSnapshotChunk } from '../../src/kv/snapshot-format.js';
+import { nodeId, type Message } from '../../src/raft/index.js';
+import { BinaryDecodeError } from '../../src/shared/binary-codec.js';
+import { decodeEntry, encodeEntry } from '../../src/storage/entry-codec.js';
+import { decodeHardState, decodeLogPosition, decodeMembership, decodeSnapshotMeta, encodeHardState, encodeLogPosition } from '../../src/storage/raft-meta-codec.js';
+import { decodeBatch, encodeBatch } from '../../src/transport/batch-codec.js';
+import { decodeMessage, encodeMessage } from '../../src/transport/codec.js';
+import { PeerProtocolError } from '../../src/transport/errors.js';
+import { raftPeerProto } from '../../src/transport/proto.js';
+import { oneOfEach } from '../transport/fixtures.js';
+
+/**
+ * Property-based fuzzing of every decoder that reads bytes or wire objects from outside the
+ * process (disk, peers, snapshots): whatever it is given, it returns a value or throws its own
+ * typed error, never a TypeError, RangeError or a hang. Seeds are fixed, so a run is repeatable;
+ * `RAFTKV_FUZZ_RUNS` raises the number of cases (default 2,000 per property).
+ */
+const runs = Number(process.env.RAFTKV_FUZZ_RUNS ?? 2000);
+const settings = { numRuns: runs, seed: 20261207, interruptAfterTimeLimit: 20_000 };
+
+/** Runs `decode`; passes if it returns or throws one of `allowed`, fails (rethrows) otherwise. */
+function returnsOrThrowsTyped(decode: () => unknown, allowed: readonly (new (...args: never[]) => Error)[]): true {
+  try {
+    decode();
+  } catch (error) {
+    if (!allowed.some((type) => error instanceof type)) throw error;
+  }
+  return true;
+}
+
+const bytes = fc.uint8Array({ maxLength: 512 });
+
+describe('storage decoders', () => {
+  it.each([
+    ['entry', (b: Uint8Array) => decodeEntry(1, b)],
+    ['hard state', decodeHardState],
+    ['log position', decodeLogPosition],
+    ['membership', decodeMembership],
+    ['snapshot meta', decodeSnapshotMeta],
+  ] as const)('%s: any bytes decode or throw BinaryDecodeError', (_name, decode) => {
+    fc.assert(
+      fc.property(bytes, (b) => returnsOrThrowsTyped(() => decode(b), [BinaryDecodeError])),
+      settings,
+    );
+  });
+
+  it('entries and hard states survive a round trip', () => {
+    fc.assert(
+      fc.property(fc.nat(), fc.boolean(), fc.uint8Array({ maxLength: 256 }), (term, conf, data) => {
+        const entry = { index: 5, term, type: conf ? ('conf-change' as const) : ('normal' as const), data };
+        expect(decodeEntry(5, encodeEntry(entry))).toEqual(entry);
+      }),
+      settings,
+    );
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), fc.option(fc.stringMatching(/^[a-z0-9]{1,20}$/), { nil: null }), (term, commit, vote) => {
+        const hardState = { term, commit, vote: vote === null ? null : nodeId(vote) };
+        expect(decodeHardState(encodeHardState(hardState))).toEqual(hardState);
+        expect(decodeLogPosition(encodeLogPosition({ index: commit, term }))).toEqual({ index: commit, term });
+      }),
+      settings,
+    );
+  });
+});
+
+describe('state machine decoders', () => {
+  it('commands: any bytes decode or throw CommandDecodeError', () => {
+    fc.assert(fc.property(bytes, (b) => returnsOrThrowsTyped(() => decodeCommand(b), [CommandDecodeError])), settings);
+  });
+
+  it('commands: a valid command, with one byte changed or cut short, decodes to a command or is refused', () => {
+    const command = fc.oneof(
+      fc.record({ kind: fc.constant('put' as const), key: fc.uint8Array({ minLength: 1, maxLength: 64 }), value: fc.uint8Array({ maxLength: 128 }) }),
+      fc.record({ kind: fc.constant('delete' as const), key: fc.uint8Array({ minLength: 1, maxLength: 64 }) }),
+    );
+    fc.assert(
+      fc.property(command, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean(), (original, position, value, truncate) => {
+        const encoded = encodeCommand(original as Command);
+        expect(decodeCommand(encoded)).toEqual(original);
+        const at = position % encoded.length;
+        const damaged = truncate ? encoded.subarray(0, at) : Uint8Array.from(encoded, (b, i) => (i === at ? value : b));
+        return returnsOrThrowsTyped(() => decodeCommand(damaged), [CommandDecodeError]);
+      }),
+      settings,
+    );
+  });
+
+  it.each([
+    ['key record', decodeKeyRecord],
+    ['session header', (b: Uint8Array) => decodeSessionHeader('c1', b)],
+    ['session state', (b: Uint8Array) => decodeSessionState('c1', b)],
+    ['session limits', decodeSessionLimits],
+    ['applied result', decodeAppliedResult],
+    ['snapshot chunk', decodeSnapshotChunk],
+  ] as const)('%s: any bytes decode or throw BinaryDecodeError', (_name, decode) => {
+    fc.assert(
+      fc.property(bytes, (b) => returnsOrThrowsTyped(() => decode(b), [BinaryDecodeError])),
+      settings,
+    );
+  });
+});
+
+describe('peer wire decoders', () => {
+  const n1 = nodeId('n1');
+  const n2 = nodeId('n2');
+  const receiver = { clusterId: 'raftkv', selfId: n2, isKnownPeer: (id: string) => id === 'n1' };
+  /** Any JSON-like value, as a peer's protobuf could decode into (plus byte arrays). */
+  const wireValue = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.boolean(),
+      fc.integer(),
+      fc.double(),
+      fc.string({ maxLength: 20 }),
+      fc.uint8Array({ maxLength: 32 }),
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc.dictionary(fc.constantFrom('type', 'from', 'to', 'term', 'entries', 'index', 'data', 'commit', 'context', 'snapshot', 'x'), tie('value'), { maxKeys: 5 }),
+    ),
+  })).value;
+
+  it('messages: any wire value decodes or throws PeerProtocolError', () => {
+    fc.assert(fc.property(wireValue, (wire) => returnsOrThrowsTyped(() => decodeMessage(wire), [PeerProtocolError])), settings);
+  });
+
+  it('messages: a valid message with one field replaced by anything decodes or throws PeerProtocolError', () => {
+    const messages: readonly Message[] = oneOfEach(n1, n2);
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), wireValue, (which, field, replacement) => {
+        const wire = encodeMessage(messages[which % messages.length] as Message) as unknown as Record<string, unknown>;
+        const keys = Object.keys(wire);
+        const damaged = { ...wire, [keys[field % keys.length] as string]: replacement };
+        return returnsOrThrowsTyped(() => decodeMessage(damaged), [PeerProtocolError]);
+      }),
+      settings,
+    );
+  });
+
+  it('batches: any bytes off the wire are refused by protobuf or by the batch check, or decode whole', () => {
+    const deserialize = raftPeerProto().send.deserializeBatch;
+    const valid = Buffer.from(raftPeerProto().send.serializeBatch(encodeBatch('raftkv', n1, oneOfEach(n1, n2))));
+    fc.assert(
+      fc.property(fc.oneof(bytes.map((b) => Buffer.from(b)), fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })).map(([at, v]) => Buffer.from(valid.map((b, i) => (i === at % valid.length ? v : b))))), (raw) => {
+        let wire: unknown;
+        try {
+          wire = deserialize(raw);
+        } catch {
+          return true; // protobufjs refused it: grpc-js answers INTERNAL, the stream ends
+        }
+        return returnsOrThrowsTyped(() => decodeBatch(wire, receiver), [PeerProtocolError]);
+      }),
+      settings,
+    );
+  });
+});
