@@ -175,7 +175,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       'grpc.max_receive_message_length': config.limits.requestBytesMax,
       'grpc.max_send_message_length': 64 * 1024 * 1024,
     });
-    const metrics = nodeMetrics({ status: () => node.status(), loopDelay: () => node.loopDelay() }, { member: config.id });
+    const metrics = nodeMetrics({ status: () => node.status(), loopDelay: () => node.loopDelay(), readIndexCounts: () => node.readIndexCounts() }, { member: config.id });
     const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger, metrics });
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);

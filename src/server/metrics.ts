@@ -6,6 +6,8 @@ import type { LoopDelayStats } from './loop-delay-monitor.js';
 export interface MetricsSource {
   status(): RaftStatus;
   loopDelay(): LoopDelayStats;
+  /** Linearizable reads registered and the ReadIndex requests made for them (in batches), since start. */
+  readIndexCounts(): { readonly reads: number; readonly requests: number };
 }
 
 const roles: readonly Role[] = ['follower', 'pre-candidate', 'candidate', 'leader'];
@@ -77,6 +79,24 @@ export function nodeMetrics(source: MetricsSource, labels: { readonly member: st
       const delay = source.loopDelay();
       this.set({ window: 'all' }, delay.maxMs / 1000);
       this.set({ window: 'recent' }, delay.recentMaxMs / 1000);
+    },
+  });
+  new Counter({
+    name: 'raftkv_linearizable_reads_total',
+    help: 'Linearizable reads this node served or waited for, since start.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.readIndexCounts().reads);
+    },
+  });
+  new Counter({
+    name: 'raftkv_read_index_requests_total',
+    help: 'ReadIndex requests this node made for its linearizable reads (one per batch), since start.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.readIndexCounts().requests);
     },
   });
   new Gauge({

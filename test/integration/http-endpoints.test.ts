@@ -52,6 +52,7 @@ describe('HTTP endpoints (--listen-http) and raftkv health', () => {
     expect(body).toMatch(/^raftkv_grpc_requests_total\{method="put",code="INVALID_ARGUMENT",member="n\d"\} [1-9]\d*$/m);
     expect(body).toMatch(/^raftkv_grpc_request_duration_seconds_bucket\{[^}]*le="0\.005"[^}]*method="put"[^}]*\} \d+$/m);
     expect(body).toContain('raftkv_process_resident_memory_bytes');
+    expect(body).toMatch(/^raftkv_linearizable_reads_total\{member="n\d"\} \d+$/m);
     expect(body).toMatch(/^raftkv_event_loop_delay_max_seconds\{window="all",member="n\d"\} [\d.e-]+$/m);
   });
 
