@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { MembershipChangeError, type MemberList, type RaftKvClient } from '../src/client/index.js';
 import { CommandFailure, withClient, withClientOptions, type ClientFlags } from './client-commands.js';
+import { defaultEndpoints } from './local-cluster.js';
 
 /** `raftkv member list|add|promote|remove` and `raftkv leader transfer`: membership through the SDK. */
 export function registerMemberCommands(program: Command): void {
@@ -37,6 +38,27 @@ export function registerMemberCommands(program: Command): void {
   );
 
   const leader = program.command('leader').description('leadership');
+  withClientOptions(
+    leader
+      .command('step-down')
+      .description('if the node at --endpoints (the first one) leads, hand leadership to the most caught-up other voter; otherwise do nothing (a Kubernetes preStop hook)'),
+  ).action(async (flags: ClientFlags) =>
+    withClient(flags, async (client, out) => {
+      const endpoint = (flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean))[0] as string;
+      const status = await client.status(endpoint);
+      if (status.role !== 'leader') {
+        out.result({ member: status.id, steppedDown: false, leaderId: status.leaderId }, `${status.id} is not the leader${status.leaderId === '' ? '' : ` (${status.leaderId} is)`}; nothing to do`);
+        return;
+      }
+      const list = await client.members();
+      const target = list.members
+        .filter((m) => m.id !== status.id && m.role === 'voter')
+        .sort((a, b) => (b.matchIndex ?? -1) - (a.matchIndex ?? -1))[0];
+      if (target === undefined) throw new CommandFailure(`leader step-down: ${status.id} is the only voter; there is no one to hand leadership to`, 1);
+      await refusalsAsFailures('leader step-down', () => client.transferLeadership(target.id));
+      out.result({ member: status.id, steppedDown: true, leaderId: target.id }, `${status.id} handed leadership to ${target.id}`);
+    }),
+  );
   withClientOptions(leader.command('transfer').description('hand leadership to a voter').argument('<id>')).action(async (id: string, flags: ClientFlags) =>
     withClient(flags, async (client, out) => {
       await refusalsAsFailures('leader transfer', () => client.transferLeadership(id));
