@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Message, NodeId } from '../raft/index.js';
 import { deferred, type Deferred } from '../shared/deferred.js';
 import { reconnectDelayMs, type ReconnectBackoff } from './backoff.js';
+import { stageTraceOn, traceStage } from '../shared/stage-trace.js';
 import { encodeBatch } from './batch-codec.js';
 import { messageBytesUpperBound } from './codec.js';
 import type { RaftPeerSendMethod } from './proto.js';
@@ -71,6 +72,15 @@ type SenderState =
   | { readonly kind: 'open'; readonly stream: PeerStream; awaitingDrain: boolean }
   | { readonly kind: 'backoff'; readonly timer: NodeJS.Timeout }
   | { readonly kind: 'closed'; readonly stream: PeerStream | undefined };
+
+/** Stage tracing: AppendEntries (their last entry) and acknowledgements as they are written. */
+function traceSent(batch: readonly Message[]): void {
+  for (const message of batch) {
+    const last = message.type === 'append' ? message.entries.at(-1) : undefined;
+    if (last !== undefined) traceStage('leader-append-out', last.index);
+    if (message.type === 'append-response' && message.success) traceStage('follower-ack-out', message.index);
+  }
+}
 
 /** Bytes a MessageBatch adds around its messages, besides what messageBytesUpperBound counts. */
 function batchOverheadBytes(clusterId: string, from: string): number {
@@ -385,6 +395,7 @@ export class PeerSender {
     }
     if (batch.length > 0) {
       const writable = stream.call.write(encodeBatch(clusterId, selfId, batch, this.config.selfClientAddress));
+      if (stageTraceOn) traceSent(batch);
       this.sentMessages += batch.length;
       this.sentBatches += 1;
       if (!writable) {
