@@ -266,7 +266,10 @@ export class PeerSender {
   private kick(): void {
     if (this.queue.length === 0) return;
     if (this.state.kind === 'idle') this.openStream();
-    else if (this.state.kind === 'open') this.scheduleFlush();
+    // At once, not in a microtask: the driver calls send() once per Ready and then goes on with
+    // synchronous work (preparing the log batch, applying), which a deferred frame would wait
+    // behind. A frame already due in a later turn keeps its place: the queue stays in order.
+    else if (this.state.kind === 'open' && !this.flushScheduled) this.flush();
   }
 
   private openStream(): void {
@@ -347,16 +350,6 @@ export class PeerSender {
     if (this.state.kind !== 'backoff') return;
     this.transition({ kind: 'idle' });
     this.kick();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // A microtask, so several send() calls in one turn go out as one frame.
-    queueMicrotask(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
   }
 
   /** The next frame goes out in a later turn of the event loop, after timers and I/O waiting now. */
