@@ -22,10 +22,10 @@ import {
 /** A consistent read-only view of the whole database at one moment (LevelDB's snapshot). Close it when done. */
 export type StoreSnapshot = AbstractSnapshot;
 
-/** One operation as the binding takes it: the key already prefixed, the data already encoded. */
+/** One operation as the binding takes it (it reads type, key and value): the key already prefixed, the data already bytes. */
 type RawOperation =
-  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array; readonly keyEncoding: 'view'; readonly valueEncoding: 'view' }
-  | { readonly type: 'del'; readonly key: Uint8Array; readonly keyEncoding: 'view' };
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
 
 /** abstract-level's implementer API, which db.batch() calls once it has encoded and prefixed. */
 interface RawBatchDb {
@@ -196,8 +196,8 @@ export class NodeStore {
       await (this.db as unknown as RawBatchDb)._batch(
         operations.map((operation) =>
           operation.type === 'put'
-            ? { type: 'put', key: this.prefixed(operation.sublevel, operation.key), value: operation.value, keyEncoding: 'view', valueEncoding: 'view' }
-            : { type: 'del', key: this.prefixed(operation.sublevel, operation.key), keyEncoding: 'view' },
+            ? { type: 'put', key: this.prefixed(operation.sublevel, operation.key), value: operation.value }
+            : { type: 'del', key: this.prefixed(operation.sublevel, operation.key) },
         ),
         { sync: options.sync },
       );
