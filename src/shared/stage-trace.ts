@@ -13,6 +13,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { ConfigError } from './errors.js';
 
 /** The stages, in the order a sequential put goes through them. */
 export type Stage =
@@ -79,9 +80,32 @@ export function traceAnswered(): void {
   lastSettledIndex = 0;
 }
 
-if (stageTraceOn && directory !== undefined) {
-  process.on('exit', () => {
+/**
+ * At node start: when tracing, makes sure the directory exists and can be written (a ConfigError
+ * naming the variable otherwise) and arranges for the records to be written there at exit.
+ * Returns the file, or null when tracing is off.
+ */
+export function prepareStageTrace(): string | null {
+  if (!stageTraceOn || directory === undefined) return null;
+  const file = join(directory, `stages-${process.pid}.jsonl`);
+  try {
     mkdirSync(directory, { recursive: true });
-    appendFileSync(join(directory, `stages-${process.pid}.jsonl`), records.length === 0 ? '' : `${records.join('\n')}\n`);
-  });
+    appendFileSync(file, '');
+  } catch (error) {
+    throw new ConfigError(`RAFTKV_TRACE_STAGES: cannot write stage records to ${JSON.stringify(file)}: ${(error as Error).message}`, { cause: error });
+  }
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      try {
+        if (records.length > 0) appendFileSync(file, `${records.join('\n')}\n`);
+      } catch (error) {
+        // A trace is not worth a failed exit.
+        process.stderr.write(`RAFTKV_TRACE_STAGES: stage records not written to ${file}: ${(error as Error).message}\n`);
+      }
+    });
+  }
+  return file;
 }
+
+let exitHookInstalled = false;
