@@ -44,6 +44,10 @@ function traceReceived(messages: readonly Message[]): void {
   }
 }
 
+function carriesEntries(message: Message): boolean {
+  return message.type === 'append' && message.entries.length > 0;
+}
+
 function sameTermAndVote(hardState: HardState | null, persisted: { term: number; vote: NodeId | null }): boolean {
   return hardState === null || (hardState.term === persisted.term && hardState.vote === persisted.vote);
 }
@@ -510,7 +514,14 @@ export class RaftNode<Outcome> {
     // A leader's new configuration is its own (it proposed it): its peers may be reached at once.
     const confChanged = ready.snapshot !== null || ready.entries.some((e) => e.type === 'conf-change');
     if (early.length > 0 && confChanged) this.followConfiguration();
-    if (early.length > 0) this.options.transport.send(early);
+    // Of those, AppendEntries carrying entries go at once: they are what followers must persist.
+    // In a Ready that only applies (nothing to persist), the rest (commit updates, heartbeats)
+    // go once its apply has started, microseconds later: the client's answer waits on that
+    // apply, not on encoding them. Never later than that, so no read waits on an fsync for them.
+    const applyOnly = ready.committedEntries.length > 0 && ready.entries.length === 0 && ready.snapshot === null;
+    const earlyNow = applyOnly ? early.filter(carriesEntries) : early;
+    let earlyLater = earlyNow === early ? [] : early.filter((m) => !carriesEntries(m));
+    if (earlyNow.length > 0) this.options.transport.send(earlyNow);
     // The commit index alone is volatile state (Figure 2): a Ready that changes only it writes
     // nothing, saving a LevelDB write on the commit path; it reaches disk with the next entries.
     const termOrVoteChanged = ready.hardState !== null && !sameTermAndVote(ready.hardState, this.persistedTerm);
@@ -532,13 +543,19 @@ export class RaftNode<Outcome> {
     for (const batch of chunkEntries(ready.committedEntries, applyEntriesMax, applyBytesMax)) {
       const lastApplied = batch.at(-1);
       if (stageTraceOn && leading && lastApplied !== undefined) traceStage('leader-commit', lastApplied.index);
-      const outcomes = await this.options.stateMachine.apply(batch);
+      const applying = this.options.stateMachine.apply(batch);
+      if (earlyLater.length > 0) {
+        this.options.transport.send(earlyLater);
+        earlyLater = [];
+      }
+      const outcomes = await applying;
       if (stageTraceOn && leading && lastApplied !== undefined) {
         traceStage('leader-applied', lastApplied.index);
         traceSettled(lastApplied.index);
       }
       this.proposals.settle(batch, outcomes);
     }
+    if (earlyLater.length > 0) this.options.transport.send(earlyLater);
     this.reads.onReadStates(ready.readStates, this.options.stateMachine.appliedIndex);
     this.core.advance(ready);
     // Commit may have moved: `removed` is about the committed configuration.
