@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { WireStreamResult } from '../shared/kv-stream-wire.js';
 import type { Logger } from '../shared/logger.js';
+import { stageTraceOn, traceAnswered, traceWriteReceived } from '../shared/stage-trace.js';
 import { classifyError } from './grpc-errors.js';
 import { requestTimeoutMsMax } from './config.js';
 
@@ -80,7 +81,9 @@ export function kvStreams(operations: StreamOperations, options: KvStreamOptions
       if (pendingResults.length === 0 || call.cancelled || call.destroyed) return;
       const results = pendingResults;
       pendingResults = [];
-      if (!call.write({ results })) {
+      const writable = call.write({ results });
+      if (stageTraceOn) traceAnswered();
+      if (!writable) {
         // The client is not reading: stop taking its operations until it catches up, so
         // answers cannot pile up without bound.
         call.pause();
@@ -151,6 +154,7 @@ export function kvStreams(operations: StreamOperations, options: KvStreamOptions
     };
 
     call.on('data', (request: { operations?: WireStreamOperation[] }) => {
+      if (stageTraceOn) traceWriteReceived();
       for (const operation of request.operations ?? []) run(operation);
     });
     call.on('end', () => {

@@ -6,6 +6,7 @@ import { SeededRng } from '../shared/seeded-rng.js';
 import { ConfigError } from '../shared/errors.js';
 import { armFailpointsFromEnvironment } from '../shared/failpoints.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { prepareStageTrace } from '../shared/stage-trace.js';
 import { serviceClient } from '../shared/proto.js';
 import { NodeStore, RaftLogStore, StorageCorruptError } from '../storage/index.js';
 import { GrpcTransport } from '../transport/index.js';
@@ -53,6 +54,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const tls = nodeTls(config.tls);
   const failpoints = armFailpointsFromEnvironment();
   if (failpoints.size > 0) logger.warn({ failpoints: [...failpoints] }, 'failpoints armed (RAFTKV_FAILPOINTS): this node will kill itself at them');
+  const stageTraceFile = prepareStageTrace();
+  if (stageTraceFile !== null) logger.info({ file: stageTraceFile }, 'tracing write stages (RAFTKV_TRACE_STAGES): records are written at exit');
   const store = await NodeStore.open(config.dataDir, { createIfMissing: true });
   try {
     const logStore = new RaftLogStore(store);

@@ -5,19 +5,29 @@ import { OverloadedError, ProposalDroppedError, TimeoutError } from '../shared/e
 interface PendingProposal<T> {
   readonly term: Term;
   readonly result: Deferred<T>;
-  readonly timer: NodeJS.Timeout;
+  readonly deadlineMs: number;
+  readonly timeoutMs: number;
 }
 
 /**
  * Client writes waiting for their log entry to be applied. A proposal is identified by the
  * (index, term) the core gave it: if the entry applied at that index has another term, another
  * leader overwrote it and it will never apply (§5.3), so the caller may safely retry.
+ *
+ * One timer for all of them, not one each: a timer armed and cleared per write showed in CPU
+ * profiles under load, and almost every proposal settles long before its deadline.
  */
 export class ProposalTracker<T> {
-  // Invariant: every pending proposal owns exactly one live timer.
   private readonly pending = new Map<Index, PendingProposal<T>>();
+  // Invariant: armed (non-null) whenever a proposal is pending, due no later than the earliest
+  // deadline among them (it may be earlier: a settled proposal leaves it as it was).
+  private timer: NodeJS.Timeout | null = null;
+  private timerDueMs = Infinity;
 
-  constructor(private readonly pendingMax: number) {}
+  constructor(
+    private readonly pendingMax: number,
+    private readonly nowMs: () => number = () => Date.now(),
+  ) {}
 
   get size(): number {
     return this.pending.size;
@@ -33,19 +43,14 @@ export class ProposalTracker<T> {
   /** Waits for the entry at (index, term) to be applied; rejects with TimeoutError after `timeoutMs`. */
   track(index: Index, term: Term, timeoutMs: number): Promise<T> {
     const result = deferred<T>();
-    const timer = setTimeout(() => {
-      // Only this proposal's own entry: the index may have been proposed again since.
-      if (this.pending.get(index)?.result === result) this.pending.delete(index);
-      result.reject(new TimeoutError(`write at index ${index} not applied within ${timeoutMs} ms; its outcome is unknown`));
-    }, timeoutMs);
-    timer.unref();
     const overwritten = this.pending.get(index);
     if (overwritten !== undefined) {
       // A new leader term reuses the index: the old entry was truncated and will never apply.
-      clearTimeout(overwritten.timer);
       overwritten.result.reject(new ProposalDroppedError(`index ${index} was proposed again in term ${term}`));
     }
-    this.pending.set(index, { term, result, timer });
+    const deadlineMs = this.nowMs() + timeoutMs;
+    this.pending.set(index, { term, result, deadlineMs, timeoutMs });
+    if (deadlineMs < this.timerDueMs) this.arm(deadlineMs);
     return result.promise;
   }
 
@@ -56,18 +61,46 @@ export class ProposalTracker<T> {
       const proposal = this.pending.get(entry.index);
       if (proposal === undefined) return;
       this.pending.delete(entry.index);
-      clearTimeout(proposal.timer);
       if (proposal.term === entry.term) proposal.result.resolve(outcomes[i] as T);
       else proposal.result.reject(new ProposalDroppedError(`index ${entry.index} was taken by an entry of term ${entry.term}; the write was not applied`));
     });
+    if (this.pending.size === 0) this.disarm();
   }
 
   /** Rejects everything pending (the node is stopping). */
   failAll(error: Error): void {
-    for (const proposal of this.pending.values()) {
-      clearTimeout(proposal.timer);
-      proposal.result.reject(error);
-    }
+    this.disarm();
+    for (const proposal of this.pending.values()) proposal.result.reject(error);
     this.pending.clear();
+  }
+
+  private arm(dueMs: number): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerDueMs = dueMs;
+    this.timer = setTimeout(() => this.expire(), Math.max(0, dueMs - this.nowMs()));
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerDueMs = Infinity;
+  }
+
+  /** Times out every proposal past its deadline, and arms the timer for the earliest left. */
+  private expire(): void {
+    this.timer = null;
+    this.timerDueMs = Infinity;
+    const now = this.nowMs();
+    let nextMs = Infinity;
+    for (const [index, proposal] of this.pending) {
+      if (proposal.deadlineMs > now) {
+        nextMs = Math.min(nextMs, proposal.deadlineMs);
+        continue;
+      }
+      this.pending.delete(index);
+      proposal.result.reject(new TimeoutError(`write at index ${index} not applied within ${proposal.timeoutMs} ms; its outcome is unknown`));
+    }
+    if (nextMs < Infinity) this.arm(nextMs);
   }
 }

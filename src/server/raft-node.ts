@@ -21,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../shared/logger.js';
 import { MembershipChangeRefusedError, NotLeaderError, OverloadedError, ProposalDroppedError, ShuttingDownError, TimeoutError } from '../shared/errors.js';
 import { failpoint } from '../shared/failpoints.js';
+import { stageTraceOn, traceProposed, traceSettled, traceStage } from '../shared/stage-trace.js';
 import type { StoreOperation } from '../storage/index.js';
 import type { Transport } from '../transport/transport.js';
 import { handOffTarget } from './hand-off-target.js';
@@ -32,6 +33,19 @@ import { chunkEntries, defaultTurnLimits, validateTurnLimits, type TurnLimits } 
 
 function isLeaderTraffic(message: Message): boolean {
   return message.type === 'append' || message.type === 'heartbeat';
+}
+
+/** Stage tracing: AppendEntries (their last entry) and acknowledgements as they arrive. */
+function traceReceived(messages: readonly Message[]): void {
+  for (const message of messages) {
+    const last = message.type === 'append' ? message.entries.at(-1) : undefined;
+    if (last !== undefined) traceStage('follower-receive', last.index);
+    if (message.type === 'append-response' && message.success) traceStage('leader-ack-in', message.index);
+  }
+}
+
+function carriesEntries(message: Message): boolean {
+  return message.type === 'append' && message.entries.length > 0;
 }
 
 function sameTermAndVote(hardState: HardState | null, persisted: { term: number; vote: NodeId | null }): boolean {
@@ -179,6 +193,7 @@ export class RaftNode<Outcome> {
       onMessages: (messages) => {
         if (this.state !== 'running') return;
         this.work.receivedMessages += messages.length;
+        if (stageTraceOn) traceReceived(messages);
         for (const message of messages) {
           if (message.type === 'append') {
             this.work.receivedEntries += message.entries.length;
@@ -262,6 +277,7 @@ export class RaftNode<Outcome> {
       if (result.reason === 'too-many-uncommitted') throw new OverloadedError('too many uncommitted bytes in the log; retry later');
       throw new NotLeaderError(result.leader, null);
     }
+    if (stageTraceOn) traceProposed(result.index);
     this.wake();
     return this.proposals.track(result.index, result.term, timeoutMs);
   }
@@ -495,11 +511,21 @@ export class RaftNode<Outcome> {
     // Persist before send: votes and acknowledgements promise what is on disk (§5.1). A leader's
     // own AppendEntries and heartbeats promise nothing, so they go out while its append is on
     // disk (thesis §10.2.1); the core counts the leader toward commit only after advance().
-    const early = this.core.leadership().role === 'leader' && sameTermAndVote(ready.hardState, this.persistedTerm) ? ready.messages.filter(isLeaderTraffic) : [];
+    const leading = this.core.leadership().role === 'leader';
+    const lastEntry = ready.entries.at(-1);
+    if (stageTraceOn && lastEntry !== undefined) traceStage(leading ? 'leader-ready' : 'follower-ready', lastEntry.index);
+    const early = leading && sameTermAndVote(ready.hardState, this.persistedTerm) ? ready.messages.filter(isLeaderTraffic) : [];
     // A leader's new configuration is its own (it proposed it): its peers may be reached at once.
     const confChanged = ready.snapshot !== null || ready.entries.some((e) => e.type === 'conf-change');
     if (early.length > 0 && confChanged) this.followConfiguration();
-    if (early.length > 0) this.options.transport.send(early);
+    // Of those, AppendEntries carrying entries go at once: they are what followers must persist.
+    // In a Ready that only applies (nothing to persist), the rest (commit updates, heartbeats)
+    // go once its apply has started, microseconds later: the client's answer waits on that
+    // apply, not on encoding them. Never later than that, so no read waits on an fsync for them.
+    const applyOnly = ready.committedEntries.length > 0 && ready.entries.length === 0 && ready.snapshot === null;
+    const earlyNow = applyOnly ? early.filter(carriesEntries) : early;
+    let earlyLater = earlyNow === early ? [] : early.filter((m) => !carriesEntries(m));
+    if (earlyNow.length > 0) this.options.transport.send(earlyNow);
     // The commit index alone is volatile state (Figure 2): a Ready that changes only it writes
     // nothing, saving a LevelDB write on the commit path; it reaches disk with the next entries.
     const termOrVoteChanged = ready.hardState !== null && !sameTermAndVote(ready.hardState, this.persistedTerm);
@@ -508,6 +534,7 @@ export class RaftNode<Outcome> {
     } else if (termOrVoteChanged || ready.entries.length > 0) {
       await this.options.log.save({ hardState: ready.hardState, entries: ready.entries, snapshotMeta: null });
     }
+    if (stageTraceOn && lastEntry !== undefined) traceStage(leading ? 'leader-fsynced' : 'follower-fsynced', lastEntry.index);
     if (ready.hardState !== null) this.persistedTerm = { term: ready.hardState.term, vote: ready.hardState.vote };
     for (const entry of ready.entries) this.logBytesSinceSnapshot += entry.data.byteLength;
     // The configuration in force follows the log (conf-change.ts rule 2), now persisted. (An
@@ -518,9 +545,21 @@ export class RaftNode<Outcome> {
     // In bounded batches: each is atomic with its applied index, and the loop runs between them.
     const { applyEntriesMax, applyBytesMax } = this.turnLimits;
     for (const batch of chunkEntries(ready.committedEntries, applyEntriesMax, applyBytesMax)) {
-      const outcomes = await this.options.stateMachine.apply(batch);
+      const lastApplied = batch.at(-1);
+      if (stageTraceOn && leading && lastApplied !== undefined) traceStage('leader-commit', lastApplied.index);
+      const applying = this.options.stateMachine.apply(batch);
+      if (earlyLater.length > 0) {
+        this.options.transport.send(earlyLater);
+        earlyLater = [];
+      }
+      const outcomes = await applying;
+      if (stageTraceOn && leading && lastApplied !== undefined) {
+        traceStage('leader-applied', lastApplied.index);
+        traceSettled(lastApplied.index);
+      }
       this.proposals.settle(batch, outcomes);
     }
+    if (earlyLater.length > 0) this.options.transport.send(earlyLater);
     this.reads.onReadStates(ready.readStates, this.options.stateMachine.appliedIndex);
     this.core.advance(ready);
     // Commit may have moved: `removed` is about the committed configuration.

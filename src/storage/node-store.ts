@@ -2,6 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AbstractSnapshot } from 'abstract-level';
 import { Level } from 'level';
+import { invariant } from '../raft/index.js';
 import { ByteReader, ByteWriter } from '../shared/binary-codec.js';
 import { decodeStored } from './decode-stored.js';
 import { StorageError } from './errors.js';
@@ -20,6 +21,16 @@ import {
 
 /** A consistent read-only view of the whole database at one moment (LevelDB's snapshot). Close it when done. */
 export type StoreSnapshot = AbstractSnapshot;
+
+/** One operation as the binding takes it (it reads type, key and value): the key already prefixed, the data already bytes. */
+type RawOperation =
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
+
+/** abstract-level's implementer API, which db.batch() calls once it has encoded and prefixed. */
+interface RawBatchDb {
+  _batch(operations: readonly RawOperation[], options: { readonly sync: boolean }): Promise<void>;
+}
 
 /** How to open a node's data directory. */
 export interface NodeStoreOptions {
@@ -55,6 +66,8 @@ export class NodeStore {
   private writeFailure: unknown = undefined;
   private closed = false;
   private readonly generations = new Map<number, GenerationSublevels>();
+  /** Each sublevel's key prefix, as bytes (a WeakMap: retired generations' sublevels go away). */
+  private readonly prefixes = new WeakMap<BinarySublevel, Uint8Array>();
 
   private constructor(
     /** The absolute path of the database directory, for messages. */
@@ -181,11 +194,16 @@ export class NodeStore {
     }
     if (operations.length === 0) return;
     try {
-      await this.db.batch(
+      if (this.db.status !== 'open') throw new StorageError('STORAGE_CLOSED', this.path, `the database at ${this.path} is ${this.db.status}`);
+      // Straight to the binding (abstract-level's private _batch, what db.batch ends in) with the
+      // keys prefixed here: db.batch clones every operation twice, looks up its encodings and
+      // prefixes its key through the sublevel, which showed among the top frames of a CPU profile
+      // under write load. Same keys, same values, same atomic batch, same `sync`.
+      await (this.db as unknown as RawBatchDb)._batch(
         operations.map((operation) =>
           operation.type === 'put'
-            ? { type: 'put' as const, sublevel: operation.sublevel, key: operation.key, value: operation.value }
-            : { type: 'del' as const, sublevel: operation.sublevel, key: operation.key },
+            ? { type: 'put', key: this.prefixed(operation.sublevel, operation.key), value: operation.value }
+            : { type: 'del', key: this.prefixed(operation.sublevel, operation.key) },
         ),
         { sync: options.sync },
       );
@@ -193,6 +211,20 @@ export class NodeStore {
       this.writeFailure = error;
       throw new StorageError('STORAGE_WRITE', this.path, `write to ${this.path} failed: ${causeMessage(error)}`, { cause: error });
     }
+  }
+
+  /** `key` under `sublevel`'s prefix, as the sublevel itself would store it. */
+  private prefixed(sublevel: BinarySublevel, key: Uint8Array): Uint8Array {
+    let prefix = this.prefixes.get(sublevel);
+    if (prefix === undefined) {
+      invariant(sublevel.db === this.db, () => `sublevel ${sublevel.prefix} is not of the database at ${this.path}`);
+      prefix = Buffer.from(sublevel.prefix, 'utf8');
+      this.prefixes.set(sublevel, prefix);
+    }
+    const full = Buffer.allocUnsafe(prefix.byteLength + key.byteLength);
+    full.set(prefix, 0);
+    full.set(key, prefix.byteLength);
+    return full;
   }
 
   /** Closes the database and releases its lock. Idempotent. */

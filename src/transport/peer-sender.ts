@@ -4,6 +4,7 @@ import type { Message, NodeId } from '../raft/index.js';
 import { deferred, type Deferred } from '../shared/deferred.js';
 import { tlsMismatchHint } from '../shared/tls-hint.js';
 import { reconnectDelayMs, type ReconnectBackoff } from './backoff.js';
+import { stageTraceOn, traceStage } from '../shared/stage-trace.js';
 import { encodeBatch } from './batch-codec.js';
 import { messageBytesUpperBound } from './codec.js';
 import type { RaftPeerSendMethod } from './proto.js';
@@ -72,6 +73,15 @@ type SenderState =
   | { readonly kind: 'open'; readonly stream: PeerStream; awaitingDrain: boolean }
   | { readonly kind: 'backoff'; readonly timer: NodeJS.Timeout }
   | { readonly kind: 'closed'; readonly stream: PeerStream | undefined };
+
+/** Stage tracing: AppendEntries (their last entry) and acknowledgements as they are written. */
+function traceSent(batch: readonly Message[]): void {
+  for (const message of batch) {
+    const last = message.type === 'append' ? message.entries.at(-1) : undefined;
+    if (last !== undefined) traceStage('leader-append-out', last.index);
+    if (message.type === 'append-response' && message.success) traceStage('follower-ack-out', message.index);
+  }
+}
 
 /** Bytes a MessageBatch adds around its messages, besides what messageBytesUpperBound counts. */
 function batchOverheadBytes(clusterId: string, from: string): number {
@@ -257,7 +267,10 @@ export class PeerSender {
   private kick(): void {
     if (this.queue.length === 0) return;
     if (this.state.kind === 'idle') this.openStream();
-    else if (this.state.kind === 'open') this.scheduleFlush();
+    // At once, not in a microtask: the driver calls send() once per Ready and then goes on with
+    // synchronous work (preparing the log batch, applying), which a deferred frame would wait
+    // behind. A frame already due in a later turn keeps its place: the queue stays in order.
+    else if (this.state.kind === 'open' && !this.flushScheduled) this.flush();
   }
 
   private openStream(): void {
@@ -345,16 +358,6 @@ export class PeerSender {
     this.kick();
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // A microtask, so several send() calls in one turn go out as one frame.
-    queueMicrotask(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
-  }
-
   /** The next frame goes out in a later turn of the event loop, after timers and I/O waiting now. */
   private scheduleNextFrame(): void {
     if (this.flushScheduled) return;
@@ -391,6 +394,7 @@ export class PeerSender {
     }
     if (batch.length > 0) {
       const writable = stream.call.write(encodeBatch(clusterId, selfId, batch, this.config.selfClientAddress));
+      if (stageTraceOn) traceSent(batch);
       this.sentMessages += batch.length;
       this.sentBatches += 1;
       if (!writable) {

@@ -44,6 +44,40 @@ describe('proposals waiting to apply', () => {
     }
   });
 
+  it('keeps one timer for every pending proposal, and still times each out at its own deadline', async () => {
+    vi.useFakeTimers();
+    try {
+      const tracker = new ProposalTracker<string>(1000);
+      const outcomes = new Map<number, string>();
+      const waiting = Array.from({ length: 100 }, (_, i) => {
+        const index = i + 1;
+        // Deadlines out of order: 1000 ms for odd indexes, 500 ms for even ones.
+        return tracker.track(index, 1, index % 2 === 0 ? 500 : 1000).then(
+          (outcome) => outcomes.set(index, outcome),
+          (error: unknown) => outcomes.set(index, (error as Error).name),
+        );
+      });
+      expect(vi.getTimerCount()).toBe(1);
+      tracker.settle([entry(1, 1), entry(2, 1)], ['applied', 'applied']);
+      vi.advanceTimersByTime(499);
+      await Promise.resolve();
+      expect(tracker.size).toBe(98);
+      vi.advanceTimersByTime(2);
+      expect(tracker.size).toBe(49);
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersByTime(500);
+      await Promise.all(waiting);
+      expect(tracker.size).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+      expect(outcomes.get(1)).toBe('applied');
+      expect(outcomes.get(2)).toBe('applied');
+      expect(outcomes.get(3)).toBe('TimeoutError');
+      expect(outcomes.get(4)).toBe('TimeoutError');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('refuses new proposals beyond its bound', () => {
     const tracker = new ProposalTracker<string>(1);
     void tracker.track(1, 1, 10_000).catch(() => undefined);

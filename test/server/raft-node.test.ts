@@ -231,3 +231,81 @@ describe('the drive loop bounds the work of one Ready (a catch-up must not hold 
     await node.stop(1000);
   });
 });
+
+/** A two-node cluster whose second node is this transport: it grants votes and acknowledges what n1 sends. */
+class EchoFollowerTransport implements Transport {
+  readonly order: string[] = [];
+  private events: TransportEvents | null = null;
+  async start(events: TransportEvents): Promise<void> {
+    this.events = events;
+  }
+  send(messages: readonly Message[]): void {
+    for (const m of messages) {
+      if (m.type === 'append') this.order.push(m.entries.length > 0 ? `append ${m.entries.map((e) => e.index).join(',')}` : `commit-only append ${m.commit}`);
+      const from = m.to;
+      const to = m.from;
+      const reply: Message | null =
+        m.type === 'vote-request'
+          ? { type: 'vote-response', from, to, term: m.term, preVote: m.preVote, granted: true }
+          : m.type === 'append'
+            ? { type: 'append-response', from, to, term: m.term, success: true, index: m.prevLogIndex + m.entries.length, rejectHintIndex: 0, rejectHintTerm: 0 }
+            : m.type === 'heartbeat'
+              ? { type: 'heartbeat-response', from, to, term: m.term, readContext: m.readContext, leaseTick: m.leaseTick }
+              : null;
+      if (reply !== null) queueMicrotask(() => this.events?.onMessages([reply]));
+    }
+  }
+  async close(): Promise<void> {}
+}
+
+describe('the order of sending and applying', () => {
+  it('in a Ready that only applies, the commit-only AppendEntries go once the apply has started, not before it', async () => {
+    const n2 = nodeId('n2');
+    const core = new RaftCore({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), electionTicks: 2, heartbeatTicks: 1 }, freshState({ voters: [n1, n2], learners: [] }));
+    const transport = new EchoFollowerTransport();
+    const stateMachine = {
+      appliedIndex: 0,
+      applied: { index: 0, term: 0 },
+      async apply(entries: readonly Entry[]): Promise<number[]> {
+        transport.order.push(`apply ${entries.map((e) => e.index).join(',')}`);
+        await Promise.resolve();
+        const last = entries[entries.length - 1];
+        if (last !== undefined) {
+          this.appliedIndex = last.index;
+          this.applied = { index: last.index, term: last.term };
+        }
+        return entries.map((e) => e.index);
+      },
+      prepareInstall(): never {
+        throw new Error('no snapshots here');
+      },
+      async discardStaged(): Promise<void> {},
+    };
+    const node = new RaftNode<number>({
+      core,
+      log: { save: async () => {}, compact: async () => {} },
+      stateMachine,
+      transport,
+      logger: pino({ level: 'silent' }),
+      tickMs: 5,
+      pendingProposalsMax: 100,
+      pendingReadsMax: 100,
+      snapshotPolicy: defaultSnapshotPolicy,
+      incarnation: 'test',
+      onFatal: () => undefined,
+    });
+    await node.start();
+    try {
+      await until(() => node.status().role === 'leader' && node.status().commit >= 1 && stateMachine.appliedIndex >= 1);
+      const index = await node.propose(new Uint8Array([1]), 5000);
+      const { order } = transport;
+      const applied = order.indexOf(`apply ${index}`);
+      const committed = order.findIndex((step) => step === `commit-only append ${index}`);
+      expect(order.indexOf(`append ${index}`)).toBeGreaterThanOrEqual(0);
+      expect(applied).toBeGreaterThan(order.indexOf(`append ${index}`));
+      expect(committed).toBeGreaterThan(applied);
+    } finally {
+      await node.stop(1000);
+    }
+  });
+});

@@ -37,6 +37,31 @@ describe('NodeStore', () => {
     expect(store.path).toBe(join(dataDir, 'db'));
   });
 
+  it('stores a batch under the same keys as the sublevel itself would (the format on disk)', async () => {
+    const { store } = await temp.openFresh();
+    const { kv } = store.generation(3);
+    const { raftLog } = store.sublevels;
+    // Written by the sublevels themselves: the reference layout.
+    await kv.put(bytes('a'), bytes('1'));
+    await raftLog.put(bytes('x'), bytes('old'));
+    await store.write(
+      [
+        { type: 'put', sublevel: kv, key: bytes('b'), value: bytes('2') },
+        { type: 'put', sublevel: kv, key: new Uint8Array(0), value: bytes('empty key') },
+        { type: 'put', sublevel: kv, key: bytes('a'), value: bytes('1 again') },
+        { type: 'del', sublevel: raftLog, key: bytes('x') },
+        { type: 'put', sublevel: raftLog, key: bytes('y'), value: bytes('new') },
+      ],
+      { sync: true },
+    );
+    const entries = async (sublevel: typeof kv): Promise<string[]> =>
+      (await sublevel.iterator().all()).map(([key, value]) => `${text(key)}=${text(value)}`);
+    // One key per write, none beside: the operation overwrote 'a' rather than adding a twin.
+    expect(await entries(kv)).toEqual(['=empty key', 'a=1 again', 'b=2']);
+    expect(await entries(raftLog)).toEqual(['y=new']);
+    expect(await entries(store.generation(4).kv)).toEqual([]);
+  });
+
   it('refuses a second open of the same directory with STORAGE_LOCKED naming the path', async () => {
     const { dataDir } = await temp.openFresh();
     const error = await openError(dataDir, true);
