@@ -78,6 +78,7 @@ export function clusterOperations(deps: ClusterServiceDeps): ClusterOperations {
     status: async () => {
       const status = node.status();
       const loopDelay = node.loopDelay();
+      const memory = process.memoryUsage();
       return {
         id: status.id,
         role: status.role,
@@ -96,6 +97,8 @@ export function clusterOperations(deps: ClusterServiceDeps): ClusterOperations {
         loopDelayWindowMs: loopDelay.windowMs,
         loopStalls: loopDelay.stalls,
         loopStallThresholdMs: loopDelay.stallMs,
+        rssBytes: memory.rss,
+        heapUsedBytes: memory.heapUsed,
         members: memberList(status, directory).members,
         removed: node.isRemoved(),
       };

@@ -63,6 +63,8 @@ export interface NodeConfig {
    * (kv-service.ts). Not what it applies: every node applies the limits the log set.
    */
   readonly sessionLimits: SessionLimits;
+  /** Memory given to reads of the key space; local to this node. */
+  readonly caches: CacheSettings;
   /** Test-only unsafe behaviours, refused unless RAFTKV_ENABLE_UNSAFE=1 (the chaos canaries). */
   readonly unsafe: { readonly staleReads: boolean; readonly ackBeforeCommit: boolean };
 }
@@ -78,6 +80,19 @@ export interface SnapshotSettings {
   /** The size of the chunks a snapshot is streamed in. */
   readonly chunkBytes: number;
 }
+
+/** Read caches (`--storage-cache-mb`, `--key-cache-mb`). */
+export interface CacheSettings {
+  /** LevelDB's block cache: uncompressed table blocks, for reads the key cache misses. */
+  readonly storageCacheBytes: number;
+  /** The state machine's cache of decoded key records (kv/key-cache.ts). */
+  readonly keyCacheBytes: number;
+}
+
+export const defaultCacheSettings: CacheSettings = { storageCacheBytes: 64 * 1024 * 1024, keyCacheBytes: 64 * 1024 * 1024 };
+
+/** The largest cache a flag may ask for, in MiB: LevelDB takes the block cache size as a uint32. */
+export const cacheMiBMax = 4095;
 
 export const defaultSnapshotSettings: SnapshotSettings = { entries: 10_000, logBytes: 64 * 1024 * 1024, retainEntries: 5_000, chunkBytes: 1024 * 1024 };
 
@@ -123,6 +138,8 @@ export interface RawNodeConfig {
   sessionIdleEntriesMax?: unknown;
   sessionResultsMax?: unknown;
   sessionResultBytesMax?: unknown;
+  storageCacheMb?: unknown;
+  keyCacheMb?: unknown;
   logLevel?: unknown;
   unsafeStaleReads?: unknown;
   unsafeAckBeforeCommit?: unknown;
@@ -134,6 +151,7 @@ const knownKeys = new Set<string>([
   'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
   'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
   'sessionsMax', 'sessionIdleEntriesMax', 'sessionResultsMax', 'sessionResultBytesMax',
+  'storageCacheMb', 'keyCacheMb',
   'unsafeStaleReads', 'unsafeAckBeforeCommit',
 ]);
 
@@ -233,6 +251,10 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
       sessionIdleEntriesMax: sessionLimit(raw.sessionIdleEntriesMax, 'session-idle-entries-max', 'sessionIdleEntriesMax'),
       resultsPerSessionMax: sessionLimit(raw.sessionResultsMax, 'session-results-max', 'resultsPerSessionMax'),
       resultBytesPerSessionMax: sessionLimit(raw.sessionResultBytesMax, 'session-result-bytes-max', 'resultBytesPerSessionMax'),
+    },
+    caches: {
+      storageCacheBytes: optionalInt(raw.storageCacheMb, 'storage-cache-mb', defaultCacheSettings.storageCacheBytes / 1024 / 1024, 1, cacheMiBMax) * 1024 * 1024,
+      keyCacheBytes: optionalInt(raw.keyCacheMb, 'key-cache-mb', defaultCacheSettings.keyCacheBytes / 1024 / 1024, 0, cacheMiBMax) * 1024 * 1024,
     },
     unsafe: { staleReads, ackBeforeCommit },
   };
