@@ -3,14 +3,19 @@
  * one `get` at a time, 64 concurrent, `getMany` of 64, `getSync`, and KvStateMachine.get at 64
  * in flight (which batches the misses of one turn into one getMany).
  *
- *   UV_THREADPOOL_SIZE=4 npx tsx bench/leveldb-gets.ts <data dir of a stopped node> <keys> [blockCacheMiB] [reads]
+ *   UV_THREADPOOL_SIZE=4 npx tsx bench/leveldb-gets.ts <data dir of a stopped node> <keys> [blockCacheMiB] [reads] [keyCacheMiB]
+ *
+ * With keyCacheMiB > 0, KvStateMachine.get runs with a key cache of that size, filled first by
+ * as many reads as the key space has keys, so that it churns as on a node that has run a while.
  *
  * Prints reads/s and CPU microseconds per read (process.cpuUsage: all threads) for each way.
  */
-import { KvStateMachine } from '../src/kv/index.js';
-import { NodeStore } from '../src/storage/index.js';
+// RAFTKV_SRC=/path/to/src times another checkout's code (an A/B against the baseline).
+const src = process.env.RAFTKV_SRC ?? '../src';
+const { KvStateMachine } = (await import(`${src}/kv/index.js`)) as typeof import('../src/kv/index.js');
+const { NodeStore } = (await import(`${src}/storage/index.js`)) as typeof import('../src/storage/index.js');
 
-const [dataDir, keysText, cacheMiBText = '8', readsText = '20000'] = process.argv.slice(2);
+const [dataDir, keysText, cacheMiBText = '8', readsText = '20000', keyCacheMiBText = '0'] = process.argv.slice(2);
 if (dataDir === undefined || keysText === undefined) {
   process.stderr.write('usage: tsx bench/leveldb-gets.ts <data dir> <keys> [blockCacheMiB] [reads]\n');
   process.exit(2);
@@ -18,7 +23,8 @@ if (dataDir === undefined || keysText === undefined) {
 const keys = Number(keysText);
 const reads = Number(readsText);
 const store = await NodeStore.open(dataDir, { createIfMissing: false, blockCacheBytes: Number(cacheMiBText) * 1024 * 1024 });
-const machine = await KvStateMachine.open(store, { cacheBytesMax: 1 });
+const keyCacheBytes = Number(keyCacheMiBText) * 1024 * 1024;
+const machine = await KvStateMachine.open(store, { cacheBytesMax: Math.max(1, keyCacheBytes) });
 const kv = store.generation(machine.generation).kv;
 const randomKey = (): Uint8Array => Buffer.from(`bench/${Math.floor(Math.random() * keys)}`);
 
@@ -87,5 +93,16 @@ const ways: [string, (n: number) => Promise<number>][] = [
 process.stdout.write(`${dataDir}: ${keys} keys, block cache ${cacheMiBText} MiB, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(4)'}\n`);
 // Warm the OS page cache and LevelDB's table cache once, then measure.
 await ways[4]![1](reads);
-for (const [name, run] of ways) await measure(name, run);
+if (keyCacheBytes > 0) {
+  const machineGet = ways[5]!;
+  const fill = performance.now();
+  let left = keys;
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (left-- > 0) await machine.get(randomKey());
+  }));
+  process.stdout.write(`key cache of ${keyCacheMiBText} MiB filled by ${keys} reads in ${((performance.now() - fill) / 1000).toFixed(1)} s\n`);
+  for (let round = 0; round < 3; round++) await measure(machineGet[0], machineGet[1]);
+} else {
+  for (const [name, run] of ways) await measure(name, run);
+}
 await store.close();
