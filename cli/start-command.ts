@@ -41,7 +41,7 @@ export function registerStartCommand(program: Command): void {
     .option('--session-idle-entries-max <n>', 'session limit proposed for a new cluster: log entries a session may stay unused (default 100000)')
     .option('--session-results-max <n>', 'session limit proposed for a new cluster: results remembered per session (default 1024)')
     .option('--session-result-bytes-max <n>', 'session limit proposed for a new cluster: bytes of results per session (default 4194304)')
-    .option('--storage-cache-mb <n>', 'MiB of LevelDB block cache, for reads the key cache misses (default 64)')
+    .option('--storage-cache-mb <n>', 'MiB of LevelDB block cache, for reads the key cache misses (default 8, LevelDB\'s own)')
     .option('--key-cache-mb <n>', 'MiB of recently used key records kept decoded in memory; 0 turns the cache off (default 64)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--unsafe-stale-reads', 'TEST ONLY: serve linearizable reads without ReadIndex (needs RAFTKV_ENABLE_UNSAFE=1)')

@@ -30,7 +30,7 @@ describe('node configuration', () => {
   });
 
   it('reads the read caches in MiB: LevelDB block cache and key cache (0 turns the key cache off)', () => {
-    expect(resolveNodeConfig(base, {}).caches).toEqual({ storageCacheBytes: 64 * 1024 * 1024, keyCacheBytes: 64 * 1024 * 1024 });
+    expect(resolveNodeConfig(base, {}).caches).toEqual({ storageCacheBytes: 8 * 1024 * 1024, keyCacheBytes: 64 * 1024 * 1024 });
     expect(resolveNodeConfig({ ...base, storageCacheMb: '256', keyCacheMb: 0 }, {}).caches).toEqual({ storageCacheBytes: 256 * 1024 * 1024, keyCacheBytes: 0 });
   });
 
