@@ -197,7 +197,7 @@ async function runShape(flags: Flags, shape: Shape): Promise<ShapeResult> {
       { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     if (bench.status !== 0) throw new Error(`raftkv bench failed (${bench.status}): ${bench.stderr.slice(-2000)}`);
-    const preload = /preload: .*/.exec(bench.stderr)?.[0] ?? '';
+    const preload = /preload: (\d+ keys .*|the .* skipped\))/.exec(bench.stderr)?.[0] ?? '';
     process.stderr.write(`  ${preload}\n`);
     const rows = JSON.parse(bench.stdout) as BenchRow[];
 
