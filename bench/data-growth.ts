@@ -245,8 +245,8 @@ async function runShape(flags: Flags, shape: Shape): Promise<ShapeResult> {
   } finally {
     client.close();
     await cluster.stopAll();
-    // The data directories of big shapes would fill the disk before the next shape.
-    rmSync(dir, { recursive: true, force: true });
+    // The data directories of big shapes would fill the disk before the next shape; the logs stay.
+    for (const id of cluster.ids) rmSync(join(dir, id), { recursive: true, force: true });
   }
 }
 

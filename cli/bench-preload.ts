@@ -1,8 +1,14 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { RaftKvClient } from '../src/client/index.js';
 
-/** Puts in flight while preloading: enough to fill the leader's batches. */
-export const preloadConcurrency = 256;
+/**
+ * Puts in flight while preloading: enough to fill the leader's batches, and at most about 4 MiB
+ * of values: 256 puts of 64 KiB in flight held the nodes' event loops long enough to lose the
+ * leader again and again (a put gave up after 30 s of "not the leader").
+ */
+export function preloadConcurrency(valueBytes: number): number {
+  return Math.max(8, Math.min(256, Math.floor((4 * 1024 * 1024) / Math.max(1, valueBytes))));
+}
 
 /** The key `bench` reads and writes for index `i` of the key space. */
 export function benchKey(i: number): string {
@@ -51,7 +57,8 @@ export async function preloadKeys(
   if (done !== null && done.value.toString() === marker) {
     return { written: 0, seconds: 0, putsPerSecond: 0, resumedFrom: shape.keys, skipped: true };
   }
-  const resumedFrom = Math.max(0, (await firstMissing(client, shape)) - 2 * preloadConcurrency);
+  const concurrency = preloadConcurrency(shape.valueBytes);
+  const resumedFrom = Math.max(0, (await firstMissing(client, shape)) - 2 * concurrency);
   const value = randomValues(shape.valueBytes);
   let next = resumedFrom;
   let written = 0;
@@ -71,7 +78,7 @@ export async function preloadKeys(
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(preloadConcurrency, shape.keys) }, worker));
+  await Promise.all(Array.from({ length: Math.min(concurrency, shape.keys) }, worker));
   await client.put(preloadDoneKey, marker);
   const seconds = (performance.now() - started) / 1000;
   return { written, seconds, putsPerSecond: written / seconds, resumedFrom, skipped: false };
