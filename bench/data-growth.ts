@@ -11,8 +11,8 @@
  * - restart: from spawning a stopped follower until it answers Status with a known leader and
  *   applied = commit (its own commit: what it learned from the leader since it came back).
  * - snapshot save: the wall time of `raftkv snapshot save` of the whole key space to a file.
- * - catch-up: a follower stopped while 3 x 10,000 puts are written (past the leader's snapshot
- *   and log retention, so its log position is compacted away), then restarted: from spawn
+ * - catch-up: a follower stopped while 30,000 puts are written (8,000 of 16 KiB or more: past
+ *   the leader's snapshot and log retention, so its log position is compacted away), then restarted: from spawn
  *   until applied = the leader's commit at restart, with its snapshot index moved (it was sent a
  *   snapshot).
  * The key cache is off (--key-cache-mb 0 by default) so every get reads LevelDB: the gets are
@@ -39,7 +39,13 @@ interface Flags {
 
 const defaultShapes = '10000x100,10000x4096,10000x65536,1000000x100,1000000x4096,1000000x65536,10000000x100';
 const cli = resolve(import.meta.dirname, '../dist/cli/raftkv.js');
-const catchUpPuts = 30_000;
+/**
+ * Puts written while a follower is down, so that the leader compacts its log past it: a snapshot
+ * comes every 10,000 entries or 64 MiB of log and 5,000 entries are kept below it.
+ */
+function catchUpPuts(shape: Shape): number {
+  return shape.valueBytes >= 16 * 1024 ? 8000 : 30_000;
+}
 
 function parseFlags(argv: string[]): Flags {
   const named = new Map<string, string>();
@@ -222,7 +228,7 @@ async function runShape(flags: Flags, shape: Shape): Promise<ShapeResult> {
     const value = randomValues(shape.valueBytes);
     let next = 0;
     await Promise.all(Array.from({ length: 256 }, async () => {
-      while (next < catchUpPuts) {
+      while (next < catchUpPuts(shape)) {
         const i = next++;
         await client.put(benchKey(Math.floor((i * 7919) % shape.keys)), value());
       }

@@ -164,14 +164,14 @@ async function runPreload(endpoints: string[], keys: number, valueBytes: number,
 async function nodeRss(client: RaftKvClient, endpoints: readonly string[]): Promise<Record<string, number | null>> {
   let first: ClusterStatus | null = null;
   for (const endpoint of endpoints) {
-    first = await client.status(endpoint, { timeoutMs: 2000 }).catch(() => null);
+    first = await client.status(endpoint, { timeoutMs: 5000 }).catch(() => null);
     if (first !== null) break;
   }
   if (first === null) return {};
   const members = first.members.length > 0 ? first.members : [{ id: first.id, clientAddress: endpoints[0] ?? '' }];
   const entries = await Promise.all(
     members.map(async (member): Promise<[string, number | null]> => {
-      const status = await client.status(member.clientAddress, { timeoutMs: 2000 }).catch(() => null);
+      const status = await client.status(member.clientAddress, { timeoutMs: 5000 }).catch(() => null);
       return [member.id, status === null || status.rssBytes === 0 ? null : status.rssBytes];
     }),
   );
