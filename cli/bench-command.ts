@@ -158,24 +158,21 @@ async function runPreload(endpoints: string[], keys: number, valueBytes: number,
 }
 
 /**
- * The resident set size of every member, by id: the members' client addresses come from the
- * first endpoint that answers Status; each node then reports its own memory.
+ * The resident set size of every node, by id: each of the endpoints and each member whose client
+ * address the first answering node knows (a node learns the others' client addresses from their
+ * messages, so a young one may not know them all) reports its own memory.
  */
 async function nodeRss(client: RaftKvClient, endpoints: readonly string[]): Promise<Record<string, number | null>> {
-  let first: ClusterStatus | null = null;
-  for (const endpoint of endpoints) {
-    first = await client.status(endpoint, { timeoutMs: 5000 }).catch(() => null);
-    if (first !== null) break;
-  }
-  if (first === null) return {};
-  const members = first.members.length > 0 ? first.members : [{ id: first.id, clientAddress: endpoints[0] ?? '' }];
-  const entries = await Promise.all(
-    members.map(async (member): Promise<[string, number | null]> => {
-      const status = await client.status(member.clientAddress, { timeoutMs: 5000 }).catch(() => null);
-      return [member.id, status === null || status.rssBytes === 0 ? null : status.rssBytes];
-    }),
-  );
-  return Object.fromEntries(entries.sort(([a], [b]) => a.localeCompare(b)));
+  const statusOf = (endpoint: string): Promise<ClusterStatus | null> => client.status(endpoint, { timeoutMs: 5000 }).catch(() => null);
+  const answers = await Promise.all(endpoints.map(statusOf));
+  const addresses = new Set(endpoints);
+  const members = new Map<string, string>();
+  for (const status of answers) for (const member of status?.members ?? []) if (member.clientAddress !== '') members.set(member.id, member.clientAddress);
+  const extra = await Promise.all([...members.values()].filter((address) => !addresses.has(address)).map(statusOf));
+  const rss: Record<string, number | null> = {};
+  for (const id of members.keys()) rss[id] = null;
+  for (const status of [...answers, ...extra]) if (status !== null) rss[status.id] = status.rssBytes === 0 ? null : status.rssBytes;
+  return Object.fromEntries(Object.entries(rss).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 function formatRss(rssBytes: Readonly<Record<string, number | null>>): string {
