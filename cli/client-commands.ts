@@ -150,7 +150,7 @@ export function registerClientCommands(program: Command): void {
     });
   });
 
-  withClientOptions(program.command('status').description('show each node\'s role, term, leader and log position')).action(async (flags: ClientFlags) => {
+  withClientOptions(program.command('status').description('show each node\'s role, term, leader, log position, event loop delay and memory (RSS, heap)')).action(async (flags: ClientFlags) => {
     const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
     await withClient(flags, async (client, out) => {
       type Row = { endpoint: string; status: ClusterStatus } | { endpoint: string; error: string };
