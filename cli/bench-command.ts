@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { RaftKvClient, type ReadPolicy } from '../src/client/index.js';
+import { RaftKvClient, type ClusterStatus, type ReadPolicy } from '../src/client/index.js';
+import { benchKey, preloadKeys, randomValues } from './bench-preload.js';
 import { CommandFailure } from './client-commands.js';
 import { defaultEndpoints } from './local-cluster.js';
 import { parseIntegerOption, parseReadPolicy } from './parse.js';
@@ -18,6 +19,8 @@ export interface BenchRow {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
+  /** Each node's resident set size at the end of the run, in bytes (null: it did not answer). */
+  readonly rssBytes: Readonly<Record<string, number | null>>;
 }
 
 /** `raftkv bench`: closed-loop load through the SDK, reporting throughput and latency percentiles. */
@@ -30,31 +33,36 @@ export function registerBenchCommand(program: Command): void {
     .option('--concurrency <list>', 'comma-separated requests in flight', '1,64')
     .option('--duration <seconds>', 'how long each run lasts', '10')
     .option('--keys <n>', 'size of the key space', '10000')
-    .option('--value-bytes <n>', 'value size', '100')
-    .option('--reads <policy>', 'where reads go: leader, or round-robin over the endpoints (default: round-robin with several endpoints)')
+    .option('--value-bytes <n>', 'value size (random bytes, so that storage compression does not shrink them)', '100')
+    .option('--preload', 'first write every key of --keys once, at high concurrency (skipped when an earlier --preload of the same shape finished)')
+    .option('--reads <policy>', 'where reads go: leader (default), or round-robin over the endpoints')
     .option('--json', 'print the results as JSON')
-    .action(async (flags: { endpoints?: string; workload: string; concurrency: string; duration: string; keys: string; valueBytes: string; reads?: string; json?: boolean }) => {
+    .action(async (flags: { endpoints?: string; workload: string; concurrency: string; duration: string; keys: string; valueBytes: string; preload?: boolean; reads?: string; json?: boolean }) => {
       const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
       const selected = flags.workload.split(',').map((w) => w.trim()) as Workload[];
       for (const w of selected) if (!workloads.includes(w)) throw new CommandFailure(`--workload: unknown "${w}" (known: ${workloads.join(', ')})`, 2);
       const concurrencies = flags.concurrency.split(',').map((c) => parseIntegerOption(c, '--concurrency', 1, 10_000));
       const durationS = parseIntegerOption(flags.duration, '--duration', 1, 3600);
       const keys = parseIntegerOption(flags.keys, '--keys', 1, 100_000_000);
-      const value = Buffer.alloc(parseIntegerOption(flags.valueBytes, '--value-bytes', 0, 64 * 1024 * 1024), 'x');
+      const valueBytes = parseIntegerOption(flags.valueBytes, '--value-bytes', 0, 64 * 1024 * 1024);
+      const value = randomValues(valueBytes);
       const reads = parseReadPolicy(flags.reads);
+      if (flags.preload === true) await runPreload(endpoints, keys, valueBytes, flags.json === true);
       const rows: BenchRow[] = [];
       for (const workload of selected) {
         for (const concurrency of concurrencies) {
-          rows.push(await runBench({ endpoints, workload, concurrency, durationS, keys, value, reads }));
+          const row = await runBench({ endpoints, workload, concurrency, durationS, keys, value, reads });
+          rows.push(row);
+          if (!flags.json) process.stderr.write(`  ${workload} c=${concurrency}: rss ${formatRss(row.rssBytes)}\n`);
         }
       }
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       } else {
-        process.stdout.write(`\n${'workload'.padEnd(18)}${'conc'.padStart(6)}${'ops'.padStart(10)}${'ops/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'p999 ms'.padStart(9)}${'errors'.padStart(8)}\n`);
+        process.stdout.write(`\n${'workload'.padEnd(18)}${'conc'.padStart(6)}${'ops'.padStart(10)}${'ops/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'p999 ms'.padStart(9)}${'errors'.padStart(8)}  rss per node (MiB)\n`);
         for (const r of rows) {
           process.stdout.write(
-            `${r.workload.padEnd(18)}${String(r.concurrency).padStart(6)}${String(r.ops).padStart(10)}${r.opsPerSecond.toFixed(0).padStart(10)}${r.p50Ms.toFixed(2).padStart(9)}${r.p99Ms.toFixed(2).padStart(9)}${r.p999Ms.toFixed(2).padStart(9)}${String(r.errors).padStart(8)}\n`,
+            `${r.workload.padEnd(18)}${String(r.concurrency).padStart(6)}${String(r.ops).padStart(10)}${r.opsPerSecond.toFixed(0).padStart(10)}${r.p50Ms.toFixed(2).padStart(9)}${r.p99Ms.toFixed(2).padStart(9)}${r.p999Ms.toFixed(2).padStart(9)}${String(r.errors).padStart(8)}  ${formatRss(r.rssBytes)}\n`,
           );
         }
       }
@@ -68,7 +76,7 @@ async function runBench(run: {
   concurrency: number;
   durationS: number;
   keys: number;
-  value: Buffer;
+  value: () => Uint8Array;
   reads: ReadPolicy | undefined;
 }): Promise<BenchRow> {
   const client = new RaftKvClient({ endpoints: run.endpoints, timeoutMs: 10_000, ...(run.reads === undefined ? {} : { reads: run.reads }) });
@@ -80,17 +88,17 @@ async function runBench(run: {
   const endAt = started + run.durationS * 1000;
   let nextReport = started + 1000;
   let opsAtLastReport = 0;
-  const key = (): string => `bench/${Math.floor(Math.random() * run.keys)}`;
+  const key = (): string => benchKey(Math.floor(Math.random() * run.keys));
   const operation = (): Promise<unknown> => {
     switch (run.workload) {
       case 'put':
-        return client.put(key(), run.value);
+        return client.put(key(), run.value());
       case 'get':
         return client.get(key());
       case 'serializable-get':
         return client.get(key(), { consistency: 'serializable' });
       case 'mixed':
-        return Math.random() < 0.5 ? client.put(key(), run.value) : client.get(key());
+        return Math.random() < 0.5 ? client.put(key(), run.value()) : client.get(key());
     }
   };
   const worker = async (): Promise<void> => {
@@ -114,8 +122,10 @@ async function runBench(run: {
       }
     }
   };
+  let rssBytes: Record<string, number | null>;
   try {
     await Promise.all(Array.from({ length: run.concurrency }, worker));
+    rssBytes = await nodeRss(client, run.endpoints);
   } finally {
     client.close();
   }
@@ -132,5 +142,43 @@ async function runBench(run: {
     p50Ms: percentile(0.5),
     p99Ms: percentile(0.99),
     p999Ms: percentile(0.999),
+    rssBytes,
   };
+}
+
+async function runPreload(endpoints: string[], keys: number, valueBytes: number, json: boolean): Promise<void> {
+  const client = new RaftKvClient({ endpoints, timeoutMs: 30_000 });
+  try {
+    const report = await preloadKeys(client, { keys, valueBytes }, (line) => process.stderr.write(`${line}\n`));
+    const text = report.skipped
+      ? `preload: the ${keys} keys of ${valueBytes} B are already there (skipped)`
+      : `preload: ${report.written} keys of ${valueBytes} B in ${report.seconds.toFixed(1)} s, ${report.putsPerSecond.toFixed(0)} puts/s${report.resumedFrom > 0 ? ` (resumed from key ${report.resumedFrom})` : ''}`;
+    // With --json, stdout carries only the rows; the preload's line goes to stderr.
+    (json ? process.stderr : process.stdout).write(`${text}\n`);
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * The resident set size of every node, by id: each of the endpoints and each member whose client
+ * address the first answering node knows (a node learns the others' client addresses from their
+ * messages, so a young one may not know them all) reports its own memory.
+ */
+async function nodeRss(client: RaftKvClient, endpoints: readonly string[]): Promise<Record<string, number | null>> {
+  const statusOf = (endpoint: string): Promise<ClusterStatus | null> => client.status(endpoint, { timeoutMs: 5000 }).catch(() => null);
+  const answers = await Promise.all(endpoints.map(statusOf));
+  const addresses = new Set(endpoints);
+  const members = new Map<string, string>();
+  for (const status of answers) for (const member of status?.members ?? []) if (member.clientAddress !== '') members.set(member.id, member.clientAddress);
+  const extra = await Promise.all([...members.values()].filter((address) => !addresses.has(address)).map(statusOf));
+  const rss: Record<string, number | null> = {};
+  for (const id of members.keys()) rss[id] = null;
+  for (const status of [...answers, ...extra]) if (status !== null) rss[status.id] = status.rssBytes === 0 ? null : status.rssBytes;
+  return Object.fromEntries(Object.entries(rss).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function formatRss(rssBytes: Readonly<Record<string, number | null>>): string {
+  const parts = Object.entries(rssBytes).map(([id, bytes]) => `${id}=${bytes === null ? '?' : (bytes / (1024 * 1024)).toFixed(0)}`);
+  return parts.length === 0 ? '-' : parts.join(' ');
 }

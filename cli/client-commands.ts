@@ -166,7 +166,7 @@ export function registerClientCommands(program: Command): void {
     });
   });
 
-  withClientOptions(program.command('status').description('show each node\'s role, term, leader and log position')).action(async (flags: ClientFlags) => {
+  withClientOptions(program.command('status').description('show each node\'s role, term, leader, log position, event loop delay and memory (RSS, heap)')).action(async (flags: ClientFlags) => {
     const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
     await withClient(flags, async (client, out) => {
       type Row = { endpoint: string; status: ClusterStatus } | { endpoint: string; error: string };
@@ -182,7 +182,7 @@ export function registerClientCommands(program: Command): void {
       const text = rows
         .map((row) =>
           'status' in row
-            ? `${row.endpoint} id=${row.status.id} role=${row.status.role}${row.status.removed ? ' removed' : ''} term=${row.status.term} leader=${row.status.leaderId || '-'} commit=${row.status.commitIndex} applied=${row.status.appliedIndex} last=${row.status.lastIndex} snapshot=${row.status.snapshotIndex} log=${row.status.logEntries} entries/${row.status.logBytes} bytes loop-delay-max=${row.status.loopDelayMaxMs}ms loop-delay-recent=${row.status.loopDelayRecentMaxMs}ms/${row.status.loopDelayWindowMs / 1000}s stalls=${row.status.loopStalls}`
+            ? `${row.endpoint} id=${row.status.id} role=${row.status.role}${row.status.removed ? ' removed' : ''} term=${row.status.term} leader=${row.status.leaderId || '-'} commit=${row.status.commitIndex} applied=${row.status.appliedIndex} last=${row.status.lastIndex} snapshot=${row.status.snapshotIndex} log=${row.status.logEntries} entries/${row.status.logBytes} bytes loop-delay-max=${row.status.loopDelayMaxMs}ms loop-delay-recent=${row.status.loopDelayRecentMaxMs}ms/${row.status.loopDelayWindowMs / 1000}s stalls=${row.status.loopStalls} rss=${mebibytes(row.status.rssBytes)} heap=${mebibytes(row.status.heapUsedBytes)}`
             : `${row.endpoint} unreachable: ${row.error}`,
         )
         .join('\n');
@@ -197,4 +197,9 @@ function unreachableReason(error: unknown): string {
   if (error instanceof UnavailableError && error.cause !== undefined) return describeFailure(error.cause);
   if (error instanceof TimeoutError) return 'no answer before the deadline';
   return error instanceof Error ? errorLine(error) : String(error);
+}
+
+/** Bytes as MiB with one decimal, for status lines. */
+export function mebibytes(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)}MiB`;
 }

@@ -50,6 +50,8 @@ export function registerStartCommand(program: Command): void {
     .option('--client-ca <file>', 'require client certificates signed by this CA')
     .option('--listen-http <host:port>', 'serve /healthz, /readyz and /metrics (Prometheus) here')
     .option('--ready-lag-entries <n>', '/readyz fails while the applied index is more than n entries behind the commit index (default 1000)')
+    .option('--storage-cache-mb <n>', 'MiB of LevelDB block cache, for reads the key cache misses (default 8, LevelDB\'s own)')
+    .option('--key-cache-mb <n>', 'MiB of recently used key records kept decoded in memory; 0 turns the cache off (default 64)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--unsafe-stale-reads', 'TEST ONLY: serve linearizable reads without ReadIndex (needs RAFTKV_ENABLE_UNSAFE=1)')
     .option('--unsafe-ack-before-commit', 'TEST ONLY: acknowledge writes before they commit (needs RAFTKV_ENABLE_UNSAFE=1)')

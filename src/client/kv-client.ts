@@ -134,6 +134,9 @@ export interface ClusterStatus {
   /** Loop delays above loopStallThresholdMs since start (0 from a node too old to report them). */
   readonly loopStalls: number;
   readonly loopStallThresholdMs: number;
+  /** The node process's resident set size and V8 heap in use, in bytes (0 from a node too old to report them). */
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
   readonly members: readonly { id: string; peerAddress: string; clientAddress: string; voter: boolean }[];
   /** The configuration in force leaves this node out: it serves no client requests. */
   readonly removed: boolean;

@@ -79,6 +79,7 @@ export function clusterOperations(deps: ClusterServiceDeps): ClusterOperations {
       const status = node.status();
       const loopDelay = node.loopDelay();
       const reads = node.readIndexCounts();
+      const memory = process.memoryUsage();
       return {
         id: status.id,
         role: status.role,
@@ -97,6 +98,8 @@ export function clusterOperations(deps: ClusterServiceDeps): ClusterOperations {
         loopDelayWindowMs: loopDelay.windowMs,
         loopStalls: loopDelay.stalls,
         loopStallThresholdMs: loopDelay.stallMs,
+        rssBytes: memory.rss,
+        heapUsedBytes: memory.heapUsed,
         members: memberList(status, directory).members,
         removed: node.isRemoved(),
         linearizableReads: reads.reads,

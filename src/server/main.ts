@@ -56,11 +56,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   if (failpoints.size > 0) logger.warn({ failpoints: [...failpoints] }, 'failpoints armed (RAFTKV_FAILPOINTS): this node will kill itself at them');
   const stageTraceFile = prepareStageTrace();
   if (stageTraceFile !== null) logger.info({ file: stageTraceFile }, 'tracing write stages (RAFTKV_TRACE_STAGES): records are written at exit');
-  const store = await NodeStore.open(config.dataDir, { createIfMissing: true });
+  const store = await NodeStore.open(config.dataDir, { createIfMissing: true, blockCacheBytes: config.caches.storageCacheBytes });
   try {
     const logStore = new RaftLogStore(store);
     const persisted = await logStore.load();
-    const stateMachine = await KvStateMachine.open(store);
+    const stateMachine = await KvStateMachine.open(store, { cacheBytesMax: config.caches.keyCacheBytes });
     if (stateMachine.appliedIndex < persisted.compactedTo.index) {
       throw new StorageCorruptError(
         `${store.path} sm-meta/applied`,

@@ -14,6 +14,7 @@ describe('raftkv start with bad input', () => {
     [['start', '--id', 'n1', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101', '--peers', 'n2=127.0.0.1:7102'], 'must include this node\'s own id'],
     [['start', '--id', 'n1', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101', '--election-ticks', 'ten'], 'election-ticks: must be an integer'],
     [['start', '--id', 'n1', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101', '--sessions-max', '0'], 'sessions-max: must be an integer in 1..1000000'],
+    [['start', '--id', 'n1', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101', '--storage-cache-mb', '0'], 'storage-cache-mb: must be an integer in 1..4095, got "0"'],
     [['start', '--no-such-flag'], "unknown option '--no-such-flag'"],
     [['start', '--config', join(dir, 'missing.json')], 'cannot read it'],
     [['start', '--id', 'n4', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101', '--join', 'nowhere'], 'join: "nowhere" is not host:port'],

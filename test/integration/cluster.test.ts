@@ -163,6 +163,13 @@ describe('a 3-node cluster of real processes', () => {
     expect(status.stdout.match(/role=follower/g)).toHaveLength(2);
     // Each node reports how long its event loop was held: worst since start and over the recent window.
     expect(status.stdout.match(/ loop-delay-max=\d+ms loop-delay-recent=\d+ms\/10s stalls=\d+/g)).toHaveLength(3);
+    // And its process memory: resident set and V8 heap in use.
+    expect(status.stdout.match(/ rss=\d+\.\dMiB heap=\d+\.\dMiB/g)).toHaveLength(3);
+    const statusJson = JSON.parse((await runCli(['status', '--json', ...endpoints])).stdout) as { status: { rssBytes: number; heapUsedBytes: number } }[];
+    for (const row of statusJson) {
+      expect(row.status.rssBytes).toBeGreaterThan(row.status.heapUsedBytes);
+      expect(row.status.heapUsedBytes).toBeGreaterThan(0);
+    }
 
     const badUsage = await runCli(['cas', 'cli/key', 'x', ...endpoints]);
     expect(badUsage.code).toBe(2);

@@ -29,6 +29,11 @@ describe('node configuration', () => {
     expect(resolveNodeConfig({ ...base, join: ['127.0.0.1:8002'] }, {}).join).toEqual(['127.0.0.1:8002']);
   });
 
+  it('reads the read caches in MiB: LevelDB block cache and key cache (0 turns the key cache off)', () => {
+    expect(resolveNodeConfig(base, {}).caches).toEqual({ storageCacheBytes: 8 * 1024 * 1024, keyCacheBytes: 64 * 1024 * 1024 });
+    expect(resolveNodeConfig({ ...base, storageCacheMb: '256', keyCacheMb: 0 }, {}).caches).toEqual({ storageCacheBytes: 256 * 1024 * 1024, keyCacheBytes: 0 });
+  });
+
   it('parses peers from a flag and from an object', () => {
     expect(parsePeers('n1=127.0.0.1:7001, n2=localhost:7002')).toEqual(new Map([['n1', '127.0.0.1:7001'], ['n2', 'localhost:7002']]));
     expect(parsePeers({ a: '[::1]:7001' })).toEqual(new Map([['a', '[::1]:7001']]));
@@ -58,6 +63,11 @@ describe('node configuration', () => {
     [{ ...base, joinAs: 'learner' }, 'join-as: only meaningful with --join'],
     [{ ...base, join: '127.0.0.1:8002', joinAs: 'observer' }, 'join-as: must be voter or learner, got "observer"'],
     [{ ...base, advertisePeer: 'x' }, 'advertise-peer: "x" is not host:port'],
+    [{ ...base, storageCacheMb: '0' }, 'storage-cache-mb: must be an integer in 1..4095, got "0"'],
+    [{ ...base, storageCacheMb: '4096' }, 'storage-cache-mb: must be an integer in 1..4095'],
+    [{ ...base, storageCacheMb: '1.5' }, 'storage-cache-mb: must be an integer'],
+    [{ ...base, keyCacheMb: '-1' }, 'key-cache-mb: must be an integer in 0..4095, got "-1"'],
+    [{ ...base, keyCacheMb: 'lots' }, 'key-cache-mb: must be an integer'],
   ])('refuses %o naming the setting', (raw, message) => {
     expect(() => resolveNodeConfig(raw, {})).toThrow(ConfigError);
     expect(() => resolveNodeConfig(raw, {})).toThrow(message);

@@ -1,0 +1,121 @@
+/**
+ * Reads that miss the key cache in one turn share one getMany on the generation in force; each
+ * read gets its own key's record, absent keys included, and a snapshot install meanwhile neither
+ * breaks a read in progress nor leaves the replaced state in the cache.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { KvStateMachine, SnapshotChunker } from '../../src/kv/index.js';
+import { encodeKeyRecord } from '../../src/kv/key-record.js';
+import { deferred } from '../../src/shared/deferred.js';
+import { nodeId } from '../../src/raft/index.js';
+import type { NodeStore } from '../../src/storage/index.js';
+import { bytes, text, useTempStores } from '../storage/temp-stores.js';
+import { entriesFrom, put } from './kv-helpers.js';
+
+const temp = useTempStores();
+const membership = { voters: [nodeId('n1')], learners: [] };
+
+/** A machine with key-0..key-(n-1) = old-i applied, and no key cache, so every get reads LevelDB. */
+async function machineWithKeys(n: number): Promise<{ machine: KvStateMachine; store: NodeStore }> {
+  const { store } = await temp.openFresh();
+  const machine = await KvStateMachine.open(store, { cacheBytesMax: 0 });
+  await machine.apply(entriesFrom(1, Array.from({ length: n }, (_, i) => put(`key-${i}`, `old-${i}`))));
+  return { machine, store };
+}
+
+/** One snapshot chunk holding key-i = new-i for each i given. */
+function snapshotOf(keys: readonly number[]): Uint8Array {
+  const chunker = new SnapshotChunker(1024 * 1024);
+  for (const i of keys) {
+    const chunk = chunker.add({ kind: 'kv', key: bytes(`key-${i}`), value: encodeKeyRecord({ value: bytes(`new-${i}`), version: 1, createRevision: 100, modRevision: 100 }) });
+    expect(chunk).toBeNull();
+  }
+  const last = chunker.finish();
+  if (last === null) throw new Error('empty snapshot');
+  return last;
+}
+
+describe('batched reads of the state machine', () => {
+  it('gives each of many reads of one turn its own record, absent keys as null, in one getMany', async () => {
+    const { machine, store } = await machineWithKeys(50);
+    const kv = store.generation(machine.generation).kv;
+    const getMany = vi.spyOn(kv, 'getMany');
+    const get = vi.spyOn(kv, 'get');
+    const wanted = [7, 3, 49, 1000, 3, 0, 2000, 25];
+    const records = await Promise.all(wanted.map((i) => machine.get(bytes(`key-${i}`))));
+    expect(records.map((r) => (r === null ? null : text(r.value)))).toEqual(['old-7', 'old-3', 'old-49', null, 'old-3', 'old-0', null, 'old-25']);
+    // One trip for the turn; the key asked twice is read once.
+    expect(getMany).toHaveBeenCalledTimes(1);
+    expect(getMany.mock.calls[0]?.[0]).toHaveLength(7);
+    expect(get).not.toHaveBeenCalled();
+  });
+
+  it('reads of later turns get batches of their own', async () => {
+    const { machine, store } = await machineWithKeys(10);
+    const getMany = vi.spyOn(store.generation(machine.generation).kv, 'getMany');
+    expect(text((await machine.get(bytes('key-1')))?.value ?? bytes('-'))).toBe('old-1');
+    expect(await machine.get(bytes('key-99'))).toBeNull();
+    expect(getMany).toHaveBeenCalledTimes(2);
+  });
+
+  it('a read batch in progress when a snapshot is installed finishes on the state it started on; the replaced state is cleared after it, and later reads see the new state', async () => {
+    const { machine, store } = await machineWithKeys(20);
+    const old = store.generation(machine.generation);
+    const gate = deferred<void>();
+    const started = deferred<void>();
+    const realGetMany = old.kv.getMany.bind(old.kv);
+    vi.spyOn(old.kv, 'getMany').mockImplementation((async (keys: Uint8Array[]) => {
+      started.resolve();
+      await gate.promise;
+      return realGetMany(keys);
+    }) as unknown as typeof old.kv.getMany);
+
+    const inProgress = Promise.all([1, 2, 500].map((i) => machine.get(bytes(`key-${i}`))));
+    await started.promise;
+
+    // The snapshot holds keys 1 and 500 only, with new values.
+    const incoming = await machine.receiveSnapshot();
+    await incoming.write(snapshotOf([1, 500]));
+    const install = machine.prepareInstall(incoming.finish(), { index: 100, term: 2, membership });
+    await store.write(install.operations, { sync: true });
+    await install.complete();
+    expect(machine.generation).toBe(old.generation + 1);
+
+    let retired = false;
+    const retiring = machine.retired().then(() => (retired = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(retired).toBe(false); // a read still uses the replaced generation
+    expect((await old.kv.keys().all()).length).toBe(20);
+
+    gate.resolve();
+    const records = await inProgress;
+    expect(records.map((r) => (r === null ? null : text(r.value)))).toEqual(['old-1', 'old-2', null]);
+    await retiring;
+    expect(await old.kv.keys().all()).toEqual([]);
+
+    // Nothing of the replaced state was cached: the new state answers.
+    const after = await Promise.all([1, 2, 500].map((i) => machine.get(bytes(`key-${i}`))));
+    expect(after.map((r) => (r === null ? null : text(r.value)))).toEqual(['new-1', null, 'new-500']);
+  });
+
+  it('with a key cache, caches what it read, and a write applied during the read is not overwritten by the older value', async () => {
+    const { store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store, { cacheBytesMax: 1024 * 1024 });
+    await machine.apply(entriesFrom(1, [put('a', 'one')]));
+    const kv = store.generation(machine.generation).kv;
+    const gate = deferred<void>();
+    const realGetMany = kv.getMany.bind(kv);
+    const getMany = vi.spyOn(kv, 'getMany').mockImplementation((async (keys: Uint8Array[]) => {
+      const values = await realGetMany(keys);
+      await gate.promise;
+      return values;
+    }) as unknown as typeof kv.getMany);
+    const stale = machine.get(bytes('z')); // absent now; the read holds its answer until the gate opens
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    getMany.mockRestore();
+    await machine.apply(entriesFrom(2, [put('z', 'two')]));
+    gate.resolve();
+    expect(await stale).toBeNull();
+    expect(text((await machine.get(bytes('z')))?.value ?? bytes('-'))).toBe('two');
+  });
+});
