@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { RaftKvClient, type ClusterStatus, type ReadPolicy } from '../src/client/index.js';
+import { RaftKvClient, type ClientTls, type ClusterStatus, type ReadPolicy } from '../src/client/index.js';
+import { clientTlsFromFlags } from './client-tls-flags.js';
 import { benchKey, preloadKeys, randomValues } from './bench-preload.js';
 import { CommandFailure } from './client-commands.js';
 import { defaultEndpoints } from './local-cluster.js';
@@ -36,8 +37,11 @@ export function registerBenchCommand(program: Command): void {
     .option('--value-bytes <n>', 'value size (random bytes, so that storage compression does not shrink them)', '100')
     .option('--preload', 'first write every key of --keys once, at high concurrency (skipped when an earlier --preload of the same shape finished)')
     .option('--reads <policy>', 'where reads go: leader (default), or round-robin over the endpoints')
+    .option('--cacert <file>', 'TLS: the CA that signs the nodes\' certificates (default with a local `cluster up --tls`: data/tls/ca.crt)')
+    .option('--cert <file>', 'TLS: this client\'s certificate (with --key)')
+    .option('--key <file>', 'TLS: this client\'s private key')
     .option('--json', 'print the results as JSON')
-    .action(async (flags: { endpoints?: string; workload: string; concurrency: string; duration: string; keys: string; valueBytes: string; preload?: boolean; reads?: string; json?: boolean }) => {
+    .action(async (flags: { endpoints?: string; workload: string; concurrency: string; duration: string; keys: string; valueBytes: string; preload?: boolean; reads?: string; cacert?: string; cert?: string; key?: string; json?: boolean }) => {
       const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
       const selected = flags.workload.split(',').map((w) => w.trim()) as Workload[];
       for (const w of selected) if (!workloads.includes(w)) throw new CommandFailure(`--workload: unknown "${w}" (known: ${workloads.join(', ')})`, 2);
@@ -47,11 +51,12 @@ export function registerBenchCommand(program: Command): void {
       const valueBytes = parseIntegerOption(flags.valueBytes, '--value-bytes', 0, 64 * 1024 * 1024);
       const value = randomValues(valueBytes);
       const reads = parseReadPolicy(flags.reads);
-      if (flags.preload === true) await runPreload(endpoints, keys, valueBytes, flags.json === true);
+      const tls = clientTlsFromFlags(flags) ?? undefined;
+      if (flags.preload === true) await runPreload(endpoints, keys, valueBytes, flags.json === true, tls);
       const rows: BenchRow[] = [];
       for (const workload of selected) {
         for (const concurrency of concurrencies) {
-          const row = await runBench({ endpoints, workload, concurrency, durationS, keys, value, reads });
+          const row = await runBench({ endpoints, workload, concurrency, durationS, keys, value, reads, tls });
           rows.push(row);
           if (!flags.json) process.stderr.write(`  ${workload} c=${concurrency}: rss ${formatRss(row.rssBytes)}\n`);
         }
@@ -78,8 +83,9 @@ async function runBench(run: {
   keys: number;
   value: () => Uint8Array;
   reads: ReadPolicy | undefined;
+  tls: ClientTls | undefined;
 }): Promise<BenchRow> {
-  const client = new RaftKvClient({ endpoints: run.endpoints, timeoutMs: 10_000, ...(run.reads === undefined ? {} : { reads: run.reads }) });
+  const client = new RaftKvClient({ endpoints: run.endpoints, timeoutMs: 10_000, ...(run.reads === undefined ? {} : { reads: run.reads }), ...(run.tls === undefined ? {} : { tls: run.tls }) });
   const latenciesMs: number[] = [];
   let errors = 0;
   let lastError = '';
@@ -146,8 +152,8 @@ async function runBench(run: {
   };
 }
 
-async function runPreload(endpoints: string[], keys: number, valueBytes: number, json: boolean): Promise<void> {
-  const client = new RaftKvClient({ endpoints, timeoutMs: 30_000 });
+async function runPreload(endpoints: string[], keys: number, valueBytes: number, json: boolean, tls: ClientTls | undefined): Promise<void> {
+  const client = new RaftKvClient({ endpoints, timeoutMs: 30_000, ...(tls === undefined ? {} : { tls }) });
   try {
     const report = await preloadKeys(client, { keys, valueBytes }, (line) => process.stderr.write(`${line}\n`));
     const text = report.skipped

@@ -6,12 +6,16 @@ import { parsePeers } from '../src/server/config.js';
 import { RestoreError, restoreDataDir } from '../src/server/restore-data-dir.js';
 import { ConfigError } from '../src/shared/errors.js';
 import { CommandFailure } from './client-commands.js';
+import { clientTlsFromFlags } from './client-tls-flags.js';
 import { defaultEndpoints } from './local-cluster.js';
 import { printer } from './output.js';
 import { parseIntegerOption } from './parse.js';
 
 interface SaveFlags {
   endpoints?: string;
+  cacert?: string;
+  cert?: string;
+  key?: string;
   timeout: string;
   json?: boolean;
 }
@@ -34,11 +38,15 @@ export function registerSnapshotCommand(program: Command): void {
     .argument('<file>')
     .option('--endpoints <list>', 'client addresses host:port,... (default: the local cluster); the first that serves it is used')
     .option('--timeout <ms>', 'deadline of the whole download', '600000')
+    .option('--cacert <file>', 'TLS: the CA that signs the nodes\' certificates')
+    .option('--cert <file>', 'TLS: this client\'s certificate (with --key)')
+    .option('--key <file>', 'TLS: this client\'s private key')
     .option('--json', 'print JSON instead of text')
     .action(async (file: string, flags: SaveFlags) => {
       const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
       const timeoutMs = parseIntegerOption(flags.timeout, '--timeout', 1, 24 * 3_600_000);
-      const client = new RaftKvClient({ endpoints, timeoutMs });
+      const tls = clientTlsFromFlags(flags);
+      const client = new RaftKvClient({ endpoints, timeoutMs, ...(tls === null ? {} : { tls }) });
       // Ctrl-C ends the download; the part file is removed and <file> left as it was.
       const interrupted = new AbortController();
       const onSignal = (): void => interrupted.abort(new Error('interrupted'));
