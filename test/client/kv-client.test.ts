@@ -1,21 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, RaftKvClient, TimeoutError, UnavailableError } from '../../src/client/index.js';
 import { NotLeaderError } from '../../src/shared/errors.js';
 import { deferred } from '../../src/shared/deferred.js';
-import { FakeNode } from '../server/fake-node.js';
+import { FakeNode, closedAfterEach } from '../server/fake-node.js';
 
 const statusOf = (id: string): Record<string, unknown> => ({ id, role: 'follower', term: 1, leaderId: '', leaderAddress: '', members: [] });
 
 /** A client against fake nodes (no Raft): routing, retries and the errors a caller sees. */
 describe('RaftKvClient routing and errors', () => {
-  const cleanup: (() => Promise<unknown> | void)[] = [];
-  const track = <T extends FakeNode | RaftKvClient>(thing: T): T => {
-    cleanup.push(() => (thing instanceof FakeNode ? thing.close(100) : thing.close()));
-    return thing;
-  };
-  afterEach(async () => {
-    for (const step of cleanup.splice(0).reverse()) await step();
-  });
+  const track = closedAfterEach();
 
   describe('status(endpoint)', () => {
     it('answers with the node\'s status', async () => {

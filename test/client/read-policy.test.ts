@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, RaftKvClient } from '../../src/client/index.js';
 import { NotLeaderError, RemovedNodeError, ShuttingDownError } from '../../src/shared/errors.js';
-import { FakeNode } from '../server/fake-node.js';
+import { FakeNode, closedAfterEach } from '../server/fake-node.js';
 
 /** Lets the client's round-robin turn (1 ms) end, so the next read goes to the next endpoint. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 3));
@@ -13,14 +13,7 @@ const keyValue = (value: string): Record<string, unknown> => ({
 
 /** The SDK's `reads` option against fake nodes (no Raft): where gets and ranges go. */
 describe('RaftKvClient read policy', () => {
-  const cleanup: (() => Promise<unknown> | void)[] = [];
-  const track = <T extends FakeNode | RaftKvClient>(thing: T): T => {
-    cleanup.push(() => (thing instanceof FakeNode ? thing.close(100) : thing.close()));
-    return thing;
-  };
-  afterEach(async () => {
-    for (const step of cleanup.splice(0).reverse()) await step();
-  });
+  const track = closedAfterEach();
 
   /** A leader and two followers; each serves reads with its own name, followers refuse writes. */
   async function cluster(): Promise<FakeNode[]> {

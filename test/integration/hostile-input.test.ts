@@ -12,6 +12,7 @@ import { initCertificateDir } from '../../src/security/certificate-dir.js';
 import { serviceClient } from '../../src/shared/proto.js';
 import { encodeBatch } from '../../src/transport/batch-codec.js';
 import { raftPeerProto } from '../../src/transport/proto.js';
+import { nodeTlsFlags } from '../../chaos/tls-material.js';
 import { ProcessCluster } from './process-cluster.js';
 
 /**
@@ -108,11 +109,7 @@ describe.each(['plaintext', 'tls'] as const)('hostile input, %s', (mode) => {
     if (mode === 'tls') {
       const dir = join(mkdtempSync(join(tmpdir(), 'raftkv-hostile-')), 'tls');
       await initCertificateDir(dir, { nodes: ['n1', 'n2', 'n3'], clients: ['client'], hosts: [], validDays: 1, caValidDays: 1, overwrite: false });
-      const args = (id: string): string[] => {
-        const [cert, key, ca] = [join(dir, `${id}.crt`), join(dir, `${id}.key`), join(dir, 'ca.crt')];
-        return ['--peer-cert', cert, '--peer-key', key, '--peer-ca', ca, '--client-cert', cert, '--client-key', key, '--client-ca', ca];
-      };
-      nodeArgs = { n1: args('n1'), n2: args('n2'), n3: args('n3') };
+      nodeArgs = { n1: nodeTlsFlags(dir, 'n1'), n2: nodeTlsFlags(dir, 'n2'), n3: nodeTlsFlags(dir, 'n3') };
       tls = { ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, 'client.crt')), key: readFileSync(join(dir, 'client.key')) };
       credentials = grpc.credentials.createSsl(tls.ca as Buffer, tls.key as Buffer, tls.cert as Buffer);
       // An attacker who can reach the peer port but holds no certificate of the cluster's CA.

@@ -5,15 +5,11 @@ import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, RaftKvClient, UnavailableError, type ClientTls } from '../../src/client/index.js';
 import { addToCertificateDir, initCertificateDir } from '../../src/security/certificate-dir.js';
+import { nodeTlsFlags } from '../../chaos/tls-material.js';
 import { ProcessCluster, runCli, waitFor } from './process-cluster.js';
 
 /** Every node with mutual TLS between members and TLS with required client certificates, from `dir`. */
-function tlsArgs(dir: string, certName: string): string[] {
-  const cert = join(dir, `${certName}.crt`);
-  const key = join(dir, `${certName}.key`);
-  const ca = join(dir, 'ca.crt');
-  return ['--peer-cert', cert, '--peer-key', key, '--peer-ca', ca, '--client-cert', cert, '--client-key', key, '--client-ca', ca];
-}
+const tlsArgs = (dir: string, certName: string): string[] => nodeTlsFlags(dir, certName);
 
 function clientTls(dir: string, name = 'client'): ClientTls {
   return { ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, `${name}.crt`)), key: readFileSync(join(dir, `${name}.key`)) };

@@ -1,3 +1,5 @@
+import { afterEach } from 'vitest';
+import type { RaftKvClient } from '../../src/client/index.js';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import type { KvOperations, PutRequest } from '../../src/server/kv-service.js';
@@ -100,4 +102,19 @@ export class FakeNode {
 export function rawKvClient(address: string): grpc.Client & { stream(): grpc.ClientDuplexStream<unknown, unknown> } {
   const KV = serviceClient(kvProto, 'KV');
   return new KV(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & { stream(): grpc.ClientDuplexStream<unknown, unknown> };
+}
+
+/**
+ * For a describe block: returns `track`, which remembers fake nodes and clients and closes them
+ * after each test, newest first.
+ */
+export function closedAfterEach(): <T extends FakeNode | RaftKvClient>(thing: T) => T {
+  const cleanup: (() => Promise<unknown> | void)[] = [];
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  });
+  return (thing) => {
+    cleanup.push(() => (thing instanceof FakeNode ? thing.close(100) : thing.close()));
+    return thing;
+  };
 }

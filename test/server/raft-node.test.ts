@@ -1,8 +1,8 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { RaftCore, defaultRaftTunables, freshState, nodeId, type Entry, type Membership, type Message } from '../../src/raft/index.js';
+import { RaftCore, defaultRaftTunables, freshState, nodeId, type Entry, type LogPosition, type Membership, type Message } from '../../src/raft/index.js';
 import { SeededRng } from '../../src/shared/seeded-rng.js';
-import { RaftNode, defaultSnapshotPolicy, type DurableLog } from '../../src/server/raft-node.js';
+import { RaftNode, defaultSnapshotPolicy, type AppliedStateMachine, type DurableLog } from '../../src/server/raft-node.js';
 import { MembershipChangeRefusedError, ShuttingDownError } from '../../src/shared/errors.js';
 import type { Transport, TransportEvents } from '../../src/transport/transport.js';
 
@@ -164,23 +164,9 @@ describe('the drive loop bounds the work of one Ready (a catch-up must not hold 
       send: (messages) => void sent.push(...messages),
       async close() {},
     };
-    const stateMachine = {
-      appliedIndex: 0,
-      applied: { index: 0, term: 0 },
-      async apply(entries: readonly Entry[]): Promise<number[]> {
-        applies.push(entries.length);
-        const last = entries[entries.length - 1];
-        if (last !== undefined) {
-          this.appliedIndex = last.index;
-          this.applied = { index: last.index, term: last.term };
-        }
-        return entries.map((e) => e.index);
-      },
-      prepareInstall(): never {
-        throw new Error('no snapshot here');
-      },
-      async discardStaged(): Promise<void> {},
-    };
+    const stateMachine = recordingStateMachine((entries) => {
+      applies.push(entries.length);
+    });
     const node = new RaftNode<number>({
       core,
       log: { save: async (u) => void saves.push(u.entries.length), compact: async () => {} },
@@ -263,24 +249,10 @@ describe('the order of sending and applying', () => {
     const n2 = nodeId('n2');
     const core = new RaftCore({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), electionTicks: 2, heartbeatTicks: 1 }, freshState({ voters: [n1, n2], learners: [] }));
     const transport = new EchoFollowerTransport();
-    const stateMachine = {
-      appliedIndex: 0,
-      applied: { index: 0, term: 0 },
-      async apply(entries: readonly Entry[]): Promise<number[]> {
-        transport.order.push(`apply ${entries.map((e) => e.index).join(',')}`);
-        await Promise.resolve();
-        const last = entries[entries.length - 1];
-        if (last !== undefined) {
-          this.appliedIndex = last.index;
-          this.applied = { index: last.index, term: last.term };
-        }
-        return entries.map((e) => e.index);
-      },
-      prepareInstall(): never {
-        throw new Error('no snapshots here');
-      },
-      async discardStaged(): Promise<void> {},
-    };
+    const stateMachine = recordingStateMachine(async (entries) => {
+      transport.order.push(`apply ${entries.map((e) => e.index).join(',')}`);
+      await Promise.resolve();
+    });
     const node = new RaftNode<number>({
       core,
       log: { save: async () => {}, compact: async () => {} },
@@ -309,3 +281,24 @@ describe('the order of sending and applying', () => {
     }
   });
 });
+
+/** A state machine that runs `onApply` for each batch, then answers each entry with its index. */
+function recordingStateMachine(onApply: (entries: readonly Entry[]) => void | Promise<void>): AppliedStateMachine<number> & { appliedIndex: number; applied: LogPosition } {
+  return {
+    appliedIndex: 0,
+    applied: { index: 0, term: 0 },
+    async apply(entries: readonly Entry[]): Promise<number[]> {
+      await onApply(entries);
+      const last = entries[entries.length - 1];
+      if (last !== undefined) {
+        this.appliedIndex = last.index;
+        this.applied = { index: last.index, term: last.term };
+      }
+      return entries.map((e) => e.index);
+    },
+    prepareInstall(): never {
+      throw new Error('no snapshots here');
+    },
+    async discardStaged(): Promise<void> {},
+  };
+}
