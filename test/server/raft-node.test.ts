@@ -28,23 +28,9 @@ function singleNode(
 ): { node: RaftNode<number>; transport: LoopbackTransport; applied: Entry[] } {
   const core = new RaftCore({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), electionTicks: 2, heartbeatTicks: 1 }, freshState({ voters: [n1], learners: [] }));
   const applied: Entry[] = [];
-  const stateMachine = {
-    appliedIndex: 0,
-    applied: { index: 0, term: 0 },
-    async apply(entries: readonly Entry[]): Promise<number[]> {
-      applied.push(...entries);
-      const last = entries[entries.length - 1];
-      if (last !== undefined) {
-        this.appliedIndex = last.index;
-        this.applied = { index: last.index, term: last.term };
-      }
-      return entries.map((e) => e.index);
-    },
-    prepareInstall(): never {
-      throw new Error('a single node never receives a snapshot');
-    },
-    async discardStaged(): Promise<void> {},
-  };
+  const stateMachine = recordingStateMachine((entries) => {
+    applied.push(...entries);
+  });
   const transport = new LoopbackTransport();
   const node = new RaftNode<number>({
     core,
