@@ -121,6 +121,15 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     revision: stateMachine.appliedIndex,
   });
 
+  /** A proposal that fails is counted (raftkv_proposals_failed_total) and passed on. */
+  const countFailure = <T>(proposal: Promise<T>): Promise<T> =>
+    deps.metrics === undefined
+      ? proposal
+      : proposal.catch((error: unknown) => {
+          deps.metrics?.proposalFailed();
+          throw error;
+        });
+
   /** A node the configuration no longer lists serves nothing: it points the client at a member. */
   const refuseIfRemoved = (): void => {
     if (node.isRemoved()) throw removedNodeError(node.status(), deps.directory);
@@ -134,7 +143,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     if (status.role !== 'leader') {
       throw new NotLeaderError(status.leader, status.leader === null ? null : deps.clientAddressOf(status.leader));
     }
-    const outcome = await node.propose(encodeCommand(command), timeoutMs);
+    const outcome = await countFailure(node.propose(encodeCommand(command), timeoutMs));
     if (outcome.kind !== 'command') throw new Error(`a ${command.kind} was applied as ${outcome.kind}`);
     return outcome.result;
   };
@@ -164,7 +173,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     if (status.role !== 'leader') {
       throw new NotLeaderError(status.leader, status.leader === null ? null : deps.clientAddressOf(status.leader));
     }
-    const proposed = node.propose(encodeCommand(command), timeoutMs);
+    const proposed = countFailure(node.propose(encodeCommand(command), timeoutMs));
     // Warm the cache while the entry replicates, so applying it need not wait for a read. A
     // failure here is not this request's: the apply reads the key again and reports it there.
     stateMachine.get(command.key).catch(() => undefined);
@@ -185,7 +194,9 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     if (consistency === 'SERIALIZABLE') return;
     if (consistency !== 'LINEARIZABLE') throw new InvalidArgumentError('consistency', `unknown value ${consistency}`);
     if (config.unsafe.staleReads) return;
+    const startedAt = performance.now();
     await node.linearizableBarrier(timeoutMs);
+    deps.metrics?.observeReadIndex((performance.now() - startedAt) / 1000);
   };
 
   return {

@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { prepareStageTrace } from '../shared/stage-trace.js';
 import { serviceClient } from '../shared/proto.js';
 import { NodeStore, RaftLogStore, StorageCorruptError } from '../storage/index.js';
-import { GrpcTransport } from '../transport/index.js';
+import { GrpcTransport, type SnapshotTransferObserver } from '../transport/index.js';
 import type { NodeConfig } from './config.js';
 import { kvServiceHandlers } from './kv-service.js';
 import { bootstrapAddressBook, withAddressBook } from './address-book.js';
@@ -132,6 +132,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       'restored from disk',
     );
 
+    // Snapshot transfers are counted once the metrics exist (they need the node, made below).
+    let observeSnapshotTransfer: SnapshotTransferObserver = () => {};
     const transport = new GrpcTransport({
       clusterId: config.clusterId,
       selfId: config.id,
@@ -141,6 +143,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       peers: new Map(),
       peerDialOverrides: config.peerDialOverrides,
       credentials: tls.transport,
+      onSnapshotTransfer: (transfer) => observeSnapshotTransfer(transfer),
       logger,
       snapshots: {
         open: () => stateMachine.openSnapshot(config.snapshots.chunkBytes),
@@ -178,7 +181,12 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       'grpc.max_receive_message_length': config.limits.requestBytesMax,
       'grpc.max_send_message_length': 64 * 1024 * 1024,
     });
-    const metrics = nodeMetrics({ status: () => node.status(), loopDelay: () => node.loopDelay(), readIndexCounts: () => node.readIndexCounts() }, { member: config.id });
+    const metrics = nodeMetrics(
+      { status: () => node.status(), loopDelay: () => node.loopDelay(), readIndexCounts: () => node.readIndexCounts(), transportStats: () => transport.stats() },
+      { member: config.id },
+    );
+    store.observeWrites((seconds, operations, synced) => metrics.observeStorageWrite(seconds, operations, synced));
+    observeSnapshotTransfer = (transfer) => metrics.observeSnapshotTransfer(transfer);
     const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger, metrics });
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);

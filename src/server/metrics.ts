@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RaftStatus, Role } from '../raft/index.js';
+import type { NodeId, RaftStatus, Role } from '../raft/index.js';
+import type { TransportStats } from '../transport/index.js';
 import type { LoopDelayStats } from './loop-delay-monitor.js';
 
 /** What the metrics read from a running node, at scrape time (nothing on the hot path). */
@@ -8,6 +9,8 @@ export interface MetricsSource {
   loopDelay(): LoopDelayStats;
   /** Linearizable reads registered and the ReadIndex requests made for them (in batches), since start. */
   readIndexCounts(): { readonly reads: number; readonly requests: number };
+  /** The peer transport's counters, per peer this node sends to, and for what it received. */
+  transportStats(): TransportStats;
 }
 
 const roles: readonly Role[] = ['follower', 'pre-candidate', 'candidate', 'leader'];
@@ -21,6 +24,14 @@ export interface NodeMetrics {
   readonly registry: Registry;
   /** One client request answered: its method, gRPC status name and how long it took. */
   observeRequest(method: string, code: string, seconds: number): void;
+  /** One storage write: how long it took, its operations, whether it was synced (fsync). */
+  observeStorageWrite(seconds: number, operations: number, synced: boolean): void;
+  /** One linearizable read's wait for its read index and the apply up to it. */
+  observeReadIndex(seconds: number): void;
+  /** A write proposed here that failed (not committed, or its outcome not known here). */
+  proposalFailed(): void;
+  /** A snapshot transfer that ended, sent to or received from a peer. */
+  observeSnapshotTransfer(transfer: { readonly direction: 'sent' | 'received'; readonly ok: boolean; readonly bytes: number; readonly seconds: number }): void;
 }
 
 export function nodeMetrics(source: MetricsSource, labels: { readonly member: string }): NodeMetrics {
@@ -115,11 +126,107 @@ export function nodeMetrics(source: MetricsSource, labels: { readonly member: st
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  const storageWrite = new Histogram({
+    name: 'raftkv_storage_write_duration_seconds',
+    help: 'Time of one LevelDB batch write, synced (fsync: the log and hard state) or not (applies) (etcd: etcd_disk_wal_fsync_duration_seconds).',
+    labelNames: ['synced'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024],
+    registers: [registry],
+  });
+  const storageBatch = new Histogram({
+    name: 'raftkv_storage_write_operations',
+    help: 'Operations (puts and deletes) in one LevelDB batch write.',
+    labelNames: ['synced'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192],
+    registers: [registry],
+  });
+  const readIndex = new Histogram({
+    name: 'raftkv_read_index_duration_seconds',
+    help: 'Time a linearizable read waits for its read index to be confirmed and applied here.',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  const snapshotTransfers = new Counter({ name: 'raftkv_snapshot_transfers_total', help: 'Snapshot transfers (InstallSnapshot streams) that ended, by direction and result.', labelNames: ['direction', 'result'] as const, registers: [registry] });
+  const snapshotBytes = new Counter({ name: 'raftkv_snapshot_bytes_total', help: 'Bytes of snapshots delivered whole, by direction.', labelNames: ['direction'] as const, registers: [registry] });
+  const snapshotSeconds = new Histogram({
+    name: 'raftkv_snapshot_transfer_duration_seconds',
+    help: 'Time of one snapshot transfer, by direction (etcd: etcd_network_snapshot_send_total_duration_seconds).',
+    labelNames: ['direction'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+    registers: [registry],
+  });
+  const proposalsFailed = new Counter({ name: 'raftkv_proposals_failed_total', help: 'Writes proposed here that failed (etcd: etcd_server_proposals_failed_total).', registers: [registry] });
+  peerMetrics(registry, source);
   return {
     registry,
     observeRequest(method, code, seconds) {
       requests.inc({ method, code });
       duration.observe({ method }, seconds);
     },
+    observeStorageWrite(seconds, operations, synced) {
+      const labels = { synced: synced ? 'true' : 'false' };
+      storageWrite.observe(labels, seconds);
+      storageBatch.observe(labels, operations);
+    },
+    observeReadIndex(seconds) {
+      readIndex.observe(seconds);
+    },
+    proposalFailed() {
+      proposalsFailed.inc();
+    },
+    observeSnapshotTransfer(transfer) {
+      snapshotTransfers.inc({ direction: transfer.direction, result: transfer.ok ? 'delivered' : 'failed' });
+      if (transfer.ok) snapshotBytes.inc({ direction: transfer.direction }, transfer.bytes);
+      snapshotSeconds.observe({ direction: transfer.direction }, transfer.seconds);
+    },
   };
+}
+
+/** The peer transport's counters, read at scrape time (etcd: etcd_network_peer_*). */
+function peerMetrics(registry: Registry, source: MetricsSource): void {
+  type SenderStats = TransportStats['peers'] extends ReadonlyMap<NodeId, infer S> ? S : never;
+  const perPeerCounter = (name: string, help: string, read: (stats: SenderStats) => number): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['peer'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [peer, stats] of source.transportStats().peers) this.inc({ peer }, read(stats));
+      },
+    });
+  };
+  const perPeerGauge = (name: string, help: string, read: (stats: SenderStats) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['peer'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [peer, stats] of source.transportStats().peers) this.set({ peer }, read(stats));
+      },
+    });
+  };
+  const received = (name: string, help: string, read: (stats: TransportStats['received']) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read(source.transportStats().received));
+      },
+    });
+  };
+  perPeerCounter('raftkv_peer_sent_messages_total', 'Raft messages written to a stream the peer accepted.', (s) => s.sentMessages);
+  perPeerCounter('raftkv_peer_sent_batches_total', 'Frames (batches of messages) written to the peer.', (s) => s.sentBatches);
+  perPeerCounter('raftkv_peer_dropped_messages_total', 'Messages dropped for the peer: queue overflow (oldest first), oversized, or superseded.', (s) => s.droppedMessages);
+  perPeerCounter('raftkv_peer_stream_failures_total', 'Streams to the peer that failed or could not be opened (each is followed by a reconnect).', (s) => s.streamFailures);
+  perPeerGauge('raftkv_peer_queued_messages', 'Messages waiting to be sent to the peer.', (s) => s.queuedMessages);
+  perPeerGauge('raftkv_peer_queued_bytes', 'Bytes (an upper bound) waiting to be sent to the peer.', (s) => s.queuedBytes);
+  received('raftkv_peer_received_messages_total', 'Raft messages received from peers and delivered.', (s) => s.receivedMessages);
+  received('raftkv_peer_received_batches_total', 'Frames received from peers.', (s) => s.receivedBatches);
+  received('raftkv_peer_refused_batches_total', 'Frames from peers refused (malformed, another cluster, an unknown member, a certificate naming another member).', (s) => s.refusedBatches);
 }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AbstractSnapshot } from 'abstract-level';
@@ -74,6 +75,7 @@ export class NodeStore {
   /** Set by the first failed write; every later write fails with it as the cause. */
   private writeFailure: unknown = undefined;
   private closed = false;
+  private writeObserver: ((seconds: number, operations: number, synced: boolean) => void) | undefined;
   private readonly generations = new Map<number, GenerationSublevels>();
   /** Each sublevel's key prefix, as bytes (a WeakMap: retired generations' sublevels go away). */
   private readonly prefixes = new WeakMap<BinarySublevel, Uint8Array>();
@@ -117,6 +119,11 @@ export class NodeStore {
       throw error;
     }
     return store;
+  }
+
+  /** Called after every write with its duration, its operations and whether it was synced (metrics). */
+  observeWrites(observer: (seconds: number, operations: number, synced: boolean) => void): void {
+    this.writeObserver = observer;
   }
 
   /** Reads one small record (the storage format): resolves if the database answers reads (health checks). */
@@ -203,6 +210,7 @@ export class NodeStore {
       throw new StorageError('STORAGE_WRITE', this.path, `an earlier write to ${this.path} failed; restart the node`, { cause: this.writeFailure });
     }
     if (operations.length === 0) return;
+    const startedAt = this.writeObserver === undefined ? 0 : performance.now();
     try {
       if (this.db.status !== 'open') throw new StorageError('STORAGE_CLOSED', this.path, `the database at ${this.path} is ${this.db.status}`);
       // Straight to the binding (abstract-level's private _batch, what db.batch ends in) with the
@@ -217,6 +225,7 @@ export class NodeStore {
         ),
         { sync: options.sync },
       );
+      this.writeObserver?.((performance.now() - startedAt) / 1000, operations.length, options.sync);
     } catch (error) {
       this.writeFailure = error;
       throw new StorageError('STORAGE_WRITE', this.path, `write to ${this.path} failed: ${causeMessage(error)}`, { cause: error });

@@ -113,6 +113,7 @@ export class GrpcTransport implements Transport {
     const snapshotReceiver = new SnapshotReceiver({
       receiver: { clusterId, selfId, isKnownPeer: (id) => this.peerAddresses.has(id as NodeId) },
       ...(credentials.verifyPeer === undefined ? {} : { verifyPeer: credentials.verifyPeer }),
+      ...(this.options.onSnapshotTransfer === undefined ? {} : { observe: this.options.onSnapshotTransfer }),
       store: this.options.snapshots,
       timing: this.options.snapshotTiming,
       deliver,
@@ -128,6 +129,7 @@ export class GrpcTransport implements Transport {
       method: proto.installSnapshot,
       credentialsFor: (peer) => credentials.channelFor(peer),
       channelOptions: peerChannelOptions(limits, keepalive, this.options.backoff),
+      ...(this.options.onSnapshotTransfer === undefined ? {} : { observe: this.options.onSnapshotTransfer }),
       report: (peer, delivered) => {
         if (this.state.kind === 'running') events.onSnapshotStatus(peer, delivered);
       },

@@ -10,7 +10,7 @@ export {
   defaultTransportLimits,
   insecureTransportCredentials,
 } from './transport-options.js';
-export type { GrpcTransportOptions, KeepaliveOptions, PeerVerifier, TransportCredentials, TransportLimits } from './transport-options.js';
+export type { GrpcTransportOptions, KeepaliveOptions, PeerVerifier, SnapshotTransferObserver, TransportCredentials, TransportLimits } from './transport-options.js';
 export { defaultReconnectBackoff } from './backoff.js';
 export type { ReconnectBackoff } from './backoff.js';
 export { PeerProtocolError, TransportBindError, TransportConfigError, TransportStateError } from './errors.js';

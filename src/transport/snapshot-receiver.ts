@@ -9,7 +9,7 @@ import { decodeBatch, type BatchReceiver } from './batch-codec.js';
 import { PeerProtocolError } from './errors.js';
 import { refusalStatus } from './peer-receiver.js';
 import { snapshotFormat } from './snapshot-sender.js';
-import type { PeerVerifier, SnapshotTiming } from './transport-options.js';
+import type { PeerVerifier, SnapshotTiming, SnapshotTransferObserver } from './transport-options.js';
 import type { SnapshotStore, SnapshotWriter } from './transport.js';
 import { readRecord, readUint, showValue } from './wire-fields.js';
 import type { WireInstallSnapshotResult } from './wire-types.js';
@@ -24,6 +24,8 @@ export interface SnapshotReceiverConfig {
   readonly learnClientAddress: (peer: NodeId, address: string) => void;
   /** Checks the connection proves the member id the header claims (mutual TLS); absent: not checked. */
   readonly verifyPeer?: PeerVerifier;
+  /** Told of every transfer that ended (metrics). */
+  readonly observe?: SnapshotTransferObserver;
   readonly logger: Logger;
 }
 
@@ -57,12 +59,14 @@ export class SnapshotReceiver {
       .then(
         (result) => {
           this.config.logger.info({ ...result, ms: Math.round(performance.now() - startedAt) }, 'snapshot received');
+          this.config.observe?.({ direction: 'received', ok: true, bytes: result.bytes, seconds: (performance.now() - startedAt) / 1000 });
           respond(null, { bytesReceived: result.bytes });
         },
         (error: unknown) => {
           const refused =
             error instanceof TransferRefused ? error : new TransferRefused(grpc.status.INTERNAL, `snapshot not stored: ${(error as Error).message}`, { cause: error });
           this.config.logger.warn({ err: refused.cause ?? refused, status: grpc.status[refused.status], remote: call.getPeer() }, `snapshot refused: ${refused.message}`);
+          this.config.observe?.({ direction: 'received', ok: false, bytes: 0, seconds: (performance.now() - startedAt) / 1000 });
           respond({ code: refused.status, details: refused.message });
         },
       )

@@ -6,7 +6,7 @@ import { failpoint } from '../shared/failpoints.js';
 import { SnapshotStreamTally, snapshotRecordFormat } from '../shared/snapshot-stream.js';
 import { encodeMessage } from './codec.js';
 import type { RaftPeerInstallSnapshotMethod } from './proto.js';
-import type { SnapshotTiming } from './transport-options.js';
+import type { SnapshotTiming, SnapshotTransferObserver } from './transport-options.js';
 import type { SnapshotReader, SnapshotStore } from './transport.js';
 import type { WireInstallSnapshotResult, WireSnapshotChunk } from './wire-types.js';
 
@@ -25,6 +25,8 @@ export interface SnapshotSenderConfig {
   readonly channelOptions: grpc.ChannelOptions;
   /** Called once per snapshot message: true once the receiver accepted it whole. */
   readonly report: (peer: NodeId, delivered: boolean) => void;
+  /** Told of every transfer that ended (metrics). */
+  readonly observe?: SnapshotTransferObserver;
   readonly logger: Logger;
 }
 
@@ -84,14 +86,17 @@ export class SnapshotSender {
   private start(message: SnapshotRequest, address: string): void {
     const peer = message.to;
     const controller = new AbortController();
+    const startedAt = performance.now();
     const done = this.transfer(message, address, controller.signal)
       .then(
         (result) => {
           this.config.logger.info({ to: peer, ...result }, 'snapshot sent');
+          this.config.observe?.({ direction: 'sent', ok: true, bytes: result.bytes, seconds: result.ms / 1000 });
           this.config.report(peer, true);
         },
         (error: unknown) => {
           this.config.logger.warn({ to: peer, err: error }, 'snapshot not delivered; the leader will retry');
+          this.config.observe?.({ direction: 'sent', ok: false, bytes: 0, seconds: (performance.now() - startedAt) / 1000 });
           this.config.report(peer, false);
         },
       )

@@ -98,7 +98,12 @@ export interface GrpcTransportOptions {
   /** Where snapshots are read from and stored; without one, snapshots are neither sent nor taken. */
   readonly snapshots?: SnapshotStore;
   readonly snapshotTiming?: Partial<SnapshotTiming>;
+  /** Told of every snapshot transfer that ended, sent or received (metrics). */
+  readonly onSnapshotTransfer?: SnapshotTransferObserver;
 }
+
+/** A snapshot transfer that ended: which way, whether it was delivered whole, its bytes and time. */
+export type SnapshotTransferObserver = (transfer: { readonly direction: 'sent' | 'received'; readonly ok: boolean; readonly bytes: number; readonly seconds: number }) => void;
 
 export const defaultStreamOpenTimeoutMs = 5000;
 
@@ -127,6 +132,7 @@ export interface ResolvedTransportOptions {
   readonly credentials: TransportCredentials;
   readonly snapshots: SnapshotStore | undefined;
   readonly snapshotTiming: SnapshotTiming;
+  readonly onSnapshotTransfer: SnapshotTransferObserver | undefined;
 }
 
 /** Fills in defaults and validates; throws TransportConfigError naming the bad option. */
@@ -172,6 +178,7 @@ export function resolveTransportOptions(options: GrpcTransportOptions): Resolved
     credentials: options.credentials ?? insecureTransportCredentials(),
     snapshots: options.snapshots,
     snapshotTiming,
+    onSnapshotTransfer: options.onSnapshotTransfer,
   };
 }
 

@@ -41,6 +41,7 @@ describe('HTTP endpoints (--listen-http) and raftkv health', () => {
 
   it('metrics follow Prometheus conventions and count requests by method and code', async () => {
     await client.put('http/a', '1');
+    await client.get('http/a');
     await expect(client.put('', 'empty key')).rejects.toThrow();
     const leader = await cluster.waitForLeader(client);
     const { status, body, type } = await get(leader, '/metrics');
@@ -53,6 +54,14 @@ describe('HTTP endpoints (--listen-http) and raftkv health', () => {
     expect(body).toMatch(/^raftkv_grpc_request_duration_seconds_bucket\{[^}]*le="0\.005"[^}]*method="put"[^}]*\} \d+$/m);
     expect(body).toContain('raftkv_process_resident_memory_bytes');
     expect(body).toMatch(/^raftkv_linearizable_reads_total\{member="n\d"\} \d+$/m);
+    expect(body).toMatch(/^raftkv_storage_write_duration_seconds_count\{[^}]*synced="true"[^}]*\} [1-9]\d*$/m);
+    expect(body).toMatch(/^raftkv_storage_write_operations_bucket\{[^}]*le="1"[^}]*synced="(true|false)"[^}]*\} \d+$/m);
+    expect(body).toMatch(/^raftkv_peer_sent_messages_total\{peer="n\d",member="n\d"\} [1-9]\d*$/m);
+    expect(body).toMatch(/^raftkv_peer_queued_messages\{peer="n\d",member="n\d"\} \d+$/m);
+    expect(body).toMatch(/^raftkv_peer_received_messages_total\{member="n\d"\} [1-9]\d*$/m);
+    expect(body).toMatch(/^raftkv_read_index_duration_seconds_count\{member="n\d"\} [1-9]\d*$/m);
+    expect(body).toMatch(/^raftkv_proposals_failed_total\{member="n\d"\} \d+$/m);
+    expect(body).toContain('raftkv_snapshot_transfers_total');
     expect(body).toMatch(/^raftkv_event_loop_delay_max_seconds\{window="all",member="n\d"\} [\d.e-]+$/m);
   });
 

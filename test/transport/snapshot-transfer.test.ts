@@ -31,11 +31,15 @@ interface Node {
   readonly transport: GrpcTransport;
   readonly events: RecordedEvents;
   readonly store: MemorySnapshotStore;
+  /** Transfers the transport reported to its observer (metrics). */
+  readonly transfers: { direction: 'sent' | 'received'; ok: boolean; bytes: number }[];
 }
 
 async function startNode(id: NodeId, timing?: Partial<SnapshotTiming>): Promise<Node> {
   const store = new MemorySnapshotStore();
+  const transfers: Node['transfers'] = [];
   const transport = new GrpcTransport({
+    onSnapshotTransfer: ({ direction, ok, bytes }) => transfers.push({ direction, ok, bytes }),
     clusterId: 'alpha',
     selfId: id,
     listenAddress: '127.0.0.1:0',
@@ -48,7 +52,7 @@ async function startNode(id: NodeId, timing?: Partial<SnapshotTiming>): Promise<
   transports.push(transport);
   const events = new RecordedEvents();
   await transport.start(events);
-  return { transport, events, store };
+  return { transport, events, store, transfers };
 }
 
 async function pair(timing?: Partial<SnapshotTiming>): Promise<[Node, Node]> {
@@ -114,6 +118,11 @@ describe('InstallSnapshot between two transports', () => {
     expect(delivered).toHaveLength(1);
     expect(delivered[0]).toMatchObject({ type: 'snapshot', from: n1, to: n2, term: 3, snapshot: { meta: { index: 60, term: 3 }, data: b.store.received[0]?.token } });
     expect(a.store.openReaders).toBe(0);
+    // Both ends tell the metrics: one transfer each way, delivered whole.
+    await waitFor('the receiver\'s report', () => b.transfers.length === 1);
+    expect(a.transfers).toEqual([{ direction: 'sent', ok: true, bytes: expect.any(Number) }]);
+    expect(b.transfers).toEqual([{ direction: 'received', ok: true, bytes: a.transfers[0]?.bytes }]);
+    expect(a.transfers[0]?.bytes).toBeGreaterThanOrEqual(500_000);
   });
 
   it('carries the configuration at the index the data holds (the store knows it), not the one of the snapshot the core asked for', async () => {
