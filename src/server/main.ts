@@ -134,6 +134,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
     // Snapshot transfers are counted once the metrics exist (they need the node, made below).
     let observeSnapshotTransfer: SnapshotTransferObserver = () => {};
+    let observeSnapshotInstalled: (seconds: number) => void = () => {};
     const transport = new GrpcTransport({
       clusterId: config.clusterId,
       selfId: config.id,
@@ -170,6 +171,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       incarnation: randomUUID().slice(0, 8),
       onFatal: (error) => reportFatal(error),
       onConfiguration: (inForce, committed) => directory.follow(inForce, committed),
+      onSnapshotInstalled: (seconds) => observeSnapshotInstalled(seconds),
     });
     raftState = () => {
       const { term, role } = node.leadership();
@@ -187,6 +189,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     );
     store.observeWrites((seconds, operations, synced) => metrics.observeStorageWrite(seconds, operations, synced));
     observeSnapshotTransfer = (transfer) => metrics.observeSnapshotTransfer(transfer);
+    observeSnapshotInstalled = (seconds) => metrics.observeSnapshotInstalled(seconds);
     const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger, metrics });
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);

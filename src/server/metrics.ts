@@ -30,6 +30,8 @@ export interface NodeMetrics {
   observeReadIndex(seconds: number): void;
   /** A write proposed here that failed (not committed, or its outcome not known here). */
   proposalFailed(): void;
+  /** A snapshot received from the leader was installed, taking this long. */
+  observeSnapshotInstalled(seconds: number): void;
   /** A snapshot transfer that ended, sent to or received from a peer. */
   observeSnapshotTransfer(transfer: { readonly direction: 'sent' | 'received'; readonly ok: boolean; readonly bytes: number; readonly seconds: number }): void;
 }
@@ -155,6 +157,12 @@ export function nodeMetrics(source: MetricsSource, labels: { readonly member: st
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
     registers: [registry],
   });
+  const snapshotInstalls = new Histogram({
+    name: 'raftkv_snapshot_install_duration_seconds',
+    help: 'Time to install a snapshot received from the leader (one atomic synced batch, then the old state dropped).',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60],
+    registers: [registry],
+  });
   const proposalsFailed = new Counter({ name: 'raftkv_proposals_failed_total', help: 'Writes proposed here that failed (etcd: etcd_server_proposals_failed_total).', registers: [registry] });
   peerMetrics(registry, source);
   return {
@@ -173,6 +181,9 @@ export function nodeMetrics(source: MetricsSource, labels: { readonly member: st
     },
     proposalFailed() {
       proposalsFailed.inc();
+    },
+    observeSnapshotInstalled(seconds) {
+      snapshotInstalls.observe(seconds);
     },
     observeSnapshotTransfer(transfer) {
       snapshotTransfers.inc({ direction: transfer.direction, result: transfer.ok ? 'delivered' : 'failed' });
@@ -221,6 +232,7 @@ function peerMetrics(registry: Registry, source: MetricsSource): void {
     });
   };
   perPeerCounter('raftkv_peer_sent_messages_total', 'Raft messages written to a stream the peer accepted.', (s) => s.sentMessages);
+  perPeerCounter('raftkv_peer_sent_bytes_total', 'Bytes of the Raft messages sent to the peer, as an upper bound of their encoded size.', (s) => s.sentBytes);
   perPeerCounter('raftkv_peer_sent_batches_total', 'Frames (batches of messages) written to the peer.', (s) => s.sentBatches);
   perPeerCounter('raftkv_peer_dropped_messages_total', 'Messages dropped for the peer: queue overflow (oldest first), oversized, or superseded.', (s) => s.droppedMessages);
   perPeerCounter('raftkv_peer_stream_failures_total', 'Streams to the peer that failed or could not be opened (each is followed by a reconnect).', (s) => s.streamFailures);

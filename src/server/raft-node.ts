@@ -117,6 +117,8 @@ export interface RaftNodeOptions<Outcome> {
    * them (peer addresses).
    */
   readonly onConfiguration?: (inForce: Membership, committed: Membership) => void;
+  /** Called after each snapshot installed from the leader, with how long the install took (metrics). */
+  readonly onSnapshotInstalled?: (seconds: number) => void;
 }
 
 /**
@@ -598,7 +600,9 @@ export class RaftNode<Outcome> {
     await install.complete();
     this.lastSnapshotIndex = snapshot.meta.index;
     this.logBytesSinceSnapshot = 0;
-    this.logger.info({ index: snapshot.meta.index, term: snapshot.meta.term, ms: Math.round(performance.now() - startedAt) }, 'snapshot installed');
+    const seconds = (performance.now() - startedAt) / 1000;
+    this.logger.info({ index: snapshot.meta.index, term: snapshot.meta.term, ms: Math.round(seconds * 1000) }, 'snapshot installed');
+    this.options.onSnapshotInstalled?.(seconds);
   }
 
   /**

@@ -27,6 +27,8 @@ export interface PeerSenderStats {
   readonly droppedMessages: number;
   /** Messages written to a stream the peer had accepted. */
   readonly sentMessages: number;
+  /** Their size: an upper bound of the encoded bytes (what the queue accounts with). */
+  readonly sentBytes: number;
   readonly sentBatches: number;
   /** Streams that failed or could not be opened. */
   readonly streamFailures: number;
@@ -130,6 +132,7 @@ export class PeerSender {
   private channelReleased = false;
   private droppedMessages = 0;
   private sentMessages = 0;
+  private sentBytes = 0;
   private sentBatches = 0;
   private streamFailures = 0;
 
@@ -224,6 +227,7 @@ export class PeerSender {
       queuedBytes: this.queue.byteLength,
       droppedMessages: this.droppedMessages,
       sentMessages: this.sentMessages,
+      sentBytes: this.sentBytes,
       sentBatches: this.sentBatches,
       streamFailures: this.streamFailures,
     };
@@ -397,6 +401,7 @@ export class PeerSender {
       if (stageTraceOn) traceSent(batch);
       this.sentMessages += batch.length;
       this.sentBatches += 1;
+      for (const message of batch) this.sentBytes += messageBytesUpperBound(message);
       if (!writable) {
         state.awaitingDrain = true;
         stream.call.once('drain', () => this.onDrain(stream));

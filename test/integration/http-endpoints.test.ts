@@ -56,6 +56,8 @@ describe('HTTP endpoints (--listen-http) and raftkv health', () => {
     expect(body).toMatch(/^raftkv_linearizable_reads_total\{member="n\d"\} \d+$/m);
     expect(body).toMatch(/^raftkv_storage_write_duration_seconds_count\{[^}]*synced="true"[^}]*\} [1-9]\d*$/m);
     expect(body).toMatch(/^raftkv_storage_write_operations_bucket\{[^}]*le="1"[^}]*synced="(true|false)"[^}]*\} \d+$/m);
+    expect(body).toMatch(/^raftkv_peer_sent_bytes_total\{peer="n\d",member="n\d"\} [1-9]\d*$/m);
+    expect(body).toContain('raftkv_snapshot_install_duration_seconds_count');
     expect(body).toMatch(/^raftkv_peer_sent_messages_total\{peer="n\d",member="n\d"\} [1-9]\d*$/m);
     expect(body).toMatch(/^raftkv_peer_queued_messages\{peer="n\d",member="n\d"\} \d+$/m);
     expect(body).toMatch(/^raftkv_peer_received_messages_total\{member="n\d"\} [1-9]\d*$/m);
