@@ -385,9 +385,11 @@ export class PeerSender {
       aloneBytesMax: limits.messageBytesMax - overheadBytes,
     };
     let batch: Message[] = [];
+    let batchBytes = 0;
     while (batch.length === 0 && this.queue.length > 0) {
       const taken = takeBatch(this.queue, batchLimits, messageBytesUpperBound);
       batch = taken.batch;
+      batchBytes = taken.bytes;
       if (taken.oversized !== undefined) {
         this.logger.warn(
           { type: taken.oversized.type, bytesMax: batchLimits.aloneBytesMax, bytes: messageBytesUpperBound(taken.oversized) },
@@ -401,7 +403,7 @@ export class PeerSender {
       if (stageTraceOn) traceSent(batch);
       this.sentMessages += batch.length;
       this.sentBatches += 1;
-      for (const message of batch) this.sentBytes += messageBytesUpperBound(message);
+      this.sentBytes += batchBytes;
       if (!writable) {
         state.awaitingDrain = true;
         stream.call.once('drain', () => this.onDrain(stream));

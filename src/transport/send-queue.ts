@@ -116,20 +116,20 @@ export function takeBatch(
   queue: SendQueue,
   limits: BatchLimits,
   bytesOf: (message: Message) => number,
-): { readonly batch: Message[]; readonly oversized: Message | undefined } {
+): { readonly batch: Message[]; readonly bytes: number; readonly oversized: Message | undefined } {
   const batch: Message[] = [];
   let bytes = 0;
   for (let next = queue.peek(); next !== undefined && batch.length < limits.messagesMax; next = queue.peek()) {
     const size = bytesOf(next);
     if (batch.length === 0 && size > limits.bytesMax) {
       queue.shift();
-      if (size > (limits.aloneBytesMax ?? limits.bytesMax)) return { batch, oversized: next };
-      return { batch: [next], oversized: undefined };
+      if (size > (limits.aloneBytesMax ?? limits.bytesMax)) return { batch, bytes: 0, oversized: next };
+      return { batch: [next], bytes: size, oversized: undefined };
     }
     if (bytes + size > limits.bytesMax) break;
     bytes += size;
     batch.push(next);
     queue.shift();
   }
-  return { batch, oversized: undefined };
+  return { batch, bytes, oversized: undefined };
 }
