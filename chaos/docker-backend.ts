@@ -45,7 +45,8 @@ import { NodeRoster } from './node-roster.js';
 import { projectRoot, snapshotFlags } from './process-backend.js';
 import { GenericContainer, Wait, getContainerRuntimeClient } from 'testcontainers';
 import { nowMs, withDeadline, waitUntil } from './wait.js';
-import { makeChaosCertificates, nodeTlsFlags, type ChaosTls } from './tls-material.js';
+import { nodeTlsFlags } from '../src/shared/tls-flags.js';
+import { makeChaosCertificates, type ChaosTls } from './tls-material.js';
 
 /** Where a node container sees the run's certificates (read-only). */
 const tlsDirInNode = '/tls';

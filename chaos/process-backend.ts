@@ -22,7 +22,8 @@ import { LinkProxy } from './link-proxy.js';
 import { NodeRoster } from './node-roster.js';
 import { probeLink, splitAddress } from './link-probe.js';
 import { DeadlineError, nowMs, sleep, withDeadline } from './wait.js';
-import { makeChaosCertificates, nodeTlsFlags, type ChaosTls } from './tls-material.js';
+import { nodeTlsFlags } from '../src/shared/tls-flags.js';
+import { makeChaosCertificates, type ChaosTls } from './tls-material.js';
 
 /** The project root, where cli/raftkv.ts lives. */
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));

@@ -31,11 +31,3 @@ export async function makeChaosCertificates(projectRoot: string, dir: string, id
   if (code !== 0) throw new Error(`raftkv certs init ${dir} failed (exit ${code}): ${output.trim()}`);
   return { dir, client: { ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, 'client.crt')), key: readFileSync(join(dir, 'client.key')) } };
 }
-
-/** A node's TLS flags: mutual TLS between members and client certificates required, files under `dirInNode`. */
-export function nodeTlsFlags(dirInNode: string, id: string): string[] {
-  const cert = `${dirInNode}/${id}.crt`;
-  const key = `${dirInNode}/${id}.key`;
-  const ca = `${dirInNode}/ca.crt`;
-  return ['--peer-cert', cert, '--peer-key', key, '--peer-ca', ca, '--client-cert', cert, '--client-key', key, '--client-ca', ca];
-}

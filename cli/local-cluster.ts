@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../src/shared/errors.js';
+import { nodeTlsFlags } from '../src/shared/tls-flags.js';
 
 /** The shape of a local development cluster: where each node listens and keeps its data. */
 export interface LocalClusterLayout {
@@ -102,7 +103,7 @@ export function nodeArguments(layout: LocalClusterLayout, index: number, extra: 
     '--listen-client', node.clientAddress,
     '--peers', layout.nodes.map((n) => `${n.id}=${n.peerAddress}`).join(','),
     ...(node.httpAddress === undefined ? [] : ['--listen-http', node.httpAddress]),
-    ...(layout.tls === true ? tlsArguments(localCertificateDir(layout.dataDir), node.id) : []),
+    ...(layout.tls === true ? nodeTlsFlags(localCertificateDir(layout.dataDir), node.id) : []),
     ...extra,
   ];
 }
@@ -116,12 +117,4 @@ export function spawnNode(args: readonly string[], logFile: string): ChildProces
   } finally {
     closeSync(log); // the child holds its own copy
   }
-}
-
-/** Mutual TLS between the nodes and on the client port, client certificates required, from `raftkv certs` files. */
-function tlsArguments(dir: string, id: string): string[] {
-  const cert = join(dir, `${id}.crt`);
-  const key = join(dir, `${id}.key`);
-  const ca = join(dir, 'ca.crt');
-  return ['--peer-cert', cert, '--peer-key', key, '--peer-ca', ca, '--client-cert', cert, '--client-key', key, '--client-ca', ca];
 }

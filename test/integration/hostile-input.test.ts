@@ -12,7 +12,7 @@ import { initCertificateDir } from '../../src/security/certificate-dir.js';
 import { serviceClient } from '../../src/shared/proto.js';
 import { encodeBatch } from '../../src/transport/batch-codec.js';
 import { raftPeerProto } from '../../src/transport/proto.js';
-import { nodeTlsFlags } from '../../chaos/tls-material.js';
+import { nodeTlsFlags } from '../../src/shared/tls-flags.js';
 import { ProcessCluster } from './process-cluster.js';
 
 /**

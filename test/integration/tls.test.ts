@@ -5,11 +5,8 @@ import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, RaftKvClient, UnavailableError, type ClientTls } from '../../src/client/index.js';
 import { addToCertificateDir, initCertificateDir } from '../../src/security/certificate-dir.js';
-import { nodeTlsFlags } from '../../chaos/tls-material.js';
+import { nodeTlsFlags } from '../../src/shared/tls-flags.js';
 import { ProcessCluster, runCli, waitFor } from './process-cluster.js';
-
-/** Every node with mutual TLS between members and TLS with required client certificates, from `dir`. */
-const tlsArgs = (dir: string, certName: string): string[] => nodeTlsFlags(dir, certName);
 
 function clientTls(dir: string, name = 'client'): ClientTls {
   return { ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, `${name}.crt`)), key: readFileSync(join(dir, `${name}.key`)) };
@@ -37,7 +34,7 @@ describe('a cluster with mutual TLS between members and client certificates requ
   beforeAll(async () => {
     await initCertificateDir(dir, { nodes: ['n1', 'n2', 'n3'], clients: ['client'], hosts: [], validDays: 30, caValidDays: 30, overwrite: false });
     await addToCertificateDir(dir, { nodes: ['n1-rotated'], clients: [], hosts: [], validDays: 30, overwrite: false });
-    cluster = await ProcessCluster.create(3, { nodeArgs: { n1: tlsArgs(dir, 'n1'), n2: tlsArgs(dir, 'n2'), n3: tlsArgs(dir, 'n3') } });
+    cluster = await ProcessCluster.create(3, { nodeArgs: { n1: nodeTlsFlags(dir, 'n1'), n2: nodeTlsFlags(dir, 'n2'), n3: nodeTlsFlags(dir, 'n3') } });
     client = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 20_000, tls: clientTls(dir) });
     await cluster.waitForLeader(client);
   }, 90_000);
@@ -120,7 +117,7 @@ describe('members that do not belong', () => {
     await initCertificateDir(dir, { nodes: ['n1', 'n2', 'n3'], clients: ['client'], hosts: [], validDays: 30, caValidDays: 30, overwrite: false });
     // n4 poses as itself with n2's certificate; n5 speaks plaintext. The three others are a majority.
     cluster = await ProcessCluster.create(5, {
-      nodeArgs: { n1: tlsArgs(dir, 'n1'), n2: tlsArgs(dir, 'n2'), n3: tlsArgs(dir, 'n3'), n4: tlsArgs(dir, 'n2') },
+      nodeArgs: { n1: nodeTlsFlags(dir, 'n1'), n2: nodeTlsFlags(dir, 'n2'), n3: nodeTlsFlags(dir, 'n3'), n4: nodeTlsFlags(dir, 'n2') },
     });
     client = new RaftKvClient({ endpoints: cluster.endpoints.slice(0, 3), timeoutMs: 20_000, tls: clientTls(dir) });
     await cluster.waitForLeader(client);
