@@ -21,6 +21,14 @@ export default tseslint.config(
     },
   },
   {
+    // The live cluster page's script runs in the browser, as a module, with no build step.
+    files: ['web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(['window', 'document', 'location', 'fetch', 'AbortSignal', 'performance', 'setTimeout', 'globalThis'].map((name) => [name, 'readonly'])),
+    },
+  },
+  {
     files: ['src/raft/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', impureImports],

@@ -47,6 +47,7 @@ export function registerClusterCommand(program: Command): void {
           }),
         );
         process.stdout.write(`node ${node.id}: client ${node.clientAddress}, peer ${node.peerAddress}, http ${node.httpAddress ?? '-'}, pid ${child.pid}, log ${logFile}\n`);
+        if (node.httpAddress !== undefined) process.stdout.write(`node ${node.id}: live cluster page http://${node.httpAddress}/\n`);
       });
       const endpoints = layout.nodes.map((n) => n.clientAddress);
       process.stdout.write(`endpoints: ${endpoints.join(',')}\n`);

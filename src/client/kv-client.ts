@@ -146,6 +146,12 @@ export interface ClusterStatus {
    */
   readonly linearizableReads: number;
   readonly readIndexRequests: number;
+  /**
+   * The node's last few closed seconds of client operations answered (writes: put, delete,
+   * compare-and-swap; reads: get, range), with latency quantiles. Empty from a node too old to
+   * report them.
+   */
+  readonly recentSamples: readonly { readonly atMs: number; readonly writes: number; readonly reads: number; readonly errors: number; readonly p50Ms: number; readonly p99Ms: number }[];
 }
 
 /** One member of the cluster, as the leader sees it (`members()`). */

@@ -3,6 +3,7 @@ import { allMembers, autoPromoteOf, isJoint, isVoterIn, nodeId, type ConfChangeO
 import { InvalidArgumentError, MembershipChangeRefusedError, NotLeaderError, RemovedNodeError } from '../shared/errors.js';
 import { encodeAddressBook, type AddressBook, type MemberAddresses } from './address-book.js';
 import type { NodeConfig } from './config.js';
+import type { LiveSample } from './live-stats.js';
 import type { PeerDirectory } from './peer-directory.js';
 import type { RaftNode } from './raft-node.js';
 
@@ -11,7 +12,12 @@ export interface ClusterServiceDeps {
   readonly stateMachine: KvStateMachine;
   readonly config: NodeConfig;
   readonly directory: PeerDirectory;
+  /** The node's last few closed seconds of client operations (live-stats.ts), for Status. */
+  readonly recentSamples?: () => readonly LiveSample[];
 }
+
+/** Seconds of samples a Status answer carries: enough to bridge a missed poll or two of the live page. */
+export const statusSampleCount = 5;
 
 /** One member as kv.proto's Member message. */
 export interface WireMember {
@@ -104,6 +110,7 @@ export function clusterOperations(deps: ClusterServiceDeps): ClusterOperations {
         removed: node.isRemoved(),
         linearizableReads: reads.reads,
         readIndexRequests: reads.requests,
+        recentSamples: deps.recentSamples?.().slice(-statusSampleCount) ?? [],
       };
     },
     transferLeadership: async (request, timeoutMs) => {

@@ -2,6 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from 'prom-client';
 import type { RaftStatus } from '../raft/index.js';
 import { ConfigError } from '../shared/errors.js';
+import type { ClusterViewer } from './cluster-view.js';
+import type { EventLog } from './event-log.js';
+import { PageAssets } from './live-page-assets.js';
+import type { LiveStats } from './live-stats.js';
 
 /** What the HTTP endpoints read from the node. */
 export interface HttpEndpointSource {
@@ -11,6 +15,15 @@ export interface HttpEndpointSource {
   readonly registry: Registry;
   /** Ready only while the applied index is within this many entries of the commit index. */
   readonly readyLagEntriesMax: number;
+  /** The live cluster page and its JSON; without it those paths are 404. */
+  readonly live?: LivePageSource;
+}
+
+/** What the live page (`/`) and its JSON endpoints read: status and counters, never keys or values. */
+export interface LivePageSource {
+  readonly stats: LiveStats;
+  readonly events: EventLog;
+  readonly cluster: ClusterViewer;
 }
 
 const storageProbeTimeoutMs = 2000;
@@ -18,11 +31,17 @@ const storageProbeTimeoutMs = 2000;
 /**
  * `--listen-http`: `/healthz` (the process runs and its storage answers a read), `/readyz` (a
  * leader is known, this node is a member, and it has applied nearly everything committed), and
- * `/metrics` (Prometheus text). Bodies are JSON saying why not, with 503.
+ * `/metrics` (Prometheus text). Bodies are JSON saying why not, with 503. With `live`: the live
+ * cluster page at `/` and its JSON, `/cluster.json`, `/stats.json`, `/events.json`. Plaintext
+ * HTTP: nothing served here carries keys or values.
  */
 export async function startHttpEndpoints(address: string, source: HttpEndpointSource): Promise<{ readonly address: string; close(): Promise<void> }> {
+  const assets = new PageAssets();
   const server = createServer((request, response) => {
-    handle(request, response, source).catch((error: unknown) => send(response, 500, { error: (error as Error).message }));
+    handle(request, response, source, assets).catch((error: unknown) => {
+      if (response.headersSent) response.destroy();
+      else send(response, 500, { error: (error as Error).message });
+    });
   });
   server.keepAliveTimeout = 5000;
   const { host, port } = splitAddress(address);
@@ -37,11 +56,21 @@ export async function startHttpEndpoints(address: string, source: HttpEndpointSo
   };
 }
 
-async function handle(request: IncomingMessage, response: ServerResponse, source: HttpEndpointSource): Promise<void> {
-  const path = (request.url ?? '/').split('?')[0];
+async function handle(request: IncomingMessage, response: ServerResponse, source: HttpEndpointSource, assets: PageAssets): Promise<void> {
+  const path = (request.url ?? '/').split('?')[0] ?? '/';
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     send(response, 405, { error: `${request.method ?? '?'} is not allowed; use GET` }, { allow: 'GET, HEAD' });
     return;
+  }
+  const live = source.live;
+  if (live !== undefined) {
+    const asset = assets.get(path);
+    if (asset !== null) {
+      // The page loads only its own files and JSON from this node: no inline script, no CDN.
+      response.writeHead(200, { 'content-type': asset.contentType, 'content-security-policy': "default-src 'self'", 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' });
+      response.end(asset.body);
+      return;
+    }
   }
   switch (path) {
     case '/healthz': {
@@ -65,9 +94,15 @@ async function handle(request: IncomingMessage, response: ServerResponse, source
       response.end(text);
       return;
     }
-    default:
-      send(response, 404, { error: `no ${path}: try /healthz, /readyz or /metrics` });
+    case '/cluster.json':
+    case '/stats.json':
+    case '/events.json':
+      if (live === undefined) break;
+      send(response, 200, path === '/cluster.json' ? { ...(await live.cluster.view()) } : path === '/stats.json' ? { samples: live.stats.recent() } : { events: live.events.list() }, { 'cache-control': 'no-store' });
+      return;
   }
+  const known = ['/healthz', '/readyz', '/metrics', ...(live === undefined ? [] : ['/ (the live cluster page)', '/cluster.json', '/stats.json', '/events.json'])];
+  send(response, 404, { error: `no ${path.slice(0, 200)}: try ${known.join(', ')}` });
 }
 
 /** Why a node should not get traffic yet; empty when it should. */
@@ -81,7 +116,7 @@ export function readinessProblems(status: RaftStatus, lagEntriesMax: number): st
 }
 
 function send(response: ServerResponse, code: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
-  response.writeHead(code, { 'content-type': 'application/json', ...headers });
+  response.writeHead(code, { 'content-type': 'application/json', 'x-content-type-options': 'nosniff', ...headers });
   response.end(`${JSON.stringify(body)}\n`);
 }
 

@@ -26,6 +26,7 @@ import { requestTimeoutMsMax, type NodeConfig } from './config.js';
 import { StaleSessionError, toGrpcError } from './grpc-errors.js';
 import { clusterOperations, removedNodeError } from './cluster-service.js';
 import { kvStreams, type KvStreams } from './kv-stream.js';
+import type { LiveSample } from './live-stats.js';
 import type { PeerDirectory } from './peer-directory.js';
 import type { RaftNode } from './raft-node.js';
 
@@ -40,6 +41,8 @@ export interface KvServiceDeps {
   /** Every member's addresses, following the configuration. */
   readonly directory: PeerDirectory;
   readonly logger: Logger;
+  /** The node's recent seconds of client operations, for Cluster.Status (the live page). */
+  readonly recentSamples?: () => readonly LiveSample[];
 }
 
 type Handler<Req, Res> = (request: Req, timeoutMs: number) => Promise<Res>;
@@ -294,7 +297,7 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
     stream: streams.handler,
   };
 
-  const clusterOps = clusterOperations({ node, stateMachine, config, directory: deps.directory });
+  const clusterOps = clusterOperations({ node, stateMachine, config, directory: deps.directory, ...(deps.recentSamples === undefined ? {} : { recentSamples: deps.recentSamples }) });
   const wireLimits = (limits: SessionLimits): Record<string, number | boolean> => ({ ...limits, recorded: stateMachine.sessionLimitsRecorded, sessions: stateMachine.sessionCount, appliedIndex: stateMachine.appliedIndex });
 
   const cluster: grpc.UntypedServiceImplementation = {

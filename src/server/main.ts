@@ -19,12 +19,19 @@ import { PeerDirectory } from './peer-directory.js';
 import { RaftNode } from './raft-node.js';
 import { nodeTls } from './tls.js';
 import { startHttpEndpoints } from './http-endpoints.js';
-import { nodeMetrics } from './metrics.js';
+import { nodeMetrics, type NodeMetrics } from './metrics.js';
+import { RaftKvClient } from '../client/index.js';
+import { statusSampleCount } from './cluster-service.js';
+import { ClusterViewer, type MemberStatus } from './cluster-view.js';
+import { EventLog } from './event-log.js';
+import { LiveStats } from './live-stats.js';
 
 /** The most a graceful stop takes; past it, calls still open are cut. */
 const shutdownDeadlineMs = 5000;
 /** How long operations in flight on client streams may take to finish once the node stops. */
 const streamDrainMs = 1000;
+/** Events the live page's log keeps (leader changes, snapshots, member changes). */
+const liveEventsMax = 100;
 
 /** A running node: what `startNode` returns and `stop` ends. */
 export interface RunningNode {
@@ -154,6 +161,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       },
     });
     const directory = new PeerDirectory(config.id, config.advertiseClient, bootstrapBook, transport, logger);
+    const liveStats = new LiveStats();
+    const events = new EventLog(liveEventsMax);
+    let seenLeader: { leader: string | null; term: number } | null = null;
+    let seenMembers: string | null = null;
     let reportFatal: (error: Error) => void = () => {};
     const fatal = new Promise<Error>((resolve) => {
       reportFatal = resolve;
@@ -170,8 +181,23 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       snapshotPolicy: config.snapshots,
       incarnation: randomUUID().slice(0, 8),
       onFatal: (error) => reportFatal(error),
-      onConfiguration: (inForce, committed) => directory.follow(inForce, committed),
-      onSnapshotInstalled: (seconds) => observeSnapshotInstalled(seconds),
+      onConfiguration: (inForce, committed) => {
+        directory.follow(inForce, committed);
+        const members = JSON.stringify([committed.voters, committed.learners]);
+        if (seenMembers !== null && members !== seenMembers) events.record({ kind: 'members-changed', voters: [...committed.voters], learners: [...committed.learners] });
+        seenMembers = members;
+      },
+      onSnapshotInstalled: (seconds, position) => {
+        observeSnapshotInstalled(seconds);
+        events.record({ kind: 'snapshot-installed', index: position.index, term: position.term, ms: Math.round(seconds * 1000) });
+      },
+      onSnapshotTaken: (index, compactedTo) => events.record({ kind: 'snapshot-taken', index, compactedTo }),
+      onSoftState: ({ leader, term }) => {
+        // A new term with the same leader is a new election it won; a leader lost (null) is worth showing too.
+        if (seenLeader !== null && seenLeader.leader === leader && (leader === null || seenLeader.term === term)) return;
+        seenLeader = { leader, term };
+        events.record({ kind: 'leader-changed', leader, term });
+      },
     });
     raftState = () => {
       const { term, role } = node.leadership();
@@ -190,7 +216,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     store.observeWrites((seconds, operations, synced) => metrics.observeStorageWrite(seconds, operations, synced));
     observeSnapshotTransfer = (transfer) => metrics.observeSnapshotTransfer(transfer);
     observeSnapshotInstalled = (seconds) => metrics.observeSnapshotInstalled(seconds);
-    const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger, metrics });
+    // The live page's per-second samples count what the request metrics count.
+    const observedMetrics: NodeMetrics = {
+      ...metrics,
+      observeRequest: (method, code, seconds) => {
+        metrics.observeRequest(method, code, seconds);
+        liveStats.observe(method, code === 'OK', seconds);
+      },
+    };
+    liveStats.start();
+    const recentSamples = (): ReturnType<LiveStats['recent']> => liveStats.recent();
+    const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger, metrics: observedMetrics, recentSamples });
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Maintenance').service, maintenanceServiceHandlers({ node, stateMachine, config, logger }));
@@ -200,11 +236,44 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         else resolve();
       });
     });
+    // The live page asks the other members' Cluster.Status as a client would (TLS included).
+    const statusClient = new RaftKvClient({ endpoints: [config.advertiseClient], pinned: true, ...(tls.asClient === null ? {} : { tls: tls.asClient }) });
+    const localStatus = (): MemberStatus => {
+      const status = node.status();
+      return {
+        id: status.id,
+        role: status.role,
+        term: status.term,
+        leaderId: status.leader ?? '',
+        commitIndex: status.commit,
+        appliedIndex: stateMachine.appliedIndex,
+        lastIndex: status.lastIndex,
+        snapshotIndex: status.snapshotIndex,
+        recentSamples: liveStats.recent(statusSampleCount),
+      };
+    };
+    const clusterViewer = new ClusterViewer({
+      selfId: config.id,
+      members: () => {
+        const { membership } = node.status();
+        return [...membership.voters.map((id) => ({ id, voter: true })), ...membership.learners.map((id) => ({ id, voter: false }))].map((m) => ({ ...m, clientAddress: directory.clientAddressOf(m.id) }));
+      },
+      localStatus,
+      askStatus: (address, timeoutMs) => statusClient.status(address, { timeoutMs }),
+    });
     const http =
       config.listenHttp === null
         ? null
-        : await startHttpEndpoints(config.listenHttp, { status: () => node.status(), probeStorage: () => store.probe(), registry: metrics.registry, readyLagEntriesMax: config.readyLagEntries }).catch(async (error: unknown) => {
+        : await startHttpEndpoints(config.listenHttp, {
+            status: () => node.status(),
+            probeStorage: () => store.probe(),
+            registry: metrics.registry,
+            readyLagEntriesMax: config.readyLagEntries,
+            live: { stats: liveStats, events, cluster: clusterViewer },
+          }).catch(async (error: unknown) => {
             server.forceShutdown();
+            statusClient.close();
+            liveStats.stop();
             await node.stop(1000);
             throw error;
           });
@@ -229,6 +298,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         // (UNAVAILABLE), so the server has nothing left to wait for.
         const serverClosed = shutdownServer(server, remainingMs());
         await http?.close();
+        statusClient.close();
+        liveStats.stop();
         await node.stop(remainingMs());
         directory.dispose();
         await serverClosed;

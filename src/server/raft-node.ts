@@ -117,8 +117,12 @@ export interface RaftNodeOptions<Outcome> {
    * them (peer addresses).
    */
   readonly onConfiguration?: (inForce: Membership, committed: Membership) => void;
-  /** Called after each snapshot installed from the leader, with how long the install took (metrics). */
-  readonly onSnapshotInstalled?: (seconds: number) => void;
+  /** Called after each snapshot installed from the leader, with how long the install took (metrics) and its position. */
+  readonly onSnapshotInstalled?: (seconds: number, position: LogPosition) => void;
+  /** Called after each snapshot this node took, with its index and where the log now starts. */
+  readonly onSnapshotTaken?: (index: Index, compactedTo: Index) => void;
+  /** Called whenever role, leader or term change (the Ready's soft state), before the Ready is persisted. */
+  readonly onSoftState?: (state: SoftState) => void;
 }
 
 /**
@@ -507,6 +511,7 @@ export class RaftNode<Outcome> {
     if (this.logger.isLevelEnabled('trace')) this.logger.trace(describeReady(ready));
     if (ready.softState !== null) {
       this.logger.info({ role: ready.softState.role, term: ready.softState.term, leader: ready.softState.leader }, 'raft state changed');
+      this.options.onSoftState?.(ready.softState);
       this.notifyLeadership();
       this.reads.onLeadershipChange();
     }
@@ -602,7 +607,7 @@ export class RaftNode<Outcome> {
     this.logBytesSinceSnapshot = 0;
     const seconds = (performance.now() - startedAt) / 1000;
     this.logger.info({ index: snapshot.meta.index, term: snapshot.meta.term, ms: Math.round(seconds * 1000) }, 'snapshot installed');
-    this.options.onSnapshotInstalled?.(seconds);
+    this.options.onSnapshotInstalled?.(seconds, { index: snapshot.meta.index, term: snapshot.meta.term });
   }
 
   /**
@@ -631,5 +636,6 @@ export class RaftNode<Outcome> {
       { index: meta.index, compactedTo: compactedTo.index, dropped: compactedTo.index - before.index, ms: Math.round(performance.now() - startedAt) },
       'snapshot taken, log compacted',
     );
+    this.options.onSnapshotTaken?.(meta.index, compactedTo.index);
   }
 }
