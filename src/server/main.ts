@@ -193,8 +193,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       },
       onSnapshotTaken: (index, compactedTo) => events.record({ kind: 'snapshot-taken', index, compactedTo }),
       onSoftState: ({ leader, term }) => {
-        // A new term with the same leader is a new election it won; a leader lost (null) is worth showing too.
-        if (seenLeader !== null && seenLeader.leader === leader && (leader === null || seenLeader.term === term)) return;
+        // A new term with the same leader is a new election it won; a leader lost (null) is worth
+        // showing too, except before the first leader (a node starts knowing none).
+        if (seenLeader === null ? leader === null : seenLeader.leader === leader && (leader === null || seenLeader.term === term)) return;
         seenLeader = { leader, term };
         events.record({ kind: 'leader-changed', leader, term });
       },

@@ -127,7 +127,7 @@ function makeChart(elementId, series) {
       width,
       height: 220,
       scales: { x: { time: true } },
-      series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 2 }))],
+      series: [{}, ...series.map(([label, stroke, dash]) => ({ label, stroke, width: 2, ...(dash === undefined ? {} : { dash }) }))],
       axes: [{}, { size: 60 }],
     },
     [[], ...series.map(() => [])],
@@ -137,7 +137,7 @@ function makeChart(elementId, series) {
 
 function renderCharts() {
   if (globalThis.uPlot === undefined) throw new Error('uPlot did not load (/uplot.min.js)');
-  charts.ops ??= makeChart('ops-chart', [['writes/s', '#0b5cad'], ['reads/s', '#1a7f37'], ['errors/s', '#b42318']]);
+  charts.ops ??= makeChart('ops-chart', [['writes/s', '#0b5cad'], ['reads/s', '#1a7f37', [6, 4]], ['errors/s', '#b42318']]);
   charts.latency ??= makeChart('latency-chart', [['p50 ms', '#0b5cad'], ['p99 ms', '#c4320a']]);
   // A second without operations has no latency: no point rather than a zero.
   const idle = (s) => s.writes + s.reads === 0;
