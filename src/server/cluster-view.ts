@@ -12,6 +12,8 @@ export interface MemberStatus {
   readonly snapshotIndex: number;
   /** Its last few closed seconds (live-stats.ts); empty from a node too old to report them. */
   readonly recentSamples: readonly LiveSample[];
+  /** The members' client addresses as it knows them ('' when it does not). */
+  readonly members?: readonly { readonly id: string; readonly clientAddress: string }[];
 }
 
 /** A member of the configuration in force, as this node knows it. */
@@ -34,7 +36,16 @@ export interface ClusterViewSource {
 
 /** A member in the view: its status, or why it could not be had. */
 export type MemberView =
-  | ({ readonly id: string; readonly clientAddress: string; readonly voter: boolean; readonly reachable: true; /** Entries its applied index is behind the highest commit index reported. */ readonly lagEntries: number } & Omit<MemberStatus, 'id' | 'recentSamples'>)
+  | ({
+      readonly id: string;
+      readonly clientAddress: string;
+      readonly voter: boolean;
+      readonly reachable: true;
+      /** Entries its applied index is behind the highest commit index reported. */
+      readonly lagEntries: number;
+      /** Its last few seconds: a page keeps them by member, so a member that dies keeps its past. */
+      readonly samples: readonly LiveSample[];
+    } & Omit<MemberStatus, 'id' | 'recentSamples' | 'members'>)
   | { readonly id: string; readonly clientAddress: string; readonly voter: boolean; readonly reachable: false; readonly error: string };
 
 /** `/cluster.json`: every member as this node could reach it, the leader, and the cluster's recent seconds. */
@@ -88,18 +99,27 @@ export class ClusterViewer {
 
   private async makeView(): Promise<ClusterView> {
     const { source, options } = this;
+    type Answer = { member: KnownMember; status: MemberStatus } | { member: KnownMember; error: string };
+    const ask = async (member: KnownMember): Promise<Answer> => {
+      try {
+        if (member.id === source.selfId) return { member, status: source.localStatus() };
+        if (member.clientAddress === '') return { member, error: 'no client address known for this member' };
+        return { member, status: await source.askStatus(member.clientAddress, options.askTimeoutMs) };
+      } catch (error) {
+        return { member, error: (error as Error).message };
+      }
+    };
     const members = source.members();
-    const answers = await Promise.all(
-      members.map(async (member): Promise<{ member: KnownMember; status: MemberStatus } | { member: KnownMember; error: string }> => {
-        try {
-          if (member.id === source.selfId) return { member, status: source.localStatus() };
-          if (member.clientAddress === '') return { member, error: 'no client address known for this member' };
-          return { member, status: await source.askStatus(member.clientAddress, options.askTimeoutMs) };
-        } catch (error) {
-          return { member, error: (error as Error).message };
-        }
-      }),
+    const first = await Promise.all(members.filter((m) => m.clientAddress !== '' || m.id === source.selfId).map(ask));
+    // A follower learns a peer's client address only from messages that peer sends it, and
+    // followers do not talk to each other: the leader, which hears from everyone, knows it.
+    const learned = new Map<string, string>();
+    for (const answer of first) if ('status' in answer) for (const m of answer.status.members ?? []) if (m.clientAddress !== '') learned.set(m.id, m.clientAddress);
+    const second = await Promise.all(
+      members.filter((m) => m.clientAddress === '' && m.id !== source.selfId).map((m) => ask({ ...m, clientAddress: learned.get(m.id) ?? '' })),
     );
+    const byId = new Map([...first, ...second].map((a) => [a.member.id, a]));
+    const answers = members.flatMap((m) => byId.get(m.id) ?? []);
     const reached = answers.flatMap((a) => ('status' in a ? [a.status] : []));
     const commitMax = Math.max(0, ...reached.map((s) => s.commitIndex));
     const leaders = reached.filter((s) => s.role === 'leader').sort((a, b) => b.term - a.term);
@@ -125,6 +145,7 @@ export class ClusterViewer {
           lastIndex: s.lastIndex,
           snapshotIndex: s.snapshotIndex,
           lagEntries: Math.max(0, commitMax - s.appliedIndex),
+          samples: s.recentSamples,
         };
       }),
       samples: mergeSamples(reached.map((s) => s.recentSamples)),

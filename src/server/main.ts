@@ -251,6 +251,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         lastIndex: status.lastIndex,
         snapshotIndex: status.snapshotIndex,
         recentSamples: liveStats.recent(statusSampleCount),
+        members: [...directory.book()].map(([id, addresses]) => ({ id, clientAddress: addresses.clientAddress })),
       };
     };
     const clusterViewer = new ClusterViewer({

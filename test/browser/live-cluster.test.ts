@@ -83,8 +83,9 @@ describe('the live cluster page', () => {
         throw new Error(`${(error as Error).message}: ${(await page.locator('#members tbody').textContent()) ?? ''}`);
       });
       // A few seconds of load on the charts: the cluster's writes were counted.
-      await waitFor('the charts to show writes', async () => ((await page.locator('#ops-chart canvas').count()) > 0 && (await secondsWithWrites(httpAddress.get(follower) ?? '')) >= 3 ? true : undefined), pageWaitMs);
+      await waitFor('the charts to show writes', async () => ((await page.locator('#ops-chart canvas').count()) > 0 && (await secondsWithWrites(httpAddress.get(follower) ?? '')) >= 4 ? true : undefined), pageWaitMs);
       await browser.screenshot(page, 'live-cluster-before-failover');
+      const writesBefore = await writesDrawn(page);
 
       await cluster.kill(leader);
       const newLeader = await waitFor(
@@ -101,6 +102,10 @@ describe('the live cluster page', () => {
       await waitFor('the event list to show the new leader', async () => ((await page.locator('#events li[data-kind="leader-changed"]').allTextContents()).some((t) => t.includes(`leader ${newLeader}`)) ? true : undefined), pageWaitMs);
       // Let the charts gather a few more seconds after the failover for the picture.
       await new Promise((resolve) => setTimeout(resolve, 3000));
+      // The seconds the dead leader served stay on the chart: the page keeps them per member.
+      const writesAfter = await writesDrawn(page);
+      for (const [atMs, writes] of Object.entries(writesBefore)) expect(writesAfter[atMs], `writes in the second at ${atMs}`).toBeGreaterThanOrEqual(writes);
+      expect(Object.values(writesBefore).some((w) => w > 0)).toBe(true);
       const file = await browser.screenshot(page, 'live-cluster');
       if (process.env['RAFTKV_UPDATE_README_SCREENSHOT'] === '1') {
         await mkdir(join(projectRoot, 'docs', 'images'), { recursive: true });
@@ -113,6 +118,11 @@ describe('the live cluster page', () => {
     }
   });
 });
+
+/** The writes per second the page's chart draws, by second. */
+async function writesDrawn(page: Page): Promise<Record<string, number>> {
+  return JSON.parse((await page.getAttribute('#ops-chart', 'data-writes')) ?? '{}') as Record<string, number>;
+}
 
 /** How many of the recent seconds in the node's /cluster.json counted writes. */
 async function secondsWithWrites(address: string): Promise<number> {

@@ -73,9 +73,9 @@ describe('HTTP endpoints: the live cluster page', () => {
     expect(view.askedBy).toBe('n1');
     expect(view.leader).toEqual({ id: 'n1', term: 3 });
     expect(view.members).toEqual([
-      { id: 'n1', clientAddress: '127.0.0.1:1', voter: true, reachable: true, role: 'leader', term: 3, leaderId: 'n1', commitIndex: 100, appliedIndex: 100, lastIndex: 100, snapshotIndex: 0, lagEntries: 0 },
-      { id: 'n2', clientAddress: '127.0.0.1:2', voter: true, reachable: true, role: 'follower', term: 3, leaderId: 'n1', commitIndex: 100, appliedIndex: 90, lastIndex: 100, snapshotIndex: 0, lagEntries: 10 },
-      { id: 'n3', clientAddress: '127.0.0.1:3', voter: false, reachable: true, role: 'follower', term: 3, leaderId: 'n1', commitIndex: 100, appliedIndex: 100, lastIndex: 100, snapshotIndex: 0, lagEntries: 0 },
+      { id: 'n1', clientAddress: '127.0.0.1:1', voter: true, reachable: true, role: 'leader', term: 3, leaderId: 'n1', commitIndex: 100, appliedIndex: 100, lastIndex: 100, snapshotIndex: 0, lagEntries: 0, samples: [sample(1000, 10, 4)] },
+      { id: 'n2', clientAddress: '127.0.0.1:2', voter: true, reachable: true, role: 'follower', term: 3, leaderId: 'n1', commitIndex: 100, appliedIndex: 90, lastIndex: 100, snapshotIndex: 0, lagEntries: 10, samples: [sample(1000, 5, 9), sample(2000, 1, 1)] },
+      { id: 'n3', clientAddress: '127.0.0.1:3', voter: false, reachable: true, role: 'follower', term: 3, leaderId: 'n1', commitIndex: 100, appliedIndex: 100, lastIndex: 100, snapshotIndex: 0, lagEntries: 0, samples: [] },
     ]);
     expect(view.samples).toEqual([
       { atMs: 1000, writes: 15, reads: 2, errors: 0, p50Ms: 4.5, p99Ms: 9 },
@@ -119,6 +119,27 @@ describe('HTTP endpoints: the live cluster page', () => {
     expect(byId.get('n2')?.reachable === false && byId.get('n2')).toMatchObject({ error: expect.stringMatching(/unavailable/i) });
     expect(byId.get('n3')).toMatchObject({ reachable: false, error: expect.stringMatching(/deadline|timed out|within/i) });
     expect(byId.get('n4')).toEqual({ id: 'n4', clientAddress: '', voter: false, reachable: false, error: 'no client address known for this member' });
+  });
+
+  it('/cluster.json: a member whose client address this node does not know is asked at the address another member (the leader) knows', async () => {
+    const asked: string[] = [];
+    const address = await serve({
+      members: [
+        { id: 'n1', clientAddress: '127.0.0.1:1', voter: true },
+        { id: 'n2', clientAddress: '127.0.0.1:2', voter: true },
+        { id: 'n3', clientAddress: '', voter: true },
+      ],
+      askStatus: async (clientAddress) => {
+        asked.push(clientAddress);
+        return clientAddress === '127.0.0.1:2'
+          ? statusOf('n2', { role: 'leader', term: 4, members: [{ id: 'n1', clientAddress: '127.0.0.1:1' }, { id: 'n3', clientAddress: '127.0.0.1:3' }] })
+          : statusOf('n3', { leaderId: 'n2', term: 4 });
+      },
+    });
+    const view = (await (await fetch(`http://${address}/cluster.json`)).json()) as ClusterView;
+    expect(asked).toEqual(['127.0.0.1:2', '127.0.0.1:3']);
+    expect(view.members.map((m) => [m.id, m.clientAddress, m.reachable])).toEqual([['n1', '127.0.0.1:1', true], ['n2', '127.0.0.1:2', true], ['n3', '127.0.0.1:3', true]]);
+    expect(view.leader).toEqual({ id: 'n2', term: 4 });
   });
 
   it('/cluster.json: no member says it leads (an election) gives leader null, not an error', async () => {

@@ -8,8 +8,13 @@ const fetchTimeoutMs = 3000;
 const historyMs = 5 * 60_000;
 const eventsShownMax = 50;
 
-/** The cluster's seconds (merged over the members by the node), by start time in ms. */
-const seconds = new Map();
+/**
+ * Each member's seconds, by member id, then by start time in ms. Kept per member so that a
+ * member that dies keeps the seconds it served before (the node reports only reachable ones).
+ */
+const secondsByMember = new Map();
+/** The cluster's seconds, merged from secondsByMember at each refresh, by start time in ms. */
+let seconds = new Map();
 const charts = { ops: null, latency: null };
 
 const byId = (id) => document.getElementById(id);
@@ -96,10 +101,30 @@ function renderEvents(events) {
   byId('events').replaceChildren(...items);
 }
 
-function addSamples(samples) {
-  for (const sample of samples) seconds.set(sample.atMs, sample);
-  const newest = Math.max(...seconds.keys());
-  for (const atMs of seconds.keys()) if (atMs < newest - historyMs) seconds.delete(atMs);
+function addSamples(view) {
+  for (const member of view.members) {
+    if (!member.reachable) continue;
+    const own = secondsByMember.get(member.id) ?? new Map();
+    for (const sample of member.samples) own.set(sample.atMs, sample);
+    secondsByMember.set(member.id, own);
+  }
+  // Summed over the members; the quantiles are the worst member's (a p99 does not add up).
+  seconds = new Map();
+  for (const own of secondsByMember.values()) {
+    for (const [atMs, s] of own) {
+      if (atMs < view.asOfMs - historyMs) {
+        own.delete(atMs);
+        continue;
+      }
+      const seen = seconds.get(atMs);
+      seconds.set(
+        atMs,
+        seen === undefined
+          ? s
+          : { atMs, writes: seen.writes + s.writes, reads: seen.reads + s.reads, errors: seen.errors + s.errors, p50Ms: Math.max(seen.p50Ms, s.p50Ms), p99Ms: Math.max(seen.p99Ms, s.p99Ms) },
+      );
+    }
+  }
 }
 
 /**
@@ -129,6 +154,7 @@ function makeChart(elementId, series) {
       scales: { x: { time: true } },
       series: [{}, ...series.map(([label, stroke, dash]) => ({ label, stroke, width: 2, ...(dash === undefined ? {} : { dash }) }))],
       axes: [{}, { size: 60 }],
+      legend: { live: false },
     },
     [[], ...series.map(() => [])],
     element,
@@ -142,6 +168,8 @@ function renderCharts() {
   // A second without operations has no latency: no point rather than a zero.
   const idle = (s) => s.writes + s.reads === 0;
   charts.ops.setData(chartColumns([(s) => s.writes, (s) => s.reads, (s) => s.errors]));
+  // The writes per second drawn, for tests and scripts: {"<second's start in ms>": writes}.
+  byId('ops-chart').dataset.writes = JSON.stringify(Object.fromEntries([...seconds].map(([atMs, s]) => [atMs, s.writes])));
   charts.latency.setData(chartColumns([(s) => (idle(s) ? null : s.p50Ms), (s) => (idle(s) ? null : s.p99Ms)]));
 }
 
@@ -157,7 +185,7 @@ async function refresh() {
     renderSummary(view);
     renderMembers(view);
     renderEvents(events.events);
-    addSamples(view.samples);
+    addSamples(view);
     renderCharts();
     showProblem(null);
   } catch (error) {
