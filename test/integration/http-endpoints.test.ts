@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reservePorts } from '../../chaos/process-backend.js';
 import { RaftKvClient } from '../../src/client/index.js';
+import type { ClusterView } from '../../src/server/cluster-view.js';
+import type { LiveEvent } from '../../src/server/event-log.js';
+import type { LiveSample } from '../../src/server/live-stats.js';
 import { ProcessCluster, runCli, waitFor } from './process-cluster.js';
 
 /** /healthz, /readyz and /metrics of real nodes, and `raftkv health`. */
@@ -13,7 +16,7 @@ describe('HTTP endpoints (--listen-http) and raftkv health', () => {
     const reservation = await reservePorts(3);
     await reservation.release();
     ['n1', 'n2', 'n3'].forEach((id, i) => http.set(id, `127.0.0.1:${reservation.ports[i]}`));
-    cluster = await ProcessCluster.create(3, { nodeArgs: Object.fromEntries([...http].map(([id, address]) => [id, ['--listen-http', address, '--ready-lag-entries', '100']])) });
+    cluster = await ProcessCluster.create(3, { nodeArgs: Object.fromEntries([...http].map(([id, address]) => [id, ['--listen-http', address, '--ready-lag-entries', '100', '--snapshot-entries', '50']])) });
     client = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 20_000 });
     await cluster.waitForLeader(client);
   }, 90_000);
@@ -68,8 +71,34 @@ describe('HTTP endpoints (--listen-http) and raftkv health', () => {
   });
 
   it('refuses other paths and methods with a JSON error', async () => {
-    expect(await get('n1', '/nope')).toMatchObject({ status: 404, body: expect.stringContaining('try /healthz, /readyz or /metrics') });
+    expect(await get('n1', '/nope')).toMatchObject({ status: 404, body: expect.stringContaining('try /healthz, /readyz, /metrics, / (the live cluster page), /cluster.json') });
     expect(await get('n1', '/metrics', 'POST')).toMatchObject({ status: 405 });
+  });
+
+  it('the live page on real nodes: a follower shows every member and the writes the leader answered, its events the leader and a snapshot, and no key anywhere', async () => {
+    const leader = await cluster.waitForLeader(client);
+    const follower = [...http.keys()].find((id) => id !== leader) ?? '';
+    for (let i = 0; i < 60; i++) await client.put(`live/secret-key-${i}`, 'secret-value');
+    const view = await waitFor('the follower to show every member, the leader and the writes', async () => {
+      const answer = JSON.parse((await get(follower, '/cluster.json')).body) as ClusterView;
+      return answer.members.every((m) => m.reachable) && answer.leader?.id === leader && answer.samples.some((s) => s.writes > 0) ? answer : undefined;
+    });
+    expect(view.askedBy).toBe(follower);
+    expect(view.members.map((m) => m.id).sort()).toEqual(['n1', 'n2', 'n3']);
+    const events = await waitFor('the follower to log the leader and a snapshot', async () => {
+      const answer = JSON.parse((await get(follower, '/events.json')).body) as { events: LiveEvent[] };
+      const kinds = answer.events.map((e) => e.kind);
+      return kinds.includes('snapshot-taken') && answer.events.some((e) => e.kind === 'leader-changed' && e.leader === leader) ? answer.events : undefined;
+    });
+    expect(events.find((e) => e.kind === 'snapshot-taken')).toMatchObject({ index: expect.any(Number), compactedTo: expect.any(Number) });
+    const stats = await waitFor('the leader to count the writes', async () => {
+      const answer = JSON.parse((await get(leader, '/stats.json')).body) as { samples: LiveSample[] };
+      return answer.samples.some((s) => s.writes > 0) ? answer : undefined;
+    });
+    expect(stats.samples.every((s) => s.p99Ms >= s.p50Ms)).toBe(true);
+    for (const id of http.keys()) {
+      for (const path of ['/cluster.json', '/stats.json', '/events.json', '/']) expect((await get(id, path)).body, `${id} ${path}`).not.toMatch(/secret/);
+    }
   });
 
   it('raftkv health reports each endpoint, and exits 1 naming the unhealthy ones', async () => {
