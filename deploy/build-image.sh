@@ -13,7 +13,7 @@ trap 'rm -rf "$build_dir"' EXIT
 
 (cd "$root_dir" && npm run build --silent)
 mkdir -p "$build_dir/context" "$build_dir/data"
-cp -r "$root_dir/dist" "$root_dir/proto" "$root_dir/package.json" "$root_dir/package-lock.json" "$build_dir/context/"
+cp -r "$root_dir/dist" "$root_dir/proto" "$root_dir/web" "$root_dir/package.json" "$root_dir/package-lock.json" "$build_dir/context/"
 # Production dependencies only; classic-level ships prebuilt binaries, so no install scripts run.
 (cd "$build_dir/context" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --silent)
 cp "$root_dir/deploy/Dockerfile" "$build_dir/Dockerfile"
