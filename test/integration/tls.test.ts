@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, RaftKvClient, UnavailableError, type ClientTls } from '../../src/client/index.js';
 import { addToCertificateDir, initCertificateDir } from '../../src/security/certificate-dir.js';
 import { nodeTlsFlags } from '../../src/shared/tls-flags.js';
+import type { ClusterView } from '../../src/server/cluster-view.js';
+import { reservePorts } from '../../chaos/process-backend.js';
 import { ProcessCluster, runCli, waitFor } from './process-cluster.js';
 
 function clientTls(dir: string, name = 'client'): ClientTls {
@@ -30,11 +32,15 @@ describe('a cluster with mutual TLS between members and client certificates requ
   const dir = join(mkdtempSync(join(tmpdir(), 'raftkv-tls-')), 'tls');
   let cluster: ProcessCluster;
   let client: RaftKvClient;
+  let httpAddress: string;
 
   beforeAll(async () => {
     await initCertificateDir(dir, { nodes: ['n1', 'n2', 'n3'], clients: ['client'], hosts: [], validDays: 30, caValidDays: 30, overwrite: false });
     await addToCertificateDir(dir, { nodes: ['n1-rotated'], clients: [], hosts: [], validDays: 30, overwrite: false });
-    cluster = await ProcessCluster.create(3, { nodeArgs: { n1: nodeTlsFlags(dir, 'n1'), n2: nodeTlsFlags(dir, 'n2'), n3: nodeTlsFlags(dir, 'n3') } });
+    const reservation = await reservePorts(1);
+    await reservation.release();
+    httpAddress = `127.0.0.1:${reservation.ports[0]}`;
+    cluster = await ProcessCluster.create(3, { nodeArgs: { n1: [...nodeTlsFlags(dir, 'n1'), '--listen-http', httpAddress], n2: nodeTlsFlags(dir, 'n2'), n3: nodeTlsFlags(dir, 'n3') } });
     client = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 20_000, tls: clientTls(dir) });
     await cluster.waitForLeader(client);
   }, 90_000);
@@ -55,6 +61,14 @@ describe('a cluster with mutual TLS between members and client certificates requ
       }
     }
     expect(readFileSync(cluster.node('n1').logFile, 'utf8')).toContain('"peerVerifyId":true');
+  });
+
+  it('the live page of a TLS member reaches every member: it asks their status over TLS with its own certificate', async () => {
+    const view = await waitFor('n1\'s /cluster.json to show every member reachable', async () => {
+      const answer = (await (await fetch(`http://${httpAddress}/cluster.json`, { signal: AbortSignal.timeout(5000) })).json()) as ClusterView;
+      return answer.members.length === 3 && answer.members.every((m) => m.reachable) ? answer : undefined;
+    });
+    expect(view.leader).not.toBeNull();
   });
 
   it('refuses clients without TLS, without a certificate, or with a certificate of another CA', async () => {
