@@ -95,10 +95,16 @@ async function handle(request: IncomingMessage, response: ServerResponse, source
       return;
     }
     case '/cluster.json':
+      if (live === undefined) break;
+      send(response, 200, { ...(await live.cluster.view()) }, { 'cache-control': 'no-store' });
+      return;
     case '/stats.json':
+      if (live === undefined) break;
+      send(response, 200, { samples: live.stats.recent() }, { 'cache-control': 'no-store' });
+      return;
     case '/events.json':
       if (live === undefined) break;
-      send(response, 200, path === '/cluster.json' ? { ...(await live.cluster.view()) } : path === '/stats.json' ? { samples: live.stats.recent() } : { events: live.events.list() }, { 'cache-control': 'no-store' });
+      send(response, 200, { events: live.events.list() }, { 'cache-control': 'no-store' });
       return;
   }
   const known = ['/healthz', '/readyz', '/metrics', ...(live === undefined ? [] : ['/ (the live cluster page)', '/cluster.json', '/stats.json', '/events.json'])];
