@@ -12,12 +12,9 @@ export interface ClusterServiceDeps {
   readonly stateMachine: KvStateMachine;
   readonly config: NodeConfig;
   readonly directory: PeerDirectory;
-  /** The node's last few closed seconds of client operations (live-stats.ts), for Status. */
+  /** The node's last few closed seconds of client operations (live-activity.ts), for Status. */
   readonly recentSamples?: () => readonly LiveSample[];
 }
-
-/** Seconds of samples a Status answer carries: enough to bridge a missed poll or two of the live page. */
-export const statusSampleCount = 5;
 
 /** One member as kv.proto's Member message. */
 export interface WireMember {
@@ -110,7 +107,7 @@ export function clusterOperations(deps: ClusterServiceDeps): ClusterOperations {
         removed: node.isRemoved(),
         linearizableReads: reads.reads,
         readIndexRequests: reads.requests,
-        recentSamples: deps.recentSamples?.().slice(-statusSampleCount) ?? [],
+        recentSamples: deps.recentSamples?.() ?? [],
       };
     },
     transferLeadership: async (request, timeoutMs) => {

@@ -21,17 +21,12 @@ import { nodeTls } from './tls.js';
 import { startHttpEndpoints } from './http-endpoints.js';
 import { nodeMetrics, type NodeMetrics } from './metrics.js';
 import { RaftKvClient } from '../client/index.js';
-import { statusSampleCount } from './cluster-service.js';
-import { ClusterViewer, type MemberStatus } from './cluster-view.js';
-import { EventLog } from './event-log.js';
-import { LiveStats } from './live-stats.js';
+import { LiveActivity, nodeClusterViewer, statusSampleCount } from './live-activity.js';
 
 /** The most a graceful stop takes; past it, calls still open are cut. */
 const shutdownDeadlineMs = 5000;
 /** How long operations in flight on client streams may take to finish once the node stops. */
 const streamDrainMs = 1000;
-/** Events the live page's log keeps (leader changes, snapshots, member changes). */
-const liveEventsMax = 100;
 
 /** A running node: what `startNode` returns and `stop` ends. */
 export interface RunningNode {
@@ -161,10 +156,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       },
     });
     const directory = new PeerDirectory(config.id, config.advertiseClient, bootstrapBook, transport, logger);
-    const liveStats = new LiveStats();
-    const events = new EventLog(liveEventsMax);
-    let seenLeader: { leader: string | null; term: number } | null = null;
-    let seenMembers: string | null = null;
+    const activity = new LiveActivity();
     let reportFatal: (error: Error) => void = () => {};
     const fatal = new Promise<Error>((resolve) => {
       reportFatal = resolve;
@@ -183,22 +175,14 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       onFatal: (error) => reportFatal(error),
       onConfiguration: (inForce, committed) => {
         directory.follow(inForce, committed);
-        const members = JSON.stringify([committed.voters, committed.learners]);
-        if (seenMembers !== null && members !== seenMembers) events.record({ kind: 'members-changed', voters: [...committed.voters], learners: [...committed.learners] });
-        seenMembers = members;
+        activity.onCommittedConfiguration(committed);
       },
       onSnapshotInstalled: (seconds, position) => {
         observeSnapshotInstalled(seconds);
-        events.record({ kind: 'snapshot-installed', index: position.index, term: position.term, ms: Math.round(seconds * 1000) });
+        activity.onSnapshotInstalled(seconds, position);
       },
-      onSnapshotTaken: (index, compactedTo) => events.record({ kind: 'snapshot-taken', index, compactedTo }),
-      onSoftState: ({ leader, term }) => {
-        // A new term with the same leader is a new election it won; a leader lost (null) is worth
-        // showing too, except before the first leader (a node starts knowing none).
-        if (seenLeader === null ? leader === null : seenLeader.leader === leader && (leader === null || seenLeader.term === term)) return;
-        seenLeader = { leader, term };
-        events.record({ kind: 'leader-changed', leader, term });
-      },
+      onSnapshotTaken: (index, compactedTo) => activity.onSnapshotTaken(index, compactedTo),
+      onSoftState: (state) => activity.onSoftState(state),
     });
     raftState = () => {
       const { term, role } = node.leadership();
@@ -222,11 +206,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       ...metrics,
       observeRequest: (method, code, seconds) => {
         metrics.observeRequest(method, code, seconds);
-        liveStats.observe(method, code === 'OK', seconds);
+        activity.observeRequest(method, code, seconds);
       },
     };
-    liveStats.start();
-    const recentSamples = (): ReturnType<LiveStats['recent']> => liveStats.recent();
+    activity.start();
+    const recentSamples = () => activity.stats.recent(statusSampleCount);
     const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger, metrics: observedMetrics, recentSamples });
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);
@@ -239,30 +223,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     });
     // The live page asks the other members' Cluster.Status as a client would (TLS included).
     const statusClient = new RaftKvClient({ endpoints: [config.advertiseClient], pinned: true, ...(tls.asClient === null ? {} : { tls: tls.asClient }) });
-    const localStatus = (): MemberStatus => {
-      const status = node.status();
-      return {
-        id: status.id,
-        role: status.role,
-        term: status.term,
-        leaderId: status.leader ?? '',
-        commitIndex: status.commit,
-        appliedIndex: stateMachine.appliedIndex,
-        lastIndex: status.lastIndex,
-        snapshotIndex: status.snapshotIndex,
-        recentSamples: liveStats.recent(statusSampleCount),
-        members: [...directory.book()].map(([id, addresses]) => ({ id, clientAddress: addresses.clientAddress })),
-      };
-    };
-    const clusterViewer = new ClusterViewer({
-      selfId: config.id,
-      members: () => {
-        const { membership } = node.status();
-        return [...membership.voters.map((id) => ({ id, voter: true })), ...membership.learners.map((id) => ({ id, voter: false }))].map((m) => ({ ...m, clientAddress: directory.clientAddressOf(m.id) }));
-      },
-      localStatus,
-      askStatus: (address, timeoutMs) => statusClient.status(address, { timeoutMs }),
-    });
+    const clusterViewer = nodeClusterViewer({ node, stateMachine, directory, activity, askStatus: (address, timeoutMs) => statusClient.status(address, { timeoutMs }) });
     const http =
       config.listenHttp === null
         ? null
@@ -271,11 +232,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
             probeStorage: () => store.probe(),
             registry: metrics.registry,
             readyLagEntriesMax: config.readyLagEntries,
-            live: { stats: liveStats, events, cluster: clusterViewer },
+            live: { stats: activity.stats, events: activity.events, cluster: clusterViewer },
           }).catch(async (error: unknown) => {
             server.forceShutdown();
             statusClient.close();
-            liveStats.stop();
+            activity.stop();
             await node.stop(1000);
             throw error;
           });
@@ -301,7 +262,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         const serverClosed = shutdownServer(server, remainingMs());
         await http?.close();
         statusClient.close();
-        liveStats.stop();
+        activity.stop();
         await node.stop(remainingMs());
         directory.dispose();
         await serverClosed;
