@@ -15,7 +15,8 @@ const pageWaitMs = 30_000;
 /**
  * The live cluster page of issue 14, in a real headless Chromium, on a cluster of real
  * processes: a follower's page shows the three members and the leader; once the leader is
- * killed (SIGKILL), the same page shows the new leader and the dead member as unreachable.
+ * killed (SIGKILL), the same page shows the new leader and the dead member as unreachable, and
+ * keeps its charts through a leadership transfer between the survivors.
  */
 describe('the live cluster page', () => {
   let cluster: ProcessCluster;
@@ -66,7 +67,7 @@ describe('the live cluster page', () => {
   const leaderShown = (page: Page): Promise<string | null> => page.textContent('#leader');
   const memberRow = (page: Page, id: string) => page.locator(`#members tbody tr[data-member="${id}"]`);
 
-  it('shows the members and the leader, then the new leader and the killed one as unreachable', async () => {
+  it('shows the members and the leader, then the new leader and the killed one as unreachable, through leadership moving again', async () => {
     const leader = await cluster.waitForLeader(client);
     const load = startLoad();
     try {
@@ -100,7 +101,12 @@ describe('the live cluster page', () => {
       await waitFor('the killed leader to show as unreachable', async () => ((await memberRow(page, leader).getAttribute('data-reachable')) === 'false' ? true : undefined), pageWaitMs);
       expect(await memberRow(page, leader).textContent()).toContain('unreachable');
       await waitFor('the event list to show the new leader', async () => ((await page.locator('#events li[data-kind="leader-changed"]').allTextContents()).some((t) => t.includes(`leader ${newLeader}`)) ? true : undefined), pageWaitMs);
-      // Let the charts gather a few more seconds after the failover for the picture.
+      // Leadership moves once more between the survivors, so the serving node either loses it
+      // or gains it: the page follows, whatever the serving node's role.
+      const survivor = cluster.nodes.map((n) => n.id).find((id) => id !== leader && id !== newLeader) ?? '';
+      await client.transferLeadership(survivor, { timeoutMs: 20_000 });
+      await waitFor(`the page to show ${survivor} leading after the transfer`, async () => ((await leaderShown(page)) === survivor ? true : undefined), pageWaitMs);
+      // Let the charts gather a few more seconds for the picture.
       await new Promise((resolve) => setTimeout(resolve, 3000));
       // The seconds the dead leader served stay on the chart: the page keeps them per member.
       const writesAfter = await writesDrawn(page);
