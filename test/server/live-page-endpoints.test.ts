@@ -1,4 +1,4 @@
-import { createServer as createTcpServer, type Socket } from 'node:net';
+import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { reservePorts } from '../../chaos/process-backend.js';
@@ -197,6 +197,11 @@ describe('HTTP endpoints: the live cluster page', () => {
     }
     const head = await fetch(`http://${address}/`, { method: 'HEAD' });
     expect(head.status).toBe(200);
+    // A long path is named in the error only in part; bytes that are not HTTP get a 400 from Node's parser.
+    const long = await fetch(`http://${address}/${'x'.repeat(8000)}`);
+    expect(long.status).toBe(404);
+    expect(((await long.json()) as { error: string }).error.length).toBeLessThan(400);
+    expect(await rawExchange(address, 'NOT HTTP AT ALL\r\n\r\n')).toMatch(/^HTTP\/1\.1 400/);
     // Still serving after all that.
     expect((await fetch(`http://${address}/cluster.json`)).status).toBe(200);
   });
@@ -207,6 +212,20 @@ describe('HTTP endpoints: the live cluster page', () => {
     for (const path of ['/', '/cluster.json', '/page.js']) expect((await fetch(`http://${http.address}${path}`)).status, path).toBe(404);
   });
 });
+
+/** Writes `bytes` on a new connection to `address` and resolves with what comes back before it closes. */
+function rawExchange(address: string, bytes: string): Promise<string> {
+  const at = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(address.slice(at + 1)), address.slice(0, at));
+    let received = '';
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')));
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    socket.once('error', reject);
+    socket.once('close', () => resolve(received));
+    socket.end(bytes);
+  });
+}
 
 describe('mergeSamples', () => {
   it('sums operations by second and takes the worst quantiles', () => {
