@@ -7,6 +7,8 @@ const fetchTimeoutMs = 3000;
 /** How much history the charts keep. It lives in the page, so it survives leader changes. */
 const historyMs = 5 * 60_000;
 const eventsShownMax = 50;
+/** Seconds a member reports ahead of the serving node's clock by more than this are dropped. */
+const clockSkewMaxMs = 60_000;
 
 /**
  * Each member's seconds, by member id, then by start time in ms. Kept per member so that a
@@ -112,7 +114,8 @@ function addSamples(view) {
   seconds = new Map();
   for (const own of secondsByMember.values()) {
     for (const [atMs, s] of own) {
-      if (atMs < view.asOfMs - historyMs) {
+      // Bounded on both sides: a member whose clock is far off must not stretch the chart.
+      if (atMs < view.asOfMs - historyMs || atMs > view.asOfMs + clockSkewMaxMs) {
         own.delete(atMs);
         continue;
       }
