@@ -18,6 +18,7 @@
     leader: '#2b6cb0',
     follower: '#bee3f8',
     candidate: '#f6ad55',
+    'pre-candidate': '#fbd38d',
     learner: '#d6bcfa',
     down: '#718096',
     other: '#e2e8f0',
@@ -127,10 +128,11 @@
       swatch(colors.leader, 'leader'),
       swatch(colors.follower, 'follower'),
       swatch(colors.candidate, 'candidate'),
+      swatch(colors['pre-candidate'], 'pre-candidate'),
       swatch(colors.learner, 'learner'),
       swatch(colors.down, 'no answer'),
     ),
-    el('div', { class: 'controls' }, el('button', { id: 'fit', onclick: () => setView(data.startMs, data.endMs) }, 'fit the run'), 'wheel: zoom, drag: pan, hover: details, double-click: fit'),
+    el('div', { class: 'controls' }, el('button', { id: 'fit', onclick: () => { focused = new Set(); setView(data.startMs, data.endMs); } }, 'fit the run'), 'wheel: zoom, drag: pan, hover: details, double-click: fit'),
     el('div', { class: 'timeline-wrap', id: 'timeline' }, canvas, tooltip),
   );
 
@@ -154,6 +156,8 @@
   const xOf = (t) => gutter + ((t - view.from) / (view.to - view.from)) * plotWidth();
   const tOf = (x) => view.from + ((x - gutter) / plotWidth()) * (view.to - view.from);
   let chart = null;
+  // The operations "show on the timeline" picked: outlined boldly and labelled; other marks stay thin.
+  let focused = new Set();
 
   function setView(from, to) {
     const span = Math.max(1, to - from);
@@ -163,6 +167,7 @@
   }
 
   function focusOn(indexes) {
+    focused = new Set(indexes);
     const ops = indexes.map((i) => byIndex.get(i)).filter((op) => op !== undefined);
     if (ops.length === 0) return;
     const from = Math.min(...ops.map((op) => op[OP.invoke]));
@@ -258,9 +263,12 @@
 
     // Marked operations on top: the failing sets, then the lost writes.
     const mark = (indexes, color, labelOf) => {
-      ctx.lineWidth = 2;
       ctx.strokeStyle = color;
-      for (const index of indexes) {
+      const ordered = focused.size === 0 ? indexes : [...indexes.filter((i) => !focused.has(i)), ...indexes.filter((i) => focused.has(i))];
+      for (const index of ordered) {
+        const dim = focused.size > 0 && !focused.has(index);
+        ctx.globalAlpha = dim ? 0.45 : 1;
+        ctx.lineWidth = dim ? 1 : 2;
         const op = byIndex.get(index);
         const y = clientTop + op[OP.lane] * clientLane + 1;
         const x0 = xOf(op[OP.invoke]);
@@ -268,15 +276,16 @@
         ctx.fillStyle = colors[op[OP.outcome]];
         ctx.fillRect(x0, y + 2, w, clientLane - 6);
         ctx.strokeRect(x0 - 1, y, w + 2, clientLane - 2);
-        const label = labelOf(index);
+        const label = dim ? '' : labelOf(index);
         if (label !== '') {
           ctx.fillStyle = color;
           ctx.fillText(label, x0 + w + 4, y + clientLane / 2);
         }
       }
       ctx.lineWidth = 1;
+      ctx.globalAlpha = 1;
     };
-    mark([...violationOps.keys()], colors.violation, (i) => (blockedOps.has(i) ? '#' + i + ' stuck here' : pxPerMs > 0.2 ? '#' + i : ''));
+    mark([...violationOps.keys()], colors.violation, (i) => (blockedOps.has(i) ? '#' + i + ' stuck here' : focused.has(i) || pxPerMs > 0.2 ? '#' + i : ''));
     mark([...lostOps.keys()], colors.lost, (i) => 'lost? #' + i);
     ctx.restore();
   }
@@ -431,5 +440,12 @@
     if (chart !== null) chart.setSize({ width: Math.max(300, body.clientWidth - 10), height: 260 });
   }).observe(canvas.parentElement);
   // For tests and anyone scripting the page: what was drawn.
-  window.chaosReport = { lanes: data.lanes.length, operations: data.ops.length, faults: data.faults.length, violations: data.violations.length, marked: violationOps.size + lostOps.size };
+  window.chaosReport = {
+    lanes: data.lanes.length,
+    operations: data.ops.length,
+    faults: data.faults.length,
+    violations: data.violations.length,
+    marked: violationOps.size + lostOps.size,
+    view: () => ({ fromMs: view.from, toMs: view.to, focused: focused.size }),
+  };
 })();
