@@ -73,13 +73,17 @@
       el('td', {}, end),
     );
   };
+  // A set the shrink could not finish may be large: the table shows its last rows, the timeline all.
+  const tableRowsMax = 200;
   const opTable = (indexes, blocked) => {
     const sorted = [...indexes].sort((a, b) => byIndex.get(a)[OP.invoke] - byIndex.get(b)[OP.invoke]);
+    const shown = sorted.slice(-tableRowsMax);
     return el(
       'table',
       { class: 'ops' },
       el('tr', {}, ...['op', 'client', 'kind', 'key', 'sent', 'outcome: got', 'invoked', 'completed'].map((h) => el('th', {}, h))),
-      ...sorted.map((i) => opRow(i, i === blocked)),
+      ...(shown.length < sorted.length ? [el('tr', {}, el('td', { colspan: '8' }, (sorted.length - shown.length) + ' earlier operations not listed'))] : []),
+      ...shown.map((i) => opRow(i, i === blocked)),
     );
   };
   if (data.violations.length > 0 || data.lost.length > 0 || data.problems.length > 0 || data.notes.length > 0) {

@@ -277,9 +277,17 @@ export interface ReportTimeline {
   readonly roles: RoleHistory;
 }
 
-/** Writes report.txt, report.json and report.html into the run's directory. */
+/** Writes report.txt, report.json and report.html into the run's directory, in that order. */
 export async function writeReport(result: RunResult, timeline: ReportTimeline): Promise<void> {
   await writeFile(join(result.outDir, 'report.txt'), reportText(result), 'utf8');
+  // The witness linearizations repeat the whole history (it is in history.jsonl already).
+  const linearizability =
+    result.linearizability === null
+      ? null
+      : { ...result.linearizability, perKey: result.linearizability.perKey.map((check) => ('linearization' in check ? { ...check, linearization: undefined } : check)) };
+  const json = { summary: summaryLine(result), ...result, linearizability };
+  await writeFile(join(result.outDir, 'report.json'), `${JSON.stringify(json, jsonReplacer, 2)}\n`, 'utf8');
+  // Last: a page that cannot be written (uPlot missing from node_modules) leaves the text reports.
   await writeReportHtml(result.outDir, {
     title: `raftkv chaos run, seed ${result.config.seed}`,
     passed: result.passed,
@@ -300,13 +308,6 @@ export async function writeReport(result: RunResult, timeline: ReportTimeline): 
     durability: result.durability,
     problems: result.problems,
   });
-  // The witness linearizations repeat the whole history (it is in history.jsonl already).
-  const linearizability =
-    result.linearizability === null
-      ? null
-      : { ...result.linearizability, perKey: result.linearizability.perKey.map((check) => ('linearization' in check ? { ...check, linearization: undefined } : check)) };
-  const json = { summary: summaryLine(result), ...result, linearizability };
-  await writeFile(join(result.outDir, 'report.json'), `${JSON.stringify(json, jsonReplacer, 2)}\n`, 'utf8');
 }
 
 /** The flags that replay a run's configuration (the same seed gives the same fault schedule). */

@@ -278,8 +278,13 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     interrupted,
     passed: linearizable === 'yes' && lost === 0 && problems.length === 0,
   };
-  await writeReport(result, { history, roles: roles.history() });
-  log(`report: ${join(outDir, 'report.txt')}, ${join(outDir, 'report.html')}`);
+  try {
+    await writeReport(result, { history, roles: roles.history() });
+    log(`report: ${join(outDir, 'report.txt')}, ${join(outDir, 'report.html')}`);
+  } catch (error) {
+    // The verdict stands whatever happens to the files; say what is missing.
+    log(`ERROR: the report could not be written completely: ${(error as Error).message}`);
+  }
   for (const problem of problems) log(`FAIL: ${problem}`);
   // The last line, unprefixed, in the agreed form: scripts grep for it.
   const summary = summaryLine(result);
