@@ -116,6 +116,17 @@ describe('the chaos report in Chromium', () => {
     expect(await page.locator('#findings .finding.violation').count()).toBe(0);
     expect(await page.locator('#rates canvas').count()).toBeGreaterThan(0);
     expect(await canvasPixels(page, okGreen)).toBeGreaterThan(100);
+    // Hovering along client 0's lane finds an operation and shows what it was.
+    const y = (await page.evaluate('window.chaosReport.laneCenterY(0)')) as number;
+    const box = await page.locator('#timeline-canvas').boundingBox();
+    let tooltip = '';
+    for (let x = 130; x < (box?.width ?? 0) && tooltip === ''; x += 4) {
+      await page.mouse.move((box?.x ?? 0) + x, (box?.y ?? 0) + y);
+      if (await page.locator('#tooltip').isVisible()) tooltip = (await page.locator('#tooltip').textContent()) ?? '';
+    }
+    expect(tooltip).toMatch(/^#\d+ client 0 \(process \d+\)\n(get|put|cas) key "r\d"/);
+    expect(tooltip).toContain('invoked:');
+    await page.mouse.move(0, 0);
     await browser.screenshot(page, 'chaos-report-passing');
     expect(errors).toEqual([]);
   });
