@@ -50,12 +50,22 @@
   };
   const body = document.body;
 
+  const hasFindings = data.violations.length > 0 || data.lost.length > 0 || data.problems.length > 0 || data.notes.length > 0;
+
   // Header.
   body.append(
     el('h1', {}, data.title + ' ', el('span', { class: 'badge ' + (data.passed ? 'passed' : 'failed'), id: 'verdict' }, data.passed ? 'PASSED' : 'FAILED')),
     el('div', { class: 'summary' }, data.summary),
     el('ul', { class: 'about' }, ...data.about.map((line) => el('li', {}, line))),
+    el(
+      'nav',
+      { id: 'contents' },
+      ...[...(hasFindings ? [['#findings', 'findings']] : []), ['#timeline-title', 'timeline'], ['#rates-title', 'throughput and latency'], ['#faults-title', 'faults']].map(([href, text]) => el('a', { href }, text)),
+    ),
   );
+
+  // Append lists grow long; what tells them apart is their end (the whole value is the cell's title).
+  const short = (text) => (text.length > 48 ? '…' + text.slice(-48) : text);
 
   // Findings: what failed the run, first.
   const opRow = (index, blocked) => {
@@ -69,8 +79,8 @@
       el('td', {}, data.lanes[op[OP.lane]] + ' (p' + op[OP.process] + ')'),
       el('td', {}, op[OP.kind]),
       el('td', {}, op[OP.key]),
-      el('td', {}, op[OP.valueIn]),
-      el('td', {}, op[OP.outcome] + (op[OP.valueOut] === '' ? '' : ': ' + op[OP.valueOut])),
+      el('td', { title: op[OP.valueIn] }, short(op[OP.valueIn])),
+      el('td', { title: op[OP.valueOut] }, op[OP.outcome] + (op[OP.valueOut] === '' ? '' : ': ' + short(op[OP.valueOut]))),
       el('td', {}, seconds(op[OP.invoke])),
       el('td', {}, end),
     );
@@ -88,7 +98,7 @@
       ...shown.map((i) => opRow(i, i === blocked)),
     );
   };
-  if (data.violations.length > 0 || data.lost.length > 0 || data.problems.length > 0 || data.notes.length > 0) {
+  if (hasFindings) {
     const findings = el('section', { id: 'findings' }, el('h2', {}, 'Findings'));
     if (data.violations.length > 1) findings.append(el('p', {}, data.violations.length + ' keys are not linearizable; each has its failing set below (the smallest one open), all marked on the timeline.'));
     data.violations.forEach((v, i) => {
@@ -103,11 +113,17 @@
       if (i === 0) details.setAttribute('open', '');
       findings.append(details);
     });
-    for (const l of data.lost) {
-      findings.append(
-        el('div', { class: 'finding lost', 'data-key': l.key }, el('h3', {}, 'Lost acknowledged writes'), el('p', { class: 'explanation' }, l.text), ...(l.ops.length > 0 ? [el('button', { onclick: () => focusOn(l.ops) }, 'show on the timeline'), opTable(l.ops, -1)] : [])),
+    data.lost.forEach((l, i) => {
+      const details = el(
+        'details',
+        { class: 'finding lost', 'data-key': l.key },
+        el('summary', {}, el('strong', {}, 'Key ' + JSON.stringify(l.key) + ' lost acknowledged writes')),
+        el('p', { class: 'explanation' }, l.text),
+        ...(l.ops.length > 0 ? [el('button', { onclick: () => focusOn(l.ops) }, 'show on the timeline'), opTable(l.ops, -1)] : []),
       );
-    }
+      if (i === 0 && data.violations.length === 0) details.setAttribute('open', '');
+      findings.append(details);
+    });
     if (data.notes.length > 0) findings.append(el('ul', { class: 'notes' }, ...data.notes.map((n) => el('li', {}, n))));
     if (data.problems.length > 0) findings.append(el('h3', {}, 'Problems'), el('ul', { class: 'problems' }, ...data.problems.map((p) => el('li', {}, p))));
     body.append(findings);
@@ -119,7 +135,7 @@
   const canvas = el('canvas', { id: 'timeline-canvas' });
   const tooltip = el('div', { id: 'tooltip' });
   body.append(
-    el('h2', {}, 'Timeline'),
+    el('h2', { id: 'timeline-title' }, 'Timeline'),
     el(
       'div',
       { class: 'legend' },
@@ -292,7 +308,7 @@
       ctx.globalAlpha = 1;
     };
     mark([...violationOps.keys()], colors.violation, (i) => (blockedOps.has(i) ? '#' + i + ' stuck here' : focused.has(i) || pxPerMs > 0.2 ? '#' + i : ''));
-    mark([...lostOps.keys()], colors.lost, (i) => 'lost? #' + i);
+    mark([...lostOps.keys()], colors.lost, (i) => (focused.has(i) || pxPerMs > 0.2 ? 'lost? #' + i : ''));
     ctx.restore();
   }
 
@@ -375,7 +391,7 @@
   );
 
   // Throughput and latency.
-  body.append(el('h2', {}, 'Throughput and latency'), el('div', { class: 'legend' }, 'completed operations per second, and the latency of those (median, 99th percentile, worst), per second of the run; faults shaded'), el('div', { id: 'rates' }));
+  body.append(el('h2', { id: 'rates-title' }, 'Throughput and latency'), el('div', { class: 'legend' }, 'completed operations per second, and the latency of those (median, 99th percentile, worst), per second of the run; faults shaded'), el('div', { id: 'rates' }));
   if (typeof uPlot === 'function') {
     const s = data.series;
     const faultBands = (u) => {
@@ -430,7 +446,7 @@
   // The faults as a list.
   if (data.faults.length > 0) {
     body.append(
-      el('h2', {}, 'Faults'),
+      el('h2', { id: 'faults-title' }, 'Faults'),
       el(
         'table',
         { class: 'faults', id: 'fault-list' },

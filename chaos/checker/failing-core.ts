@@ -242,7 +242,8 @@ function explainViolation(
 ): string {
   const size = `${operations.length} operation${operations.length === 1 ? '' : 's'} of key ${JSON.stringify(key)} that cannot be linearized${minimal ? '' : ' (the shrink ran out of time: small, not proven minimal)'}`;
   const b = blocked.operation;
-  const show = (value: RegisterValue): string => (value === null ? 'nil (absent)' : JSON.stringify(value));
+  // Append lists grow long; what tells them apart is their end.
+  const show = (value: RegisterValue): string => (value === null ? 'nil (absent)' : value.length > valueCharsMax ? `"…${value.slice(-valueCharsMax)}"` : JSON.stringify(value));
   const writes = operations.filter(({ operation }) => writtenValue(operation) !== undefined);
   const doneBefore = writes.filter(({ operation }) => operation.outcome === 'ok' && operation.completeTime < b.invokeTime);
   const last = doneBefore.reduce<IndexedOperation | undefined>((best, w) => (best === undefined || w.operation.completeTime > best.operation.completeTime ? w : best), undefined);
@@ -250,7 +251,7 @@ function explainViolation(
   const subject =
     b.kind === 'get'
       ? `The read of ${JSON.stringify(key)} at ${formatTime(b.invokeTime)} (#${blocked.index}, p${b.process})`
-      : `The cas of ${JSON.stringify(key)} at ${formatTime(b.invokeTime)} (#${blocked.index}, p${b.process}, ${describeOperation(b)})`;
+      : `The cas of ${JSON.stringify(key)} at ${formatTime(b.invokeTime)} (#${blocked.index}, p${b.process})`;
   const verb = b.kind === 'get' ? 'returned' : 'found';
   let reason: string | undefined;
   if (seen !== undefined && seen !== 'any-write') {
@@ -271,8 +272,32 @@ function explainViolation(
       reason = `${subject} ${verb} ${show(v)}, but every write of ${show(v)} was invoked after it completed at ${formatTime(b.completeTime)}.`;
     }
   }
+  const twin = b.kind === 'cas' && b.outcome === 'ok' && b.expected !== b.value ? swapTwin(operations, blocked) : undefined;
+  if (reason === undefined && twin !== undefined && b.kind === 'cas') {
+    const from = b.expected === null ? 'the absent key' : `${show(b.expected)}, which only #${twin.writer!.index} wrote`;
+    reason = `Both #${twin.other.index} (p${twin.other.operation.process}, at ${formatTime(twin.other.operation.invokeTime)}) and #${blocked.index} (p${b.process}, at ${formatTime(b.invokeTime)}) swapped from ${from}: after the first of them the register no longer held it, so one of the two acknowledged swaps cannot have happened.`;
+  }
   reason ??=
     `No order of these operations respects both real time (one that completed before another was invoked comes first) and the register's answers: ` +
     `every order gets stuck before the completion of #${blocked.index} (${describeOperation(b)}) at ${formatTime(b.completeTime)}.`;
   return `${size}. ${reason}`;
+}
+
+/** Characters of a value an explanation quotes; longer ones show their end. */
+const valueCharsMax = 40;
+
+/**
+ * Another acknowledged swap from the same value as `blocked` (itself an acknowledged swap that
+ * changes the value), when that value was written at most once (never, for nil): only one of
+ * the two can have seen it. Undefined otherwise.
+ */
+function swapTwin(operations: readonly IndexedOperation[], blocked: IndexedOperation): { other: IndexedOperation; writer: IndexedOperation | undefined } | undefined {
+  const b = blocked.operation;
+  if (b.kind !== 'cas') return undefined;
+  const writers = operations.filter(({ operation }) => writtenValue(operation) === b.expected);
+  if (b.expected === null ? writers.length > 0 : writers.length !== 1) return undefined;
+  const other = operations.find(
+    ({ index, operation }) => index !== blocked.index && operation.kind === 'cas' && operation.outcome === 'ok' && operation.expected === b.expected && operation.value !== operation.expected,
+  );
+  return other === undefined ? undefined : { other, writer: writers[0] };
 }

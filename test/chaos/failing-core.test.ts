@@ -96,6 +96,20 @@ describe('shrinkViolation', () => {
     expect(absentCore.explanation).toContain('returned nil (absent), but the write of "1" (#0) completed at 0.005 s');
   });
 
+  it('names two acknowledged swaps from the same value, which only one can have seen', () => {
+    const history = [put('a', at(0, 0, 5)), cas('a', 'b', 'ok', at(1, 10, 20)), cas('a', 'c', 'ok', at(2, 12, 22)), get('c', at(0, 30, 31))];
+    const core = shrink(history);
+    expect(core.operations.map((op) => op.index)).toEqual([0, 1, 2]);
+    expectSound(history, core);
+    expect(core.explanation).toMatch(/Both #[12] \(p[12], at 0\.01\d s\) and #[12] \(p[12], at 0\.01\d s\) swapped from "a", which only #0 wrote/);
+  });
+
+  it('quotes the end of a long value', () => {
+    const long = `${'x'.repeat(50)} tail`;
+    const history = [put(long, at(0, 0, 5)), put('2', at(1, 10, 15)), get(long, at(2, 20, 25))];
+    expect(shrink(history).explanation).toContain(`returned "…${long.slice(-40)}"`);
+  });
+
   it('leaves out operations that constrain nothing, and indeterminate writes that do not matter', () => {
     const history: Operation[] = [
       put('1', at(0, 0, 10)),
