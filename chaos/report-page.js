@@ -194,7 +194,8 @@
     if (ops.length === 0) return;
     const from = Math.min(...ops.map((op) => op[OP.invoke]));
     const to = Math.max(...ops.map((op) => (op[OP.complete] === null ? op[OP.invoke] : op[OP.complete])));
-    const margin = Math.max(50, (to - from) * 0.1);
+    // Some context either side: the roles and faults around the set explain it.
+    const margin = Math.max(200, (to - from) * 0.25);
     setView(from - margin, to + margin);
     document.getElementById('timeline').scrollIntoView({ behavior: 'auto', block: 'center' });
   }

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkLinearizability, findLostAppends, shrinkViolation, type Operation } from '../../chaos/checker/index.js';
-import { finalReadProcessBase, operationSeries, writeReportHtml, type ReportData, type ReportInput } from '../../chaos/report-html.js';
+import { checkLinearizability, findLostAppends, findLostRegisterWrites, shrinkViolation, type Operation } from '../../chaos/checker/index.js';
+import { finalReadProcessBase, lostMarks, operationSeries, writeReportHtml, type ReportData, type ReportInput } from '../../chaos/report-html.js';
 import { RoleTimeline } from '../../chaos/role-timeline.js';
 
 const put = (process: number, key: string, value: string, start: number, end: number): Operation => ({ kind: 'put', key, process, invokeTime: start, completeTime: end, value, outcome: 'ok' });
@@ -124,6 +124,16 @@ describe('report.html', () => {
     const durability = { workload: 'append' as const, detail, lost: detail.lostCount, losses: ['key a0 lost acknowledged appends 1-1'], problems: [] };
     const html = readFileSync(await writeReportHtml(dir, { ...input(ops), durability }), 'utf8');
     expect(embeddedData(html).lost).toEqual([{ key: 'a0', text: 'key "a0" lost acknowledged appends 1-1', ops: [1] }]);
+  });
+});
+
+describe('lostMarks', () => {
+  it('marks the suspects of a register key whose final value lost an acknowledged write', () => {
+    const ops = [put(0, 'k', 'a', 0, 10), put(1, 'k', 'b', 20, 30), put(2, 'k', 'c', 25, 35)];
+    const detail = findLostRegisterWrites(ops, new Map([['k', 'a']]));
+    const marks = lostMarks(ops, { workload: 'register', detail, lost: detail.lostCount, losses: [], problems: [] });
+    expect(marks).toEqual([{ key: 'k', text: 'key "k" ended at "a": one of the acknowledged writes #1, #2 (the last ones to complete) was lost', ops: [1, 2] }]);
+    expect(lostMarks(ops, null)).toEqual([]);
   });
 });
 
