@@ -118,9 +118,12 @@ export function shrinkViolation(
 
   const operations = set.map((i) => ops[i]!);
   // The set fails (it is the checked history or a set that failed a check), so this is a violation.
-  const own = checkLinearizability(operations.map((op) => op.operation), { timeLimitMs: 10_000 }).perKey[0];
+  // Where the set itself gets stuck. Its check is cheap once shrunk; a set left large by the
+  // budget gets a second at most, and without an answer the op completing last stands in.
+  const own = checkLinearizability(operations.map((op) => op.operation), { timeLimitMs: Math.max(1000, deadlineMs - now()) }).perKey[0];
   const blockedLocal = own?.verdict === 'not-linearizable' ? own.violation.blocked.index : undefined;
-  const blocked = blockedLocal === undefined ? check.violation.blocked : operations[blockedLocal]!;
+  const lastToComplete = operations.reduce((last, op) => (op.operation.completeTime > last.operation.completeTime ? op : last));
+  const blocked = blockedLocal !== undefined ? operations[blockedLocal]! : operations.some((op) => op.index === check.violation.blocked.index) ? check.violation.blocked : lastToComplete;
   const explanation = explainViolation(check.key, operations, blocked, minimal, formatTime);
   return { key: check.key, operations, blocked, minimal, explanation, checks };
 }
