@@ -33,7 +33,9 @@ export {
 } from './nemesis.js';
 export { chaosConfig, parseChaosArgs, usage, type ChaosConfig, type ParseResult } from './options.js';
 export { ProcessBackend, type ProcessBackendOptions } from './process-backend.js';
-export { formatSummary, membershipChanges, reportText, summaryLine, writeReport, type Convergence, type MembershipChange, type MembershipSummary, type RunResult } from './report.js';
+export { formatSummary, membershipChanges, reportText, summaryLine, writeReport, type Convergence, type MembershipChange, type MembershipSummary, type ReportTimeline, type RunResult } from './report.js';
+export { reportData, reportHtml, writeReportHtml, type ReportData, type ReportInput } from './report-html.js';
+export { RoleTimeline, type RoleHistory, type RoleSpan } from './role-timeline.js';
 export { runChaos, type RunIo } from './run.js';
 export { AppendWorkload } from './workloads/append.js';
 export { WorkloadDriver } from './workloads/driver.js';

@@ -4,13 +4,15 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeViolation, type LinearizabilityResult, type Operation } from './checker/index.js';
+import { describeOperation, describeViolation, type FailingCore, type LinearizabilityResult, type Operation } from './checker/index.js';
 import type { UnexpectedExit } from './backend.js';
 import type { OperationCounts } from './history-recorder.js';
 import { describeLoopDelay, type LoopDelayReport } from './loop-delay-watch.js';
 import { describeCheck, type FaultRecord } from './nemesis-runner.js';
 import type { PlannedFault } from './nemesis.js';
 import { defaultImage, type ChaosConfig } from './options.js';
+import { writeReportHtml } from './report-html.js';
+import type { RoleHistory } from './role-timeline.js';
 import type { Durability } from './workloads/workload.js';
 
 export type LinearizableAnswer = 'yes' | 'no' | 'unknown';
@@ -149,6 +151,8 @@ export interface RunResult {
   readonly throughput: Throughput | null;
   readonly linearizability: LinearizabilityResult | null;
   readonly linearizable: LinearizableAnswer;
+  /** Per key found not linearizable, a small failing set of its operations and why (report.html marks them). */
+  readonly violations: readonly FailingCore[];
   readonly durability: Durability | null;
   readonly lost: number;
   readonly convergence: Convergence | null;
@@ -237,6 +241,11 @@ export function reportText(result: RunResult): string {
       else lines.push(describeViolation(check.key, check.violation).split('\n').map((line) => `  ${line}`).join('\n'));
     }
   }
+  for (const core of result.violations) {
+    lines.push(`  failing set of ${JSON.stringify(core.key)}: ${core.operations.length} operations${core.minimal ? ', none can be dropped' : ', small, not proven minimal'} (report.html marks them)`);
+    lines.push(`    ${core.explanation}`);
+    for (const { index, operation } of core.operations) lines.push(`    #${index} ${describeOperation(operation)}${index === core.blocked.index ? '  <- stuck' : ''}`);
+  }
   lines.push('');
   lines.push(`lost acknowledged writes: ${result.lost}`);
   if (result.durability !== null) for (const line of [...result.durability.losses, ...result.durability.problems]) lines.push(`  ${line}`);
@@ -262,8 +271,14 @@ export function reportText(result: RunResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Writes report.txt and report.json into the run's directory. */
-export async function writeReport(result: RunResult): Promise<void> {
+/** What report.html draws besides the result: the operations and the nodes' roles over time. */
+export interface ReportTimeline {
+  readonly history: readonly Operation[];
+  readonly roles: RoleHistory;
+}
+
+/** Writes report.txt, report.json and report.html into the run's directory, in that order. */
+export async function writeReport(result: RunResult, timeline: ReportTimeline): Promise<void> {
   await writeFile(join(result.outDir, 'report.txt'), reportText(result), 'utf8');
   // The witness linearizations repeat the whole history (it is in history.jsonl already).
   const linearizability =
@@ -272,6 +287,27 @@ export async function writeReport(result: RunResult): Promise<void> {
       : { ...result.linearizability, perKey: result.linearizability.perKey.map((check) => ('linearization' in check ? { ...check, linearization: undefined } : check)) };
   const json = { summary: summaryLine(result), ...result, linearizability };
   await writeFile(join(result.outDir, 'report.json'), `${JSON.stringify(json, jsonReplacer, 2)}\n`, 'utf8');
+  // Last: a page that cannot be written (uPlot missing from node_modules) leaves the text reports.
+  await writeReportHtml(result.outDir, {
+    title: `raftkv chaos run, seed ${result.config.seed}`,
+    passed: result.passed,
+    summary: summaryLine(result),
+    about: [
+      `backend ${result.config.backend}, ${result.config.nodes} nodes, nemesis ${result.config.nemesisText}, workload ${result.config.workload} (${result.config.keys} keys, ${result.config.clients} clients)`,
+      `replay: npm run chaos -- ${replayArgs(result.config).join(' ')}`,
+      'times are seconds since the harness started; report.txt has every check',
+    ],
+    clients: result.config.clients,
+    history: timeline.history,
+    faults: result.faults,
+    roles: timeline.roles,
+    workloadStartMs: result.workloadStartMs,
+    workloadEndMs: result.workloadEndMs,
+    violations: result.violations,
+    verdictNotes: (result.linearizability?.perKey ?? []).flatMap((check) => (check.verdict === 'unknown' ? [`key ${JSON.stringify(check.key)}: linearizability unknown (${check.reason})`] : [])),
+    durability: result.durability,
+    problems: result.problems,
+  });
 }
 
 /** The flags that replay a run's configuration (the same seed gives the same fault schedule). */

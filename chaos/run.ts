@@ -19,7 +19,7 @@ import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RaftKvClient, type ClientTls } from '../src/client/index.js';
-import { checkLinearizability, writeHistoryFile, type LinearizabilityResult, type Operation, type RegisterValue } from './checker/index.js';
+import { checkLinearizability, shrinkViolation, writeHistoryFile, type FailingCore, type LinearizabilityResult, type Operation, type RegisterValue } from './checker/index.js';
 import type { ClusterBackend } from './backend.js';
 import { ClusterObserver } from './cluster-observer.js';
 import { completedCount, describeCounts, HistoryRecorder } from './history-recorder.js';
@@ -29,6 +29,8 @@ import { faultProblems, NemesisRunner, type MembershipSession } from './nemesis-
 import { describeFault, planNemesis, spareNodesFor, type PlannedFault } from './nemesis.js';
 import type { ChaosConfig } from './options.js';
 import { ProcessBackend } from './process-backend.js';
+import { finalReadProcessBase } from './report-html.js';
+import { RoleTimeline } from './role-timeline.js';
 import { describeThroughput, faultThroughput, membershipChanges, summaryLine, writeReport, type Convergence, type LinearizableAnswer, type RunResult } from './report.js';
 import { AbortedError, nowMs, sleep, waitUntil } from './wait.js';
 import { AppendWorkload } from './workloads/append.js';
@@ -48,8 +50,8 @@ export interface RunIo {
 /** How often every node's Status is asked for its loop delays during a run. */
 const loopDelayPollMs = 1000;
 
-/** Process ids of the final reads in the history, above any client's. */
-const finalReadProcessBase = 1_000_000;
+/** The whole budget for shrinking violations to small failing sets, over all keys. */
+const shrinkTimeLimitMs = 10_000;
 
 export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResult> {
   const outDir = resolve(config.outDir ?? mkdtempSync(join(tmpdir(), 'raftkv-chaos-')));
@@ -88,7 +90,17 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   const backend = await createBackend(config, outDir, spareNodesFor(relativePlan));
   io.onBackend?.(backend);
   const observer = new ClusterObserver(() => backend.nodeIds, (id) => backend.clientEndpoint(id), backend.clientTls);
-  const loopDelayWatch = new LoopDelayWatch(backend.nodeIds, () => observer.statuses(), loopDelayPollMs);
+  // The loop-delay polls also sample each node's role and term, for report.html's timeline.
+  const roles = new RoleTimeline();
+  const loopDelayWatch = new LoopDelayWatch(
+    backend.nodeIds,
+    async () => {
+      const statuses = await observer.statuses();
+      roles.record(clock(), statuses);
+      return statuses;
+    },
+    loopDelayPollMs,
+  );
   let loopDelayWatched = false;
   let driver: WorkloadDriver | null = null;
   let runner: NemesisRunner | null = null;
@@ -199,11 +211,14 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   // Checks. The checker is synchronous and may hold the event loop for its whole budget, which
   // is why it runs only now, with the cluster gone.
   let linearizability: LinearizabilityResult | null = null;
+  let violations: FailingCore[] = [];
   let durability: Durability | null = null;
   if (!interrupted && history.length > 0) {
     log(`checking linearizability of ${history.length} operations on ${workload.keys.length} keys`);
     linearizability = checkLinearizability(history, { timeLimitMs: config.checkTimeLimitMs });
     log(`linearizability: ${linearizability.verdict} (${linearizability.elapsedMs.toFixed(0)} ms)`);
+    violations = shrinkViolations(history, linearizability);
+    for (const core of violations) log(`failing set of ${core.key}: ${core.operations.length} operations${core.minimal ? '' : ' (not proven minimal)'}: ${core.explanation}`);
     if (workloadEndMs !== null) {
       durability = workload.durability(history, finalValues);
       problems.push(...durability.problems);
@@ -253,6 +268,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     throughput,
     linearizability,
     linearizable,
+    violations,
     durability,
     lost,
     convergence,
@@ -262,8 +278,13 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     interrupted,
     passed: linearizable === 'yes' && lost === 0 && problems.length === 0,
   };
-  await writeReport(result);
-  log(`report: ${join(outDir, 'report.txt')}`);
+  try {
+    await writeReport(result, { history, roles: roles.history() });
+    log(`report: ${join(outDir, 'report.txt')}, ${join(outDir, 'report.html')}`);
+  } catch (error) {
+    // The verdict stands whatever happens to the files; say what is missing.
+    log(`ERROR: the report could not be written completely: ${(error as Error).message}`);
+  }
   for (const problem of problems) log(`FAIL: ${problem}`);
   // The last line, unprefixed, in the agreed form: scripts grep for it.
   const summary = summaryLine(result);
@@ -271,6 +292,17 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   runLog.write(`${summary}\n`);
   await new Promise<void>((done) => runLog.end(done));
   return result;
+}
+
+/** A small failing set per key found not linearizable, sharing one time budget in key order. */
+function shrinkViolations(history: readonly Operation[], linearizability: LinearizabilityResult): FailingCore[] {
+  const deadlineMs = nowMs() + shrinkTimeLimitMs;
+  const cores: FailingCore[] = [];
+  for (const check of linearizability.perKey) {
+    if (check.verdict !== 'not-linearizable') continue;
+    cores.push(shrinkViolation(history, check, { timeLimitMs: Math.max(0, deadlineMs - nowMs()) }));
+  }
+  return cores;
 }
 
 /** An SDK client for the membership fault and the final member list, over these endpoints. */

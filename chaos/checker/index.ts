@@ -47,3 +47,4 @@ export {
   type RegisterLostWrites,
 } from './lost-writes.js';
 export { parseJepsenLog, type JepsenLogOptions } from './jepsen-log.js';
+export { isClosedSubHistory, shrinkViolation, type FailingCore, type ShrinkOptions } from './failing-core.js';

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseHistoryJsonLines } from '../../chaos/checker/index.js';
 import { chaosConfig } from '../../chaos/options.js';
 import type { ClusterBackend } from '../../chaos/backend.js';
+import type { ReportData } from '../../chaos/report-html.js';
 import { summaryLine, type RunResult } from '../../chaos/report.js';
 import { runChaos } from '../../chaos/run.js';
 
@@ -85,6 +86,15 @@ describe('a chaos run on the process backend', () => {
     expect(report).toMatch(/^event loop delay: worst \d+ ms on n\d \(election timeout \d+ ms\); n1 \d+ ms/m);
     expect(JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8'))).toMatchObject({ passed: true, linearizable: 'yes' });
     for (const id of ['n1', 'n2', 'n3']) expect(existsSync(join(outDir, 'nodes', `${id}.log`))).toBe(true);
+    // report.html embeds every operation and each node's roles as the Status polls saw them.
+    const html = readFileSync(join(outDir, 'report.html'), 'utf8');
+    const data = JSON.parse(/<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)?.[1] ?? 'null') as ReportData;
+    expect(data.ops).toHaveLength(result.ops.total);
+    expect(data.faults.length).toBe(result.faultsInjected);
+    expect(data.roles.map((role) => role.node).sort()).toEqual(['n1', 'n2', 'n3']);
+    expect(data.roles.some((role) => role.spans.some((span) => span.role === 'leader'))).toBe(true);
+    // The kill shows: the killed node stopped answering for a while.
+    expect(data.roles.some((role) => role.spans.some((span) => span.role === 'down'))).toBe(true);
     expect(lines.filter((line) => line.includes('chaos: ') && line.includes('linearizable='))).toHaveLength(1);
     // The summary is the last line of the output, unprefixed, so scripts can grep '^chaos: '.
     expect(lines.at(-1)).toBe(summaryLine(result));
