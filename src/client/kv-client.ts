@@ -6,6 +6,7 @@ import { leaderAddressMetadataKey, leaderIdMetadataKey, refusalMetadataKey } fro
 import { openSnapshotDownload, type SnapshotDownload, type SnapshotOptions } from './snapshot-download.js';
 import { StreamChannel, payloadBytes, streamOperationBytesMax, type StreamKind } from './stream-channel.js';
 import { tlsMismatchHint } from '../shared/tls-hint.js';
+import { txnRequestToWire, txnResultFromWire, type TxnRequest, type TxnResult } from './txn.js';
 import { clientCredentials, type ClientTls } from './client-tls.js';
 import {
   CancelledError,
@@ -218,6 +219,7 @@ type Method =
   | 'delete'
   | 'range'
   | 'compareAndSwap'
+  | 'txn'
   | 'status'
   | 'registerSession'
   | 'sessionLimits'
@@ -382,6 +384,17 @@ export class RaftKvClient {
       previous: response.found ? toKeyValue(response.kv) : null,
       revision: response.modRevision as number,
     };
+  }
+
+  /**
+   * A multi-key transaction: if every compare holds, the success operations run, else the
+   * failure ones, atomically at one revision; each operation sees the writes of those before it.
+   * Exactly-once like every write (a retry is not applied twice). The server refuses more
+   * compares, or operations in a branch, than its --max-txn-ops (InvalidArgumentError).
+   */
+  async txn(request: TxnRequest, options: CallOptions = {}): Promise<TxnResult> {
+    const response = await this.write('txn', txnRequestToWire(request, toBuffer), options);
+    return txnResultFromWire(response, toKeyValue);
   }
 
   /**
@@ -998,7 +1011,7 @@ function isRetryable(code: grpc.status): boolean {
 }
 
 function isWrite(method: Method): boolean {
-  return method === 'put' || method === 'delete' || method === 'compareAndSwap' || method === 'registerSession';
+  return method === 'put' || method === 'delete' || method === 'compareAndSwap' || method === 'txn' || method === 'registerSession';
 }
 
 function isDeadline(error: unknown): boolean {

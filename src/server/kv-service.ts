@@ -26,6 +26,8 @@ import { requestTimeoutMsMax, type NodeConfig } from './config.js';
 import { StaleSessionError, toGrpcError } from './grpc-errors.js';
 import { clusterOperations, removedNodeError } from './cluster-service.js';
 import { kvStreams, type KvStreams } from './kv-stream.js';
+import { txnFromWire, txnResultToWire, type WireTxnRequest } from './txn-wire.js';
+import { txnKeys } from '../kv/index.js';
 import type { PeerDirectory } from './peer-directory.js';
 import type { RaftNode } from './raft-node.js';
 
@@ -52,6 +54,7 @@ export interface KvOperations {
   readonly range: Handler<RangeRequest, unknown>;
   readonly compareAndSwap: Handler<CasRequest, unknown>;
   readonly registerSession: Handler<Record<string, never>, unknown>;
+  readonly txn: Handler<TxnRequest, unknown>;
   /** The Cluster service's SessionLimits change (not carried by the stream). */
   readonly setSessionLimits: Handler<SessionLimitsChange, SessionLimits>;
 }
@@ -91,6 +94,10 @@ export interface CasRequest {
   session: WireSession | null;
 }
 
+export interface TxnRequest extends WireTxnRequest {
+  session: WireSession | null;
+}
+
 interface WireSession {
   clientId: string;
   sequence: number;
@@ -113,7 +120,7 @@ interface WireKeyValue {
  */
 export function kvOperations(deps: KvServiceDeps): KvOperations {
   const { node, stateMachine, config } = deps;
-  const limits = { keyBytesMax: config.limits.keyBytesMax, valueBytesMax: config.limits.valueBytesMax, clientIdBytesMax: 128 };
+  const limits = { keyBytesMax: config.limits.keyBytesMax, valueBytesMax: config.limits.valueBytesMax, clientIdBytesMax: 128, txnOpsMax: config.limits.txnOpsMax };
 
   const header = (): { memberId: string; term: number; revision: number } => ({
     memberId: node.id,
@@ -234,6 +241,16 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       if (result.kind !== 'session-registered') throw new Error(`register-session answered ${result.kind}`);
       return { header: header(), clientId: result.clientId, resultsPerSessionMax: result.limits.resultsPerSessionMax };
     },
+    txn: async (request: TxnRequest, timeoutMs) => {
+      const command = { ...txnFromWire(request, config.limits.rangeLimitMax), ...session(request.session) };
+      validateCommand(command, limits);
+      // Warm the cache while the entry replicates, as a write does.
+      for (const key of txnKeys(command)) stateMachine.get(key).catch(() => undefined);
+      const result = await propose(command, timeoutMs);
+      if (result.kind === 'stale-session') throw staleSessionError(result);
+      if (result.kind !== 'txn') throw new Error(`txn answered ${result.kind}`);
+      return { header: header(), ...txnResultToWire(result) };
+    },
     compareAndSwap: async (request: CasRequest, timeoutMs) => {
       const compare: CasCompare =
         request.compare === 'expectedValue'
@@ -291,6 +308,7 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
     delete: unary('delete', operations.delete),
     range: unary('range', operations.range),
     compareAndSwap: unary('compareAndSwap', operations.compareAndSwap),
+    txn: unary('txn', operations.txn),
     stream: streams.handler,
   };
 
