@@ -14,9 +14,10 @@ export function runCli(args: readonly string[], options: { timeoutMs?: number; e
     const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'cli', 'raftkv.ts'), ...args], {
       cwd: projectRoot,
       env: { ...process.env, ...options.env },
-      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
-    if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+    // Without input, stdin is at its end at once (as with 'ignore').
+    child.stdin.end(options.stdin ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
