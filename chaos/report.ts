@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeViolation, type LinearizabilityResult, type Operation } from './checker/index.js';
+import { describeViolation, type LinearizabilityResult, type Operation, type TxnCheckResult } from './checker/index.js';
 import type { UnexpectedExit } from './backend.js';
 import type { OperationCounts } from './history-recorder.js';
 import { describeLoopDelay, type LoopDelayReport } from './loop-delay-watch.js';
@@ -148,6 +148,8 @@ export interface RunResult {
   /** null when the workload did not run to its end. */
   readonly throughput: Throughput | null;
   readonly linearizability: LinearizabilityResult | null;
+  /** The txn workload's transactions, checked whole (null for other workloads). */
+  readonly txnLinearizability?: TxnCheckResult | null;
   readonly linearizable: LinearizableAnswer;
   readonly durability: Durability | null;
   readonly lost: number;
@@ -236,6 +238,11 @@ export function reportText(result: RunResult): string {
       else if (check.verdict === 'unknown') lines.push(`  ${check.key}: unknown, ${check.reason} (${stats})`);
       else lines.push(describeViolation(check.key, check.violation).split('\n').map((line) => `  ${line}`).join('\n'));
     }
+  }
+  if (result.txnLinearizability !== undefined && result.txnLinearizability !== null) {
+    const txn = result.txnLinearizability;
+    lines.push(`  transactions: ${txn.verdict}, ${txn.components.length} component(s) checked in ${txn.elapsedMs.toFixed(0)} ms (violations are listed under problems)`);
+    for (const component of txn.components) lines.push(`    keys ${component.keys.join(', ')}: ${component.verdict}${component.reason === undefined ? '' : `, ${component.reason}`} (${component.operations} transactions, ${component.searchSteps} steps)`);
   }
   lines.push('');
   lines.push(`lost acknowledged writes: ${result.lost}`);
