@@ -389,11 +389,17 @@ export class RaftKvClient {
   /**
    * A multi-key transaction: if every compare holds, the success operations run, else the
    * failure ones, atomically at one revision; each operation sees the writes of those before it.
-   * Exactly-once like every write (a retry is not applied twice). The server refuses more
+   * Exactly-once like every write (a retry is not applied twice); a read-only one (gets only)
+   * is a linearizable read, without a log entry, and goes where `get` goes. The server refuses more
    * compares, or operations in a branch, than its --max-txn-ops (InvalidArgumentError).
    */
   async txn(request: TxnRequest, options: CallOptions = {}): Promise<TxnResult> {
-    const response = await this.write('txn', txnRequestToWire(request, toBuffer), options);
+    const wire = txnRequestToWire(request, toBuffer);
+    // Read-only (no put or delete in either branch): a linearizable read, served through
+    // ReadIndex without a log entry, under the read policy like get and range; nothing to make
+    // exactly-once, so no session.
+    const readOnly = [...(request.success ?? []), ...(request.failure ?? [])].every((op) => 'get' in op);
+    const response = readOnly ? await this.call('KV', 'txn', wire, options, this.readRoute()) : await this.write('txn', wire, options);
     return txnResultFromWire(response, toKeyValue);
   }
 
@@ -758,7 +764,7 @@ export class RaftKvClient {
         const attemptMs = route.kind === 'endpoint' || change ? remaining : Math.min(remaining, this.attemptTimeoutMs);
         const response = await this.attempt(endpoint, service, method, materialized, attemptMs, options.signal);
         if (route.kind === 'spread') this.cooldowns.delete(endpoint);
-        else if (route.kind === 'cluster' && route.followLeader && isWrite(method)) {
+        else if (route.kind === 'cluster' && route.followLeader && isWrite(method, request)) {
           this.leaderAt = endpoint;
           this.leaderSeenMs = Date.now();
         }
@@ -1010,8 +1016,10 @@ function isRetryable(code: grpc.status): boolean {
   );
 }
 
-function isWrite(method: Method): boolean {
-  return method === 'put' || method === 'delete' || method === 'compareAndSwap' || method === 'txn' || method === 'registerSession';
+function isWrite(method: Method, request: Record<string, unknown>): boolean {
+  // A read-only transaction is sent as a read: without a session (RaftKvClient.txn).
+  if (method === 'txn') return request.session !== undefined;
+  return method === 'put' || method === 'delete' || method === 'compareAndSwap' || method === 'registerSession';
 }
 
 function isDeadline(error: unknown): boolean {

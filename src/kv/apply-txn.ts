@@ -29,7 +29,8 @@ export const txnGetBytesMax = 4 * 1024 * 1024;
  * the same keyspace.
  */
 export async function applyTxn(command: TxnCommand, index: Index, keyspace: TxnKeyspace): Promise<TxnResult> {
-  invariant(Number.isSafeInteger(index) && index > 0, () => `txn apply at invalid index ${index}`);
+  // 0 only for a read-only transaction read before anything was applied (readTxn).
+  invariant(Number.isSafeInteger(index) && index >= 0, () => `txn apply at invalid index ${index}`);
   const succeeded = command.compare.every((compare) => txnCompareHolds(keyspace.read(compare.key), compare));
   const responses: TxnOpResult[] = [];
   for (const op of succeeded ? command.success : command.failure) responses.push(await applyOp(op, index, keyspace));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { applyCommand } from './apply-command.js';
 import { applyTxn, selectorContains, type TxnKeyspace } from './apply-txn.js';
-import { txnKeys, type KeySelector, type TxnCommand } from './txn-command.js';
+import { txnKeys, txnWrites, type KeySelector, type TxnCommand, type TxnResult } from './txn-command.js';
 import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession } from './commands.js';
 import { CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from './key-record.js';
@@ -473,6 +473,43 @@ export class KvStateMachine {
     return { kind: 'command', index: entry.index, term: entry.term, result, replayed: false };
   }
 
+  /**
+   * A read-only transaction (txnWrites false) evaluated without a log entry, as etcd serves one:
+   * every compare and get reads one LevelDB snapshot of the applied state, so it sees one
+   * applied index (the result's revision) and never half of an apply batch. For a linearizable
+   * answer, call it after a ReadIndex barrier (the snapshot is taken after it). Throws
+   * InvalidArgumentError for a transaction that writes.
+   */
+  async readTxn(command: TxnCommand): Promise<TxnResult> {
+    if (txnWrites(command)) throw new InvalidArgumentError('txn', 'read-only (no put or delete)', 'it writes');
+    const view = this.store.snapshot();
+    try {
+      const [appliedBytes, generationBytes] = await this.store.sublevels.smMeta.getMany([smMetaKeys.applied, smMetaKeys.generation], { snapshot: view });
+      const applied = appliedBytes === undefined ? 0 : decodeStored(sublevelNames.smMeta, smMetaKeys.applied, () => decodeLogPosition(appliedBytes)).index;
+      const generation = this.store.generation(
+        generationBytes === undefined ? 0 : decodeStored(sublevelNames.smMeta, smMetaKeys.generation, () => decodeGeneration(generationBytes)),
+      );
+      return await this.reading(generation, async () => {
+        const records = new KeyView();
+        const keys = txnKeys(command);
+        const stored = keys.length === 0 ? [] : await generation.kv.getMany(keys, { snapshot: view });
+        const name = generationSublevelNames(generation.generation).kv;
+        keys.forEach((key, i) => {
+          const value = stored[i];
+          records.load(key, value === undefined ? null : decodeStored(name, key, () => decodeKeyRecord(value)));
+        });
+        const keyspace: TxnKeyspace = {
+          read: (key) => records.read(key),
+          write: () => invariant(false, 'a read-only transaction wrote'),
+          range: (selector, keysMax, bytesMax) => this.rangeInBatch(selector, keysMax, bytesMax, records, generation, view),
+        };
+        return applyTxn(command, applied, keyspace);
+      });
+    } finally {
+      await view.close();
+    }
+  }
+
   /** The outcome of a write its session refuses or replays, or null when it is to be applied. */
   private admitSession(entry: Entry, session: CommandSession | undefined): ApplyOutcome | null {
     if (session === undefined) return null;
@@ -496,9 +533,15 @@ export class KvStateMachine {
    * the two are merged in key order, a written key taking the view's record (null: deleted).
    * Keys read here that a later op writes are loaded into the view by that write.
    */
-  private async rangeInBatch(keys: KeySelector, keysMax: number, bytesMax: number, view: KeyView): Promise<{ kvs: KeyValue[]; more: boolean }> {
+  private async rangeInBatch(
+    keys: KeySelector,
+    keysMax: number,
+    bytesMax: number,
+    view: KeyView,
+    generation: GenerationSublevels = this.current,
+    snapshot?: StoreSnapshot,
+  ): Promise<{ kvs: KeyValue[]; more: boolean }> {
     const overlay = view.writtenIn(keys);
-    const generation = this.current;
     const name = generationSublevelNames(generation.generation).kv;
     const kvs: KeyValue[] = [];
     let bytes = 0;
@@ -519,7 +562,7 @@ export class KvStateMachine {
       return true;
     };
     // Breaking out of the loop closes the iterator.
-    for await (const [storedKey, value] of generation.kv.iterator(rangeBounds(query))) {
+    for await (const [storedKey, value] of generation.kv.iterator({ ...rangeBounds(query), ...(snapshot === undefined ? {} : { snapshot }) })) {
       const key = new Uint8Array(storedKey);
       if (!takeOverlayBelow(key)) return { kvs, more: true };
       const slot = overlay[next];

@@ -27,7 +27,7 @@ import { StaleSessionError, toGrpcError } from './grpc-errors.js';
 import { clusterOperations, removedNodeError } from './cluster-service.js';
 import { kvStreams, type KvStreams } from './kv-stream.js';
 import { txnFromWire, txnResultToWire, type WireTxnRequest } from './txn-wire.js';
-import { txnKeys } from '../kv/index.js';
+import { txnKeys, txnWrites } from '../kv/index.js';
 import type { PeerDirectory } from './peer-directory.js';
 import type { RaftNode } from './raft-node.js';
 
@@ -244,6 +244,12 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     txn: async (request: TxnRequest, timeoutMs) => {
       const command = { ...txnFromWire(request, config.limits.rangeLimitMax), ...session(request.session) };
       validateCommand(command, limits);
+      if (!txnWrites(command)) {
+        // Read-only: served like a linearizable read (ReadIndex), without a log entry, as etcd
+        // does. It changes nothing, so a session has nothing to make exactly-once: it is ignored.
+        await readBarrier('LINEARIZABLE', timeoutMs);
+        return { header: header(), ...txnResultToWire(await stateMachine.readTxn(command)) };
+      }
       // Warm the cache while the entry replicates, as a write does.
       for (const key of txnKeys(command)) stateMachine.get(key).catch(() => undefined);
       const result = await propose(command, timeoutMs);

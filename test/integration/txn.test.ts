@@ -66,6 +66,31 @@ describe('transactions on a 3-node cluster', () => {
     expect((await client.mustGet('f/failed')).modRevision).toBe(result.revision);
   });
 
+  it('serves a read-only transaction on a follower without a log entry (ReadIndex), where a writing one needs the leader', async () => {
+    const written = await client.put('ro/k', 'v');
+    const statuses = await cluster.statuses(client);
+    const follower = statuses.find((s) => s.role === 'follower');
+    const endpoint = cluster.nodes.find((n) => n.id === follower?.id)?.clientAddress;
+    const leaderEndpoint = cluster.nodes.find((n) => n.id === statuses.find((s) => s.role === 'leader')?.id)?.clientAddress;
+    expect(endpoint).toBeDefined();
+    expect(leaderEndpoint).toBeDefined();
+    const pinned = new RaftKvClient({ endpoints: [endpoint as string], pinned: true, timeoutMs: 5000 });
+    try {
+      // The leader's last index: a log entry for the read would move it.
+      const before = (await client.status(leaderEndpoint)).lastIndex;
+      const result = await pinned.txn({ compare: [txnCompare.value('ro/k', 'equal', 'v')], success: [txnOp.get('ro/k')] });
+      expect(result.succeeded).toBe(true);
+      // Linearizable: it sees the write acknowledged before it began.
+      expect(result.revision).toBeGreaterThanOrEqual(written.revision);
+      expect(result.responses[0]).toMatchObject({ get: { kvs: [{ value: Buffer.from('v'), modRevision: written.revision }] } });
+      // No entry was appended for it (nothing else writes meanwhile).
+      expect((await client.status(leaderEndpoint)).lastIndex).toBe(before);
+      await expect(pinned.txn({ success: [txnOp.put('ro/k', 'w')] })).rejects.toThrow(/leader/i);
+    } finally {
+      pinned.close();
+    }
+  });
+
   it('refuses more operations than --max-txn-ops with INVALID_ARGUMENT naming the limit, applying nothing', async () => {
     const tooMany: TxnRequest = { success: Array.from({ length: 5 }, (_, i) => txnOp.put(`limit/${i}`, 'x')) };
     await expect(client.txn(tooMany)).rejects.toThrow(InvalidArgumentError);

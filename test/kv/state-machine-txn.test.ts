@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KvStateMachine, txnCompareHolds, type ApplyOutcome, type Command, type TxnCommand, type TxnCompare, type TxnOp, type TxnResult } from '../../src/kv/index.js';
+import { InvalidArgumentError, KvStateMachine, txnCompareHolds, type ApplyOutcome, type Command, type TxnCommand, type TxnCompare, type TxnOp, type TxnResult } from '../../src/kv/index.js';
 import { bytes, text, useTempStores } from '../storage/temp-stores.js';
 import { commandEntry, entriesFrom, put, register, session } from './kv-helpers.js';
 
@@ -181,5 +181,27 @@ describe('KvStateMachine transactions', () => {
     expect(await oneBatch.keyspaceHash()).toBe(await oneByOne.keyspaceHash());
     const all = await oneBatch.range({ kind: 'prefix', prefix: new Uint8Array() }, 0);
     expect(all.kvs.map((kv) => text(kv.key))).toEqual(['a', 'p/3']);
+  });
+
+  it('evaluates a read-only transaction without a log entry, at the applied index, over one consistent view', async () => {
+    const machine = await freshMachine();
+    await machine.apply(entriesFrom(1, [put('a', '1'), put('p/1', 'x'), put('p/2', 'y')]));
+    const readOnly = txn([version('a', 'equal', 1)], [getKey('a'), getPrefix('p/')], [getKey('missing')]);
+    const reading = machine.readTxn(readOnly);
+    // An apply that starts while the read is under way is not seen by it, not even in part.
+    const applying = machine.apply(entriesFrom(4, [txn([], [putOp('a', '2'), deletePrefix('p/')])]));
+    const [result] = await Promise.all([reading, applying]);
+    expect(result.revision).toBe(3);
+    expect(result.succeeded).toBe(true);
+    expect(gotKeys(result, 0)).toEqual(['a=1']);
+    expect(gotKeys(result, 1)).toEqual(['p/1=x', 'p/2=y']);
+    const after = await machine.readTxn(readOnly);
+    expect(after).toMatchObject({ succeeded: false, revision: 4 });
+    expect(machine.appliedIndex).toBe(4);
+  });
+
+  it('refuses to evaluate a writing transaction outside the log', async () => {
+    const machine = await freshMachine();
+    await expect(machine.readTxn(txn([], [], [putOp('a', '1')]))).rejects.toThrow(InvalidArgumentError);
   });
 });
