@@ -105,7 +105,8 @@ export class TxnWorkload implements Workload {
     const invocations = this.keys.map((key) => context.recorder.invoke(context.process, key));
     const process = context.process;
     try {
-      const result = await context.client.txn({ success: [txnOp.get('t', { prefix: true })] }, { timeoutMs: context.opTimeoutMs });
+      // Through a reader: a read-only transaction is served by whichever node it reaches (ReadIndex).
+      const result = await context.reader().txn({ success: [txnOp.get('t', { prefix: true })] }, { timeoutMs: context.opTimeoutMs });
       const accounts = this.accountsOf(result);
       const completeTime = context.recorder.now();
       this.transactions.push({ process, invokeTime, completeTime, compare: [], writes: [], reads: accounts, outcome: 'ok' });
