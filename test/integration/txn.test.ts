@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, RaftKvClient, txnCompare, txnOp, type TxnRequest } from '../../src/client/index.js';
-import { ProcessCluster, runCli } from './process-cluster.js';
+import { ProcessCluster, projectRoot, runCli } from './process-cluster.js';
 
 /** Multi-key transactions (issue 15) on a 3-node cluster of real processes, through the SDK and the CLI. */
 describe('transactions on a 3-node cluster', () => {
@@ -38,19 +39,19 @@ describe('transactions on a 3-node cluster', () => {
   }
 
   it('moves a unit between two keys atomically through the SDK, on the stream and on unary RPCs', async () => {
-    await client.put('acct/a', '10');
-    await client.put('acct/b', '10');
-    expect(await transfer(client, 'acct/a', 'acct/b')).toBe(true);
+    await client.put('bank/a', '10');
+    await client.put('bank/b', '10');
+    expect(await transfer(client, 'bank/a', 'bank/b')).toBe(true);
     const unary = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 15_000, transport: 'unary' });
     try {
-      expect(await transfer(unary, 'acct/b', 'acct/a')).toBe(true);
-      expect(await transfer(unary, 'acct/b', 'acct/a')).toBe(true);
+      expect(await transfer(unary, 'bank/b', 'bank/a')).toBe(true);
+      expect(await transfer(unary, 'bank/b', 'bank/a')).toBe(true);
     } finally {
       unary.close();
     }
-    const all = await client.txn({ success: [txnOp.get('acct/', { prefix: true })] });
+    const all = await client.txn({ success: [txnOp.get('bank/', { prefix: true })] });
     const got = all.responses[0];
-    expect(got !== undefined && 'get' in got ? got.get.kvs.map((kv) => `${kv.key.toString()}=${kv.value.toString()}`) : null).toEqual(['acct/a=11', 'acct/b=9']);
+    expect(got !== undefined && 'get' in got ? got.get.kvs.map((kv) => `${kv.key.toString()}=${kv.value.toString()}`) : null).toEqual(['bank/a=11', 'bank/b=9']);
   });
 
   it('runs the failure branch when a compare does not hold, and writes nothing else', async () => {
@@ -157,4 +158,13 @@ describe('transactions on a 3-node cluster', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('compare: 5 given (at most 4 per transaction (max-txn-ops))');
   });
+
+  it('runs examples/transfer.ts (the README\'s SDK example) twice, conserving the total', () => {
+    for (const [run, balances] of [[1, 'acct/alice=90 acct/bob=110'], [2, 'acct/alice=80 acct/bob=120']] as const) {
+      const result = spawnSync(process.execPath, ['--import', 'tsx', 'examples/transfer.ts', cluster.endpoints.join(',')], { cwd: projectRoot, encoding: 'utf8', timeout: 30_000 });
+      expect(result.stderr, `run ${run}`).toBe('');
+      expect(result.status).toBe(0);
+      expect(result.stdout).toMatch(new RegExp(`^moved 10 from alice to bob at revision \\d+ \\(attempt 1\\)\n${balances}\n$`));
+    }
+  }, 60_000);
 });
