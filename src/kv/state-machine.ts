@@ -581,15 +581,16 @@ export class KvStateMachine {
   private async readKeys(commands: readonly (Command | null)[]): Promise<KeyView> {
     const view = new KeyView();
     const misses = new Map<string, Uint8Array>();
+    const want = (key: Uint8Array): void => {
+      const id = viewKey(key);
+      const cached = this.cache.get(id);
+      if (cached === undefined) misses.set(id, key);
+      else view.load(key, cached);
+    };
     for (const command of commands) {
       if (command === null) continue;
-      const keys = command.kind === 'txn' ? txnKeys(command) : isKeyCommand(command) ? [command.key] : [];
-      for (const key of keys) {
-        const id = viewKey(key);
-        const cached = this.cache.get(id);
-        if (cached === undefined) misses.set(id, key);
-        else view.load(key, cached);
-      }
+      if (command.kind === 'txn') for (const key of txnKeys(command)) want(key);
+      else if (isKeyCommand(command)) want(command.key);
     }
     if (misses.size === 0) return view;
     const stored = await this.current.kv.getMany([...misses.values()]);
