@@ -16,7 +16,7 @@ export function registerTxnCommand(program: Command): void {
       .description('run a transaction: compares, then the success operations if all hold, else the failure ones (JSON on stdin or --file)')
       .option('--file <path>', 'read the transaction from this file instead of stdin'),
   ).action(async (flags: ClientFlags & { file?: string }) => {
-    const text = flags.file === undefined ? await readStdin() : await readFile(flags.file, 'utf8');
+    const text = flags.file === undefined ? await readStdin() : await readTxnFile(flags.file);
     let request;
     try {
       request = parseTxnJson(text);
@@ -29,6 +29,14 @@ export function registerTxnCommand(program: Command): void {
       out.result(txnJson(result), txnText(result));
     });
   });
+}
+
+async function readTxnFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new CommandFailure(`txn: --file ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 2);
+  }
 }
 
 async function readStdin(): Promise<string> {

@@ -152,6 +152,12 @@ describe('transactions on a 3-node cluster', () => {
     expect(result.stderr).toMatch(message);
   });
 
+  it('refuses a --file it cannot read with exit code 2 naming it', async () => {
+    const result = await runCli(['txn', '--file', join(dir, 'missing.json'), '--endpoints', '127.0.0.1:1']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`raftkv: txn: --file ${join(dir, 'missing.json')}: cannot read it (ENOENT)\n`);
+  });
+
   it('reports an over-limit transaction through the CLI with exit code 2 naming --max-txn-ops', async () => {
     const input = JSON.stringify({ compare: Array.from({ length: 5 }, (_, i) => ({ key: `c${i}`, target: 'version', result: 'equal', value: 0 })) });
     const result = await runCli(['txn', '--endpoints', cluster.endpoints.join(',')], { stdin: input });
