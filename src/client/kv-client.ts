@@ -22,17 +22,9 @@ import {
   UnavailableError,
 } from './errors.js';
 
-/** Keys and values: strings are UTF-8 encoded. */
-export type Bytes = string | Uint8Array;
+import type { Bytes, KeyValue } from './key-value.js';
 
-/** A key as stored. `version` counts writes since the key was created; revisions are log indexes. */
-export interface KeyValue {
-  readonly key: Buffer;
-  readonly value: Buffer;
-  readonly version: number;
-  readonly createRevision: number;
-  readonly modRevision: number;
-}
+export type { Bytes, KeyValue } from './key-value.js';
 
 export type Consistency = 'linearizable' | 'serializable';
 

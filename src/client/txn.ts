@@ -1,6 +1,6 @@
 /** The SDK's transactions (kv.proto Txn): their types, a small builder, and the wire conversions. */
 import { InvalidArgumentError } from './errors.js';
-import type { Bytes, KeyValue } from './kv-client.js';
+import type { Bytes, KeyValue } from './key-value.js';
 
 /** What a compare looks at: the value, or a number (leases do not exist yet: every key's lease is 0). */
 export type TxnCompareTarget = 'value' | 'version' | 'create' | 'mod' | 'lease';

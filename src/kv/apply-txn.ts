@@ -1,5 +1,5 @@
 import type { KeyRecord, KeyValue } from './key-record.js';
-import { txnGetKeysMax, type KeySelector, type TxnCommand, type TxnCompare, type TxnOp, type TxnOpResult, type TxnResult } from './txn-command.js';
+import { txnGetKeysMax, type KeySelector, type TxnBody, type TxnCompare, type TxnOp, type TxnOpResult, type TxnResult } from './txn-command.js';
 import { assertNever, invariant, type Index } from '../raft/index.js';
 import { bytesEqual } from '../shared/binary-codec.js';
 
@@ -28,7 +28,7 @@ export const txnGetBytesMax = 4 * 1024 * 1024;
  * two versions at the same revision. Deterministic: every replica computes the same result from
  * the same keyspace.
  */
-export async function applyTxn(command: TxnCommand, index: Index, keyspace: TxnKeyspace): Promise<TxnResult> {
+export async function applyTxn(command: TxnBody, index: Index, keyspace: TxnKeyspace): Promise<TxnResult> {
   // 0 only for a read-only transaction read before anything was applied (readTxn).
   invariant(Number.isSafeInteger(index) && index >= 0, () => `txn apply at invalid index ${index}`);
   const succeeded = command.compare.every((compare) => txnCompareHolds(keyspace.read(compare.key), compare));

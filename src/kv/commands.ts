@@ -30,7 +30,7 @@ import { sessionLimitNames, validateSessionLimits, type SessionLimits, type Sess
 import { assertNever, type Index } from '../raft/index.js';
 import { clientIdBytesMax } from '../storage/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, utf8Bytes } from '../shared/binary-codec.js';
-import { readTxn, txnOpsFormatMax, txnPayloadBytes, validateTxn, writeTxn, type TxnCommand, type TxnResult } from './txn-command.js';
+import { readTxn, txnOpsFormatMax, txnPayloadBytes, validateTxn, writeTxn, type TxnBody, type TxnResult } from './txn-command.js';
 
 /** Makes a write exactly-once (Raft thesis §6.3; proto Session). */
 export interface CommandSession {
@@ -87,6 +87,9 @@ export interface SetSessionLimitsCommand {
   readonly limits: SessionLimitsChange;
   readonly onlyIfUnset: boolean;
 }
+
+/** A multi-key transaction (txn-command.ts), exactly-once with a session like a key command. */
+export type TxnCommand = TxnBody & { readonly session?: CommandSession };
 
 /** A replicated command. */
 export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand;

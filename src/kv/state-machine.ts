@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { applyCommand } from './apply-command.js';
 import { applyTxn, selectorContains, type TxnKeyspace } from './apply-txn.js';
-import { txnKeys, txnWrites, type KeySelector, type TxnCommand, type TxnResult } from './txn-command.js';
-import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession } from './commands.js';
+import { txnKeys, txnWrites, type KeySelector, type TxnResult } from './txn-command.js';
+import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession, type TxnCommand } from './commands.js';
 import { CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from './key-record.js';
 import { KeyCache } from './key-cache.js';

@@ -18,7 +18,6 @@ import type { Index } from '../raft/index.js';
 import { assertNever } from '../raft/index.js';
 import { BinaryDecodeError, type ByteReader, type ByteWriter } from '../shared/binary-codec.js';
 import { InvalidArgumentError } from './errors.js';
-import type { CommandSession, PutResult } from './commands.js';
 import type { KeyValue } from './key-record.js';
 
 /** What a compare looks at. There are no leases yet: every key's lease is 0. */
@@ -48,17 +47,18 @@ export type TxnOp =
   /** `limit` 0 means rangeKeysMax. */
   | { readonly kind: 'get'; readonly keys: KeySelector; readonly limit: number };
 
-export interface TxnCommand {
+/** A transaction without its session (commands.ts's TxnCommand adds it). */
+export interface TxnBody {
   readonly kind: 'txn';
   readonly compare: readonly TxnCompare[];
   readonly success: readonly TxnOp[];
   readonly failure: readonly TxnOp[];
-  readonly session?: CommandSession;
 }
 
 /** The result of one operation, in the order of the branch that ran. */
 export type TxnOpResult =
-  | PutResult
+  /** As a put's result (commands.ts PutResult). */
+  | { readonly kind: 'put'; readonly version: number; readonly modRevision: Index }
   | { readonly kind: 'delete-range'; readonly deleted: number }
   | { readonly kind: 'get'; readonly kvs: readonly KeyValue[]; readonly more: boolean };
 
@@ -87,12 +87,12 @@ export interface TxnLimits {
 }
 
 /** Whether the transaction writes anything in either branch. */
-export function txnWrites(command: TxnCommand): boolean {
+export function txnWrites(command: TxnBody): boolean {
   return [...command.success, ...command.failure].some((op) => op.kind !== 'get');
 }
 
 /** Every single key the transaction names (compares, puts, single-key deletes and gets), for the apply's prefetch. */
-export function txnKeys(command: TxnCommand): Uint8Array[] {
+export function txnKeys(command: TxnBody): Uint8Array[] {
   const keys = command.compare.map((compare) => compare.key);
   for (const op of [...command.success, ...command.failure]) {
     if (op.kind === 'put') keys.push(op.key);
@@ -102,7 +102,7 @@ export function txnKeys(command: TxnCommand): Uint8Array[] {
 }
 
 /** Throws InvalidArgumentError naming the first field that breaks `limits` or a rule. */
-export function validateTxn(command: TxnCommand, limits: TxnLimits): void {
+export function validateTxn(command: TxnBody, limits: TxnLimits): void {
   for (const [field, list] of [['compare', command.compare], ['success', command.success], ['failure', command.failure]] as const) {
     if (list.length > limits.txnOpsMax) {
       throw new InvalidArgumentError(field, `at most ${limits.txnOpsMax} per transaction (max-txn-ops)`, `${list.length} given`);
@@ -170,7 +170,7 @@ function validateSelector(field: string, keys: KeySelector, keyBytesMax: number)
 }
 
 /** The bytes of the transaction after the session (see the file comment). */
-export function writeTxn(writer: ByteWriter, command: TxnCommand): void {
+export function writeTxn(writer: ByteWriter, command: TxnBody): void {
   writer.u16(command.compare.length);
   for (const compare of command.compare) {
     writer.bytes(compare.key, 'u16').u8(targetByte[compare.target]).u8(resultByte[compare.result]);
@@ -184,7 +184,7 @@ export function writeTxn(writer: ByteWriter, command: TxnCommand): void {
 }
 
 /** The transaction after the session; throws BinaryDecodeError on bytes writeTxn cannot have written. */
-export function readTxn(reader: ByteReader, formatLimits: { readonly keyBytesMax: number; readonly valueBytesMax: number }): Omit<TxnCommand, 'session'> {
+export function readTxn(reader: ByteReader, formatLimits: { readonly keyBytesMax: number; readonly valueBytesMax: number }): TxnBody {
   const compare: TxnCompare[] = [];
   const compares = reader.u16('compare count');
   for (let i = 0; i < compares; i++) {
@@ -207,7 +207,7 @@ export function readTxn(reader: ByteReader, formatLimits: { readonly keyBytesMax
 }
 
 /** The bytes of the transaction's keys and values, for sizing the encoder's buffer. */
-export function txnPayloadBytes(command: TxnCommand): number {
+export function txnPayloadBytes(command: TxnBody): number {
   let bytes = 0;
   for (const compare of command.compare) bytes += 16 + compare.key.byteLength + (compare.target === 'value' ? compare.value.byteLength : 0);
   for (const op of [...command.success, ...command.failure]) {
