@@ -16,6 +16,8 @@ export interface TxnKeyspace {
    * keys and values (at least one key), with `more` when more matched.
    */
   range(keys: KeySelector, keysMax: number, bytesMax: number): Promise<{ readonly kvs: readonly KeyValue[]; readonly more: boolean }>;
+  /** Every present key of `keys`, in key order, without their values (what a delete needs). */
+  rangeKeys(keys: KeySelector): Promise<readonly Uint8Array[]>;
 }
 
 /** The most key and value bytes one get inside a transaction returns (as a Range's rangeBytesMax). */
@@ -100,9 +102,9 @@ async function applyOp(op: TxnOp, index: Index, keyspace: TxnKeyspace): Promise<
         return { kind: 'delete-range', deleted: present ? 1 : 0 };
       }
       // Every key of the range, however many: a delete is not cut short (etcd's DeleteRange).
-      const { kvs } = await keyspace.range(op.keys, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
-      for (const kv of kvs) keyspace.write(kv.key, null);
-      return { kind: 'delete-range', deleted: kvs.length };
+      const keys = await keyspace.rangeKeys(op.keys);
+      for (const key of keys) keyspace.write(key, null);
+      return { kind: 'delete-range', deleted: keys.length };
     }
     case 'get': {
       if (op.keys.kind === 'key') {

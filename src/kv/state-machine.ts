@@ -14,7 +14,7 @@ import { loadSessionLimits, loadSessions, sessionOperations } from './session-st
 import type { SessionLimits } from './session-limits.js';
 import { SessionTable } from './sessions.js';
 import { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes } from './snapshot-format.js';
-import { assertNever, invariant, type Entry, type Index, type LogPosition, type SnapshotMeta, type Term } from '../raft/index.js';
+import { InvariantError, assertNever, invariant, type Entry, type Index, type LogPosition, type SnapshotMeta, type Term } from '../raft/index.js';
 import {
   decodeLogPosition,
   decodeStored,
@@ -467,6 +467,7 @@ export class KvStateMachine {
       read: (key) => view.read(key),
       write: (key, record) => view.write(key, record),
       range: (keys, keysMax, bytesMax) => this.rangeInBatch(keys, keysMax, bytesMax, view),
+      rangeKeys: async (keys) => (await this.rangeInBatch(keys, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, view, this.current, undefined, true)).kvs.map((kv) => kv.key),
     };
     const result = await applyTxn(command, entry.index, keyspace);
     if (command.session !== undefined) this.sessions.record(command.session, result);
@@ -502,6 +503,9 @@ export class KvStateMachine {
           read: (key) => records.read(key),
           write: () => invariant(false, 'a read-only transaction wrote'),
           range: (selector, keysMax, bytesMax) => this.rangeInBatch(selector, keysMax, bytesMax, records, generation, view),
+          rangeKeys: () => {
+            throw new InvariantError('a read-only transaction deleted');
+          },
         };
         return applyTxn(command, applied, keyspace);
       });
@@ -540,6 +544,8 @@ export class KvStateMachine {
     view: KeyView,
     generation: GenerationSublevels = this.current,
     snapshot?: StoreSnapshot,
+    /** Only the keys matter (a delete): stored values are not read, and kvs carry keyOnlyRecord's fields. */
+    keysOnly = false,
   ): Promise<{ kvs: KeyValue[]; more: boolean }> {
     const overlay = view.writtenIn(keys);
     const name = generationSublevelNames(generation.generation).kv;
@@ -562,14 +568,15 @@ export class KvStateMachine {
       return true;
     };
     // Breaking out of the loop closes the iterator.
-    for await (const [storedKey, value] of generation.kv.iterator({ ...rangeBounds(query), ...(snapshot === undefined ? {} : { snapshot }) })) {
+    const options = { ...rangeBounds(query), ...(snapshot === undefined ? {} : { snapshot }), ...(keysOnly ? { values: false } : {}) };
+    for await (const [storedKey, value] of generation.kv.iterator(options)) {
       const key = new Uint8Array(storedKey);
       if (!takeOverlayBelow(key)) return { kvs, more: true };
       const slot = overlay[next];
       if (slot !== undefined && Buffer.compare(slot.key, key) === 0) {
         next++;
         if (slot.record !== null && !take(slot.key, slot.record)) return { kvs, more: true };
-      } else if (!take(key, decodeStored(name, key, () => decodeKeyRecord(value)))) {
+      } else if (!take(key, keysOnly ? keyOnlyRecord : decodeStored(name, key, () => decodeKeyRecord(value)))) {
         return { kvs, more: true };
       }
     }
@@ -722,6 +729,9 @@ function decodeCommitted(entry: Entry): Command | null {
     throw new CorruptCommittedEntryError(entry.index, entry.term, { cause: error });
   }
 }
+
+/** What a keys-only range gives for a stored key's record: its value was not read. */
+const keyOnlyRecord: KeyRecord = { value: new Uint8Array(), version: 0, createRevision: 0, modRevision: 0 };
 
 /** The smallest key sorting after `key`. */
 function keyAfter(key: Uint8Array): Uint8Array {
