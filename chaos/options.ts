@@ -122,7 +122,8 @@ export const usage = `usage: npm run chaos -- --backend docker|process --nodes 3
   --clients N              concurrent clients, 1..64 (default 5)
   --seed S                 integer 0..4294967295 (default: random, printed)
   --out DIR                history, node logs and report (default: a new temp directory)
-  --workload NAME          register (get/put/cas) or append (default register)
+  --workload NAME          register (get/put/cas), append, or txn (transfers between accounts in
+                           multi-key transactions; --keys accounts, at least 2) (default register)
   --keys N                 keys the clients share, 1..1000 (default 8)
   --rate N                 steps per second per client, 1..1000 (default 20)
   --min-ops N              fail below this many completed ops (default max(20, duration x clients))
@@ -198,6 +199,8 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
     const workload = str(values, 'workload') ?? 'register';
     const workloadName = workloadNames.find((name) => name === workload);
     if (workloadName === undefined) throw new FlagError('workload', `must be one of ${workloadNames.join(', ')}, got "${workload}"`);
+    const keys = integer(values, 'keys', 8, 1, 1000);
+    if (workloadName === 'txn' && keys < 2) throw new FlagError('keys', `the txn workload moves units between accounts: at least 2, got ${keys}`);
     const recoveryMs = integer(values, 'recovery', 5, 1, 600) * 1000;
     if (recoveryMs + 2000 >= durationMs) throw new FlagError('recovery', `must leave room for faults: ${recoveryMs / 1000} s of a ${durationMs / 1000} s run`);
     const [holdMin, holdMax] = range(values, 'hold', [2, 5], 1, 600);
@@ -218,7 +221,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
         seed,
         outDir,
         workload: workloadName,
-        keys: integer(values, 'keys', 8, 1, 1000),
+        keys,
         ratePerClient: integer(values, 'rate', 20, 1, 1000),
         minOps: integer(values, 'min-ops', defaultMinOps(durationMs, clients), 0, 1_000_000_000),
         recoveryMs,

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeOperation, describeViolation, type FailingCore, type LinearizabilityResult, type Operation } from './checker/index.js';
+import { describeOperation, describeViolation, type FailingCore, type LinearizabilityResult, type Operation, type TxnCheckResult } from './checker/index.js';
 import type { UnexpectedExit } from './backend.js';
 import type { OperationCounts } from './history-recorder.js';
 import { describeLoopDelay, type LoopDelayReport } from './loop-delay-watch.js';
@@ -150,6 +150,8 @@ export interface RunResult {
   /** null when the workload did not run to its end. */
   readonly throughput: Throughput | null;
   readonly linearizability: LinearizabilityResult | null;
+  /** The txn workload's transactions, checked whole (null for other workloads). */
+  readonly txnLinearizability?: TxnCheckResult | null;
   readonly linearizable: LinearizableAnswer;
   /** Per key found not linearizable, a small failing set of its operations and why (report.html marks them). */
   readonly violations: readonly FailingCore[];
@@ -245,6 +247,11 @@ export function reportText(result: RunResult): string {
     lines.push(`  failing set of ${JSON.stringify(core.key)}: ${core.operations.length} operations${core.minimal ? ', none can be dropped' : ', small, not proven minimal'} (report.html marks them)`);
     lines.push(`    ${core.explanation}`);
     for (const { index, operation } of core.operations) lines.push(`    #${index} ${describeOperation(operation)}${index === core.blocked.index ? '  <- stuck' : ''}`);
+  }
+  if (result.txnLinearizability !== undefined && result.txnLinearizability !== null) {
+    const txn = result.txnLinearizability;
+    lines.push(`  transactions: ${txn.verdict}, ${txn.components.length} component(s) checked in ${txn.elapsedMs.toFixed(0)} ms (violations are listed under problems)`);
+    for (const component of txn.components) lines.push(`    keys ${component.keys.join(', ')}: ${component.verdict}${component.reason === undefined ? '' : `, ${component.reason}`} (${component.operations} transactions, ${component.searchSteps} steps)`);
   }
   lines.push('');
   lines.push(`lost acknowledged writes: ${result.lost}`);

@@ -15,11 +15,23 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RaftKvClient, type ClientTls } from '../src/client/index.js';
-import { checkLinearizability, shrinkViolation, writeHistoryFile, type FailingCore, type LinearizabilityResult, type Operation, type RegisterValue } from './checker/index.js';
+import {
+  checkLinearizability,
+  checkTxnLinearizability,
+  describeTxnViolation,
+  shrinkViolation,
+  writeHistoryFile,
+  type FailingCore,
+  type LinearizabilityResult,
+  type Operation,
+  type RegisterValue,
+  type TxnCheckResult,
+} from './checker/index.js';
 import type { ClusterBackend } from './backend.js';
 import { ClusterObserver } from './cluster-observer.js';
 import { completedCount, describeCounts, HistoryRecorder } from './history-recorder.js';
@@ -36,6 +48,7 @@ import { AbortedError, nowMs, sleep, waitUntil } from './wait.js';
 import { AppendWorkload } from './workloads/append.js';
 import { WorkloadDriver } from './workloads/driver.js';
 import { RegisterWorkload } from './workloads/register.js';
+import { TxnWorkload } from './workloads/txn.js';
 import type { Durability, Workload } from './workloads/workload.js';
 
 export interface RunIo {
@@ -67,7 +80,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   const signal = io.signal;
   const problems: string[] = [];
   const recorder = new HistoryRecorder(clock);
-  const workload: Workload = config.workload === 'append' ? new AppendWorkload({ keys: config.keys }) : new RegisterWorkload({ keys: config.keys });
+  const workload: Workload = newWorkload(config);
   const electionTimeoutMs = config.tickMs * config.electionTicks;
 
   log(
@@ -224,8 +237,24 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
       problems.push(...durability.problems);
     }
   }
-  const linearizable: LinearizableAnswer =
+  // The txn workload's transactions, checked whole (the register check above sees their per-key projection).
+  let txnLinearizability: TxnCheckResult | null = null;
+  if (workload instanceof TxnWorkload && !interrupted && workload.history().length > 0) {
+    const transactions = workload.history();
+    await writeFile(join(outDir, 'txn-history.jsonl'), transactions.map((op) => `${JSON.stringify(op)}\n`).join(''), 'utf8');
+    log(`checking linearizability of ${transactions.length} transactions`);
+    txnLinearizability = checkTxnLinearizability(transactions, { timeLimitMs: config.checkTimeLimitMs });
+    log(`transactions: ${txnLinearizability.verdict} (${txnLinearizability.components.length} component(s), ${txnLinearizability.elapsedMs.toFixed(0)} ms)`);
+    for (const component of txnLinearizability.components) {
+      if (component.verdict === 'not-linearizable') problems.push(describeTxnViolation(transactions, component));
+      if (component.verdict === 'unknown') problems.push(`the transaction check of keys ${component.keys.join(', ')} ran out of budget (${component.reason ?? 'unknown'})`);
+    }
+  }
+  const registerAnswer: LinearizableAnswer =
     linearizability === null ? 'unknown' : linearizability.verdict === 'linearizable' ? 'yes' : linearizability.verdict === 'not-linearizable' ? 'no' : 'unknown';
+  const txnAnswer: LinearizableAnswer =
+    txnLinearizability === null ? 'yes' : txnLinearizability.verdict === 'linearizable' ? 'yes' : txnLinearizability.verdict === 'not-linearizable' ? 'no' : 'unknown';
+  const linearizable: LinearizableAnswer = registerAnswer === 'no' || txnAnswer === 'no' ? 'no' : registerAnswer === 'unknown' || txnAnswer === 'unknown' ? 'unknown' : 'yes';
 
   // Guards.
   const faults = runner?.records ?? [];
@@ -267,6 +296,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     ops: { total: history.length, completed, counts: recorder.counts(), recoveredPerClient, errors: driver?.errors() ?? {} },
     throughput,
     linearizability,
+    txnLinearizability,
     linearizable,
     violations,
     durability,
@@ -303,6 +333,22 @@ function shrinkViolations(history: readonly Operation[], linearizability: Linear
     cores.push(shrinkViolation(history, check, { timeLimitMs: Math.max(0, deadlineMs - nowMs()) }));
   }
   return cores;
+}
+
+/** The workload `config` names. */
+function newWorkload(config: ChaosConfig): Workload {
+  switch (config.workload) {
+    case 'register':
+      return new RegisterWorkload({ keys: config.keys });
+    case 'append':
+      return new AppendWorkload({ keys: config.keys });
+    case 'txn':
+      return new TxnWorkload({ accounts: config.keys });
+    default: {
+      const unknown: never = config.workload;
+      throw new Error(`unknown workload ${String(unknown)}`);
+    }
+  }
 }
 
 /** An SDK client for the membership fault and the final member list, over these endpoints. */

@@ -16,6 +16,7 @@ import { errorLine } from './output.js';
 import { registerRecoverCommand } from './recover-command.js';
 import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerStartCommand } from './start-command.js';
+import { registerTxnCommand } from './txn-command.js';
 
 // grpc-js passes the host it dials as the TLS server name, and Node warns (DEP0123) whenever that
 // host is an IP address, as node and cluster addresses usually are. The certificates name their
@@ -36,6 +37,7 @@ const program = new Command('raftkv')
 registerStartCommand(program);
 registerClusterCommand(program);
 registerClientCommands(program);
+registerTxnCommand(program);
 registerMemberCommands(program);
 registerBenchCommand(program);
 registerSnapshotCommand(program);

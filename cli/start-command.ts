@@ -33,6 +33,7 @@ export function registerStartCommand(program: Command): void {
     .option('--value-bytes-max <n>', 'largest value')
     .option('--request-bytes-max <n>', 'largest request')
     .option('--pending-proposals-max <n>', 'writes waiting to commit before RESOURCE_EXHAUSTED')
+    .option('--max-txn-ops <n>', 'compares, and operations per branch, of one transaction (default 128, as etcd; up to 65535)')
     .option('--snapshot-entries <n>', 'snapshot and compact the log every n applied entries (default 10000)')
     .option('--snapshot-log-bytes <n>', 'or every n bytes of log written (default 67108864)')
     .option('--snapshot-retain-entries <n>', 'entries kept below a snapshot for followers a little behind (default 5000)')

@@ -1,6 +1,7 @@
 /**
  * The chaos harness's checkers: linearizability of register histories (per key, Wing–Gong with
- * memoization), lost acknowledged writes, and the history formats they read.
+ * memoization) and of multi-key transaction histories (per connected component of keys), lost
+ * acknowledged writes, and the history formats they read.
  */
 export {
   assertWellFormedHistory,
@@ -48,3 +49,5 @@ export {
 } from './lost-writes.js';
 export { parseJepsenLog, type JepsenLogOptions } from './jepsen-log.js';
 export { isClosedSubHistory, shrinkViolation, type FailingCore, type ShrinkOptions } from './failing-core.js';
+export { compareHolds as txnModelCompareHolds, describeTxnOperation, nextTxnState, txnOperationKeys, type TxnKeyState, type TxnModelCompare, type TxnOperation, type TxnState } from './txn-model.js';
+export { checkTxnLinearizability, describeTxnViolation, txnComponents, type TxnCheckOptions, type TxnCheckResult, type TxnComponentCheck, type TxnVerdict } from './txn-linearizability.js';

@@ -6,6 +6,7 @@ import { leaderAddressMetadataKey, leaderIdMetadataKey, refusalMetadataKey } fro
 import { openSnapshotDownload, type SnapshotDownload, type SnapshotOptions } from './snapshot-download.js';
 import { StreamChannel, payloadBytes, streamOperationBytesMax, type StreamKind } from './stream-channel.js';
 import { tlsMismatchHint } from '../shared/tls-hint.js';
+import { txnRequestToWire, txnResultFromWire, type TxnRequest, type TxnResult } from './txn.js';
 import { clientCredentials, type ClientTls } from './client-tls.js';
 import {
   CancelledError,
@@ -21,17 +22,9 @@ import {
   UnavailableError,
 } from './errors.js';
 
-/** Keys and values: strings are UTF-8 encoded. */
-export type Bytes = string | Uint8Array;
+import type { Bytes, KeyValue } from './key-value.js';
 
-/** A key as stored. `version` counts writes since the key was created; revisions are log indexes. */
-export interface KeyValue {
-  readonly key: Buffer;
-  readonly value: Buffer;
-  readonly version: number;
-  readonly createRevision: number;
-  readonly modRevision: number;
-}
+export type { Bytes, KeyValue } from './key-value.js';
 
 export type Consistency = 'linearizable' | 'serializable';
 
@@ -224,6 +217,7 @@ type Method =
   | 'delete'
   | 'range'
   | 'compareAndSwap'
+  | 'txn'
   | 'status'
   | 'registerSession'
   | 'sessionLimits'
@@ -388,6 +382,23 @@ export class RaftKvClient {
       previous: response.found ? toKeyValue(response.kv) : null,
       revision: response.modRevision as number,
     };
+  }
+
+  /**
+   * A multi-key transaction: if every compare holds, the success operations run, else the
+   * failure ones, atomically at one revision; each operation sees the writes of those before it.
+   * Exactly-once like every write (a retry is not applied twice); a read-only one (gets only)
+   * is a linearizable read, without a log entry, and goes where `get` goes. The server refuses more
+   * compares, or operations in a branch, than its --max-txn-ops (InvalidArgumentError).
+   */
+  async txn(request: TxnRequest, options: CallOptions = {}): Promise<TxnResult> {
+    const wire = txnRequestToWire(request, toBuffer);
+    // Read-only (no put or delete in either branch): a linearizable read, served through
+    // ReadIndex without a log entry, under the read policy like get and range; nothing to make
+    // exactly-once, so no session.
+    const readOnly = [...(request.success ?? []), ...(request.failure ?? [])].every((op) => 'get' in op);
+    const response = readOnly ? await this.call('KV', 'txn', wire, options, this.readRoute()) : await this.write('txn', wire, options);
+    return txnResultFromWire(response, toKeyValue);
   }
 
   /**
@@ -751,7 +762,7 @@ export class RaftKvClient {
         const attemptMs = route.kind === 'endpoint' || change ? remaining : Math.min(remaining, this.attemptTimeoutMs);
         const response = await this.attempt(endpoint, service, method, materialized, attemptMs, options.signal);
         if (route.kind === 'spread') this.cooldowns.delete(endpoint);
-        else if (route.kind === 'cluster' && route.followLeader && isWrite(method)) {
+        else if (route.kind === 'cluster' && route.followLeader && isWrite(method, request)) {
           this.leaderAt = endpoint;
           this.leaderSeenMs = Date.now();
         }
@@ -1003,7 +1014,9 @@ function isRetryable(code: grpc.status): boolean {
   );
 }
 
-function isWrite(method: Method): boolean {
+function isWrite(method: Method, request: Record<string, unknown>): boolean {
+  // A read-only transaction is sent as a read: without a session (RaftKvClient.txn).
+  if (method === 'txn') return request.session !== undefined;
   return method === 'put' || method === 'delete' || method === 'compareAndSwap' || method === 'registerSession';
 }
 

@@ -3,7 +3,7 @@ import type { WireStreamResult } from '../shared/kv-stream-wire.js';
 import { leaderAddressMetadataKey, leaderIdMetadataKey } from './metadata-keys.js';
 
 /** The KV operations the stream carries, by their oneof names in kv.proto. */
-export type StreamKind = 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap' | 'registerSession';
+export type StreamKind = 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap' | 'registerSession' | 'txn';
 
 interface Pending {
   readonly kind: StreamKind;

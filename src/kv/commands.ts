@@ -3,8 +3,8 @@
  *
  * Encoding, version 2 (integers big-endian):
  *
- *   format u8 = 2 | kind u8 (1 put, 2 delete, 3 cas, 4 register-session, 5 set-session-limits)
- *   put, delete, cas:
+ *   format u8 = 2 | kind u8 (1 put, 2 delete, 3 cas, 4 register-session, 5 set-session-limits, 6 txn)
+ *   put, delete, cas, txn:
  *     has-session u8 (0/1) [session: clientId u8 length + UTF-8 | sequence u64 | ackedSequence u64]
  *     key: u16 length + bytes
  *     put:  value u32 length + bytes
@@ -12,6 +12,7 @@
  *           action u8 (1 put: value u32 length + bytes, 2 delete)
  *   register-session: nothing more
  *   set-session-limits: only-if-unset u8 (0/1) | one u64 per limit, in sessionLimitNames order (0: unchanged)
+ *   txn: has-session u8 [session] | the transaction as txn-command.ts lays it out (no key of its own)
  *
  * Version 1, written before sessions were registered through the log, has the same layout for
  * put, delete and cas, and no other kinds. Its sessions were created implicitly by a client's
@@ -29,6 +30,7 @@ import { sessionLimitNames, validateSessionLimits, type SessionLimits, type Sess
 import { assertNever, type Index } from '../raft/index.js';
 import { clientIdBytesMax } from '../storage/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, utf8Bytes } from '../shared/binary-codec.js';
+import { readTxn, txnOpsFormatMax, txnPayloadBytes, validateTxn, writeTxn, type TxnBody, type TxnResult } from './txn-command.js';
 
 /** Makes a write exactly-once (Raft thesis §6.3; proto Session). */
 export interface CommandSession {
@@ -86,8 +88,11 @@ export interface SetSessionLimitsCommand {
   readonly onlyIfUnset: boolean;
 }
 
+/** A multi-key transaction (txn-command.ts), exactly-once with a session like a key command. */
+export type TxnCommand = TxnBody & { readonly session?: CommandSession };
+
 /** A replicated command. */
-export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand;
+export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand;
 
 /** Whether `command` writes a key (and may carry a session). */
 export function isKeyCommand(command: Command): command is KeyCommand {
@@ -117,7 +122,7 @@ export interface CasResult {
 }
 
 /** The result of a command that was applied: what a session remembers for retries. */
-export type AppliedResult = PutResult | DeleteResult | CasResult;
+export type AppliedResult = PutResult | DeleteResult | CasResult | TxnResult;
 
 /**
  * Why a write with a session was refused. This attempt was never applied; what an earlier
@@ -162,6 +167,8 @@ export interface CommandLimits {
   readonly keyBytesMax: number;
   readonly valueBytesMax: number;
   readonly clientIdBytesMax: number;
+  /** Compares, and operations per branch, of one transaction (`--max-txn-ops`); absent: txnOpsFormatMax. */
+  readonly txnOpsMax?: number;
 }
 
 /** The most the encoding carries (the widths of its length prefixes, and a sane value cap). */
@@ -193,6 +200,10 @@ export function validateCommand(command: Command, limits: CommandLimits): void {
         throw new InvalidArgumentError('sessionLimits', 'at least one limit', 'none given');
       }
       validateSessionLimits(command.limits);
+      return;
+    case 'txn':
+      validateTxn(command, { keyBytesMax: limits.keyBytesMax, valueBytesMax: limits.valueBytesMax, txnOpsMax: limits.txnOpsMax ?? txnOpsFormatMax });
+      if (command.session !== undefined) validateSession(command.session, limits);
       return;
     case 'put':
     case 'delete':
@@ -228,11 +239,15 @@ export function encodeCommand(command: Command): Uint8Array {
   }
   // Nothing writes format 1 any more: a command carrying its implicit session cannot be encoded.
   if (command.session?.implicit === true) throw new InvalidArgumentError('session.implicit', 'format 1 only, no longer written', 'set');
-  const writer = new ByteWriter(32 + command.key.byteLength + valueBytes(command));
-  writer.u8(formatVersion).u8(kindByte[command.kind]).u8(command.session === undefined ? 0 : 1);
-  if (command.session !== undefined) {
-    writer.string(command.session.clientId, 'u8').u64(command.session.sequence).u64(command.session.ackedSequence);
+  if (command.kind === 'txn') {
+    const writer = new ByteWriter(32 + txnPayloadBytes(command)).u8(formatVersion).u8(kindByte[command.kind]);
+    writeSession(writer, command.session);
+    writeTxn(writer, command);
+    return writer.finish();
   }
+  const writer = new ByteWriter(32 + command.key.byteLength + valueBytes(command));
+  writer.u8(formatVersion).u8(kindByte[command.kind]);
+  writeSession(writer, command.session);
   writer.bytes(command.key, 'u16');
   switch (command.kind) {
     case 'put':
@@ -266,7 +281,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
 const formatVersion = 2;
 /** Format 1: put, delete and cas only, sessions created implicitly (see the file comment). */
 const implicitSessionsFormatVersion = 1;
-const kindByte = { put: 1, delete: 2, cas: 3, 'register-session': 4, 'set-session-limits': 5 } as const satisfies Record<Command['kind'], number>;
+const kindByte = { put: 1, delete: 2, cas: 3, 'register-session': 4, 'set-session-limits': 5, txn: 6 } as const satisfies Record<Command['kind'], number>;
 
 function readCommand(reader: ByteReader): Command {
   const version = reader.u8('format version');
@@ -290,6 +305,11 @@ function readCommand(reader: ByteReader): Command {
     return { kind: 'set-session-limits', limits, onlyIfUnset };
   }
   const session = reader.boolean('has session') ? readSession(reader, version === implicitSessionsFormatVersion) : undefined;
+  if (kind === kindByte.txn) {
+    const txn = readTxn(reader, commandFormatLimits);
+    reader.end('command');
+    return session === undefined ? txn : { ...txn, session };
+  }
   const key = reader.bytes('u16', commandFormatLimits.keyBytesMax, 'key');
   let command: KeyCommand;
   switch (kind) {
@@ -307,6 +327,11 @@ function readCommand(reader: ByteReader): Command {
   }
   reader.end('command');
   return session === undefined ? command : { ...command, session };
+}
+
+function writeSession(writer: ByteWriter, session: CommandSession | undefined): void {
+  writer.u8(session === undefined ? 0 : 1);
+  if (session !== undefined) writer.string(session.clientId, 'u8').u64(session.sequence).u64(session.ackedSequence);
 }
 
 function readSession(reader: ByteReader, implicit: boolean): CommandSession {

@@ -22,8 +22,13 @@ export type {
   SetSessionLimitsCommand,
   StaleReason,
   StaleSessionResult,
+  TxnCommand,
 } from './commands.js';
 export { applyCommand, compareHolds } from './apply-command.js';
+export { applyTxn, selectorContains, txnCompareHolds, txnGetBytesMax } from './apply-txn.js';
+export type { TxnKeyspace } from './apply-txn.js';
+export { defaultTxnOpsMax, txnGetKeysMax, txnKeys, txnOpsFormatMax, txnWrites, validateTxn } from './txn-command.js';
+export type { KeySelector, TxnBody, TxnCompare, TxnCompareResult, TxnCompareTarget, TxnLimits, TxnOp, TxnOpResult, TxnResult } from './txn-command.js';
 export type { CommandEffect } from './apply-command.js';
 export type { KeyRecord, KeyValue } from './key-record.js';
 export { SessionTable } from './sessions.js';

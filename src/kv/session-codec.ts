@@ -8,9 +8,13 @@
  *              put (1):    version u64 | modRevision u64
  *              delete (2): deleted u8
  *              cas (3):    succeeded u8 | modRevision u64 | has-previous u8 | [KeyRecord, u32 length + bytes]
+ *              txn (4):    succeeded u8 | revision u64 | response count u32 | per response: kind u8, then
+ *                            put (1): version u64 | modRevision u64;  delete-range (2): deleted u64;
+ *                            get (3): more u8 | kv count u32 | per kv: key u16 length + bytes | KeyRecord, u32 length + bytes
  */
 import type { AppliedResult } from './commands.js';
-import { decodeKeyRecord, encodeKeyRecord, type KeyRecord } from './key-record.js';
+import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from './key-record.js';
+import type { TxnOpResult, TxnResult } from './txn-command.js';
 import { sessionLimitNames, validateSessionLimits, type SessionLimits } from './session-limits.js';
 import type { SessionHeader, SessionState } from './sessions.js';
 import { assertNever } from '../raft/index.js';
@@ -91,6 +95,10 @@ export function encodeAppliedResult(result: AppliedResult): Uint8Array {
       writer.u8(3).u8(result.succeeded ? 1 : 0).u64(result.modRevision).u8(result.previous === null ? 0 : 1);
       if (result.previous !== null) writer.bytes(encodeKeyRecord(result.previous), 'u32');
       break;
+    case 'txn':
+      writer.u8(4);
+      writeTxnResult(writer, result);
+      break;
     default:
       assertNever(result, 'applied result');
   }
@@ -117,11 +125,57 @@ export function decodeAppliedResult(bytes: Uint8Array): AppliedResult {
       result = { kind: 'cas', succeeded, previous, modRevision };
       break;
     }
+    case 4:
+      result = readTxnResult(reader);
+      break;
     default:
       throw new BinaryDecodeError(`result kind: unknown kind ${kind}`);
   }
   reader.end('result');
   return result;
+}
+
+function writeTxnResult(writer: ByteWriter, result: TxnResult): void {
+  writer.u8(result.succeeded ? 1 : 0).u64(result.revision).u32(result.responses.length);
+  for (const response of result.responses) {
+    switch (response.kind) {
+      case 'put':
+        writer.u8(1).u64(response.version).u64(response.modRevision);
+        break;
+      case 'delete-range':
+        writer.u8(2).u64(response.deleted);
+        break;
+      case 'get':
+        writer.u8(3).u8(response.more ? 1 : 0).u32(response.kvs.length);
+        for (const kv of response.kvs) writer.bytes(kv.key, 'u16').bytes(encodeKeyRecord(kv), 'u32');
+        break;
+      default:
+        assertNever(response, 'txn response');
+    }
+  }
+}
+
+function readTxnResult(reader: ByteReader): TxnResult {
+  const succeeded = reader.boolean('txn succeeded');
+  const revision = reader.u64('txn revision');
+  const count = reader.u32('txn response count');
+  const responses: TxnOpResult[] = [];
+  for (let i = 0; i < count; i++) {
+    const kind = reader.u8('txn response kind');
+    if (kind === 1) responses.push({ kind: 'put', version: reader.u64('txn put version'), modRevision: reader.u64('txn put modRevision') });
+    else if (kind === 2) responses.push({ kind: 'delete-range', deleted: reader.u64('txn delete deleted') });
+    else if (kind === 3) {
+      const more = reader.boolean('txn get more');
+      const kvCount = reader.u32('txn get count');
+      const kvs: KeyValue[] = [];
+      for (let k = 0; k < kvCount; k++) {
+        const key = reader.bytes('u16', 0xffff, 'txn get key');
+        kvs.push({ key, ...decodeKeyRecord(reader.bytes('u32', keyRecordBytesMax, 'txn get record')) });
+      }
+      responses.push({ kind: 'get', kvs, more });
+    } else throw new BinaryDecodeError(`txn response kind: unknown kind ${kind}`);
+  }
+  return { kind: 'txn', succeeded, revision, responses };
 }
 
 function versioned(bytes: Uint8Array, what: string): ByteReader {

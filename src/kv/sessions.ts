@@ -263,6 +263,15 @@ export class SessionTable {
 /** A result's weight against resultBytesPerSessionMax: a fixed overhead plus any value it carries. */
 export function resultBytes(result: AppliedResult): number {
   const overheadBytes = 32;
+  if (result.kind === 'txn') {
+    // A transaction's gets carry their keys and values.
+    let bytes = overheadBytes;
+    for (const response of result.responses) {
+      bytes += overheadBytes;
+      if (response.kind === 'get') for (const kv of response.kvs) bytes += overheadBytes + kv.key.byteLength + kv.value.byteLength;
+    }
+    return bytes;
+  }
   return overheadBytes + (result.kind === 'cas' && result.previous !== null ? result.previous.value.byteLength : 0);
 }
 

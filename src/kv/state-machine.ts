@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { applyCommand } from './apply-command.js';
-import { decodeCommand, isKeyCommand, type Command, type CommandResult } from './commands.js';
+import { applyTxn, selectorContains, type TxnKeyspace } from './apply-txn.js';
+import { txnKeys, txnWrites, type KeySelector, type TxnResult } from './txn-command.js';
+import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession, type TxnCommand } from './commands.js';
 import { CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from './key-record.js';
 import { KeyCache } from './key-cache.js';
@@ -12,7 +14,7 @@ import { loadSessionLimits, loadSessions, sessionOperations } from './session-st
 import type { SessionLimits } from './session-limits.js';
 import { SessionTable } from './sessions.js';
 import { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes } from './snapshot-format.js';
-import { assertNever, invariant, type Entry, type Index, type LogPosition, type SnapshotMeta, type Term } from '../raft/index.js';
+import { InvariantError, assertNever, invariant, type Entry, type Index, type LogPosition, type SnapshotMeta, type Term } from '../raft/index.js';
 import {
   decodeLogPosition,
   decodeStored,
@@ -183,7 +185,12 @@ export class KvStateMachine {
       let outcomes: ApplyOutcome[];
       let operations: StoreOperation[];
       try {
-        outcomes = entries.map((entry, i) => this.applyEntry(entry, commands[i] ?? null, view));
+        outcomes = [];
+        for (const [i, entry] of entries.entries()) {
+          const command = commands[i] ?? null;
+          // Only a transaction may wait (to iterate a key range); the rest apply synchronously.
+          outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view) : this.applyEntry(entry, command, view));
+        }
         operations = [...this.keyOperations(view), ...sessionOperations(this.current, this.sessions.takeChanges(), this.sessions)];
         operations.push({ type: 'put', sublevel: this.store.sublevels.smMeta, key: smMetaKeys.applied, value: encodeLogPosition(last) });
         // sync: false is safe, and avoids an fsync per apply: every entry here is already in the
@@ -431,7 +438,7 @@ export class KvStateMachine {
     }
   }
 
-  private applyEntry(entry: Entry, command: Command | null, view: KeyView): ApplyOutcome {
+  private applyEntry(entry: Entry, command: Exclude<Command, TxnCommand> | null, view: KeyView): ApplyOutcome {
     this.sessions.expire(entry.index);
     if (command === null) return { kind: 'no-op', index: entry.index, term: entry.term };
     const base = { kind: 'command', index: entry.index, term: entry.term } as const;
@@ -443,35 +450,154 @@ export class KvStateMachine {
       const changed = this.sessions.setLimits(command.limits, command.onlyIfUnset, entry.index);
       return { ...base, result: { kind: 'session-limits', limits: this.sessions.limits, changed }, replayed: false };
     }
-    if (command.session !== undefined) {
-      const admission = this.sessions.admit(command.session, entry.index);
-      switch (admission.kind) {
-        case 'apply':
-          break;
-        case 'replay':
-          return { ...base, result: admission.result, replayed: true };
-        case 'stale':
-          return { ...base, result: admission.result, replayed: false };
-        default:
-          return assertNever(admission, 'session admission');
-      }
-    }
+    const refused = this.admitSession(entry, command.session);
+    if (refused !== null) return refused;
     const effect = applyCommand(view.read(command.key), command, entry.index);
     if (effect.changed) view.write(command.key, effect.next);
     if (command.session !== undefined) this.sessions.record(command.session, effect.result);
     return { ...base, result: effect.result, replayed: false };
   }
 
+  /** A transaction, with its session like any write; its ranges merge LevelDB with the batch's writes. */
+  private async applyTxnEntry(entry: Entry, command: TxnCommand, view: KeyView): Promise<ApplyOutcome> {
+    this.sessions.expire(entry.index);
+    const refused = this.admitSession(entry, command.session);
+    if (refused !== null) return refused;
+    const keyspace: TxnKeyspace = {
+      read: (key) => view.read(key),
+      write: (key, record) => view.write(key, record),
+      range: (keys, keysMax, bytesMax) => this.rangeInBatch(keys, keysMax, bytesMax, view),
+      rangeKeys: async (keys) => (await this.rangeInBatch(keys, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, view, this.current, undefined, true)).kvs.map((kv) => kv.key),
+    };
+    const result = await applyTxn(command, entry.index, keyspace);
+    if (command.session !== undefined) this.sessions.record(command.session, result);
+    return { kind: 'command', index: entry.index, term: entry.term, result, replayed: false };
+  }
+
+  /**
+   * A read-only transaction (txnWrites false) evaluated without a log entry, as etcd serves one:
+   * every compare and get reads one LevelDB snapshot of the applied state, so it sees one
+   * applied index (the result's revision) and never half of an apply batch. For a linearizable
+   * answer, call it after a ReadIndex barrier (the snapshot is taken after it). Throws
+   * InvalidArgumentError for a transaction that writes.
+   */
+  async readTxn(command: TxnCommand): Promise<TxnResult> {
+    if (txnWrites(command)) throw new InvalidArgumentError('txn', 'read-only (no put or delete)', 'it writes');
+    const view = this.store.snapshot();
+    try {
+      const [appliedBytes, generationBytes] = await this.store.sublevels.smMeta.getMany([smMetaKeys.applied, smMetaKeys.generation], { snapshot: view });
+      const applied = appliedBytes === undefined ? 0 : decodeStored(sublevelNames.smMeta, smMetaKeys.applied, () => decodeLogPosition(appliedBytes)).index;
+      const generation = this.store.generation(
+        generationBytes === undefined ? 0 : decodeStored(sublevelNames.smMeta, smMetaKeys.generation, () => decodeGeneration(generationBytes)),
+      );
+      return await this.reading(generation, async () => {
+        const records = new KeyView();
+        const keys = txnKeys(command);
+        const stored = keys.length === 0 ? [] : await generation.kv.getMany(keys, { snapshot: view });
+        const name = generationSublevelNames(generation.generation).kv;
+        keys.forEach((key, i) => {
+          const value = stored[i];
+          records.load(key, value === undefined ? null : decodeStored(name, key, () => decodeKeyRecord(value)));
+        });
+        const keyspace: TxnKeyspace = {
+          read: (key) => records.read(key),
+          write: () => invariant(false, 'a read-only transaction wrote'),
+          range: (selector, keysMax, bytesMax) => this.rangeInBatch(selector, keysMax, bytesMax, records, generation, view),
+          rangeKeys: () => {
+            throw new InvariantError('a read-only transaction deleted');
+          },
+        };
+        return applyTxn(command, applied, keyspace);
+      });
+    } finally {
+      await view.close();
+    }
+  }
+
+  /** The outcome of a write its session refuses or replays, or null when it is to be applied. */
+  private admitSession(entry: Entry, session: CommandSession | undefined): ApplyOutcome | null {
+    if (session === undefined) return null;
+    const base = { kind: 'command', index: entry.index, term: entry.term } as const;
+    const admission = this.sessions.admit(session, entry.index);
+    switch (admission.kind) {
+      case 'apply':
+        return null;
+      case 'replay':
+        return { ...base, result: admission.result, replayed: true };
+      case 'stale':
+        return { ...base, result: admission.result, replayed: false };
+      default:
+        return assertNever(admission, 'session admission');
+    }
+  }
+
+  /**
+   * A range read in the middle of an apply: LevelDB holds the state before this batch (nothing
+   * else writes the generation during an apply), and the view holds the batch's writes so far;
+   * the two are merged in key order, a written key taking the view's record (null: deleted).
+   * Keys read here that a later op writes are loaded into the view by that write.
+   */
+  private async rangeInBatch(
+    keys: KeySelector,
+    keysMax: number,
+    bytesMax: number,
+    view: KeyView,
+    generation: GenerationSublevels = this.current,
+    snapshot?: StoreSnapshot,
+    /** Only the keys matter (a delete): stored values are not read, and kvs carry keyOnlyRecord's fields. */
+    keysOnly = false,
+  ): Promise<{ kvs: KeyValue[]; more: boolean }> {
+    const overlay = view.writtenIn(keys);
+    const name = generationSublevelNames(generation.generation).kv;
+    const kvs: KeyValue[] = [];
+    let bytes = 0;
+    let next = 0;
+    /** Adds a present key; false once the limits are reached (and one more key matched). */
+    const take = (key: Uint8Array, record: KeyRecord): boolean => {
+      bytes += key.byteLength + record.value.byteLength;
+      if (kvs.length >= keysMax || (kvs.length > 0 && bytes > bytesMax)) return false;
+      kvs.push({ key, ...record });
+      return true;
+    };
+    const query: RangeQuery = keys.kind === 'prefix' ? keys : keys.kind === 'interval' ? keys : { kind: 'interval', start: keys.key, end: keyAfter(keys.key) };
+    /** Takes the overlay's keys below `key` (all of them when null); false once the limits are reached. */
+    const takeOverlayBelow = (key: Uint8Array | null): boolean => {
+      for (let slot = overlay[next]; slot !== undefined && (key === null || Buffer.compare(slot.key, key) < 0); slot = overlay[++next]) {
+        if (slot.record !== null && !take(slot.key, slot.record)) return false;
+      }
+      return true;
+    };
+    // Breaking out of the loop closes the iterator.
+    const options = { ...rangeBounds(query), ...(snapshot === undefined ? {} : { snapshot }), ...(keysOnly ? { values: false } : {}) };
+    for await (const [storedKey, value] of generation.kv.iterator(options)) {
+      const key = new Uint8Array(storedKey);
+      if (!takeOverlayBelow(key)) return { kvs, more: true };
+      const slot = overlay[next];
+      if (slot !== undefined && Buffer.compare(slot.key, key) === 0) {
+        next++;
+        if (slot.record !== null && !take(slot.key, slot.record)) return { kvs, more: true };
+      } else if (!take(key, keysOnly ? keyOnlyRecord : decodeStored(name, key, () => decodeKeyRecord(value)))) {
+        return { kvs, more: true };
+      }
+    }
+    if (!takeOverlayBelow(null)) return { kvs, more: true };
+    return { kvs, more: false };
+  }
+
   /** Reads every key the commands touch in one getMany, into a view later writes update. */
   private async readKeys(commands: readonly (Command | null)[]): Promise<KeyView> {
     const view = new KeyView();
     const misses = new Map<string, Uint8Array>();
-    for (const command of commands) {
-      if (command === null || !isKeyCommand(command)) continue;
-      const id = viewKey(command.key);
+    const want = (key: Uint8Array): void => {
+      const id = viewKey(key);
       const cached = this.cache.get(id);
-      if (cached === undefined) misses.set(id, command.key);
-      else view.load(command.key, cached);
+      if (cached === undefined) misses.set(id, key);
+      else view.load(key, cached);
+    };
+    for (const command of commands) {
+      if (command === null) continue;
+      if (command.kind === 'txn') for (const key of txnKeys(command)) want(key);
+      else if (isKeyCommand(command)) want(command.key);
     }
     if (misses.size === 0) return view;
     const stored = await this.current.kv.getMany([...misses.values()]);
@@ -566,10 +692,21 @@ class KeyView {
   }
 
   write(key: Uint8Array, record: KeyRecord | null): void {
-    const slot = this.records.get(viewKey(key));
-    invariant(slot !== undefined, 'apply wrote a key it did not load');
-    slot.record = record;
-    slot.written = true;
+    const id = viewKey(key);
+    const slot = this.records.get(id);
+    // A transaction's range delete writes keys it found by iterating, not loaded beforehand.
+    if (slot === undefined) this.records.set(id, { key, record, written: true });
+    else {
+      slot.record = record;
+      slot.written = true;
+    }
+  }
+
+  /** The batch's writes to keys of `keys` so far, in key order (record null: deleted). */
+  writtenIn(keys: KeySelector): { readonly key: Uint8Array; readonly record: KeyRecord | null }[] {
+    return this.written()
+      .filter((slot) => selectorContains(keys, slot.key))
+      .sort((a, b) => Buffer.compare(a.key, b.key));
   }
 
   /** The final record of every key written in the batch (null: delete). */
@@ -591,6 +728,16 @@ function decodeCommitted(entry: Entry): Command | null {
   } catch (error) {
     throw new CorruptCommittedEntryError(entry.index, entry.term, { cause: error });
   }
+}
+
+/** What a keys-only range gives for a stored key's record: its value was not read. */
+const keyOnlyRecord: KeyRecord = { value: new Uint8Array(), version: 0, createRevision: 0, modRevision: 0 };
+
+/** The smallest key sorting after `key`. */
+function keyAfter(key: Uint8Array): Uint8Array {
+  const after = new Uint8Array(key.byteLength + 1);
+  after.set(key);
+  return after;
 }
 
 function rangeBounds(query: RangeQuery): KeyRange {

@@ -17,6 +17,8 @@ export interface RequestLimits {
   readonly pendingReadsMax: number;
   /** The most keys one Range returns. */
   readonly rangeLimitMax: number;
+  /** Compares, and operations per branch, of one transaction (`--max-txn-ops`, etcd's default 128). */
+  readonly txnOpsMax: number;
 }
 
 /** Everything one node needs to run, validated. */
@@ -117,6 +119,7 @@ export const defaultLimits: RequestLimits = {
   pendingProposalsMax: 10_000,
   pendingReadsMax: 10_000,
   rangeLimitMax: 10_000,
+  txnOpsMax: 128,
 };
 
 /** The settings as they come from flags or a config file: strings or numbers, unchecked. */
@@ -141,6 +144,7 @@ export interface RawNodeConfig {
   valueBytesMax?: unknown;
   requestBytesMax?: unknown;
   pendingProposalsMax?: unknown;
+  maxTxnOps?: unknown;
   snapshotEntries?: unknown;
   snapshotLogBytes?: unknown;
   snapshotRetainEntries?: unknown;
@@ -174,6 +178,7 @@ const knownKeys = new Set<string>([
   'listenHttp', 'readyLagEntries', 'peerCert', 'peerKey', 'peerCa', 'peerVerifyId', 'clientCert', 'clientKey', 'clientCa',
   'storageCacheMb', 'keyCacheMb',
   'unsafeStaleReads', 'unsafeAckBeforeCommit',
+  'maxTxnOps',
 ]);
 
 /** Reads a JSON config file whose keys are the long flag names in camelCase. */
@@ -258,6 +263,8 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
       valueBytesMax,
       requestBytesMax,
       pendingProposalsMax: optionalInt(raw.pendingProposalsMax, 'pending-proposals-max', defaultLimits.pendingProposalsMax, 1, 10_000_000),
+      // The command encoding counts a branch's operations in a u16 (txn-command.ts).
+      txnOpsMax: optionalInt(raw.maxTxnOps, 'max-txn-ops', defaultLimits.txnOpsMax, 1, 0xffff),
     },
     logLevel: logLevel as LevelWithSilent,
     snapshots: {

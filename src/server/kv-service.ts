@@ -27,6 +27,8 @@ import { StaleSessionError, toGrpcError } from './grpc-errors.js';
 import { clusterOperations, removedNodeError } from './cluster-service.js';
 import { kvStreams, type KvStreams } from './kv-stream.js';
 import type { LiveSample } from './live-stats.js';
+import { txnFromWire, txnResultToWire, type WireTxnRequest } from './txn-wire.js';
+import { txnKeys, txnWrites } from '../kv/index.js';
 import type { PeerDirectory } from './peer-directory.js';
 import type { RaftNode } from './raft-node.js';
 
@@ -55,6 +57,7 @@ export interface KvOperations {
   readonly range: Handler<RangeRequest, unknown>;
   readonly compareAndSwap: Handler<CasRequest, unknown>;
   readonly registerSession: Handler<Record<string, never>, unknown>;
+  readonly txn: Handler<TxnRequest, unknown>;
   /** The Cluster service's SessionLimits change (not carried by the stream). */
   readonly setSessionLimits: Handler<SessionLimitsChange, SessionLimits>;
 }
@@ -94,6 +97,10 @@ export interface CasRequest {
   session: WireSession | null;
 }
 
+export interface TxnRequest extends WireTxnRequest {
+  session: WireSession | null;
+}
+
 interface WireSession {
   clientId: string;
   sequence: number;
@@ -116,7 +123,7 @@ interface WireKeyValue {
  */
 export function kvOperations(deps: KvServiceDeps): KvOperations {
   const { node, stateMachine, config } = deps;
-  const limits = { keyBytesMax: config.limits.keyBytesMax, valueBytesMax: config.limits.valueBytesMax, clientIdBytesMax: 128 };
+  const limits = { keyBytesMax: config.limits.keyBytesMax, valueBytesMax: config.limits.valueBytesMax, clientIdBytesMax: 128, txnOpsMax: config.limits.txnOpsMax };
 
   const header = (): { memberId: string; term: number; revision: number } => ({
     memberId: node.id,
@@ -237,6 +244,22 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       if (result.kind !== 'session-registered') throw new Error(`register-session answered ${result.kind}`);
       return { header: header(), clientId: result.clientId, resultsPerSessionMax: result.limits.resultsPerSessionMax };
     },
+    txn: async (request: TxnRequest, timeoutMs) => {
+      const command = { ...txnFromWire(request, config.limits.rangeLimitMax), ...session(request.session) };
+      validateCommand(command, limits);
+      if (!txnWrites(command)) {
+        // Read-only: served like a linearizable read (ReadIndex), without a log entry, as etcd
+        // does. It changes nothing, so a session has nothing to make exactly-once: it is ignored.
+        await readBarrier('LINEARIZABLE', timeoutMs);
+        return { header: header(), ...txnResultToWire(await stateMachine.readTxn(command)) };
+      }
+      // Warm the cache while the entry replicates, as a write does.
+      for (const key of txnKeys(command)) stateMachine.get(key).catch(() => undefined);
+      const result = await propose(command, timeoutMs);
+      if (result.kind === 'stale-session') throw staleSessionError(result);
+      if (result.kind !== 'txn') throw new Error(`txn answered ${result.kind}`);
+      return { header: header(), ...txnResultToWire(result) };
+    },
     compareAndSwap: async (request: CasRequest, timeoutMs) => {
       const compare: CasCompare =
         request.compare === 'expectedValue'
@@ -294,6 +317,7 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
     delete: unary('delete', operations.delete),
     range: unary('range', operations.range),
     compareAndSwap: unary('compareAndSwap', operations.compareAndSwap),
+    txn: unary('txn', operations.txn),
     stream: streams.handler,
   };
 

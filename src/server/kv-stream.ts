@@ -10,13 +10,14 @@ import { requestTimeoutMsMax } from './config.js';
 interface WireStreamOperation {
   id: number;
   timeoutMs: number;
-  request?: 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap' | 'registerSession';
+  request?: 'put' | 'get' | 'delete' | 'range' | 'compareAndSwap' | 'registerSession' | 'txn';
   put?: unknown;
   get?: unknown;
   delete?: unknown;
   range?: unknown;
   compareAndSwap?: unknown;
   registerSession?: unknown;
+  txn?: unknown;
 }
 
 /**
@@ -127,7 +128,7 @@ export function kvStreams(operations: StreamOperations, options: KvStreamOptions
         return;
       }
       if (kind === undefined || operations[kind] === undefined) {
-        fail(operation.id, grpc.status.INVALID_ARGUMENT, 'request: one of put, get, delete, range, compare_and_swap, register_session is required');
+        fail(operation.id, grpc.status.INVALID_ARGUMENT, 'request: one of put, get, delete, range, compare_and_swap, register_session, txn is required');
         return;
       }
       if (inflight >= options.inflightMax) {

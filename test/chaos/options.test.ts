@@ -43,6 +43,7 @@ describe('parseChaosArgs', () => {
     ['--image raftkv:local', '--image'],
     ['--backend docker --image bad;name', '--image'],
     ['--workload bank', '--workload'],
+    ['--workload txn --keys 1', '--keys'],
     ['--hold 5-2', '--hold'],
     ['--transport http', '--transport'],
     ['--recovery 60 --duration 30', '--recovery'],
@@ -57,6 +58,11 @@ describe('parseChaosArgs', () => {
     expect(docker.kind === 'config' && docker.config).toMatchObject({ backend: 'docker', image: 'raftkv:local', nodes: 5 });
     const other = parse('--backend docker --image registry.local:5000/raftkv:ci');
     expect(other.kind === 'config' && other.config).toMatchObject({ backend: 'docker', image: 'registry.local:5000/raftkv:ci' });
+  });
+
+  it('takes the txn workload, its accounts from --keys', () => {
+    const result = parse('--workload txn --keys 3');
+    expect(result.kind === 'config' && result.config).toMatchObject({ workload: 'txn', keys: 3 });
   });
 
   it('rejects an unknown flag by name', () => {

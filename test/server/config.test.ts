@@ -68,9 +68,16 @@ describe('node configuration', () => {
     [{ ...base, storageCacheMb: '1.5' }, 'storage-cache-mb: must be an integer'],
     [{ ...base, keyCacheMb: '-1' }, 'key-cache-mb: must be an integer in 0..4095, got "-1"'],
     [{ ...base, keyCacheMb: 'lots' }, 'key-cache-mb: must be an integer'],
+    [{ ...base, maxTxnOps: '0' }, 'max-txn-ops: must be an integer in 1..65535, got "0"'],
+    [{ ...base, maxTxnOps: '65536' }, 'max-txn-ops: must be an integer in 1..65535'],
   ])('refuses %o naming the setting', (raw, message) => {
     expect(() => resolveNodeConfig(raw, {})).toThrow(ConfigError);
     expect(() => resolveNodeConfig(raw, {})).toThrow(message);
+  });
+
+  it('limits transactions to 128 operations per branch by default (etcd), and takes more', () => {
+    expect(resolveNodeConfig(base, {}).limits.txnOpsMax).toBe(128);
+    expect(resolveNodeConfig({ ...base, maxTxnOps: '1000' }, {}).limits.txnOpsMax).toBe(1000);
   });
 
   it('reads peer dial overrides, and none by default', () => {

@@ -45,6 +45,7 @@ export class FakeNode {
       delete: wrap('delete') as KvOperations['delete'],
       range: wrap('range') as KvOperations['range'],
       compareAndSwap: wrap('compareAndSwap') as KvOperations['compareAndSwap'],
+      txn: wrap('txn') as KvOperations['txn'],
       // Every writing SDK registers a session first: a fake node hands out one unless told otherwise.
       registerSession: (handlers.registerSession === undefined
         ? (_request: never, _timeoutMs: number) => {
