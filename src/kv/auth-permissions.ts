@@ -97,7 +97,8 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array | null {
   for (let i = prefix.byteLength - 1; i >= 0; i--) {
     const byte = prefix[i] as number;
     if (byte < 0xff) {
-      const end = prefix.slice(0, i + 1);
+      // A copy: `prefix` may be a Buffer, whose slice() is a view of the caller's bytes.
+      const end = Uint8Array.from(prefix.subarray(0, i + 1));
       end[i] = byte + 1;
       return end;
     }

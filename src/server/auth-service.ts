@@ -41,7 +41,7 @@ type AuthHandler = (request: Record<string, unknown>, timeoutMs: number, caller:
 /**
  * The Auth service of kv.proto (etcd's AuthService). Changes go through the log as `auth`
  * commands (auth-state.ts); a password is hashed here, on the node that took the request, and
- * only its scrypt record is proposed. Every call but Authenticate needs root once auth is on.
+ * only its scrypt record is proposed. Every call but Authenticate and AuthStatus needs root once auth is on.
  */
 export function authServiceHandlers(deps: AuthServiceDeps): grpc.UntypedServiceImplementation {
   const { stateMachine, operations, guard, hasher, config } = deps;
@@ -52,7 +52,8 @@ export function authServiceHandlers(deps: AuthServiceDeps): grpc.UntypedServiceI
     (call, callback) => {
       const startedAt = performance.now();
       new Promise<Record<string, unknown>>((resolve) => {
-        const caller = guard.resolveCall(call);
+        // Authenticate and AuthStatus need no caller (one authenticates, the other holds no data).
+        const caller = open ? null : guard.resolveCall(call);
         if (!open) guard.requireRoot(caller, `Auth.${name}`);
         resolve(handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs), caller));
       }).then(
@@ -87,7 +88,7 @@ export function authServiceHandlers(deps: AuthServiceDeps): grpc.UntypedServiceI
       await operations.proposeAuth({ op: 'disable' }, timeoutMs);
       return ok();
     }),
-    authStatus: unary('AuthStatus', async () => ({ header: header(), enabled: stateMachine.auth.enabled, authRevision: stateMachine.auth.state.revision })),
+    authStatus: unary('AuthStatus', async () => ({ header: header(), enabled: stateMachine.auth.enabled, authRevision: stateMachine.auth.state.revision }), true),
     authenticate: unary('Authenticate', async (request) => {
       const name = stringField(request, 'name');
       const password = stringField(request, 'password');

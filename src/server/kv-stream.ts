@@ -161,7 +161,7 @@ export function kvStreams(operations: StreamOperations, options: KvStreamOptions
 
     call.on('data', (request: { operations?: WireStreamOperation[]; token?: string }) => {
       if (stageTraceOn) traceWriteReceived();
-      let caller: string | null = null;
+      let caller: string | null;
       try {
         caller = options.resolveCaller?.(call, request.token ?? '') ?? null;
       } catch (error) {
