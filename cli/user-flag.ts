@@ -7,7 +7,7 @@ export const passwordEnvVar = 'RAFTKV_PASSWORD';
 
 /**
  * A name and password from `NAME[:PASSWORD]` (etcdctl's form). Without `:PASSWORD`: asked for
- * without echo when stdin is a terminal; else taken from RAFTKV_PASSWORD; else ConfigError
+ * without echo when stdin is a terminal; else taken from RAFTKV_PASSWORD (if not empty); else ConfigError
  * saying how to give one. `what` names the flag or argument in messages.
  */
 export async function nameAndPassword(spec: string, what: string): Promise<{ name: string; password: string }> {
@@ -17,7 +17,8 @@ export async function nameAndPassword(spec: string, what: string): Promise<{ nam
   if (colon >= 0) return { name, password: spec.slice(colon + 1) };
   if (process.stdin.isTTY === true) return { name, password: await promptHidden(`Password for ${name}: `) };
   const fromEnv = process.env[passwordEnvVar];
-  if (fromEnv !== undefined) return { name, password: fromEnv };
+  // Empty counts as unset: no user has an empty password.
+  if (fromEnv !== undefined && fromEnv !== '') return { name, password: fromEnv };
   throw new ConfigError(`${what}: no password for ${name}, and stdin is not a terminal to ask for one; give ${name}:PASSWORD or set ${passwordEnvVar}`);
 }
 

@@ -308,12 +308,12 @@ export function kvServiceHandlers(deps: KvServiceDeps): {
   const observe = deps.metrics === undefined ? undefined : (method: string, code: grpc.status, seconds: number): void => deps.metrics?.observeRequest(method, grpc.status[code] ?? String(code), seconds);
   const streams = kvStreams(operations, { resolveCaller: (call, token) => guard.resolveCall(call, token), requestTimeoutMs: config.requestTimeoutMs, inflightMax: config.limits.pendingProposalsMax, logger: deps.logger, ...(observe === undefined ? {} : { onAnswered: observe }) });
 
-  const unary = <Req, Res>(name: string, handler: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> =>
+  /** `open`: a call anyone may make, auth or not (no caller is resolved). */
+  const unary = <Req, Res>(name: string, handler: Handler<Req, Res>, open = false): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
       const startedAt = performance.now();
-      let caller: Caller;
       const started = (): Promise<Res> => {
-        caller = guard.resolveCall(call);
+        const caller = open ? null : guard.resolveCall(call);
         return handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs), caller);
       };
       new Promise<Res>((resolve) => resolve(started())).then(
@@ -359,9 +359,9 @@ export function kvServiceHandlers(deps: KvServiceDeps): {
       return wireLimits(result);
     }),
     // Status and MemberList hold no data (README "Authentication and roles"): open to anyone.
-    status: unary('status', openCall(clusterOps.status)),
+    status: unary('status', openCall(clusterOps.status), true),
     transferLeadership: unary('transferLeadership', rootOnly('TransferLeadership', clusterOps.transferLeadership)),
-    memberList: unary('memberList', openCall(clusterOps.memberList)),
+    memberList: unary('memberList', openCall(clusterOps.memberList), true),
     memberAdd: unary('memberAdd', rootOnly('MemberAdd', clusterOps.memberAdd)),
     memberPromote: unary('memberPromote', rootOnly('MemberPromote', clusterOps.memberPromote)),
     memberRemove: unary('memberRemove', rootOnly('MemberRemove', clusterOps.memberRemove)),
