@@ -1,5 +1,13 @@
 import { InvalidArgumentError } from './errors.js';
-import type { Bytes, CallOptions } from './kv-client.js';
+
+/** Keys: strings are UTF-8 encoded (the same as kv-client's Bytes). */
+type Bytes = string | Uint8Array;
+
+/** The per-call options of kv-client (a deadline, a signal); restated here to keep the import graph acyclic. */
+interface CallOptions {
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
 
 /** The Auth service's methods, by their proto names (camelCase). */
 export type AuthMethod =
