@@ -217,7 +217,11 @@ describe('auth with client certificates: the common name is the user', () => {
 
   beforeAll(async () => {
     await initCertificateDir(dir, { nodes: ['n1', 'n2', 'n3'], clients: ['admin', 'carol', 'stranger'], hosts: [], validDays: 30, caValidDays: 30, overwrite: false });
-    cluster = await ProcessCluster.create(3, { nodeArgs: { n1: nodeTlsFlags(dir, 'n1'), n2: nodeTlsFlags(dir, 'n2'), n3: nodeTlsFlags(dir, 'n3') } });
+    // Tokens live 2 s here: the last test outlives one.
+    cluster = await ProcessCluster.create(3, {
+      extraArgs: ['--auth-token-ttl', '2'],
+      nodeArgs: { n1: nodeTlsFlags(dir, 'n1'), n2: nodeTlsFlags(dir, 'n2'), n3: nodeTlsFlags(dir, 'n3') },
+    });
     await cluster.waitForLeader(client('admin'));
   }, 90_000);
 
@@ -251,4 +255,31 @@ describe('auth with client certificates: the common name is the user', () => {
     await expect(client('admin').auth.disable()).rejects.toBeInstanceOf(AuthenticationError);
     await expect(client('stranger').auth.enable()).rejects.toBeInstanceOf(AuthenticationError);
   }, 120_000);
+
+  it('refuses an expired token, and the SDK renews its own', async () => {
+    const root = client('stranger', { user: 'root', password: 'rootpw' });
+    await root.put('c/renew', '0');
+    const { token, expiresAtMs } = await root.auth.authenticate('root', 'rootpw');
+    expect(expiresAtMs - Date.now()).toBeLessThanOrEqual(2000);
+    await waitFor('the token to expire', () => (Date.now() > expiresAtMs + 200 ? true : undefined), 10_000);
+    // The expired token, sent by hand, is refused; the client's own was renewed.
+    const KV = serviceClient('raftkv/v1/kv.proto', 'KV');
+    const credentials = grpc.credentials.createSsl(tls('stranger').ca as Buffer, tls('stranger').key as Buffer, tls('stranger').cert as Buffer);
+    const kv = new KV(cluster.endpoints[0] as string, credentials);
+    const metadata = new grpc.Metadata();
+    metadata.set('token', token);
+    const refused = await new Promise<grpc.ServiceError | null>((resolve) =>
+      (kv as unknown as { get: (r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void }).get(
+        { key: Buffer.from('c/renew'), consistency: 'SERIALIZABLE' },
+        metadata,
+        { deadline: Date.now() + 10_000 },
+        (error) => resolve(error),
+      ),
+    );
+    kv.close();
+    expect(refused?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(refused?.details).toContain('invalid auth token: expired');
+    await root.put('c/renew', '1');
+    expect((await root.get('c/renew'))?.value.toString()).toBe('1');
+  }, 60_000);
 });
