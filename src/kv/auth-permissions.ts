@@ -58,6 +58,14 @@ export class AuthView {
     return this.users.get(user)?.credentialRevision ?? null;
   }
 
+  /** Whether `user` may `access` `key`: `allows` for the key's interval, without building it (the per-call path). */
+  allowsKey(user: string, access: Access, key: Uint8Array): boolean {
+    const permissions = this.users.get(user);
+    if (permissions === undefined) return false;
+    if (permissions.root) return true;
+    return coversKey(access === 'read' ? permissions.read : permissions.write, key);
+  }
+
   /** Whether `user` may `access` every key of `interval`. */
   allows(user: string, access: Access, interval: KeyInterval): boolean {
     const permissions = this.users.get(user);
@@ -126,23 +134,38 @@ export function mergeIntervals(intervals: readonly KeyInterval[]): KeyInterval[]
   return merged;
 }
 
-/** Whether one of the merged, sorted `intervals` holds all of `wanted`. */
-export function covers(intervals: readonly KeyInterval[], wanted: KeyInterval): boolean {
-  // The last interval starting at or before wanted.start: the only one that can hold it.
+/**
+ * Whether one of the merged, sorted `intervals` holds `key`: the last one starting at or before
+ * it must end after it ([key, key + 0x00) fits in [start, end) exactly when key < end).
+ */
+export function coversKey(intervals: readonly KeyInterval[], key: Uint8Array): boolean {
+  const found = lastStartingAtOrBefore(intervals, key);
+  if (found === undefined) return false;
+  return found.end === null || Buffer.compare(key, found.end) < 0;
+}
+
+function lastStartingAtOrBefore(intervals: readonly KeyInterval[], key: Uint8Array): KeyInterval | undefined {
   let low = 0;
   let high = intervals.length - 1;
   let found = -1;
   while (low <= high) {
     const middle = (low + high) >> 1;
-    if (Buffer.compare((intervals[middle] as KeyInterval).start, wanted.start) <= 0) {
+    if (Buffer.compare((intervals[middle] as KeyInterval).start, key) <= 0) {
       found = middle;
       low = middle + 1;
     } else {
       high = middle - 1;
     }
   }
-  if (found < 0) return false;
-  const end = (intervals[found] as KeyInterval).end;
+  return found < 0 ? undefined : intervals[found];
+}
+
+/** Whether one of the merged, sorted `intervals` holds all of `wanted`. */
+export function covers(intervals: readonly KeyInterval[], wanted: KeyInterval): boolean {
+  // The last interval starting at or before wanted.start: the only one that can hold it.
+  const found = lastStartingAtOrBefore(intervals, wanted.start);
+  if (found === undefined) return false;
+  const end = found.end;
   if (end === null) return true;
   if (wanted.end === null) return false;
   return Buffer.compare(wanted.end, end) <= 0 && Buffer.compare(wanted.start, end) < 0;

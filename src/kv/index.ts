@@ -52,5 +52,5 @@ export {
   validatePermissionRange,
 } from './auth-state.js';
 export type { AuthApplyResult, AuthOp, AuthRefusal, AuthRole, AuthState, AuthUser, PasswordRecord, Permission, PermissionType } from './auth-state.js';
-export { AuthView, covers, keyInterval, mergeIntervals, permissionInterval, prefixEnd, prefixInterval, prefixRangeEnd } from './auth-permissions.js';
+export { AuthView, covers, coversKey, keyInterval, mergeIntervals, permissionInterval, prefixEnd, prefixInterval, prefixRangeEnd } from './auth-permissions.js';
 export type { Access, KeyInterval } from './auth-permissions.js';

@@ -5,7 +5,7 @@ import type { PeerCertificate } from 'node:tls';
 interface CallAuthContext {
   readonly sslPeerCertificate?: PeerCertificate;
 }
-import { keyInterval, printableKey, type Access, type AuthView, type KeyInterval, type KvStateMachine } from '../kv/index.js';
+import { printableKey, type Access, type AuthView, type KeyInterval, type KvStateMachine } from '../kv/index.js';
 import { PermissionDeniedError, UnauthenticatedError } from '../shared/errors.js';
 import { verifyToken, type TokenClaims } from './auth-token.js';
 
@@ -71,7 +71,9 @@ export class AuthGuard {
   /** Throws PermissionDeniedError unless `caller` may `access` `key`. */
   checkKey(caller: Caller, access: Access, key: Uint8Array): void {
     if (caller === null) return;
-    this.check(caller, access, keyInterval(key), () => `key ${printableKey(key)}`);
+    const view = this.view;
+    if (view === null || view.allowsKey(caller, access, key)) return;
+    throw new PermissionDeniedError(`permission denied: user ${JSON.stringify(caller)} lacks ${access} permission on key ${printableKey(key)}`);
   }
 
   /** Throws PermissionDeniedError unless `caller` may `access` every key of `interval`. */

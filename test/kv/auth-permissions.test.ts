@@ -48,6 +48,8 @@ describe('permission matching', () => {
     const view = viewWith([permission]);
     for (const key of allowed) expect(view.allows('alice', 'read', keyInterval(Buffer.from(key, 'latin1'))), key).toBe(true);
     for (const key of denied) expect(view.allows('alice', 'read', keyInterval(Buffer.from(key, 'latin1'))), key).toBe(false);
+    // The per-call key check agrees with the interval check.
+    for (const key of [...allowed, ...denied]) expect(view.allowsKey('alice', 'read', Buffer.from(key, 'latin1')), key).toBe(allowed.includes(key));
     // A read permission grants no write.
     for (const key of allowed) expect(view.allows('alice', 'write', keyInterval(Buffer.from(key, 'latin1')))).toBe(false);
   });
