@@ -932,7 +932,7 @@ export class RaftKvClient {
       .finally(() => {
         this.authenticating = null;
       });
-    return waitWithin(this.authenticating, deadline, signal);
+    return waitWithin(this.authenticating, deadline, signal, `could not authenticate as ${JSON.stringify(credentials.user)}`);
   }
 
   private attempt(
@@ -1033,12 +1033,12 @@ const disabledAuthRecheckMs = 30_000;
 const sessionsPerWriteMax = 3;
 
 /** `promise`, or TimeoutError at `deadline`, or CancelledError when `signal` aborts; the timer is disposed either way. */
-function waitWithin<T>(promise: Promise<T>, deadline: number, signal: AbortSignal | undefined): Promise<T> {
+function waitWithin<T>(promise: Promise<T>, deadline: number, signal: AbortSignal | undefined, what = 'no session could be registered'): Promise<T> {
   if (signal?.aborted) return Promise.reject(new CancelledError('the call was cancelled', { cause: signal.reason }));
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       settle();
-      reject(new TimeoutError('no session could be registered within the deadline'));
+      reject(new TimeoutError(`${what} within the deadline`));
     }, Math.max(0, deadline - Date.now()));
     timer.unref();
     const onAbort = (): void => {

@@ -8,6 +8,7 @@
  * from creation. `enable` is refused unless the user `root` exists.
  */
 import { InvalidArgumentError } from './errors.js';
+import type { AuthChangeRefusal } from '../shared/errors.js';
 import { assertNever, type Index } from '../raft/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, bytesEqual, utf8Bytes } from '../shared/binary-codec.js';
 
@@ -95,16 +96,7 @@ export type AuthOp =
   | { readonly op: 'role-revoke-permission'; readonly name: string; readonly key: Uint8Array; readonly rangeEnd: Uint8Array };
 
 /** Why an auth change was refused at apply (deterministic: every replica refuses it). Nothing changed. */
-export type AuthRefusal =
-  | 'user-exists'
-  | 'user-not-found'
-  | 'role-exists'
-  | 'role-not-found'
-  | 'role-not-granted'
-  | 'permission-not-granted'
-  | 'root-user-missing'
-  | 'root-protected'
-  | 'limit';
+export type AuthRefusal = AuthChangeRefusal;
 
 export type AuthApplyResult =
   | { readonly kind: 'auth'; readonly ok: true }
