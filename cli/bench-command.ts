@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { RaftKvClient, type ClientTls, type ClusterStatus, type ReadPolicy } from '../src/client/index.js';
 import { clientTlsFromFlags } from './client-tls-flags.js';
+import { authFromFlag } from './user-flag.js';
 import { benchKey, preloadKeys, randomValues } from './bench-preload.js';
 import { CommandFailure } from './client-commands.js';
 import { defaultEndpoints } from './local-cluster.js';
@@ -40,8 +41,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--cacert <file>', 'TLS: the CA that signs the nodes\' certificates (default with a local `cluster up --tls`: data/tls/ca.crt)')
     .option('--cert <file>', 'TLS: this client\'s certificate (with --key)')
     .option('--key <file>', 'TLS: this client\'s private key')
+    .option('--user <name[:password]>', 'call as this user when auth is enabled')
     .option('--json', 'print the results as JSON')
-    .action(async (flags: { endpoints?: string; workload: string; concurrency: string; duration: string; keys: string; valueBytes: string; preload?: boolean; reads?: string; cacert?: string; cert?: string; key?: string; json?: boolean }) => {
+    .action(async (flags: { user?: string; endpoints?: string; workload: string; concurrency: string; duration: string; keys: string; valueBytes: string; preload?: boolean; reads?: string; cacert?: string; cert?: string; key?: string; json?: boolean }) => {
       const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
       const selected = flags.workload.split(',').map((w) => w.trim()) as Workload[];
       for (const w of selected) if (!workloads.includes(w)) throw new CommandFailure(`--workload: unknown "${w}" (known: ${workloads.join(', ')})`, 2);
@@ -52,11 +54,12 @@ export function registerBenchCommand(program: Command): void {
       const value = randomValues(valueBytes);
       const reads = parseReadPolicy(flags.reads);
       const tls = clientTlsFromFlags(flags) ?? undefined;
-      if (flags.preload === true) await runPreload(endpoints, keys, valueBytes, flags.json === true, tls);
+      const auth = (await authFromFlag(flags.user)) ?? undefined;
+      if (flags.preload === true) await runPreload(endpoints, keys, valueBytes, flags.json === true, tls, auth);
       const rows: BenchRow[] = [];
       for (const workload of selected) {
         for (const concurrency of concurrencies) {
-          const row = await runBench({ endpoints, workload, concurrency, durationS, keys, value, reads, tls });
+          const row = await runBench({ endpoints, workload, concurrency, durationS, keys, value, reads, tls, auth });
           rows.push(row);
           if (!flags.json) process.stderr.write(`  ${workload} c=${concurrency}: rss ${formatRss(row.rssBytes)}\n`);
         }
@@ -84,8 +87,15 @@ async function runBench(run: {
   value: () => Uint8Array;
   reads: ReadPolicy | undefined;
   tls: ClientTls | undefined;
+  auth: { user: string; password: string } | undefined;
 }): Promise<BenchRow> {
-  const client = new RaftKvClient({ endpoints: run.endpoints, timeoutMs: 10_000, ...(run.reads === undefined ? {} : { reads: run.reads }), ...(run.tls === undefined ? {} : { tls: run.tls }) });
+  const client = new RaftKvClient({
+    endpoints: run.endpoints,
+    timeoutMs: 10_000,
+    ...(run.reads === undefined ? {} : { reads: run.reads }),
+    ...(run.tls === undefined ? {} : { tls: run.tls }),
+    ...(run.auth === undefined ? {} : { auth: run.auth }),
+  });
   const latenciesMs: number[] = [];
   let errors = 0;
   let lastError = '';
@@ -152,8 +162,8 @@ async function runBench(run: {
   };
 }
 
-async function runPreload(endpoints: string[], keys: number, valueBytes: number, json: boolean, tls: ClientTls | undefined): Promise<void> {
-  const client = new RaftKvClient({ endpoints, timeoutMs: 30_000, ...(tls === undefined ? {} : { tls }) });
+async function runPreload(endpoints: string[], keys: number, valueBytes: number, json: boolean, tls: ClientTls | undefined, auth: { user: string; password: string } | undefined): Promise<void> {
+  const client = new RaftKvClient({ endpoints, timeoutMs: 30_000, ...(tls === undefined ? {} : { tls }), ...(auth === undefined ? {} : { auth }) });
   try {
     const report = await preloadKeys(client, { keys, valueBytes }, (line) => process.stderr.write(`${line}\n`));
     const text = report.skipped

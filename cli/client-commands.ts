@@ -5,6 +5,7 @@ import { defaultEndpoints } from './local-cluster.js';
 import { errorLine, keyValueJson, printer, type Printer } from './output.js';
 import { parseIntegerOption, parseReadPolicy } from './parse.js';
 import { clientTlsFromFlags, type ClientTlsFlags } from './client-tls-flags.js';
+import { authFromFlag } from './user-flag.js';
 
 export interface ClientFlags extends ClientTlsFlags {
   endpoints?: string;
@@ -12,6 +13,8 @@ export interface ClientFlags extends ClientTlsFlags {
   json?: boolean;
   /** get and range only. */
   reads?: string;
+  /** NAME[:PASSWORD] to call as when auth is enabled. */
+  user?: string;
 }
 
 /** A command's outcome that is not an error but still a non-zero exit (e.g. a missing key). */
@@ -34,6 +37,7 @@ export function withClientOptions(command: Command): Command {
     .option('--cacert <file>', 'TLS: the CA that signs the nodes\' certificates (default with a local `cluster up --tls`: data/tls/ca.crt)')
     .option('--cert <file>', 'TLS: this client\'s certificate, for nodes that require one (with --key)')
     .option('--key <file>', 'TLS: this client\'s private key')
+    .option('--user <name[:password]>', 'call as this user when auth is enabled (no :password: asked for on a terminal, else $RAFTKV_PASSWORD)')
     .option('--json', 'print JSON instead of text');
 }
 
@@ -42,7 +46,8 @@ export async function withClient<T>(flags: ClientFlags, run: (client: RaftKvClie
   const timeoutMs = parseIntegerOption(flags.timeout, '--timeout', 1, 3_600_000);
   const reads = parseReadPolicy(flags.reads);
   const tls = clientTlsFromFlags(flags);
-  const client = new RaftKvClient({ endpoints, timeoutMs, ...(reads === undefined ? {} : { reads }), ...(tls === null ? {} : { tls }) });
+  const auth = await authFromFlag(flags.user);
+  const client = new RaftKvClient({ endpoints, timeoutMs, ...(reads === undefined ? {} : { reads }), ...(tls === null ? {} : { tls }), ...(auth === null ? {} : { auth }) });
   try {
     return await run(client, printer(flags.json === true));
   } finally {

@@ -3,6 +3,7 @@ import { RaftKvClient } from '../src/client/index.js';
 import { describeFailure } from '../src/client/describe-failure.js';
 import { CommandFailure, withClientOptions, type ClientFlags } from './client-commands.js';
 import { clientTlsFromFlags } from './client-tls-flags.js';
+import { authFromFlag } from './user-flag.js';
 import { defaultEndpoints } from './local-cluster.js';
 import { printer } from './output.js';
 import { parseIntegerOption } from './parse.js';
@@ -25,7 +26,8 @@ export function registerHealthCommand(program: Command): void {
     const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
     const timeoutMs = parseIntegerOption(flags.timeout, '--timeout', 1, 3_600_000);
     const tls = clientTlsFromFlags(flags);
-    const results = await Promise.all(endpoints.map((endpoint) => check(endpoint, timeoutMs, tls)));
+    const auth = await authFromFlag(flags.user);
+    const results = await Promise.all(endpoints.map((endpoint) => check(endpoint, timeoutMs, tls, auth)));
     printer(flags.json === true).result(
       results,
       results
@@ -37,8 +39,8 @@ export function registerHealthCommand(program: Command): void {
   });
 }
 
-async function check(endpoint: string, timeoutMs: number, tls: ReturnType<typeof clientTlsFromFlags>): Promise<EndpointHealth> {
-  const client = new RaftKvClient({ endpoints: [endpoint], pinned: true, timeoutMs, ...(tls === null ? {} : { tls }) });
+async function check(endpoint: string, timeoutMs: number, tls: ReturnType<typeof clientTlsFromFlags>, auth: Awaited<ReturnType<typeof authFromFlag>>): Promise<EndpointHealth> {
+  const client = new RaftKvClient({ endpoints: [endpoint], pinned: true, timeoutMs, ...(tls === null ? {} : { tls }), ...(auth === null ? {} : { auth }) });
   const startedAt = performance.now();
   try {
     const status = await client.status(endpoint, { timeoutMs });

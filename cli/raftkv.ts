@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, RaftKvError } from '../src/shared/errors.js';
+import { registerAuthCommands } from './auth-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerCertsCommand } from './certs-command.js';
 import { registerHealthCommand } from './health-command.js';
@@ -39,6 +40,7 @@ registerClusterCommand(program);
 registerClientCommands(program);
 registerTxnCommand(program);
 registerMemberCommands(program);
+registerAuthCommands(program);
 registerBenchCommand(program);
 registerSnapshotCommand(program);
 registerRecoverCommand(program);

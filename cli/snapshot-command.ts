@@ -7,6 +7,7 @@ import { RestoreError, restoreDataDir } from '../src/server/restore-data-dir.js'
 import { ConfigError } from '../src/shared/errors.js';
 import { CommandFailure } from './client-commands.js';
 import { clientTlsFromFlags } from './client-tls-flags.js';
+import { authFromFlag } from './user-flag.js';
 import { defaultEndpoints } from './local-cluster.js';
 import { printer } from './output.js';
 import { parseIntegerOption } from './parse.js';
@@ -41,12 +42,14 @@ export function registerSnapshotCommand(program: Command): void {
     .option('--cacert <file>', 'TLS: the CA that signs the nodes\' certificates')
     .option('--cert <file>', 'TLS: this client\'s certificate (with --key)')
     .option('--key <file>', 'TLS: this client\'s private key')
+    .option('--user <name[:password]>', 'call as this user when auth is enabled (a snapshot needs root)')
     .option('--json', 'print JSON instead of text')
-    .action(async (file: string, flags: SaveFlags) => {
+    .action(async (file: string, flags: SaveFlags & { user?: string }) => {
       const endpoints = flags.endpoints === undefined ? defaultEndpoints() : flags.endpoints.split(',').map((e) => e.trim()).filter(Boolean);
       const timeoutMs = parseIntegerOption(flags.timeout, '--timeout', 1, 24 * 3_600_000);
       const tls = clientTlsFromFlags(flags);
-      const client = new RaftKvClient({ endpoints, timeoutMs, ...(tls === null ? {} : { tls }) });
+      const auth = await authFromFlag(flags.user);
+      const client = new RaftKvClient({ endpoints, timeoutMs, ...(tls === null ? {} : { tls }), ...(auth === null ? {} : { auth }) });
       // Ctrl-C ends the download; the part file is removed and <file> left as it was.
       const interrupted = new AbortController();
       const onSignal = (): void => interrupted.abort(new Error('interrupted'));

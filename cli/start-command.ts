@@ -29,6 +29,7 @@ export function registerStartCommand(program: Command): void {
     .option('--election-ticks <n>', 'election timeout in ticks')
     .option('--heartbeat-ticks <n>', 'heartbeat interval in ticks')
     .option('--request-timeout-ms <ms>', 'server-side deadline of a request without its own')
+    .option('--auth-token-ttl <seconds>', 'how long an auth token from Authenticate is valid (default 300)')
     .option('--key-bytes-max <n>', 'largest key')
     .option('--value-bytes-max <n>', 'largest value')
     .option('--request-bytes-max <n>', 'largest request')

@@ -90,3 +90,38 @@ export class MembershipChangeError extends RaftKvError {
     super(message, options);
   }
 }
+
+/**
+ * Auth is enabled and the cluster did not accept who the client says it is: a wrong user or
+ * password, no credentials, or a token it could not renew. The message is the server's.
+ */
+export class AuthenticationError extends RaftKvError {
+  override readonly name = 'AuthenticationError';
+  readonly code = 'AUTHENTICATION';
+}
+
+/**
+ * The user's roles do not grant what the call needs; nothing changed. `key` is the key (or
+ * range) refused, in printable form, and `permission` the one lacked ('read', 'write', or
+ * 'root' for a management call), when the server named them.
+ */
+export class PermissionDeniedError extends RaftKvError {
+  override readonly name = 'PermissionDeniedError';
+  readonly code = 'PERMISSION_DENIED';
+
+  constructor(
+    message: string,
+    readonly key: string | null,
+    readonly permission: 'read' | 'write' | 'root' | null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** PERMISSION_DENIED's details (src/server/auth-guard.ts) as a typed error. */
+export function permissionDenied(details: string, cause: unknown): PermissionDeniedError {
+  const data = /lacks (read|write) permission on (?:key|range) (.*)$/.exec(details);
+  if (data !== null) return new PermissionDeniedError(details, data[2] ?? null, data[1] as 'read' | 'write', { cause });
+  return new PermissionDeniedError(details, null, /root role/.test(details) ? 'root' : null, { cause });
+}

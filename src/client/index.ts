@@ -23,7 +23,11 @@ export type {
   SessionLimits,
   SessionLimitsStatus,
 } from './kv-client.js';
+export { AuthApi, permissionTypes } from './auth-api.js';
+export type { AuthStatus, PermissionKeys, PermissionType, RolePermission } from './auth-api.js';
 export {
+  AuthenticationError,
+  PermissionDeniedError,
   CancelledError,
   InvalidArgumentError,
   MembershipChangeError,

@@ -8,7 +8,11 @@ import { StreamChannel, payloadBytes, streamOperationBytesMax, type StreamKind }
 import { tlsMismatchHint } from '../shared/tls-hint.js';
 import { txnRequestToWire, txnResultFromWire, type TxnRequest, type TxnResult } from './txn.js';
 import { clientCredentials, type ClientTls } from './client-tls.js';
+import { AuthApi, type AuthMethod } from './auth-api.js';
 import {
+  AuthenticationError,
+  PermissionDeniedError,
+  permissionDenied,
   CancelledError,
   InvalidArgumentError,
   isMembershipChangeRefusal,
@@ -66,6 +70,13 @@ export interface RaftKvClientOptions {
   readonly reads?: ReadPolicy;
   /** TLS to the nodes (etcdctl's --cacert/--cert/--key); absent: plaintext. */
   readonly tls?: ClientTls;
+  /**
+   * The user to call as when the cluster has auth enabled (etcdctl's --user). The client
+   * authenticates on its first call, keeps the token, renews it before it expires, and on an
+   * UNAUTHENTICATED answer authenticates again once and retries. Absent: no token is sent (with
+   * client certificates, the certificate's common name is then the user).
+   */
+  readonly auth?: { readonly user: string; readonly password: string };
 }
 
 /** Where a client sends its reads (RaftKvClientOptions.reads). */
@@ -225,8 +236,9 @@ type Method =
   | 'memberList'
   | 'memberAdd'
   | 'memberPromote'
-  | 'memberRemove';
-type Service = 'KV' | 'Cluster';
+  | 'memberRemove'
+  | AuthMethod;
+type Service = 'KV' | 'Cluster' | 'Auth';
 
 /**
  * Where a call may go: among the endpoints (following leader hints or not), or to one endpoint,
@@ -267,7 +279,14 @@ export class RaftKvClient {
   private readonly endpoints: string[];
   private readonly pinned: boolean;
   private preferred = 0;
-  private readonly channels = new Map<string, { kv: grpc.Client; cluster: grpc.Client; stream: StreamChannel }>();
+  private readonly channels = new Map<string, { kv: grpc.Client; cluster: grpc.Client; auth: grpc.Client; stream: StreamChannel }>();
+  private readonly credentials: { readonly user: string; readonly password: string } | null;
+  /** The token calls carry (empty: auth is disabled, none needed), renewed from `renewAtMs` on. */
+  private token: { readonly value: string; readonly renewAtMs: number } | null = null;
+  /** The Authenticate under way, shared by every call that waits for a token. */
+  private authenticating: Promise<string> | null = null;
+  /** Users, roles and permissions (kv.proto Auth). */
+  readonly auth: AuthApi;
   private readonly useStream: boolean;
   private readonly timeoutMs: number;
   private readonly attemptTimeoutMs: number;
@@ -320,6 +339,12 @@ export class RaftKvClient {
     this.reads = options.reads ?? 'leader';
     this.security = clientCredentials(options.tls);
     this.findsLeader = this.endpoints.length > 1;
+    if (options.auth !== undefined) {
+      if (typeof options.auth.user !== 'string' || options.auth.user === '') throw new InvalidArgumentError('auth.user', 'must be a non-empty string');
+      if (typeof options.auth.password !== 'string') throw new InvalidArgumentError('auth.password', 'must be a string');
+    }
+    this.credentials = options.auth === undefined ? null : { user: options.auth.user, password: options.auth.password };
+    this.auth = new AuthApi((method, request, callOptions) => this.call('Auth', method, request, callOptions));
   }
 
   /** Where this client's reads go (the `reads` option, or its default). */
@@ -466,7 +491,10 @@ export class RaftKvClient {
   snapshot(options: SnapshotOptions = {}): Promise<SnapshotDownload> {
     if (this.closed) return Promise.reject(new UnavailableError('the client is closed'));
     const endpoints = options.endpoint === undefined ? this.endpoints : [options.endpoint];
-    return openSnapshotDownload({ endpoints, channel: (endpoint) => this.channelFor(endpoint).kv.getChannel() }, options);
+    return openSnapshotDownload(
+      { endpoints, channel: (endpoint) => this.channelFor(endpoint).kv.getChannel(), token: (deadline, signal) => this.tokenFor(deadline, signal) },
+      options,
+    );
   }
 
   /**
@@ -490,10 +518,11 @@ export class RaftKvClient {
   /** Closes every connection. Calls in flight fail. */
   close(): void {
     this.closed = true;
-    for (const { kv, cluster, stream } of this.channels.values()) {
+    for (const { kv, cluster, auth, stream } of this.channels.values()) {
       stream.close();
       kv.close();
       cluster.close();
+      auth.close();
     }
     this.channels.clear();
   }
@@ -736,6 +765,7 @@ export class RaftKvClient {
     const leaderOutside = new Set<string>();
     let lastError: unknown = null;
     let failures = 0;
+    let reauthenticated = false;
     const gaveUp = (): TimeoutError | UnavailableError => {
       const where = `tried ${[...tried].join(', ') || 'no endpoint'}, ${failures} failed attempt${failures === 1 ? '' : 's'}`;
       const last = lastError === null ? '' : `; last cause: ${this.describeFailure(lastError)}`;
@@ -759,8 +789,9 @@ export class RaftKvClient {
       tried.add(endpoint);
       const change = route.kind === 'cluster' && route.change === true;
       try {
+        const token = method === 'authenticate' ? '' : await this.tokenFor(deadline, options.signal);
         const attemptMs = route.kind === 'endpoint' || change ? remaining : Math.min(remaining, this.attemptTimeoutMs);
-        const response = await this.attempt(endpoint, service, method, materialized, attemptMs, options.signal);
+        const response = await this.attempt(endpoint, service, method, materialized, attemptMs, options.signal, token);
         if (route.kind === 'spread') this.cooldowns.delete(endpoint);
         else if (route.kind === 'cluster' && route.followLeader && isWrite(method, request)) {
           this.leaderAt = endpoint;
@@ -777,7 +808,23 @@ export class RaftKvClient {
           // The change may have been appended; trying again could make a second one.
           throw new TimeoutError(`${method}: no answer from ${endpoint} within ${timeoutMs} ms; whether the change happened is unknown (check the member list)`, { cause: error });
         }
+        if (error instanceof AuthenticationError) throw error;
         if (code === grpc.status.INVALID_ARGUMENT) throw new InvalidArgumentError(method, (error as grpc.ServiceError).details);
+        if (code === grpc.status.UNAUTHENTICATED) {
+          // The token expired or was revoked, or auth was enabled since: authenticate again, once.
+          if (this.credentials !== null && method !== 'authenticate' && !reauthenticated) {
+            reauthenticated = true;
+            this.token = null;
+            continue;
+          }
+          const hint = this.credentials === null && method !== 'authenticate' ? ' (give a user: the auth option, or --user)' : '';
+          throw new AuthenticationError(`${method}: ${(error as grpc.ServiceError).details}${hint}`, { cause: error });
+        }
+        if (code === grpc.status.PERMISSION_DENIED) throw permissionDenied((error as grpc.ServiceError).details, error);
+        if (service === 'Auth' && code === grpc.status.FAILED_PRECONDITION && (error as grpc.ServiceError).metadata?.get(leaderIdMetadataKey).length === 0) {
+          // A refused auth change (no root user, root protected), not "not the leader": final.
+          throw new ServerError(describeFailure(error), code);
+        }
         if (code === grpc.status.ABORTED) {
           // The session is not registered: this attempt was not applied (write() decides what next).
           throw new SessionExpiredError(`${method}: ${(error as grpc.ServiceError).details}`, { cause: error });
@@ -878,6 +925,33 @@ export class RaftKvClient {
     await this.backoff(failures, deadline, signal);
   }
 
+  /**
+   * The token to send ('' when there are no credentials, or auth is disabled): the cached one
+   * until it is due for renewal, else a new one (one Authenticate shared by every call waiting).
+   */
+  private async tokenFor(deadline: number, signal: AbortSignal | undefined): Promise<string> {
+    const credentials = this.credentials;
+    if (credentials === null) return '';
+    if (this.token !== null && Date.now() < this.token.renewAtMs) return this.token.value;
+    this.authenticating ??= this.auth
+      .authenticate(credentials.user, credentials.password, { timeoutMs: this.timeoutMs })
+      .then(({ token, expiresAtMs }) => {
+        const now = Date.now();
+        // Renew at 80% of its life; with auth disabled (no token) ask again now and then, in case it was enabled.
+        const renewAtMs = token === '' ? now + disabledAuthRecheckMs : now + Math.max(0, (expiresAtMs - now) * 0.8);
+        this.token = { value: token, renewAtMs };
+        return token;
+      })
+      .catch((error: unknown) => {
+        if (error instanceof AuthenticationError || error instanceof PermissionDeniedError) throw error;
+        throw new AuthenticationError(`could not authenticate as ${JSON.stringify(credentials.user)}: ${(error as Error).message}`, { cause: error });
+      })
+      .finally(() => {
+        this.authenticating = null;
+      });
+    return waitWithin(this.authenticating, deadline, signal, `could not authenticate as ${JSON.stringify(credentials.user)}`);
+  }
+
   private attempt(
     endpoint: string,
     service: Service,
@@ -885,16 +959,19 @@ export class RaftKvClient {
     request: Record<string, unknown>,
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    token = '',
   ): Promise<Record<string, unknown>> {
     const channel = this.channelFor(endpoint);
     if (service === 'KV' && this.useStream && payloadBytes(request) <= streamOperationBytesMax) {
-      return channel.stream.request(method as StreamKind, request, timeoutMs, signal);
+      return channel.stream.request(method as StreamKind, request, timeoutMs, signal, token);
     }
-    const client = service === 'KV' ? channel.kv : channel.cluster;
+    const client = service === 'KV' ? channel.kv : service === 'Auth' ? channel.auth : channel.cluster;
+    const metadata = new grpc.Metadata();
+    if (token !== '') metadata.set('token', token);
     return new Promise((resolve, reject) => {
       const fn = (client as unknown as Record<string, UnaryMethod>)[method] as UnaryMethod;
       const onAbort = (): void => call.cancel();
-      const call = fn.call(client, request, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) => {
+      const call = fn.call(client, request, metadata, { deadline: Date.now() + timeoutMs }, (error, response) => {
         signal?.removeEventListener('abort', onAbort);
         if (error !== null) reject(error);
         else resolve(response as Record<string, unknown>);
@@ -910,7 +987,7 @@ export class RaftKvClient {
     return hint === null ? line : `${line} (${hint})`;
   }
 
-  private channelFor(endpoint: string): { kv: grpc.Client; cluster: grpc.Client; stream: StreamChannel } {
+  private channelFor(endpoint: string): { kv: grpc.Client; cluster: grpc.Client; auth: grpc.Client; stream: StreamChannel } {
     let channel = this.channels.get(endpoint);
     if (channel === undefined) {
       const { credentials } = this.security;
@@ -927,7 +1004,8 @@ export class RaftKvClient {
       const kv = new KvClient(endpoint, credentials, options);
       // The second client shares the first one's channel.
       const cluster = new ClusterClient(endpoint, credentials, { ...options, channelOverride: kv.getChannel() });
-      channel = { kv, cluster, stream: new StreamChannel(kv) };
+      const auth = new (serviceClient(kvProto, 'Auth'))(endpoint, credentials, { ...options, channelOverride: kv.getChannel() });
+      channel = { kv, cluster, auth, stream: new StreamChannel(kv) };
       this.channels.set(endpoint, channel);
     }
     return channel;
@@ -965,16 +1043,19 @@ export class RaftKvClient {
   }
 }
 
+/** How long a client with credentials trusts "auth is disabled" before asking again. */
+const disabledAuthRecheckMs = 30_000;
+
 /** Sessions one write may register before it gives up with SessionExpiredError (each one gone before the write reached the log). */
 const sessionsPerWriteMax = 3;
 
 /** `promise`, or TimeoutError at `deadline`, or CancelledError when `signal` aborts; the timer is disposed either way. */
-function waitWithin<T>(promise: Promise<T>, deadline: number, signal: AbortSignal | undefined): Promise<T> {
+function waitWithin<T>(promise: Promise<T>, deadline: number, signal: AbortSignal | undefined, what = 'no session could be registered'): Promise<T> {
   if (signal?.aborted) return Promise.reject(new CancelledError('the call was cancelled', { cause: signal.reason }));
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       settle();
-      reject(new TimeoutError('no session could be registered within the deadline'));
+      reject(new TimeoutError(`${what} within the deadline`));
     }, Math.max(0, deadline - Date.now()));
     timer.unref();
     const onAbort = (): void => {

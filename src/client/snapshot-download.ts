@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { serviceClient } from '../shared/proto.js';
 import { SnapshotStreamTally } from '../shared/snapshot-stream.js';
-import { CancelledError, InvalidArgumentError, OverloadedError, ServerError, SnapshotIntegrityError, TimeoutError, UnavailableError } from './errors.js';
+import { AuthenticationError, CancelledError, InvalidArgumentError, OverloadedError, ServerError, SnapshotIntegrityError, TimeoutError, UnavailableError, permissionDenied } from './errors.js';
 import { leaderAddressMetadataKey } from './metadata-keys.js';
 
 export interface SnapshotOptions {
@@ -48,6 +48,8 @@ export interface SnapshotDownloadContext {
   readonly endpoints: readonly string[];
   /** A channel to `endpoint` (shared with the client's other calls). */
   readonly channel: (endpoint: string) => ReturnType<grpc.Client['getChannel']>;
+  /** The caller's auth token (empty: none); absent: none. */
+  readonly token?: (deadline: number, signal: AbortSignal | undefined) => Promise<string>;
 }
 
 type SnapshotPart =
@@ -87,10 +89,13 @@ export async function openSnapshotDownload(context: SnapshotDownloadContext, opt
 
 async function open(context: SnapshotDownloadContext, endpoint: string, deadline: number, signal: AbortSignal | undefined): Promise<SnapshotDownload> {
   const Maintenance = serviceClient('raftkv/v1/kv.proto', 'Maintenance');
+  const metadata = new grpc.Metadata();
+  const token = (await context.token?.(deadline, signal)) ?? '';
+  if (token !== '') metadata.set('token', token);
   const client = new Maintenance(endpoint, grpc.credentials.createInsecure(), { channelOverride: context.channel(endpoint) });
   const call = (client as unknown as { snapshot(request: object, metadata: grpc.Metadata, options: grpc.CallOptions): grpc.ClientReadableStream<SnapshotPart> }).snapshot(
     {},
-    new grpc.Metadata(),
+    metadata,
     { deadline },
   );
   const onAbort = (): void => call.cancel();
@@ -180,6 +185,10 @@ function toClientError(error: unknown, signal: AbortSignal | undefined, midStrea
       return new TimeoutError(`${where}the snapshot did not complete within its deadline`, { cause: error });
     case grpc.status.INVALID_ARGUMENT:
       return new InvalidArgumentError('snapshot', status.details);
+    case grpc.status.PERMISSION_DENIED:
+      return permissionDenied(status.details, error);
+    case grpc.status.UNAUTHENTICATED:
+      return new AuthenticationError(status.details, { cause: error });
     case grpc.status.RESOURCE_EXHAUSTED:
       return new OverloadedError(`${where}${status.details}`, { cause: error });
     case grpc.status.UNAVAILABLE:

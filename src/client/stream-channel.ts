@@ -25,12 +25,13 @@ export class StreamChannel {
   private call: grpc.ClientDuplexStream<unknown, unknown> | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private queue: Record<string, unknown>[] = [];
+  private queue: { readonly operation: Record<string, unknown>; readonly token: string }[] = [];
   private flushScheduled = false;
 
   constructor(private readonly client: grpc.Client) {}
 
-  request(kind: StreamKind, request: Record<string, unknown>, timeoutMs: number, signal: AbortSignal | undefined): Promise<Record<string, unknown>> {
+  /** `token`: the caller's auth token, sent in the operation's frame (empty: none). */
+  request(kind: StreamKind, request: Record<string, unknown>, timeoutMs: number, signal: AbortSignal | undefined, token = ''): Promise<Record<string, unknown>> {
     const call = this.open();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -38,7 +39,7 @@ export class StreamChannel {
       const onAbort = signal === undefined ? null : (): void => this.settle(id, null, serviceError(grpc.status.CANCELLED, 'cancelled by the caller'));
       if (onAbort !== null) signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, { kind, resolve, reject, timer, onAbort, signal });
-      this.queue.push({ id, timeoutMs, [kind]: request });
+      this.queue.push({ operation: { id, timeoutMs, [kind]: request }, token });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         queueMicrotask(() => this.flush(call));
@@ -79,23 +80,29 @@ export class StreamChannel {
     const operations = this.queue;
     this.queue = [];
     if (call !== this.call) {
-      for (const operation of operations) this.settle(operation.id as number, null, serviceError(grpc.status.UNAVAILABLE, 'stream closed before sending'));
+      for (const { operation } of operations) this.settle(operation.id as number, null, serviceError(grpc.status.UNAVAILABLE, 'stream closed before sending'));
       return;
     }
-    // Frames stay well under the server's request size limit, or it would end the whole stream.
+    // Frames stay well under the server's request size limit, or it would end the whole stream;
+    // a frame carries one token, so a token renewed meanwhile starts a new frame.
     let frame: Record<string, unknown>[] = [];
     let frameBytes = 0;
-    for (const operation of operations) {
+    let frameToken = operations[0]?.token ?? '';
+    const write = (): void => {
+      call.write(frameToken === '' ? { operations: frame } : { operations: frame, token: frameToken });
+    };
+    for (const { operation, token } of operations) {
       const bytes = payloadBytes(operation);
-      if (frame.length > 0 && frameBytes + bytes > streamFrameBytesMax) {
-        call.write({ operations: frame });
+      if (frame.length > 0 && (frameBytes + bytes > streamFrameBytesMax || token !== frameToken)) {
+        write();
         frame = [];
         frameBytes = 0;
       }
+      frameToken = token;
       frame.push(operation);
       frameBytes += bytes;
     }
-    call.write({ operations: frame });
+    write();
   }
 
   private onResult(result: WireStreamResult): void {

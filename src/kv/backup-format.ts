@@ -7,7 +7,8 @@
  *   version  u16: 1, the layout described here
  *   header   u32 length | revision u64 | term u64 | record format u32 | created at (unix ms) u64
  *            | member id (u8 length + UTF-8) | cluster id (u8 length + UTF-8)
- *   chunk    'D' | u32 length | records (snapshot-format.ts; keys only, never client sessions)
+ *   chunk    'D' | u32 length | records (snapshot-format.ts; keys and the auth state (users,
+ *            roles), never client sessions; files from before auth hold keys only)
  *            ... any number of chunks
  *   trailer  'T' | chunks u64 | bytes u64 (of chunk data) | keys u64 | SHA-256 (32 bytes)
  *
@@ -241,11 +242,11 @@ export async function readBackup(source: ByteSource, name: string, visitor: Back
         if (!(error instanceof BinaryDecodeError)) throw error;
         return fail('malformed', `malformed: chunk ${chunks} at byte ${frameAt}: ${error.message}`, error);
       }
-      if (records.some((record) => record.kind !== 'kv')) fail('malformed', `malformed: chunk ${chunks} at byte ${frameAt} holds a client session; a backup holds only keys`);
+      if (records.some((record) => record.kind === 'session')) fail('malformed', `malformed: chunk ${chunks} at byte ${frameAt} holds a client session; a backup holds only keys and users`);
       await visitor.records?.(records);
       chunks += 1;
       bytes += length;
-      keys += records.length;
+      keys += records.filter((record) => record.kind === 'kv').length;
       continue;
     }
     if (tag !== trailerTag) fail('malformed', `malformed: unknown frame tag 0x${(tag ?? 0).toString(16)} at byte ${frameAt} (after ${chunks} chunks)`);
@@ -304,6 +305,6 @@ function countKeys(data: Uint8Array, what: string): number {
     if (!(error instanceof BinaryDecodeError)) throw error;
     throw new BackupFileError('malformed', `snapshot stream ${what}: ${error.message}`, { cause: error });
   }
-  if (records.some((record) => record.kind !== 'kv')) throw new BackupFileError('malformed', `snapshot stream ${what} holds a client session; a backup holds only keys`);
-  return records.length;
+  if (records.some((record) => record.kind === 'session')) throw new BackupFileError('malformed', `snapshot stream ${what} holds a client session; a backup holds only keys and users`);
+  return records.filter((record) => record.kind === 'kv').length;
 }

@@ -3,7 +3,7 @@
  *
  * Encoding, version 2 (integers big-endian):
  *
- *   format u8 = 2 | kind u8 (1 put, 2 delete, 3 cas, 4 register-session, 5 set-session-limits, 6 txn)
+ *   format u8 = 2 | kind u8 (1 put, 2 delete, 3 cas, 4 register-session, 5 set-session-limits, 6 auth, 7 txn)
  *   put, delete, cas, txn:
  *     has-session u8 (0/1) [session: clientId u8 length + UTF-8 | sequence u64 | ackedSequence u64]
  *     key: u16 length + bytes
@@ -12,7 +12,9 @@
  *           action u8 (1 put: value u32 length + bytes, 2 delete)
  *   register-session: nothing more
  *   set-session-limits: only-if-unset u8 (0/1) | one u64 per limit, in sessionLimitNames order (0: unchanged)
+ *   auth: op u8 and its fields (auth-state.ts, writeAuthOp)
  *   txn: has-session u8 [session] | the transaction as txn-command.ts lays it out (no key of its own)
+ *   auth and txn were added to format 2 compatibly: a log without them decodes as before.
  *
  * Version 1, written before sessions were registered through the log, has the same layout for
  * put, delete and cas, and no other kinds. Its sessions were created implicitly by a client's
@@ -26,6 +28,7 @@
  */
 import type { KeyRecord } from './key-record.js';
 import { CommandDecodeError, InvalidArgumentError } from './errors.js';
+import { readAuthOp, validateAuthOp, writeAuthOp, type AuthApplyResult, type AuthOp } from './auth-state.js';
 import { sessionLimitNames, validateSessionLimits, type SessionLimits, type SessionLimitsChange } from './session-limits.js';
 import { assertNever, type Index } from '../raft/index.js';
 import { clientIdBytesMax } from '../storage/index.js';
@@ -91,8 +94,14 @@ export interface SetSessionLimitsCommand {
 /** A multi-key transaction (txn-command.ts), exactly-once with a session like a key command. */
 export type TxnCommand = TxnBody & { readonly session?: CommandSession };
 
+/** A change to users, roles or the auth flag (auth-state.ts). */
+export interface AuthCommand {
+  readonly kind: 'auth';
+  readonly op: AuthOp;
+}
+
 /** A replicated command. */
-export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand;
+export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand | AuthCommand;
 
 /** Whether `command` writes a key (and may carry a session). */
 export function isKeyCommand(command: Command): command is KeyCommand {
@@ -160,7 +169,7 @@ export interface SessionLimitsResult {
 }
 
 /** What applying a command answers. */
-export type CommandResult = AppliedResult | StaleSessionResult | SessionRegisteredResult | SessionLimitsResult;
+export type CommandResult = AppliedResult | StaleSessionResult | SessionRegisteredResult | SessionLimitsResult | AuthApplyResult;
 
 /** Bounds on a command's fields. */
 export interface CommandLimits {
@@ -194,6 +203,9 @@ export const defaultCommandLimits: CommandLimits = {
 export function validateCommand(command: Command, limits: CommandLimits): void {
   switch (command.kind) {
     case 'register-session':
+      return;
+    case 'auth':
+      validateAuthOp(command.op);
       return;
     case 'set-session-limits':
       if (sessionLimitNames.every((name) => command.limits[name] === undefined)) {
@@ -232,6 +244,11 @@ export function validateCommand(command: Command, limits: CommandLimits): void {
 export function encodeCommand(command: Command): Uint8Array {
   validateCommand(command, commandFormatLimits);
   if (command.kind === 'register-session') return new ByteWriter(2).u8(formatVersion).u8(kindByte[command.kind]).finish();
+  if (command.kind === 'auth') {
+    const writer = new ByteWriter(64).u8(formatVersion).u8(kindByte[command.kind]);
+    writeAuthOp(writer, command.op);
+    return writer.finish();
+  }
   if (command.kind === 'set-session-limits') {
     const writer = new ByteWriter(3 + 8 * sessionLimitNames.length).u8(formatVersion).u8(kindByte[command.kind]).u8(command.onlyIfUnset ? 1 : 0);
     for (const name of sessionLimitNames) writer.u64(command.limits[name] ?? 0);
@@ -281,7 +298,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
 const formatVersion = 2;
 /** Format 1: put, delete and cas only, sessions created implicitly (see the file comment). */
 const implicitSessionsFormatVersion = 1;
-const kindByte = { put: 1, delete: 2, cas: 3, 'register-session': 4, 'set-session-limits': 5, txn: 6 } as const satisfies Record<Command['kind'], number>;
+const kindByte = { put: 1, delete: 2, cas: 3, 'register-session': 4, 'set-session-limits': 5, auth: 6, txn: 7 } as const satisfies Record<Command['kind'], number>;
 
 function readCommand(reader: ByteReader): Command {
   const version = reader.u8('format version');
@@ -293,6 +310,11 @@ function readCommand(reader: ByteReader): Command {
   if (kind === kindByte['register-session']) {
     reader.end('command');
     return { kind: 'register-session' };
+  }
+  if (kind === kindByte.auth) {
+    const op = readAuthOp(reader);
+    reader.end('command');
+    return { kind: 'auth', op };
   }
   if (kind === kindByte['set-session-limits']) {
     const onlyIfUnset = reader.boolean('only-if-unset');

@@ -6,6 +6,7 @@ export type { SnapshotRecord, SnapshotRecordKind } from './snapshot-format.js';
 export { commandFormatLimits, decodeCommand, defaultCommandLimits, encodeCommand, isKeyCommand, validateCommand } from './commands.js';
 export type {
   AppliedResult,
+  AuthCommand,
   CasAction,
   CasCompare,
   CasResult,
@@ -40,3 +41,21 @@ export { BackupEncoder, BackupFileError, backupFileVersion, backupRecordFormat, 
 export type { BackupFileProblem, BackupHeader, BackupSummary, BackupVisitor, ByteSource } from './backup-format.js';
 export { readBackupFile, syncDirectory, writeBackupFile } from './backup-file.js';
 export type { BackupStream } from './backup-file.js';
+export {
+  applyAuthOp,
+  authLimits,
+  decodeAuthState,
+  emptyAuthState,
+  encodeAuthState,
+  isToEnd,
+  permissionTypes,
+  printableKey,
+  rootName,
+  scryptMemoryBytesMax,
+  validateAuthName,
+  validateAuthOp,
+  validatePermissionRange,
+} from './auth-state.js';
+export type { AuthApplyResult, AuthOp, AuthRefusal, AuthRole, AuthState, AuthUser, PasswordRecord, Permission, PermissionType } from './auth-state.js';
+export { AuthView, covers, coversKey, keyInterval, mergeIntervals, permissionInterval, prefixEnd, prefixInterval, prefixRangeEnd } from './auth-permissions.js';
+export type { Access, KeyInterval } from './auth-permissions.js';

@@ -5,20 +5,23 @@
  *
  *   record: kind u8 | key (u32 length + bytes) | value (u32 length + bytes)
  *   kind:   1 = a key of the keyspace (value: KeyRecord), 2 = a record of the sessions sublevel
- *           (a client session, value SessionState; or the session limits, key `session-limits`)
+ *           (a client session, value SessionState; or the session limits, key `session-limits`),
+ *           3 = a record of the auth sublevel (key `state`, value the auth state, auth-state.ts);
+ *           snapshots from before auth have none, and mean no users and auth disabled
  *
  * The applied index and term, and the membership, travel in the stream's header (the Raft
  * message), the checksum in its trailer (src/transport/snapshot-*.ts). Pure functions.
  */
 import { checkKeyRecord } from './key-record.js';
 import { decodeSessionLimits, decodeSessionState } from './session-codec.js';
-import { clientIdOfSessionKey, sessionLimitsKey } from '../storage/index.js';
+import { decodeAuthState } from './auth-state.js';
+import { authStateKey, clientIdOfSessionKey, sessionLimitsKey } from '../storage/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, bytesEqual } from '../shared/binary-codec.js';
 
 export { snapshotRecordFormat } from '../shared/snapshot-stream.js';
 
 /** What a snapshot record is. */
-export type SnapshotRecordKind = 'kv' | 'session';
+export type SnapshotRecordKind = 'kv' | 'session' | 'auth';
 
 export interface SnapshotRecord {
   readonly kind: SnapshotRecordKind;
@@ -26,7 +29,7 @@ export interface SnapshotRecord {
   readonly value: Uint8Array;
 }
 
-const kindCodes: Record<SnapshotRecordKind, number> = { kv: 1, session: 2 };
+const kindCodes: Record<SnapshotRecordKind, number> = { kv: 1, session: 2, auth: 3 };
 /** Keys are at most 64 KiB (the command encoding); anything longer is not a snapshot of ours. */
 const keyBytesMax = 0xffff;
 /** The largest value a record may carry: a key record (value ≤ 16 MiB) or a session with its results. */
@@ -97,6 +100,14 @@ export function decodeSnapshotChunk(chunk: Uint8Array): SnapshotRecord[] {
       if (bytesEqual(key, sessionLimitsKey)) decodeSessionLimits(value);
       else decodeSessionState(clientIdOfSessionKey(key), value);
       records.push({ kind: 'session', key, value });
+    } else if (code === kindCodes.auth) {
+      if (!bytesEqual(key, authStateKey)) throw new BinaryDecodeError(`${at}: an auth record's key must be "state"`);
+      try {
+        decodeAuthState(value);
+      } catch (error) {
+        throw new BinaryDecodeError(`${at}: auth state: ${(error as Error).message}`);
+      }
+      records.push({ kind: 'auth', key, value });
     } else {
       throw new BinaryDecodeError(`${at}: unknown kind ${code}`);
     }

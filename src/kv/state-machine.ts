@@ -10,12 +10,15 @@ import { deferred, type Deferred } from '../shared/deferred.js';
 import { InvalidSnapshotError, SnapshotBusyError } from '../shared/errors.js';
 import type { SnapshotReader, SnapshotWriter } from '../shared/snapshot-stream.js';
 import { GenerationReaders } from './generation-readers.js';
+import { AuthView } from './auth-permissions.js';
+import { applyAuthOp, decodeAuthState, emptyAuthState, encodeAuthState, type AuthState } from './auth-state.js';
 import { loadSessionLimits, loadSessions, sessionOperations } from './session-store.js';
 import type { SessionLimits } from './session-limits.js';
 import { SessionTable } from './sessions.js';
-import { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes } from './snapshot-format.js';
+import { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes, type SnapshotRecord } from './snapshot-format.js';
 import { InvariantError, assertNever, invariant, type Entry, type Index, type LogPosition, type SnapshotMeta, type Term } from '../raft/index.js';
 import {
+  authStateKey,
   decodeLogPosition,
   decodeStored,
   encodeLogPosition,
@@ -110,6 +113,7 @@ export class KvStateMachine {
     private sessions: SessionTable,
     private appliedPosition: LogPosition,
     private readonly cache: KeyCache,
+    private authView: AuthView,
   ) {}
 
   /** Cache misses waiting for the next getMany, by key. */
@@ -132,7 +136,7 @@ export class KvStateMachine {
     await clearGeneration(store, store.generation(generation + 1));
     const current = store.generation(generation);
     const sessions = new SessionTable(await loadSessions(current), await loadSessionLimits(current));
-    return new KvStateMachine(store, current, sessions, applied, new KeyCache(options.cacheBytesMax));
+    return new KvStateMachine(store, current, sessions, applied, new KeyCache(options.cacheBytesMax), new AuthView(await loadAuthState(current)));
   }
 
   /** The state generation in force (keys.ts). */
@@ -157,6 +161,14 @@ export class KvStateMachine {
   /** The session limits in force (as of the applied index). */
   get sessionLimits(): SessionLimits {
     return this.sessions.limits;
+  }
+
+  /**
+   * Users, roles and permissions as of the applied index, ready for checks. Immutable: a change
+   * replaces it, so a caller may cache what it derives from it by identity.
+   */
+  get auth(): AuthView {
+    return this.authView;
   }
 
   /** Whether the log has set the session limits; until it does, the defaults hold. */
@@ -184,14 +196,16 @@ export class KvStateMachine {
       const view = await this.readKeys(commands);
       let outcomes: ApplyOutcome[];
       let operations: StoreOperation[];
+      const auth = { state: this.authView.state, changed: false };
       try {
         outcomes = [];
         for (const [i, entry] of entries.entries()) {
           const command = commands[i] ?? null;
           // Only a transaction may wait (to iterate a key range); the rest apply synchronously.
-          outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view) : this.applyEntry(entry, command, view));
+          outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view) : this.applyEntry(entry, command, view, auth));
         }
         operations = [...this.keyOperations(view), ...sessionOperations(this.current, this.sessions.takeChanges(), this.sessions)];
+        if (auth.changed) operations.push({ type: 'put', sublevel: this.current.auth, key: authStateKey, value: encodeAuthState(auth.state) });
         operations.push({ type: 'put', sublevel: this.store.sublevels.smMeta, key: smMetaKeys.applied, value: encodeLogPosition(last) });
         // sync: false is safe, and avoids an fsync per apply: every entry here is already in the
         // Raft log, written with sync: true; data and applied index land in this one atomic
@@ -200,6 +214,7 @@ export class KvStateMachine {
         // write (the next log save, or a compaction that relies on this state) makes it durable.
         await this.store.write(operations, { sync: false });
         for (const { key, record } of view.written()) this.cache.set(viewKey(key), record);
+        if (auth.changed) this.authView = new AuthView(auth.state);
       } catch (error) {
         this.failure = error;
         throw error;
@@ -359,7 +374,7 @@ export class KvStateMachine {
           throw error;
         }
         await this.store.write(
-          records.map((record) => ({ type: 'put', sublevel: record.kind === 'kv' ? target.kv : target.sessions, key: record.key, value: record.value })),
+          records.map((record) => ({ type: 'put', sublevel: recordSublevel(target, record.kind), key: record.key, value: record.value })),
           // The install's synced write makes these durable: LevelDB has one ordered log.
           { sync: false },
         );
@@ -390,9 +405,11 @@ export class KvStateMachine {
     ];
     const complete = async (): Promise<void> => {
       const sessions = new SessionTable(await loadSessions(target), await loadSessionLimits(target));
+      const auth = new AuthView(await loadAuthState(target));
       const replaced = this.current;
       this.current = target;
       this.sessions = sessions;
+      this.authView = auth;
       this.appliedPosition = { index: meta.index, term: meta.term };
       this.cache.clear();
       this.staging = null;
@@ -438,10 +455,18 @@ export class KvStateMachine {
     }
   }
 
-  private applyEntry(entry: Entry, command: Exclude<Command, TxnCommand> | null, view: KeyView): ApplyOutcome {
+  private applyEntry(entry: Entry, command: Exclude<Command, TxnCommand> | null, view: KeyView, auth: { state: AuthState; changed: boolean }): ApplyOutcome {
     this.sessions.expire(entry.index);
     if (command === null) return { kind: 'no-op', index: entry.index, term: entry.term };
     const base = { kind: 'command', index: entry.index, term: entry.term } as const;
+    if (command.kind === 'auth') {
+      const applied = applyAuthOp(auth.state, command.op, entry.index);
+      if (applied.result.ok) {
+        auth.state = applied.state;
+        auth.changed = true;
+      }
+      return { ...base, result: applied.result, replayed: false };
+    }
     if (command.kind === 'register-session') {
       const clientId = this.sessions.register(entry.index);
       return { ...base, result: { kind: 'session-registered', clientId, limits: this.sessions.limits }, replayed: false };
@@ -633,6 +658,11 @@ class LevelSnapshotReader implements SnapshotReader {
     invariant(!this.closed, 'snapshot read after close()');
     try {
       const chunker = new SnapshotChunker(this.chunkBytes);
+      // Users and roles travel in snapshots and backups alike: a restored cluster keeps its access rules.
+      for await (const [key, value] of this.generation.auth.iterator({ snapshot: this.view })) {
+        const chunk = chunker.add({ kind: 'auth', key, value });
+        if (chunk !== null) yield chunk;
+      }
       if (this.includeSessions) {
         for await (const [key, value] of this.generation.sessions.iterator({ snapshot: this.view })) {
           const chunk = chunker.add({ kind: 'session', key, value });
@@ -661,6 +691,27 @@ class LevelSnapshotReader implements SnapshotReader {
 async function clearGeneration(store: NodeStore, generation: GenerationSublevels): Promise<void> {
   await store.clear(generation.kv);
   await store.clear(generation.sessions);
+  await store.clear(generation.auth);
+}
+
+/** The auth state of `generation` (empty when it has none: a directory or snapshot from before auth). */
+async function loadAuthState(generation: GenerationSublevels): Promise<AuthState> {
+  const [bytes] = await generation.auth.getMany([authStateKey]);
+  if (bytes === undefined) return emptyAuthState;
+  return decodeStored(generationSublevelNames(generation.generation).auth, authStateKey, () => decodeAuthState(bytes));
+}
+
+function recordSublevel(generation: GenerationSublevels, kind: SnapshotRecord['kind']): GenerationSublevels['kv'] {
+  switch (kind) {
+    case 'kv':
+      return generation.kv;
+    case 'session':
+      return generation.sessions;
+    case 'auth':
+      return generation.auth;
+    default:
+      return assertNever(kind, 'snapshot record kind');
+  }
 }
 
 function encodeGeneration(generation: number): Uint8Array {

@@ -68,6 +68,8 @@ export interface NodeConfig {
   readonly sessionLimits: SessionLimits;
   /** TLS on the peer and client ports (plaintext where not configured). */
   readonly tls: NodeTlsConfig;
+  /** How long a token from Auth.Authenticate is valid, in seconds (etcd's --auth-token-ttl). */
+  readonly authTokenTtlSeconds: number;
   /** Where /healthz, /readyz and /metrics are served; null: not at all. */
   readonly listenHttp: string | null;
   /** /readyz answers 503 while the applied index is more than this many entries behind the commit index. */
@@ -140,6 +142,7 @@ export interface RawNodeConfig {
   electionTicks?: unknown;
   heartbeatTicks?: unknown;
   requestTimeoutMs?: unknown;
+  authTokenTtl?: unknown;
   keyBytesMax?: unknown;
   valueBytesMax?: unknown;
   requestBytesMax?: unknown;
@@ -172,7 +175,7 @@ export interface RawNodeConfig {
 const knownKeys = new Set<string>([
   'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'advertisePeer', 'peers', 'peerDialOverride', 'join', 'joinAs', 'joinTimeoutMs',
   'tickMs', 'electionTicks', 'heartbeatTicks',
-  'requestTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
+  'requestTimeoutMs', 'authTokenTtl', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
   'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
   'sessionsMax', 'sessionIdleEntriesMax', 'sessionResultsMax', 'sessionResultBytesMax',
   'listenHttp', 'readyLagEntries', 'peerCert', 'peerKey', 'peerCa', 'peerVerifyId', 'clientCert', 'clientKey', 'clientCa',
@@ -257,6 +260,7 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
     electionTicks,
     heartbeatTicks,
     requestTimeoutMs: optionalInt(raw.requestTimeoutMs, 'request-timeout-ms', 5000, 1, requestTimeoutMsMax),
+    authTokenTtlSeconds: optionalInt(raw.authTokenTtl, 'auth-token-ttl', 300, 1, 86_400),
     limits: {
       ...defaultLimits,
       keyBytesMax,

@@ -1,7 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { assertNever } from '../raft/index.js';
 import {
+  AuthChangeRefusedError,
   InvalidArgumentError,
+  PermissionDeniedError,
+  UnauthenticatedError,
   LeaderChangedError,
   MembershipChangeRefusedError,
   NotLeaderError,
@@ -69,6 +72,26 @@ export function refusalCode(reason: MembershipRefusal): grpc.status {
   }
 }
 
+/** The status code of each refused auth change (kv.proto, Auth). */
+export function authRefusalCode(refusal: AuthChangeRefusedError['refusal']): grpc.status {
+  switch (refusal) {
+    case 'user-exists':
+    case 'role-exists':
+      return grpc.status.ALREADY_EXISTS;
+    case 'user-not-found':
+    case 'role-not-found':
+    case 'role-not-granted':
+    case 'permission-not-granted':
+      return grpc.status.NOT_FOUND;
+    case 'root-user-missing':
+    case 'root-protected':
+    case 'limit':
+      return grpc.status.FAILED_PRECONDITION;
+    default:
+      return assertNever(refusal, 'auth refusal');
+  }
+}
+
 /**
  * Maps the node's typed errors to gRPC statuses, the contract in kv.proto. Anything unexpected
  * is INTERNAL and logged: it is a bug, and the client must not guess what happened.
@@ -87,6 +110,9 @@ export function classifyError(error: unknown, logger: Logger): ApiError {
   if (error instanceof RemovedNodeError) {
     return { code: grpc.status.FAILED_PRECONDITION, details: error.message, leaderId: error.leaderId ?? '', leaderAddress: error.leaderAddress ?? '' };
   }
+  if (error instanceof UnauthenticatedError) return { code: grpc.status.UNAUTHENTICATED, details: error.message };
+  if (error instanceof PermissionDeniedError) return { code: grpc.status.PERMISSION_DENIED, details: error.message };
+  if (error instanceof AuthChangeRefusedError) return { code: authRefusalCode(error.refusal), details: error.message };
   if (error instanceof OverloadedError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: error.message };
   if (error instanceof TimeoutError) return { code: grpc.status.DEADLINE_EXCEEDED, details: error.message };
   if (error instanceof ProposalDroppedError || error instanceof ShuttingDownError || error instanceof LeaderChangedError) {

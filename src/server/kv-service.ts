@@ -16,11 +16,16 @@ import {
   type SessionLimits,
   type SessionLimitsChange,
   type KvStateMachine,
+  type AuthApplyResult,
+  type AuthOp,
+  prefixInterval,
+  type KeyInterval,
   type RangeQuery,
   type StaleSessionResult,
 } from '../kv/index.js';
 import { assertNever, type NodeId } from '../raft/index.js';
-import { InvalidArgumentError, NotLeaderError } from '../shared/errors.js';
+import { AuthChangeRefusedError, InvalidArgumentError, NotLeaderError } from '../shared/errors.js';
+import { AuthGuard, type Caller } from './auth-guard.js';
 import type { Logger } from '../shared/logger.js';
 import { requestTimeoutMsMax, type NodeConfig } from './config.js';
 import { StaleSessionError, toGrpcError } from './grpc-errors.js';
@@ -28,7 +33,7 @@ import { clusterOperations, removedNodeError } from './cluster-service.js';
 import { kvStreams, type KvStreams } from './kv-stream.js';
 import type { LiveSample } from './live-stats.js';
 import { txnFromWire, txnResultToWire, type WireTxnRequest } from './txn-wire.js';
-import { txnKeys, txnWrites } from '../kv/index.js';
+import { txnKeys, txnWrites, type TxnBody } from '../kv/index.js';
 import type { PeerDirectory } from './peer-directory.js';
 import type { RaftNode } from './raft-node.js';
 
@@ -45,9 +50,12 @@ export interface KvServiceDeps {
   readonly logger: Logger;
   /** The node's recent seconds of client operations, for Cluster.Status (the live page). */
   readonly recentSamples?: () => readonly LiveSample[];
+  /** The auth checks; absent: one over `stateMachine` is made. */
+  readonly guard?: AuthGuard;
 }
 
-type Handler<Req, Res> = (request: Req, timeoutMs: number) => Promise<Res>;
+/** `caller`: who makes the call (auth-guard.ts; null when auth is disabled). */
+type Handler<Req, Res> = (request: Req, timeoutMs: number, caller: Caller) => Promise<Res>;
 
 /** The client API's operations, shared by the unary RPCs and the stream. */
 export interface KvOperations {
@@ -60,6 +68,10 @@ export interface KvOperations {
   readonly txn: Handler<TxnRequest, unknown>;
   /** The Cluster service's SessionLimits change (not carried by the stream). */
   readonly setSessionLimits: Handler<SessionLimitsChange, SessionLimits>;
+  /** Proposes a change to users or roles (the Auth service; the caller's right to is checked there). */
+  readonly proposeAuth: (op: AuthOp, timeoutMs: number) => Promise<AuthApplyResult & { ok: true }>;
+  /** Throws NotLeaderError unless this node leads (before costly work for a proposal, e.g. hashing a password). */
+  readonly requireLeader: () => void;
 }
 
 export interface PutRequest {
@@ -123,6 +135,7 @@ interface WireKeyValue {
  */
 export function kvOperations(deps: KvServiceDeps): KvOperations {
   const { node, stateMachine, config } = deps;
+  const guard = deps.guard ?? new AuthGuard(stateMachine);
   const limits = { keyBytesMax: config.limits.keyBytesMax, valueBytesMax: config.limits.valueBytesMax, clientIdBytesMax: 128, txnOpsMax: config.limits.txnOpsMax };
 
   const header = (): { memberId: string; term: number; revision: number } => ({
@@ -209,31 +222,49 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     deps.metrics?.observeReadIndex((performance.now() - startedAt) / 1000);
   };
 
+  const requireLeader = (): void => {
+    refuseIfRemoved();
+    const status = node.leadership();
+    if (status.role !== 'leader') throw new NotLeaderError(status.leader, status.leader === null ? null : deps.clientAddressOf(status.leader));
+  };
+
   return {
-    put: async (request: PutRequest, timeoutMs) => {
+    requireLeader,
+    proposeAuth: async (op, timeoutMs) => {
+      const result = await propose({ kind: 'auth', op }, timeoutMs);
+      if (result.kind !== 'auth') throw new Error(`auth answered ${result.kind}`);
+      if (!result.ok) throw new AuthChangeRefusedError(result.refusal, result.message);
+      return result;
+    },
+    put: async (request: PutRequest, timeoutMs, caller) => {
+      guard.checkKey(caller, 'write', request.key);
       const result = await write({ kind: 'put', key: request.key, value: request.value, ...session(request.session) }, timeoutMs);
       if (result.kind !== 'put') throw new Error(`put answered ${result.kind}`);
       return { header: header(), version: result.version, modRevision: result.modRevision };
     },
-    get: async (request: GetRequest, timeoutMs) => {
+    get: async (request: GetRequest, timeoutMs, caller) => {
       checkKey(request.key, limits.keyBytesMax);
+      guard.checkKey(caller, 'read', request.key);
       await readBarrier(request.consistency, timeoutMs);
       const record = await stateMachine.get(request.key);
       return { header: header(), found: record !== null, kv: record === null ? null : wireKeyValue(request.key, record) };
     },
-    delete: async (request: DeleteRequest, timeoutMs) => {
+    delete: async (request: DeleteRequest, timeoutMs, caller) => {
+      guard.checkKey(caller, 'write', request.key);
       const result = await write({ kind: 'delete', key: request.key, ...session(request.session) }, timeoutMs);
       if (result.kind !== 'delete') throw new Error(`delete answered ${result.kind}`);
       return { header: header(), deleted: result.deleted };
     },
-    range: async (request: RangeRequest, timeoutMs) => {
+    range: async (request: RangeRequest, timeoutMs, caller) => {
       const query = rangeQuery(request, limits.keyBytesMax);
+      guard.checkRange(caller, 'read', queryInterval(query));
       const limit = request.limit === 0 ? config.limits.rangeLimitMax : Math.min(request.limit, config.limits.rangeLimitMax);
       await readBarrier(request.consistency, timeoutMs);
       const result = await stateMachine.range(query, limit);
       return { header: header(), kvs: result.kvs.map((kv) => wireKeyValue(kv.key, kv)), more: result.more };
     },
-    setSessionLimits: async (change, timeoutMs) => {
+    setSessionLimits: async (change, timeoutMs, caller) => {
+      guard.requireRoot(caller, 'changing the session limits');
       const result = await propose({ kind: 'set-session-limits', limits: change, onlyIfUnset: false }, timeoutMs);
       if (result.kind !== 'session-limits') throw new Error(`set-session-limits answered ${result.kind}`);
       return result.limits;
@@ -244,9 +275,10 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       if (result.kind !== 'session-registered') throw new Error(`register-session answered ${result.kind}`);
       return { header: header(), clientId: result.clientId, resultsPerSessionMax: result.limits.resultsPerSessionMax };
     },
-    txn: async (request: TxnRequest, timeoutMs) => {
+    txn: async (request: TxnRequest, timeoutMs, caller) => {
       const command = { ...txnFromWire(request, config.limits.rangeLimitMax), ...session(request.session) };
       validateCommand(command, limits);
+      checkTxn(guard, caller, command);
       if (!txnWrites(command)) {
         // Read-only: served like a linearizable read (ReadIndex), without a log entry, as etcd
         // does. It changes nothing, so a session has nothing to make exactly-once: it is ignored.
@@ -260,7 +292,10 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       if (result.kind !== 'txn') throw new Error(`txn answered ${result.kind}`);
       return { header: header(), ...txnResultToWire(result) };
     },
-    compareAndSwap: async (request: CasRequest, timeoutMs) => {
+    compareAndSwap: async (request: CasRequest, timeoutMs, caller) => {
+      // A compare-and-swap reads the key (it answers the previous record) and writes it.
+      guard.checkKey(caller, 'read', request.key);
+      guard.checkKey(caller, 'write', request.key);
       const compare: CasCompare =
         request.compare === 'expectedValue'
           ? { kind: 'value', value: request.expectedValue ?? Buffer.alloc(0) }
@@ -287,16 +322,28 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
 }
 
 /** The KV and Cluster services of kv.proto, over `kvOperations`; `streams` ends the KV streams on shutdown. */
-export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServiceImplementation; cluster: grpc.UntypedServiceImplementation; streams: KvStreams } {
+export function kvServiceHandlers(deps: KvServiceDeps): {
+  kv: grpc.UntypedServiceImplementation;
+  cluster: grpc.UntypedServiceImplementation;
+  streams: KvStreams;
+  operations: KvOperations;
+  guard: AuthGuard;
+} {
   const { node, stateMachine, config } = deps;
-  const operations = kvOperations(deps);
+  const guard = deps.guard ?? new AuthGuard(stateMachine);
+  const operations = kvOperations({ ...deps, guard });
   const observe = deps.metrics === undefined ? undefined : (method: string, code: grpc.status, seconds: number): void => deps.metrics?.observeRequest(method, grpc.status[code] ?? String(code), seconds);
-  const streams = kvStreams(operations, { requestTimeoutMs: config.requestTimeoutMs, inflightMax: config.limits.pendingProposalsMax, logger: deps.logger, ...(observe === undefined ? {} : { onAnswered: observe }) });
+  const streams = kvStreams(operations, { resolveCaller: (call, token) => guard.resolveCall(call, token), requestTimeoutMs: config.requestTimeoutMs, inflightMax: config.limits.pendingProposalsMax, logger: deps.logger, ...(observe === undefined ? {} : { onAnswered: observe }) });
 
-  const unary = <Req, Res>(name: string, handler: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> =>
+  /** `open`: a call anyone may make, auth or not (no caller is resolved). */
+  const unary = <Req, Res>(name: string, handler: Handler<Req, Res>, open = false): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
       const startedAt = performance.now();
-      handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs)).then(
+      const started = (): Promise<Res> => {
+        const caller = open ? null : guard.resolveCall(call);
+        return handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs), caller);
+      };
+      new Promise<Res>((resolve) => resolve(started())).then(
         (response) => {
           observe?.(name, grpc.status.OK, (performance.now() - startedAt) / 1000);
           callback(null, response);
@@ -324,23 +371,63 @@ export function kvServiceHandlers(deps: KvServiceDeps): { kv: grpc.UntypedServic
   const clusterOps = clusterOperations({ node, stateMachine, config, directory: deps.directory, ...(deps.recentSamples === undefined ? {} : { recentSamples: deps.recentSamples }) });
   const wireLimits = (limits: SessionLimits): Record<string, number | boolean> => ({ ...limits, recorded: stateMachine.sessionLimitsRecorded, sessions: stateMachine.sessionCount, appliedIndex: stateMachine.appliedIndex });
 
+  /** A management call: only root may make it when auth is enabled. */
+  const rootOnly = <Req, Res>(what: string, handler: (request: Req, timeoutMs: number) => Promise<Res>): Handler<Req, Res> =>
+    (request, timeoutMs, caller) => {
+      guard.requireRoot(caller, what);
+      return handler(request, timeoutMs);
+    };
+
   const cluster: grpc.UntypedServiceImplementation = {
-    sessionLimits: unary('sessionLimits', async (request: SessionLimits, timeoutMs) => {
+    sessionLimits: unary('sessionLimits', async (request: SessionLimits, timeoutMs, caller) => {
       const change: { -readonly [K in keyof SessionLimitsChange]: number } = {};
       for (const name of sessionLimitNames) if (request[name] !== 0) change[name] = request[name];
       if (Object.keys(change).length === 0) return wireLimits(stateMachine.sessionLimits);
-      const result = await operations.setSessionLimits(change, timeoutMs);
+      const result = await operations.setSessionLimits(change, timeoutMs, caller);
       return wireLimits(result);
     }),
-    status: unary('status', clusterOps.status),
-    transferLeadership: unary('transferLeadership', clusterOps.transferLeadership),
-    memberList: unary('memberList', clusterOps.memberList),
-    memberAdd: unary('memberAdd', clusterOps.memberAdd),
-    memberPromote: unary('memberPromote', clusterOps.memberPromote),
-    memberRemove: unary('memberRemove', clusterOps.memberRemove),
+    // Status and MemberList hold no data (README "Authentication and roles"): open to anyone.
+    status: unary('status', openCall(clusterOps.status), true),
+    transferLeadership: unary('transferLeadership', rootOnly('TransferLeadership', clusterOps.transferLeadership)),
+    memberList: unary('memberList', openCall(clusterOps.memberList), true),
+    memberAdd: unary('memberAdd', rootOnly('MemberAdd', clusterOps.memberAdd)),
+    memberPromote: unary('memberPromote', rootOnly('MemberPromote', clusterOps.memberPromote)),
+    memberRemove: unary('memberRemove', rootOnly('MemberRemove', clusterOps.memberRemove)),
   };
 
-  return { kv, cluster, streams };
+  return { kv, cluster, streams, operations, guard };
+}
+
+/** A call anyone may make, auth or not. */
+function openCall<Req, Res>(handler: (request: Req, timeoutMs: number) => Promise<Res>): Handler<Req, Res> {
+  return (request, timeoutMs) => handler(request, timeoutMs);
+}
+
+/** The range of keys a read covers, for the permission check. */
+/**
+ * A transaction's permissions, as etcd checks them: read on every compared key, and each
+ * operation of both branches (which one runs is known only at apply) by what it does: put and
+ * delete write, get reads; a selector over several keys needs the permission on all of them.
+ */
+function checkTxn(guard: AuthGuard, caller: Caller, command: TxnBody): void {
+  for (const compare of command.compare) guard.checkKey(caller, 'read', compare.key);
+  for (const op of [...command.success, ...command.failure]) {
+    const access = op.kind === 'get' ? 'read' : 'write';
+    if (op.kind === 'put') guard.checkKey(caller, access, op.key);
+    else if (op.keys.kind === 'key') guard.checkKey(caller, access, op.keys.key);
+    else guard.checkRange(caller, access, queryInterval(op.keys));
+  }
+}
+
+function queryInterval(query: RangeQuery): KeyInterval {
+  switch (query.kind) {
+    case 'prefix':
+      return prefixInterval(query.prefix);
+    case 'interval':
+      return { start: query.start, end: query.end.byteLength === 0 ? null : query.end };
+    default:
+      return assertNever(query, 'range query');
+  }
 }
 
 /** The time left before a call's deadline, or the server's default when the client set none. */

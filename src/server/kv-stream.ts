@@ -25,7 +25,7 @@ interface WireStreamOperation {
  * KvOperations fits), so an operation behaves the same on either path.
  */
 export type StreamOperations = {
-  readonly [K in NonNullable<WireStreamOperation['request']>]: (request: never, timeoutMs: number) => Promise<unknown>;
+  readonly [K in NonNullable<WireStreamOperation['request']>]: (request: never, timeoutMs: number, caller: string | null) => Promise<unknown>;
 };
 
 export interface KvStreamOptions {
@@ -35,6 +35,12 @@ export interface KvStreamOptions {
   readonly logger: Logger;
   /** Called once per operation answered, with its kind, status code and time in seconds (metrics). */
   readonly onAnswered?: (method: string, code: grpc.status, seconds: number) => void;
+  /**
+   * Who sends a frame's operations (auth-guard.ts): from the frame's token, else the stream's
+   * metadata or client certificate; throws UnauthenticatedError, which fails the frame's
+   * operations. Absent: null (no auth).
+   */
+  readonly resolveCaller?: (call: grpc.ServerDuplexStream<unknown, unknown>, frameToken: string) => string | null;
 }
 
 /** The KV.Stream handler of one server, and the way to end its streams when the node stops. */
@@ -121,7 +127,7 @@ export function kvStreams(operations: StreamOperations, options: KvStreamOptions
     const fail = (id: number, code: grpc.status, message: string, leaderId = '', leaderAddress = ''): void =>
       answer({ id, code, message, leaderId, leaderAddress });
 
-    const run = (operation: WireStreamOperation): void => {
+    const run = (operation: WireStreamOperation, caller: string | null): void => {
       const kind = operation.request;
       if (closing) {
         fail(operation.id, shuttingDownStatus.code, shuttingDownStatus.details);
@@ -138,7 +144,7 @@ export function kvStreams(operations: StreamOperations, options: KvStreamOptions
       inflight++;
       const timeoutMs = operation.timeoutMs > 0 ? Math.min(operation.timeoutMs, requestTimeoutMsMax) : options.requestTimeoutMs;
       const startedAt = performance.now();
-      operations[kind](operation[kind] as never, timeoutMs).then(
+      operations[kind](operation[kind] as never, timeoutMs, caller).then(
         (response) => {
           options.onAnswered?.(kind, grpc.status.OK, (performance.now() - startedAt) / 1000);
           answer({ id: operation.id, code: grpc.status.OK, message: '', leaderId: '', leaderAddress: '', [kind]: response });
@@ -154,9 +160,17 @@ export function kvStreams(operations: StreamOperations, options: KvStreamOptions
       });
     };
 
-    call.on('data', (request: { operations?: WireStreamOperation[] }) => {
+    call.on('data', (request: { operations?: WireStreamOperation[]; token?: string }) => {
       if (stageTraceOn) traceWriteReceived();
-      for (const operation of request.operations ?? []) run(operation);
+      let caller: string | null;
+      try {
+        caller = options.resolveCaller?.(call, request.token ?? '') ?? null;
+      } catch (error) {
+        const api = classifyError(error, options.logger);
+        for (const operation of request.operations ?? []) fail(operation.id, api.code, api.details);
+        return;
+      }
+      for (const operation of request.operations ?? []) run(operation, caller);
     });
     call.on('end', () => {
       clientDone = true;

@@ -15,6 +15,8 @@ import { kvServiceHandlers } from './kv-service.js';
 import { bootstrapAddressBook, withAddressBook } from './address-book.js';
 import { joinCluster } from './join-cluster.js';
 import { maintenanceServiceHandlers } from './maintenance-service.js';
+import { authServiceHandlers } from './auth-service.js';
+import { PasswordHasher } from './password-hash.js';
 import { PeerDirectory } from './peer-directory.js';
 import { RaftNode } from './raft-node.js';
 import { nodeTls } from './tls.js';
@@ -214,7 +216,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger, metrics: observedMetrics, recentSamples });
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);
-    server.addService(serviceClient('raftkv/v1/kv.proto', 'Maintenance').service, maintenanceServiceHandlers({ node, stateMachine, config, logger }));
+    server.addService(serviceClient('raftkv/v1/kv.proto', 'Maintenance').service, maintenanceServiceHandlers({ node, stateMachine, config, logger, guard: handlers.guard }));
+    server.addService(
+      serviceClient('raftkv/v1/kv.proto', 'Auth').service,
+      authServiceHandlers({ node, stateMachine, config, operations: handlers.operations, guard: handlers.guard, hasher: new PasswordHasher(), logger, metrics }),
+    );
     await new Promise<void>((resolve, reject) => {
       server.bindAsync(config.listenClient, tls.clientServer, (error) => {
         if (error) reject(new ConfigError(`listen-client ${config.listenClient}: cannot listen (${error.message})`, { cause: error }));

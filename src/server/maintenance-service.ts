@@ -9,12 +9,15 @@ import type { NodeConfig } from './config.js';
 import { toGrpcError } from './grpc-errors.js';
 import { timeoutFromDeadline } from './kv-service.js';
 import type { RaftNode } from './raft-node.js';
+import type { AuthGuard } from './auth-guard.js';
 
 export interface MaintenanceServiceDeps {
   readonly node: RaftNode<ApplyOutcome>;
   readonly stateMachine: KvStateMachine;
   readonly config: NodeConfig;
   readonly logger: Logger;
+  /** The auth checks: a snapshot holds all the data, so only root may take one. */
+  readonly guard?: AuthGuard;
 }
 
 /** Backup snapshots streamed at once from one node; more get RESOURCE_EXHAUSTED. Each pins a LevelDB snapshot. */
@@ -31,6 +34,12 @@ export const backupStallTimeoutMs = 30_000;
 export function maintenanceServiceHandlers(deps: MaintenanceServiceDeps): grpc.UntypedServiceImplementation {
   let active = 0;
   const snapshot: grpc.handleServerStreamingCall<unknown, unknown> = (call) => {
+    try {
+      deps.guard?.requireRoot(deps.guard.resolveCall(call), 'Maintenance.Snapshot (it holds all the data)');
+    } catch (error) {
+      call.emit('error', toGrpcError(error, deps.logger));
+      return;
+    }
     if (active >= backupStreamsMax) {
       call.emit('error', toGrpcError(new OverloadedError(`${active} snapshots are already being streamed from this node (at most ${backupStreamsMax}); retry later`), deps.logger));
       return;

@@ -46,7 +46,7 @@ export function restoredMembership(peers: ReadonlyMap<NodeId, string>): Membersh
  * restore`): every member is restored from the same file with the same peers, so all start from
  * the same point and agree on it:
  *
- * - the state machine holds the file's keyspace, applied at its revision (no client sessions);
+ * - the state machine holds the file's keyspace and its users and roles, applied at its revision (no client sessions);
  * - the Raft log is empty, compacted at the revision (with the term of that entry), with a
  *   snapshot there whose membership is the peers, all voters; no vote cast, commit at the
  *   revision. A leader is elected as in any cluster and its entries continue the revisions.
@@ -73,11 +73,12 @@ export async function restoreDataDir(options: RestoreOptions): Promise<RestoreRe
     try {
       const log = new RaftLogStore(store);
       await log.load();
-      const keyspace = store.generation(0).kv;
+      const generation = store.generation(0);
       // Read (and checked) a second time as it is written: the file is never held in memory.
       const written = await readBackupFile(options.file, {
         // The final synced write below makes these durable: LevelDB has one ordered log.
-        records: (records) => store.write(records.map((record) => ({ type: 'put', sublevel: keyspace, key: record.key, value: record.value })), { sync: false }),
+        records: (records) =>
+          store.write(records.map((record) => ({ type: 'put', sublevel: record.kind === 'auth' ? generation.auth : generation.kv, key: record.key, value: record.value })), { sync: false }),
       });
       if (written.sha256 !== summary.sha256) throw new BackupFileError('checksum', `${options.file}: the file changed while it was being restored`);
       const { revision, term } = summary.header;

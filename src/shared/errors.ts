@@ -136,3 +136,40 @@ export class RemovedNodeError extends RaftKvError {
     super(`this node (${id}) was removed from the cluster`);
   }
 }
+
+/** Auth is enabled and the call names no valid caller (no token, a bad or expired one, an unknown certificate name). */
+export class UnauthenticatedError extends RaftKvError {
+  override readonly name = 'UnauthenticatedError';
+  readonly code = 'UNAUTHENTICATED';
+}
+
+/** The caller's roles do not grant what the call needs; the message names the key (or the call) and the permission. */
+export class PermissionDeniedError extends RaftKvError {
+  override readonly name = 'PermissionDeniedError';
+  readonly code = 'PERMISSION_DENIED';
+}
+
+/** Why an auth change was refused (src/kv/auth-state.ts AuthRefusal); nothing changed. */
+export type AuthChangeRefusal =
+  | 'user-exists'
+  | 'user-not-found'
+  | 'role-exists'
+  | 'role-not-found'
+  | 'role-not-granted'
+  | 'permission-not-granted'
+  | 'root-user-missing'
+  | 'root-protected'
+  | 'limit';
+
+/** A change to users or roles the replicated state refused (an unknown user, role exists, no root user...). */
+export class AuthChangeRefusedError extends RaftKvError {
+  override readonly name = 'AuthChangeRefusedError';
+  readonly code = 'AUTH_REFUSED';
+
+  constructor(
+    readonly refusal: AuthChangeRefusal,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -15,6 +15,7 @@ export {
   sessionKey,
   sessionKeyRange,
   sessionLimitsKey,
+  authStateKey,
   smMetaKeys,
   storageFormat,
   sublevelNames,

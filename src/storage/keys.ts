@@ -14,12 +14,13 @@
  * | `kv-g<N>`   | the user key                                 | KeyRecord (src/kv)            |
  * | `sessions-g<N>` | `session:` + client id                   | a session with its results    |
  * |             | `session-limits`                             | the session limits the log set |
+ * | `auth-g<N>` | `state`                                      | users, roles, the auth flag (src/kv/auth-state.ts) |
  *
  * Big-endian indexes sort lexicographically in numeric order, so iterating `raft-log` yields
  * the log in order.
  *
- * The state machine's data lives in a generation: a pair of sublevels `kv-g<N>` and
- * `sessions-g<N>`. `sm-meta/generation` names the one in force. Installing a snapshot writes the
+ * The state machine's data lives in a generation: the sublevels `kv-g<N>`, `sessions-g<N>` and
+ * `auth-g<N>` (absent in directories written before auth: an empty one means no users). `sm-meta/generation` names the one in force. Installing a snapshot writes the
  * next generation beside the current one, then switches `generation` (with `applied` and the
  * Raft log's snapshot metadata) in one atomic batch, and only then clears the old one. So a
  * crash at any point leaves either the old state or the new one, never a mix. Only the
@@ -48,6 +49,7 @@ export interface GenerationSublevels {
   readonly generation: number;
   readonly kv: BinarySublevel;
   readonly sessions: BinarySublevel;
+  readonly auth: BinarySublevel;
 }
 
 /** Sublevel names as they appear in the database (and in StorageCorruptError locations). */
@@ -58,8 +60,8 @@ export const sublevelNames = {
 } as const satisfies Record<keyof Sublevels, string>;
 
 /** The names of generation `generation`'s sublevels. */
-export function generationSublevelNames(generation: number): { readonly kv: string; readonly sessions: string } {
-  return { kv: `kv-g${generation}`, sessions: `sessions-g${generation}` };
+export function generationSublevelNames(generation: number): { readonly kv: string; readonly sessions: string; readonly auth: string } {
+  return { kv: `kv-g${generation}`, sessions: `sessions-g${generation}`, auth: `auth-g${generation}` };
 }
 
 function openSublevel(db: BinaryDb, name: string): BinarySublevel {
@@ -79,7 +81,7 @@ export function openSublevels(db: BinaryDb): Sublevels {
 export function openGenerationSublevels(db: BinaryDb, generation: number): GenerationSublevels {
   if (!Number.isSafeInteger(generation) || generation < 0) throw new RangeError(`state generation must be a non-negative integer, got ${generation}`);
   const names = generationSublevelNames(generation);
-  return { generation, kv: openSublevel(db, names.kv), sessions: openSublevel(db, names.sessions) };
+  return { generation, kv: openSublevel(db, names.kv), sessions: openSublevel(db, names.sessions), auth: openSublevel(db, names.auth) };
 }
 
 /** Keys of `raft-meta`. */
@@ -139,6 +141,9 @@ export function clientIdOfSessionKey(key: Uint8Array): string {
   }
   return decodeUtf8(id, 'session key client id');
 }
+
+/** The `auth-g<N>` key of the auth state (the sublevel's only record). */
+export const authStateKey = utf8Bytes('state');
 
 /** The `sessions-g<N>` key of the session limits the log set (outside sessionKeyRange). */
 export const sessionLimitsKey = utf8Bytes('session-limits');

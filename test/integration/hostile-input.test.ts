@@ -355,4 +355,42 @@ describe.each(['plaintext', 'tls'] as const)('hostile input, %s', (mode) => {
     known.set('hostile/not-blocked', 'ok');
     await expectUnharmed();
   }, 180_000);
+
+  it('with auth on: garbage tokens, oversized auth requests and a flood of bad passwords are refused', async () => {
+    await client.auth.addUser('root', 'rootpw');
+    await client.auth.enable();
+    const root = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 20_000, auth: { user: 'root', password: 'rootpw' }, ...(tls === undefined ? {} : { tls }) });
+    const stub = grpcClient(cluster.endpoints[0] as string);
+    try {
+      const get = clientMethods().find((m) => m.service === 'KV' && m.name === 'Get') as Method;
+      const request = serviceClient('raftkv/v1/kv.proto', 'KV').service['Get']?.requestSerialize as (value: unknown) => Buffer;
+      const garbageTokens = ['x', 'v1....', 'v1.cm9vdA.99999999999.1.AAAA', 'A'.repeat(4000), randomBytes(300).toString('base64'), '\u00ff\u0000']
+        .map((token) => token.replace(/[^\x20-\x7e]/g, '?'));
+      for (const token of garbageTokens) {
+        const metadata = new grpc.Metadata();
+        metadata.set('token', token);
+        const code = await new Promise<grpc.status>((resolve) =>
+          stub.makeUnaryRequest(get.path, request, identity, { key: Buffer.from('hostile/0'), consistency: 'LINEARIZABLE' }, metadata, { deadline: Date.now() + 5_000 }, (error) =>
+            resolve(error === null ? grpc.status.OK : error.code),
+          ),
+        );
+        expect(code, `token ${token.slice(0, 40)}`).toBe(grpc.status.UNAUTHENTICATED);
+      }
+      // Oversized fields: refused before any hashing.
+      await expect(root.auth.authenticate('root', 'p'.repeat(100_000))).rejects.toThrow(/password: at most 1024 bytes/);
+      await expect(root.auth.addUser('u'.repeat(1000), 'pw')).rejects.toThrow(/name: .*1\.\.128 bytes/);
+      // 300 wrong passwords at once: each refused (UNAUTHENTICATED, or RESOURCE_EXHAUSTED, which the SDK retries until its deadline, once
+      // the bounded hash queue is full), none hangs, and the node serves meanwhile.
+      const flood = Array.from({ length: 300 }, () => client.auth.authenticate('root', 'wrong', { timeoutMs: 3000 }).then(() => 'accepted', (e: Error) => e.name));
+      expect((await root.get('hostile/0'))?.value.toString()).toBe('value-0');
+      const outcomes = await Promise.all(flood);
+      expect(outcomes.filter((o) => o === 'accepted')).toEqual([]);
+      expect(outcomes.filter((o) => o === 'AuthenticationError').length).toBeGreaterThan(0);
+      await root.auth.disable();
+    } finally {
+      stub.close();
+      root.close();
+    }
+    await expectUnharmed();
+  }, 180_000);
 });

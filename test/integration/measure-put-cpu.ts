@@ -10,6 +10,8 @@
  *   npx tsx test/integration/measure-put-cpu.ts --dist /work/main/dist,dist [--rounds 3]
  *     [--concurrency 256] [--duration 8] [--value-bytes 256] [--base-port 28200]
  *     [--cpu-prof-dir DIR]   (profiles every node with --cpu-prof; read them with cpu-profile-summary.ts)
+ *     [--auth off|on|both]   (on: auth enabled, the bench puts as root with a token; both: each
+ *                             build with auth off, then on, in every round)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -28,6 +30,7 @@ const { values: flags } = parseArgs({
     'value-bytes': { type: 'string', default: '256' },
     'base-port': { type: 'string', default: '28200' },
     'cpu-prof-dir': { type: 'string' },
+    auth: { type: 'string', default: 'off' },
   },
 });
 const dists = (flags.dist ?? '').split(',').map((d) => resolve(d.trim())).filter((d) => d !== '');
@@ -36,6 +39,8 @@ for (const [name, value] of Object.entries(numbers)) {
   if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer, got ${String(value)}`);
 }
 if (dists.length === 0) throw new Error('--dist: name at least one build directory');
+if (!['off', 'on', 'both'].includes(flags.auth ?? '')) throw new Error(`--auth must be off, on or both, not ${String(flags.auth)}`);
+const authModes: boolean[] = flags.auth === 'both' ? [false, true] : [flags.auth === 'on'];
 const clockTicksPerSecond = 100; // USER_HZ on Linux
 
 /** utime + stime of a process, in milliseconds of CPU. */
@@ -53,13 +58,14 @@ function exited(child: ChildProcess): Promise<void> {
 
 interface Figure {
   readonly dist: string;
+  readonly auth: boolean;
   readonly puts: number;
   readonly cpuMs: number;
   readonly usPerPut: number;
   readonly putsPerSecond: number;
 }
 
-async function round(dist: string, label: string): Promise<Figure> {
+async function round(dist: string, label: string, auth: boolean): Promise<Figure> {
   const root = mkdtempSync(join(tmpdir(), 'raftkv-cpu-'));
   const ids = ['n1', 'n2', 'n3'];
   const peer = (i: number): string => `127.0.0.1:${numbers.basePort + 2 * i}`;
@@ -87,6 +93,10 @@ async function round(dist: string, label: string): Promise<Figure> {
     await Promise.all(Array.from({ length: 64 }, async (_, w) => {
       for (let i = 0; i < 30; i++) await sdk.put(`warm-${w}-${i}`, value);
     }));
+    if (auth) {
+      await sdk.auth.addUser('root', 'bench');
+      await sdk.auth.enable();
+    }
     const commitIndex = async (): Promise<number> => Math.max(...(await Promise.all(ids.map((_, i) => sdk.status(client(i)).then((s) => s.commitIndex, () => 0)))));
     const pids = nodes.map((n) => n.pid as number);
     const commitBefore = await commitIndex();
@@ -94,7 +104,7 @@ async function round(dist: string, label: string): Promise<Figure> {
     const startedAt = performance.now();
     const bench = spawn(
       process.execPath,
-      [join(projectRoot, 'dist', 'cli', 'raftkv.js'), 'bench', '--endpoints', ids.map((_, i) => client(i)).join(','), '--workload', 'put', '--concurrency', String(numbers.concurrency), '--duration', String(numbers.duration), '--value-bytes', String(numbers.valueBytes), '--json'],
+      [join(projectRoot, 'dist', 'cli', 'raftkv.js'), 'bench', '--endpoints', ids.map((_, i) => client(i)).join(','), '--workload', 'put', '--concurrency', String(numbers.concurrency), '--duration', String(numbers.duration), '--value-bytes', String(numbers.valueBytes), '--json', ...(auth ? ['--user', 'root:bench'] : [])],
       { stdio: 'ignore' },
     );
     await exited(bench);
@@ -103,7 +113,7 @@ async function round(dist: string, label: string): Promise<Figure> {
     const puts = (await commitIndex()) - commitBefore;
     sdk.close();
     const used = cpuAfter - cpuBefore;
-    return { dist, puts, cpuMs: used, usPerPut: (used * 1000) / puts, putsPerSecond: puts / seconds };
+    return { dist, auth, puts, cpuMs: used, usPerPut: (used * 1000) / puts, putsPerSecond: puts / seconds };
   } finally {
     for (const node of nodes) node.kill('SIGTERM');
     await Promise.all(nodes.map(exited));
@@ -113,14 +123,14 @@ async function round(dist: string, label: string): Promise<Figure> {
 
 const figures: Figure[] = [];
 for (let r = 0; r < numbers.rounds; r++) {
-  for (const [d, dist] of dists.entries()) {
-    const figure = await round(dist, `round${r + 1}-build${d + 1}`);
+  for (const [d, dist] of dists.entries()) for (const auth of authModes) {
+    const figure = await round(dist, `round${r + 1}-build${d + 1}${auth ? '-auth' : ''}`, auth);
     figures.push(figure);
-    console.log(`round ${r + 1} ${dist}: ${figure.puts} puts, ${Math.round(figure.putsPerSecond)} puts/s, ${Math.round(figure.cpuMs)} ms CPU (3 nodes), ${figure.usPerPut.toFixed(0)} µs per put`);
+    console.log(`round ${r + 1} ${dist}${auth ? ' (auth on)' : ''}: ${figure.puts} puts, ${Math.round(figure.putsPerSecond)} puts/s, ${Math.round(figure.cpuMs)} ms CPU (3 nodes), ${figure.usPerPut.toFixed(0)} µs per put`);
   }
 }
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-for (const dist of dists) {
-  const mine = figures.filter((f) => f.dist === dist);
-  console.log(`${dist}: CPU per put median ${median(mine.map((f) => f.usPerPut)).toFixed(0)} µs (${mine.map((f) => f.usPerPut.toFixed(0)).join(', ')}), puts/s median ${median(mine.map((f) => f.putsPerSecond)).toFixed(0)}`);
+for (const dist of dists) for (const auth of authModes) {
+  const mine = figures.filter((f) => f.dist === dist && f.auth === auth);
+  console.log(`${dist}${auth ? ' (auth on)' : ''}: CPU per put median ${median(mine.map((f) => f.usPerPut)).toFixed(0)} µs (${mine.map((f) => f.usPerPut.toFixed(0)).join(', ')}), puts/s median ${median(mine.map((f) => f.putsPerSecond)).toFixed(0)}`);
 }

@@ -72,9 +72,9 @@ describe('txn command encoding', () => {
     expect(refused).toBeGreaterThan(0);
   });
 
-  const header = [2, 6, 0];
+  const header = [2, 7, 0];
   const corrupt: { name: string; bytes: number[]; reason: RegExp }[] = [
-    { name: 'a txn in format 1', bytes: [1, 6, 0, 0, 0, 0, 0, 0, 0], reason: /unknown command kind 6 in format 1/ },
+    { name: 'a txn in format 1', bytes: [1, 7, 0, 0, 0, 0, 0, 0, 0], reason: /unknown command kind 7 in format 1/ },
     { name: 'an unknown compare target', bytes: [...header, 0, 1, 0, 1, 0x61, 9, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], reason: /compare\[0\].target: unknown value 9/ },
     { name: 'an unknown compare result', bytes: [...header, 0, 1, 0, 1, 0x61, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], reason: /compare\[0\].result: unknown value 0/ },
     { name: 'an empty compare key', bytes: [...header, 0, 1, 0, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], reason: /compare\[0\].key: 0 bytes/ },

@@ -30,30 +30,32 @@ export class FakeNode {
     private readonly server: grpc.Server,
   ) {}
 
-  static async start(handlers: Partial<KvOperations> & { status?: () => Record<string, unknown> | null }): Promise<FakeNode> {
+  static async start(handlers: Partial<Omit<KvOperations, 'proposeAuth' | 'requireLeader'>> & { status?: () => Record<string, unknown> | null }): Promise<FakeNode> {
     const seen: SeenOperation[] = [];
     const wrap =
-      (kind: keyof KvOperations) =>
+      (kind: Exclude<keyof KvOperations, 'proposeAuth' | 'requireLeader'>) =>
       (request: never, timeoutMs: number): Promise<unknown> => {
         seen.push({ kind, request });
         const handler = handlers[kind] as ((request: never, timeoutMs: number) => Promise<unknown>) | undefined;
         return handler === undefined ? Promise.reject(new Error(`${kind} is not faked`)) : handler(request, timeoutMs);
       };
     const operations: KvOperations = {
-      put: wrap('put') as KvOperations['put'],
-      get: wrap('get') as KvOperations['get'],
-      delete: wrap('delete') as KvOperations['delete'],
-      range: wrap('range') as KvOperations['range'],
-      compareAndSwap: wrap('compareAndSwap') as KvOperations['compareAndSwap'],
-      txn: wrap('txn') as KvOperations['txn'],
+      proposeAuth: () => Promise.reject(new Error('auth is not faked')),
+      requireLeader: () => undefined,
+      put: wrap('put') as unknown as KvOperations['put'],
+      get: wrap('get') as unknown as KvOperations['get'],
+      delete: wrap('delete') as unknown as KvOperations['delete'],
+      range: wrap('range') as unknown as KvOperations['range'],
+      compareAndSwap: wrap('compareAndSwap') as unknown as KvOperations['compareAndSwap'],
+      txn: wrap('txn') as unknown as KvOperations['txn'],
       // Every writing SDK registers a session first: a fake node hands out one unless told otherwise.
       registerSession: (handlers.registerSession === undefined
         ? (_request: never, _timeoutMs: number) => {
             seen.push({ kind: 'registerSession', request: {} as never });
             return Promise.resolve({ header: { memberId: 'fake', term: 1, revision: 1 }, clientId: `fake-${seen.length}`, resultsPerSessionMax: 1024 });
           }
-        : wrap('registerSession')) as KvOperations['registerSession'],
-      setSessionLimits: wrap('setSessionLimits') as KvOperations['setSessionLimits'],
+        : wrap('registerSession')) as unknown as KvOperations['registerSession'],
+      setSessionLimits: wrap('setSessionLimits') as unknown as KvOperations['setSessionLimits'],
     };
     const streams = kvStreams(operations, { requestTimeoutMs: 5000, inflightMax: 1000, logger: pino({ level: 'silent' }) });
     const server = new grpc.Server();

@@ -1,7 +1,9 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BackupFileError, KvStateMachine } from '../../src/kv/index.js';
+import { BackupEncoder, BackupFileError, KvStateMachine, SnapshotChunker, applyAuthOp, emptyAuthState, encodeAuthState, readBackup, memorySource } from '../../src/kv/index.js';
+import { encodeKeyRecord } from '../../src/kv/key-record.js';
+import { authStateKey } from '../../src/storage/index.js';
 import { nodeId } from '../../src/raft/index.js';
 import { decodeAddressBook } from '../../src/server/address-book.js';
 import { parsePeers } from '../../src/server/config.js';
@@ -52,6 +54,30 @@ describe('restoreDataDir', () => {
     }
     const all = await machine.range({ kind: 'prefix', prefix: new Uint8Array() }, 0);
     expect(all.kvs).toHaveLength(200);
+  });
+
+  it('restores users and roles a backup holds (a backup from before auth has none: auth off)', async () => {
+    const password = { salt: new Uint8Array(16).fill(1), n: 16_384, r: 8, p: 1, hash: new Uint8Array(32).fill(2) };
+    let auth = applyAuthOp(emptyAuthState, { op: 'user-add', name: 'root', password }, 10).state;
+    auth = applyAuthOp(auth, { op: 'enable', secret: new Uint8Array(32).fill(4) }, 11).state;
+    const encoder = new BackupEncoder();
+    const chunker = new SnapshotChunker(1 << 20);
+    chunker.add({ kind: 'auth', key: authStateKey, value: encodeAuthState(auth) });
+    chunker.add({ kind: 'kv', key: Buffer.from('k'), value: encodeKeyRecord({ value: Buffer.from('v'), version: 1, createRevision: 5, modRevision: 5 }) });
+    const bytes = Buffer.concat([encoder.header(fixtureHeader), ...encoder.chunk(chunker.finish() as Uint8Array), encoder.trailer()]);
+    expect((await readBackup(memorySource(bytes), 'backup')).keys).toBe(1); // the auth record is not a key
+    const { dir, file } = await backupFile(bytes);
+    const dataDir = join(dir, 'n1');
+    await restoreDataDir({ file, dataDir, id: nodeId('n1'), peers });
+    const machine = await KvStateMachine.open(await stores.open(dataDir));
+    expect(machine.auth.state).toEqual(auth);
+    expect(machine.auth.enabled).toBe(true);
+    expect((await machine.get(Buffer.from('k')))?.version).toBe(1);
+    const { dir: oldDir, file: oldFile } = await backupFile();
+    await restoreDataDir({ file: oldFile, dataDir: join(oldDir, 'n1'), id: nodeId('n1'), peers });
+    const old = await KvStateMachine.open(await stores.open(join(oldDir, 'n1')));
+    expect(old.auth.enabled).toBe(false);
+    expect(old.auth.state.users.size).toBe(0);
   });
 
   it('restores into an existing empty directory', async () => {
