@@ -1,5 +1,11 @@
 import type { ClientTls } from '../src/client/index.js';
 
+/** A user and password a joining node adds itself as. */
+export interface JoinCredentials {
+  readonly user: string;
+  readonly password: string;
+}
+
 /** The test-only unsafe behaviours of `raftkv start` (its --unsafe-* flags). */
 export const unsafeCanaries = ['stale-reads', 'ack-before-commit'] as const;
 export type UnsafeCanary = (typeof unsafeCanaries)[number];
@@ -50,6 +56,13 @@ export interface ClusterBackend {
    * Every other node can already reach it, and links to and from it can be cut.
    */
   addNode(join: readonly string[], signal?: AbortSignal): Promise<string>;
+
+  /**
+   * The user nodes added from now on join as (`--join-user`, the password in the node's
+   * environment, never on its command line): the cluster has auth on, and adding a member
+   * needs root. Null: join anonymously.
+   */
+  setJoinUser(credentials: JoinCredentials | null): void;
 
   /**
    * Stops a node that was removed from the cluster (SIGTERM, then SIGKILL at a deadline) and

@@ -1,4 +1,5 @@
 import type { ClientTls } from '../src/client/index.js';
+import type { JoinCredentials } from './backend.js';
 /**
  * The docker backend: each node is a container of the raftkv image (deploy/), started with
  * testcontainers on a user-defined bridge network of its own, with a fixed address, its data in
@@ -46,6 +47,7 @@ import { projectRoot, snapshotFlags } from './process-backend.js';
 import { GenericContainer, Wait, getContainerRuntimeClient } from 'testcontainers';
 import { nowMs, withDeadline, waitUntil } from './wait.js';
 import { nodeTlsFlags } from '../src/shared/tls-flags.js';
+import { joinPasswordEnvVar } from '../src/server/config.js';
 import { makeChaosCertificates, type ChaosTls } from './tls-material.js';
 
 /** Where a node container sees the run's certificates (read-only). */
@@ -107,6 +109,7 @@ export class DockerBackend implements ClusterBackend {
   }
 
   private tls: ChaosTls | undefined;
+  private joinUser: JoinCredentials | null = null;
   readonly runId: string;
   readonly networkName: string;
   readonly subnet: string;
@@ -222,6 +225,10 @@ export class DockerBackend implements ClusterBackend {
 
   nextNodeId(): string | null {
     return this.roster.nextSpare();
+  }
+
+  setJoinUser(credentials: JoinCredentials | null): void {
+    this.joinUser = credentials;
   }
 
   async addNode(join: readonly string[], signal?: AbortSignal): Promise<string> {
@@ -425,7 +432,7 @@ export class DockerBackend implements ClusterBackend {
         { source: slot.dataDir, target: '/data', mode: 'rw' },
         ...(this.tls === undefined ? [] : [{ source: this.tls.dir, target: tlsDirInNode, mode: 'ro' as const }]),
       ])
-      .withEnvironment(unsafe ? { RAFTKV_ENABLE_UNSAFE: '1' } : {})
+      .withEnvironment({ ...(unsafe ? { RAFTKV_ENABLE_UNSAFE: '1' } : {}), ...(this.joinUser === null ? {} : { [joinPasswordEnvVar]: this.joinUser.password }) })
       .withCommand(this.command(slot))
       .withWaitStrategy(Wait.forLogMessage(servingMessage))
       .withStartupTimeout(this.options.startTimeoutMs ?? 60_000);
@@ -449,7 +456,7 @@ export class DockerBackend implements ClusterBackend {
       '--listen-peer', `${slot.address}:${peerPort}`,
       '--listen-client', `0.0.0.0:${clientPort}`,
       '--advertise-client', `${slot.address}:${clientPort}`,
-      ...(slot.join === null ? ['--peers', peers] : ['--join', slot.join.join(',')]),
+      ...(slot.join === null ? ['--peers', peers] : ['--join', slot.join.join(','), ...(this.joinUser === null ? [] : ['--join-user', this.joinUser.user])]),
       '--tick-ms', String(options.tickMs),
       '--election-ticks', String(options.electionTicks),
       ...snapshotFlags(options.snapshotEntries),

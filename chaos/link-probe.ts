@@ -4,9 +4,12 @@
  * is the peer's gRPC server, which answers the HTTP/2 connection preface with its SETTINGS
  * frame; a cut link closes the connection without a byte, and a dead or stopped peer stays
  * silent until the deadline. Only an answer counts as "reached": connecting alone proves nothing,
- * because the proxy accepts connections even while the link is cut.
+ * because the proxy accepts connections even while the link is cut. A peer port with TLS does
+ * not answer a plaintext preface, so over TLS the probe's hello is a real TLS handshake: the
+ * server's first flight (or an alert from it) is its answer.
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 
 /** The HTTP/2 client connection preface followed by an empty SETTINGS frame (RFC 9113 §3.4). */
 export const http2Preface: Buffer = Buffer.concat([
@@ -22,12 +25,16 @@ export type ProbeResult =
  * Dials `host:port`, writes `hello`, and reports whether any byte came back within `timeoutMs`.
  * Always closes its socket and clears its timer before resolving; never rejects.
  */
-export function probeLink(address: string, options: { timeoutMs: number; hello?: Buffer }): Promise<ProbeResult> {
+export function probeLink(address: string, options: { timeoutMs: number; hello?: Buffer; tls?: boolean }): Promise<ProbeResult> {
   const { host, port } = splitAddress(address);
   const started = performance.now();
   return new Promise((resolve) => {
     let settled = false;
-    const socket = connect({ host, port, noDelay: true });
+    const socket: Socket =
+      options.tls === true
+        ? // No client certificate and no verification: a handshake the server answers at all is the proof.
+          connectTls({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'] })
+        : connect({ host, port, noDelay: true });
     const finish = (result: ProbeResult): void => {
       if (settled) return;
       settled = true;
@@ -41,10 +48,15 @@ export function probeLink(address: string, options: { timeoutMs: number; hello?:
       options.timeoutMs,
     );
     timer.unref();
-    socket.once('connect', () => socket.write(options.hello ?? http2Preface));
-    socket.once('data', () => finish({ reached: true, elapsedMs: elapsed() }));
+    if (options.tls === true) {
+      socket.once('secureConnect', () => finish({ reached: true, elapsedMs: elapsed() }));
+    } else {
+      socket.once('connect', () => socket.write(options.hello ?? http2Preface));
+      socket.once('data', () => finish({ reached: true, elapsedMs: elapsed() }));
+    }
     socket.once('error', (error: NodeJS.ErrnoException) =>
-      finish({
+      // A TLS alert from the server (it refused this certificate-less client) is an answer too.
+      finish(options.tls === true && error.code?.startsWith('ERR_SSL_') === true ? { reached: true, elapsedMs: elapsed() } : {
         reached: false,
         elapsedMs: elapsed(),
         reason: error.code === 'ECONNREFUSED' ? 'refused' : 'error',

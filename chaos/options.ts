@@ -62,6 +62,11 @@ export interface ChaosConfig {
   readonly nodeLogLevel: 'info' | 'debug' | 'warn';
   /** Nodes run with mutual TLS between members and client certificates required (`raftkv certs init` in the run's directory). */
   readonly tls: boolean;
+  /**
+   * Authentication on (chaos/auth-setup.ts): a root user, a role and a user for the workload,
+   * `auth enable`; workload clients call as that user, the harness as root.
+   */
+  readonly auth: boolean;
 }
 
 /** Defaults for everything but what a caller must choose; `minOps` follows duration and clients. */
@@ -97,6 +102,7 @@ export function chaosConfig(overrides: Partial<ChaosConfig> & Pick<ChaosConfig, 
     unsafe: [],
     nodeLogLevel: 'info',
     tls: false,
+    auth: false,
     ...overrides,
   };
 }
@@ -131,6 +137,7 @@ export const usage = `usage: npm run chaos -- --backend docker|process --nodes 3
   --hold MIN-MAX           seconds each fault holds (default 2-5)
   --transport stream|unary how the SDK talks to nodes (default stream)
   --tls                    mutual TLS between the nodes, client certificates required (certificates made in the run's directory)
+  --auth                   authentication on: the workload calls as a user with readwrite on its keys only, the harness as root
   --tick-ms MS             Raft tick of the nodes (default 50; election timeout is 10 ticks)
   --snapshot-entries N     nodes snapshot every N entries, keeping N/4 (default 200, so that
                            nodes that fall behind catch up through InstallSnapshot)
@@ -174,6 +181,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
         'unsafe-stale-reads': { type: 'boolean' },
         'unsafe-ack-before-commit': { type: 'boolean' },
         tls: { type: 'boolean' },
+        auth: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -233,6 +241,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
         checkTimeLimitMs: integer(values, 'check-seconds', 120, 1, 3600) * 1000,
         unsafe: unsafeCanaries.filter((canary) => values[`unsafe-${canary}`] === true),
         tls: values.tls === true,
+        auth: values.auth === true,
       }),
     };
   } catch (error) {

@@ -1,4 +1,5 @@
 import type { ClientTls } from '../src/client/index.js';
+import type { JoinCredentials } from './backend.js';
 /**
  * The process backend: each node is a local `raftkv start` process on loopback, with its own
  * LevelDB directory and log file, and every directed peer link goes through a LinkProxy the
@@ -23,6 +24,7 @@ import { NodeRoster } from './node-roster.js';
 import { probeLink, splitAddress } from './link-probe.js';
 import { DeadlineError, nowMs, sleep, withDeadline } from './wait.js';
 import { nodeTlsFlags } from '../src/shared/tls-flags.js';
+import { joinPasswordEnvVar } from '../src/server/config.js';
 import { makeChaosCertificates, type ChaosTls } from './tls-material.js';
 
 /** The project root, where cli/raftkv.ts lives. */
@@ -64,6 +66,7 @@ const stopGraceMs = 5_000;
 const slotsMax = 24;
 
 export class ProcessBackend implements ClusterBackend {
+  private joinUser: JoinCredentials | null = null;
   readonly kind = 'process';
 
   get clientTls(): ClientTls | undefined {
@@ -185,6 +188,10 @@ export class ProcessBackend implements ClusterBackend {
     return this.roster.nextSpare();
   }
 
+  setJoinUser(credentials: JoinCredentials | null): void {
+    this.joinUser = credentials;
+  }
+
   async addNode(join: readonly string[], signal?: AbortSignal): Promise<string> {
     if (join.length === 0) throw new Error('addNode: no endpoint to join through');
     const slot = this.slot(this.roster.takeSpare());
@@ -289,7 +296,7 @@ export class ProcessBackend implements ClusterBackend {
   }
 
   async probe(from: string, to: string, timeoutMs: number): Promise<boolean> {
-    const result = await probeLink(this.proxy(from, to).address, { timeoutMs });
+    const result = await probeLink(this.proxy(from, to).address, { timeoutMs, tls: this.tls !== undefined });
     return result.reached;
   }
 
@@ -349,7 +356,7 @@ export class ProcessBackend implements ClusterBackend {
       '--data', slot.dataDir,
       '--listen-peer', slot.peerAddress,
       '--listen-client', slot.clientAddress,
-      ...(slot.join === null ? ['--peers', this.peersFlag] : ['--join', slot.join.join(',')]),
+      ...(slot.join === null ? ['--peers', this.peersFlag] : ['--join', slot.join.join(','), ...(this.joinUser === null ? [] : ['--join-user', this.joinUser.user])]),
       ...(slot.dialOverrideFlag === '' ? [] : ['--peer-dial-override', slot.dialOverrideFlag]),
       '--tick-ms', String(this.options.tickMs),
       '--election-ticks', String(this.options.electionTicks),
@@ -368,7 +375,11 @@ export class ProcessBackend implements ClusterBackend {
         // nodes itself, instead of every node at once behind its back.
         detached: true,
         stdio: ['ignore', log, log],
-        env: { ...process.env, ...((this.options.unsafe ?? []).length > 0 ? { RAFTKV_ENABLE_UNSAFE: '1' } : {}) },
+        env: {
+          ...process.env,
+          ...((this.options.unsafe ?? []).length > 0 ? { RAFTKV_ENABLE_UNSAFE: '1' } : {}),
+          ...(this.joinUser === null ? {} : { [joinPasswordEnvVar]: this.joinUser.password }),
+        },
       });
     } finally {
       closeSync(log);

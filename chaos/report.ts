@@ -195,7 +195,7 @@ export function reportText(result: RunResult): string {
   const s = (ms: number | null): string => (ms === null ? '-' : `${(ms / 1000).toFixed(1)}s`);
   lines.push(`raftkv chaos run: ${result.passed ? 'PASSED' : 'FAILED'}${result.interrupted ? ' (interrupted)' : ''}`);
   lines.push(
-    `backend ${config.backend}, ${config.nodes} nodes, nemesis ${config.nemesisText}, workload ${config.workload} (${config.keys} keys, ${config.clients} clients, ${config.ratePerClient}/s each, ${config.transport})${config.tls ? ', TLS between members and to clients' : ''}`,
+    `backend ${config.backend}, ${config.nodes} nodes, nemesis ${config.nemesisText}, workload ${config.workload} (${config.keys} keys, ${config.clients} clients, ${config.ratePerClient}/s each, ${config.transport})${config.tls ? ', TLS between members and to clients' : ''}${config.auth ? ', auth on' : ''}`,
   );
   lines.push(`duration ${config.durationMs / 1000}s, recovery ${config.recoveryMs / 1000}s, seed ${config.seed}`);
   lines.push(`replay: npm run chaos -- ${replayArgs(config).join(' ')}`);
@@ -330,6 +330,7 @@ export function replayArgs(config: ChaosConfig): string[] {
     '--workload', config.workload,
     ...config.unsafe.map((canary) => `--unsafe-${canary}`),
     ...(config.tls ? ['--tls'] : []),
+    ...(config.auth ? ['--auth'] : []),
   ];
 }
 

@@ -19,7 +19,8 @@ import { writeFile } from 'node:fs/promises';
 import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { RaftKvClient, type ClientTls } from '../src/client/index.js';
+import { RaftKvClient } from '../src/client/index.js';
+import { enableChaosAuth, type ChaosCredentials, type ClientAccess } from './auth-setup.js';
 import {
   checkLinearizability,
   checkTxnLinearizability,
@@ -125,6 +126,9 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   let convergence: Convergence | null = null;
   let finalMembers: string | null = null;
   let interrupted = false;
+  // Root when auth is on: membership changes and the final reads need it.
+  let harnessAccess: ClientAccess = { tls: backend.clientTls };
+  let workloadAuth: ChaosCredentials | undefined;
 
   try {
     await backend.start(signal);
@@ -133,6 +137,17 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     log(`nodes listening: ${backend.nodeIds.map((id) => backend.describeNode(id)).join(', ')}`);
     const settled = await observer.waitForSettled({ timeoutMs: 30_000, signal });
     log(`cluster ready: leader ${settled.leader.id} in term ${settled.leader.term}`);
+    if (config.auth) {
+      const auth = await enableChaosAuth(
+        backend.nodeIds.map((id) => backend.clientEndpoint(id)),
+        backend.clientTls,
+        workload.keys,
+        { timeoutMs: 15_000, signal, log },
+      );
+      harnessAccess = { tls: backend.clientTls, auth: auth.root };
+      backend.setJoinUser(auth.root);
+      workloadAuth = auth.workload;
+    }
 
     workloadStartMs = clock();
     const startMs = workloadStartMs;
@@ -148,6 +163,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
       ratePerClient: config.ratePerClient,
       transport: config.transport,
       tls: backend.clientTls,
+      auth: workloadAuth,
       onHarnessError: (error) => {
         problems.push(`harness bug in the workload: ${error.message}`);
         log(`HARNESS ERROR in the workload: ${error.stack ?? error.message}`);
@@ -158,7 +174,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     progressTimer = setInterval(() => log(`ops: ${recorder.operations().length} (${describeCounts(recorder.counts())}), ${recorder.pending()} in flight`), 5000);
     progressTimer.unref();
 
-    runner = new NemesisRunner({ backend, observer, membershipClient: (endpoints) => sdkMembershipClient(endpoints, backend.clientTls), clock, log, signal, electionTimeoutMs });
+    runner = new NemesisRunner({ backend, observer, membershipClient: (endpoints) => sdkMembershipClient(endpoints, harnessAccess), clock, log, signal, electionTimeoutMs });
     await runner.run(plan, workloadStartMs + config.durationMs - config.recoveryMs);
     await runner.healEverything();
 
@@ -175,18 +191,18 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
 
     const quietIndex = await observer.waitForQuiet({ timeoutMs: 30_000, signal });
     log(`every node applied index ${quietIndex}`);
-    finalValues = await finalReads(backend, workload.keys, recorder, config, signal);
+    finalValues = await finalReads(backend, harnessAccess, workload.keys, recorder, config, signal);
     const unread = workload.keys.filter((key) => !finalValues.has(key));
     log(`final reads: ${finalValues.size} of ${workload.keys.length} keys read${unread.length === 0 ? '' : `; NO FINAL READ of ${unread.join(', ')}`}`);
     if (unread.length > 0) problems.push(`no final read of ${unread.join(', ')} succeeded after the cluster healed`);
-    convergence = await compareKeyspaces(backend, observer, signal);
+    convergence = await compareKeyspaces(backend, harnessAccess, observer, signal);
     log(
       convergence.matches
         ? `keyspaces match on every node at applied index ${convergence.appliedIndex} (${convergence.nodes[0]?.keys ?? 0} keys)`
         : `KEYSPACES DIFFER at applied index ${convergence.appliedIndex}: ${convergence.differences.join('; ')}`,
     );
     if (config.nemesis.includes('membership')) {
-      const session = sdkMembershipClient(backend.nodeIds.map((id) => backend.clientEndpoint(id)), backend.clientTls);
+      const session = sdkMembershipClient(backend.nodeIds.map((id) => backend.clientEndpoint(id)), harnessAccess);
       try {
         const list = await session.members({ timeoutMs: 5000, signal });
         finalMembers = describeMembers(list);
@@ -352,8 +368,19 @@ function newWorkload(config: ChaosConfig): Workload {
 }
 
 /** An SDK client for the membership fault and the final member list, over these endpoints. */
-function sdkMembershipClient(endpoints: readonly string[], tls: ClientTls | undefined): MembershipSession {
-  return new RaftKvClient({ endpoints: [...endpoints], transport: 'unary', timeoutMs: 5000, ...(tls === undefined ? {} : { tls }) });
+function sdkMembershipClient(endpoints: readonly string[], access: ClientAccess): MembershipSession {
+  return harnessClient(endpoints, access);
+}
+
+/** A unary SDK client for the harness's own calls, with the nodes' TLS and, when auth is on, root. */
+function harnessClient(endpoints: readonly string[], access: ClientAccess): RaftKvClient {
+  return new RaftKvClient({
+    endpoints: [...endpoints],
+    transport: 'unary',
+    timeoutMs: 5000,
+    ...(access.tls === undefined ? {} : { tls: access.tls }),
+    ...(access.auth === undefined ? {} : { auth: access.auth }),
+  });
 }
 
 /** The cluster for a run, with `spareNodes` slots for nodes the membership fault adds. */
@@ -425,13 +452,13 @@ function successesAfter(history: readonly Operation[], sinceMs: number, clients:
  */
 async function finalReads(
   backend: ClusterBackend,
+  access: ClientAccess,
   keys: readonly string[],
   recorder: HistoryRecorder,
   config: ChaosConfig,
   signal: AbortSignal,
 ): Promise<Map<string, RegisterValue>> {
-  const tls = backend.clientTls;
-  const client = new RaftKvClient({ endpoints: backend.nodeIds.map((id) => backend.clientEndpoint(id)), transport: 'unary', timeoutMs: 5000, ...(tls === undefined ? {} : { tls }) });
+  const client = harnessClient(backend.nodeIds.map((id) => backend.clientEndpoint(id)), access);
   const values = new Map<string, RegisterValue>();
   try {
     for (const [i, key] of keys.entries()) {
@@ -465,12 +492,12 @@ async function finalReads(
  * Reads every node's whole keyspace locally (serializable) while all of them report one applied
  * index, before and after the reads, and compares them key by key.
  */
-async function compareKeyspaces(backend: ClusterBackend, observer: ClusterObserver, signal: AbortSignal): Promise<Convergence> {
+async function compareKeyspaces(backend: ClusterBackend, access: ClientAccess, observer: ClusterObserver, signal: AbortSignal): Promise<Convergence> {
   return waitUntil(
     'a stable applied index to compare keyspaces at',
     async () => {
       const index = await observer.waitForQuiet({ timeoutMs: 15_000, signal, stableMs: 200 });
-      const snapshots = await Promise.all(backend.nodeIds.map(async (id) => ({ id, entries: await readKeyspace(backend.clientEndpoint(id), backend.clientTls) })));
+      const snapshots = await Promise.all(backend.nodeIds.map(async (id) => ({ id, entries: await readKeyspace(backend.clientEndpoint(id), access) })));
       const after = await observer.statuses();
       if ([...after.values()].some((status) => status === null || status.appliedIndex !== index)) return undefined; // moved: read again
       const reference = snapshots[0];
@@ -491,8 +518,8 @@ async function compareKeyspaces(backend: ClusterBackend, observer: ClusterObserv
 
 type KeyspaceEntry = readonly [key: string, value: string, version: number, createRevision: number, modRevision: number];
 
-async function readKeyspace(endpoint: string, tls: ClientTls | undefined): Promise<KeyspaceEntry[]> {
-  const client = new RaftKvClient({ endpoints: [endpoint], transport: 'unary', timeoutMs: 5000, ...(tls === undefined ? {} : { tls }) });
+async function readKeyspace(endpoint: string, access: ClientAccess): Promise<KeyspaceEntry[]> {
+  const client = harnessClient([endpoint], access);
   try {
     const result = await client.range({ prefix: '' }, { limit: 10_000, consistency: 'serializable', timeoutMs: 5000 });
     if (result.more) throw new Error(`${endpoint} holds more than 10000 keys; the comparison would be partial`);

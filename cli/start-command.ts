@@ -24,6 +24,7 @@ export function registerStartCommand(program: Command): void {
     .option('--join <endpoints>', 'join an existing cluster through its client addresses host:port,... (with an empty data directory; ignored otherwise)')
     .option('--join-as <role>', 'voter (default: added as a learner, promoted once caught up) or learner (stays one)')
     .option('--join-timeout-ms <ms>', 'how long joining may take before the node gives up (default 60000)')
+    .option('--join-user <name[:password]>', 'with auth on: the user (root) the joining node adds itself as; the password, if not given, from $RAFTKV_JOIN_PASSWORD')
     .option('--cluster-id <name>', 'a name shared by the nodes of one cluster; others are refused')
     .option('--tick-ms <ms>', 'length of one Raft tick')
     .option('--election-ticks <n>', 'election timeout in ticks')

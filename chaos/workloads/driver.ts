@@ -23,6 +23,8 @@ export interface DriverOptions {
   readonly transport: 'stream' | 'unary';
   /** TLS to the nodes, when they run with it. */
   readonly tls?: ClientTls | undefined;
+  /** The user every client calls as, when the cluster has auth on. */
+  readonly auth?: { readonly user: string; readonly password: string } | undefined;
   /** A harness bug in a step (e.g. an argument the server rejects) is reported here; the run fails. */
   readonly onHarnessError: (error: Error) => void;
 }
@@ -57,6 +59,7 @@ export class WorkloadDriver {
         attemptTimeoutMs: this.options.attemptTimeoutMs,
         transport: this.options.transport,
         ...(this.options.tls === undefined ? {} : { tls: this.options.tls }),
+        ...(this.options.auth === undefined ? {} : { auth: this.options.auth }),
       });
     for (let worker = 0; worker < this.options.clients; worker++) {
       const entry: Worker = { client: newClient(0), readers: endpoints.map((_, first) => newClient(first)), done: null };

@@ -52,6 +52,12 @@ export interface NodeConfig {
   readonly joinAs: 'voter' | 'learner';
   /** How long joining may take before the node gives up and stops. */
   readonly joinTimeoutMs: number;
+  /**
+   * The user a joining node adds itself as, when the cluster has auth on (adding a member needs
+   * root): `--join-user name[:password]`, the password otherwise from RAFTKV_JOIN_PASSWORD.
+   * Null: join anonymously (or by the client certificate's name).
+   */
+  readonly joinUser: { readonly user: string; readonly password: string } | null;
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
@@ -138,6 +144,7 @@ export interface RawNodeConfig {
   join?: unknown;
   joinAs?: unknown;
   joinTimeoutMs?: unknown;
+  joinUser?: unknown;
   tickMs?: unknown;
   electionTicks?: unknown;
   heartbeatTicks?: unknown;
@@ -173,7 +180,7 @@ export interface RawNodeConfig {
 }
 
 const knownKeys = new Set<string>([
-  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'advertisePeer', 'peers', 'peerDialOverride', 'join', 'joinAs', 'joinTimeoutMs',
+  'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'advertisePeer', 'peers', 'peerDialOverride', 'join', 'joinAs', 'joinTimeoutMs', 'joinUser',
   'tickMs', 'electionTicks', 'heartbeatTicks',
   'requestTimeoutMs', 'authTokenTtl', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
   'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
@@ -223,6 +230,8 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
   const joinAs = raw.joinAs === undefined ? 'voter' : requireString(raw.joinAs, 'join-as');
   if (joinAs !== 'voter' && joinAs !== 'learner') throw new ConfigError(`join-as: must be voter or learner, got "${joinAs}"`);
   if (raw.joinAs !== undefined && join.length === 0) throw new ConfigError('join-as: only meaningful with --join');
+  const joinUser = raw.joinUser === undefined ? null : parseJoinUser(requireString(raw.joinUser, 'join-user'), env);
+  if (joinUser !== null && join.length === 0) throw new ConfigError('join-user: only meaningful with --join');
   const electionTicks = optionalInt(raw.electionTicks, 'election-ticks', 10, 2, 1000);
   const heartbeatTicks = optionalInt(raw.heartbeatTicks, 'heartbeat-ticks', 1, 1, 1000);
   if (heartbeatTicks >= electionTicks) {
@@ -255,6 +264,7 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
     peerDialOverrides,
     join,
     joinAs,
+    joinUser,
     joinTimeoutMs: optionalInt(raw.joinTimeoutMs, 'join-timeout-ms', 60_000, 1, requestTimeoutMsMax),
     tickMs: optionalInt(raw.tickMs, 'tick-ms', 100, 1, 60_000),
     electionTicks,
@@ -407,4 +417,20 @@ function optionalBool(value: unknown, setting: string): boolean {
   if (value === undefined || value === false || value === 'false') return false;
   if (value === true || value === 'true') return true;
   throw new ConfigError(`${setting}: must be true or false, got ${JSON.stringify(value)}`);
+}
+
+/** The environment variable a joining node takes its user's password from, when `--join-user` has none. */
+export const joinPasswordEnvVar = 'RAFTKV_JOIN_PASSWORD';
+
+/** `--join-user name[:password]` (etcdctl's --user form); without `:password`, from RAFTKV_JOIN_PASSWORD. */
+export function parseJoinUser(text: string, env: NodeJS.ProcessEnv): { user: string; password: string } {
+  const colon = text.indexOf(':');
+  const user = colon < 0 ? text : text.slice(0, colon);
+  if (user === '') throw new ConfigError(`join-user: "${text}" has no user name (expected name or name:password)`);
+  if (colon >= 0) return { user, password: text.slice(colon + 1) };
+  const password = env[joinPasswordEnvVar];
+  if (password === undefined || password === '') {
+    throw new ConfigError(`join-user: no password for ${user}: give ${user}:PASSWORD or set ${joinPasswordEnvVar}`);
+  }
+  return { user, password };
 }

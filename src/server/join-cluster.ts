@@ -1,4 +1,4 @@
-import { MembershipChangeError, RaftKvClient, type ClientTls, type MemberList } from '../client/index.js';
+import { AuthenticationError, MembershipChangeError, PermissionDeniedError, RaftKvClient, type ClientTls, type MemberList } from '../client/index.js';
 import { nodeId } from '../raft/index.js';
 import { RaftKvError, TimeoutError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -37,7 +37,12 @@ export async function joinCluster(options: JoinOptions): Promise<MemberList> {
   const { config, directory, logger, signal } = options;
   const deadline = Date.now() + config.joinTimeoutMs;
   const remainingMs = (): number => Math.max(1, deadline - Date.now());
-  const client = new RaftKvClient({ endpoints: config.join, timeoutMs: config.joinTimeoutMs, ...(options.tls === null ? {} : { tls: options.tls }) });
+  const client = new RaftKvClient({
+    endpoints: config.join,
+    timeoutMs: config.joinTimeoutMs,
+    ...(options.tls === null ? {} : { tls: options.tls }),
+    ...(config.joinUser === null ? {} : { auth: config.joinUser }),
+  });
   const learn = (list: MemberList): void => {
     directory.seed(new Map(list.members.map((m) => [nodeId(m.id), { peerAddress: m.peerAddress, clientAddress: m.clientAddress }])));
   };
@@ -78,6 +83,10 @@ export async function joinCluster(options: JoinOptions): Promise<MemberList> {
         // An earlier attempt whose answer was lost may have added us: the next round checks.
         const lookAgain = error instanceof MembershipChangeError && error.reason === 'member-exists';
         if (error instanceof MembershipChangeError && !retryable && !lookAgain) throw new JoinError(`join: the cluster refused to add ${config.id}: ${error.message}`, { cause: error });
+        if (error instanceof AuthenticationError || error instanceof PermissionDeniedError) {
+          const hint = config.joinUser === null ? ' (the cluster has auth on: give --join-user root, or add this member first with `raftkv member add` as root)' : '';
+          throw new JoinError(`join: the cluster refused to add ${config.id}: ${error.message}${hint}`, { cause: error });
+        }
         if (!(error instanceof MembershipChangeError) && !(error instanceof TimeoutError)) throw error;
         if (Date.now() >= deadline) throw new JoinError(`join: not added within ${config.joinTimeoutMs} ms: ${(error as Error).message}`, { cause: error });
         logger.info({ reason: (error as Error).message, retryInMs: delayMs }, 'join: not added yet; trying again');

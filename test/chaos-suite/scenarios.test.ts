@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 /**
  * The chaos suite on the docker backend (`npm run test:chaos`): every scenario the chaos issue
  * names, 5 clients on 3 nodes for 30 s each, one run on 5 nodes, and the two canaries that a
@@ -69,12 +70,15 @@ describe('docker chaos scenarios (3 nodes, 5 clients, 30 s)', () => {
   });
 
   // Every fault kind once more with mutual TLS between members (member ids checked against the
-  // certificates) and client certificates required: reconnects after cuts and kills, and a
-  // joining node's first calls, all go through TLS handshakes.
-  it('all, with TLS between members and to clients', async () => {
-    const result = await runScenario({ name: 'all-tls', config: { nemesis: allKinds, nemesisText: 'all', durationMs: 30 * seconds, seed: 7, tls: true } });
+  // certificates), client certificates required, and auth on: the workload calls as a user
+  // with readwrite on its keys only (tokens renewed across leader changes), the harness as
+  // root, and a node added by the membership fault joins with --join-user root. Reconnects
+  // after cuts and kills, and a joining node's first calls, all go through TLS handshakes.
+  it('all, with TLS between members and to clients, and auth on', async () => {
+    const result = await runScenario({ name: 'all-tls-auth', config: { nemesis: allKinds, nemesisText: 'all', durationMs: 30 * seconds, seed: 7, tls: true, auth: true } });
     expectPassed(result);
     expect(readFileSync(result.nodes[0]?.log as string, 'utf8')).toContain('"peerVerifyId":true');
+    expect(readFileSync(join(result.outDir, 'run.log'), 'utf8')).toContain('auth enforced: an anonymous write and a write outside the role were refused');
   });
 });
 

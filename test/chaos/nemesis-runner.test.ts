@@ -123,6 +123,7 @@ class FakeBackend implements ClusterBackend {
   nextNodeId(): string | null {
     return this.roster.nextSpare();
   }
+  setJoinUser(): void {}
   addNode(join: readonly string[]): Promise<string> {
     const id = this.roster.takeSpare();
     this.states.set(id, 'running');

@@ -29,6 +29,13 @@ describe('node configuration', () => {
     expect(resolveNodeConfig({ ...base, join: ['127.0.0.1:8002'] }, {}).join).toEqual(['127.0.0.1:8002']);
   });
 
+  it('reads --join-user name:password, or the name with the password from RAFTKV_JOIN_PASSWORD', () => {
+    const joining = { ...base, join: '127.0.0.1:8002' };
+    expect(resolveNodeConfig(joining, {}).joinUser).toBeNull();
+    expect(resolveNodeConfig({ ...joining, joinUser: 'root:p:w' }, {}).joinUser).toEqual({ user: 'root', password: 'p:w' });
+    expect(resolveNodeConfig({ ...joining, joinUser: 'root' }, { RAFTKV_JOIN_PASSWORD: 'from-env' }).joinUser).toEqual({ user: 'root', password: 'from-env' });
+  });
+
   it('reads the read caches in MiB: LevelDB block cache and key cache (0 turns the key cache off)', () => {
     expect(resolveNodeConfig(base, {}).caches).toEqual({ storageCacheBytes: 8 * 1024 * 1024, keyCacheBytes: 64 * 1024 * 1024 });
     expect(resolveNodeConfig({ ...base, storageCacheMb: '256', keyCacheMb: 0 }, {}).caches).toEqual({ storageCacheBytes: 256 * 1024 * 1024, keyCacheBytes: 0 });
@@ -62,6 +69,9 @@ describe('node configuration', () => {
     [{ ...base, join: [] }, 'join: must list host:port endpoints'],
     [{ ...base, joinAs: 'learner' }, 'join-as: only meaningful with --join'],
     [{ ...base, join: '127.0.0.1:8002', joinAs: 'observer' }, 'join-as: must be voter or learner, got "observer"'],
+    [{ ...base, joinUser: 'root:pw' }, 'join-user: only meaningful with --join'],
+    [{ ...base, join: '127.0.0.1:8002', joinUser: 'root' }, 'join-user: no password for root: give root:PASSWORD or set RAFTKV_JOIN_PASSWORD'],
+    [{ ...base, join: '127.0.0.1:8002', joinUser: ':pw' }, 'join-user: ":pw" has no user name'],
     [{ ...base, advertisePeer: 'x' }, 'advertise-peer: "x" is not host:port'],
     [{ ...base, storageCacheMb: '0' }, 'storage-cache-mb: must be an integer in 1..4095, got "0"'],
     [{ ...base, storageCacheMb: '4096' }, 'storage-cache-mb: must be an integer in 1..4095'],
