@@ -47,7 +47,7 @@ import { projectRoot, snapshotFlags } from './process-backend.js';
 import { GenericContainer, Wait, getContainerRuntimeClient } from 'testcontainers';
 import { nowMs, withDeadline, waitUntil } from './wait.js';
 import { nodeTlsFlags } from '../src/shared/tls-flags.js';
-import { joinPasswordEnvVar } from '../src/server/config.js';
+import { nodeJoinUser } from '../src/shared/join-user.js';
 import { makeChaosCertificates, type ChaosTls } from './tls-material.js';
 
 /** Where a node container sees the run's certificates (read-only). */
@@ -432,7 +432,7 @@ export class DockerBackend implements ClusterBackend {
         { source: slot.dataDir, target: '/data', mode: 'rw' },
         ...(this.tls === undefined ? [] : [{ source: this.tls.dir, target: tlsDirInNode, mode: 'ro' as const }]),
       ])
-      .withEnvironment({ ...(unsafe ? { RAFTKV_ENABLE_UNSAFE: '1' } : {}), ...(this.joinUser === null ? {} : { [joinPasswordEnvVar]: this.joinUser.password }) })
+      .withEnvironment({ ...(unsafe ? { RAFTKV_ENABLE_UNSAFE: '1' } : {}), ...(this.joinUser === null ? {} : nodeJoinUser(this.joinUser).env) })
       .withCommand(this.command(slot))
       .withWaitStrategy(Wait.forLogMessage(servingMessage))
       .withStartupTimeout(this.options.startTimeoutMs ?? 60_000);
@@ -456,7 +456,7 @@ export class DockerBackend implements ClusterBackend {
       '--listen-peer', `${slot.address}:${peerPort}`,
       '--listen-client', `0.0.0.0:${clientPort}`,
       '--advertise-client', `${slot.address}:${clientPort}`,
-      ...(slot.join === null ? ['--peers', peers] : ['--join', slot.join.join(','), ...(this.joinUser === null ? [] : ['--join-user', this.joinUser.user])]),
+      ...(slot.join === null ? ['--peers', peers] : ['--join', slot.join.join(','), ...(this.joinUser === null ? [] : nodeJoinUser(this.joinUser).flags)]),
       '--tick-ms', String(options.tickMs),
       '--election-ticks', String(options.electionTicks),
       ...snapshotFlags(options.snapshotEntries),

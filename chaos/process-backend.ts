@@ -24,7 +24,7 @@ import { NodeRoster } from './node-roster.js';
 import { probeLink, splitAddress } from './link-probe.js';
 import { DeadlineError, nowMs, sleep, withDeadline } from './wait.js';
 import { nodeTlsFlags } from '../src/shared/tls-flags.js';
-import { joinPasswordEnvVar } from '../src/server/config.js';
+import { nodeJoinUser } from '../src/shared/join-user.js';
 import { makeChaosCertificates, type ChaosTls } from './tls-material.js';
 
 /** The project root, where cli/raftkv.ts lives. */
@@ -356,7 +356,7 @@ export class ProcessBackend implements ClusterBackend {
       '--data', slot.dataDir,
       '--listen-peer', slot.peerAddress,
       '--listen-client', slot.clientAddress,
-      ...(slot.join === null ? ['--peers', this.peersFlag] : ['--join', slot.join.join(','), ...(this.joinUser === null ? [] : ['--join-user', this.joinUser.user])]),
+      ...(slot.join === null ? ['--peers', this.peersFlag] : ['--join', slot.join.join(','), ...(this.joinUser === null ? [] : nodeJoinUser(this.joinUser).flags)]),
       ...(slot.dialOverrideFlag === '' ? [] : ['--peer-dial-override', slot.dialOverrideFlag]),
       '--tick-ms', String(this.options.tickMs),
       '--election-ticks', String(this.options.electionTicks),
@@ -378,7 +378,7 @@ export class ProcessBackend implements ClusterBackend {
         env: {
           ...process.env,
           ...((this.options.unsafe ?? []).length > 0 ? { RAFTKV_ENABLE_UNSAFE: '1' } : {}),
-          ...(this.joinUser === null ? {} : { [joinPasswordEnvVar]: this.joinUser.password }),
+          ...(this.joinUser === null ? {} : nodeJoinUser(this.joinUser).env),
         },
       });
     } finally {

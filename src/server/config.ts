@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { LevelWithSilent } from 'pino';
 import { defaultSessionLimits, sessionLimitBounds, type SessionLimits } from '../kv/index.js';
 import { nodeId, type NodeId } from '../raft/index.js';
+import { joinPasswordEnvVar } from '../shared/join-user.js';
 import { ConfigError } from '../shared/errors.js';
 import { logLevels } from '../shared/logger.js';
 import type { NodeTlsConfig } from './tls.js';
@@ -419,8 +420,6 @@ function optionalBool(value: unknown, setting: string): boolean {
   throw new ConfigError(`${setting}: must be true or false, got ${JSON.stringify(value)}`);
 }
 
-/** The environment variable a joining node takes its user's password from, when `--join-user` has none. */
-export const joinPasswordEnvVar = 'RAFTKV_JOIN_PASSWORD';
 
 /** `--join-user name[:password]` (etcdctl's --user form); without `:password`, from RAFTKV_JOIN_PASSWORD. */
 export function parseJoinUser(text: string, env: NodeJS.ProcessEnv): { user: string; password: string } {

@@ -20,6 +20,12 @@ export function tlsMismatchHint(detail: string, usingTls: boolean, flags: string
     if (/Failed to connect/.test(detail) && !networkFailure.test(detail)) {
       return `the connection opened but the TLS handshake did not complete: the other side may not trust this side's certificate (${flags})`;
     }
+    // In TLS 1.3 the client's side of the handshake ends before the server has checked the
+    // client's certificate; a server that refuses it then resets the connection, which reaches
+    // the client as a reset on read (a peer that is down refuses the connect instead).
+    if (/read ECONNRESET/.test(detail)) {
+      return `the connection was reset after the TLS handshake: the other side may not trust this side's certificate (${flags})`;
+    }
     return null;
   }
   if (/Failed to connect/.test(detail) && !networkFailure.test(detail)) {
