@@ -110,6 +110,9 @@ export class KvStateMachine {
     private readonly cache: KeyCache,
   ) {}
 
+  /** For each getMany of cache misses under way, the keys applies wrote since it started. */
+  private readonly readsInFlight = new Set<Set<string>>();
+
   /** Cache misses waiting for the next getMany, by key. */
   private readonly pendingReads = new Map<string, { readonly key: Uint8Array; readonly result: Deferred<KeyRecord | null> }>();
 
@@ -179,11 +182,13 @@ export class KvStateMachine {
     this.applying = true;
     try {
       const commands = entries.map(decodeCommitted);
-      const view = await this.readKeys(commands);
+      // Each key's id (viewKey) is computed once per command, for the view and the cache.
+      const ids = commands.map((command) => (command !== null && isKeyCommand(command) ? viewKey(command.key) : ''));
+      const view = await this.readKeys(commands, ids);
       let outcomes: ApplyOutcome[];
       let operations: StoreOperation[];
       try {
-        outcomes = entries.map((entry, i) => this.applyEntry(entry, commands[i] ?? null, view));
+        outcomes = entries.map((entry, i) => this.applyEntry(entry, commands[i] ?? null, ids[i] ?? '', view));
         operations = [...this.keyOperations(view), ...sessionOperations(this.current, this.sessions.takeChanges(), this.sessions)];
         operations.push({ type: 'put', sublevel: this.store.sublevels.smMeta, key: smMetaKeys.applied, value: encodeLogPosition(last) });
         // sync: false is safe, and avoids an fsync per apply: every entry here is already in the
@@ -192,7 +197,10 @@ export class KvStateMachine {
         // never applying one twice; and the database has one write-ahead log, so the next synced
         // write (the next log save, or a compaction that relies on this state) makes it durable.
         await this.store.write(operations, { sync: false });
-        for (const { key, record } of view.written()) this.cache.set(viewKey(key), record);
+        for (const { id, record } of view.written()) {
+          this.cache.set(id, record);
+          for (const writtenMeanwhile of this.readsInFlight) writtenMeanwhile.add(id);
+        }
       } catch (error) {
         this.failure = error;
         throw error;
@@ -220,26 +228,43 @@ export class KvStateMachine {
     return waiting.result.promise;
   }
 
+  /**
+   * Starts reading `key` into the cache unless it is there already: for a write on its way
+   * through the log, so that its apply need not wait for a read. Never throws; a failed read is
+   * reported by whatever reads the key next. Synchronous and allocation-free when the key is
+   * cached (under load, nearly always), where `get` would make and drop two promises.
+   */
+  prefetch(key: Uint8Array): void {
+    if (this.cache.has(viewKey(key))) return;
+    this.get(key).catch(() => undefined);
+  }
+
   private async readPending(): Promise<void> {
     const batch = [...this.pendingReads];
     this.pendingReads.clear();
-    const applied = this.appliedPosition.index;
     const generation = this.current;
+    const writtenMeanwhile = new Set<string>();
+    this.readsInFlight.add(writtenMeanwhile);
     let values: (Uint8Array | undefined)[];
     try {
       values = await this.reading(generation, () => generation.kv.getMany(batch.map(([, read]) => read.key)));
     } catch (error) {
       for (const [, read] of batch) read.result.reject(error);
       return;
+    } finally {
+      this.readsInFlight.delete(writtenMeanwhile);
     }
-    // Only cache what no apply (or snapshot) changed meanwhile.
-    const cacheable = this.appliedPosition.index === applied && !this.applying && this.current === generation;
+    // Cached unless a snapshot replaced the state or an apply wrote the key meanwhile (the read
+    // may predate that write), and never over what the cache holds: applies keep it current.
+    // It used to cache nothing read while any apply ran, which under load was every read: the
+    // warm-up read of each write was wasted and its apply read the key again.
+    const cacheable = this.current === generation;
     const name = generationSublevelNames(generation.generation).kv;
     batch.forEach(([id, read], i) => {
       try {
         const value = values[i];
         const record = value === undefined ? null : decodeStored(name, read.key, () => decodeKeyRecord(value));
-        if (cacheable) this.cache.set(id, record);
+        if (cacheable && !writtenMeanwhile.has(id) && !this.cache.has(id)) this.cache.set(id, record);
         read.result.resolve(record);
       } catch (error) {
         read.result.reject(error);
@@ -431,7 +456,7 @@ export class KvStateMachine {
     }
   }
 
-  private applyEntry(entry: Entry, command: Command | null, view: KeyView): ApplyOutcome {
+  private applyEntry(entry: Entry, command: Command | null, id: string, view: KeyView): ApplyOutcome {
     this.sessions.expire(entry.index);
     if (command === null) return { kind: 'no-op', index: entry.index, term: entry.term };
     const base = { kind: 'command', index: entry.index, term: entry.term } as const;
@@ -456,30 +481,32 @@ export class KvStateMachine {
           return assertNever(admission, 'session admission');
       }
     }
-    const effect = applyCommand(view.read(command.key), command, entry.index);
-    if (effect.changed) view.write(command.key, effect.next);
+    const effect = applyCommand(view.read(id), command, entry.index);
+    if (effect.changed) view.write(id, effect.next);
     if (command.session !== undefined) this.sessions.record(command.session, effect.result);
     return { ...base, result: effect.result, replayed: false };
   }
 
   /** Reads every key the commands touch in one getMany, into a view later writes update. */
-  private async readKeys(commands: readonly (Command | null)[]): Promise<KeyView> {
+  private async readKeys(commands: readonly (Command | null)[], ids: readonly string[]): Promise<KeyView> {
     const view = new KeyView();
     const misses = new Map<string, Uint8Array>();
-    for (const command of commands) {
-      if (command === null || !isKeyCommand(command)) continue;
-      const id = viewKey(command.key);
+    commands.forEach((command, i) => {
+      if (command === null || !isKeyCommand(command)) return;
+      const id = ids[i] ?? '';
+      if (view.has(id) || misses.has(id)) return;
       const cached = this.cache.get(id);
       if (cached === undefined) misses.set(id, command.key);
-      else view.load(command.key, cached);
-    }
+      else view.load(id, command.key, cached);
+    });
     if (misses.size === 0) return view;
     const stored = await this.current.kv.getMany([...misses.values()]);
     const name = generationSublevelNames(this.current.generation).kv;
-    [...misses.values()].forEach((key, i) => {
-      const value = stored[i];
-      view.load(key, value === undefined ? null : decodeStored(name, key, () => decodeKeyRecord(value)));
-    });
+    let i = 0;
+    for (const [id, key] of misses) {
+      const value = stored[i++];
+      view.load(id, key, value === undefined ? null : decodeStored(name, key, () => decodeKeyRecord(value)));
+    }
     return view;
   }
 
@@ -553,29 +580,43 @@ function decodeGeneration(bytes: Uint8Array): number {
  * command sees what earlier commands of the same batch wrote before any of it is on disk.
  */
 class KeyView {
-  private readonly records = new Map<string, { readonly key: Uint8Array; record: KeyRecord | null; written: boolean }>();
+  /** By the key's viewKey id. */
+  private readonly records = new Map<string, KeyViewSlot>();
 
-  load(key: Uint8Array, record: KeyRecord | null): void {
-    this.records.set(viewKey(key), { key, record, written: false });
+  has(id: string): boolean {
+    return this.records.has(id);
   }
 
-  read(key: Uint8Array): KeyRecord | null {
-    const slot = this.records.get(viewKey(key));
+  load(id: string, key: Uint8Array, record: KeyRecord | null): void {
+    this.records.set(id, { id, key, record, written: false });
+  }
+
+  read(id: string): KeyRecord | null {
+    const slot = this.records.get(id);
     invariant(slot !== undefined, 'apply read a key it did not load');
     return slot.record;
   }
 
-  write(key: Uint8Array, record: KeyRecord | null): void {
-    const slot = this.records.get(viewKey(key));
+  write(id: string, record: KeyRecord | null): void {
+    const slot = this.records.get(id);
     invariant(slot !== undefined, 'apply wrote a key it did not load');
     slot.record = record;
     slot.written = true;
   }
 
   /** The final record of every key written in the batch (null: delete). */
-  written(): { readonly key: Uint8Array; readonly record: KeyRecord | null }[] {
-    return [...this.records.values()].filter((slot) => slot.written);
+  written(): KeyViewSlot[] {
+    const written: KeyViewSlot[] = [];
+    for (const slot of this.records.values()) if (slot.written) written.push(slot);
+    return written;
   }
+}
+
+interface KeyViewSlot {
+  readonly id: string;
+  readonly key: Uint8Array;
+  record: KeyRecord | null;
+  written: boolean;
 }
 
 /** A string that identifies a key's bytes exactly (latin1 maps each byte to one code unit). */

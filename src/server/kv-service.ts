@@ -176,7 +176,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     const proposed = countFailure(node.propose(encodeCommand(command), timeoutMs));
     // Warm the cache while the entry replicates, so applying it need not wait for a read. A
     // failure here is not this request's: the apply reads the key again and reports it there.
-    stateMachine.get(command.key).catch(() => undefined);
+    stateMachine.prefetch(command.key);
     if (config.unsafe.ackBeforeCommit) {
       // TEST ONLY (the chaos harness's canary): acknowledge before the entry commits.
       proposed.catch(() => undefined);

@@ -118,4 +118,52 @@ describe('batched reads of the state machine', () => {
     expect(await stale).toBeNull();
     expect(text((await machine.get(bytes('z')))?.value ?? bytes('-'))).toBe('two');
   });
+
+  it('caches a read that an apply of other keys overlapped, and the apply then reads nothing', async () => {
+    const { store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store, { cacheBytesMax: 1024 * 1024 });
+    await machine.apply(entriesFrom(1, [put('a', 'one')]));
+    const kv = store.generation(machine.generation).kv;
+    const gate = deferred<void>();
+    const realGetMany = kv.getMany.bind(kv);
+    const getMany = vi.spyOn(kv, 'getMany').mockImplementation((async (keys: Uint8Array[]) => {
+      const values = await realGetMany(keys);
+      await gate.promise;
+      return values;
+    }) as unknown as typeof kv.getMany);
+    machine.prefetch(bytes('b')); // a write's warm-up read, held until the gate opens
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    getMany.mockRestore();
+    const counting = vi.spyOn(kv, 'getMany');
+    await machine.apply(entriesFrom(2, [put('a', 'two')])); // another key, cached: no read
+    gate.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await machine.apply(entriesFrom(3, [put('b', 'three')]));
+    expect(counting).not.toHaveBeenCalled();
+    expect(text((await machine.get(bytes('b')))?.value ?? bytes('-'))).toBe('three');
+  });
+
+  it('does not cache a key an apply wrote during the read, even when the apply could not cache it', async () => {
+    const { store } = await temp.openFresh();
+    // Room for small records only: the 2 KiB value written below is never cached.
+    const machine = await KvStateMachine.open(store, { cacheBytesMax: 1024 });
+    // z is written first, then evicted by y and x: the get below misses the cache.
+    await machine.apply(entriesFrom(1, [put('z', 'old'), put('y', 'y'), put('x', 'x')]));
+    const kv = store.generation(machine.generation).kv;
+    const gate = deferred<void>();
+    const realGetMany = kv.getMany.bind(kv);
+    const getMany = vi.spyOn(kv, 'getMany').mockImplementation((async (keys: Uint8Array[]) => {
+      const values = await realGetMany(keys);
+      await gate.promise;
+      return values;
+    }) as unknown as typeof kv.getMany);
+    const before = machine.get(bytes('z'));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    getMany.mockRestore();
+    const big = 'x'.repeat(2048);
+    await machine.apply(entriesFrom(4, [put('z', big)]));
+    gate.resolve();
+    expect(text((await before)?.value ?? bytes('-'))).toBe('old');
+    expect(text((await machine.get(bytes('z')))?.value ?? bytes('-'))).toBe(big);
+  });
 });
