@@ -110,6 +110,9 @@ export class KvStateMachine {
     private readonly cache: KeyCache,
   ) {}
 
+  /** The apply batch's write while it is on its way to LevelDB (see `apply`'s onVisible). */
+  private writing: Promise<void> | null = null;
+
   /** For each getMany of cache misses under way, the keys applies wrote since it started. */
   private readonly readsInFlight = new Set<Set<string>>();
 
@@ -170,8 +173,13 @@ export class KvStateMachine {
    * and returns one outcome per entry, in order. An entry with empty data is the leader's no-op.
    * An entry that is not a valid command throws CorruptCommittedEntryError before anything is
    * applied; it is never skipped.
+   *
+   * `onVisible`, if given, is called with the outcomes as soon as every read of this machine
+   * sees the batch, while its write is still on its way to LevelDB: the entries are committed
+   * (in the Raft log of a majority), so a client may be answered then. Reads that need LevelDB
+   * (cache misses, ranges, the keyspace hash) wait for that write; the cache already has it.
    */
-  async apply(entries: readonly Entry[]): Promise<ApplyOutcome[]> {
+  async apply(entries: readonly Entry[], onVisible?: (outcomes: ApplyOutcome[]) => void): Promise<ApplyOutcome[]> {
     if (this.failure !== undefined) throw new StateMachineFailedError({ cause: this.failure });
     invariant(!this.applying, 'apply() called while another apply() is running');
     const last = entries[entries.length - 1];
@@ -196,20 +204,34 @@ export class KvStateMachine {
         // batch, so losing it in a machine crash only means re-applying these entries on restart,
         // never applying one twice; and the database has one write-ahead log, so the next synced
         // write (the next log save, or a compaction that relies on this state) makes it durable.
-        await this.store.write(operations, { sync: false });
+        const written = this.store.write(operations, { sync: false });
+        this.writing = written;
         for (const { id, record } of view.written()) {
           this.cache.set(id, record);
           for (const writtenMeanwhile of this.readsInFlight) writtenMeanwhile.add(id);
         }
+        this.appliedPosition = { index: last.index, term: last.term };
+        onVisible?.(outcomes);
+        await written;
       } catch (error) {
         this.failure = error;
         throw error;
       }
-      this.appliedPosition = { index: last.index, term: last.term };
       return outcomes;
     } finally {
+      this.writing = null;
       this.applying = false;
     }
+  }
+
+  /**
+   * Resolves once the apply write in flight (if any) is in LevelDB: what a LevelDB read waits
+   * for, so that it never misses a batch whose outcomes were already answered. Never rejects:
+   * a failed write fails the next apply, and the read goes on to the state on disk.
+   */
+  private async writeLanded(): Promise<void> {
+    const writing = this.writing;
+    if (writing !== null) await writing.catch(() => undefined);
   }
 
   /** The record of `key`, or null if it is absent. */
@@ -247,7 +269,10 @@ export class KvStateMachine {
     this.readsInFlight.add(writtenMeanwhile);
     let values: (Uint8Array | undefined)[];
     try {
-      values = await this.reading(generation, () => generation.kv.getMany(batch.map(([, read]) => read.key)));
+      values = await this.reading(generation, async () => {
+        await this.writeLanded();
+        return generation.kv.getMany(batch.map(([, read]) => read.key));
+      });
     } catch (error) {
       for (const [, read] of batch) read.result.reject(error);
       return;
@@ -284,6 +309,7 @@ export class KvStateMachine {
     const generation = this.current;
     const name = generationSublevelNames(generation.generation).kv;
     return this.reading(generation, async () => {
+      await this.writeLanded();
       const kvs: KeyValue[] = [];
       let bytes = 0;
       // One more than asked, so that `more` is exact.
@@ -303,6 +329,7 @@ export class KvStateMachine {
   async keyspaceHash(): Promise<string> {
     const generation = this.current;
     return this.reading(generation, async () => {
+      await this.writeLanded();
       const hash = createHash('sha256');
       for await (const [key, value] of generation.kv.iterator()) {
         hash.update(new ByteWriter(8).u32(key.byteLength).finish()).update(key);

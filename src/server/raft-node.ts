@@ -62,8 +62,12 @@ export interface DurableLog {
 
 /** The replicated state machine as the driver uses it. */
 export interface AppliedStateMachine<Outcome> {
-  /** Applies committed entries in order, atomically with the new applied index; one outcome per entry. */
-  apply(entries: readonly Entry[]): Promise<Outcome[]>;
+  /**
+   * Applies committed entries in order, atomically with the new applied index; one outcome per
+   * entry. May call `onVisible` with the outcomes once every read on this node sees them, before
+   * they are on disk (the entries are committed: a crash re-applies them from the log).
+   */
+  apply(entries: readonly Entry[], onVisible?: (outcomes: Outcome[]) => void): Promise<Outcome[]>;
   readonly appliedIndex: Index;
   /** The index and term of the last applied entry. */
   readonly applied: LogPosition;
@@ -549,17 +553,25 @@ export class RaftNode<Outcome> {
     for (const batch of chunkEntries(ready.committedEntries, applyEntriesMax, applyBytesMax)) {
       const lastApplied = batch.at(-1);
       if (stageTraceOn && leading && lastApplied !== undefined) traceStage('leader-commit', lastApplied.index);
-      const applying = this.options.stateMachine.apply(batch);
+      // Clients are answered once the batch is visible to reads here, not after its LevelDB
+      // write: the entries are committed, and that write is one more trip through the thread
+      // pool on every write's path (the state machine makes reads that need it wait for it).
+      let settled = false;
+      const settle = (outcomes: Outcome[]): void => {
+        settled = true;
+        if (stageTraceOn && leading && lastApplied !== undefined) {
+          traceStage('leader-applied', lastApplied.index);
+          traceSettled(lastApplied.index);
+        }
+        this.proposals.settle(batch, outcomes);
+      };
+      const applying = this.options.stateMachine.apply(batch, settle);
       if (earlyLater.length > 0) {
         this.options.transport.send(earlyLater);
         earlyLater = [];
       }
       const outcomes = await applying;
-      if (stageTraceOn && leading && lastApplied !== undefined) {
-        traceStage('leader-applied', lastApplied.index);
-        traceSettled(lastApplied.index);
-      }
-      this.proposals.settle(batch, outcomes);
+      if (!settled) settle(outcomes);
     }
     if (earlyLater.length > 0) this.options.transport.send(earlyLater);
     this.reads.onReadStates(ready.readStates, this.options.stateMachine.appliedIndex);

@@ -166,4 +166,39 @@ describe('batched reads of the state machine', () => {
     expect(text((await before)?.value ?? bytes('-'))).toBe('old');
     expect(text((await machine.get(bytes('z')))?.value ?? bytes('-'))).toBe(big);
   });
+
+  it('calls onVisible before the apply write lands; reads that need LevelDB wait for that write, cached keys answer at once', async () => {
+    const { store } = await temp.openFresh();
+    // Room for small records only: the 2 KiB value below is never cached.
+    const machine = await KvStateMachine.open(store, { cacheBytesMax: 1024 });
+    await machine.apply(entriesFrom(1, [put('big', 'old')]));
+    const gate = deferred<void>();
+    const realWrite = store.write.bind(store);
+    const write = vi.spyOn(store, 'write').mockImplementation(async (operations, options) => {
+      await gate.promise;
+      return realWrite(operations, options);
+    });
+    const big = 'x'.repeat(2048);
+    let visible: unknown[] | null = null;
+    const applying = machine.apply(entriesFrom(2, [put('big', big), put('small', 'new')]), (outcomes) => {
+      visible = outcomes;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(visible).toHaveLength(2);
+    expect(machine.appliedIndex).toBe(3);
+    expect(text((await machine.get(bytes('small')))?.value ?? bytes('-'))).toBe('new');
+    let ranged = false;
+    const range = machine.range({ kind: 'prefix', prefix: bytes('') }, 0).then((result) => {
+      ranged = true;
+      return result;
+    });
+    const got = machine.get(bytes('big'));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(ranged).toBe(false);
+    gate.resolve();
+    await applying;
+    write.mockRestore();
+    expect(text((await got)?.value ?? bytes('-'))).toBe(big);
+    expect((await range).kvs.map((kv) => text(kv.value))).toEqual([big, 'new']);
+  });
 });

@@ -93,6 +93,62 @@ describe('the drive loop', () => {
     expect(() => node.propose(new Uint8Array(), 100)).toThrow(ShuttingDownError);
   });
 
+  it('answers a proposal once the state machine says its apply is visible, before the apply\'s write lands', async () => {
+    const core = new RaftCore({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), electionTicks: 2, heartbeatTicks: 1 }, freshState({ voters: [n1], learners: [] }));
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    let proposalWritesLanded = 0;
+    const stateMachine: AppliedStateMachine<number> & { appliedIndex: number; applied: LogPosition } = {
+      appliedIndex: 0,
+      applied: { index: 0, term: 0 },
+      async apply(entries, onVisible) {
+        const last = entries[entries.length - 1];
+        if (last !== undefined) {
+          this.appliedIndex = last.index;
+          this.applied = { index: last.index, term: last.term };
+        }
+        const outcomes = entries.map((e) => e.index);
+        onVisible?.(outcomes);
+        // The first batch is the leader's no-op; hold the write of the proposal's batch.
+        if (entries.some((e) => e.data.byteLength > 0)) {
+          await gate;
+          proposalWritesLanded += 1;
+        }
+        return outcomes;
+      },
+      prepareInstall(): never {
+        throw new Error('no snapshots here');
+      },
+      async discardStaged(): Promise<void> {},
+    };
+    const node = new RaftNode<number>({
+      core,
+      log: { save: async () => {}, compact: async () => {} },
+      stateMachine,
+      transport: new LoopbackTransport(),
+      logger: pino({ level: 'silent' }),
+      tickMs: 5,
+      pendingProposalsMax: 100,
+      pendingReadsMax: 100,
+      snapshotPolicy: defaultSnapshotPolicy,
+      incarnation: 'test',
+      onFatal: () => undefined,
+    });
+    await node.start();
+    try {
+      await until(() => node.status().role === 'leader' && stateMachine.appliedIndex >= 1);
+      const index = await node.propose(new Uint8Array([1]), 5000);
+      expect(index).toBe(2);
+      expect(proposalWritesLanded).toBe(0);
+    } finally {
+      openGate();
+      await node.stop(1000);
+    }
+    expect(proposalWritesLanded).toBe(1);
+  });
+
   it('has no one to hand leadership to alone, keeps leading, and reports not-leader once stopped', async () => {
     const { node } = singleNode({ save: async () => {}, compact: async () => {} }, () => undefined);
     await node.start();
