@@ -286,6 +286,44 @@ class EchoFollowerTransport implements Transport {
   async close(): Promise<void> {}
 }
 
+describe('log compaction', () => {
+  it('keeps retainEntries entries below a snapshot, fewer when they hold more than retainBytes', async () => {
+    const compactions: number[] = [];
+    const run = async (retainBytes: number): Promise<number> => {
+      const core = new RaftCore({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), electionTicks: 2, heartbeatTicks: 1 }, freshState({ voters: [n1], learners: [] }));
+      const node = new RaftNode<number>({
+        core,
+        log: { save: async () => {}, compact: async (to) => void compactions.push(to.index) },
+        stateMachine: recordingStateMachine(() => undefined),
+        transport: new LoopbackTransport(),
+        logger: pino({ level: 'silent' }),
+        tickMs: 5,
+        pendingProposalsMax: 100,
+        pendingReadsMax: 100,
+        // A snapshot once 20 entries are applied, keeping 10 of them, or fewer by bytes.
+        snapshotPolicy: { entries: 20, logBytes: 64 * 1024 * 1024, retainEntries: 10, retainBytes },
+        incarnation: 'test',
+        onFatal: () => undefined,
+      });
+      await node.start();
+      try {
+        await until(() => node.status().role === 'leader');
+        // 1 KiB entries, one at a time, so that each is applied before the next.
+        for (let i = 0; i < 20; i++) await node.propose(new Uint8Array(1024), 5000);
+        await until(() => compactions.length > 0);
+        const status = node.status();
+        return status.snapshotIndex - status.compactedTo.index;
+      } finally {
+        compactions.length = 0;
+        await node.stop(1000);
+      }
+    };
+    expect(await run(64 * 1024 * 1024)).toBe(10);
+    expect(await run(3 * 1024)).toBe(3);
+    expect(await run(0)).toBe(0);
+  });
+});
+
 describe('the order of sending and applying', () => {
   it('in a Ready that only applies, the commit-only AppendEntries go once the apply has started, not before it', async () => {
     const n2 = nodeId('n2');
