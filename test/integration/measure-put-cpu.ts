@@ -10,6 +10,8 @@
  *   npx tsx test/integration/measure-put-cpu.ts --dist /work/main/dist,dist [--rounds 3]
  *     [--concurrency 256] [--duration 8] [--value-bytes 256] [--base-port 28200]
  *     [--cpu-prof-dir DIR]   (profiles every node with --cpu-prof; read them with cpu-profile-summary.ts)
+ *     [--node-options 'A|B'] (NODE_OPTIONS for each build's nodes, in --dist order: V8 flags A/B,
+ *                             e.g. --dist dist,dist --node-options '|--max-semi-space-size=64')
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -28,9 +30,14 @@ const { values: flags } = parseArgs({
     'value-bytes': { type: 'string', default: '256' },
     'base-port': { type: 'string', default: '28200' },
     'cpu-prof-dir': { type: 'string' },
+    'node-options': { type: 'string' },
   },
 });
 const dists = (flags.dist ?? '').split(',').map((d) => resolve(d.trim())).filter((d) => d !== '');
+const nodeOptions = flags['node-options'] === undefined ? dists.map(() => '') : flags['node-options'].split('|').map((o) => o.trim());
+if (nodeOptions.length !== dists.length) throw new Error(`--node-options: give one entry per --dist build (${dists.length}), separated by '|'; got ${nodeOptions.length}`);
+/** How a build is named in the output: its directory, and its NODE_OPTIONS if any. */
+const builds = dists.map((dist, i) => ({ dist, nodeOptions: nodeOptions[i] ?? '', name: nodeOptions[i] ? `${dist} [${nodeOptions[i]}]` : dist }));
 const numbers = { rounds: Number(flags.rounds), concurrency: Number(flags.concurrency), duration: Number(flags.duration), valueBytes: Number(flags['value-bytes']), basePort: Number(flags['base-port']) };
 for (const [name, value] of Object.entries(numbers)) {
   if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer, got ${String(value)}`);
@@ -59,7 +66,8 @@ interface Figure {
   readonly putsPerSecond: number;
 }
 
-async function round(dist: string, label: string): Promise<Figure> {
+async function round(build: (typeof builds)[number], label: string): Promise<Figure> {
+  const dist = build.dist;
   const root = mkdtempSync(join(tmpdir(), 'raftkv-cpu-'));
   const ids = ['n1', 'n2', 'n3'];
   const peer = (i: number): string => `127.0.0.1:${numbers.basePort + 2 * i}`;
@@ -69,6 +77,7 @@ async function round(dist: string, label: string): Promise<Figure> {
   const nodes = ids.map((id, i) =>
     spawn(process.execPath, [...profile, join(dist, 'cli', 'raftkv.js'), 'start', '--id', id, '--data', join(root, id), '--listen-peer', peer(i), '--listen-client', client(i), '--peers', peers, '--log-level', 'warn'], {
       stdio: 'ignore',
+      env: build.nodeOptions === '' ? process.env : { ...process.env, NODE_OPTIONS: build.nodeOptions },
     }),
   );
   try {
@@ -113,14 +122,14 @@ async function round(dist: string, label: string): Promise<Figure> {
 
 const figures: Figure[] = [];
 for (let r = 0; r < numbers.rounds; r++) {
-  for (const [d, dist] of dists.entries()) {
-    const figure = await round(dist, `round${r + 1}-build${d + 1}`);
+  for (const [d, build] of builds.entries()) {
+    const figure = { ...(await round(build, `round${r + 1}-build${d + 1}`)), dist: build.name };
     figures.push(figure);
-    console.log(`round ${r + 1} ${dist}: ${figure.puts} puts, ${Math.round(figure.putsPerSecond)} puts/s, ${Math.round(figure.cpuMs)} ms CPU (3 nodes), ${figure.usPerPut.toFixed(0)} µs per put`);
+    console.log(`round ${r + 1} ${build.name}: ${figure.puts} puts, ${Math.round(figure.putsPerSecond)} puts/s, ${Math.round(figure.cpuMs)} ms CPU (3 nodes), ${figure.usPerPut.toFixed(0)} µs per put`);
   }
 }
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-for (const dist of dists) {
-  const mine = figures.filter((f) => f.dist === dist);
-  console.log(`${dist}: CPU per put median ${median(mine.map((f) => f.usPerPut)).toFixed(0)} µs (${mine.map((f) => f.usPerPut.toFixed(0)).join(', ')}), puts/s median ${median(mine.map((f) => f.putsPerSecond)).toFixed(0)}`);
+for (const { name } of builds) {
+  const mine = figures.filter((f) => f.dist === name);
+  console.log(`${name}: CPU per put median ${median(mine.map((f) => f.usPerPut)).toFixed(0)} µs (${mine.map((f) => f.usPerPut.toFixed(0)).join(', ')}), puts/s median ${median(mine.map((f) => f.putsPerSecond)).toFixed(0)}`);
 }
