@@ -5,14 +5,19 @@
  * sends them). Not a test; a figure for comparing changes to the write path.
  *
  *   npx tsx bench/apply-path.ts [--dir /tmp] [--batches 200] [--batch 256]
+ *
+ * RAFTKV_SRC=/path/to/other/checkout/src times another checkout's code (an A/B against a
+ * baseline, in alternating runs).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KvStateMachine, encodeCommand } from '../src/kv/index.js';
 import type { Entry } from '../src/raft/index.js';
-import { NodeStore, RaftLogStore } from '../src/storage/index.js';
+
+const src = process.env.RAFTKV_SRC ?? '../src';
+const { KvStateMachine, encodeCommand } = (await import(`${src}/kv/index.js`)) as typeof import('../src/kv/index.js');
+const { NodeStore, RaftLogStore } = (await import(`${src}/storage/index.js`)) as typeof import('../src/storage/index.js');
 
 const { values: flags } = parseArgs({ options: { dir: { type: 'string', default: tmpdir() }, batches: { type: 'string', default: '200' }, batch: { type: 'string', default: '256' } } });
 const batches = Number(flags.batches);
