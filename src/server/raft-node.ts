@@ -146,6 +146,14 @@ export class RaftNode<Outcome> {
   private loop: Promise<void> | null = null;
   private state: 'created' | 'running' | 'stopping' | 'stopped' = 'created';
   private fatal: Error | null = null;
+  /**
+   * The last apply batch until its state machine write lands: answered and visible already, it
+   * need not hold up the next Ready. Awaited before the next apply (writes land in log order),
+   * a compaction (whose synced write must follow it) and a snapshot install.
+   */
+  private applyInFlight: Promise<void> | null = null;
+  /** Set when an apply's write failed while nothing waited on it: the loop stops on it. */
+  private applyFailure: Error | null = null;
   /** The term and vote last written to disk: early sends are only safe when the Ready keeps them. */
   private persistedTerm: { term: number; vote: NodeId | null };
   /** A received snapshot was handed to the core since the last ready(): install it or drop it. */
@@ -477,6 +485,7 @@ export class RaftNode<Outcome> {
   private async driveLoop(): Promise<void> {
     try {
       while (this.state === 'running') {
+        if (this.applyFailure !== null) throw this.applyFailure;
         this.stepHeldAppends();
         if (!this.core.hasReady()) {
           if (this.inbox.length > 0) continue;
@@ -497,6 +506,7 @@ export class RaftNode<Outcome> {
         if (snapshotStepped && ready.snapshot === null) await this.options.stateMachine.discardStaged();
         await this.maybeCompact();
       }
+      await this.applyLanded();
     } catch (error) {
       this.fatal = error as Error;
       this.logger.fatal({ err: error }, 'drive loop failed; the node must stop');
@@ -558,22 +568,36 @@ export class RaftNode<Outcome> {
       // Clients are answered once the batch is visible to reads here, not after its LevelDB
       // write: the entries are committed, and that write is one more trip through the thread
       // pool on every write's path (the state machine makes reads that need it wait for it).
+      // Nor does the next Ready wait for that write; the next apply does (applyLanded).
+      await this.applyLanded();
       let settled = false;
+      let markVisible: () => void = () => undefined;
+      const visible = new Promise<void>((resolve) => {
+        markVisible = resolve;
+      });
       const settle = (outcomes: Outcome[]): void => {
+        if (settled) return;
         settled = true;
         if (stageTraceOn && leading && lastApplied !== undefined) {
           traceStage('leader-applied', lastApplied.index);
           traceSettled(lastApplied.index);
         }
         this.proposals.settle(batch, outcomes);
+        markVisible();
       };
       const applying = this.options.stateMachine.apply(batch, settle);
       if (earlyLater.length > 0) {
         this.options.transport.send(earlyLater);
         earlyLater = [];
       }
-      const outcomes = await applying;
-      if (!settled) settle(outcomes);
+      // A state machine that never calls onVisible is settled when its apply resolves.
+      const landed = applying.then(settle);
+      landed.catch((error: unknown) => {
+        this.applyFailure ??= error as Error;
+        this.wake();
+      });
+      this.applyInFlight = landed;
+      await Promise.race([visible, landed]);
     }
     if (earlyLater.length > 0) this.options.transport.send(earlyLater);
     this.reads.onReadStates(ready.readStates, this.options.stateMachine.appliedIndex);
@@ -581,6 +605,14 @@ export class RaftNode<Outcome> {
     // Commit may have moved: `removed` is about the committed configuration.
     this.followConfiguration();
     for (const waiter of [...this.readyWaiters]) waiter();
+  }
+
+  /** Waits for the write of the apply batch in flight, if any; rejects if it failed. */
+  private async applyLanded(): Promise<void> {
+    const inFlight = this.applyInFlight;
+    if (inFlight === null) return;
+    await inFlight;
+    if (this.applyInFlight === inFlight) this.applyInFlight = null;
   }
 
   private countReady(ready: Ready): void {
@@ -606,6 +638,7 @@ export class RaftNode<Outcome> {
   private async installSnapshot(ready: Ready): Promise<void> {
     const snapshot = ready.snapshot;
     if (snapshot === null) return;
+    await this.applyLanded();
     const startedAt = performance.now();
     const install = this.options.stateMachine.prepareInstall(snapshot.data, snapshot.meta);
     failpoint('snapshot-install-before-commit');
@@ -648,6 +681,8 @@ export class RaftNode<Outcome> {
     const applied = this.options.stateMachine.applied;
     if (applied.index - this.lastSnapshotIndex < entries && this.logBytesSinceSnapshot < logBytes) return;
     if (applied.index <= this.lastSnapshotIndex) return;
+    // The compaction's synced write makes the applied state durable only if it follows it.
+    await this.applyLanded();
     const startedAt = performance.now();
     const { compactedTo: before } = this.core.status();
     // The configuration at the snapshot's index, which a later conf-change entry may have replaced.
