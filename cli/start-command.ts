@@ -39,6 +39,7 @@ export function registerStartCommand(program: Command): void {
     .option('--snapshot-entries <n>', 'snapshot and compact the log every n applied entries (default 10000)')
     .option('--snapshot-log-bytes <n>', 'or every n bytes of log written (default 67108864)')
     .option('--snapshot-retain-entries <n>', 'entries kept below a snapshot for followers a little behind (default 5000)')
+    .option('--snapshot-retain-bytes <n>', 'and at most this many bytes of them (default 67108864)')
     .option('--snapshot-chunk-bytes <n>', 'chunk size of snapshots streamed to followers (default 1048576)')
     .option('--sessions-max <n>', 'session limit proposed for a new cluster: sessions held (default 10000)')
     .option('--session-idle-entries-max <n>', 'session limit proposed for a new cluster: log entries a session may stay unused (default 100000)')

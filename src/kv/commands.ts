@@ -32,7 +32,7 @@ import { readAuthOp, validateAuthOp, writeAuthOp, type AuthApplyResult, type Aut
 import { sessionLimitNames, validateSessionLimits, type SessionLimits, type SessionLimitsChange } from './session-limits.js';
 import { assertNever, type Index } from '../raft/index.js';
 import { clientIdBytesMax } from '../storage/index.js';
-import { BinaryDecodeError, ByteReader, ByteWriter, utf8Bytes } from '../shared/binary-codec.js';
+import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
 import { readTxn, txnOpsFormatMax, txnPayloadBytes, validateTxn, writeTxn, type TxnBody, type TxnResult } from './txn-command.js';
 
 /** Makes a write exactly-once (Raft thesis §6.3; proto Session). */
@@ -417,7 +417,11 @@ function validateCas(compare: CasCompare, action: CasAction, limits: CommandLimi
 }
 
 function validateSession(session: CommandSession, limits: CommandLimits): void {
-  checkBytes('session.clientId', utf8Bytes(session.clientId), 1, limits.clientIdBytesMax);
+  // Its UTF-8 length without encoding it (every replica checks every write's session on decode).
+  const clientIdBytes = Buffer.byteLength(session.clientId, 'utf8');
+  if (clientIdBytes < 1 || clientIdBytes > limits.clientIdBytesMax) {
+    throw new InvalidArgumentError('session.clientId', `1..${limits.clientIdBytesMax} bytes`, `${clientIdBytes} bytes`);
+  }
   checkInteger('session.sequence', session.sequence, 1);
   checkInteger('session.ackedSequence', session.ackedSequence, 0);
   if (session.ackedSequence >= session.sequence) {

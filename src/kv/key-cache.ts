@@ -41,6 +41,11 @@ export class KeyCache {
     return slot.record;
   }
 
+  /** Whether the cache knows the key (present or absent), without marking it used. */
+  has(key: string): boolean {
+    return this.slots.has(key);
+  }
+
   set(key: string, record: KeyRecord | null): void {
     const bytes = entryBytes(key, record);
     const slot = this.slots.get(key);

@@ -25,8 +25,14 @@ export interface KeyValue extends KeyRecord {
 const formatVersion = 1;
 const headerBytes = 25;
 
+/** How many bytes encodeKeyRecord writes for `record`. */
+export function keyRecordBytes(record: KeyRecord): number {
+  return headerBytes + record.value.byteLength;
+}
+
+/** The stored form of `record`, to be written or copied, not kept (in Node's shared buffer pool). */
 export function encodeKeyRecord(record: KeyRecord): Uint8Array {
-  return new ByteWriter(headerBytes + record.value.byteLength)
+  return new ByteWriter(headerBytes + record.value.byteLength, 'pooled')
     .u8(formatVersion)
     .u64(record.version)
     .u64(record.createRevision)

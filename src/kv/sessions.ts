@@ -67,6 +67,11 @@ interface LiveSession {
   readonly results: Map<number, AppliedResult>;
   // Invariant: resultBytes === sum of resultBytes(r) over results.
   resultBytes: number;
+  // Invariant: when true, `results` iterates in ascending sequence (a client's writes usually
+  // reach the log in the order it numbered them), so dropping acked results can stop early.
+  resultsAscending: boolean;
+  /** The highest sequence recorded since `results` was last empty (for resultsAscending). */
+  highestRecorded: number;
 }
 
 /**
@@ -98,7 +103,7 @@ export class SessionTable {
         invariant(sequence > state.ackedSequence, () => `session ${state.clientId} remembers acked sequence ${sequence}`);
         bytes += resultBytes(result);
       }
-      this.sessions.set(state.clientId, { ...state, results, resultBytes: bytes });
+      this.sessions.set(state.clientId, { ...state, results, resultBytes: bytes, resultsAscending: isAscending(results.keys()), highestRecorded: Math.max(0, ...results.keys()) });
     }
   }
 
@@ -175,8 +180,13 @@ export class SessionTable {
     this.touch(live, index);
     if (session.ackedSequence > live.ackedSequence) {
       live.ackedSequence = session.ackedSequence;
-      for (const sequence of [...live.results.keys()]) {
+      // Deleting the entry being visited is safe in a Map's iteration. In ascending order the
+      // acked results are a prefix: the scan stops at the first one kept, instead of copying
+      // and visiting every result the session holds for each write (it holds as many as the
+      // client has in flight).
+      for (const sequence of live.results.keys()) {
         if (sequence <= live.ackedSequence) this.dropResult(live, sequence);
+        else if (live.resultsAscending) break;
       }
     }
     const result = live.results.get(session.sequence);
@@ -191,6 +201,9 @@ export class SessionTable {
     const live = this.sessions.get(session.clientId);
     invariant(live !== undefined, () => `record for ${session.clientId} without a session`);
     invariant(!live.results.has(session.sequence), () => `sequence ${session.sequence} of ${session.clientId} recorded twice`);
+    if (live.results.size === 0) live.resultsAscending = true;
+    else if (session.sequence < live.highestRecorded) live.resultsAscending = false;
+    live.highestRecorded = live.results.size === 0 ? session.sequence : Math.max(live.highestRecorded, session.sequence);
     live.results.set(session.sequence, result);
     live.resultBytes += resultBytes(result);
     this.changes.push({ kind: 'put-result', clientId: live.clientId, sequence: session.sequence, result });
@@ -229,7 +242,7 @@ export class SessionTable {
       if (this.sessions.size < this.limitsInForce.sessionsMax) break;
       this.remove(lru);
     }
-    const live: LiveSession = { clientId, lastUsedIndex: index, ackedSequence: 0, evictedThrough: 0, results: new Map(), resultBytes: 0 };
+    const live: LiveSession = { clientId, lastUsedIndex: index, ackedSequence: 0, evictedThrough: 0, results: new Map(), resultBytes: 0, resultsAscending: true, highestRecorded: 0 };
     this.sessions.set(clientId, live);
     this.dirty.add(clientId);
     return live;
@@ -258,6 +271,15 @@ export class SessionTable {
     live.resultBytes -= resultBytes(result);
     this.changes.push({ kind: 'delete-result', clientId: live.clientId, sequence });
   }
+}
+
+function isAscending(sequences: Iterable<number>): boolean {
+  let previous = -Infinity;
+  for (const sequence of sequences) {
+    if (sequence < previous) return false;
+    previous = sequence;
+  }
+  return true;
 }
 
 /** A result's weight against resultBytesPerSessionMax: a fixed overhead plus any value it carries. */

@@ -116,6 +116,12 @@ export class KvStateMachine {
     private authView: AuthView,
   ) {}
 
+  /** The apply batch's write while it is on its way to LevelDB (see `apply`'s onVisible). */
+  private writing: Promise<void> | null = null;
+
+  /** For each getMany of cache misses under way, the keys applies wrote since it started. */
+  private readonly readsInFlight = new Set<Set<string>>();
+
   /** Cache misses waiting for the next getMany, by key. */
   private readonly pendingReads = new Map<string, { readonly key: Uint8Array; readonly result: Deferred<KeyRecord | null> }>();
 
@@ -181,8 +187,13 @@ export class KvStateMachine {
    * and returns one outcome per entry, in order. An entry with empty data is the leader's no-op.
    * An entry that is not a valid command throws CorruptCommittedEntryError before anything is
    * applied; it is never skipped.
+   *
+   * `onVisible`, if given, is called with the outcomes as soon as every read of this machine
+   * sees the batch, while its write is still on its way to LevelDB: the entries are committed
+   * (in the Raft log of a majority), so a client may be answered then. Reads that need LevelDB
+   * (cache misses, ranges, the keyspace hash) wait for that write; the cache already has it.
    */
-  async apply(entries: readonly Entry[]): Promise<ApplyOutcome[]> {
+  async apply(entries: readonly Entry[], onVisible?: (outcomes: ApplyOutcome[]) => void): Promise<ApplyOutcome[]> {
     if (this.failure !== undefined) throw new StateMachineFailedError({ cause: this.failure });
     invariant(!this.applying, 'apply() called while another apply() is running');
     const last = entries[entries.length - 1];
@@ -193,7 +204,9 @@ export class KvStateMachine {
     this.applying = true;
     try {
       const commands = entries.map(decodeCommitted);
-      const view = await this.readKeys(commands);
+      // Each key's id (viewKey) is computed once per command, for the view and the cache.
+      const ids = commands.map((command) => (command !== null && isKeyCommand(command) ? viewKey(command.key) : ''));
+      const view = await this.readKeys(commands, ids);
       let outcomes: ApplyOutcome[];
       let operations: StoreOperation[];
       const auth = { state: this.authView.state, changed: false };
@@ -202,7 +215,7 @@ export class KvStateMachine {
         for (const [i, entry] of entries.entries()) {
           const command = commands[i] ?? null;
           // Only a transaction may wait (to iterate a key range); the rest apply synchronously.
-          outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view) : this.applyEntry(entry, command, view, auth));
+          outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view) : this.applyEntry(entry, command, ids[i] ?? '', view, auth));
         }
         operations = [...this.keyOperations(view), ...sessionOperations(this.current, this.sessions.takeChanges(), this.sessions)];
         if (auth.changed) operations.push({ type: 'put', sublevel: this.current.auth, key: authStateKey, value: encodeAuthState(auth.state) });
@@ -212,18 +225,39 @@ export class KvStateMachine {
         // batch, so losing it in a machine crash only means re-applying these entries on restart,
         // never applying one twice; and the database has one write-ahead log, so the next synced
         // write (the next log save, or a compaction that relies on this state) makes it durable.
-        await this.store.write(operations, { sync: false });
-        for (const { key, record } of view.written()) this.cache.set(viewKey(key), record);
+        const written = this.store.write(operations, { sync: false });
+        this.writing = written;
+        for (const { id, record } of view.written()) {
+          this.cache.set(id, record);
+          for (const writtenMeanwhile of this.readsInFlight) writtenMeanwhile.add(id);
+        }
+        // Calls answered from here on are checked against the batch's users and roles.
         if (auth.changed) this.authView = new AuthView(auth.state);
+        this.appliedPosition = { index: last.index, term: last.term };
+        onVisible?.(outcomes);
+        await written;
       } catch (error) {
         this.failure = error;
         throw error;
       }
-      this.appliedPosition = { index: last.index, term: last.term };
       return outcomes;
     } finally {
+      this.writing = null;
       this.applying = false;
     }
+  }
+
+  /**
+   * Resolves once the apply write in flight (if any) is in LevelDB: what a LevelDB read waits
+   * for, so that it never misses a batch whose outcomes were already answered. Throws
+   * StateMachineFailedError once an apply has failed: clients may have been answered for a batch
+   * that never reached the disk, so the disk's state must not be served as current (the node
+   * stops; a restart re-applies the batch from the log).
+   */
+  private async writeLanded(): Promise<void> {
+    const writing = this.writing;
+    if (writing !== null) await writing.catch((error: unknown) => Promise.reject(new StateMachineFailedError({ cause: error })));
+    if (this.failure !== undefined) throw new StateMachineFailedError({ cause: this.failure });
   }
 
   /** The record of `key`, or null if it is absent. */
@@ -242,26 +276,46 @@ export class KvStateMachine {
     return waiting.result.promise;
   }
 
+  /**
+   * Starts reading `key` into the cache unless it is there already: for a write on its way
+   * through the log, so that its apply need not wait for a read. Never throws; a failed read is
+   * reported by whatever reads the key next. Synchronous and allocation-free when the key is
+   * cached (under load, nearly always), where `get` would make and drop two promises.
+   */
+  prefetch(key: Uint8Array): void {
+    if (this.cache.has(viewKey(key))) return;
+    this.get(key).catch(() => undefined);
+  }
+
   private async readPending(): Promise<void> {
     const batch = [...this.pendingReads];
     this.pendingReads.clear();
-    const applied = this.appliedPosition.index;
     const generation = this.current;
+    const writtenMeanwhile = new Set<string>();
+    this.readsInFlight.add(writtenMeanwhile);
     let values: (Uint8Array | undefined)[];
     try {
-      values = await this.reading(generation, () => generation.kv.getMany(batch.map(([, read]) => read.key)));
+      values = await this.reading(generation, async () => {
+        await this.writeLanded();
+        return generation.kv.getMany(batch.map(([, read]) => read.key));
+      });
     } catch (error) {
       for (const [, read] of batch) read.result.reject(error);
       return;
+    } finally {
+      this.readsInFlight.delete(writtenMeanwhile);
     }
-    // Only cache what no apply (or snapshot) changed meanwhile.
-    const cacheable = this.appliedPosition.index === applied && !this.applying && this.current === generation;
+    // Cached unless a snapshot replaced the state or an apply wrote the key meanwhile (the read
+    // may predate that write), and never over what the cache holds: applies keep it current.
+    // It used to cache nothing read while any apply ran, which under load was every read: the
+    // warm-up read of each write was wasted and its apply read the key again.
+    const cacheable = this.current === generation;
     const name = generationSublevelNames(generation.generation).kv;
     batch.forEach(([id, read], i) => {
       try {
         const value = values[i];
         const record = value === undefined ? null : decodeStored(name, read.key, () => decodeKeyRecord(value));
-        if (cacheable) this.cache.set(id, record);
+        if (cacheable && !writtenMeanwhile.has(id) && !this.cache.has(id)) this.cache.set(id, record);
         read.result.resolve(record);
       } catch (error) {
         read.result.reject(error);
@@ -281,6 +335,7 @@ export class KvStateMachine {
     const generation = this.current;
     const name = generationSublevelNames(generation.generation).kv;
     return this.reading(generation, async () => {
+      await this.writeLanded();
       const kvs: KeyValue[] = [];
       let bytes = 0;
       // One more than asked, so that `more` is exact.
@@ -300,6 +355,7 @@ export class KvStateMachine {
   async keyspaceHash(): Promise<string> {
     const generation = this.current;
     return this.reading(generation, async () => {
+      await this.writeLanded();
       const hash = createHash('sha256');
       for await (const [key, value] of generation.kv.iterator()) {
         hash.update(new ByteWriter(8).u32(key.byteLength).finish()).update(key);
@@ -455,7 +511,7 @@ export class KvStateMachine {
     }
   }
 
-  private applyEntry(entry: Entry, command: Exclude<Command, TxnCommand> | null, view: KeyView, auth: { state: AuthState; changed: boolean }): ApplyOutcome {
+  private applyEntry(entry: Entry, command: Exclude<Command, TxnCommand> | null, id: string, view: KeyView, auth: { state: AuthState; changed: boolean }): ApplyOutcome {
     this.sessions.expire(entry.index);
     if (command === null) return { kind: 'no-op', index: entry.index, term: entry.term };
     const base = { kind: 'command', index: entry.index, term: entry.term } as const;
@@ -477,8 +533,8 @@ export class KvStateMachine {
     }
     const refused = this.admitSession(entry, command.session);
     if (refused !== null) return refused;
-    const effect = applyCommand(view.read(command.key), command, entry.index);
-    if (effect.changed) view.write(command.key, effect.next);
+    const effect = applyCommand(view.read(id), command, entry.index);
+    if (effect.changed) view.write(id, effect.next);
     if (command.session !== undefined) this.sessions.record(command.session, effect.result);
     return { ...base, result: effect.result, replayed: false };
   }
@@ -489,8 +545,8 @@ export class KvStateMachine {
     const refused = this.admitSession(entry, command.session);
     if (refused !== null) return refused;
     const keyspace: TxnKeyspace = {
-      read: (key) => view.read(key),
-      write: (key, record) => view.write(key, record),
+      read: (key) => view.read(viewKey(key)),
+      write: (key, record) => view.writeKey(key, record),
       range: (keys, keysMax, bytesMax) => this.rangeInBatch(keys, keysMax, bytesMax, view),
       rangeKeys: async (keys) => (await this.rangeInBatch(keys, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, view, this.current, undefined, true)).kvs.map((kv) => kv.key),
     };
@@ -508,6 +564,8 @@ export class KvStateMachine {
    */
   async readTxn(command: TxnCommand): Promise<TxnResult> {
     if (txnWrites(command)) throw new InvalidArgumentError('txn', 'read-only (no put or delete)', 'it writes');
+    // The snapshot must hold every batch whose outcomes were answered (see `apply`'s onVisible).
+    await this.writeLanded();
     const view = this.store.snapshot();
     try {
       const [appliedBytes, generationBytes] = await this.store.sublevels.smMeta.getMany([smMetaKeys.applied, smMetaKeys.generation], { snapshot: view });
@@ -522,10 +580,10 @@ export class KvStateMachine {
         const name = generationSublevelNames(generation.generation).kv;
         keys.forEach((key, i) => {
           const value = stored[i];
-          records.load(key, value === undefined ? null : decodeStored(name, key, () => decodeKeyRecord(value)));
+          records.load(viewKey(key), key, value === undefined ? null : decodeStored(name, key, () => decodeKeyRecord(value)));
         });
         const keyspace: TxnKeyspace = {
-          read: (key) => records.read(key),
+          read: (key) => records.read(viewKey(key)),
           write: () => invariant(false, 'a read-only transaction wrote'),
           range: (selector, keysMax, bytesMax) => this.rangeInBatch(selector, keysMax, bytesMax, records, generation, view),
           rangeKeys: () => {
@@ -610,27 +668,28 @@ export class KvStateMachine {
   }
 
   /** Reads every key the commands touch in one getMany, into a view later writes update. */
-  private async readKeys(commands: readonly (Command | null)[]): Promise<KeyView> {
+  private async readKeys(commands: readonly (Command | null)[], ids: readonly string[]): Promise<KeyView> {
     const view = new KeyView();
     const misses = new Map<string, Uint8Array>();
-    const want = (key: Uint8Array): void => {
-      const id = viewKey(key);
+    const want = (id: string, key: Uint8Array): void => {
+      if (view.has(id) || misses.has(id)) return;
       const cached = this.cache.get(id);
       if (cached === undefined) misses.set(id, key);
-      else view.load(key, cached);
+      else view.load(id, key, cached);
     };
-    for (const command of commands) {
-      if (command === null) continue;
-      if (command.kind === 'txn') for (const key of txnKeys(command)) want(key);
-      else if (isKeyCommand(command)) want(command.key);
-    }
+    commands.forEach((command, i) => {
+      if (command === null) return;
+      if (command.kind === 'txn') for (const key of txnKeys(command)) want(viewKey(key), key);
+      else if (isKeyCommand(command)) want(ids[i] ?? '', command.key);
+    });
     if (misses.size === 0) return view;
     const stored = await this.current.kv.getMany([...misses.values()]);
     const name = generationSublevelNames(this.current.generation).kv;
-    [...misses.values()].forEach((key, i) => {
-      const value = stored[i];
-      view.load(key, value === undefined ? null : decodeStored(name, key, () => decodeKeyRecord(value)));
-    });
+    let i = 0;
+    for (const [id, key] of misses) {
+      const value = stored[i++];
+      view.load(id, key, value === undefined ? null : decodeStored(name, key, () => decodeKeyRecord(value)));
+    }
     return view;
   }
 
@@ -730,23 +789,35 @@ function decodeGeneration(bytes: Uint8Array): number {
  * command sees what earlier commands of the same batch wrote before any of it is on disk.
  */
 class KeyView {
-  private readonly records = new Map<string, { readonly key: Uint8Array; record: KeyRecord | null; written: boolean }>();
+  /** By the key's viewKey id. */
+  private readonly records = new Map<string, KeyViewSlot>();
 
-  load(key: Uint8Array, record: KeyRecord | null): void {
-    this.records.set(viewKey(key), { key, record, written: false });
+  has(id: string): boolean {
+    return this.records.has(id);
   }
 
-  read(key: Uint8Array): KeyRecord | null {
-    const slot = this.records.get(viewKey(key));
+  load(id: string, key: Uint8Array, record: KeyRecord | null): void {
+    this.records.set(id, { id, key, record, written: false });
+  }
+
+  read(id: string): KeyRecord | null {
+    const slot = this.records.get(id);
     invariant(slot !== undefined, 'apply read a key it did not load');
     return slot.record;
   }
 
-  write(key: Uint8Array, record: KeyRecord | null): void {
+  write(id: string, record: KeyRecord | null): void {
+    const slot = this.records.get(id);
+    invariant(slot !== undefined, 'apply wrote a key it did not load');
+    slot.record = record;
+    slot.written = true;
+  }
+
+  /** A transaction's write: a range delete writes keys it found by iterating, not loaded beforehand. */
+  writeKey(key: Uint8Array, record: KeyRecord | null): void {
     const id = viewKey(key);
     const slot = this.records.get(id);
-    // A transaction's range delete writes keys it found by iterating, not loaded beforehand.
-    if (slot === undefined) this.records.set(id, { key, record, written: true });
+    if (slot === undefined) this.records.set(id, { id, key, record, written: true });
     else {
       slot.record = record;
       slot.written = true;
@@ -754,16 +825,25 @@ class KeyView {
   }
 
   /** The batch's writes to keys of `keys` so far, in key order (record null: deleted). */
-  writtenIn(keys: KeySelector): { readonly key: Uint8Array; readonly record: KeyRecord | null }[] {
+  writtenIn(keys: KeySelector): KeyViewSlot[] {
     return this.written()
       .filter((slot) => selectorContains(keys, slot.key))
       .sort((a, b) => Buffer.compare(a.key, b.key));
   }
 
   /** The final record of every key written in the batch (null: delete). */
-  written(): { readonly key: Uint8Array; readonly record: KeyRecord | null }[] {
-    return [...this.records.values()].filter((slot) => slot.written);
+  written(): KeyViewSlot[] {
+    const written: KeyViewSlot[] = [];
+    for (const slot of this.records.values()) if (slot.written) written.push(slot);
+    return written;
   }
+}
+
+interface KeyViewSlot {
+  readonly id: string;
+  readonly key: Uint8Array;
+  record: KeyRecord | null;
+  written: boolean;
 }
 
 /** A string that identifies a key's bytes exactly (latin1 maps each byte to one code unit). */

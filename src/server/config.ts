@@ -95,6 +95,8 @@ export interface SnapshotSettings {
   readonly logBytes: number;
   /** Entries kept below a snapshot for followers that are a little behind. */
   readonly retainEntries: number;
+  /** At most this many bytes of them (entry data). */
+  readonly retainBytes: number;
   /** The size of the chunks a snapshot is streamed in. */
   readonly chunkBytes: number;
 }
@@ -116,7 +118,7 @@ export const defaultCacheSettings: CacheSettings = { storageCacheBytes: 8 * 1024
 /** The largest cache a flag may ask for, in MiB: LevelDB takes the block cache size as a uint32. */
 export const cacheMiBMax = 4095;
 
-export const defaultSnapshotSettings: SnapshotSettings = { entries: 10_000, logBytes: 64 * 1024 * 1024, retainEntries: 5_000, chunkBytes: 1024 * 1024 };
+export const defaultSnapshotSettings: SnapshotSettings = { entries: 10_000, logBytes: 64 * 1024 * 1024, retainEntries: 5_000, retainBytes: 64 * 1024 * 1024, chunkBytes: 1024 * 1024 };
 
 /** The longest any request may wait on the server: one hour (Node timers misfire past 2^31 ms). */
 export const requestTimeoutMsMax = 3_600_000;
@@ -159,6 +161,7 @@ export interface RawNodeConfig {
   snapshotEntries?: unknown;
   snapshotLogBytes?: unknown;
   snapshotRetainEntries?: unknown;
+  snapshotRetainBytes?: unknown;
   snapshotChunkBytes?: unknown;
   sessionsMax?: unknown;
   sessionIdleEntriesMax?: unknown;
@@ -184,7 +187,7 @@ const knownKeys = new Set<string>([
   'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'advertisePeer', 'peers', 'peerDialOverride', 'join', 'joinAs', 'joinTimeoutMs', 'joinUser',
   'tickMs', 'electionTicks', 'heartbeatTicks',
   'requestTimeoutMs', 'authTokenTtl', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
-  'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotChunkBytes',
+  'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotRetainBytes', 'snapshotChunkBytes',
   'sessionsMax', 'sessionIdleEntriesMax', 'sessionResultsMax', 'sessionResultBytesMax',
   'listenHttp', 'readyLagEntries', 'peerCert', 'peerKey', 'peerCa', 'peerVerifyId', 'clientCert', 'clientKey', 'clientCa',
   'storageCacheMb', 'keyCacheMb',
@@ -286,6 +289,7 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
       entries: optionalInt(raw.snapshotEntries, 'snapshot-entries', defaultSnapshotSettings.entries, 1, 1_000_000_000),
       logBytes: optionalInt(raw.snapshotLogBytes, 'snapshot-log-bytes', defaultSnapshotSettings.logBytes, 1024 * 1024, 2 ** 40),
       retainEntries: optionalInt(raw.snapshotRetainEntries, 'snapshot-retain-entries', defaultSnapshotSettings.retainEntries, 0, 1_000_000_000),
+      retainBytes: optionalInt(raw.snapshotRetainBytes, 'snapshot-retain-bytes', defaultSnapshotSettings.retainBytes, 0, 2 ** 40),
       // Below the peer transport's 16 MiB message limit, with room for a record that overshoots.
       chunkBytes: optionalInt(raw.snapshotChunkBytes, 'snapshot-chunk-bytes', defaultSnapshotSettings.chunkBytes, 4096, 8 * 1024 * 1024),
     },

@@ -199,7 +199,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     const proposed = countFailure(node.propose(encodeCommand(command), timeoutMs));
     // Warm the cache while the entry replicates, so applying it need not wait for a read. A
     // failure here is not this request's: the apply reads the key again and reports it there.
-    stateMachine.get(command.key).catch(() => undefined);
+    stateMachine.prefetch(command.key);
     if (config.unsafe.ackBeforeCommit) {
       // TEST ONLY (the chaos harness's canary): acknowledge before the entry commits.
       proposed.catch(() => undefined);
@@ -286,7 +286,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
         return { header: header(), ...txnResultToWire(await stateMachine.readTxn(command)) };
       }
       // Warm the cache while the entry replicates, as a write does.
-      for (const key of txnKeys(command)) stateMachine.get(key).catch(() => undefined);
+      for (const key of txnKeys(command)) stateMachine.prefetch(key);
       const result = await propose(command, timeoutMs);
       if (result.kind === 'stale-session') throw staleSessionError(result);
       if (result.kind !== 'txn') throw new Error(`txn answered ${result.kind}`);

@@ -62,8 +62,12 @@ export interface DurableLog {
 
 /** The replicated state machine as the driver uses it. */
 export interface AppliedStateMachine<Outcome> {
-  /** Applies committed entries in order, atomically with the new applied index; one outcome per entry. */
-  apply(entries: readonly Entry[]): Promise<Outcome[]>;
+  /**
+   * Applies committed entries in order, atomically with the new applied index; one outcome per
+   * entry. May call `onVisible` with the outcomes once every read on this node sees them, before
+   * they are on disk (the entries are committed: a crash re-applies them from the log).
+   */
+  apply(entries: readonly Entry[], onVisible?: (outcomes: Outcome[]) => void): Promise<Outcome[]>;
   readonly appliedIndex: Index;
   /** The index and term of the last applied entry. */
   readonly applied: LogPosition;
@@ -88,9 +92,11 @@ export interface SnapshotPolicy {
   readonly logBytes: number;
   /** Entries kept below the snapshot, for followers that are only a little behind. */
   readonly retainEntries: number;
+  /** And at most this many bytes of them (entry data): large values must not make the kept tail huge. */
+  readonly retainBytes: number;
 }
 
-export const defaultSnapshotPolicy: SnapshotPolicy = { entries: 10_000, logBytes: 64 * 1024 * 1024, retainEntries: 5_000 };
+export const defaultSnapshotPolicy: SnapshotPolicy = { entries: 10_000, logBytes: 64 * 1024 * 1024, retainEntries: 5_000, retainBytes: 64 * 1024 * 1024 };
 
 export interface RaftNodeOptions<Outcome> {
   readonly core: RaftCore;
@@ -144,6 +150,14 @@ export class RaftNode<Outcome> {
   private loop: Promise<void> | null = null;
   private state: 'created' | 'running' | 'stopping' | 'stopped' = 'created';
   private fatal: Error | null = null;
+  /**
+   * The last apply batch until its state machine write lands: answered and visible already, it
+   * need not hold up the next Ready. Awaited before the next apply (writes land in log order),
+   * a compaction (whose synced write must follow it) and a snapshot install.
+   */
+  private applyInFlight: Promise<void> | null = null;
+  /** Set when an apply's write failed while nothing waited on it: the loop stops on it. */
+  private applyFailure: Error | null = null;
   /** The term and vote last written to disk: early sends are only safe when the Ready keeps them. */
   private persistedTerm: { term: number; vote: NodeId | null };
   /** A received snapshot was handed to the core since the last ready(): install it or drop it. */
@@ -475,6 +489,7 @@ export class RaftNode<Outcome> {
   private async driveLoop(): Promise<void> {
     try {
       while (this.state === 'running') {
+        if (this.applyFailure !== null) throw this.applyFailure;
         this.stepHeldAppends();
         if (!this.core.hasReady()) {
           if (this.inbox.length > 0) continue;
@@ -495,6 +510,7 @@ export class RaftNode<Outcome> {
         if (snapshotStepped && ready.snapshot === null) await this.options.stateMachine.discardStaged();
         await this.maybeCompact();
       }
+      await this.applyLanded();
     } catch (error) {
       this.fatal = error as Error;
       this.logger.fatal({ err: error }, 'drive loop failed; the node must stop');
@@ -554,17 +570,39 @@ export class RaftNode<Outcome> {
     for (const batch of chunkEntries(ready.committedEntries, applyEntriesMax, applyBytesMax)) {
       const lastApplied = batch.at(-1);
       if (stageTraceOn && leading && lastApplied !== undefined) traceStage('leader-commit', lastApplied.index);
-      const applying = this.options.stateMachine.apply(batch);
+      // Clients are answered once the batch is visible to reads here, not after its LevelDB
+      // write: the entries are committed, and that write is one more trip through the thread
+      // pool on every write's path (the state machine makes reads that need it wait for it).
+      // Nor does the next Ready wait for that write; the next apply does (applyLanded).
+      await this.applyLanded();
+      let settled = false;
+      let markVisible: () => void = () => undefined;
+      const visible = new Promise<void>((resolve) => {
+        markVisible = resolve;
+      });
+      const settle = (outcomes: Outcome[]): void => {
+        if (settled) return;
+        settled = true;
+        if (stageTraceOn && leading && lastApplied !== undefined) {
+          traceStage('leader-applied', lastApplied.index);
+          traceSettled(lastApplied.index);
+        }
+        this.proposals.settle(batch, outcomes);
+        markVisible();
+      };
+      const applying = this.options.stateMachine.apply(batch, settle);
       if (earlyLater.length > 0) {
         this.options.transport.send(earlyLater);
         earlyLater = [];
       }
-      const outcomes = await applying;
-      if (stageTraceOn && leading && lastApplied !== undefined) {
-        traceStage('leader-applied', lastApplied.index);
-        traceSettled(lastApplied.index);
-      }
-      this.proposals.settle(batch, outcomes);
+      // A state machine that never calls onVisible is settled when its apply resolves.
+      const landed = applying.then(settle);
+      landed.catch((error: unknown) => {
+        this.applyFailure ??= error as Error;
+        this.wake();
+      });
+      this.applyInFlight = landed;
+      await Promise.race([visible, landed]);
     }
     if (earlyLater.length > 0) this.options.transport.send(earlyLater);
     this.reads.onReadStates(ready.readStates, this.options.stateMachine.appliedIndex);
@@ -572,6 +610,14 @@ export class RaftNode<Outcome> {
     // Commit may have moved: `removed` is about the committed configuration.
     this.followConfiguration();
     for (const waiter of [...this.readyWaiters]) waiter();
+  }
+
+  /** Waits for the write of the apply batch in flight, if any; rejects if it failed. */
+  private async applyLanded(): Promise<void> {
+    const inFlight = this.applyInFlight;
+    if (inFlight === null) return;
+    await inFlight;
+    if (this.applyInFlight === inFlight) this.applyInFlight = null;
   }
 
   private countReady(ready: Ready): void {
@@ -597,6 +643,7 @@ export class RaftNode<Outcome> {
   private async installSnapshot(ready: Ready): Promise<void> {
     const snapshot = ready.snapshot;
     if (snapshot === null) return;
+    await this.applyLanded();
     const startedAt = performance.now();
     const install = this.options.stateMachine.prepareInstall(snapshot.data, snapshot.meta);
     failpoint('snapshot-install-before-commit');
@@ -611,6 +658,23 @@ export class RaftNode<Outcome> {
   }
 
   /**
+   * How many entries below `snapshotIndex` to keep: retainEntries, fewer if they hold more than
+   * retainBytes of data. (With 64 KiB values, 5,000 kept entries were over 300 MiB in memory
+   * and on disk.) The entry at the snapshot's index counts too: it is where the tail ends.
+   */
+  private entriesToRetain(snapshotIndex: Index): number {
+    const { retainEntries, retainBytes } = this.options.snapshotPolicy;
+    let bytes = 0;
+    for (let kept = 0; kept < retainEntries; kept++) {
+      const entry = this.core.entryAt(snapshotIndex - kept);
+      if (entry === undefined) return retainEntries; // the log ends here: the core keeps what it has
+      bytes += entry.data.byteLength;
+      if (bytes > retainBytes) return kept;
+    }
+    return retainEntries;
+  }
+
+  /**
    * Takes a snapshot when the policy says so. The state machine's LevelDB state is itself the
    * snapshot (senders read it through a LevelDB snapshot when a follower needs it), so taking one
    * is recording its position and dropping the log below it, minus a tail kept for followers a
@@ -618,15 +682,17 @@ export class RaftNode<Outcome> {
    * (one ordered write-ahead log), so the state it relies on cannot be lost in a crash.
    */
   private async maybeCompact(): Promise<void> {
-    const { entries, logBytes, retainEntries } = this.options.snapshotPolicy;
+    const { entries, logBytes } = this.options.snapshotPolicy;
     const applied = this.options.stateMachine.applied;
     if (applied.index - this.lastSnapshotIndex < entries && this.logBytesSinceSnapshot < logBytes) return;
     if (applied.index <= this.lastSnapshotIndex) return;
+    // The compaction's synced write makes the applied state durable only if it follows it.
+    await this.applyLanded();
     const startedAt = performance.now();
     const { compactedTo: before } = this.core.status();
     // The configuration at the snapshot's index, which a later conf-change entry may have replaced.
     const meta: SnapshotMeta = { index: applied.index, term: applied.term, membership: this.core.membershipAt(applied.index) };
-    const compactedTo = this.core.compact({ meta, data: new Uint8Array(0) }, retainEntries);
+    const compactedTo = this.core.compact({ meta, data: new Uint8Array(0) }, this.entriesToRetain(applied.index));
     failpoint('compact-before-write');
     await this.options.log.compact(compactedTo, meta);
     failpoint('compact-after-write');

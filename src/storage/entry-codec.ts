@@ -14,9 +14,9 @@ import { assertNever, type Entry, type EntryType, type Index } from '../raft/ind
 
 const entryHeaderBytes = 9;
 
-/** The value stored for `entry`. */
+/** The value stored for `entry`: for a LevelDB write only (in Node's shared buffer pool). */
 export function encodeEntry(entry: Entry): Uint8Array {
-  return new ByteWriter(entryHeaderBytes + entry.data.byteLength)
+  return new ByteWriter(entryHeaderBytes + entry.data.byteLength, 'pooled')
     .u64(entry.term)
     .u8(entryTypeByte(entry.type))
     .raw(entry.data)

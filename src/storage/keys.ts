@@ -108,9 +108,9 @@ export const storageFormat = 3;
 
 const indexKeyBytes = 8;
 
-/** The `raft-log` key of `index`. */
+/** The `raft-log` key of `index`, for LevelDB calls only (in Node's shared buffer pool). */
 export function logKey(index: Index): Uint8Array {
-  return new ByteWriter(indexKeyBytes).u64(index).finish();
+  return new ByteWriter(indexKeyBytes, 'pooled').u64(index).finish();
 }
 
 /** The index a `raft-log` key holds; throws BinaryDecodeError if it is not 8 bytes. */

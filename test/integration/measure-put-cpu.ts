@@ -10,6 +10,8 @@
  *   npx tsx test/integration/measure-put-cpu.ts --dist /work/main/dist,dist [--rounds 3]
  *     [--concurrency 256] [--duration 8] [--value-bytes 256] [--base-port 28200]
  *     [--cpu-prof-dir DIR]   (profiles every node with --cpu-prof; read them with cpu-profile-summary.ts)
+ *     [--node-options 'A|B'] (NODE_OPTIONS for each build's nodes, in --dist order: V8 flags A/B,
+ *                             e.g. --dist dist,dist --node-options '|--max-semi-space-size=64')
  *     [--auth off|on|both]   (on: auth enabled, the bench puts as root with a token; both: each
  *                             build with auth off, then on, in every round)
  */
@@ -30,17 +32,22 @@ const { values: flags } = parseArgs({
     'value-bytes': { type: 'string', default: '256' },
     'base-port': { type: 'string', default: '28200' },
     'cpu-prof-dir': { type: 'string' },
+    'node-options': { type: 'string' },
     auth: { type: 'string', default: 'off' },
   },
 });
 const dists = (flags.dist ?? '').split(',').map((d) => resolve(d.trim())).filter((d) => d !== '');
+const nodeOptions = flags['node-options'] === undefined ? dists.map(() => '') : flags['node-options'].split('|').map((o) => o.trim());
+if (nodeOptions.length !== dists.length) throw new Error(`--node-options: give one entry per --dist build (${dists.length}), separated by '|'; got ${nodeOptions.length}`);
+/** How a build is named in the output: its directory, and its NODE_OPTIONS if any. */
+if (!['off', 'on', 'both'].includes(flags.auth ?? '')) throw new Error(`--auth must be off, on or both, not ${String(flags.auth)}`);
+const authModes: boolean[] = flags.auth === 'both' ? [false, true] : [flags.auth === 'on'];
+const builds = dists.map((dist, i) => ({ dist, nodeOptions: nodeOptions[i] ?? '', name: nodeOptions[i] ? `${dist} [${nodeOptions[i]}]` : dist }));
 const numbers = { rounds: Number(flags.rounds), concurrency: Number(flags.concurrency), duration: Number(flags.duration), valueBytes: Number(flags['value-bytes']), basePort: Number(flags['base-port']) };
 for (const [name, value] of Object.entries(numbers)) {
   if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer, got ${String(value)}`);
 }
 if (dists.length === 0) throw new Error('--dist: name at least one build directory');
-if (!['off', 'on', 'both'].includes(flags.auth ?? '')) throw new Error(`--auth must be off, on or both, not ${String(flags.auth)}`);
-const authModes: boolean[] = flags.auth === 'both' ? [false, true] : [flags.auth === 'on'];
 const clockTicksPerSecond = 100; // USER_HZ on Linux
 
 /** utime + stime of a process, in milliseconds of CPU. */
@@ -65,7 +72,8 @@ interface Figure {
   readonly putsPerSecond: number;
 }
 
-async function round(dist: string, label: string, auth: boolean): Promise<Figure> {
+async function round(build: (typeof builds)[number], label: string, auth: boolean): Promise<Figure> {
+  const dist = build.dist;
   const root = mkdtempSync(join(tmpdir(), 'raftkv-cpu-'));
   const ids = ['n1', 'n2', 'n3'];
   const peer = (i: number): string => `127.0.0.1:${numbers.basePort + 2 * i}`;
@@ -75,6 +83,7 @@ async function round(dist: string, label: string, auth: boolean): Promise<Figure
   const nodes = ids.map((id, i) =>
     spawn(process.execPath, [...profile, join(dist, 'cli', 'raftkv.js'), 'start', '--id', id, '--data', join(root, id), '--listen-peer', peer(i), '--listen-client', client(i), '--peers', peers, '--log-level', 'warn'], {
       stdio: 'ignore',
+      env: build.nodeOptions === '' ? process.env : { ...process.env, NODE_OPTIONS: build.nodeOptions },
     }),
   );
   try {
@@ -123,14 +132,14 @@ async function round(dist: string, label: string, auth: boolean): Promise<Figure
 
 const figures: Figure[] = [];
 for (let r = 0; r < numbers.rounds; r++) {
-  for (const [d, dist] of dists.entries()) for (const auth of authModes) {
-    const figure = await round(dist, `round${r + 1}-build${d + 1}${auth ? '-auth' : ''}`, auth);
+  for (const [d, build] of builds.entries()) for (const auth of authModes) {
+    const figure = { ...(await round(build, `round${r + 1}-build${d + 1}${auth ? '-auth' : ''}`, auth)), dist: build.name };
     figures.push(figure);
-    console.log(`round ${r + 1} ${dist}${auth ? ' (auth on)' : ''}: ${figure.puts} puts, ${Math.round(figure.putsPerSecond)} puts/s, ${Math.round(figure.cpuMs)} ms CPU (3 nodes), ${figure.usPerPut.toFixed(0)} µs per put`);
+    console.log(`round ${r + 1} ${build.name}${auth ? ' (auth on)' : ''}: ${figure.puts} puts, ${Math.round(figure.putsPerSecond)} puts/s, ${Math.round(figure.cpuMs)} ms CPU (3 nodes), ${figure.usPerPut.toFixed(0)} µs per put`);
   }
 }
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-for (const dist of dists) for (const auth of authModes) {
-  const mine = figures.filter((f) => f.dist === dist && f.auth === auth);
-  console.log(`${dist}${auth ? ' (auth on)' : ''}: CPU per put median ${median(mine.map((f) => f.usPerPut)).toFixed(0)} µs (${mine.map((f) => f.usPerPut.toFixed(0)).join(', ')}), puts/s median ${median(mine.map((f) => f.putsPerSecond)).toFixed(0)}`);
+for (const { name } of builds) for (const auth of authModes) {
+  const mine = figures.filter((f) => f.dist === name && f.auth === auth);
+  console.log(`${name}${auth ? ' (auth on)' : ''}: CPU per put median ${median(mine.map((f) => f.usPerPut)).toFixed(0)} µs (${mine.map((f) => f.usPerPut.toFixed(0)).join(', ')}), puts/s median ${median(mine.map((f) => f.putsPerSecond)).toFixed(0)}`);
 }

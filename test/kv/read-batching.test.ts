@@ -118,4 +118,117 @@ describe('batched reads of the state machine', () => {
     expect(await stale).toBeNull();
     expect(text((await machine.get(bytes('z')))?.value ?? bytes('-'))).toBe('two');
   });
+
+  it('caches a read that an apply of other keys overlapped, and the apply then reads nothing', async () => {
+    const { store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store, { cacheBytesMax: 1024 * 1024 });
+    await machine.apply(entriesFrom(1, [put('a', 'one')]));
+    const kv = store.generation(machine.generation).kv;
+    const gate = deferred<void>();
+    const realGetMany = kv.getMany.bind(kv);
+    const getMany = vi.spyOn(kv, 'getMany').mockImplementation((async (keys: Uint8Array[]) => {
+      const values = await realGetMany(keys);
+      await gate.promise;
+      return values;
+    }) as unknown as typeof kv.getMany);
+    machine.prefetch(bytes('b')); // a write's warm-up read, held until the gate opens
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    getMany.mockRestore();
+    const counting = vi.spyOn(kv, 'getMany');
+    await machine.apply(entriesFrom(2, [put('a', 'two')])); // another key, cached: no read
+    gate.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await machine.apply(entriesFrom(3, [put('b', 'three')]));
+    expect(counting).not.toHaveBeenCalled();
+    expect(text((await machine.get(bytes('b')))?.value ?? bytes('-'))).toBe('three');
+  });
+
+  it('does not cache a key an apply wrote during the read, even when the apply could not cache it', async () => {
+    const { store } = await temp.openFresh();
+    // Room for small records only: the 2 KiB value written below is never cached.
+    const machine = await KvStateMachine.open(store, { cacheBytesMax: 1024 });
+    // z is written first, then evicted by y and x: the get below misses the cache.
+    await machine.apply(entriesFrom(1, [put('z', 'old'), put('y', 'y'), put('x', 'x')]));
+    const kv = store.generation(machine.generation).kv;
+    const gate = deferred<void>();
+    const realGetMany = kv.getMany.bind(kv);
+    const getMany = vi.spyOn(kv, 'getMany').mockImplementation((async (keys: Uint8Array[]) => {
+      const values = await realGetMany(keys);
+      await gate.promise;
+      return values;
+    }) as unknown as typeof kv.getMany);
+    const before = machine.get(bytes('z'));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    getMany.mockRestore();
+    const big = 'x'.repeat(2048);
+    await machine.apply(entriesFrom(4, [put('z', big)]));
+    gate.resolve();
+    expect(text((await before)?.value ?? bytes('-'))).toBe('old');
+    expect(text((await machine.get(bytes('z')))?.value ?? bytes('-'))).toBe(big);
+  });
+
+  it('calls onVisible before the apply write lands; reads that need LevelDB wait for that write, cached keys answer at once', async () => {
+    const { store } = await temp.openFresh();
+    // Room for small records only: the 2 KiB value below is never cached.
+    const machine = await KvStateMachine.open(store, { cacheBytesMax: 1024 });
+    await machine.apply(entriesFrom(1, [put('big', 'old')]));
+    const gate = deferred<void>();
+    const realWrite = store.write.bind(store);
+    const write = vi.spyOn(store, 'write').mockImplementation(async (operations, options) => {
+      await gate.promise;
+      return realWrite(operations, options);
+    });
+    const big = 'x'.repeat(2048);
+    let visible: unknown[] | null = null;
+    const applying = machine.apply(entriesFrom(2, [put('big', big), put('small', 'new')]), (outcomes) => {
+      visible = outcomes;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(visible).toHaveLength(2);
+    expect(machine.appliedIndex).toBe(3);
+    expect(text((await machine.get(bytes('small')))?.value ?? bytes('-'))).toBe('new');
+    let ranged = false;
+    const range = machine.range({ kind: 'prefix', prefix: bytes('') }, 0).then((result) => {
+      ranged = true;
+      return result;
+    });
+    const got = machine.get(bytes('big'));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(ranged).toBe(false);
+    gate.resolve();
+    await applying;
+    write.mockRestore();
+    expect(text((await got)?.value ?? bytes('-'))).toBe(big);
+    expect((await range).kvs.map((kv) => text(kv.value))).toEqual([big, 'new']);
+  });
+
+  it('fails the reads that need LevelDB when the apply write fails, rather than serve a state without an answered batch', async () => {
+    const { store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store, { cacheBytesMax: 0 });
+    await machine.apply(entriesFrom(1, [put('k', 'old')]));
+    const gate = deferred<void>();
+    const write = vi.spyOn(store, 'write').mockImplementation(async () => {
+      await gate.promise;
+      throw new Error('disk gone');
+    });
+    let answered = false;
+    const applying = machine.apply(entriesFrom(2, [put('k', 'new'), put('t/1', 'x'), put('t/2', 'y')]), () => {
+      answered = true;
+    });
+    applying.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(answered).toBe(true);
+    // Each would read LevelDB, where only 'old' is: they must fail instead.
+    const reads = [
+      machine.get(bytes('k')),
+      machine.range({ kind: 'prefix', prefix: bytes('') }, 0),
+      machine.readTxn({ kind: 'txn', compare: [], success: [{ kind: 'get', keys: { kind: 'key', key: bytes('k') }, limit: 0 }], failure: [] }),
+    ].map((read) => read.then(() => 'served', (error: unknown) => (error as Error).name));
+    gate.resolve();
+    await expect(applying).rejects.toThrow('disk gone');
+    expect(await Promise.all(reads)).toEqual(['StateMachineFailedError', 'StateMachineFailedError', 'StateMachineFailedError']);
+    // And so does every LevelDB read after it.
+    await expect(machine.get(bytes('k'))).rejects.toThrow(/an earlier apply failed/);
+    write.mockRestore();
+  });
 });

@@ -56,6 +56,23 @@ describe('SessionTable (Raft thesis §6.3)', () => {
     expect(use(sessions, id, 5, 4, 9)).toEqual({ kind: 'replay', result: putResult(5, 7) });
   });
 
+  it('forgets exactly the acked results whether sequences reached the log in order or not', () => {
+    const sessions = table();
+    const id = sessions.register(1);
+    // In order: 1..10, then acked through 4.
+    for (let sequence = 1; sequence <= 10; sequence++) use(sessions, id, sequence, 0, sequence + 1);
+    use(sessions, id, 11, 4, 12);
+    expect([...(sessions.get(id)?.results.keys() ?? [])]).toEqual([5, 6, 7, 8, 9, 10, 11]);
+    // Out of order: 14 before 12 and 13; acking through 13 must still drop 12 and 13.
+    use(sessions, id, 14, 4, 13);
+    use(sessions, id, 12, 4, 14);
+    use(sessions, id, 13, 4, 15);
+    use(sessions, id, 15, 13, 16);
+    expect([...(sessions.get(id)?.results.keys() ?? [])].sort((a, b) => a - b)).toEqual([14, 15]);
+    expect(use(sessions, id, 12, 13, 17)).toMatchObject({ kind: 'stale', result: { reason: 'acknowledged' } });
+    expect(use(sessions, id, 14, 13, 18)).toEqual({ kind: 'replay', result: putResult(14, 13) });
+  });
+
   it('forgets results up to the acked sequence and answers their retries stale-session', () => {
     const sessions = table();
     const id = sessions.register(1);

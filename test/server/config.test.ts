@@ -41,6 +41,15 @@ describe('node configuration', () => {
     expect(resolveNodeConfig({ ...base, storageCacheMb: '256', keyCacheMb: 0 }, {}).caches).toEqual({ storageCacheBytes: 256 * 1024 * 1024, keyCacheBytes: 0 });
   });
 
+  it('reads the bytes kept below a snapshot (64 MiB by default) and refuses a bad value, naming the flag', () => {
+    expect(resolveNodeConfig(base, {}).snapshots).toMatchObject({ retainEntries: 5000, retainBytes: 64 * 1024 * 1024 });
+    expect(resolveNodeConfig({ ...base, snapshotRetainBytes: '1048576' }, {}).snapshots.retainBytes).toBe(1024 * 1024);
+    expect(resolveNodeConfig({ ...base, snapshotRetainBytes: 0 }, {}).snapshots.retainBytes).toBe(0);
+    for (const bad of ['-1', '1.5', 'lots']) {
+      expect(() => resolveNodeConfig({ ...base, snapshotRetainBytes: bad }, {})).toThrow(/snapshot-retain-bytes/);
+    }
+  });
+
   it('parses peers from a flag and from an object', () => {
     expect(parsePeers('n1=127.0.0.1:7001, n2=localhost:7002')).toEqual(new Map([['n1', '127.0.0.1:7001'], ['n2', 'localhost:7002']]));
     expect(parsePeers({ a: '[::1]:7001' })).toEqual(new Map([['a', '[::1]:7001']]));

@@ -93,6 +93,126 @@ describe('the drive loop', () => {
     expect(() => node.propose(new Uint8Array(), 100)).toThrow(ShuttingDownError);
   });
 
+  it('answers a proposal once its apply is visible, before the apply\'s write lands; the next Ready persists meanwhile, the next apply waits for it', async () => {
+    const core = new RaftCore({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), electionTicks: 2, heartbeatTicks: 1 }, freshState({ voters: [n1], learners: [] }));
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    let proposalWritesLanded = 0;
+    let writing = false;
+    const saved: number[] = [];
+    const stateMachine: AppliedStateMachine<number> & { appliedIndex: number; applied: LogPosition } = {
+      appliedIndex: 0,
+      applied: { index: 0, term: 0 },
+      async apply(entries, onVisible) {
+        const last = entries[entries.length - 1];
+        if (last !== undefined) {
+          this.appliedIndex = last.index;
+          this.applied = { index: last.index, term: last.term };
+        }
+        const outcomes = entries.map((e) => e.index);
+        onVisible?.(outcomes);
+        // The first batch is the leader's no-op; hold the writes of the proposals' batches.
+        if (entries.some((e) => e.data.byteLength > 0)) {
+          expect(writing).toBe(false); // one apply write at a time, in log order
+          writing = true;
+          await gate;
+          writing = false;
+          proposalWritesLanded += 1;
+        }
+        return outcomes;
+      },
+      prepareInstall(): never {
+        throw new Error('no snapshots here');
+      },
+      async discardStaged(): Promise<void> {},
+    };
+    const node = new RaftNode<number>({
+      core,
+      log: { save: async (u) => void saved.push(...u.entries.map((e) => e.index)), compact: async () => {} },
+      stateMachine,
+      transport: new LoopbackTransport(),
+      logger: pino({ level: 'silent' }),
+      tickMs: 5,
+      pendingProposalsMax: 100,
+      pendingReadsMax: 100,
+      snapshotPolicy: defaultSnapshotPolicy,
+      incarnation: 'test',
+      onFatal: () => undefined,
+    });
+    await node.start();
+    try {
+      await until(() => node.status().role === 'leader' && stateMachine.appliedIndex >= 1);
+      const index = await node.propose(new Uint8Array([1]), 5000);
+      expect(index).toBe(2);
+      expect(proposalWritesLanded).toBe(0);
+      let secondAnswered = false;
+      const second = node.propose(new Uint8Array([2]), 5000).then((i) => {
+        secondAnswered = true;
+        return i;
+      });
+      await until(() => saved.includes(3));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(secondAnswered).toBe(false);
+      openGate();
+      expect(await second).toBe(3);
+    } finally {
+      openGate();
+      await node.stop(1000);
+    }
+    expect(proposalWritesLanded).toBe(2);
+  });
+
+  it('stops for good when an apply write fails after its batch was answered', async () => {
+    const core = new RaftCore({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), electionTicks: 2, heartbeatTicks: 1 }, freshState({ voters: [n1], learners: [] }));
+    const diskFull = new Error('disk full');
+    const stateMachine: AppliedStateMachine<number> & { appliedIndex: number; applied: LogPosition } = {
+      appliedIndex: 0,
+      applied: { index: 0, term: 0 },
+      async apply(entries, onVisible) {
+        const last = entries[entries.length - 1];
+        if (last !== undefined) {
+          this.appliedIndex = last.index;
+          this.applied = { index: last.index, term: last.term };
+        }
+        const outcomes = entries.map((e) => e.index);
+        onVisible?.(outcomes);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        if (entries.some((e) => e.data.byteLength > 0)) throw diskFull;
+        return outcomes;
+      },
+      prepareInstall(): never {
+        throw new Error('no snapshots here');
+      },
+      async discardStaged(): Promise<void> {},
+    };
+    const fatal: Error[] = [];
+    const node = new RaftNode<number>({
+      core,
+      log: { save: async () => {}, compact: async () => {} },
+      stateMachine,
+      transport: new LoopbackTransport(),
+      logger: pino({ level: 'silent' }),
+      tickMs: 5,
+      pendingProposalsMax: 100,
+      pendingReadsMax: 100,
+      snapshotPolicy: defaultSnapshotPolicy,
+      incarnation: 'test',
+      onFatal: (error) => void fatal.push(error),
+    });
+    await node.start();
+    try {
+      await until(() => node.status().role === 'leader' && stateMachine.appliedIndex >= 1);
+      expect(await node.propose(new Uint8Array([1]), 5000)).toBe(2);
+      await until(() => fatal.length > 0);
+      expect(fatal).toEqual([diskFull]);
+      expect(() => node.propose(new Uint8Array([2]), 100)).toThrow(ShuttingDownError);
+    } finally {
+      await node.stop(1000);
+    }
+  });
+
   it('has no one to hand leadership to alone, keeps leading, and reports not-leader once stopped', async () => {
     const { node } = singleNode({ save: async () => {}, compact: async () => {} }, () => undefined);
     await node.start();
@@ -229,6 +349,44 @@ class EchoFollowerTransport implements Transport {
   }
   async close(): Promise<void> {}
 }
+
+describe('log compaction', () => {
+  it('keeps retainEntries entries below a snapshot, fewer when they hold more than retainBytes', async () => {
+    const compactions: number[] = [];
+    const run = async (retainBytes: number): Promise<number> => {
+      const core = new RaftCore({ ...defaultRaftTunables, id: n1, rng: new SeededRng(1), electionTicks: 2, heartbeatTicks: 1 }, freshState({ voters: [n1], learners: [] }));
+      const node = new RaftNode<number>({
+        core,
+        log: { save: async () => {}, compact: async (to) => void compactions.push(to.index) },
+        stateMachine: recordingStateMachine(() => undefined),
+        transport: new LoopbackTransport(),
+        logger: pino({ level: 'silent' }),
+        tickMs: 5,
+        pendingProposalsMax: 100,
+        pendingReadsMax: 100,
+        // A snapshot once 20 entries are applied, keeping 10 of them, or fewer by bytes.
+        snapshotPolicy: { entries: 20, logBytes: 64 * 1024 * 1024, retainEntries: 10, retainBytes },
+        incarnation: 'test',
+        onFatal: () => undefined,
+      });
+      await node.start();
+      try {
+        await until(() => node.status().role === 'leader');
+        // 1 KiB entries, one at a time, so that each is applied before the next.
+        for (let i = 0; i < 20; i++) await node.propose(new Uint8Array(1024), 5000);
+        await until(() => compactions.length > 0);
+        const status = node.status();
+        return status.snapshotIndex - status.compactedTo.index;
+      } finally {
+        compactions.length = 0;
+        await node.stop(1000);
+      }
+    };
+    expect(await run(64 * 1024 * 1024)).toBe(10);
+    expect(await run(3 * 1024)).toBe(3);
+    expect(await run(0)).toBe(0);
+  });
+});
 
 describe('the order of sending and applying', () => {
   it('in a Ready that only applies, the commit-only AppendEntries go once the apply has started, not before it', async () => {
