@@ -38,19 +38,7 @@ export class RegisterWorkload implements Workload {
   }
 
   durability(history: readonly Operation[], finalValues: ReadonlyMap<string, RegisterValue>): Durability {
-    const detail = findLostRegisterWrites(history, finalValues);
-    const problems: string[] = [];
-    const losses: string[] = [];
-    for (const entry of detail.perKey) {
-      if (entry.status === 'unexplained') problems.push(`key ${entry.key} holds ${JSON.stringify(entry.finalValue)}, which no write could have produced`);
-      if (entry.status === 'no-final-read') problems.push(`key ${entry.key} has ${entry.acknowledgedWrites} acknowledged writes but no final read`);
-      if (entry.status === 'lost') {
-        losses.push(
-          `key ${entry.key}: final value ${JSON.stringify(entry.finalValue)} loses an acknowledged write; suspects: ${entry.suspects.map((s) => `#${s.index}`).join(', ')}`,
-        );
-      }
-    }
-    return { workload: 'register', lost: detail.lostCount, losses, problems, detail };
+    return registerDurability(history, finalValues);
   }
 
   private async get(context: WorkerContext, key: string): Promise<void> {
@@ -99,4 +87,24 @@ export class RegisterWorkload implements Workload {
       context.retire();
     }
   }
+}
+
+/**
+ * Lost and unexplained writes of registers (keys written whole, read back at the end): what the
+ * register workload reports, and what the txn workload reports of the keys its transactions write.
+ */
+export function registerDurability(history: readonly Operation[], finalValues: ReadonlyMap<string, RegisterValue>): Durability & { workload: 'register' } {
+  const detail = findLostRegisterWrites(history, finalValues);
+  const problems: string[] = [];
+  const losses: string[] = [];
+  for (const entry of detail.perKey) {
+    if (entry.status === 'unexplained') problems.push(`key ${entry.key} holds ${JSON.stringify(entry.finalValue)}, which no write could have produced`);
+    if (entry.status === 'no-final-read') problems.push(`key ${entry.key} has ${entry.acknowledgedWrites} acknowledged writes but no final read`);
+    if (entry.status === 'lost') {
+      losses.push(
+        `key ${entry.key}: final value ${JSON.stringify(entry.finalValue)} loses an acknowledged write; suspects: ${entry.suspects.map((s) => `#${s.index}`).join(', ')}`,
+      );
+    }
+  }
+  return { workload: 'register', lost: detail.lostCount, losses, problems, detail };
 }

@@ -16,7 +16,8 @@
  */
 import type { RaftKvClient, TxnResult } from '../../src/client/index.js';
 import { txnCompare, txnOp } from '../../src/client/index.js';
-import { findLostRegisterWrites, type Operation, type RegisterValue, type TxnOperation } from '../checker/index.js';
+import type { Operation, RegisterValue, TxnOperation } from '../checker/index.js';
+import { registerDurability } from './register.js';
 import type { Invocation } from '../history-recorder.js';
 import { assertNotHarnessBug, workloadKeys, type Durability, type Workload, type WorkerContext } from './workload.js';
 
@@ -66,14 +67,8 @@ export class TxnWorkload implements Workload {
   }
 
   durability(history: readonly Operation[], finalValues: ReadonlyMap<string, RegisterValue>): Durability {
-    const detail = findLostRegisterWrites(history, finalValues);
-    const problems: string[] = [];
-    const losses: string[] = [];
-    for (const entry of detail.perKey) {
-      if (entry.status === 'unexplained') problems.push(`key ${entry.key} holds ${JSON.stringify(entry.finalValue)}, which no write could have produced`);
-      if (entry.status === 'no-final-read') problems.push(`key ${entry.key} has ${entry.acknowledgedWrites} acknowledged writes but no final read`);
-      if (entry.status === 'lost') losses.push(`key ${entry.key}: final value ${JSON.stringify(entry.finalValue)} loses an acknowledged write`);
-    }
+    const durability = registerDurability(history, finalValues);
+    const problems = [...durability.problems];
     const balances = this.keys.map((key) => balanceOf(finalValues.get(key) ?? null));
     if (balances.every((balance) => balance !== null)) {
       const total = balances.reduce<number>((sum, balance) => sum + (balance ?? 0), 0);
@@ -82,7 +77,7 @@ export class TxnWorkload implements Workload {
     } else if (balances.some((balance) => balance !== null)) {
       problems.push(`some accounts exist and others do not (${this.keys.map((key, i) => `${key}=${balances[i] ?? 'absent'}`).join(' ')}): their creation was applied in part`);
     }
-    return { workload: 'register', lost: detail.lostCount, losses, problems, detail };
+    return { ...durability, problems };
   }
 
   /** Creates every account in one transaction, if none exists yet. */
