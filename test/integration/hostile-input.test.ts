@@ -13,7 +13,7 @@ import { serviceClient } from '../../src/shared/proto.js';
 import { encodeBatch } from '../../src/transport/batch-codec.js';
 import { raftPeerProto } from '../../src/transport/proto.js';
 import { nodeTlsFlags } from '../../src/shared/tls-flags.js';
-import { ProcessCluster } from './process-cluster.js';
+import { ProcessCluster, waitFor } from './process-cluster.js';
 
 /**
  * Hostile input against running nodes (issue 12): every case must end in a clean refusal (a
@@ -387,6 +387,13 @@ describe.each(['plaintext', 'tls'] as const)('hostile input, %s', (mode) => {
       expect(outcomes.filter((o) => o === 'accepted')).toEqual([]);
       expect(outcomes.filter((o) => o === 'AuthenticationError').length).toBeGreaterThan(0);
       await root.auth.disable();
+      // The disable is answered once the leader applied it; a follower that has not yet would
+      // still refuse expectUnharmed's anonymous reads (the check runs before the read waits).
+      await waitFor('every node to apply auth disable', async () => {
+        const statuses = await cluster.statuses(client);
+        const commit = Math.max(...statuses.map((status) => status.commitIndex));
+        return statuses.length === cluster.nodes.length && statuses.every((status) => status.appliedIndex >= commit) ? true : undefined;
+      });
     } finally {
       stub.close();
       root.close();
