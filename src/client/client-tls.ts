@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
+import { CIPHER_SUITES, getDefaultRootsData } from '@grpc/grpc-js/build/src/tls-helpers.js';
+import { ResumingTlsCredentials, type TlsConnectionObserver } from '../shared/resuming-tls-credentials.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** TLS towards the nodes' client ports (etcdctl's --cacert, --cert, --key). */
@@ -14,8 +16,11 @@ export interface ClientTls {
   readonly serverName?: string;
 }
 
-/** Checks `tls` now (bad PEM, a certificate without its key) so that a mistake fails the constructor, not every call. */
-export function clientCredentials(tls: ClientTls | undefined): { credentials: grpc.ChannelCredentials; channelOptions: grpc.ChannelOptions } {
+/**
+ * Checks `tls` now (bad PEM, a certificate without its key) so that a mistake fails the constructor, not every call.
+ * The credentials resume TLS sessions across reconnects (ResumingTlsCredentials); `observe` sees each connection (tests).
+ */
+export function clientCredentials(tls: ClientTls | undefined, observe: TlsConnectionObserver | null = null): { credentials: grpc.ChannelCredentials; channelOptions: grpc.ChannelOptions } {
   if (tls === undefined) return { credentials: grpc.credentials.createInsecure(), channelOptions: {} };
   if ((tls.cert === undefined) !== (tls.key === undefined)) throw new InvalidArgumentError('tls', 'give both cert and key, or neither');
   const pem = (value: string | Buffer | undefined): Buffer | null => (value === undefined ? null : Buffer.isBuffer(value) ? value : Buffer.from(value));
@@ -33,8 +38,10 @@ export function clientCredentials(tls: ClientTls | undefined): { credentials: gr
   if (cert !== null) check('certificate', () => new X509Certificate(cert));
   if (key !== null) check('key', () => createPrivateKey(key));
   check('certificate and key pair', () => createSecureContext({ ...(ca === null ? {} : { ca }), ...(cert === null ? {} : { cert }), ...(key === null ? {} : { key }) }));
+  // What grpc.credentials.createSsl builds: the system's roots (or GRPC_DEFAULT_SSL_ROOTS_FILE_PATH) without a CA, and GRPC_SSL_CIPHER_SUITES.
+  const context = createSecureContext({ ca: ca ?? getDefaultRootsData() ?? undefined, key: key ?? undefined, cert: cert ?? undefined, ciphers: CIPHER_SUITES });
   return {
-    credentials: grpc.credentials.createSsl(ca, key, cert),
+    credentials: new ResumingTlsCredentials(() => context, {}, observe),
     channelOptions: tls.serverName === undefined ? {} : { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName },
   };
 }

@@ -1,4 +1,6 @@
 import { experimental } from '@grpc/grpc-js';
+import { CIPHER_SUITES } from '@grpc/grpc-js/build/src/tls-helpers.js';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { loadTlsMaterial, type TlsFiles, type TlsMaterial } from './tls-files.js';
 
 type CaListener = experimental.CaCertificateUpdateListener;
@@ -19,6 +21,8 @@ export type ReloadResult =
  */
 export class ReloadableCertificates implements experimental.CertificateProvider {
   private current: TlsMaterial;
+  // Invariant: made from `current` (or null, not made yet); replaced only with it.
+  private dialContext: { readonly material: TlsMaterial; readonly context: SecureContext } | null = null;
   private readonly caListeners = new Set<CaListener>();
   private readonly identityListeners = new Set<IdentityListener>();
 
@@ -29,6 +33,20 @@ export class ReloadableCertificates implements experimental.CertificateProvider 
 
   get material(): TlsMaterial {
     return this.current;
+  }
+
+  /**
+   * The secure context for dialling with the current material (what grpc-js's certificate-provider
+   * channel credentials build): the same object until a reload changes the material, so that TLS
+   * sessions made with it are resumed and those made before the reload are not. Null without a CA.
+   */
+  dialSecureContext(): SecureContext | null {
+    const material = this.current;
+    if (material.ca === null) return null;
+    if (this.dialContext?.material !== material) {
+      this.dialContext = { material, context: createSecureContext({ ca: material.ca, cert: material.cert, key: material.key, ciphers: CIPHER_SUITES }) };
+    }
+    return this.dialContext.context;
   }
 
   reload(): ReloadResult {

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { NodeId } from '../raft/index.js';
+import { ResumingTlsCredentials } from '../shared/resuming-tls-credentials.js';
 import type { ClientTls } from '../client/index.js';
 import { ReloadableCertificates, type ReloadResult } from '../security/reloadable-certificates.js';
 import type { TlsFiles } from '../security/tls-files.js';
@@ -62,10 +63,12 @@ export function nodeTls(config: NodeTlsConfig): NodeTls {
  * must present a certificate naming the member it meant to reach, and a stream's batches are
  * refused unless the certificate of the connection they came on names their sender. Without it,
  * any certificate of the CA is taken, and the dialled certificate must name the host dialled.
+ * Dialling resumes TLS sessions across reconnects, until a reload changes the certificates.
  */
 function peerCredentials(certificates: ReloadableCertificates, verifyId: boolean): TransportCredentials {
   const channels = new Map<NodeId, grpc.ChannelCredentials>();
-  const hostChecked = grpc.experimental.createCertificateProviderChannelCredentials(certificates, certificates);
+  const dialContext = () => certificates.dialSecureContext();
+  const hostChecked = new ResumingTlsCredentials(dialContext);
   const verifyPeer: PeerVerifier = (call, claimed) => {
     const name = certificateName(call.getAuthContext().sslPeerCertificate?.subject?.CN);
     return name === claimed ? null : `the connection's certificate names ${name === null ? 'no member' : `"${name}"`}, but its batches claim to come from "${claimed}"`;
@@ -76,7 +79,7 @@ function peerCredentials(certificates: ReloadableCertificates, verifyId: boolean
       if (!verifyId) return hostChecked;
       let channel = channels.get(peer);
       if (channel === undefined) {
-        channel = grpc.experimental.createCertificateProviderChannelCredentials(certificates, certificates, {
+        channel = new ResumingTlsCredentials(dialContext, {
           checkServerIdentity: (host, certificate) => {
             const name = certificateName(certificate.subject?.CN);
             return name === peer ? undefined : new Error(`the peer at ${host} presented a certificate for ${name === null ? 'no member' : `"${name}"`}, not for member "${peer}"`);
