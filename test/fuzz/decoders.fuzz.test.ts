@@ -91,6 +91,40 @@ describe('state machine decoders', () => {
     );
   });
 
+  it('auth and transaction commands: any body, and valid ones with one byte changed or cut short, decode or are refused', () => {
+    const b = (text: string): Uint8Array => new TextEncoder().encode(text);
+    const valid: Command[] = [
+      {
+        kind: 'txn',
+        compare: [
+          { key: b('a'), target: 'version', result: 'equal', number: 1 },
+          { key: b('b'), target: 'value', result: 'not-equal', value: b('x') },
+        ],
+        success: [
+          { kind: 'put', key: b('a'), value: b('1') },
+          { kind: 'delete', keys: { kind: 'prefix', prefix: b('t/') } },
+          { kind: 'get', keys: { kind: 'interval', start: b('a'), end: b('c') }, limit: 10 },
+        ],
+        failure: [{ kind: 'get', keys: { kind: 'key', key: b('a') }, limit: 0 }],
+      },
+      { kind: 'auth', op: { op: 'role-grant-permission', name: 'reader', permission: { type: 'read', key: b('a/'), rangeEnd: b('a0') } } },
+      { kind: 'auth', op: { op: 'user-grant-role', name: 'alice', role: 'reader' } },
+      { kind: 'auth', op: { op: 'enable', secret: new Uint8Array(32).fill(7) } },
+    ];
+    const encoded = valid.map((command) => encodeCommand(command));
+    encoded.forEach((bytes, i) => expect(decodeCommand(bytes)).toEqual(valid[i]));
+    // Format 2, kind 6 (auth) or 7 (txn), then anything.
+    const randomBody = fc.tuple(fc.constantFrom(6, 7), bytes).map(([kind, body]) => Uint8Array.from([2, kind, ...body]));
+    const damaged = fc
+      .tuple(fc.nat(encoded.length - 1), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean())
+      .map(([which, position, value, truncate]) => {
+        const original = encoded[which] as Uint8Array;
+        const at = position % original.length;
+        return truncate ? original.subarray(0, at) : Uint8Array.from(original, (byte, i) => (i === at ? value : byte));
+      });
+    fc.assert(fc.property(fc.oneof(randomBody, damaged), (input) => returnsOrThrowsTyped(() => decodeCommand(input), [CommandDecodeError])), settings);
+  });
+
   it.each([
     ['key record', decodeKeyRecord],
     ['session header', (b: Uint8Array) => decodeSessionHeader('c1', b)],
