@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { ConfigError } from '../src/shared/errors.js';
+import { splitUserSpec } from '../src/shared/user-spec.js';
 
 /** The environment variable a password is taken from when none is given and stdin is no terminal (scripts). */
 export const passwordEnvVar = 'RAFTKV_PASSWORD';
@@ -11,10 +12,9 @@ export const passwordEnvVar = 'RAFTKV_PASSWORD';
  * saying how to give one. `what` names the flag or argument in messages.
  */
 export async function nameAndPassword(spec: string, what: string): Promise<{ name: string; password: string }> {
-  const colon = spec.indexOf(':');
-  const name = colon < 0 ? spec : spec.slice(0, colon);
+  const { name, password } = splitUserSpec(spec);
   if (name === '') throw new ConfigError(`${what}: a user name is required (NAME or NAME:PASSWORD), got ${JSON.stringify(spec)}`);
-  if (colon >= 0) return { name, password: spec.slice(colon + 1) };
+  if (password !== null) return { name, password };
   if (process.stdin.isTTY === true) return { name, password: await promptHidden(`Password for ${name}: `) };
   const fromEnv = process.env[passwordEnvVar];
   // Empty counts as unset: no user has an empty password.

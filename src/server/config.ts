@@ -3,6 +3,7 @@ import type { LevelWithSilent } from 'pino';
 import { defaultSessionLimits, sessionLimitBounds, type SessionLimits } from '../kv/index.js';
 import { nodeId, type NodeId } from '../raft/index.js';
 import { joinPasswordEnvVar } from '../shared/join-user.js';
+import { splitUserSpec } from '../shared/user-spec.js';
 import { ConfigError } from '../shared/errors.js';
 import { logLevels } from '../shared/logger.js';
 import type { NodeTlsConfig } from './tls.js';
@@ -427,10 +428,9 @@ function optionalBool(value: unknown, setting: string): boolean {
 
 /** `--join-user name[:password]` (etcdctl's --user form); without `:password`, from RAFTKV_JOIN_PASSWORD. */
 export function parseJoinUser(text: string, env: NodeJS.ProcessEnv): { user: string; password: string } {
-  const colon = text.indexOf(':');
-  const user = colon < 0 ? text : text.slice(0, colon);
+  const { name: user, password: given } = splitUserSpec(text);
   if (user === '') throw new ConfigError(`join-user: "${text}" has no user name (expected name or name:password)`);
-  if (colon >= 0) return { user, password: text.slice(colon + 1) };
+  if (given !== null) return { user, password: given };
   const password = env[joinPasswordEnvVar];
   if (password === undefined || password === '') {
     throw new ConfigError(`join-user: no password for ${user}: give ${user}:PASSWORD or set ${joinPasswordEnvVar}`);
