@@ -54,3 +54,34 @@ export class StateMachineFailedError extends RaftKvError {
     super('an earlier apply failed; the state machine must be reopened', options);
   }
 }
+
+/**
+ * A read or watch at a revision older than the history the state machine still holds: the
+ * versions below `compactRevision` were dropped by compaction. Nothing is returned rather than
+ * a silent gap.
+ */
+export class CompactedError extends RaftKvError {
+  override readonly name = 'CompactedError';
+  readonly code = 'KV_COMPACTED';
+
+  constructor(
+    readonly requestedRevision: Index,
+    /** The oldest revision still held: reads and watches from it on work. */
+    readonly compactRevision: Index,
+  ) {
+    super(`revision ${requestedRevision} has been compacted; the oldest revision held is ${compactRevision}`);
+  }
+}
+
+/** A read at a revision this node has not applied yet (etcd's "future revision"). */
+export class FutureRevisionError extends RaftKvError {
+  override readonly name = 'FutureRevisionError';
+  readonly code = 'KV_FUTURE_REVISION';
+
+  constructor(
+    readonly requestedRevision: Index,
+    readonly currentRevision: Index,
+  ) {
+    super(`revision ${requestedRevision} is a future revision; the current revision is ${currentRevision}`);
+  }
+}
