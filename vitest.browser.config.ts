@@ -9,6 +9,7 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
+    setupFiles: ['test/support/remove-temp-dirs.ts'],
     include: ['test/browser/**/*.test.ts'],
     fileParallelism: false,
     maxWorkers: 1,

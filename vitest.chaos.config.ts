@@ -8,6 +8,7 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
+    setupFiles: ['test/support/remove-temp-dirs.ts'],
     include: ['test/chaos-suite/**/*.test.ts'],
     fileParallelism: false,
     maxWorkers: 1,

@@ -1,4 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
+// Not grpc-js's public API: the default authority and target parsing its own secure credentials
+// use, so that ours connect to the same name. package.json pins grpc-js exactly, and
+// test/shared/resuming-tls-credentials.test.ts fails on another version until this file is
+// checked against it (`groundedOnGrpcJsVersion`).
 import { getDefaultAuthority } from '@grpc/grpc-js/build/src/resolver.js';
 import { parseUri, splitHostPort, type GrpcUri } from '@grpc/grpc-js/build/src/uri-parser.js';
 import type { Socket } from 'node:net';
@@ -12,6 +16,9 @@ export interface ResumingTlsVerify {
 
 /** Sees every TLS connection made, once its handshake is done (tests check `isSessionReused()`). */
 export type TlsConnectionObserver = (socket: TLSSocket) => void;
+
+/** The grpc-js version whose internals (resolver, uri-parser) this file was checked against. */
+export const groundedOnGrpcJsVersion = '1.14.7';
 
 /** At most this many remembered sessions (one per server address): peers and endpoints are far fewer. */
 export const tlsSessionsMax = 256;

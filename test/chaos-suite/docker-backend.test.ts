@@ -6,8 +6,7 @@
  * leaves no container, network or iptables chain behind.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterObserver } from '../../chaos/cluster-observer.js';
@@ -16,6 +15,7 @@ import { isVoterSet, removeMember, waitForMembers } from '../../chaos/membership
 import { waitUntil } from '../../chaos/wait.js';
 import { RaftKvClient } from '../../src/client/index.js';
 import { requireDocker, suiteImage, trackBackend } from './scenario.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const probeMs = 1000;
 
@@ -38,7 +38,7 @@ describe('docker backend', () => {
   async function ready(settle = true): Promise<{ backend: DockerBackend; observer: ClusterObserver }> {
     await requireDocker();
     if (backend === null) {
-      dir = mkdtempSync(join(tmpdir(), 'raftkv-docker-backend-'));
+      dir = tempDir('raftkv-docker-backend-');
       backend = await DockerBackend.create({ nodeCount: 3, spareNodes: 1, dir, image: suiteImage, tickMs: 50, electionTicks: 10, logLevel: 'info' });
       trackBackend(backend);
       await backend.start();

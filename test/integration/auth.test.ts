@@ -6,8 +6,7 @@
  * tokens valid on every member and revoked by a password change, and all of it surviving the
  * leader's death. Then client certificates: the common name is the user.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import { initCertificateDir } from '../../src/security/certificate-dir.js';
 import { serviceClient } from '../../src/shared/proto.js';
 import { nodeTlsFlags } from '../../src/shared/tls-flags.js';
 import { ProcessCluster, runCli, waitFor } from './process-cluster.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /** A KV.Get over a plain generated client, with `token` in the call metadata: the raw status, no SDK. */
 function rawGet(address: string, key: string, token: string): Promise<{ found: boolean }> {
@@ -228,7 +228,7 @@ describe('auth on a 3-node cluster', () => {
 });
 
 describe('auth with client certificates: the common name is the user', () => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'raftkv-auth-tls-')), 'tls');
+  const dir = join(tempDir('raftkv-auth-tls-'), 'tls');
   let cluster: ProcessCluster;
   const tls = (name: string): ClientTls => ({ ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, `${name}.crt`)), key: readFileSync(join(dir, `${name}.key`)) });
   const clients: RaftKvClient[] = [];

@@ -1,12 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './process-cluster.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /** The CLI refuses malformed flags and config files with exit code 2 and a message naming them. */
 describe('raftkv start with bad input', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'raftkv-cli-'));
+  const dir = tempDir('raftkv-cli-');
 
   it.each([
     [['start', '--data', join(dir, 'a'), '--listen-peer', '127.0.0.1:7101', '--listen-client', '127.0.0.1:8101'], 'id: is required'],

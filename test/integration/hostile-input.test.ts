@@ -2,8 +2,6 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RaftKvClient, type ClientTls } from '../../src/client/index.js';
@@ -14,6 +12,7 @@ import { encodeBatch } from '../../src/transport/batch-codec.js';
 import { raftPeerProto } from '../../src/transport/proto.js';
 import { nodeTlsFlags } from '../../src/shared/tls-flags.js';
 import { ProcessCluster, waitFor } from './process-cluster.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /**
  * Hostile input against running nodes (issue 12): every case must end in a clean refusal (a
@@ -107,7 +106,7 @@ describe.each(['plaintext', 'tls'] as const)('hostile input, %s', (mode) => {
   beforeAll(async () => {
     let nodeArgs: Record<string, string[]> = {};
     if (mode === 'tls') {
-      const dir = join(mkdtempSync(join(tmpdir(), 'raftkv-hostile-')), 'tls');
+      const dir = join(tempDir('raftkv-hostile-'), 'tls');
       await initCertificateDir(dir, { nodes: ['n1', 'n2', 'n3'], clients: ['client'], hosts: [], validDays: 1, caValidDays: 1, overwrite: false });
       nodeArgs = { n1: nodeTlsFlags(dir, 'n1'), n2: nodeTlsFlags(dir, 'n2'), n3: nodeTlsFlags(dir, 'n3') };
       tls = { ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, 'client.crt')), key: readFileSync(join(dir, 'client.key')) };

@@ -1,5 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { nodeTlsFlags } from '../../src/shared/tls-flags.js';
 import type { ClusterView } from '../../src/server/cluster-view.js';
 import { reservePorts } from '../../chaos/process-backend.js';
 import { ProcessCluster, runCli, waitFor } from './process-cluster.js';
+import { tempDir } from '../support/temp-dir.js';
 
 function clientTls(dir: string, name = 'client'): ClientTls {
   return { ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, `${name}.crt`)), key: readFileSync(join(dir, `${name}.key`)) };
@@ -29,7 +29,7 @@ function servedCertificateName(address: string, tls: ClientTls): Promise<string>
 }
 
 describe('a cluster with mutual TLS between members and client certificates required', () => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'raftkv-tls-')), 'tls');
+  const dir = join(tempDir('raftkv-tls-'), 'tls');
   let cluster: ProcessCluster;
   let client: RaftKvClient;
   let httpAddress: string;
@@ -73,7 +73,7 @@ describe('a cluster with mutual TLS between members and client certificates requ
 
   it('refuses clients without TLS, without a certificate, or with a certificate of another CA', async () => {
     await client.put('tls/b', 'two');
-    const stranger = join(mkdtempSync(join(tmpdir(), 'raftkv-tls-')), 'other');
+    const stranger = join(tempDir('raftkv-tls-'), 'other');
     await initCertificateDir(stranger, { nodes: [], clients: ['client'], hosts: [], validDays: 1, caValidDays: 1, overwrite: false });
     const attempts: [string, ClientTls | undefined, RegExp][] = [
       ['plaintext', undefined, /probably requires TLS/],
@@ -123,7 +123,7 @@ describe('a cluster with mutual TLS between members and client certificates requ
 });
 
 describe('members that do not belong', () => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'raftkv-tls-')), 'tls');
+  const dir = join(tempDir('raftkv-tls-'), 'tls');
   let cluster: ProcessCluster;
   let client: RaftKvClient;
 
@@ -163,7 +163,7 @@ describe('members that do not belong', () => {
 });
 
 describe('raftkv start with bad TLS settings', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'raftkv-tls-'));
+  const dir = tempDir('raftkv-tls-');
 
   beforeAll(async () => {
     await initCertificateDir(join(dir, 'tls'), { nodes: ['n1', 'n2'], clients: [], hosts: [], validDays: 1, caValidDays: 1, overwrite: false });

@@ -1,16 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, RaftKvClient, txnCompare, txnOp, type TxnRequest } from '../../src/client/index.js';
 import { ProcessCluster, projectRoot, runCli } from './process-cluster.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /** Multi-key transactions (issue 15) on a 3-node cluster of real processes, through the SDK and the CLI. */
 describe('transactions on a 3-node cluster', () => {
   let cluster: ProcessCluster;
   let client: RaftKvClient;
-  const dir = mkdtempSync(join(tmpdir(), 'raftkv-txn-'));
+  const dir = tempDir('raftkv-txn-');
 
   beforeAll(async () => {
     // A low limit, so that the over-limit refusal needs only a few operations.

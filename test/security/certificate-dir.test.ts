@@ -1,10 +1,10 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addToCertificateDir, initCertificateDir } from '../../src/security/certificate-dir.js';
 import { runCli } from '../integration/process-cluster.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const plan = { nodes: ['n1', 'n2', 'n3'], clients: ['client'], hosts: ['10.0.0.5', 'kv.internal'], validDays: 30, overwrite: false, caValidDays: 365 };
 
@@ -14,7 +14,7 @@ function certificate(dir: string, name: string): X509Certificate {
 
 describe('certificate directories', () => {
   it('init writes the CA, one pair per node and client, keys readable by their owner only', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'raftkv-certs-')), 'certs');
+    const dir = join(tempDir('raftkv-certs-'), 'certs');
     const written = await initCertificateDir(dir, plan);
     expect(readdirSync(dir).sort()).toEqual(['ca.crt', 'ca.key', 'client.crt', 'client.key', 'n1.crt', 'n1.key', 'n2.crt', 'n2.key', 'n3.crt', 'n3.key']);
     expect(written).toHaveLength(10);
@@ -32,7 +32,7 @@ describe('certificate directories', () => {
   });
 
   it('refuses to overwrite anything unless told to, and writes nothing when it refuses', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'raftkv-certs-'));
+    const dir = tempDir('raftkv-certs-');
     writeFileSync(join(dir, 'n2.key'), 'precious');
     await expect(initCertificateDir(dir, plan)).rejects.toThrow(`${join(dir, 'n2.key')} already exists; nothing was written`);
     expect(readdirSync(dir)).toEqual(['n2.key']);
@@ -43,7 +43,7 @@ describe('certificate directories', () => {
   });
 
   it('add issues more certificates from the same CA, and refuses names it cannot use', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'raftkv-certs-'));
+    const dir = tempDir('raftkv-certs-');
     await initCertificateDir(dir, plan);
     await addToCertificateDir(dir, { nodes: ['n4'], clients: ['alice'], hosts: [], validDays: 10, overwrite: false });
     expect(certificate(dir, 'n4').verify(certificate(dir, 'ca').publicKey)).toBe(true);
@@ -58,7 +58,7 @@ describe('certificate directories', () => {
 
 describe('raftkv certs', () => {
   it('init and add from the command line, exit 2 naming what is wrong', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'raftkv-certs-')), 'tls');
+    const dir = join(tempDir('raftkv-certs-'), 'tls');
     const init = await runCli(['certs', 'init', dir, '--nodes', 'n1,n2', '--hosts', '127.0.0.2']);
     expect(init.code).toBe(0);
     expect(init.stdout).toContain(`wrote ${join(dir, 'n2.key')} (mode 600)`);

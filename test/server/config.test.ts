@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAddress, parsePeers, readConfigFile, resolveNodeConfig } from '../../src/server/config.js';
 import { nodeId } from '../../src/raft/index.js';
 import { ConfigError } from '../../src/shared/errors.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const base = { id: 'n1', data: '/tmp/x', listenPeer: '127.0.0.1:7001', listenClient: '127.0.0.1:8001' };
 
@@ -130,7 +130,7 @@ describe('node configuration', () => {
   });
 
   it('reads a JSON config file and names what is wrong in it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'raftkv-config-'));
+    const dir = tempDir('raftkv-config-');
     const good = join(dir, 'good.json');
     writeFileSync(good, JSON.stringify({ ...base, peers: { n1: '127.0.0.1:7001' } }));
     expect(resolveNodeConfig(readConfigFile(good), {}).id).toBe('n1');

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -8,7 +9,7 @@ import { clientCredentials } from '../../src/client/client-tls.js';
 import { createCertificateAuthority, issueCertificate, type CertifiedKey } from '../../src/security/certificates.js';
 import { ReloadableCertificates } from '../../src/security/reloadable-certificates.js';
 import type { TlsFiles } from '../../src/security/tls-files.js';
-import { ResumingTlsCredentials } from '../../src/shared/resuming-tls-credentials.js';
+import { ResumingTlsCredentials, groundedOnGrpcJsVersion } from '../../src/shared/resuming-tls-credentials.js';
 
 const whoAmI = '/test.Tls/WhoAmI';
 const identity = (value: Buffer): Buffer => value;
@@ -68,6 +69,14 @@ async function callWhoAmI(address: string, credentials: grpc.ChannelCredentials,
   }
 }
 
+describe('the grpc-js internals ResumingTlsCredentials imports', () => {
+  it('are those of the grpc-js version it was checked against (re-check the file, then this constant, on an upgrade)', () => {
+    const manifest = createRequire(import.meta.url).resolve('@grpc/grpc-js/package.json');
+    const installed = (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+    expect(installed).toBe(groundedOnGrpcJsVersion);
+  });
+});
+
 describe('TLS session resumption across reconnects', () => {
   const dir = mkdtempSync(join(tmpdir(), 'raftkv-tls-resume-'));
   const ca = createCertificateAuthority('test-ca', 1);
@@ -92,6 +101,7 @@ describe('TLS session resumption across reconnects', () => {
 
   afterAll(() => {
     server?.forceShutdown();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('resumes the session of an SDK channel on a re-created channel and after the connection is cut', async () => {
