@@ -128,8 +128,10 @@ export const usage = `usage: npm run chaos -- --backend docker|process --nodes 3
   --clients N              concurrent clients, 1..64 (default 5)
   --seed S                 integer 0..4294967295 (default: random, printed)
   --out DIR                history, node logs and report (default: a new temp directory)
-  --workload NAME          register (get/put/cas), append, or txn (transfers between accounts in
-                           multi-key transactions; --keys accounts, at least 2) (default register)
+  --workload NAME          register (get/put/cas), append, txn (transfers between accounts in
+                           multi-key transactions; --keys accounts, at least 2), or watch (puts
+                           under 3 prefixes, --keys keys each, watched by resuming SDK watchers
+                           whose events are checked against the puts) (default register)
   --keys N                 keys the clients share, 1..1000 (default 8)
   --rate N                 steps per second per client, 1..1000 (default 20)
   --min-ops N              fail below this many completed ops (default max(20, duration x clients))

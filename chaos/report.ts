@@ -14,6 +14,7 @@ import { defaultImage, type ChaosConfig } from './options.js';
 import { writeReportHtml } from './report-html.js';
 import type { RoleHistory } from './role-timeline.js';
 import type { Durability } from './workloads/workload.js';
+import type { WatchCheckResult } from './checker/watch.js';
 
 export type LinearizableAnswer = 'yes' | 'no' | 'unknown';
 
@@ -156,6 +157,8 @@ export interface RunResult {
   /** Per key found not linearizable, a small failing set of its operations and why (report.html marks them). */
   readonly violations: readonly FailingCore[];
   readonly durability: Durability | null;
+  /** The watch workload's watchers, checked against the puts (null for other workloads or an interrupted run). */
+  readonly watch?: WatchCheckResult | null;
   readonly lost: number;
   readonly convergence: Convergence | null;
   /** The worst event-loop delays the nodes reported in their Status; null when the cluster never started. */
@@ -252,6 +255,10 @@ export function reportText(result: RunResult): string {
     const txn = result.txnLinearizability;
     lines.push(`  transactions: ${txn.verdict}, ${txn.components.length} component(s) checked in ${txn.elapsedMs.toFixed(0)} ms (violations are listed under problems)`);
     for (const component of txn.components) lines.push(`    keys ${component.keys.join(', ')}: ${component.verdict}${component.reason === undefined ? '' : `, ${component.reason}`} (${component.operations} transactions, ${component.searchSteps} steps)`);
+  }
+  if (result.watch !== undefined && result.watch !== null) {
+    const watch = result.watch;
+    lines.push(`  watch: ${watch.problems.length === 0 ? 'ok' : 'FAILED'}, ${watch.eventsChecked} events of ${watch.watchers} watchers checked against ${watch.writesChecked} acknowledged writes (problems are listed under problems)`);
   }
   lines.push('');
   lines.push(`lost acknowledged writes: ${result.lost}`);

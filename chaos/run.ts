@@ -50,6 +50,8 @@ import { AppendWorkload } from './workloads/append.js';
 import { WorkloadDriver } from './workloads/driver.js';
 import { RegisterWorkload } from './workloads/register.js';
 import { TxnWorkload } from './workloads/txn.js';
+import { WatchWorkload } from './workloads/watch.js';
+import type { WatchCheckResult } from './checker/watch.js';
 import type { Durability, Workload } from './workloads/workload.js';
 
 export interface RunIo {
@@ -123,6 +125,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   let workloadStartMs: number | null = null;
   let workloadEndMs: number | null = null;
   let finalValues = new Map<string, RegisterValue>();
+  let watchCheck: WatchCheckResult | null = null;
   let convergence: Convergence | null = null;
   let finalMembers: string | null = null;
   let interrupted = false;
@@ -169,6 +172,10 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
         log(`HARNESS ERROR in the workload: ${error.stack ?? error.message}`);
       },
     });
+    if (workload instanceof WatchWorkload) {
+      const startRevision = await workload.startWatchers(backend.nodeIds.map((id) => backend.clientEndpoint(id)), harnessAccess);
+      log(`watchers started from revision ${startRevision}`);
+    }
     driver.start();
     log(`workload started: ${config.clients} clients on ${workload.keys.length} keys`);
     progressTimer = setInterval(() => log(`ops: ${recorder.operations().length} (${describeCounts(recorder.counts())}), ${recorder.pending()} in flight`), 5000);
@@ -192,6 +199,11 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     const quietIndex = await observer.waitForQuiet({ timeoutMs: 30_000, signal });
     log(`every node applied index ${quietIndex}`);
     finalValues = await finalReads(backend, harnessAccess, workload.keys, recorder, config, signal);
+    if (workload instanceof WatchWorkload) {
+      watchCheck = await workload.finishWatchers(60_000);
+      log(`watch: ${watchCheck.eventsChecked} events of ${watchCheck.watchers} watchers checked against ${watchCheck.writesChecked} acknowledged writes: ${watchCheck.problems.length === 0 ? 'ok' : 'FAILED'}`);
+      problems.push(...watchCheck.problems);
+    }
     const unread = workload.keys.filter((key) => !finalValues.has(key));
     log(`final reads: ${finalValues.size} of ${workload.keys.length} keys read${unread.length === 0 ? '' : `; NO FINAL READ of ${unread.join(', ')}`}`);
     if (unread.length > 0) problems.push(`no final read of ${unread.join(', ')} succeeded after the cluster healed`);
@@ -228,6 +240,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   } finally {
     if (progressTimer !== null) clearInterval(progressTimer);
     if (driver !== null) await driver.stop(config.opTimeoutMs * 5 + 5000).catch(() => {});
+    if (workload instanceof WatchWorkload) workload.stopWatchers();
     if (loopDelayWatched) await loopDelayWatch.finish();
     observer.close();
     await backend.stop();
@@ -316,6 +329,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     linearizable,
     violations,
     durability,
+    watch: watchCheck,
     lost,
     convergence,
     loopDelay,
@@ -360,6 +374,8 @@ function newWorkload(config: ChaosConfig): Workload {
       return new AppendWorkload({ keys: config.keys });
     case 'txn':
       return new TxnWorkload({ accounts: config.keys });
+    case 'watch':
+      return new WatchWorkload({ keys: config.keys });
     default: {
       const unknown: never = config.workload;
       throw new Error(`unknown workload ${String(unknown)}`);

@@ -18,6 +18,7 @@ import { registerRecoverCommand } from './recover-command.js';
 import { registerSnapshotCommand } from './snapshot-command.js';
 import { registerStartCommand } from './start-command.js';
 import { registerTxnCommand } from './txn-command.js';
+import { registerWatchCommand } from './watch-command.js';
 
 // grpc-js passes the host it dials as the TLS server name, and Node warns (DEP0123) whenever that
 // host is an IP address, as node and cluster addresses usually are. The certificates name their
@@ -39,6 +40,7 @@ registerStartCommand(program);
 registerClusterCommand(program);
 registerClientCommands(program);
 registerTxnCommand(program);
+registerWatchCommand(program);
 registerMemberCommands(program);
 registerAuthCommands(program);
 registerBenchCommand(program);

@@ -35,6 +35,8 @@ export function registerStartCommand(program: Command): void {
     .option('--value-bytes-max <n>', 'largest value')
     .option('--request-bytes-max <n>', 'largest request')
     .option('--pending-proposals-max <n>', 'writes waiting to commit before RESOURCE_EXHAUSTED')
+    .option('--watch-queue-bytes <n>', 'bytes of watch responses queued per stream before a slow watcher is cancelled (default 8388608)')
+    .option('--watch-progress-interval <seconds>', 'how often an idle watch with progress notify gets a progress response (default 10)')
     .option('--max-txn-ops <n>', 'compares, and operations per branch, of one transaction (default 128, as etcd; up to 65535)')
     .option('--snapshot-entries <n>', 'snapshot and compact the log every n applied entries (default 10000)')
     .option('--snapshot-log-bytes <n>', 'or every n bytes of log written (default 67108864)')

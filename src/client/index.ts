@@ -42,5 +42,7 @@ export {
   UnavailableError,
 } from './errors.js';
 export type { MembershipChangeRefusal } from './errors.js';
+export type { WatchBatch, WatchEvent, WatchOptions, Watcher } from './watch.js';
+export { CompactedError } from '../kv/errors.js';
 export { defaultSnapshotTimeoutMs } from './snapshot-download.js';
 export type { SnapshotDownload, SnapshotInfo, SnapshotOptions } from './snapshot-download.js';

@@ -9,6 +9,7 @@ import { tlsMismatchHint } from '../shared/tls-hint.js';
 import { txnRequestToWire, txnResultFromWire, type TxnRequest, type TxnResult } from './txn.js';
 import { clientCredentials, type ClientTls } from './client-tls.js';
 import { AuthApi, type AuthMethod } from './auth-api.js';
+import { WatchStreams, type WatchOptions, type Watcher } from './watch.js';
 import {
   AuthenticationError,
   PermissionDeniedError,
@@ -314,6 +315,8 @@ export class RaftKvClient {
   private leaderSeenMs = -Infinity;
   /** 'leader' reads look for the leader only for a client given several endpoints (see findLeader). */
   private readonly findsLeader: boolean;
+  /** The watches' shared streams, one per endpoint; created with the first watch. */
+  private watches: WatchStreams | null = null;
   private findingLeader = false;
   private lastFindLeaderMs = -Infinity;
 
@@ -498,6 +501,24 @@ export class RaftKvClient {
   }
 
   /**
+   * Watches `key` (with `prefix`: every key starting with it; with `rangeEnd`: [key, rangeEnd)):
+   * iterate the watcher for batches of events in revision order, and progress notifications.
+   * Any member serves it; when the stream breaks (the node stopped, the network failed, or the
+   * node cancelled a slow watcher) it resumes on the next endpoint from the revision after the
+   * last one delivered: no gap, no duplicate. A resume point (or startRevision) that was
+   * compacted ends the iteration with CompactedError. Watches share one stream per endpoint.
+   */
+  watch(key: Bytes, options: WatchOptions = {}): Watcher {
+    if (this.closed) throw new UnavailableError('the client is closed');
+    this.watches ??= new WatchStreams({
+      endpoints: () => this.endpoints,
+      channel: (endpoint) => this.channelFor(endpoint).kv.getChannel(),
+      token: (deadline, signal) => this.tokenFor(deadline, signal),
+    });
+    return this.watches.watch(key, options);
+  }
+
+  /**
    * The cluster's session limits; with `change`, first sets the given ones through the log (on
    * the leader) and answers the limits in force after. Bounds are checked by the server:
    * InvalidArgumentError names the limit.
@@ -518,6 +539,7 @@ export class RaftKvClient {
   /** Closes every connection. Calls in flight fail. */
   close(): void {
     this.closed = true;
+    this.watches?.close();
     for (const { kv, cluster, auth, stream } of this.channels.values()) {
       stream.close();
       kv.close();

@@ -1,6 +1,6 @@
 /** The replicated key-value state machine: commands, their pure semantics, sessions, and the LevelDB-backed machine. */
 export { KvStateMachine, defaultKvStateMachineOptions, rangeBytesMax, rangeKeysMax } from './state-machine.js';
-export type { ApplyOutcome, KvStateMachineOptions, RangeQuery, RangeResult, SnapshotInstall } from './state-machine.js';
+export type { ApplyOutcome, EventsPage, KvStateMachineOptions, RangeQuery, RangeResult, ReadOptions, SnapshotInstall } from './state-machine.js';
 export { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes, snapshotRecordFormat } from './snapshot-format.js';
 export type { SnapshotRecord, SnapshotRecordKind } from './snapshot-format.js';
 export { commandFormatLimits, decodeCommand, defaultCommandLimits, encodeCommand, isKeyCommand, validateCommand } from './commands.js';

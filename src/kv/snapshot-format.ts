@@ -7,7 +7,10 @@
  *   kind:   1 = a key of the keyspace (value: KeyRecord), 2 = a record of the sessions sublevel
  *           (a client session, value SessionState; or the session limits, key `session-limits`),
  *           3 = a record of the auth sublevel (key `state`, value the auth state, auth-state.ts);
- *           snapshots from before auth have none, and mean no users and auth disabled
+ *           snapshots from before auth have none, and mean no users and auth disabled;
+ *           4 = a record of the history's `hist` sublevel, 5 = of its `revs` sublevel (its
+ *           metadata included; history-keys.ts); snapshots from before history have none, and
+ *           start the receiver's history at the snapshot's index
  *
  * The applied index and term, and the membership, travel in the stream's header (the Raft
  * message), the checksum in its trailer (src/transport/snapshot-*.ts). Pure functions.
@@ -15,13 +18,15 @@
 import { checkKeyRecord } from './key-record.js';
 import { decodeSessionLimits, decodeSessionState } from './session-codec.js';
 import { decodeAuthState } from './auth-state.js';
+import { decodeHistKey, decodeRevsKey, historyMetaKey } from './history-keys.js';
+import { decodeHistoryMeta } from './history-meta.js';
 import { authStateKey, clientIdOfSessionKey, sessionLimitsKey } from '../storage/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, bytesEqual } from '../shared/binary-codec.js';
 
 export { snapshotRecordFormat } from '../shared/snapshot-stream.js';
 
 /** What a snapshot record is. */
-export type SnapshotRecordKind = 'kv' | 'session' | 'auth';
+export type SnapshotRecordKind = 'kv' | 'session' | 'auth' | 'hist' | 'revs';
 
 export interface SnapshotRecord {
   readonly kind: SnapshotRecordKind;
@@ -29,9 +34,12 @@ export interface SnapshotRecord {
   readonly value: Uint8Array;
 }
 
-const kindCodes: Record<SnapshotRecordKind, number> = { kv: 1, session: 2, auth: 3 };
-/** Keys are at most 64 KiB (the command encoding); anything longer is not a snapshot of ours. */
-const keyBytesMax = 0xffff;
+const kindCodes: Record<SnapshotRecordKind, number> = { kv: 1, session: 2, auth: 3, hist: 4, revs: 5 };
+/**
+ * Keys are at most 64 KiB (the command encoding); anything longer is not a snapshot of ours. A
+ * `hist` key is a user key escaped (at most twice as long) plus 14 bytes.
+ */
+const keyBytesMax = 2 * 0xffff + 14;
 /** The largest value a record may carry: a key record (value ≤ 16 MiB) or a session with its results. */
 const valueBytesMax = 256 * 1024 * 1024;
 
@@ -108,6 +116,15 @@ export function decodeSnapshotChunk(chunk: Uint8Array): SnapshotRecord[] {
         throw new BinaryDecodeError(`${at}: auth state: ${(error as Error).message}`);
       }
       records.push({ kind: 'auth', key, value });
+    } else if (code === kindCodes.hist) {
+      decodeHistKey(key);
+      if (value.byteLength > 0) checkKeyRecord(value);
+      records.push({ kind: 'hist', key, value });
+    } else if (code === kindCodes.revs) {
+      if (bytesEqual(key, historyMetaKey)) decodeHistoryMeta(value);
+      else if (value.byteLength === 0) throw new BinaryDecodeError(`${at}: a revision's key is empty`);
+      else decodeRevsKey(key);
+      records.push({ kind: 'revs', key, value });
     } else {
       throw new BinaryDecodeError(`${at}: unknown kind ${code}`);
     }

@@ -3,7 +3,10 @@ import { applyCommand } from './apply-command.js';
 import { applyTxn, selectorContains, type TxnKeyspace } from './apply-txn.js';
 import { txnKeys, txnWrites, type KeySelector, type TxnResult } from './txn-command.js';
 import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession, type TxnCommand } from './commands.js';
-import { CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
+import { CompactedError, CorruptCommittedEntryError, FutureRevisionError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
+import type { KvEvent, StateChange } from './kv-event.js';
+import { decodeHistKey, decodeRevsKey, histKey, histSelectorRange, histVersionsRange, historyMetaKey, revsFromRange, revsKey } from './history-keys.js';
+import { decodeHistoryMeta, encodeHistoryMeta, type HistoryMeta } from './history-meta.js';
 import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from './key-record.js';
 import { KeyCache } from './key-cache.js';
 import { deferred, type Deferred } from '../shared/deferred.js';
@@ -21,7 +24,9 @@ import {
   authStateKey,
   decodeLogPosition,
   decodeStored,
+  describeKey,
   encodeLogPosition,
+  StorageCorruptError,
   generationSublevelNames,
   prefixRange,
   smMetaKeys,
@@ -73,6 +78,24 @@ export type RangeQuery =
   /** Keys in [start, end); an empty `end` means to the end of the keyspace. */
   | { readonly kind: 'interval'; readonly start: Uint8Array; readonly end: Uint8Array };
 
+/** Where a read looks: at the applied index (the default) or at a past revision. */
+export interface ReadOptions {
+  /**
+   * The revision to read at; 0 or absent: the applied index. Below compactRevision: throws
+   * CompactedError; above the applied index: FutureRevisionError.
+   */
+  readonly revision?: Index;
+}
+
+/** A page of the history's events (KvStateMachine.readEvents). */
+export interface EventsPage {
+  readonly events: KvEvent[];
+  /** Events of the selector may follow the last one returned, up to `revision`: read on from the next revision. */
+  readonly more: boolean;
+  /** The applied index when the read started: every event up to it was considered. */
+  readonly revision: Index;
+}
+
 export interface RangeResult {
   /** In key order. */
   readonly kvs: readonly KeyValue[];
@@ -107,6 +130,9 @@ export class KvStateMachine {
   /** The snapshot being received or waiting for its install; at most one. */
   private staging: { readonly generation: number; state: 'receiving' | 'staged' } | null = null;
 
+  /** Told of every batch as it becomes visible, and of snapshot installs (onChange). */
+  private readonly listeners = new Set<(change: StateChange) => void>();
+
   private constructor(
     private readonly store: NodeStore,
     private current: GenerationSublevels,
@@ -114,6 +140,8 @@ export class KvStateMachine {
     private appliedPosition: LogPosition,
     private readonly cache: KeyCache,
     private authView: AuthView,
+    /** The current generation's history metadata, as of the applied index. */
+    private history: HistoryMeta,
   ) {}
 
   /** The apply batch's write while it is on its way to LevelDB (see `apply`'s onVisible). */
@@ -142,7 +170,26 @@ export class KvStateMachine {
     await clearGeneration(store, store.generation(generation + 1));
     const current = store.generation(generation);
     const sessions = new SessionTable(await loadSessions(current), await loadSessionLimits(current));
-    return new KvStateMachine(store, current, sessions, applied, new KeyCache(options.cacheBytesMax), new AuthView(await loadAuthState(current)));
+    const history = await loadHistoryMeta(store, current, applied.index);
+    return new KvStateMachine(store, current, sessions, applied, new KeyCache(options.cacheBytesMax), new AuthView(await loadAuthState(current)), history);
+  }
+
+  /** The oldest revision held: reads at it and above are answered, below it CompactedError. */
+  get compactRevision(): Index {
+    return this.history.compactRevision;
+  }
+
+  /**
+   * Subscribes `listener` to the state's changes, told synchronously and in apply order: each
+   * apply batch's events as the batch becomes visible to reads (with the applied index after
+   * it), and a reset after a snapshot install. The listener must not throw. Returns the
+   * unsubscribe function.
+   */
+  onChange(listener: (change: StateChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   /** The state generation in force (keys.ts). */
@@ -217,7 +264,12 @@ export class KvStateMachine {
           // Only a transaction may wait (to iterate a key range); the rest apply synchronously.
           outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view) : this.applyEntry(entry, command, ids[i] ?? '', view, auth));
         }
-        operations = [...this.keyOperations(view), ...sessionOperations(this.current, this.sessions.takeChanges(), this.sessions)];
+        const encoded = new Map<KeyRecord, Uint8Array>();
+        operations = [
+          ...this.historyOperations(view, encoded),
+          ...this.keyOperations(view, encoded),
+          ...sessionOperations(this.current, this.sessions.takeChanges(), this.sessions),
+        ];
         if (auth.changed) operations.push({ type: 'put', sublevel: this.current.auth, key: authStateKey, value: encodeAuthState(auth.state) });
         operations.push({ type: 'put', sublevel: this.store.sublevels.smMeta, key: smMetaKeys.applied, value: encodeLogPosition(last) });
         // sync: false is safe, and avoids an fsync per apply: every entry here is already in the
@@ -234,6 +286,7 @@ export class KvStateMachine {
         // Calls answered from here on are checked against the batch's users and roles.
         if (auth.changed) this.authView = new AuthView(auth.state);
         this.appliedPosition = { index: last.index, term: last.term };
+        if (this.listeners.size > 0) this.tell({ kind: 'events', events: view.events(), revision: last.index });
         onVisible?.(outcomes);
         await written;
       } catch (error) {
@@ -260,8 +313,15 @@ export class KvStateMachine {
     if (this.failure !== undefined) throw new StateMachineFailedError({ cause: this.failure });
   }
 
-  /** The record of `key`, or null if it is absent. */
-  async get(key: Uint8Array): Promise<KeyRecord | null> {
+  /**
+   * The record of `key`, or null if it is absent, at the applied index or at `options.revision`
+   * (the record as it was then: value, version, create and mod revision).
+   */
+  async get(key: Uint8Array, options: ReadOptions = {}): Promise<KeyRecord | null> {
+    if (options.revision !== undefined && options.revision !== 0) {
+      this.checkRevision(options.revision);
+      if (options.revision < this.appliedPosition.index) return this.pastRead((view) => this.getAt(key, options.revision as Index, view));
+    }
     const id = viewKey(key);
     const cached = this.cache.get(id);
     if (cached !== undefined) return cached;
@@ -327,11 +387,16 @@ export class KvStateMachine {
    * The keys of `query` in key order, at most `limit` (0: rangeKeysMax) and about rangeBytesMax
    * bytes of keys and values. Throws InvalidArgumentError for a limit outside 0..rangeKeysMax.
    */
-  async range(query: RangeQuery, limit: number): Promise<RangeResult> {
+  async range(query: RangeQuery, limit: number, options: ReadOptions = {}): Promise<RangeResult> {
     if (!Number.isInteger(limit) || limit < 0 || limit > rangeKeysMax) {
       throw new InvalidArgumentError('limit', `0..${rangeKeysMax}`, `got ${limit}`);
     }
     const keysMax = limit === 0 ? rangeKeysMax : limit;
+    if (options.revision !== undefined && options.revision !== 0) {
+      this.checkRevision(options.revision);
+      const revision = options.revision;
+      if (revision < this.appliedPosition.index) return this.pastRead((view) => this.rangeAt(query, keysMax, revision, view));
+    }
     const generation = this.current;
     const name = generationSublevelNames(generation.generation).kv;
     return this.reading(generation, async () => {
@@ -462,14 +527,17 @@ export class KvStateMachine {
     const complete = async (): Promise<void> => {
       const sessions = new SessionTable(await loadSessions(target), await loadSessionLimits(target));
       const auth = new AuthView(await loadAuthState(target));
+      const history = await loadHistoryMeta(this.store, target, meta.index);
       const replaced = this.current;
       this.current = target;
       this.sessions = sessions;
       this.authView = auth;
+      this.history = history;
       this.appliedPosition = { index: meta.index, term: meta.term };
       this.cache.clear();
       this.staging = null;
       this.retiring = this.retire(replaced);
+      this.tell({ kind: 'reset', revision: meta.index });
     };
     return { operations, complete };
   }
@@ -534,7 +602,7 @@ export class KvStateMachine {
     const refused = this.admitSession(entry, command.session);
     if (refused !== null) return refused;
     const effect = applyCommand(view.read(id), command, entry.index);
-    if (effect.changed) view.write(id, effect.next);
+    if (effect.changed) view.write(id, effect.next, entry.index);
     if (command.session !== undefined) this.sessions.record(command.session, effect.result);
     return { ...base, result: effect.result, replayed: false };
   }
@@ -546,9 +614,14 @@ export class KvStateMachine {
     if (refused !== null) return refused;
     const keyspace: TxnKeyspace = {
       read: (key) => view.read(viewKey(key)),
-      write: (key, record) => view.writeKey(key, record),
+      write: (key, record) => view.writeKey(key, record, entry.index),
       range: (keys, keysMax, bytesMax) => this.rangeInBatch(keys, keysMax, bytesMax, view),
-      rangeKeys: async (keys) => (await this.rangeInBatch(keys, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, view, this.current, undefined, true)).kvs.map((kv) => kv.key),
+      // The records too, not only the keys: the history records what each delete removed.
+      rangeKeys: async (keys) => {
+        const { kvs } = await this.rangeInBatch(keys, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, view);
+        for (const { key, ...record } of kvs) view.loadIfAbsent(key, record);
+        return kvs.map((kv) => kv.key);
+      },
     };
     const result = await applyTxn(command, entry.index, keyspace);
     if (command.session !== undefined) this.sessions.record(command.session, result);
@@ -627,8 +700,6 @@ export class KvStateMachine {
     view: KeyView,
     generation: GenerationSublevels = this.current,
     snapshot?: StoreSnapshot,
-    /** Only the keys matter (a delete): stored values are not read, and kvs carry keyOnlyRecord's fields. */
-    keysOnly = false,
   ): Promise<{ kvs: KeyValue[]; more: boolean }> {
     const overlay = view.writtenIn(keys);
     const name = generationSublevelNames(generation.generation).kv;
@@ -651,7 +722,7 @@ export class KvStateMachine {
       return true;
     };
     // Breaking out of the loop closes the iterator.
-    const options = { ...rangeBounds(query), ...(snapshot === undefined ? {} : { snapshot }), ...(keysOnly ? { values: false } : {}) };
+    const options = { ...rangeBounds(query), ...(snapshot === undefined ? {} : { snapshot }) };
     for await (const [storedKey, value] of generation.kv.iterator(options)) {
       const key = new Uint8Array(storedKey);
       if (!takeOverlayBelow(key)) return { kvs, more: true };
@@ -659,7 +730,7 @@ export class KvStateMachine {
       if (slot !== undefined && Buffer.compare(slot.key, key) === 0) {
         next++;
         if (slot.record !== null && !take(slot.key, slot.record)) return { kvs, more: true };
-      } else if (!take(key, keysOnly ? keyOnlyRecord : decodeStored(name, key, () => decodeKeyRecord(value)))) {
+      } else if (!take(key, decodeStored(name, key, () => decodeKeyRecord(value)))) {
         return { kvs, more: true };
       }
     }
@@ -693,11 +764,222 @@ export class KvStateMachine {
     return view;
   }
 
-  private keyOperations(view: KeyView): StoreOperation[] {
+  private keyOperations(view: KeyView, encoded: ReadonlyMap<KeyRecord, Uint8Array>): StoreOperation[] {
     const sublevel = this.current.kv;
     return view.written().map(({ key, record }) =>
-      record === null ? { type: 'del', sublevel, key } : { type: 'put', sublevel, key, value: encodeKeyRecord(record) },
+      record === null ? { type: 'del', sublevel, key } : { type: 'put', sublevel, key, value: encoded.get(record) ?? encodeKeyRecord(record) },
     );
+  }
+
+  /**
+   * Every write of the batch at its own revision, into `hist` and `revs` (history-keys.ts); the
+   * records it encodes go into `encoded`, so `kv` reuses them. A key last written at or before
+   * the history's base revision gets the version it had recorded too, at its mod revision, the
+   * first time it changes: from then on its history is complete (HistoryMeta.baseRevision).
+   */
+  private historyOperations(view: KeyView, encoded: Map<KeyRecord, Uint8Array>): StoreOperation[] {
+    const { hist, revs } = this.current;
+    const base = this.history.baseRevision;
+    const operations: StoreOperation[] = [];
+    for (const change of view.changes) {
+      const { key, record, prev, revision, sub } = change;
+      if (prev !== null && prev.modRevision <= base) {
+        operations.push({ type: 'put', sublevel: hist, key: histKey(key, prev.modRevision, 0), value: encodeKeyRecord(prev) });
+      }
+      let value: Uint8Array = tombstone;
+      if (record !== null) {
+        value = encodeKeyRecord(record);
+        encoded.set(record, value);
+      }
+      operations.push({ type: 'put', sublevel: hist, key: histKey(key, revision, sub), value });
+      operations.push({ type: 'put', sublevel: revs, key: revsKey(revision, sub), value: key });
+    }
+    return operations;
+  }
+
+  private tell(change: StateChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+
+  /** Throws CompactedError or FutureRevisionError for a revision outside what is held. */
+  private checkRevision(revision: Index): void {
+    if (!Number.isSafeInteger(revision) || revision < 0) throw new InvalidArgumentError('revision', 'a non-negative integer', `got ${revision}`);
+    if (revision < this.history.compactRevision) throw new CompactedError(revision, this.history.compactRevision);
+    if (revision > this.appliedPosition.index) throw new FutureRevisionError(revision, this.appliedPosition.index);
+  }
+
+  /**
+   * Runs a read of the history on one LevelDB snapshot, taken once the applied batches are in
+   * LevelDB and the revision was checked against the compact revision: the physical deletion of
+   * versions below it never removes what the read needs (history-compaction.ts).
+   */
+  private async pastRead<T>(read: (view: StoreSnapshot) => Promise<T>): Promise<T> {
+    const generation = this.current;
+    return this.reading(generation, async () => {
+      await this.writeLanded();
+      const view = this.store.snapshot();
+      try {
+        return await read(view);
+      } finally {
+        await view.close();
+      }
+    });
+  }
+
+  /** `key`'s record at `revision` (held, below the applied index), read through `view`. */
+  private async getAt(key: Uint8Array, revision: Index, view: StoreSnapshot): Promise<KeyRecord | null> {
+    const generation = this.current;
+    const names = generationSublevelNames(generation.generation);
+    const versions = histVersionsRange(key);
+    for await (const [storedKey, value] of generation.hist.iterator({ gte: versions.gte, lt: histKey(key, revision + 1, 0), reverse: true, limit: 1, snapshot: view })) {
+      return value.byteLength === 0 ? null : decodeStored(names.hist, storedKey, () => decodeKeyRecord(value));
+    }
+    // No version at or before `revision`: absent then, unless the key has no history at all and
+    // was last written before the history began (its record in `kv` is as it was at `revision`).
+    if (this.history.baseRevision === 0) return null;
+    for await (const _ of generation.hist.keys({ ...versions, limit: 1, snapshot: view })) return null;
+    const [stored] = await generation.kv.getMany([key], { snapshot: view });
+    if (stored === undefined) return null;
+    const record = decodeStored(names.kv, key, () => decodeKeyRecord(stored));
+    return record.modRevision <= revision ? record : null;
+  }
+
+  /** The keys of `query` at `revision` (held, below the applied index), read through `view`. */
+  private async rangeAt(query: RangeQuery, keysMax: number, revision: Index, view: StoreSnapshot): Promise<RangeResult> {
+    const kvs: KeyValue[] = [];
+    let bytes = 0;
+    const atRevision = this.keysAtRevision(query, revision, view);
+    const beforeHistory = this.history.baseRevision === 0 ? emptyKeys() : this.keysBeforeHistory(query, view);
+    let fromHistory = await atRevision.next();
+    let fromKv = await beforeHistory.next();
+    try {
+      while (fromHistory.done !== true || fromKv.done !== true) {
+        let next: KeyValue | null;
+        const order = fromHistory.done === true ? 1 : fromKv.done === true ? -1 : Buffer.compare(fromHistory.value.key, fromKv.value.key);
+        if (order <= 0 && fromHistory.done !== true) {
+          next = fromHistory.value.kv;
+          // A key with history: its history decides, whatever `kv` holds.
+          if (order === 0) fromKv = await beforeHistory.next();
+          fromHistory = await atRevision.next();
+        } else {
+          next = (fromKv.value as KeyValue | undefined) ?? null;
+          fromKv = await beforeHistory.next();
+        }
+        if (next === null) continue;
+        bytes += next.key.byteLength + next.value.byteLength;
+        if (kvs.length === keysMax || (kvs.length > 0 && bytes > rangeBytesMax)) return { kvs, more: true };
+        kvs.push(next);
+      }
+      return { kvs, more: false };
+    } finally {
+      await atRevision.return(undefined);
+      await beforeHistory.return(undefined);
+    }
+  }
+
+  /** Each key of `query` with history, in key order, with its version at `revision` (null: absent then). */
+  private async *keysAtRevision(query: RangeQuery, revision: Index, view: StoreSnapshot): AsyncGenerator<{ key: Uint8Array; kv: KeyValue | null }> {
+    const generation = this.current;
+    const name = generationSublevelNames(generation.generation).hist;
+    let key: Uint8Array | null = null;
+    let atRevision: KeyValue | null = null;
+    for await (const [storedKey, value] of generation.hist.iterator({ ...histSelectorRange(query), snapshot: view })) {
+      const version = decodeStored(name, storedKey, () => decodeHistKey(storedKey));
+      if (key === null || Buffer.compare(key, version.key) !== 0) {
+        if (key !== null) yield { key, kv: atRevision };
+        key = version.key;
+        atRevision = null;
+      }
+      if (version.revision <= revision) {
+        const versionKey = key;
+        atRevision = value.byteLength === 0 ? null : { key: versionKey, ...decodeStored(name, storedKey, () => decodeKeyRecord(value)) };
+      }
+    }
+    if (key !== null) yield { key, kv: atRevision };
+  }
+
+  /** The keys of `query` in `kv` last written at or before the history's base revision. */
+  private async *keysBeforeHistory(query: RangeQuery, view: StoreSnapshot): AsyncGenerator<KeyValue> {
+    const generation = this.current;
+    const name = generationSublevelNames(generation.generation).kv;
+    for await (const [storedKey, value] of generation.kv.iterator({ ...rangeBounds(query), snapshot: view })) {
+      const record = decodeStored(name, storedKey, () => decodeKeyRecord(value));
+      if (record.modRevision <= this.history.baseRevision) yield { key: new Uint8Array(storedKey), ...record };
+    }
+  }
+
+  /**
+   * The events from revision `from` on, in revision order with prevKv filled, of the keys
+   * `selector` covers, up to the applied index when the read starts (the page's `revision`). At
+   * most `limit` events, but a revision's events are never split: a page ends between two
+   * revisions (or holds one whole revision with more than `limit` events). Throws
+   * CompactedError when `from` is below the compact revision.
+   */
+  async readEvents(from: Index, selector: KeySelector, limit: number): Promise<EventsPage> {
+    if (!Number.isSafeInteger(from) || from < 1) throw new InvalidArgumentError('from', 'a positive integer', `got ${from}`);
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError('limit', 'a positive integer', `got ${limit}`);
+    const generation = this.current;
+    return this.reading(generation, async () => {
+      await this.writeLanded();
+      if (from < this.history.compactRevision) throw new CompactedError(from, this.history.compactRevision);
+      const revision = this.appliedPosition.index;
+      const view = this.store.snapshot();
+      try {
+        return await this.eventsIn(generation, view, from, revision, selector, limit);
+      } finally {
+        await view.close();
+      }
+    });
+  }
+
+  private async eventsIn(generation: GenerationSublevels, view: StoreSnapshot, from: Index, revision: Index, selector: KeySelector, limit: number): Promise<EventsPage> {
+    const names = generationSublevelNames(generation.generation);
+    const found: { key: Uint8Array; revision: Index; sub: number }[] = [];
+    let more = false;
+    if (from <= revision) {
+      for await (const [storedKey, key] of generation.revs.iterator({ ...revsFromRange(from), snapshot: view })) {
+        const at = decodeStored(names.revs, storedKey, () => decodeRevsKey(storedKey));
+        if (at.revision > revision) break;
+        if (!selectorContains(selector, key)) continue;
+        const lastRevision = found[found.length - 1]?.revision;
+        if (found.length >= limit && at.revision !== lastRevision) {
+          more = true;
+          break;
+        }
+        found.push({ key: new Uint8Array(key), ...at });
+      }
+    }
+    const values = found.length === 0 ? [] : await generation.hist.getMany(found.map((f) => histKey(f.key, f.revision, f.sub)), { snapshot: view });
+    /** Each key's version before the next event of it, as the page goes on. */
+    const latest = new Map<string, KeyValue | null>();
+    const events: KvEvent[] = [];
+    for (const [i, f] of found.entries()) {
+      const id = viewKey(f.key);
+      let prevKv = latest.get(id);
+      if (prevKv === undefined) prevKv = await this.versionBefore(generation, view, f.key, f.revision, f.sub);
+      const stored = values[i];
+      if (stored === undefined) throw new StorageCorruptError(describeKey(names.hist, histKey(f.key, f.revision, f.sub)), 'a revision names a key version that is missing');
+      if (stored.byteLength === 0) {
+        if (prevKv === null) throw new StorageCorruptError(describeKey(names.hist, histKey(f.key, f.revision, f.sub)), 'a delete of a key that was absent');
+        events.push({ type: 'delete', revision: f.revision, key: f.key, prevKv });
+        latest.set(id, null);
+      } else {
+        const kv = { key: f.key, ...decodeStored(names.hist, histKey(f.key, f.revision, f.sub), () => decodeKeyRecord(stored)) };
+        events.push({ type: 'put', revision: f.revision, kv, prevKv });
+        latest.set(id, kv);
+      }
+    }
+    return { events, more, revision };
+  }
+
+  /** `key`'s version just before (revision, sub), null when it was absent. */
+  private async versionBefore(generation: GenerationSublevels, view: StoreSnapshot, key: Uint8Array, revision: Index, sub: number): Promise<KeyValue | null> {
+    const name = generationSublevelNames(generation.generation).hist;
+    const versions = histVersionsRange(key);
+    for await (const [storedKey, value] of generation.hist.iterator({ gte: versions.gte, lt: histKey(key, revision, sub), reverse: true, limit: 1, snapshot: view })) {
+      return value.byteLength === 0 ? null : { key, ...decodeStored(name, storedKey, () => decodeKeyRecord(value)) };
+    }
+    return null;
   }
 }
 
@@ -732,6 +1014,18 @@ class LevelSnapshotReader implements SnapshotReader {
         const chunk = chunker.add({ kind: 'kv', key, value });
         if (chunk !== null) yield chunk;
       }
+      // The history, so that every member answers reads at a past revision and watches alike.
+      // A backup leaves it out: a restored cluster starts its history at the backup's index.
+      if (this.includeSessions) {
+        for await (const [key, value] of this.generation.hist.iterator({ snapshot: this.view })) {
+          const chunk = chunker.add({ kind: 'hist', key, value });
+          if (chunk !== null) yield chunk;
+        }
+        for await (const [key, value] of this.generation.revs.iterator({ snapshot: this.view })) {
+          const chunk = chunker.add({ kind: 'revs', key, value });
+          if (chunk !== null) yield chunk;
+        }
+      }
       const last = chunker.finish();
       if (last !== null) yield last;
     } finally {
@@ -751,7 +1045,27 @@ async function clearGeneration(store: NodeStore, generation: GenerationSublevels
   await store.clear(generation.kv);
   await store.clear(generation.sessions);
   await store.clear(generation.auth);
+  await store.clear(generation.hist);
+  await store.clear(generation.revs);
 }
+
+/** What `hist` holds for a delete: an empty value (a KeyRecord is never empty). */
+const tombstone = new Uint8Array();
+
+/**
+ * The history metadata of `generation`. A generation without it (a directory or snapshot from
+ * before history) starts its history now: compact and base revision at `applied`, written at
+ * once so that a restart after more applies does not move them.
+ */
+async function loadHistoryMeta(store: NodeStore, generation: GenerationSublevels, applied: Index): Promise<HistoryMeta> {
+  const [bytes] = await generation.revs.getMany([historyMetaKey]);
+  if (bytes !== undefined) return decodeStored(generationSublevelNames(generation.generation).revs, historyMetaKey, () => decodeHistoryMeta(bytes));
+  const meta = { compactRevision: applied, baseRevision: applied, physicalRevision: applied };
+  await store.write([{ type: 'put', sublevel: generation.revs, key: historyMetaKey, value: encodeHistoryMeta(meta) }], { sync: false });
+  return meta;
+}
+
+async function* emptyKeys(): AsyncGenerator<KeyValue> {}
 
 /** The auth state of `generation` (empty when it has none: a directory or snapshot from before auth). */
 async function loadAuthState(generation: GenerationSublevels): Promise<AuthState> {
@@ -768,6 +1082,10 @@ function recordSublevel(generation: GenerationSublevels, kind: SnapshotRecord['k
       return generation.sessions;
     case 'auth':
       return generation.auth;
+    case 'hist':
+      return generation.hist;
+    case 'revs':
+      return generation.revs;
     default:
       return assertNever(kind, 'snapshot record kind');
   }
@@ -791,6 +1109,8 @@ function decodeGeneration(bytes: Uint8Array): number {
 class KeyView {
   /** By the key's viewKey id. */
   private readonly records = new Map<string, KeyViewSlot>();
+  /** Every write, in apply order: the batch's history. */
+  readonly changes: KeyChange[] = [];
 
   has(id: string): boolean {
     return this.records.has(id);
@@ -806,22 +1126,41 @@ class KeyView {
     return slot.record;
   }
 
-  write(id: string, record: KeyRecord | null): void {
+  /** Writes the key at `revision`: a change of it (a delete of an absent key is none: not called). */
+  write(id: string, record: KeyRecord | null, revision: Index): void {
     const slot = this.records.get(id);
     invariant(slot !== undefined, 'apply wrote a key it did not load');
+    this.record(slot.key, slot.record, record, revision);
     slot.record = record;
     slot.written = true;
   }
 
-  /** A transaction's write: a range delete writes keys it found by iterating, not loaded beforehand. */
-  writeKey(key: Uint8Array, record: KeyRecord | null): void {
+  /** Loads a key a transaction's range found (unless the view has it: then the view is newer). */
+  loadIfAbsent(key: Uint8Array, record: KeyRecord): void {
     const id = viewKey(key);
-    const slot = this.records.get(id);
-    if (slot === undefined) this.records.set(id, { id, key, record, written: true });
-    else {
-      slot.record = record;
-      slot.written = true;
-    }
+    if (!this.records.has(id)) this.load(id, key, record);
+  }
+
+  /** A transaction's write, to a key it read or a range found (loadIfAbsent). */
+  writeKey(key: Uint8Array, record: KeyRecord | null, revision: Index): void {
+    this.write(viewKey(key), record, revision);
+  }
+
+  private record(key: Uint8Array, prev: KeyRecord | null, record: KeyRecord | null, revision: Index): void {
+    invariant(prev !== null || record !== null, 'a delete of an absent key was written');
+    const last = this.changes[this.changes.length - 1];
+    const sub = last !== undefined && last.revision === revision ? last.sub + 1 : 0;
+    this.changes.push({ key, record, prev, revision, sub });
+  }
+
+  /** The batch's changes as events, in revision order. */
+  events(): KvEvent[] {
+    return this.changes.map(({ key, record, prev, revision }): KvEvent => {
+      const prevKv = prev === null ? null : { key, ...prev };
+      if (record !== null) return { type: 'put', revision, kv: { key, ...record }, prevKv };
+      invariant(prevKv !== null, 'a delete of an absent key was written');
+      return { type: 'delete', revision, key, prevKv };
+    });
   }
 
   /** The batch's writes to keys of `keys` so far, in key order (record null: deleted). */
@@ -837,6 +1176,18 @@ class KeyView {
     for (const slot of this.records.values()) if (slot.written) written.push(slot);
     return written;
   }
+}
+
+/** One write of an apply batch: the key's record before and after it. */
+interface KeyChange {
+  readonly key: Uint8Array;
+  /** Null: deleted. */
+  readonly record: KeyRecord | null;
+  /** Null: it was absent. */
+  readonly prev: KeyRecord | null;
+  readonly revision: Index;
+  /** Orders the writes of one revision (a transaction's, in op order). */
+  readonly sub: number;
 }
 
 interface KeyViewSlot {
@@ -860,9 +1211,6 @@ function decodeCommitted(entry: Entry): Command | null {
     throw new CorruptCommittedEntryError(entry.index, entry.term, { cause: error });
   }
 }
-
-/** What a keys-only range gives for a stored key's record: its value was not read. */
-const keyOnlyRecord: KeyRecord = { value: new Uint8Array(), version: 0, createRevision: 0, modRevision: 0 };
 
 /** The smallest key sorting after `key`. */
 function keyAfter(key: Uint8Array): Uint8Array {

@@ -23,6 +23,16 @@ export interface RequestLimits {
   readonly txnOpsMax: number;
 }
 
+/** How watches are served (`--watch-queue-bytes`, `--watch-progress-interval`). */
+export interface WatchSettings {
+  /** Bytes of responses queued on one watch stream beyond which the watcher adding to it is cancelled as slow. */
+  readonly queueBytesMax: number;
+  /** How often an idle, caught-up watch with progress_notify gets a header-only response. */
+  readonly progressIntervalMs: number;
+}
+
+export const defaultWatchSettings: WatchSettings = { queueBytesMax: 8 * 1024 * 1024, progressIntervalMs: 10_000 };
+
 /** Everything one node needs to run, validated. */
 export interface NodeConfig {
   readonly id: NodeId;
@@ -84,6 +94,8 @@ export interface NodeConfig {
   readonly readyLagEntries: number;
   /** Memory given to reads of the key space; local to this node. */
   readonly caches: CacheSettings;
+  /** Watch (watch-hub.ts): bytes of responses queued per stream before a slow watcher is cancelled; progress interval. */
+  readonly watch: WatchSettings;
   /** Test-only unsafe behaviours, refused unless RAFTKV_ENABLE_UNSAFE=1 (the chaos canaries). */
   readonly unsafe: { readonly staleReads: boolean; readonly ackBeforeCommit: boolean };
 }
@@ -173,6 +185,8 @@ export interface RawNodeConfig {
   logLevel?: unknown;
   listenHttp?: unknown;
   readyLagEntries?: unknown;
+  watchQueueBytes?: unknown;
+  watchProgressInterval?: unknown;
   peerCert?: unknown;
   peerKey?: unknown;
   peerCa?: unknown;
@@ -194,6 +208,7 @@ const knownKeys = new Set<string>([
   'storageCacheMb', 'keyCacheMb',
   'unsafeStaleReads', 'unsafeAckBeforeCommit',
   'maxTxnOps',
+  'watchQueueBytes', 'watchProgressInterval',
 ]);
 
 /** Reads a JSON config file whose keys are the long flag names in camelCase. */
@@ -303,6 +318,10 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
     tls: tlsSettings(raw),
     listenHttp: raw.listenHttp === undefined ? null : parseAddress(requireString(raw.listenHttp, 'listen-http'), 'listen-http'),
     readyLagEntries: optionalInt(raw.readyLagEntries, 'ready-lag-entries', 1000, 0, 1_000_000_000),
+    watch: {
+      queueBytesMax: optionalInt(raw.watchQueueBytes, 'watch-queue-bytes', defaultWatchSettings.queueBytesMax, 64 * 1024, 1024 * 1024 * 1024),
+      progressIntervalMs: optionalInt(raw.watchProgressInterval, 'watch-progress-interval', defaultWatchSettings.progressIntervalMs / 1000, 1, 86_400) * 1000,
+    },
     caches: {
       storageCacheBytes: optionalInt(raw.storageCacheMb, 'storage-cache-mb', defaultCacheSettings.storageCacheBytes / 1024 / 1024, 1, cacheMiBMax) * 1024 * 1024,
       keyCacheBytes: optionalInt(raw.keyCacheMb, 'key-cache-mb', defaultCacheSettings.keyCacheBytes / 1024 / 1024, 0, cacheMiBMax) * 1024 * 1024,

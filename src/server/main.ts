@@ -12,6 +12,8 @@ import { NodeStore, RaftLogStore, StorageCorruptError } from '../storage/index.j
 import { GrpcTransport, type SnapshotTransferObserver } from '../transport/index.js';
 import type { NodeConfig } from './config.js';
 import { kvServiceHandlers } from './kv-service.js';
+import { WatchHub } from './watch-hub.js';
+import { watchService } from './watch-service.js';
 import { bootstrapAddressBook, withAddressBook } from './address-book.js';
 import { joinCluster } from './join-cluster.js';
 import { maintenanceServiceHandlers } from './maintenance-service.js';
@@ -217,6 +219,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);
     server.addService(serviceClient('raftkv/v1/kv.proto', 'Maintenance').service, maintenanceServiceHandlers({ node, stateMachine, config, logger, guard: handlers.guard }));
+    // Any member serves watches: each applies the same entries in the same order.
+    const watchHub = new WatchHub(stateMachine, { queueBytesMax: config.watch.queueBytesMax, progressIntervalMs: config.watch.progressIntervalMs, logger });
+    watchHub.start();
+    const watches = watchService({
+      hub: watchHub,
+      guard: handlers.guard,
+      keyBytesMax: config.limits.keyBytesMax,
+      header: (revision) => ({ memberId: config.id, term: node.leadership().term, revision }),
+      logger,
+    });
+    server.addService(serviceClient('raftkv/v1/kv.proto', 'Watch').service, watches.handlers);
     server.addService(
       serviceClient('raftkv/v1/kv.proto', 'Auth').service,
       authServiceHandlers({ node, stateMachine, config, operations: handlers.operations, guard: handlers.guard, hasher: new PasswordHasher(), logger, metrics }),
@@ -262,6 +275,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         // The core abandons a transfer after one election timeout: waiting longer is pointless.
         const handOff = await node.handOffLeadership(Math.min(config.electionTicks * config.tickMs, remainingMs()));
         if (handOff.kind !== 'not-leader') logger.info({ handOff }, 'leadership hand-off before stopping');
+        // Watchers resume on another member from the last revision they saw.
+        watches.shutdown();
+        watchHub.stop();
         await handlers.streams.shutdown(Math.min(streamDrainMs, remainingMs()));
         // Stop listening now; stopping the node then fails what unary calls still wait for
         // (UNAVAILABLE), so the server has nothing left to wait for.

@@ -15,6 +15,9 @@
  * | `sessions-g<N>` | `session:` + client id                   | a session with its results    |
  * |             | `session-limits`                             | the session limits the log set |
  * | `auth-g<N>` | `state`                                      | users, roles, the auth flag (src/kv/auth-state.ts) |
+ * | `hist-g<N>` | escaped user key, 00 00, revision u64, sub u32 | KeyRecord, or empty for a delete (src/kv/history-keys.ts) |
+ * | `revs-g<N>` | revision u64, sub u32                        | the user key changed          |
+ * |             | FF `history-meta`                            | compact revision, history base (src/kv/history-meta.ts) |
  *
  * Big-endian indexes sort lexicographically in numeric order, so iterating `raft-log` yields
  * the log in order.
@@ -50,6 +53,10 @@ export interface GenerationSublevels {
   readonly kv: BinarySublevel;
   readonly sessions: BinarySublevel;
   readonly auth: BinarySublevel;
+  /** Every version of every key since the compact revision, by key then revision. */
+  readonly hist: BinarySublevel;
+  /** The keys each revision changed, by revision: what a watch catching up reads. */
+  readonly revs: BinarySublevel;
 }
 
 /** Sublevel names as they appear in the database (and in StorageCorruptError locations). */
@@ -60,8 +67,14 @@ export const sublevelNames = {
 } as const satisfies Record<keyof Sublevels, string>;
 
 /** The names of generation `generation`'s sublevels. */
-export function generationSublevelNames(generation: number): { readonly kv: string; readonly sessions: string; readonly auth: string } {
-  return { kv: `kv-g${generation}`, sessions: `sessions-g${generation}`, auth: `auth-g${generation}` };
+export function generationSublevelNames(generation: number): {
+  readonly kv: string;
+  readonly sessions: string;
+  readonly auth: string;
+  readonly hist: string;
+  readonly revs: string;
+} {
+  return { kv: `kv-g${generation}`, sessions: `sessions-g${generation}`, auth: `auth-g${generation}`, hist: `hist-g${generation}`, revs: `revs-g${generation}` };
 }
 
 function openSublevel(db: BinaryDb, name: string): BinarySublevel {
@@ -81,7 +94,14 @@ export function openSublevels(db: BinaryDb): Sublevels {
 export function openGenerationSublevels(db: BinaryDb, generation: number): GenerationSublevels {
   if (!Number.isSafeInteger(generation) || generation < 0) throw new RangeError(`state generation must be a non-negative integer, got ${generation}`);
   const names = generationSublevelNames(generation);
-  return { generation, kv: openSublevel(db, names.kv), sessions: openSublevel(db, names.sessions), auth: openSublevel(db, names.auth) };
+  return {
+    generation,
+    kv: openSublevel(db, names.kv),
+    sessions: openSublevel(db, names.sessions),
+    auth: openSublevel(db, names.auth),
+    hist: openSublevel(db, names.hist),
+    revs: openSublevel(db, names.revs),
+  };
 }
 
 /** Keys of `raft-meta`. */

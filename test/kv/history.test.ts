@@ -1,0 +1,208 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CompactedError,
+  FutureRevisionError,
+  KvStateMachine,
+  type Command,
+  type KeySelector,
+  type KvEvent,
+  type StateChange,
+  type TxnCommand,
+  type TxnOp,
+  decodeSnapshotChunk,
+} from '../../src/kv/index.js';
+import { nodeId } from '../../src/raft/index.js';
+import { bytes, text, useTempStores } from '../storage/temp-stores.js';
+import { commandEntry, entriesFrom, put } from './kv-helpers.js';
+
+const temp = useTempStores();
+
+async function freshMachine(): Promise<KvStateMachine> {
+  return KvStateMachine.open((await temp.openFresh()).store);
+}
+
+const del = (key: string): Command => ({ kind: 'delete', key: bytes(key) });
+const txn = (...success: TxnOp[]): TxnCommand => ({ kind: 'txn', compare: [], success, failure: [] });
+const putOp = (key: string, value: string): TxnOp => ({ kind: 'put', key: bytes(key), value: bytes(value) });
+const deletePrefix = (prefix: string): TxnOp => ({ kind: 'delete', keys: { kind: 'prefix', prefix: bytes(prefix) } });
+const everything: KeySelector = { kind: 'prefix', prefix: new Uint8Array() };
+
+/** An event as a line: `revision type key=value (prev)`. */
+function describeEvent(event: KvEvent): string {
+  const prev = event.prevKv === null ? '-' : `${text(event.prevKv.value)}@${event.prevKv.modRevision}`;
+  if (event.type === 'put') return `${event.revision} put ${text(event.kv.key)}=${text(event.kv.value)} v${event.kv.version} (${prev})`;
+  return `${event.revision} del ${text(event.key)} (${prev})`;
+}
+
+async function valueAt(machine: KvStateMachine, key: string, revision: number): Promise<string | null> {
+  const record = await machine.get(bytes(key), { revision });
+  return record === null ? null : `${text(record.value)} v${record.version} c${record.createRevision} m${record.modRevision}`;
+}
+
+async function allEvents(machine: KvStateMachine, from = 1, selector = everything): Promise<string[]> {
+  return (await machine.readEvents(from, selector, 1000)).events.map(describeEvent);
+}
+
+describe('KvStateMachine history', () => {
+  it('records every write of a batch at its own revision, several to one key included', async () => {
+    const machine = await freshMachine();
+    await machine.apply(entriesFrom(1, [put('a', '1'), put('a', '2'), del('a'), put('a', '3'), put('b', 'x')]));
+    expect(await valueAt(machine, 'a', 1)).toBe('1 v1 c1 m1');
+    expect(await valueAt(machine, 'a', 2)).toBe('2 v2 c1 m2');
+    expect(await valueAt(machine, 'a', 3)).toBeNull();
+    expect(await valueAt(machine, 'a', 4)).toBe('3 v1 c4 m4');
+    expect(await valueAt(machine, 'b', 4)).toBeNull();
+    expect(await valueAt(machine, 'b', 5)).toBe('x v1 c5 m5');
+    expect(await allEvents(machine)).toEqual(['1 put a=1 v1 (-)', '2 put a=2 v2 (1@1)', '3 del a (2@2)', '4 put a=3 v1 (-)', '5 put b=x v1 (-)']);
+  });
+
+  it('gives the writes of a transaction one revision, in op order, range deletes included', async () => {
+    const machine = await freshMachine();
+    await machine.apply(entriesFrom(1, [put('p/1', 'a'), put('p/2', 'b'), put('q', 'c')]));
+    await machine.apply([commandEntry(4, txn(putOp('p/1', 'a2'), deletePrefix('p/'), putOp('p/3', 'n'), putOp('p/3', 'n2')))]);
+    expect(await allEvents(machine, 4)).toEqual(['4 put p/1=a2 v2 (a@1)', '4 del p/1 (a2@4)', '4 del p/2 (b@2)', '4 put p/3=n v1 (-)', '4 put p/3=n2 v2 (n@4)']);
+    // A read at the transaction's revision sees its last write of each key.
+    expect(await valueAt(machine, 'p/3', 4)).toBe('n2 v2 c4 m4');
+    expect(await valueAt(machine, 'p/1', 4)).toBeNull();
+    expect(await valueAt(machine, 'p/1', 3)).toBe('a v1 c1 m1');
+  });
+
+  it('records no event for a delete of an absent key', async () => {
+    const machine = await freshMachine();
+    await machine.apply(entriesFrom(1, [del('a'), put('b', '1')]));
+    await machine.apply([commandEntry(3, txn(deletePrefix('zz'), { kind: 'delete', keys: { kind: 'key', key: bytes('a') } }))]);
+    expect(await allEvents(machine)).toEqual(['2 put b=1 v1 (-)']);
+  });
+
+  it('reads a range at a past revision, with adversarial keys', async () => {
+    const machine = await freshMachine();
+    const keys = ['a', 'a\u0000', 'a\u0000\u0000', 'a\u0001', 'ab', 'b'];
+    await machine.apply(entriesFrom(1, keys.map((key) => put(key, 'old'))));
+    await machine.apply(entriesFrom(7, [put('a\u0000', 'new'), del('ab'), put('aa', 'born')]));
+    const at = async (revision: number, prefix: string, limit = 0): Promise<string[]> =>
+      (await machine.range({ kind: 'prefix', prefix: bytes(prefix) }, limit, { revision })).kvs.map((kv) => `${JSON.stringify(text(kv.key))}=${text(kv.value)}`);
+    expect(await at(6, 'a')).toEqual(['"a"=old', '"a\\u0000"=old', '"a\\u0000\\u0000"=old', '"a\\u0001"=old', '"ab"=old']);
+    expect(await at(9, 'a')).toEqual(['"a"=old', '"a\\u0000"=new', '"a\\u0000\\u0000"=old', '"a\\u0001"=old', '"aa"=born']);
+    expect(await at(8, 'a\u0000')).toEqual(['"a\\u0000"=new', '"a\\u0000\\u0000"=old']);
+    const limited = await machine.range({ kind: 'prefix', prefix: bytes('a') }, 2, { revision: 6 });
+    expect(limited.kvs.length).toBe(2);
+    expect(limited.more).toBe(true);
+    const interval = await machine.range({ kind: 'interval', start: bytes('a\u0001'), end: bytes('b') }, 0, { revision: 7 });
+    expect(interval.kvs.map((kv) => text(kv.key))).toEqual(['a\u0001', 'ab']);
+  });
+
+  it('refuses revisions below the compact revision or above the applied index', async () => {
+    const machine = await freshMachine();
+    await machine.apply(entriesFrom(1, [put('a', '1'), put('a', '2')]));
+    await expect(machine.get(bytes('a'), { revision: 3 })).rejects.toBeInstanceOf(FutureRevisionError);
+    await expect(machine.range({ kind: 'prefix', prefix: bytes('') }, 0, { revision: 3 })).rejects.toMatchObject({ requestedRevision: 3, currentRevision: 2 });
+    expect(machine.compactRevision).toBe(0);
+    expect(await valueAt(machine, 'a', 2)).toBe('2 v2 c1 m2');
+    // Revision 0 means the applied index, as in etcd.
+    expect(await valueAt(machine, 'a', 0)).toBe('2 v2 c1 m2');
+  });
+
+  it('pages events without splitting a revision', async () => {
+    const machine = await freshMachine();
+    await machine.apply(entriesFrom(1, [put('a', '1'), put('b', '1')]));
+    await machine.apply([commandEntry(3, txn(putOp('a', '2'), putOp('b', '2'), putOp('c', '2')))]);
+    await machine.apply(entriesFrom(4, [put('a', '3'), put('x', 'y')]));
+    const first = await machine.readEvents(1, everything, 2);
+    expect(first.events.map((e) => e.revision)).toEqual([1, 2]);
+    expect(first.more).toBe(true);
+    expect(first.revision).toBe(5);
+    // The transaction's three events come whole although the limit is 2.
+    const second = await machine.readEvents(3, everything, 2);
+    expect(second.events.map((e) => e.revision)).toEqual([3, 3, 3]);
+    expect(second.more).toBe(true);
+    const third = await machine.readEvents(4, { kind: 'key', key: bytes('a') }, 2);
+    expect(third.events.map(describeEvent)).toEqual(['4 put a=3 v3 (2@3)']);
+    expect(third.more).toBe(false);
+    expect((await machine.readEvents(6, everything, 2)).events).toEqual([]);
+  });
+
+  it('tells listeners each batch in apply order, the same events readEvents gives back', async () => {
+    const machine = await freshMachine();
+    const changes: StateChange[] = [];
+    const unsubscribe = machine.onChange((change) => changes.push(change));
+    let visibleAfter = -1;
+    await machine.apply(entriesFrom(1, [put('a', '1'), null, put('a', '2')]), () => {
+      visibleAfter = changes.length;
+    });
+    await machine.apply([commandEntry(4, txn(putOp('b', '1'), deletePrefix('a')))]);
+    await machine.apply(entriesFrom(5, [null]));
+    expect(visibleAfter).toBe(1);
+    expect(changes.map((change) => change.kind)).toEqual(['events', 'events', 'events']);
+    const live = changes.flatMap((change) => (change.kind === 'events' ? change.events : []));
+    expect(changes.map((change) => change.revision)).toEqual([3, 4, 5]);
+    expect(live).toEqual((await machine.readEvents(1, everything, 100)).events);
+    unsubscribe();
+    await machine.apply(entriesFrom(6, [put('c', '1')]));
+    expect(changes.length).toBe(3);
+  });
+
+  it('keeps the history across a reopen', async () => {
+    const { dataDir, store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store);
+    await machine.apply(entriesFrom(1, [put('a', '1'), put('a', '2'), del('a')]));
+    const before = await allEvents(machine);
+    await store.close();
+    const reopened = await KvStateMachine.open(await temp.open(dataDir));
+    expect(await allEvents(reopened)).toEqual(before);
+    expect(await valueAt(reopened, 'a', 1)).toBe('1 v1 c1 m1');
+    expect(reopened.compactRevision).toBe(0);
+  });
+
+  it('starts the history of a directory from before history at its applied index', async () => {
+    const { dataDir, store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store);
+    await machine.apply(entriesFrom(1, [put('old', '1'), put('old', '2'), put('kept', 'k'), put('gone', 'g')]));
+    // What a directory written before history holds: no history sublevels at all.
+    const generation = store.generation(machine.generation);
+    await store.clear(generation.hist);
+    await store.clear(generation.revs);
+    await store.close();
+
+    const upgraded = await KvStateMachine.open(await temp.open(dataDir));
+    expect(upgraded.compactRevision).toBe(4);
+    await expect(upgraded.get(bytes('old'), { revision: 3 })).rejects.toBeInstanceOf(CompactedError);
+    await upgraded.apply(entriesFrom(5, [put('old', '3'), del('gone'), put('new', 'n')]));
+    expect(await valueAt(upgraded, 'old', 4)).toBe('2 v2 c1 m2');
+    expect(await valueAt(upgraded, 'old', 5)).toBe('3 v3 c1 m5');
+    expect(await valueAt(upgraded, 'kept', 5)).toBe('k v1 c3 m3');
+    expect(await valueAt(upgraded, 'gone', 5)).toBe('g v1 c4 m4');
+    expect(await valueAt(upgraded, 'gone', 6)).toBeNull();
+    expect(await valueAt(upgraded, 'new', 6)).toBeNull();
+    const at = async (revision: number): Promise<string[]> =>
+      (await upgraded.range({ kind: 'prefix', prefix: new Uint8Array() }, 0, { revision })).kvs.map((kv) => `${text(kv.key)}=${text(kv.value)}`);
+    expect(await at(4)).toEqual(['gone=g', 'kept=k', 'old=2']);
+    expect(await at(6)).toEqual(['kept=k', 'old=3']);
+    expect(await allEvents(upgraded, 4)).toEqual(['5 put old=3 v3 (2@2)', '6 del gone (g@4)', '7 put new=n v1 (-)']);
+  });
+
+  it('carries the history in a snapshot, and tells listeners of the install', async () => {
+    const source = await freshMachine();
+    await source.apply(entriesFrom(1, [put('a', '1'), put('a\u0000', 'z'), put('a', '2'), del('a')]));
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of (await source.openSnapshot()).chunks()) chunks.push(chunk);
+
+    const { store } = await temp.openFresh();
+    const target = await KvStateMachine.open(store);
+    await target.apply(entriesFrom(1, [put('other', 'x')]));
+    const changes: StateChange[] = [];
+    target.onChange((change) => changes.push(change));
+    const incoming = await target.receiveSnapshot();
+    for (const chunk of chunks) await incoming.write(chunk);
+    const install = target.prepareInstall(incoming.finish(), { index: 4, term: 1, membership: { voters: [nodeId('n1')], learners: [] } });
+    await store.write(install.operations, { sync: true });
+    await install.complete();
+
+    expect(changes).toEqual([{ kind: 'reset', revision: 4 }]);
+    expect(await allEvents(target)).toEqual(await allEvents(source));
+    expect(await valueAt(target, 'a', 3)).toBe('2 v2 c1 m3');
+    expect(target.compactRevision).toBe(0);
+    const backup: Uint8Array[] = [];
+    for await (const chunk of (await source.openSnapshot(1024 * 1024, { includeSessions: false })).chunks()) backup.push(chunk);
+    expect(backup.flatMap((chunk) => decodeSnapshotChunk(chunk)).map((record) => record.kind)).toEqual(['kv']);
+  });
+});
