@@ -7,7 +7,8 @@
  *   kind:   1 = a key of the keyspace (value: KeyRecord), 2 = a record of the sessions sublevel
  *           (a client session, value SessionState; or the session limits, key `session-limits`),
  *           3 = a record of the auth sublevel (key `state`, value the auth state, auth-state.ts);
- *           snapshots from before auth have none, and mean no users and auth disabled
+ *           snapshots from before auth have none, and mean no users and auth disabled;
+ *           6 = a record of the lease sublevel (lease-table.ts); none before leases: no leases
  *
  * The applied index and term, and the membership, travel in the stream's header (the Raft
  * message), the checksum in its trailer (src/transport/snapshot-*.ts). Pure functions.
@@ -15,13 +16,14 @@
 import { checkKeyRecord } from './key-record.js';
 import { decodeSessionLimits, decodeSessionState } from './session-codec.js';
 import { decodeAuthState } from './auth-state.js';
+import { decodeLeaseRecord } from './lease-table.js';
 import { authStateKey, clientIdOfSessionKey, sessionLimitsKey } from '../storage/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, bytesEqual } from '../shared/binary-codec.js';
 
 export { snapshotRecordFormat } from '../shared/snapshot-stream.js';
 
 /** What a snapshot record is. */
-export type SnapshotRecordKind = 'kv' | 'session' | 'auth';
+export type SnapshotRecordKind = 'kv' | 'session' | 'auth' | 'lease';
 
 export interface SnapshotRecord {
   readonly kind: SnapshotRecordKind;
@@ -29,7 +31,7 @@ export interface SnapshotRecord {
   readonly value: Uint8Array;
 }
 
-const kindCodes: Record<SnapshotRecordKind, number> = { kv: 1, session: 2, auth: 3 };
+const kindCodes: Record<SnapshotRecordKind, number> = { kv: 1, session: 2, auth: 3, lease: 6 };
 /** Keys are at most 64 KiB (the command encoding); anything longer is not a snapshot of ours. */
 const keyBytesMax = 0xffff;
 /** The largest value a record may carry: a key record (value ≤ 16 MiB) or a session with its results. */
@@ -108,6 +110,13 @@ export function decodeSnapshotChunk(chunk: Uint8Array): SnapshotRecord[] {
         throw new BinaryDecodeError(`${at}: auth state: ${(error as Error).message}`);
       }
       records.push({ kind: 'auth', key, value });
+    } else if (code === kindCodes.lease) {
+      try {
+        decodeLeaseRecord(key, value);
+      } catch (error) {
+        throw new BinaryDecodeError(`${at}: lease: ${(error as Error).message}`);
+      }
+      records.push({ kind: 'lease', key, value });
     } else {
       throw new BinaryDecodeError(`${at}: unknown kind ${code}`);
     }

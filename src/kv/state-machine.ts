@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { applyCommand } from './apply-command.js';
 import { applyTxn, selectorContains, type TxnKeyspace } from './apply-txn.js';
 import { txnKeys, txnWrites, type KeySelector, type TxnResult } from './txn-command.js';
-import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession, type TxnCommand } from './commands.js';
+import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession, type LeaseCommand, type TxnCommand } from './commands.js';
+import { txnSucceeds } from './apply-txn.js';
+import { LeaseTable, type LeaseInfo } from './lease-table.js';
 import { CorruptCommittedEntryError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
-import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from './key-record.js';
+import { decodeKeyRecord, encodeKeyRecord, leaseOf, type KeyRecord, type KeyValue } from './key-record.js';
 import { KeyCache } from './key-cache.js';
 import { deferred, type Deferred } from '../shared/deferred.js';
 import { InvalidSnapshotError, SnapshotBusyError } from '../shared/errors.js';
@@ -114,6 +116,7 @@ export class KvStateMachine {
     private appliedPosition: LogPosition,
     private readonly cache: KeyCache,
     private authView: AuthView,
+    private leaseTable: LeaseTable,
   ) {}
 
   /** The apply batch's write while it is on its way to LevelDB (see `apply`'s onVisible). */
@@ -142,7 +145,7 @@ export class KvStateMachine {
     await clearGeneration(store, store.generation(generation + 1));
     const current = store.generation(generation);
     const sessions = new SessionTable(await loadSessions(current), await loadSessionLimits(current));
-    return new KvStateMachine(store, current, sessions, applied, new KeyCache(options.cacheBytesMax), new AuthView(await loadAuthState(current)));
+    return new KvStateMachine(store, current, sessions, applied, new KeyCache(options.cacheBytesMax), new AuthView(await loadAuthState(current)), await loadLeases(current));
   }
 
   /** The state generation in force (keys.ts). */
@@ -175,6 +178,16 @@ export class KvStateMachine {
    */
   get auth(): AuthView {
     return this.authView;
+  }
+
+  /** The leases as of the applied index, in id order (lease-table.ts). */
+  leases(): LeaseInfo[] {
+    return this.leaseTable.list();
+  }
+
+  /** Lease `id` as of the applied index, or undefined when it does not exist (never granted, revoked or expired). */
+  lease(id: number): LeaseInfo | undefined {
+    return this.leaseTable.get(id);
   }
 
   /** Whether the log has set the session limits; until it does, the defaults hold. */
@@ -217,7 +230,11 @@ export class KvStateMachine {
           // Only a transaction may wait (to iterate a key range); the rest apply synchronously.
           outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view) : this.applyEntry(entry, command, ids[i] ?? '', view, auth));
         }
-        operations = [...this.keyOperations(view), ...sessionOperations(this.current, this.sessions.takeChanges(), this.sessions)];
+        operations = [
+          ...this.keyOperations(view),
+          ...this.leaseTable.takeOperations(this.current.lease),
+          ...sessionOperations(this.current, this.sessions.takeChanges(), this.sessions),
+        ];
         if (auth.changed) operations.push({ type: 'put', sublevel: this.current.auth, key: authStateKey, value: encodeAuthState(auth.state) });
         operations.push({ type: 'put', sublevel: this.store.sublevels.smMeta, key: smMetaKeys.applied, value: encodeLogPosition(last) });
         // sync: false is safe, and avoids an fsync per apply: every entry here is already in the
@@ -462,10 +479,12 @@ export class KvStateMachine {
     const complete = async (): Promise<void> => {
       const sessions = new SessionTable(await loadSessions(target), await loadSessionLimits(target));
       const auth = new AuthView(await loadAuthState(target));
+      const leases = await loadLeases(target);
       const replaced = this.current;
       this.current = target;
       this.sessions = sessions;
       this.authView = auth;
+      this.leaseTable = leases;
       this.appliedPosition = { index: meta.index, term: meta.term };
       this.cache.clear();
       this.staging = null;
@@ -533,10 +552,46 @@ export class KvStateMachine {
     }
     const refused = this.admitSession(entry, command.session);
     if (refused !== null) return refused;
+    if (command.kind === 'lease-grant' || command.kind === 'lease-revoke') {
+      const result = this.applyLease(command, entry.index, view);
+      if (command.session !== undefined) this.sessions.record(command.session, result);
+      return { ...base, result, replayed: false };
+    }
+    const lease = command.kind === 'put' ? (command.lease ?? 0) : 0;
+    if (lease !== 0 && !this.leaseTable.has(lease)) {
+      const result = { kind: 'lease-not-found', id: lease } as const;
+      if (command.session !== undefined) this.sessions.record(command.session, result);
+      return { ...base, result, replayed: false };
+    }
     const effect = applyCommand(view.read(id), command, entry.index);
     if (effect.changed) view.write(id, effect.next);
     if (command.session !== undefined) this.sessions.record(command.session, effect.result);
     return { ...base, result: effect.result, replayed: false };
+  }
+
+  /**
+   * A grant, or a revoke, which deletes every attached key through the batch's view (so the
+   * deletions are ordinary key writes of this entry) and then the lease.
+   */
+  private applyLease(command: LeaseCommand, index: Index, view: KeyView): CommandResult & { kind: 'lease-grant' | 'lease-revoke' | 'lease-exists' | 'lease-not-found' } {
+    switch (command.kind) {
+      case 'lease-grant': {
+        if (command.id !== 0 && this.leaseTable.has(command.id)) return { kind: 'lease-exists', id: command.id };
+        const id = command.id === 0 ? this.leaseTable.pickId(index) : command.id;
+        this.leaseTable.grant(id, command.ttlSeconds);
+        return { kind: 'lease-grant', id, ttlSeconds: command.ttlSeconds };
+      }
+      case 'lease-revoke': {
+        const lease = this.leaseTable.get(command.id);
+        if (lease === undefined) return { kind: 'lease-not-found', id: command.id };
+        const keys = [...lease.keys.values()];
+        for (const key of keys) view.writeKey(key, null);
+        this.leaseTable.remove(command.id);
+        return { kind: 'lease-revoke', deleted: keys.length };
+      }
+      default:
+        return assertNever(command, 'lease command');
+    }
   }
 
   /** A transaction, with its session like any write; its ranges merge LevelDB with the batch's writes. */
@@ -544,6 +599,17 @@ export class KvStateMachine {
     this.sessions.expire(entry.index);
     const refused = this.admitSession(entry, command.session);
     if (refused !== null) return refused;
+    // A put of the branch that runs naming a lease that does not exist refuses the whole
+    // transaction, changing nothing (etcd checks the branch taken, as here).
+    const branch = txnSucceeds(command, (key) => view.read(viewKey(key))) ? command.success : command.failure;
+    for (const op of branch) {
+      const lease = op.kind === 'put' ? (op.lease ?? 0) : 0;
+      if (lease !== 0 && !this.leaseTable.has(lease)) {
+        const result = { kind: 'lease-not-found', id: lease } as const;
+        if (command.session !== undefined) this.sessions.record(command.session, result);
+        return { kind: 'command', index: entry.index, term: entry.term, result, replayed: false };
+      }
+    }
     const keyspace: TxnKeyspace = {
       read: (key) => view.read(viewKey(key)),
       write: (key, record) => view.writeKey(key, record),
@@ -669,7 +735,8 @@ export class KvStateMachine {
 
   /** Reads every key the commands touch in one getMany, into a view later writes update. */
   private async readKeys(commands: readonly (Command | null)[], ids: readonly string[]): Promise<KeyView> {
-    const view = new KeyView();
+    // Every key write of the batch keeps the lease index in step with the key's record.
+    const view = new KeyView((id, key, record) => this.leaseTable.setKeyLease(id, key, leaseOf(record)));
     const misses = new Map<string, Uint8Array>();
     const want = (id: string, key: Uint8Array): void => {
       if (view.has(id) || misses.has(id)) return;
@@ -681,6 +748,9 @@ export class KvStateMachine {
       if (command === null) return;
       if (command.kind === 'txn') for (const key of txnKeys(command)) want(viewKey(key), key);
       else if (isKeyCommand(command)) want(ids[i] ?? '', command.key);
+      // The keys a revoke deletes, as attached now (one attached later in the batch is written
+      // without its previous record: KeyView.writeKey).
+      else if (command.kind === 'lease-revoke') for (const [id, key] of this.leaseTable.get(command.id)?.keys ?? []) want(id, key);
     });
     if (misses.size === 0) return view;
     const stored = await this.current.kv.getMany([...misses.values()]);
@@ -732,6 +802,11 @@ class LevelSnapshotReader implements SnapshotReader {
         const chunk = chunker.add({ kind: 'kv', key, value });
         if (chunk !== null) yield chunk;
       }
+      // Leases travel in backups too: a restored key keeps its lease, and the lease its TTL.
+      for await (const [key, value] of this.generation.lease.iterator({ snapshot: this.view })) {
+        const chunk = chunker.add({ kind: 'lease', key, value });
+        if (chunk !== null) yield chunk;
+      }
       const last = chunker.finish();
       if (last !== null) yield last;
     } finally {
@@ -751,6 +826,20 @@ async function clearGeneration(store: NodeStore, generation: GenerationSublevels
   await store.clear(generation.kv);
   await store.clear(generation.sessions);
   await store.clear(generation.auth);
+  await store.clear(generation.lease);
+}
+
+/** The leases of `generation` (none when it has none: a directory or snapshot from before leases). */
+async function loadLeases(generation: GenerationSublevels): Promise<LeaseTable> {
+  try {
+    return await LeaseTable.load(generation.lease, viewKey);
+  } catch (error) {
+    const name = generationSublevelNames(generation.generation).lease;
+    // A stored record LeaseTable cannot have written: reported as corrupt storage, like any other.
+    return decodeStored(name, new Uint8Array(0), () => {
+      throw error;
+    });
+  }
 }
 
 /** The auth state of `generation` (empty when it has none: a directory or snapshot from before auth). */
@@ -768,6 +857,8 @@ function recordSublevel(generation: GenerationSublevels, kind: SnapshotRecord['k
       return generation.sessions;
     case 'auth':
       return generation.auth;
+    case 'lease':
+      return generation.lease;
     default:
       return assertNever(kind, 'snapshot record kind');
   }
@@ -792,6 +883,9 @@ class KeyView {
   /** By the key's viewKey id. */
   private readonly records = new Map<string, KeyViewSlot>();
 
+  /** `onWrite`: told of every write (the lease index follows the records). */
+  constructor(private readonly onWrite?: (id: string, key: Uint8Array, record: KeyRecord | null) => void) {}
+
   has(id: string): boolean {
     return this.records.has(id);
   }
@@ -811,6 +905,7 @@ class KeyView {
     invariant(slot !== undefined, 'apply wrote a key it did not load');
     slot.record = record;
     slot.written = true;
+    this.onWrite?.(id, slot.key, record);
   }
 
   /** A transaction's write: a range delete writes keys it found by iterating, not loaded beforehand. */
@@ -822,6 +917,7 @@ class KeyView {
       slot.record = record;
       slot.written = true;
     }
+    this.onWrite?.(id, key, record);
   }
 
   /** The batch's writes to keys of `keys` so far, in key order (record null: deleted). */

@@ -15,6 +15,8 @@
  * | `sessions-g<N>` | `session:` + client id                   | a session with its results    |
  * |             | `session-limits`                             | the session limits the log set |
  * | `auth-g<N>` | `state`                                      | users, roles, the auth flag (src/kv/auth-state.ts) |
+ * | `lease-g<N>` | `l` + lease id u64                          | the lease's granted TTL (src/kv/lease-table.ts) |
+ * |             | `k` + lease id u64 + user key                | empty: the key is attached to the lease |
  *
  * Big-endian indexes sort lexicographically in numeric order, so iterating `raft-log` yields
  * the log in order.
@@ -50,6 +52,8 @@ export interface GenerationSublevels {
   readonly kv: BinarySublevel;
   readonly sessions: BinarySublevel;
   readonly auth: BinarySublevel;
+  /** Leases and their keys (absent in directories written before leases: empty means none). */
+  readonly lease: BinarySublevel;
 }
 
 /** Sublevel names as they appear in the database (and in StorageCorruptError locations). */
@@ -60,8 +64,8 @@ export const sublevelNames = {
 } as const satisfies Record<keyof Sublevels, string>;
 
 /** The names of generation `generation`'s sublevels. */
-export function generationSublevelNames(generation: number): { readonly kv: string; readonly sessions: string; readonly auth: string } {
-  return { kv: `kv-g${generation}`, sessions: `sessions-g${generation}`, auth: `auth-g${generation}` };
+export function generationSublevelNames(generation: number): { readonly kv: string; readonly sessions: string; readonly auth: string; readonly lease: string } {
+  return { kv: `kv-g${generation}`, sessions: `sessions-g${generation}`, auth: `auth-g${generation}`, lease: `lease-g${generation}` };
 }
 
 function openSublevel(db: BinaryDb, name: string): BinarySublevel {
@@ -81,7 +85,13 @@ export function openSublevels(db: BinaryDb): Sublevels {
 export function openGenerationSublevels(db: BinaryDb, generation: number): GenerationSublevels {
   if (!Number.isSafeInteger(generation) || generation < 0) throw new RangeError(`state generation must be a non-negative integer, got ${generation}`);
   const names = generationSublevelNames(generation);
-  return { generation, kv: openSublevel(db, names.kv), sessions: openSublevel(db, names.sessions), auth: openSublevel(db, names.auth) };
+  return {
+    generation,
+    kv: openSublevel(db, names.kv),
+    sessions: openSublevel(db, names.sessions),
+    auth: openSublevel(db, names.auth),
+    lease: openSublevel(db, names.lease),
+  };
 }
 
 /** Keys of `raft-meta`. */
