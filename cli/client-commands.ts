@@ -3,7 +3,7 @@ import { RaftKvClient, TimeoutError, UnavailableError, type CasAction, type CasC
 import { describeFailure } from '../src/client/describe-failure.js';
 import { defaultEndpoints } from './local-cluster.js';
 import { errorLine, keyValueJson, printer, type Printer } from './output.js';
-import { parseIntegerOption, parseReadPolicy } from './parse.js';
+import { parseIntegerOption, parseLeaseId, parseReadPolicy } from './parse.js';
 import { clientTlsFromFlags, type ClientTlsFlags } from './client-tls-flags.js';
 import { authFromFlag } from './user-flag.js';
 
@@ -57,13 +57,15 @@ export async function withClient<T>(flags: ClientFlags, run: (client: RaftKvClie
 
 /** `put`, `get`, `del`, `cas`, `range`, `status`: the SDK from the command line. */
 export function registerClientCommands(program: Command): void {
-  withClientOptions(program.command('put').description('set a key').argument('<key>').argument('<value>')).action(
-    async (key: string, value: string, flags: ClientFlags) =>
-      withClient(flags, async (client, out) => {
-        const result = await client.put(key, value);
-        out.result(result, `OK revision=${result.revision} version=${result.version}`);
-      }),
-  );
+  withClientOptions(
+    program.command('put').description('set a key').argument('<key>').argument('<value>').option('--lease <ID>', 'attach the key to this lease (raftkv lease grant)'),
+  ).action(async (key: string, value: string, flags: ClientFlags & { lease?: string }) => {
+    const lease = flags.lease === undefined ? undefined : parseLeaseId(flags.lease, '--lease');
+    await withClient(flags, async (client, out) => {
+      const result = await client.put(key, value, lease === undefined ? {} : { lease });
+      out.result(result, `OK revision=${result.revision} version=${result.version}`);
+    });
+  });
 
   withClientOptions(
     program

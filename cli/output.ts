@@ -31,6 +31,7 @@ export function keyValueJson(kv: KeyValue): Record<string, unknown> {
     version: kv.version,
     createRevision: kv.createRevision,
     modRevision: kv.modRevision,
+    ...(kv.lease === undefined ? {} : { lease: kv.lease }),
   };
 }
 

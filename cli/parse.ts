@@ -16,3 +16,10 @@ export function parseIntegerOption(value: string, flag: string, min: number, max
   }
   return number;
 }
+
+/** A lease id argument: 1..2^53-1 (ids are JavaScript numbers), decimal. */
+export function parseLeaseId(value: string, what = 'ID'): number {
+  const id = /^[0-9]+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(id) || id < 1) throw new ConfigError(`${what}: must be a lease id from 1 to ${Number.MAX_SAFE_INTEGER} (2^53-1), got "${value}"`);
+  return id;
+}

@@ -1,6 +1,16 @@
 import { RaftKvError, isMembershipRefusal, type MembershipRefusal } from '../shared/errors.js';
 
-export { InvalidArgumentError, OverloadedError, RaftKvError, TimeoutError } from '../shared/errors.js';
+export { InvalidArgumentError, LeaseExistsError, LeaseNotFoundError, OverloadedError, RaftKvError, TimeoutError } from '../shared/errors.js';
+
+/** A keep-alive learned that its lease is gone (revoked, or expired): its keys are deleted. */
+export class LeaseExpiredError extends RaftKvError {
+  override readonly name = 'LeaseExpiredError';
+  readonly code = 'LEASE_EXPIRED';
+
+  constructor(readonly leaseId: number) {
+    super(`lease ${leaseId} is gone (expired or revoked): its keys are deleted`);
+  }
+}
 
 /** No endpoint could serve the call before its deadline; `cause` is the last failure seen. */
 export class UnavailableError extends RaftKvError {

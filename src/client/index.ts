@@ -24,12 +24,17 @@ export type {
   SessionLimitsStatus,
 } from './kv-client.js';
 export { AuthApi, permissionTypes } from './auth-api.js';
+export { LeaseApi, LeaseKeepAlive } from './lease-api.js';
+export type { KeepAliveOptions, LeaseGrant, LeaseRenewal, LeaseTimeToLive } from './lease-api.js';
 export type { AuthStatus, PermissionKeys, PermissionType, RolePermission } from './auth-api.js';
 export {
   AuthenticationError,
   PermissionDeniedError,
   CancelledError,
   InvalidArgumentError,
+  LeaseExistsError,
+  LeaseExpiredError,
+  LeaseNotFoundError,
   MembershipChangeError,
   NotFoundError,
   OutcomeUnknownError,

@@ -10,4 +10,6 @@ export interface KeyValue {
   readonly version: number;
   readonly createRevision: number;
   readonly modRevision: number;
+  /** The lease the key is attached to (client.lease); absent: none. */
+  readonly lease?: number;
 }

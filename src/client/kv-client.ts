@@ -10,6 +10,8 @@ import { txnRequestToWire, txnResultFromWire, type TxnRequest, type TxnResult } 
 import { clientCredentials, type ClientTls } from './client-tls.js';
 import { AuthApi, type AuthMethod } from './auth-api.js';
 import { WatchStreams, type WatchOptions, type Watcher } from './watch.js';
+import { LeaseApi, type LeaseMethod } from './lease-api.js';
+import { LeaseExistsError, LeaseNotFoundError } from '../shared/errors.js';
 import {
   AuthenticationError,
   PermissionDeniedError,
@@ -238,8 +240,9 @@ type Method =
   | 'memberAdd'
   | 'memberPromote'
   | 'memberRemove'
-  | AuthMethod;
-type Service = 'KV' | 'Cluster' | 'Auth';
+  | AuthMethod
+  | LeaseMethod;
+type Service = 'KV' | 'Cluster' | 'Auth' | 'Lease';
 
 /**
  * Where a call may go: among the endpoints (following leader hints or not), or to one endpoint,
@@ -253,6 +256,15 @@ type Route =
   | { readonly kind: 'spread' };
 
 const spreadRoute: Route = { kind: 'spread' };
+
+/** The service clients of one endpoint (one channel). */
+interface Channels {
+  readonly kv: grpc.Client;
+  readonly cluster: grpc.Client;
+  readonly auth: grpc.Client;
+  readonly lease: grpc.Client;
+  readonly stream: StreamChannel;
+}
 
 const changeRoute: Route = { kind: 'cluster', followLeader: true, change: true };
 
@@ -280,7 +292,7 @@ export class RaftKvClient {
   private readonly endpoints: string[];
   private readonly pinned: boolean;
   private preferred = 0;
-  private readonly channels = new Map<string, { kv: grpc.Client; cluster: grpc.Client; auth: grpc.Client; stream: StreamChannel }>();
+  private readonly channels = new Map<string, Channels>();
   private readonly credentials: { readonly user: string; readonly password: string } | null;
   /** The token calls carry (empty: auth is disabled, none needed), renewed from `renewAtMs` on. */
   private token: { readonly value: string; readonly renewAtMs: number } | null = null;
@@ -288,6 +300,8 @@ export class RaftKvClient {
   private authenticating: Promise<string> | null = null;
   /** Users, roles and permissions (kv.proto Auth). */
   readonly auth: AuthApi;
+  /** Leases: keys that live while a lease is kept alive (kv.proto Lease). */
+  readonly lease: LeaseApi;
   private readonly useStream: boolean;
   private readonly timeoutMs: number;
   private readonly attemptTimeoutMs: number;
@@ -348,6 +362,19 @@ export class RaftKvClient {
     }
     this.credentials = options.auth === undefined ? null : { user: options.auth.user, password: options.auth.password };
     this.auth = new AuthApi((method, request, callOptions) => this.call('Auth', method, request, callOptions));
+    this.lease = new LeaseApi({
+      call: (method, request, callOptions) => this.call('Lease', method, request, callOptions),
+      write: (method, request, callOptions) => this.write(method, request, callOptions, 'Lease'),
+      openKeepAlive: async (timeoutMs) => {
+        const endpoint = this.endpoints[this.preferred] as string;
+        const token = await this.tokenFor(Date.now() + timeoutMs, undefined);
+        const metadata = new grpc.Metadata();
+        if (token !== '') metadata.set('token', token);
+        const client = this.channelFor(endpoint).lease as unknown as { leaseKeepAlive(metadata: grpc.Metadata): grpc.ClientDuplexStream<unknown, unknown> };
+        return { endpoint, stream: client.leaseKeepAlive(metadata) };
+      },
+      keepAliveFailed: (endpoint, error) => this.afterStreamFailure(endpoint, error),
+    });
   }
 
   /** Where this client's reads go (the `reads` option, or its default). */
@@ -355,8 +382,15 @@ export class RaftKvClient {
     return this.reads;
   }
 
-  async put(key: Bytes, value: Bytes, options: CallOptions = {}): Promise<PutResult> {
-    const response = await this.write('put', { key: toBuffer(key), value: toBuffer(value) }, options);
+  /**
+   * `lease`: attach the key to this lease (client.lease), so it is deleted when the lease is
+   * revoked or expires; LeaseNotFoundError when the lease does not exist (nothing written).
+   * Without it the key is attached to no lease (detached from the one it had).
+   */
+  async put(key: Bytes, value: Bytes, options: CallOptions & { lease?: number } = {}): Promise<PutResult> {
+    const lease = options.lease ?? 0;
+    if (!Number.isSafeInteger(lease) || lease < 0) throw new InvalidArgumentError('lease', `must be a lease id from 0 to ${Number.MAX_SAFE_INTEGER} (2^53-1), got ${String(options.lease)}`);
+    const response = await this.write('put', { key: toBuffer(key), value: toBuffer(value), ...(lease === 0 ? {} : { lease }) }, options);
     return { revision: response.modRevision as number, version: response.version as number };
   }
 
@@ -708,7 +742,7 @@ export class RaftKvClient {
    * the write goes again under a new session; otherwise it ends with OutcomeUnknownError, never
    * sent as new. At most sessionsPerWriteMax sessions per write, then SessionExpiredError.
    */
-  private async write(method: Method, request: Record<string, unknown>, options: CallOptions): Promise<Record<string, unknown>> {
+  private async write(method: Method, request: Record<string, unknown>, options: CallOptions, service: Service = 'KV'): Promise<Record<string, unknown>> {
     const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
     const attempts = new WriteAttempts();
     for (let sessions = 1; ; sessions++) {
@@ -717,7 +751,7 @@ export class RaftKvClient {
       try {
         // Every retry of this write carries the same sequence: the state machine applies it once.
         const callOptions = { ...options, timeoutMs: Math.max(1, deadline - Date.now()) };
-        return await this.call('KV', method, { ...request, session: () => session.header(sequence) }, callOptions, { kind: 'cluster', followLeader: true }, attempts);
+        return await this.call(service, method, { ...request, session: () => session.header(sequence) }, callOptions, { kind: 'cluster', followLeader: true }, attempts);
       } catch (error) {
         if (!(error instanceof SessionExpiredError)) throw error;
         if (this.session === session) this.session = null;
@@ -843,6 +877,8 @@ export class RaftKvClient {
           throw new AuthenticationError(`${method}: ${(error as grpc.ServiceError).details}${hint}`, { cause: error });
         }
         if (code === grpc.status.PERMISSION_DENIED) throw permissionDenied((error as grpc.ServiceError).details, error);
+        const leaseRefusal = leaseRefusalOf(error as grpc.ServiceError);
+        if (leaseRefusal !== null) throw leaseRefusal;
         if (service === 'Auth' && code === grpc.status.FAILED_PRECONDITION && (error as grpc.ServiceError).metadata?.get(leaderIdMetadataKey).length === 0) {
           // A refused auth change (no root user, root protected), not "not the leader": final.
           throw new ServerError(describeFailure(error), code);
@@ -987,7 +1023,7 @@ export class RaftKvClient {
     if (service === 'KV' && this.useStream && payloadBytes(request) <= streamOperationBytesMax) {
       return channel.stream.request(method as StreamKind, request, timeoutMs, signal, token);
     }
-    const client = service === 'KV' ? channel.kv : service === 'Auth' ? channel.auth : channel.cluster;
+    const client = service === 'KV' ? channel.kv : service === 'Auth' ? channel.auth : service === 'Lease' ? channel.lease : channel.cluster;
     const metadata = new grpc.Metadata();
     if (token !== '') metadata.set('token', token);
     return new Promise((resolve, reject) => {
@@ -1009,7 +1045,7 @@ export class RaftKvClient {
     return hint === null ? line : `${line} (${hint})`;
   }
 
-  private channelFor(endpoint: string): { kv: grpc.Client; cluster: grpc.Client; auth: grpc.Client; stream: StreamChannel } {
+  private channelFor(endpoint: string): Channels {
     let channel = this.channels.get(endpoint);
     if (channel === undefined) {
       const { credentials } = this.security;
@@ -1027,10 +1063,24 @@ export class RaftKvClient {
       // The second client shares the first one's channel.
       const cluster = new ClusterClient(endpoint, credentials, { ...options, channelOverride: kv.getChannel() });
       const auth = new (serviceClient(kvProto, 'Auth'))(endpoint, credentials, { ...options, channelOverride: kv.getChannel() });
-      channel = { kv, cluster, auth, stream: new StreamChannel(kv) };
+      const lease = new (serviceClient(kvProto, 'Lease'))(endpoint, credentials, { ...options, channelOverride: kv.getChannel() });
+      channel = { kv, cluster, auth, lease, stream: new StreamChannel(kv) };
       this.channels.set(endpoint, channel);
     }
     return channel;
+  }
+
+  /**
+   * A long-lived stream (a lease keep-alive) at `endpoint` failed: follow the leader it names,
+   * or move on to the next endpoint, as a unary call would.
+   */
+  private afterStreamFailure(endpoint: string, error: unknown): void {
+    const status = error as grpc.ServiceError;
+    const leader = status.code === grpc.status.FAILED_PRECONDITION ? leaderHint(status) : null;
+    const index = leader === null || leader === endpoint ? -1 : this.endpointIndex(leader);
+    if (index >= 0) this.preferred = index;
+    else this.rotateFrom(endpoint);
+    if (status.code === grpc.status.UNAVAILABLE && this.endpoints.length > 1) this.refreshEndpoints();
   }
 
   /** The index of a leader's address among the endpoints, added unless pinned (then -1 if absent). */
@@ -1117,6 +1167,16 @@ function isRetryable(code: grpc.status): boolean {
   );
 }
 
+/** A lease refusal (kv.proto Lease: NOT_FOUND "lease N not found", ALREADY_EXISTS "lease N already exists") as its typed error, else null. */
+function leaseRefusalOf(error: grpc.ServiceError): LeaseNotFoundError | LeaseExistsError | null {
+  const details = error.details ?? '';
+  const notFound = error.code === grpc.status.NOT_FOUND ? /^lease (\d+) not found/.exec(details) : null;
+  if (notFound !== null) return new LeaseNotFoundError(Number(notFound[1]));
+  const exists = error.code === grpc.status.ALREADY_EXISTS ? /^lease (\d+) already exists/.exec(details) : null;
+  if (exists !== null) return new LeaseExistsError(Number(exists[1]));
+  return null;
+}
+
 function isWrite(method: Method, request: Record<string, unknown>): boolean {
   // A read-only transaction is sent as a read: without a session (RaftKvClient.txn).
   if (method === 'txn') return request.session !== undefined;
@@ -1177,8 +1237,9 @@ function grpcConsistency(consistency: Consistency | undefined): string {
 }
 
 function toKeyValue(raw: unknown): KeyValue {
-  const kv = raw as { key: Buffer; value: Buffer; version: number; createRevision: number; modRevision: number };
-  return { key: kv.key, value: kv.value, version: kv.version, createRevision: kv.createRevision, modRevision: kv.modRevision };
+  const kv = raw as { key: Buffer; value: Buffer; version: number; createRevision: number; modRevision: number; lease?: number };
+  const base = { key: kv.key, value: kv.value, version: kv.version, createRevision: kv.createRevision, modRevision: kv.modRevision };
+  return kv.lease === undefined || kv.lease === 0 ? base : { ...base, lease: kv.lease };
 }
 
 export { OverloadedError };

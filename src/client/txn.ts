@@ -26,7 +26,8 @@ export interface TxnKeys {
 
 /** One operation of a branch; each sees the writes of those before it. */
 export type TxnOp =
-  | { readonly put: { readonly key: Bytes; readonly value: Bytes } }
+  /** `lease`: attach the key to it (absent: none); a lease that does not exist fails the transaction (LeaseNotFoundError). */
+  | { readonly put: { readonly key: Bytes; readonly value: Bytes; readonly lease?: number } }
   | { readonly delete: TxnKeys }
   /** `limit` 0 or absent: the server's maximum. */
   | { readonly get: TxnKeys & { readonly limit?: number } };
@@ -61,7 +62,7 @@ export const txnCompare = {
 } as const;
 
 export const txnOp = {
-  put: (key: Bytes, value: Bytes): TxnOp => ({ put: { key, value } }),
+  put: (key: Bytes, value: Bytes, options: { lease?: number } = {}): TxnOp => ({ put: { key, value, ...(options.lease === undefined ? {} : { lease: options.lease }) } }),
   delete: (key: Bytes, options: { rangeEnd?: Bytes; prefix?: boolean } = {}): TxnOp => ({ delete: { key, ...options } }),
   get: (key: Bytes, options: { rangeEnd?: Bytes; prefix?: boolean; limit?: number } = {}): TxnOp => ({ get: { key, ...options } }),
 } as const;
@@ -82,7 +83,11 @@ export function txnRequestToWire(request: TxnRequest, toBuffer: (value: Bytes) =
   });
   const ops = (branch: 'success' | 'failure'): Record<string, unknown>[] =>
     (request[branch] ?? []).map((op, i) => {
-      if ('put' in op) return { put: { key: toBuffer(op.put.key), value: toBuffer(op.put.value) } };
+      if ('put' in op) {
+        const lease = op.put.lease ?? 0;
+        if (!Number.isSafeInteger(lease) || lease < 0) throw new InvalidArgumentError(`${branch}[${i}].put.lease`, `must be a lease id from 0 to ${Number.MAX_SAFE_INTEGER} (2^53-1), got ${String(op.put.lease)}`);
+        return { put: { key: toBuffer(op.put.key), value: toBuffer(op.put.value), lease } };
+      }
       if ('delete' in op) return { deleteRange: keysToWire(op.delete, toBuffer) };
       if ('get' in op) return { range: { ...keysToWire(op.get, toBuffer), limit: op.get.limit ?? 0 } };
       throw new InvalidArgumentError(`${branch}[${i}]`, 'expected one of put, delete, get');

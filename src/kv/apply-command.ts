@@ -20,14 +20,15 @@ export interface CommandEffect {
  * createRevision = modRevision = index; a write to a present key keeps createRevision,
  * increments version and sets modRevision = index; a delete removes the key, so a later put
  * creates it afresh. A CAS on version 0 holds exactly when the key is absent; a CAS on value
- * never holds for an absent key. `index` must be above the key's modRevision.
+ * never holds for an absent key. A put attaches the key to its lease, or to none without one
+ * (the caller has checked that the lease exists). `index` must be above the key's modRevision.
  */
 export function applyCommand(current: KeyRecord | null, command: KeyCommand, index: Index): CommandEffect {
   invariant(Number.isSafeInteger(index) && index > 0, () => `apply at invalid index ${index}`);
   invariant(current === null || current.modRevision < index, () => `apply at ${index}, not after modRevision ${current?.modRevision}`);
   switch (command.kind) {
     case 'put': {
-      const next = written(current, command.value, index);
+      const next = written(current, command.value, index, command.lease ?? 0);
       return { result: { kind: 'put', version: next.version, modRevision: index }, next, changed: true };
     }
     case 'delete':
@@ -40,7 +41,8 @@ export function applyCommand(current: KeyRecord | null, command: KeyCommand, ind
       const result = { kind: 'cas', succeeded: true, previous: current, modRevision: index } as const;
       switch (command.action.kind) {
         case 'put':
-          return { result, next: written(current, command.action.value, index), changed: true };
+          // A swap's put names no lease, so it detaches the key from its lease, as a plain put does.
+          return { result, next: written(current, command.action.value, index, 0), changed: true };
         case 'delete':
           return { result, next: null, changed: current !== null };
         default:
@@ -64,7 +66,11 @@ export function compareHolds(current: KeyRecord | null, compare: CasCompare): bo
   }
 }
 
-function written(current: KeyRecord | null, value: Uint8Array, index: Index): KeyRecord {
-  if (current === null) return { value, version: 1, createRevision: index, modRevision: index };
-  return { value, version: current.version + 1, createRevision: current.createRevision, modRevision: index };
+/** The key after a put at `index` attaching it to `lease` (0: none). */
+export function written(current: KeyRecord | null, value: Uint8Array, index: Index, lease: number): KeyRecord {
+  const base = current === null
+    ? { value, version: 1, createRevision: index, modRevision: index }
+    : { value, version: current.version + 1, createRevision: current.createRevision, modRevision: index };
+  // No lease field at all without a lease: the record stays what it was before leases existed.
+  return lease === 0 ? base : { ...base, lease };
 }

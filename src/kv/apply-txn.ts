@@ -1,4 +1,5 @@
-import type { KeyRecord, KeyValue } from './key-record.js';
+import { leaseOf, type KeyRecord, type KeyValue } from './key-record.js';
+import { written } from './apply-command.js';
 import { txnGetKeysMax, type KeySelector, type TxnBody, type TxnCompare, type TxnOp, type TxnOpResult, type TxnResult } from './txn-command.js';
 import { assertNever, invariant, type Index } from '../raft/index.js';
 import { bytesEqual } from '../shared/binary-codec.js';
@@ -30,10 +31,15 @@ export const txnGetBytesMax = 4 * 1024 * 1024;
  * two versions at the same revision. Deterministic: every replica computes the same result from
  * the same keyspace.
  */
+/** Whether every compare of `command` holds, so its success branch runs. */
+export function txnSucceeds(command: TxnBody, read: (key: Uint8Array) => KeyRecord | null): boolean {
+  return command.compare.every((compare) => txnCompareHolds(read(compare.key), compare));
+}
+
 export async function applyTxn(command: TxnBody, index: Index, keyspace: TxnKeyspace): Promise<TxnResult> {
   // 0 only for a read-only transaction read before anything was applied (readTxn).
   invariant(Number.isSafeInteger(index) && index >= 0, () => `txn apply at invalid index ${index}`);
-  const succeeded = command.compare.every((compare) => txnCompareHolds(keyspace.read(compare.key), compare));
+  const succeeded = txnSucceeds(command, (key) => keyspace.read(key));
   const responses: TxnOpResult[] = [];
   for (const op of succeeded ? command.success : command.failure) responses.push(await applyOp(op, index, keyspace));
   return { kind: 'txn', succeeded, revision: index, responses };
@@ -41,7 +47,7 @@ export async function applyTxn(command: TxnBody, index: Index, keyspace: TxnKeys
 
 /**
  * Whether a compare holds for the key's record (null: absent). An absent key has version,
- * create and mod revision 0; every key has lease 0 (leases do not exist yet); a value compare
+ * create and mod revision 0 and lease 0, as has a key without a lease; a value compare
  * on an absent key never holds, whatever its result (etcd: a compare on a missing key's value
  * fails).
  */
@@ -63,7 +69,7 @@ function numberTarget(record: KeyRecord | null, target: Exclude<TxnCompare['targ
     case 'mod':
       return record?.modRevision ?? 0;
     case 'lease':
-      return 0;
+      return leaseOf(record);
     default:
       return assertNever(target, 'compare target');
   }
@@ -87,11 +93,7 @@ function resultHolds(order: number, result: TxnCompare['result']): boolean {
 async function applyOp(op: TxnOp, index: Index, keyspace: TxnKeyspace): Promise<TxnOpResult> {
   switch (op.kind) {
     case 'put': {
-      const current = keyspace.read(op.key);
-      const next: KeyRecord =
-        current === null
-          ? { value: op.value, version: 1, createRevision: index, modRevision: index }
-          : { value: op.value, version: current.version + 1, createRevision: current.createRevision, modRevision: index };
+      const next = written(keyspace.read(op.key), op.value, index, op.lease ?? 0);
       keyspace.write(op.key, next);
       return { kind: 'put', version: next.version, modRevision: index };
     }

@@ -3,18 +3,23 @@
  *
  * Encoding, version 2 (integers big-endian):
  *
- *   format u8 = 2 | kind u8 (1 put, 2 delete, 3 cas, 4 register-session, 5 set-session-limits, 6 auth, 7 txn)
- *   put, delete, cas, txn:
+ *   format u8 = 2 | kind u8 (1 put, 2 delete, 3 cas, 4 register-session, 5 set-session-limits, 6 auth, 7 txn,
+ *                            9 lease-grant, 10 lease-revoke, 12 put with a lease)
+ *   put, delete, cas, txn, lease-grant, lease-revoke, put with a lease:
  *     has-session u8 (0/1) [session: clientId u8 length + UTF-8 | sequence u64 | ackedSequence u64]
  *     key: u16 length + bytes
  *     put:  value u32 length + bytes
+ *     put with a lease: value u32 length + bytes | lease u64 (not 0)
  *     cas:  compare u8 (1 value: u32 length + bytes, 2 version: u64)
  *           action u8 (1 put: value u32 length + bytes, 2 delete)
  *   register-session: nothing more
  *   set-session-limits: only-if-unset u8 (0/1) | one u64 per limit, in sessionLimitNames order (0: unchanged)
  *   auth: op u8 and its fields (auth-state.ts, writeAuthOp)
  *   txn: has-session u8 [session] | the transaction as txn-command.ts lays it out (no key of its own)
- *   auth and txn were added to format 2 compatibly: a log without them decodes as before.
+ *   lease-grant: has-session u8 [session] | id u64 (0: the apply picks one) | ttlSeconds u64
+ *   lease-revoke: has-session u8 [session] | id u64
+ *   auth, txn and the lease kinds were added to format 2 compatibly: a log without them decodes as
+ *   before. A put without a lease keeps kind 1, so what older nodes wrote and read is unchanged.
  *
  * Version 1, written before sessions were registered through the log, has the same layout for
  * put, delete and cas, and no other kinds. Its sessions were created implicitly by a client's
@@ -65,7 +70,8 @@ export type CasAction = { readonly kind: 'put'; readonly value: Uint8Array } | {
 
 /** A command on one key: what clients write. */
 export type KeyCommand =
-  | { readonly kind: 'put'; readonly key: Uint8Array; readonly value: Uint8Array; readonly session?: CommandSession }
+  /** `lease`: attach the key to it (absent or 0: no lease, which detaches the key from its old one). */
+  | { readonly kind: 'put'; readonly key: Uint8Array; readonly value: Uint8Array; readonly lease?: number; readonly session?: CommandSession }
   | { readonly kind: 'delete'; readonly key: Uint8Array; readonly session?: CommandSession }
   | {
       readonly kind: 'cas';
@@ -100,8 +106,34 @@ export interface AuthCommand {
   readonly op: AuthOp;
 }
 
+/**
+ * Grants a lease (lease-table.ts) of `ttlSeconds` (the leader has already raised it to the
+ * minimum). `id` 0: the apply picks one from the entry's index, never a live lease's.
+ */
+export interface LeaseGrantCommand {
+  readonly kind: 'lease-grant';
+  readonly id: number;
+  readonly ttlSeconds: number;
+  readonly session?: CommandSession;
+}
+
+/** Revokes a lease: deletes every key attached to it, in this one entry. */
+export interface LeaseRevokeCommand {
+  readonly kind: 'lease-revoke';
+  readonly id: number;
+  readonly session?: CommandSession;
+}
+
+/** A lease command. */
+export type LeaseCommand = LeaseGrantCommand | LeaseRevokeCommand;
+
 /** A replicated command. */
-export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand | AuthCommand;
+export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand | AuthCommand | LeaseCommand;
+
+/** Whether `command` grants or revokes a lease. */
+export function isLeaseCommand(command: Command): command is LeaseCommand {
+  return command.kind === 'lease-grant' || command.kind === 'lease-revoke';
+}
 
 /** Whether `command` writes a key (and may carry a session). */
 export function isKeyCommand(command: Command): command is KeyCommand {
@@ -130,8 +162,35 @@ export interface CasResult {
   readonly modRevision: Index;
 }
 
+export interface LeaseGrantResult {
+  readonly kind: 'lease-grant';
+  readonly id: number;
+  readonly ttlSeconds: number;
+}
+
+export interface LeaseRevokeResult {
+  readonly kind: 'lease-revoke';
+  /** How many keys the revoke deleted. */
+  readonly deleted: number;
+}
+
+/**
+ * A lease command, or a put (alone or in a transaction's branch that ran) naming a lease that
+ * does not exist: nothing was changed (etcd: ErrLeaseNotFound).
+ */
+export interface LeaseNotFoundResult {
+  readonly kind: 'lease-not-found';
+  readonly id: number;
+}
+
+/** A grant of an id that a live lease already has: nothing was changed (etcd: ErrLeaseExists). */
+export interface LeaseExistsResult {
+  readonly kind: 'lease-exists';
+  readonly id: number;
+}
+
 /** The result of a command that was applied: what a session remembers for retries. */
-export type AppliedResult = PutResult | DeleteResult | CasResult | TxnResult;
+export type AppliedResult = PutResult | DeleteResult | CasResult | TxnResult | LeaseGrantResult | LeaseRevokeResult | LeaseNotFoundResult | LeaseExistsResult;
 
 /**
  * Why a write with a session was refused. This attempt was never applied; what an earlier
@@ -217,6 +276,15 @@ export function validateCommand(command: Command, limits: CommandLimits): void {
       validateTxn(command, { keyBytesMax: limits.keyBytesMax, valueBytesMax: limits.valueBytesMax, txnOpsMax: limits.txnOpsMax ?? txnOpsFormatMax });
       if (command.session !== undefined) validateSession(command.session, limits);
       return;
+    case 'lease-grant':
+      checkInteger('id', command.id, 0);
+      checkIntegerMax('ttl', command.ttlSeconds, 1, leaseTtlSecondsMax);
+      if (command.session !== undefined) validateSession(command.session, limits);
+      return;
+    case 'lease-revoke':
+      checkInteger('id', command.id, 1);
+      if (command.session !== undefined) validateSession(command.session, limits);
+      return;
     case 'put':
     case 'delete':
     case 'cas':
@@ -228,6 +296,7 @@ export function validateCommand(command: Command, limits: CommandLimits): void {
   switch (command.kind) {
     case 'put':
       checkBytes('value', command.value, 0, limits.valueBytesMax);
+      if (command.lease !== undefined) checkInteger('lease', command.lease, 0);
       break;
     case 'delete':
       break;
@@ -262,13 +331,22 @@ export function encodeCommand(command: Command): Uint8Array {
     writeTxn(writer, command);
     return writer.finish();
   }
-  const writer = new ByteWriter(32 + command.key.byteLength + valueBytes(command));
-  writer.u8(formatVersion).u8(kindByte[command.kind]);
+  if (command.kind === 'lease-grant' || command.kind === 'lease-revoke') {
+    const writer = new ByteWriter(64).u8(formatVersion).u8(kindByte[command.kind]);
+    writeSession(writer, command.session);
+    writer.u64(command.id);
+    if (command.kind === 'lease-grant') writer.u64(command.ttlSeconds);
+    return writer.finish();
+  }
+  const leased = command.kind === 'put' && (command.lease ?? 0) !== 0;
+  const writer = new ByteWriter(40 + command.key.byteLength + valueBytes(command));
+  writer.u8(formatVersion).u8(leased ? leasedPutKindByte : kindByte[command.kind]);
   writeSession(writer, command.session);
   writer.bytes(command.key, 'u16');
   switch (command.kind) {
     case 'put':
       writer.bytes(command.value, 'u32');
+      if (leased) writer.u64(command.lease ?? 0);
       break;
     case 'delete':
       break;
@@ -298,7 +376,22 @@ export function decodeCommand(bytes: Uint8Array): Command {
 const formatVersion = 2;
 /** Format 1: put, delete and cas only, sessions created implicitly (see the file comment). */
 const implicitSessionsFormatVersion = 1;
-const kindByte = { put: 1, delete: 2, cas: 3, 'register-session': 4, 'set-session-limits': 5, auth: 6, txn: 7 } as const satisfies Record<Command['kind'], number>;
+const kindByte = {
+  put: 1,
+  delete: 2,
+  cas: 3,
+  'register-session': 4,
+  'set-session-limits': 5,
+  auth: 6,
+  txn: 7,
+  'lease-grant': 9,
+  'lease-revoke': 10,
+} as const satisfies Record<Command['kind'], number>;
+/** A put that names a lease (a put without one keeps kind 1; see the file comment). */
+const leasedPutKindByte = 12;
+
+/** The longest TTL a lease may have, in seconds (etcd's MaxLeaseTTL). */
+export const leaseTtlSecondsMax = 9_000_000_000;
 
 function readCommand(reader: ByteReader): Command {
   const version = reader.u8('format version');
@@ -332,12 +425,25 @@ function readCommand(reader: ByteReader): Command {
     reader.end('command');
     return session === undefined ? txn : { ...txn, session };
   }
+  if (kind === kindByte['lease-grant'] || kind === kindByte['lease-revoke']) {
+    const id = reader.u64('id');
+    const lease: LeaseCommand = kind === kindByte['lease-grant'] ? { kind: 'lease-grant', id, ttlSeconds: reader.u64('ttl') } : { kind: 'lease-revoke', id };
+    reader.end('command');
+    return session === undefined ? lease : { ...lease, session };
+  }
   const key = reader.bytes('u16', commandFormatLimits.keyBytesMax, 'key');
   let command: KeyCommand;
   switch (kind) {
     case kindByte.put:
       command = { kind: 'put', key, value: reader.bytes('u32', commandFormatLimits.valueBytesMax, 'value') };
       break;
+    case leasedPutKindByte: {
+      const value = reader.bytes('u32', commandFormatLimits.valueBytesMax, 'value');
+      const lease = reader.u64('lease');
+      if (lease === 0) throw new BinaryDecodeError('lease: 0 in a put with a lease (written as kind 1)');
+      command = { kind: 'put', key, value, lease };
+      break;
+    }
     case kindByte.delete:
       command = { kind: 'delete', key };
       break;
@@ -438,6 +544,12 @@ function checkBytes(field: string, bytes: Uint8Array, min: number, max: number):
 function checkInteger(field: string, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) {
     throw new InvalidArgumentError(field, `an integer from ${min} to 2^53-1`, `got ${value}`);
+  }
+}
+
+function checkIntegerMax(field: string, value: number, min: number, max: number): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(field, `an integer from ${min} to ${max}`, `got ${value}`);
   }
 }
 

@@ -3,7 +3,9 @@ export { KvStateMachine, defaultKvStateMachineOptions, rangeBytesMax, rangeKeysM
 export type { ApplyOutcome, EventsPage, KvStateMachineOptions, RangeQuery, RangeResult, ReadOptions, SnapshotInstall } from './state-machine.js';
 export { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes, snapshotRecordFormat } from './snapshot-format.js';
 export type { SnapshotRecord, SnapshotRecordKind } from './snapshot-format.js';
-export { commandFormatLimits, decodeCommand, defaultCommandLimits, encodeCommand, isKeyCommand, validateCommand } from './commands.js';
+export { commandFormatLimits, decodeCommand, defaultCommandLimits, encodeCommand, isKeyCommand, isLeaseCommand, leaseTtlSecondsMax, validateCommand } from './commands.js';
+export { LeaseTable, decodeLeaseRecord } from './lease-table.js';
+export type { LeaseInfo, LeaseRecord } from './lease-table.js';
 export type {
   AppliedResult,
   AuthCommand,
@@ -16,6 +18,13 @@ export type {
   CommandSession,
   DeleteResult,
   KeyCommand,
+  LeaseCommand,
+  LeaseExistsResult,
+  LeaseGrantCommand,
+  LeaseGrantResult,
+  LeaseNotFoundResult,
+  LeaseRevokeCommand,
+  LeaseRevokeResult,
   PutResult,
   RegisterSessionCommand,
   SessionLimitsResult,
@@ -32,6 +41,7 @@ export { defaultTxnOpsMax, txnGetKeysMax, txnKeys, txnOpsFormatMax, txnWrites, v
 export type { KeySelector, TxnBody, TxnCompare, TxnCompareResult, TxnCompareTarget, TxnLimits, TxnOp, TxnOpResult, TxnResult } from './txn-command.js';
 export type { CommandEffect } from './apply-command.js';
 export type { KeyRecord, KeyValue } from './key-record.js';
+export { decodeKeyRecord, encodeKeyRecord, leaseOf } from './key-record.js';
 export { SessionTable } from './sessions.js';
 export type { Admission, SessionChanges, SessionHeader, SessionResultChange, SessionState } from './sessions.js';
 export { defaultSessionLimits, mergeSessionLimits, sessionLimitBounds, sessionLimitNames, validateSessionLimits } from './session-limits.js';

@@ -11,6 +11,8 @@
  *              txn (4):    succeeded u8 | revision u64 | response count u32 | per response: kind u8, then
  *                            put (1): version u64 | modRevision u64;  delete-range (2): deleted u64;
  *                            get (3): more u8 | kv count u32 | per kv: key u16 length + bytes | KeyRecord, u32 length + bytes
+ *              lease-grant (5): id u64 | ttlSeconds u64;  lease-revoke (6): deleted u64
+ *              lease-not-found (7): id u64;  lease-exists (8): id u64
  */
 import type { AppliedResult } from './commands.js';
 import { decodeKeyRecord, encodeKeyRecord, keyRecordBytes, type KeyRecord, type KeyValue } from './key-record.js';
@@ -109,6 +111,12 @@ function appliedResultBytes(result: AppliedResult): number {
       return 12 + (result.previous === null ? 0 : 4 + keyRecordBytes(result.previous));
     case 'txn':
       return 2 + txnResultBytes(result);
+    case 'lease-grant':
+      return 18;
+    case 'lease-revoke':
+    case 'lease-not-found':
+    case 'lease-exists':
+      return 10;
     default:
       return assertNever(result, 'applied result');
   }
@@ -127,6 +135,14 @@ function writeAppliedResult(writer: ByteWriter, result: AppliedResult): ByteWrit
     case 'txn':
       writeTxnResult(writer.u8(4), result);
       return writer;
+    case 'lease-grant':
+      return writer.u8(5).u64(result.id).u64(result.ttlSeconds);
+    case 'lease-revoke':
+      return writer.u8(6).u64(result.deleted);
+    case 'lease-not-found':
+      return writer.u8(7).u64(result.id);
+    case 'lease-exists':
+      return writer.u8(8).u64(result.id);
     default:
       return assertNever(result, 'applied result');
   }
@@ -154,6 +170,18 @@ export function decodeAppliedResult(bytes: Uint8Array): AppliedResult {
     }
     case 4:
       result = readTxnResult(reader);
+      break;
+    case 5:
+      result = { kind: 'lease-grant', id: reader.u64('lease-grant id'), ttlSeconds: reader.u64('lease-grant ttlSeconds') };
+      break;
+    case 6:
+      result = { kind: 'lease-revoke', deleted: reader.u64('lease-revoke deleted') };
+      break;
+    case 7:
+      result = { kind: 'lease-not-found', id: reader.u64('lease-not-found id') };
+      break;
+    case 8:
+      result = { kind: 'lease-exists', id: reader.u64('lease-exists id') };
       break;
     default:
       throw new BinaryDecodeError(`result kind: unknown kind ${kind}`);

@@ -11,6 +11,7 @@
  *           4 = a record of the history's `hist` sublevel, 5 = of its `revs` sublevel (its
  *           metadata included; history-keys.ts); snapshots from before history have none, and
  *           start the receiver's history at the snapshot's index
+ *           6 = a record of the lease sublevel (lease-table.ts); none before leases: no leases
  *
  * The applied index and term, and the membership, travel in the stream's header (the Raft
  * message), the checksum in its trailer (src/transport/snapshot-*.ts). Pure functions.
@@ -20,13 +21,14 @@ import { decodeSessionLimits, decodeSessionState } from './session-codec.js';
 import { decodeAuthState } from './auth-state.js';
 import { decodeHistKey, decodeRevsKey, historyMetaKey } from './history-keys.js';
 import { decodeHistoryMeta } from './history-meta.js';
+import { decodeLeaseRecord } from './lease-table.js';
 import { authStateKey, clientIdOfSessionKey, sessionLimitsKey } from '../storage/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, bytesEqual } from '../shared/binary-codec.js';
 
 export { snapshotRecordFormat } from '../shared/snapshot-stream.js';
 
 /** What a snapshot record is. */
-export type SnapshotRecordKind = 'kv' | 'session' | 'auth' | 'hist' | 'revs';
+export type SnapshotRecordKind = 'kv' | 'session' | 'auth' | 'hist' | 'revs' | 'lease';
 
 export interface SnapshotRecord {
   readonly kind: SnapshotRecordKind;
@@ -34,7 +36,7 @@ export interface SnapshotRecord {
   readonly value: Uint8Array;
 }
 
-const kindCodes: Record<SnapshotRecordKind, number> = { kv: 1, session: 2, auth: 3, hist: 4, revs: 5 };
+const kindCodes: Record<SnapshotRecordKind, number> = { kv: 1, session: 2, auth: 3, hist: 4, revs: 5, lease: 6 };
 /**
  * Keys are at most 64 KiB (the command encoding); anything longer is not a snapshot of ours. A
  * `hist` key is a user key escaped (at most twice as long) plus 14 bytes.
@@ -125,6 +127,13 @@ export function decodeSnapshotChunk(chunk: Uint8Array): SnapshotRecord[] {
       else if (value.byteLength === 0) throw new BinaryDecodeError(`${at}: a revision's key is empty`);
       else decodeRevsKey(key);
       records.push({ kind: 'revs', key, value });
+    } else if (code === kindCodes.lease) {
+      try {
+        decodeLeaseRecord(key, value);
+      } catch (error) {
+        throw new BinaryDecodeError(`${at}: lease: ${(error as Error).message}`);
+      }
+      records.push({ kind: 'lease', key, value });
     } else {
       throw new BinaryDecodeError(`${at}: unknown kind ${code}`);
     }

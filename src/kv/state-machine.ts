@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import { applyCommand } from './apply-command.js';
 import { applyTxn, selectorContains, type TxnKeyspace } from './apply-txn.js';
 import { txnKeys, txnWrites, type KeySelector, type TxnResult } from './txn-command.js';
-import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession, type TxnCommand } from './commands.js';
+import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession, type LeaseCommand, type TxnCommand } from './commands.js';
 import { CompactedError, CorruptCommittedEntryError, FutureRevisionError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
 import type { KvEvent, StateChange } from './kv-event.js';
 import { decodeHistKey, decodeRevsKey, histKey, histSelectorRange, histVersionsRange, historyMetaKey, revsFromRange, revsKey } from './history-keys.js';
 import { decodeHistoryMeta, encodeHistoryMeta, type HistoryMeta } from './history-meta.js';
-import { decodeKeyRecord, encodeKeyRecord, type KeyRecord, type KeyValue } from './key-record.js';
+import { decodeKeyRecord, encodeKeyRecord, leaseOf, type KeyRecord, type KeyValue } from './key-record.js';
+import { txnSucceeds } from './apply-txn.js';
+import { LeaseTable, type LeaseInfo } from './lease-table.js';
 import { KeyCache } from './key-cache.js';
 import { deferred, type Deferred } from '../shared/deferred.js';
 import { InvalidSnapshotError, SnapshotBusyError } from '../shared/errors.js';
@@ -142,6 +144,7 @@ export class KvStateMachine {
     private authView: AuthView,
     /** The current generation's history metadata, as of the applied index. */
     private history: HistoryMeta,
+    private leaseTable: LeaseTable,
   ) {}
 
   /** The apply batch's write while it is on its way to LevelDB (see `apply`'s onVisible). */
@@ -171,7 +174,7 @@ export class KvStateMachine {
     const current = store.generation(generation);
     const sessions = new SessionTable(await loadSessions(current), await loadSessionLimits(current));
     const history = await loadHistoryMeta(store, current, applied.index);
-    return new KvStateMachine(store, current, sessions, applied, new KeyCache(options.cacheBytesMax), new AuthView(await loadAuthState(current)), history);
+    return new KvStateMachine(store, current, sessions, applied, new KeyCache(options.cacheBytesMax), new AuthView(await loadAuthState(current)), history, await loadLeases(current));
   }
 
   /** The oldest revision held: reads at it and above are answered, below it CompactedError. */
@@ -224,6 +227,16 @@ export class KvStateMachine {
     return this.authView;
   }
 
+  /** The leases as of the applied index, in id order (lease-table.ts). */
+  leases(): LeaseInfo[] {
+    return this.leaseTable.list();
+  }
+
+  /** Lease `id` as of the applied index, or undefined when it does not exist (never granted, revoked or expired). */
+  lease(id: number): LeaseInfo | undefined {
+    return this.leaseTable.get(id);
+  }
+
   /** Whether the log has set the session limits; until it does, the defaults hold. */
   get sessionLimitsRecorded(): boolean {
     return this.sessions.limitsRecorded;
@@ -268,6 +281,7 @@ export class KvStateMachine {
         operations = [
           ...this.historyOperations(view, encoded),
           ...this.keyOperations(view, encoded),
+          ...this.leaseTable.takeOperations(this.current.lease),
           ...sessionOperations(this.current, this.sessions.takeChanges(), this.sessions),
         ];
         if (auth.changed) operations.push({ type: 'put', sublevel: this.current.auth, key: authStateKey, value: encodeAuthState(auth.state) });
@@ -528,11 +542,13 @@ export class KvStateMachine {
       const sessions = new SessionTable(await loadSessions(target), await loadSessionLimits(target));
       const auth = new AuthView(await loadAuthState(target));
       const history = await loadHistoryMeta(this.store, target, meta.index);
+      const leases = await loadLeases(target);
       const replaced = this.current;
       this.current = target;
       this.sessions = sessions;
       this.authView = auth;
       this.history = history;
+      this.leaseTable = leases;
       this.appliedPosition = { index: meta.index, term: meta.term };
       this.cache.clear();
       this.staging = null;
@@ -601,10 +617,46 @@ export class KvStateMachine {
     }
     const refused = this.admitSession(entry, command.session);
     if (refused !== null) return refused;
+    if (command.kind === 'lease-grant' || command.kind === 'lease-revoke') {
+      const result = this.applyLease(command, entry.index, view);
+      if (command.session !== undefined) this.sessions.record(command.session, result);
+      return { ...base, result, replayed: false };
+    }
+    const lease = command.kind === 'put' ? (command.lease ?? 0) : 0;
+    if (lease !== 0 && !this.leaseTable.has(lease)) {
+      const result = { kind: 'lease-not-found', id: lease } as const;
+      if (command.session !== undefined) this.sessions.record(command.session, result);
+      return { ...base, result, replayed: false };
+    }
     const effect = applyCommand(view.read(id), command, entry.index);
     if (effect.changed) view.write(id, effect.next, entry.index);
     if (command.session !== undefined) this.sessions.record(command.session, effect.result);
     return { ...base, result: effect.result, replayed: false };
+  }
+
+  /**
+   * A grant, or a revoke, which deletes every attached key through the batch's view (so the
+   * deletions are ordinary key writes of this entry) and then the lease.
+   */
+  private applyLease(command: LeaseCommand, index: Index, view: KeyView): CommandResult & { kind: 'lease-grant' | 'lease-revoke' | 'lease-exists' | 'lease-not-found' } {
+    switch (command.kind) {
+      case 'lease-grant': {
+        if (command.id !== 0 && this.leaseTable.has(command.id)) return { kind: 'lease-exists', id: command.id };
+        const id = command.id === 0 ? this.leaseTable.pickId(index) : command.id;
+        this.leaseTable.grant(id, command.ttlSeconds);
+        return { kind: 'lease-grant', id, ttlSeconds: command.ttlSeconds };
+      }
+      case 'lease-revoke': {
+        const lease = this.leaseTable.get(command.id);
+        if (lease === undefined) return { kind: 'lease-not-found', id: command.id };
+        const keys = [...lease.keys.values()];
+        for (const key of keys) view.writeKey(key, null, index);
+        this.leaseTable.remove(command.id);
+        return { kind: 'lease-revoke', deleted: keys.length };
+      }
+      default:
+        return assertNever(command, 'lease command');
+    }
   }
 
   /** A transaction, with its session like any write; its ranges merge LevelDB with the batch's writes. */
@@ -612,6 +664,17 @@ export class KvStateMachine {
     this.sessions.expire(entry.index);
     const refused = this.admitSession(entry, command.session);
     if (refused !== null) return refused;
+    // A put of the branch that runs naming a lease that does not exist refuses the whole
+    // transaction, changing nothing (etcd checks the branch taken, as here).
+    const branch = txnSucceeds(command, (key) => view.read(viewKey(key))) ? command.success : command.failure;
+    for (const op of branch) {
+      const lease = op.kind === 'put' ? (op.lease ?? 0) : 0;
+      if (lease !== 0 && !this.leaseTable.has(lease)) {
+        const result = { kind: 'lease-not-found', id: lease } as const;
+        if (command.session !== undefined) this.sessions.record(command.session, result);
+        return { kind: 'command', index: entry.index, term: entry.term, result, replayed: false };
+      }
+    }
     const keyspace: TxnKeyspace = {
       read: (key) => view.read(viewKey(key)),
       write: (key, record) => view.writeKey(key, record, entry.index),
@@ -740,7 +803,8 @@ export class KvStateMachine {
 
   /** Reads every key the commands touch in one getMany, into a view later writes update. */
   private async readKeys(commands: readonly (Command | null)[], ids: readonly string[]): Promise<KeyView> {
-    const view = new KeyView();
+    // Every key write of the batch keeps the lease index in step with the key's record.
+    const view = new KeyView((id, key, record) => this.leaseTable.setKeyLease(id, key, leaseOf(record)));
     const misses = new Map<string, Uint8Array>();
     const want = (id: string, key: Uint8Array): void => {
       if (view.has(id) || misses.has(id)) return;
@@ -752,6 +816,9 @@ export class KvStateMachine {
       if (command === null) return;
       if (command.kind === 'txn') for (const key of txnKeys(command)) want(viewKey(key), key);
       else if (isKeyCommand(command)) want(ids[i] ?? '', command.key);
+      // The keys a revoke deletes, as attached now (one attached later in the batch is written
+      // without its previous record: KeyView.writeKey).
+      else if (command.kind === 'lease-revoke') for (const [id, key] of this.leaseTable.get(command.id)?.keys ?? []) want(id, key);
     });
     if (misses.size === 0) return view;
     const stored = await this.current.kv.getMany([...misses.values()]);
@@ -1026,6 +1093,11 @@ class LevelSnapshotReader implements SnapshotReader {
           if (chunk !== null) yield chunk;
         }
       }
+      // Leases travel in backups too: a restored key keeps its lease, and the lease its TTL.
+      for await (const [key, value] of this.generation.lease.iterator({ snapshot: this.view })) {
+        const chunk = chunker.add({ kind: 'lease', key, value });
+        if (chunk !== null) yield chunk;
+      }
       const last = chunker.finish();
       if (last !== null) yield last;
     } finally {
@@ -1047,6 +1119,20 @@ async function clearGeneration(store: NodeStore, generation: GenerationSublevels
   await store.clear(generation.auth);
   await store.clear(generation.hist);
   await store.clear(generation.revs);
+  await store.clear(generation.lease);
+}
+
+/** The leases of `generation` (none when it has none: a directory or snapshot from before leases). */
+async function loadLeases(generation: GenerationSublevels): Promise<LeaseTable> {
+  try {
+    return await LeaseTable.load(generation.lease, viewKey);
+  } catch (error) {
+    const name = generationSublevelNames(generation.generation).lease;
+    // A stored record LeaseTable cannot have written: reported as corrupt storage, like any other.
+    return decodeStored(name, new Uint8Array(0), () => {
+      throw error;
+    });
+  }
 }
 
 /** What `hist` holds for a delete: an empty value (a KeyRecord is never empty). */
@@ -1086,6 +1172,8 @@ function recordSublevel(generation: GenerationSublevels, kind: SnapshotRecord['k
       return generation.hist;
     case 'revs':
       return generation.revs;
+    case 'lease':
+      return generation.lease;
     default:
       return assertNever(kind, 'snapshot record kind');
   }
@@ -1112,6 +1200,9 @@ class KeyView {
   /** Every write, in apply order: the batch's history. */
   readonly changes: KeyChange[] = [];
 
+  /** `onWrite`: told of every write (the lease index follows the records). */
+  constructor(private readonly onWrite?: (id: string, key: Uint8Array, record: KeyRecord | null) => void) {}
+
   has(id: string): boolean {
     return this.records.has(id);
   }
@@ -1133,6 +1224,7 @@ class KeyView {
     this.record(slot.key, slot.record, record, revision);
     slot.record = record;
     slot.written = true;
+    this.onWrite?.(id, slot.key, record);
   }
 
   /** Loads a key a transaction's range found (unless the view has it: then the view is newer). */

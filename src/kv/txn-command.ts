@@ -9,6 +9,7 @@
  *       value target: u32 length + bytes, others: u64
  *     success count u16 | ops, failure count u16 | ops
  *     op: kind u8, then put (1): key u16 length + bytes | value u32 length + bytes
+ *                       put with a lease (4): as put (1) | lease u64 (not 0)
  *                       delete (2): selector
  *                       get (3): selector | limit u32 (0: rangeKeysMax)
  *     selector: kind u8, then key (1): u16 length + bytes | prefix (2): u16 length + bytes
@@ -20,7 +21,7 @@ import { BinaryDecodeError, type ByteReader, type ByteWriter } from '../shared/b
 import { InvalidArgumentError } from './errors.js';
 import type { KeyValue } from './key-record.js';
 
-/** What a compare looks at. There are no leases yet: every key's lease is 0. */
+/** What a compare looks at. A key without a lease has lease 0. */
 export type TxnCompareTarget = 'value' | 'version' | 'create' | 'mod' | 'lease';
 export type TxnCompareResult = 'equal' | 'not-equal' | 'less' | 'greater';
 
@@ -42,7 +43,8 @@ export type KeySelector =
 
 /** One operation of a transaction's branch; each sees the writes of those before it. */
 export type TxnOp =
-  | { readonly kind: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  /** `lease`: attach the key to it (absent or 0: none, which detaches it from its old one). */
+  | { readonly kind: 'put'; readonly key: Uint8Array; readonly value: Uint8Array; readonly lease?: number }
   | { readonly kind: 'delete'; readonly keys: KeySelector }
   /** `limit` 0 means rangeKeysMax. */
   | { readonly kind: 'get'; readonly keys: KeySelector; readonly limit: number };
@@ -136,6 +138,7 @@ function validateOp(field: string, op: TxnOp, limits: TxnLimits): void {
     case 'put':
       checkBytes(`${field}.key`, op.key, 1, limits.keyBytesMax);
       checkBytes(`${field}.value`, op.value, 0, limits.valueBytesMax);
+      if (op.lease !== undefined) checkInteger(`${field}.lease`, op.lease, 0, Number.MAX_SAFE_INTEGER);
       return;
     case 'delete':
       validateSelector(field, op.keys, limits.keyBytesMax);
@@ -211,7 +214,7 @@ export function txnPayloadBytes(command: TxnBody): number {
   let bytes = 0;
   for (const compare of command.compare) bytes += 16 + compare.key.byteLength + (compare.target === 'value' ? compare.value.byteLength : 0);
   for (const op of [...command.success, ...command.failure]) {
-    bytes += 16;
+    bytes += 24;
     if (op.kind === 'put') bytes += op.key.byteLength + op.value.byteLength;
     else bytes += selectorBytes(op.keys);
   }
@@ -223,11 +226,16 @@ const resultByte = { equal: 1, 'not-equal': 2, less: 3, greater: 4 } as const sa
 const opByte = { put: 1, delete: 2, get: 3 } as const satisfies Record<TxnOp['kind'], number>;
 const selectorByte = { key: 1, prefix: 2, interval: 3 } as const satisfies Record<KeySelector['kind'], number>;
 
+/** A put that names a lease (one without keeps op 1, so older logs decode as before). */
+const leasedPutOpByte = 4;
+
 function writeOp(writer: ByteWriter, op: TxnOp): void {
-  writer.u8(opByte[op.kind]);
+  const leased = op.kind === 'put' && (op.lease ?? 0) !== 0;
+  writer.u8(leased ? leasedPutOpByte : opByte[op.kind]);
   switch (op.kind) {
     case 'put':
       writer.bytes(op.key, 'u16').bytes(op.value, 'u32');
+      if (leased) writer.u64(op.lease ?? 0);
       return;
     case 'delete':
       writeSelector(writer, op.keys);
@@ -259,7 +267,15 @@ function writeSelector(writer: ByteWriter, keys: KeySelector): void {
 }
 
 function readOp(reader: ByteReader, field: string, formatLimits: { readonly keyBytesMax: number; readonly valueBytesMax: number }): TxnOp {
-  const kind = decodeEnum(opByte, reader.u8(`${field} kind`), `${field} kind`);
+  const byte = reader.u8(`${field} kind`);
+  if (byte === leasedPutOpByte) {
+    const key = reader.bytes('u16', formatLimits.keyBytesMax, `${field}.key`);
+    const value = reader.bytes('u32', formatLimits.valueBytesMax, `${field}.value`);
+    const lease = reader.u64(`${field}.lease`);
+    if (lease === 0) throw new BinaryDecodeError(`${field}.lease: 0 in a put with a lease (written as op 1)`);
+    return { kind: 'put', key, value, lease };
+  }
+  const kind = decodeEnum(opByte, byte, `${field} kind`);
   switch (kind) {
     case 'put':
       return { kind, key: reader.bytes('u16', formatLimits.keyBytesMax, `${field}.key`), value: reader.bytes('u32', formatLimits.valueBytesMax, `${field}.value`) };

@@ -3,6 +3,8 @@ import { assertNever } from '../raft/index.js';
 import {
   AuthChangeRefusedError,
   InvalidArgumentError,
+  LeaseExistsError,
+  LeaseNotFoundError,
   PermissionDeniedError,
   UnauthenticatedError,
   LeaderChangedError,
@@ -113,6 +115,8 @@ export function classifyError(error: unknown, logger: Logger): ApiError {
   if (error instanceof UnauthenticatedError) return { code: grpc.status.UNAUTHENTICATED, details: error.message };
   if (error instanceof PermissionDeniedError) return { code: grpc.status.PERMISSION_DENIED, details: error.message };
   if (error instanceof AuthChangeRefusedError) return { code: authRefusalCode(error.refusal), details: error.message };
+  if (error instanceof LeaseNotFoundError) return { code: grpc.status.NOT_FOUND, details: error.message };
+  if (error instanceof LeaseExistsError) return { code: grpc.status.ALREADY_EXISTS, details: error.message };
   if (error instanceof OverloadedError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: error.message };
   if (error instanceof TimeoutError) return { code: grpc.status.DEADLINE_EXCEEDED, details: error.message };
   if (error instanceof ProposalDroppedError || error instanceof ShuttingDownError || error instanceof LeaderChangedError) {

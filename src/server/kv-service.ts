@@ -13,6 +13,7 @@ import {
   type CommandSession,
   type KeyCommand,
   type KeyRecord,
+  type LeaseCommand,
   type SessionLimits,
   type SessionLimitsChange,
   type KvStateMachine,
@@ -24,7 +25,7 @@ import {
   type StaleSessionResult,
 } from '../kv/index.js';
 import { assertNever, type NodeId } from '../raft/index.js';
-import { AuthChangeRefusedError, InvalidArgumentError, NotLeaderError } from '../shared/errors.js';
+import { AuthChangeRefusedError, InvalidArgumentError, LeaseNotFoundError, NotLeaderError } from '../shared/errors.js';
 import { AuthGuard, type Caller } from './auth-guard.js';
 import type { Logger } from '../shared/logger.js';
 import { requestTimeoutMsMax, type NodeConfig } from './config.js';
@@ -32,7 +33,7 @@ import { StaleSessionError, toGrpcError } from './grpc-errors.js';
 import { clusterOperations, removedNodeError } from './cluster-service.js';
 import { kvStreams, type KvStreams } from './kv-stream.js';
 import type { LiveSample } from './live-stats.js';
-import { txnFromWire, txnResultToWire, type WireTxnRequest } from './txn-wire.js';
+import { leaseField, txnFromWire, txnResultToWire, type WireTxnRequest } from './txn-wire.js';
 import { txnKeys, txnWrites, type TxnBody } from '../kv/index.js';
 import type { PeerDirectory } from './peer-directory.js';
 import type { RaftNode } from './raft-node.js';
@@ -72,12 +73,16 @@ export interface KvOperations {
   readonly proposeAuth: (op: AuthOp, timeoutMs: number) => Promise<AuthApplyResult & { ok: true }>;
   /** Throws NotLeaderError unless this node leads (before costly work for a proposal, e.g. hashing a password). */
   readonly requireLeader: () => void;
+  /** Proposes a lease grant or revoke (the Lease service checks the caller); a refused session write throws. */
+  readonly proposeLease: (command: LeaseCommand, timeoutMs: number) => Promise<CommandResult>;
 }
 
 export interface PutRequest {
   key: Buffer;
   value: Buffer;
   session: WireSession | null;
+  /** 0: none (absent in requests built by hand, e.g. the stream's tests). */
+  lease?: number;
 }
 
 export interface GetRequest {
@@ -125,6 +130,7 @@ interface WireKeyValue {
   createRevision: number;
   modRevision: number;
   version: number;
+  lease: number;
 }
 
 /**
@@ -230,6 +236,11 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
 
   return {
     requireLeader,
+    proposeLease: async (command, timeoutMs) => {
+      const result = await propose(command, timeoutMs);
+      if (result.kind === 'stale-session') throw staleSessionError(result);
+      return result;
+    },
     proposeAuth: async (op, timeoutMs) => {
       const result = await propose({ kind: 'auth', op }, timeoutMs);
       if (result.kind !== 'auth') throw new Error(`auth answered ${result.kind}`);
@@ -238,7 +249,8 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     },
     put: async (request: PutRequest, timeoutMs, caller) => {
       guard.checkKey(caller, 'write', request.key);
-      const result = await write({ kind: 'put', key: request.key, value: request.value, ...session(request.session) }, timeoutMs);
+      const result = await write({ kind: 'put', key: request.key, value: request.value, ...leaseField(request.lease ?? 0), ...session(request.session) }, timeoutMs);
+      if (result.kind === 'lease-not-found') throw new LeaseNotFoundError(result.id);
       if (result.kind !== 'put') throw new Error(`put answered ${result.kind}`);
       return { header: header(), version: result.version, modRevision: result.modRevision };
     },
@@ -289,6 +301,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       for (const key of txnKeys(command)) stateMachine.prefetch(key);
       const result = await propose(command, timeoutMs);
       if (result.kind === 'stale-session') throw staleSessionError(result);
+      if (result.kind === 'lease-not-found') throw new LeaseNotFoundError(result.id);
       if (result.kind !== 'txn') throw new Error(`txn answered ${result.kind}`);
       return { header: header(), ...txnResultToWire(result) };
     },
@@ -478,6 +491,7 @@ function wireKeyValue(key: Uint8Array, record: KeyRecord): WireKeyValue {
     createRevision: record.createRevision,
     modRevision: record.modRevision,
     version: record.version,
+    lease: record.lease ?? 0,
   };
 }
 

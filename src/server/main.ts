@@ -1,4 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { KvStateMachine, type ApplyOutcome } from '../kv/index.js';
 import { RaftCore, defaultRaftTunables, type Membership, type NodeId } from '../raft/index.js';
@@ -18,6 +19,8 @@ import { bootstrapAddressBook, withAddressBook } from './address-book.js';
 import { joinCluster } from './join-cluster.js';
 import { maintenanceServiceHandlers } from './maintenance-service.js';
 import { authServiceHandlers } from './auth-service.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { leaseServiceHandlers } from './lease-service.js';
 import { PasswordHasher } from './password-hash.js';
 import { PeerDirectory } from './peer-directory.js';
 import { RaftNode } from './raft-node.js';
@@ -29,6 +32,8 @@ import { LiveActivity, nodeClusterViewer, statusSampleCount } from './live-activ
 
 /** The most a graceful stop takes; past it, calls still open are cut. */
 const shutdownDeadlineMs = 5000;
+/** How often the leader looks for expired leases (etcd checks every 500 ms). */
+const leaseCheckIntervalMs = 250;
 /** How long operations in flight on client streams may take to finish once the node stops. */
 const streamDrainMs = 1000;
 
@@ -234,6 +239,20 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       serviceClient('raftkv/v1/kv.proto', 'Auth').service,
       authServiceHandlers({ node, stateMachine, config, operations: handlers.operations, guard: handlers.guard, hasher: new PasswordHasher(), logger, metrics }),
     );
+    const leaseKeeper = new LeaseKeeper({
+      clock: { nowMs: () => performance.now() },
+      leadership: () => node.leadership(),
+      leases: () => stateMachine.leases(),
+      lease: (id) => stateMachine.lease(id),
+      revoke: (id) => handlers.operations.proposeLease({ kind: 'lease-revoke', id }, config.requestTimeoutMs),
+      electionTimeoutMs: config.electionTicks * config.tickMs,
+      logger,
+    });
+    leaseKeeper.start(leaseCheckIntervalMs);
+    server.addService(
+      serviceClient('raftkv/v1/kv.proto', 'Lease').service,
+      leaseServiceHandlers({ node, stateMachine, config, operations: handlers.operations, guard: handlers.guard, keeper: leaseKeeper, logger, metrics: observedMetrics }),
+    );
     await new Promise<void>((resolve, reject) => {
       server.bindAsync(config.listenClient, tls.clientServer, (error) => {
         if (error) reject(new ConfigError(`listen-client ${config.listenClient}: cannot listen (${error.message})`, { cause: error }));
@@ -278,6 +297,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         // Watchers resume on another member from the last revision they saw.
         watches.shutdown();
         watchHub.stop();
+        leaseKeeper.stop();
         await handlers.streams.shutdown(Math.min(streamDrainMs, remainingMs()));
         // Stop listening now; stopping the node then fails what unary calls still wait for
         // (UNAVAILABLE), so the server has nothing left to wait for.

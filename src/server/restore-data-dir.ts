@@ -78,7 +78,7 @@ export async function restoreDataDir(options: RestoreOptions): Promise<RestoreRe
       const written = await readBackupFile(options.file, {
         // The final synced write below makes these durable: LevelDB has one ordered log.
         records: (records) =>
-          store.write(records.map((record) => ({ type: 'put', sublevel: record.kind === 'auth' ? generation.auth : generation.kv, key: record.key, value: record.value })), { sync: false }),
+          store.write(records.map((record) => ({ type: 'put', sublevel: record.kind === 'auth' ? generation.auth : record.kind === 'lease' ? generation.lease : generation.kv, key: record.key, value: record.value })), { sync: false }),
       });
       if (written.sha256 !== summary.sha256) throw new BackupFileError('checksum', `${options.file}: the file changed while it was being restored`);
       const { revision, term } = summary.header;

@@ -19,7 +19,7 @@ interface WireKeys {
 
 export interface WireTxnOp {
   request?: 'put' | 'deleteRange' | 'range';
-  put?: { key: Buffer; value: Buffer } | null;
+  put?: { key: Buffer; value: Buffer; lease?: number } | null;
   deleteRange?: WireKeys | null;
   range?: (WireKeys & { limit: number }) | null;
 }
@@ -51,7 +51,7 @@ export function txnFromWire(request: WireTxnRequest, rangeLimitMax: number): Txn
       const field = `${branch}[${i}]`;
       switch (wire.request) {
         case 'put':
-          return { kind: 'put', key: wire.put?.key ?? Buffer.alloc(0), value: wire.put?.value ?? Buffer.alloc(0) };
+          return { kind: 'put', key: wire.put?.key ?? Buffer.alloc(0), value: wire.put?.value ?? Buffer.alloc(0), ...leaseField(wire.put?.lease ?? 0) };
         case 'deleteRange':
           return { kind: 'delete', keys: selector(wire.deleteRange ?? null, `${field}.delete_range`) };
         case 'range': {
@@ -102,5 +102,10 @@ function responseToWire(response: TxnOpResult): Record<string, unknown> {
 }
 
 function wireKeyValue(kv: KeyValue): Record<string, unknown> {
-  return { key: Buffer.from(kv.key), value: Buffer.from(kv.value), createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version };
+  return { key: Buffer.from(kv.key), value: Buffer.from(kv.value), createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, lease: kv.lease ?? 0 };
+}
+
+/** A put's lease field as the command carries it: absent for 0 (none). */
+export function leaseField(lease: number): { lease?: number } {
+  return lease === 0 ? {} : { lease };
 }

@@ -173,3 +173,23 @@ export class AuthChangeRefusedError extends RaftKvError {
     super(message);
   }
 }
+
+/** A lease that does not exist (never granted, revoked or expired) was named; nothing changed. */
+export class LeaseNotFoundError extends RaftKvError {
+  override readonly name = 'LeaseNotFoundError';
+  readonly code = 'LEASE_NOT_FOUND';
+
+  constructor(readonly leaseId: number) {
+    super(`lease ${leaseId} not found`);
+  }
+}
+
+/** A grant named the id of a live lease; nothing changed. */
+export class LeaseExistsError extends RaftKvError {
+  override readonly name = 'LeaseExistsError';
+  readonly code = 'LEASE_EXISTS';
+
+  constructor(readonly leaseId: number) {
+    super(`lease ${leaseId} already exists`);
+  }
+}

@@ -18,6 +18,8 @@
  * | `hist-g<N>` | escaped user key, 00 00, revision u64, sub u32 | KeyRecord, or empty for a delete (src/kv/history-keys.ts) |
  * | `revs-g<N>` | revision u64, sub u32                        | the user key changed          |
  * |             | FF `history-meta`                            | compact revision, history base (src/kv/history-meta.ts) |
+ * | `lease-g<N>` | `l` + lease id u64                          | the lease's granted TTL (src/kv/lease-table.ts) |
+ * |             | `k` + lease id u64 + user key                | empty: the key is attached to the lease |
  *
  * Big-endian indexes sort lexicographically in numeric order, so iterating `raft-log` yields
  * the log in order.
@@ -57,6 +59,8 @@ export interface GenerationSublevels {
   readonly hist: BinarySublevel;
   /** The keys each revision changed, by revision: what a watch catching up reads. */
   readonly revs: BinarySublevel;
+  /** Leases and their keys (absent in directories written before leases: empty means none). */
+  readonly lease: BinarySublevel;
 }
 
 /** Sublevel names as they appear in the database (and in StorageCorruptError locations). */
@@ -73,8 +77,16 @@ export function generationSublevelNames(generation: number): {
   readonly auth: string;
   readonly hist: string;
   readonly revs: string;
+  readonly lease: string;
 } {
-  return { kv: `kv-g${generation}`, sessions: `sessions-g${generation}`, auth: `auth-g${generation}`, hist: `hist-g${generation}`, revs: `revs-g${generation}` };
+  return {
+    kv: `kv-g${generation}`,
+    sessions: `sessions-g${generation}`,
+    auth: `auth-g${generation}`,
+    hist: `hist-g${generation}`,
+    revs: `revs-g${generation}`,
+    lease: `lease-g${generation}`,
+  };
 }
 
 function openSublevel(db: BinaryDb, name: string): BinarySublevel {
@@ -101,6 +113,7 @@ export function openGenerationSublevels(db: BinaryDb, generation: number): Gener
     auth: openSublevel(db, names.auth),
     hist: openSublevel(db, names.hist),
     revs: openSublevel(db, names.revs),
+    lease: openSublevel(db, names.lease),
   };
 }
 

@@ -33,7 +33,7 @@ export class FakeNode {
   static async start(handlers: Partial<Omit<KvOperations, 'proposeAuth' | 'requireLeader'>> & { status?: () => Record<string, unknown> | null }): Promise<FakeNode> {
     const seen: SeenOperation[] = [];
     const wrap =
-      (kind: Exclude<keyof KvOperations, 'proposeAuth' | 'requireLeader'>) =>
+      (kind: Exclude<keyof KvOperations, 'proposeAuth' | 'proposeLease' | 'requireLeader'>) =>
       (request: never, timeoutMs: number): Promise<unknown> => {
         seen.push({ kind, request });
         const handler = handlers[kind] as ((request: never, timeoutMs: number) => Promise<unknown>) | undefined;
@@ -41,6 +41,7 @@ export class FakeNode {
       };
     const operations: KvOperations = {
       proposeAuth: () => Promise.reject(new Error('auth is not faked')),
+      proposeLease: () => Promise.reject(new Error('leases are not faked')),
       requireLeader: () => undefined,
       put: wrap('put') as unknown as KvOperations['put'],
       get: wrap('get') as unknown as KvOperations['get'],
