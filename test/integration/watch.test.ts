@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RaftKvClient, type WatchBatch, type Watcher } from '../../src/client/index.js';
+import { PermissionDeniedError, RaftKvClient, type WatchBatch, type Watcher } from '../../src/client/index.js';
 import { serviceClient } from '../../src/shared/proto.js';
 import { ProcessCluster, projectRoot, runCli, waitFor } from './process-cluster.js';
 
@@ -206,6 +206,34 @@ describe('watch on a 3-node cluster', () => {
     const bad = await runCli(['watch', 'x', '--rev', 'soon', '--endpoints', endpoints]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--rev: must be an integer');
+  }, 60_000);
+
+  // Last: it turns auth on for the rest of the cluster's life.
+  it('with auth on, a watch needs read permission on its range; a refusal ends only that watch', async () => {
+    await client.auth.addUser('root', 'rootpw');
+    await client.auth.addUser('carol', 'carolpw');
+    await client.auth.addRole('a-reader');
+    await client.auth.grantPermission('a-reader', 'read', { prefix: 'auth-a/' });
+    await client.auth.grantRole('carol', 'a-reader');
+    await client.auth.enable();
+    const root = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 20_000, auth: { user: 'root', password: 'rootpw' } });
+    const carol = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 20_000, auth: { user: 'carol', password: 'carolpw' } });
+    try {
+      const allowed = new Collector(carol.watch('auth-a/', { prefix: true }));
+      const denied = new Collector(carol.watch('auth-b/', { prefix: true }));
+      await denied.done;
+      expect(denied.error).toBeInstanceOf(PermissionDeniedError);
+      expect(String(denied.error)).toContain('lacks read permission');
+      await root.put('auth-a/x', 'seen');
+      await waitFor('the allowed watch to see the put', () => (allowed.events.length > 0 ? true : undefined));
+      expect(allowed.values()).toEqual(['seen']);
+      allowed.watcher.cancel();
+      await allowed.done;
+      expect(allowed.error).toBeNull();
+    } finally {
+      root.close();
+      carol.close();
+    }
   }, 60_000);
 });
 
