@@ -103,6 +103,9 @@ export class WatchHub {
   private revisionNow: Index;
   private readonly streams = new Set<WatchStream>();
   private unsubscribe: (() => void) | null = null;
+  // Invariant: the watches of every stream; the hub is subscribed to the source exactly while it is positive.
+  private watching = 0;
+  private started = false;
   private progressTimer: NodeJS.Timeout | null = null;
   readonly options: WatchHubOptions;
 
@@ -114,9 +117,9 @@ export class WatchHub {
     this.revisionNow = source.appliedIndex;
   }
 
-  /** The revision through which live batches have been dispatched. */
+  /** The revision through which live batches have been dispatched (the source's applied index while nobody watches). */
   get revision(): Index {
-    return this.revisionNow;
+    return this.unsubscribe === null ? this.source.appliedIndex : this.revisionNow;
   }
 
   get streamCount(): number {
@@ -124,20 +127,37 @@ export class WatchHub {
   }
 
   start(): void {
-    if (this.unsubscribe !== null) return;
-    this.revisionNow = this.source.appliedIndex;
-    this.unsubscribe = this.source.onChange((change) => this.onChange(change));
+    if (this.started) return;
+    this.started = true;
     this.progressTimer = setInterval(() => this.progressTick(), this.options.progressIntervalMs);
     this.progressTimer.unref();
   }
 
-  /** Stops watching the source; the streams must be ended by their transport. */
+  /** Stops watching the source and ends every stream's watches (their transport ends the streams). */
   stop(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    this.started = false;
     if (this.progressTimer !== null) clearInterval(this.progressTimer);
     this.progressTimer = null;
     for (const stream of [...this.streams]) stream.close();
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+
+  /**
+   * @internal A watch begins: the hub listens to the source only while some watch exists, so
+   * that a node nobody watches does not build events for every apply batch.
+   */
+  acquire(): void {
+    if (this.watching++ > 0 || this.unsubscribe !== null) return;
+    this.revisionNow = this.source.appliedIndex;
+    this.unsubscribe = this.source.onChange((change) => this.onChange(change));
+  }
+
+  /** @internal A watch ended. */
+  release(): void {
+    if (--this.watching > 0) return;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
   }
 
   openStream(sink: WatchSink): WatchStream {
@@ -198,16 +218,17 @@ export class WatchStream {
 
   create(spec: WatchSpec): void {
     if (this.closed) return;
-    const revision = this.hub.revision;
     if (spec.watchId !== 0 && this.watchers.has(spec.watchId)) {
-      this.push({ kind: 'canceled', watchId: spec.watchId, revision, reason: `watch id ${spec.watchId} is already in use on this stream`, compactRevision: 0, created: true });
+      this.push({ kind: 'canceled', watchId: spec.watchId, revision: this.hub.revision, reason: `watch id ${spec.watchId} is already in use on this stream`, compactRevision: 0, created: true });
       return;
     }
     if (this.watchers.size >= this.hub.options.watchersPerStreamMax) {
-      this.push({ kind: 'canceled', watchId: spec.watchId, revision, reason: `this stream already has ${this.watchers.size} watches (the most one stream may have)`, compactRevision: 0, created: true });
+      this.push({ kind: 'canceled', watchId: spec.watchId, revision: this.hub.revision, reason: `this stream already has ${this.watchers.size} watches (the most one stream may have)`, compactRevision: 0, created: true });
       return;
     }
     const id = spec.watchId !== 0 ? spec.watchId : this.pickId();
+    this.hub.acquire();
+    const revision = this.hub.revision;
     const next = spec.startRevision === 0 ? revision + 1 : spec.startRevision;
     const watcher: Watcher = { id, spec, next, mode: next > revision ? 'synced' : 'catching-up', catchingUp: false, active: false };
     this.watchers.set(id, watcher);
@@ -247,7 +268,10 @@ export class WatchStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const watcher of this.watchers.values()) watcher.mode = 'canceled';
+    for (const watcher of this.watchers.values()) {
+      watcher.mode = 'canceled';
+      this.hub.release();
+    }
     this.watchers.clear();
     this.queue.length = 0;
     this.queuedBytesNow = 0;
@@ -353,6 +377,7 @@ export class WatchStream {
   private end(watcher: Watcher, reason: string, compactRevision: Index): void {
     watcher.mode = 'canceled';
     this.watchers.delete(watcher.id);
+    this.hub.release();
     this.push({ kind: 'canceled', watchId: watcher.id, revision: this.hub.revision, reason, compactRevision, created: false });
   }
 
