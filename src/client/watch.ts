@@ -357,7 +357,7 @@ class ResumingWatch implements Watcher {
     }
     if (response.events.length > 0) {
       const events = response.events.map(toWatchEvent).filter((event) => event.revision >= this.next);
-      this.next = Math.max(this.next, revision + 1, ...events.map((event) => event.revision + 1));
+      this.next = Math.max(this.next, revision + 1, (events[events.length - 1]?.revision ?? 0) + 1);
       if (events.length > 0) this.push({ kind: 'events', revision, events });
       return;
     }

@@ -55,12 +55,14 @@ export interface WatchHubOptions {
   readonly progressIntervalMs: number;
   /** Events per history read of a catching-up watcher. */
   readonly pageEventsMax: number;
+  /** Bytes of events in one response; more are split between revisions (gRPC's message limit is 64 MiB). */
+  readonly responseBytesMax: number;
   /** Watches on one stream; a create beyond it is refused. */
   readonly watchersPerStreamMax: number;
   readonly logger?: Logger;
 }
 
-export const defaultWatchHubOptions: WatchHubOptions = { queueBytesMax: 8 * 1024 * 1024, progressIntervalMs: 10_000, pageEventsMax: 512, watchersPerStreamMax: 1024 };
+export const defaultWatchHubOptions: WatchHubOptions = { queueBytesMax: 8 * 1024 * 1024, progressIntervalMs: 10_000, pageEventsMax: 512, responseBytesMax: 4 * 1024 * 1024, watchersPerStreamMax: 1024 };
 
 /** What an output costs in the queue: its keys and values plus a fixed overhead per event and per output. */
 export function outputBytes(output: WatchOutput): number {
@@ -286,13 +288,14 @@ export class WatchStream {
       if (watcher.mode !== 'synced') continue;
       const matching = events.filter((event) => event.revision >= watcher.next && selectorContains(watcher.spec.selector, eventKey(event)));
       if (matching.length > 0) {
-        const output: WatchOutput = { kind: 'events', watchId: watcher.id, revision, events: matching, prevKv: watcher.spec.prevKv };
-        if (this.queue.length > 0 && this.queuedBytesNow + outputBytes(output) > this.hub.options.queueBytesMax) {
+        const outputs = this.eventOutputs(watcher, matching, revision);
+        const bytes = outputs.reduce((sum, output) => sum + outputBytes(output), 0);
+        if (this.queue.length > 0 && this.queuedBytesNow + bytes > this.hub.options.queueBytesMax) {
           this.end(watcher, `slow watcher: more than ${this.hub.options.queueBytesMax} bytes queued on this stream; resume from revision ${watcher.next}`, 0);
           continue;
         }
         watcher.active = true;
-        this.push(output);
+        for (const output of outputs) this.push(output);
       }
       watcher.next = Math.max(watcher.next, revision + 1);
     }
@@ -352,13 +355,41 @@ export class WatchStream {
         const through = page.more ? (page.events[page.events.length - 1] as KvEvent).revision : page.revision;
         if (events.length > 0) {
           watcher.active = true;
-          this.push({ kind: 'events', watchId: watcher.id, revision: through, events, prevKv: watcher.spec.prevKv });
+          for (const output of this.eventOutputs(watcher, events, through)) this.push(output);
         }
         watcher.next = Math.max(watcher.next, through + 1);
       }
     } finally {
       watcher.catchingUp = false;
     }
+  }
+
+  /**
+   * The responses carrying `events` (in revision order) through `through`: one, unless they
+   * exceed responseBytesMax, then split between revisions (one revision's events stay together),
+   * each but the last with its own last revision as header revision.
+   */
+  private eventOutputs(watcher: Watcher, events: readonly KvEvent[], through: Index): WatchOutput[] {
+    const prevKv = watcher.spec.prevKv;
+    const whole: WatchOutput = { kind: 'events', watchId: watcher.id, revision: through, events, prevKv };
+    const limit = this.hub.options.responseBytesMax;
+    if (outputBytes(whole) <= limit) return [whole];
+    const outputs: WatchOutput[] = [];
+    let chunk: KvEvent[] = [];
+    let chunkBytes = 0;
+    for (const [i, event] of events.entries()) {
+      const bytes = outputBytes({ kind: 'events', watchId: watcher.id, revision: through, events: [event], prevKv });
+      const previous = events[i - 1];
+      if (chunk.length > 0 && chunkBytes + bytes > limit && previous !== undefined && previous.revision !== event.revision) {
+        outputs.push({ kind: 'events', watchId: watcher.id, revision: previous.revision, events: chunk, prevKv });
+        chunk = [];
+        chunkBytes = 0;
+      }
+      chunk.push(event);
+      chunkBytes += bytes;
+    }
+    outputs.push({ kind: 'events', watchId: watcher.id, revision: through, events: chunk, prevKv });
+    return outputs;
   }
 
   /** Resolves when the queue is below half its budget (or the stream closed): catching up is paced by the reader. */

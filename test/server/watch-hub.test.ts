@@ -223,4 +223,23 @@ describe('WatchHub', () => {
     expect(source.listeners.size).toBe(0);
     hub.stop();
   });
+
+  it('splits a large batch into responses between revisions, keeping each revision whole', () => {
+    const source = new MemorySource();
+    const hub = new WatchHub(source, { responseBytesMax: 10_000 });
+    hub.start();
+    const sink = new Sink();
+    hub.openStream(sink).create({ selector: prefixA, startRevision: 0, prevKv: false, progressNotify: false, watchId: 1 });
+    const value = 'v'.repeat(3000);
+    // One apply batch: revisions 1..6, revision 3 holding three 3 KB events.
+    source.apply([put(1, 'a/1', value), put(2, 'a/2', value), put(3, 'a/3a', value), put(3, 'a/3b', value), put(3, 'a/3c', value), put(4, 'a/4', value), put(5, 'a/5', value), put(6, 'a/6', value)], 7);
+    const responses = sink.outputs.flatMap((output) => (output.kind === 'events' ? [{ revision: output.revision, events: output.events.map((event) => event.revision) }] : []));
+    expect(responses.length).toBeGreaterThan(1);
+    expect(responses.flatMap((response) => response.events)).toEqual([1, 2, 3, 3, 3, 4, 5, 6]);
+    for (const [i, response] of responses.entries()) {
+      expect(response.revision).toBe(i === responses.length - 1 ? 7 : response.events.at(-1));
+      if (i > 0) expect(response.events[0]).toBeGreaterThan(responses[i - 1]!.events.at(-1)!);
+    }
+    hub.stop();
+  });
 });
