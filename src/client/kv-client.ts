@@ -514,6 +514,10 @@ export class RaftKvClient {
       endpoints: () => this.endpoints,
       channel: (endpoint) => this.channelFor(endpoint).kv.getChannel(),
       token: (deadline, signal) => this.tokenFor(deadline, signal),
+      invalidateToken: () => {
+        this.token = null;
+      },
+      hasCredentials: this.credentials !== null,
     });
     return this.watches.watch(key, options);
   }

@@ -40,7 +40,9 @@ describe('watch on a 3-node cluster', () => {
   let client: RaftKvClient;
 
   beforeAll(async () => {
-    cluster = await ProcessCluster.create(3, { extraArgs: ['--watch-progress-interval', '1'] });
+    // The smallest queue per watch stream, so that a reader that stops reading is cut off soon
+    // (gRPC's flow-control windows hold megabytes before the node's queue even starts).
+    cluster = await ProcessCluster.create(3, { extraArgs: ['--watch-progress-interval', '1', '--watch-queue-bytes', '65536'] });
     client = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 20_000 });
     await cluster.waitForLeader(client);
   }, 60_000);
@@ -158,7 +160,7 @@ describe('watch on a 3-node cluster', () => {
     call.on('error', () => {});
     call.write({ createRequest: { key: Buffer.from('slow/'), prefix: true, watchId: 5 } });
     await waitFor('created', () => (responses.length > 0 ? true : undefined));
-    // Stop reading: gRPC's flow control fills, then the node's queue (default 8 MiB).
+    // Stop reading: gRPC's flow control fills, then the node's queue (64 KiB here).
     call.pause();
     const value = 'x'.repeat(60_000);
     const writes: Promise<unknown>[] = [];
