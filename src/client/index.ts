@@ -26,6 +26,8 @@ export type {
 export { AuthApi, permissionTypes } from './auth-api.js';
 export type { AuthStatus, PermissionKeys, PermissionType, RolePermission } from './auth-api.js';
 export {
+  CompactedError,
+  FutureRevisionError,
   AuthenticationError,
   PermissionDeniedError,
   CancelledError,
