@@ -26,6 +26,8 @@ export type {
 export { AuthApi, permissionTypes } from './auth-api.js';
 export type { AuthStatus, PermissionKeys, PermissionType, RolePermission } from './auth-api.js';
 export {
+  CompactedError,
+  FutureRevisionError,
   AuthenticationError,
   PermissionDeniedError,
   CancelledError,
@@ -43,6 +45,5 @@ export {
 } from './errors.js';
 export type { MembershipChangeRefusal } from './errors.js';
 export type { WatchBatch, WatchEvent, WatchOptions, Watcher } from './watch.js';
-export { CompactedError } from '../kv/errors.js';
 export { defaultSnapshotTimeoutMs } from './snapshot-download.js';
 export type { SnapshotDownload, SnapshotInfo, SnapshotOptions } from './snapshot-download.js';

@@ -3,7 +3,7 @@
  *
  * Encoding, version 2 (integers big-endian):
  *
- *   format u8 = 2 | kind u8 (1 put, 2 delete, 3 cas, 4 register-session, 5 set-session-limits, 6 auth, 7 txn)
+ *   format u8 = 2 | kind u8 (1 put, 2 delete, 3 cas, 4 register-session, 5 set-session-limits, 6 auth, 7 txn, 8 compact)
  *   put, delete, cas, txn:
  *     has-session u8 (0/1) [session: clientId u8 length + UTF-8 | sequence u64 | ackedSequence u64]
  *     key: u16 length + bytes
@@ -14,7 +14,8 @@
  *   set-session-limits: only-if-unset u8 (0/1) | one u64 per limit, in sessionLimitNames order (0: unchanged)
  *   auth: op u8 and its fields (auth-state.ts, writeAuthOp)
  *   txn: has-session u8 [session] | the transaction as txn-command.ts lays it out (no key of its own)
- *   auth and txn were added to format 2 compatibly: a log without them decodes as before.
+ *   compact: revision u64
+ *   auth, txn and compact were added to format 2 compatibly: a log without them decodes as before.
  *
  * Version 1, written before sessions were registered through the log, has the same layout for
  * put, delete and cas, and no other kinds. Its sessions were created implicitly by a client's
@@ -100,8 +101,17 @@ export interface AuthCommand {
   readonly op: AuthOp;
 }
 
+/**
+ * Drops the history below `revision`: reads and watches from it on keep working, older ones get
+ * CompactedError. Every replica sets its compact revision in the batch that applies it.
+ */
+export interface CompactCommand {
+  readonly kind: 'compact';
+  readonly revision: Index;
+}
+
 /** A replicated command. */
-export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand | AuthCommand;
+export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand | AuthCommand | CompactCommand;
 
 /** Whether `command` writes a key (and may carry a session). */
 export function isKeyCommand(command: Command): command is KeyCommand {
@@ -168,8 +178,17 @@ export interface SessionLimitsResult {
   readonly changed: boolean;
 }
 
+/**
+ * A compaction's outcome. Refused, it changed nothing: `compacted` when `revision` is at or
+ * below the compact revision already in force, `future` when it is not below the compaction's
+ * own index (the newest revision there was when it applied).
+ */
+export type CompactResult =
+  | { readonly kind: 'compact'; readonly outcome: 'compacted'; readonly compactRevision: Index }
+  | { readonly kind: 'compact'; readonly outcome: 'refused'; readonly reason: 'compacted' | 'future'; readonly revision: Index; readonly compactRevision: Index; readonly currentRevision: Index };
+
 /** What applying a command answers. */
-export type CommandResult = AppliedResult | StaleSessionResult | SessionRegisteredResult | SessionLimitsResult | AuthApplyResult;
+export type CommandResult = AppliedResult | StaleSessionResult | SessionRegisteredResult | SessionLimitsResult | AuthApplyResult | CompactResult;
 
 /** Bounds on a command's fields. */
 export interface CommandLimits {
@@ -203,6 +222,9 @@ export const defaultCommandLimits: CommandLimits = {
 export function validateCommand(command: Command, limits: CommandLimits): void {
   switch (command.kind) {
     case 'register-session':
+      return;
+    case 'compact':
+      checkInteger('revision', command.revision, 1);
       return;
     case 'auth':
       validateAuthOp(command.op);
@@ -244,6 +266,7 @@ export function validateCommand(command: Command, limits: CommandLimits): void {
 export function encodeCommand(command: Command): Uint8Array {
   validateCommand(command, commandFormatLimits);
   if (command.kind === 'register-session') return new ByteWriter(2).u8(formatVersion).u8(kindByte[command.kind]).finish();
+  if (command.kind === 'compact') return new ByteWriter(10).u8(formatVersion).u8(kindByte[command.kind]).u64(command.revision).finish();
   if (command.kind === 'auth') {
     const writer = new ByteWriter(64).u8(formatVersion).u8(kindByte[command.kind]);
     writeAuthOp(writer, command.op);
@@ -298,7 +321,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
 const formatVersion = 2;
 /** Format 1: put, delete and cas only, sessions created implicitly (see the file comment). */
 const implicitSessionsFormatVersion = 1;
-const kindByte = { put: 1, delete: 2, cas: 3, 'register-session': 4, 'set-session-limits': 5, auth: 6, txn: 7 } as const satisfies Record<Command['kind'], number>;
+const kindByte = { put: 1, delete: 2, cas: 3, 'register-session': 4, 'set-session-limits': 5, auth: 6, txn: 7, compact: 8 } as const satisfies Record<Command['kind'], number>;
 
 function readCommand(reader: ByteReader): Command {
   const version = reader.u8('format version');
@@ -310,6 +333,11 @@ function readCommand(reader: ByteReader): Command {
   if (kind === kindByte['register-session']) {
     reader.end('command');
     return { kind: 'register-session' };
+  }
+  if (kind === kindByte.compact) {
+    const revision = reader.u64('revision');
+    reader.end('command');
+    return { kind: 'compact', revision };
   }
   if (kind === kindByte.auth) {
     const op = readAuthOp(reader);
