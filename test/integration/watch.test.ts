@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermissionDeniedError, RaftKvClient, type WatchBatch, type Watcher } from '../../src/client/index.js';
+import { CompactedError, PermissionDeniedError, RaftKvClient, type WatchBatch, type Watcher } from '../../src/client/index.js';
 import { serviceClient } from '../../src/shared/proto.js';
 import { ProcessCluster, projectRoot, runCli, waitFor } from './process-cluster.js';
 
@@ -209,6 +209,40 @@ describe('watch on a 3-node cluster', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--rev: must be an integer');
   }, 60_000);
+
+  it('ends a watcher with CompactedError when its resume point was compacted while it was cut off, never a silent gap', async () => {
+    const first = await client.put('cmp/a', '1');
+    const statuses = await waitFor('two followers answering', async () => {
+      const all = await cluster.statuses(client);
+      const followers = all.filter((s) => s.role === 'follower');
+      return followers.length >= 2 ? followers : undefined;
+    }, 60_000);
+    const [watched, other] = [cluster.node(statuses[0]!.id), cluster.node(statuses[1]!.id)];
+    // The watcher is on `watched`, and would resume on `other`.
+    const watching = new RaftKvClient({ endpoints: [watched.clientAddress, other.clientAddress], pinned: true, timeoutMs: 20_000 });
+    try {
+      const collector = new Collector(watching.watch('cmp/', { prefix: true, startRevision: first.revision }));
+      await waitFor('the first event', () => (collector.events.length > 0 ? true : undefined));
+      // Cut off (SIGSTOP: its stream neither answers nor fails), the watcher misses these...
+      cluster.pause(watched.id);
+      let last = first.revision;
+      for (let i = 2; i <= 5; i++) last = (await client.put('cmp/a', String(i))).revision;
+      // ...and they are compacted away, everywhere it could resume.
+      await client.compact(last, { timeoutMs: 20_000 });
+      await waitFor('the other follower to apply the compaction', async () => ((await client.status(other.clientAddress)).compactRevision >= last ? true : undefined));
+      await cluster.kill(watched.id);
+      await collector.done;
+      expect(collector.values()).toEqual(['1']);
+      expect(collector.error).toBeInstanceOf(CompactedError);
+      expect(collector.error).toMatchObject({ requestedRevision: first.revision + 1, compactRevision: last });
+      const cli = await runCli(['watch', 'cmp/', '--prefix', '--rev', String(first.revision), '--endpoints', other.clientAddress]);
+      expect(cli.code).toBe(1);
+      expect(cli.stderr).toContain(`revision ${first.revision} has been compacted; the oldest revision held is ${last}`);
+    } finally {
+      watching.close();
+      cluster.start(watched.id);
+    }
+  }, 120_000);
 
   // Last: it turns auth on for the rest of the cluster's life.
   it('with auth on, a watch needs read permission on its range; a refusal ends only that watch', async () => {
