@@ -171,6 +171,26 @@ describe('client.watch', () => {
     expect(result.error).toBeInstanceOf(CompactedError);
     expect(result.error).toMatchObject({ requestedRevision: 5, compactRevision: 9 });
   }, 30_000);
+
+  it('ends the iteration when its signal aborts, and several watches share one stream', async () => {
+    const source = new MemorySource();
+    const node = await new WatchNode(source).listen();
+    cleanups.push(() => node.stop());
+    const client = new RaftKvClient({ endpoints: [node.address] });
+    cleanups.push(() => client.close());
+    const abort = new AbortController();
+    const first = client.watch('k/', { prefix: true, signal: abort.signal });
+    const second = client.watch('k/1', {});
+    await waitUntil(() => first.nextRevision > 0 && second.nextRevision > 0);
+    expect(node.hub.streamCount).toBe(1);
+    const done = collect(first, () => false);
+    writeValues(source, 1, 3);
+    await waitUntil(() => first.nextRevision > 3);
+    abort.abort();
+    const result = await done;
+    expect(result).toEqual({ values: ['v1', 'v2', 'v3'], revisions: [1, 2, 3], error: null });
+    second.cancel();
+  });
 });
 
 async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
