@@ -290,8 +290,10 @@ export class WatchStream {
       if (matching.length > 0) {
         const outputs = this.eventOutputs(watcher, matching, revision);
         const bytes = outputs.reduce((sum, output) => sum + outputBytes(output), 0);
-        if (this.queue.length > 0 && this.queuedBytesNow + bytes > this.hub.options.queueBytesMax) {
-          this.end(watcher, `slow watcher: more than ${this.hub.options.queueBytesMax} bytes queued on this stream; resume from revision ${watcher.next}`, 0);
+        // Over the budget, whether the reader is behind or this batch alone is that large: the
+        // watch is cancelled, and its client resumes it from history, in pages paced by the reader.
+        if (this.queuedBytesNow + bytes > this.hub.options.queueBytesMax) {
+          this.end(watcher, `slow watcher: ${this.queuedBytesNow + bytes} bytes would be queued on this stream, more than ${this.hub.options.queueBytesMax}; resume from revision ${watcher.next}`, 0);
           continue;
         }
         watcher.active = true;

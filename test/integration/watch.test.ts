@@ -173,7 +173,7 @@ describe('watch on a 3-node cluster', () => {
     await waitFor('the slow-watcher cancel', () => (responses.some((r) => r.canceled) ? true : undefined), 30_000);
     const canceled = responses.find((r) => r.canceled)!;
     expect(canceled.watchId).toBe(5);
-    expect(canceled.cancelReason).toMatch(/^slow watcher: more than \d+ bytes queued on this stream; resume from revision \d+$/);
+    expect(canceled.cancelReason).toMatch(/^slow watcher: \d+ bytes would be queued on this stream, more than 65536; resume from revision \d+$/);
     // 24 MB were written for it: the node queued at most its budget, then gave the watch up.
     expect(responses.filter((r) => r.canceled)).toHaveLength(1);
     call.end();

@@ -242,4 +242,21 @@ describe('WatchHub', () => {
     }
     hub.stop();
   });
+
+  it('cancels a live batch larger than the budget even with nothing queued; resumed, the watch gets it from history in pages', async () => {
+    const source = new MemorySource();
+    const hub = new WatchHub(source, { queueBytesMax: 64 * 1024, pageEventsMax: 4 });
+    hub.start();
+    const sink = new Sink();
+    const stream = hub.openStream(sink);
+    stream.create({ selector: prefixA, startRevision: 0, prevKv: false, progressNotify: false, watchId: 1 });
+    const value = 'v'.repeat(10_000);
+    source.apply(Array.from({ length: 10 }, (_, i) => put(i + 1, `a/${i}`, value)), 10);
+    expect(sink.outputs.at(-1)).toMatchObject({ kind: 'canceled', watchId: 1, reason: expect.stringContaining('resume from revision 1') });
+    expect(sink.eventRevisions(1)).toEqual([]);
+    stream.create({ selector: prefixA, startRevision: 1, prevKv: false, progressNotify: false, watchId: 2 });
+    await settle();
+    expect(sink.eventRevisions(2)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    hub.stop();
+  });
 });
