@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CompactedError, RaftKvClient, type WatchBatch } from '../../src/client/index.js';
 import { serviceClient } from '../../src/shared/proto.js';
+import { WatchStreams } from '../../src/client/watch.js';
 import { createLogger } from '../../src/shared/logger.js';
 import type { AuthGuard } from '../../src/server/auth-guard.js';
 import { WatchHub } from '../../src/server/watch-hub.js';
@@ -190,6 +191,34 @@ describe('client.watch', () => {
     const result = await done;
     expect(result).toEqual({ values: ['v1', 'v2', 'v3'], revisions: [1, 2, 3], error: null });
     second.cancel();
+  });
+
+  it('stops taking events while the application does not read, and resumes without gap once it reads', async () => {
+    const source = new MemorySource();
+    const node = await new WatchNode(source).listen();
+    cleanups.push(() => node.stop());
+    const channelOwner = new grpc.Client(node.address, grpc.credentials.createInsecure());
+    cleanups.push(() => channelOwner.close());
+    const streams = new WatchStreams({
+      endpoints: () => [node.address],
+      channel: () => channelOwner.getChannel(),
+      token: async () => '',
+      invalidateToken: () => {},
+      hasCredentials: false,
+      queuedBatchesMax: 4,
+    });
+    cleanups.push(() => streams.close());
+    const watcher = streams.watch('k/', { prefix: true });
+    await waitUntil(() => watcher.nextRevision > 0);
+    for (let revision = 1; revision <= 40; revision++) {
+      source.apply([put(revision, `k/${revision % 4}`, `v${revision}`)], revision);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Four batches held, then the SDK dropped its watch (its only one: the whole stream) rather than hold more.
+    await waitUntil(() => node.hub.streamCount === 0);
+    expect(node.cancels).toEqual([]);
+    const result = await collect(watcher, (values) => values.length >= 40);
+    expect(result.revisions).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   });
 });
 
