@@ -28,6 +28,13 @@ export class CommandFailure extends Error {
   }
 }
 
+const revFlagHelp = 'read as of this revision (a past write\'s revision; 0: the latest); fails if it was compacted';
+
+/** The read option of a --rev flag (absent: none); a bad value is a CommandFailure naming the flag. */
+function revision(rev: string | undefined): { revision?: number } {
+  return rev === undefined ? {} : { revision: parseIntegerOption(rev, '--rev', 0, Number.MAX_SAFE_INTEGER) };
+}
+
 const readsFlagHelp = 'which node serves the read: leader, or round-robin over the endpoints (default: round-robin with several endpoints)';
 
 export function withClientOptions(command: Command): Command {
@@ -73,10 +80,11 @@ export function registerClientCommands(program: Command): void {
       .description('read a key (linearizable unless --serializable)')
       .argument('<key>')
       .option('--serializable', 'read this node\'s possibly stale state')
+      .option('--rev <n>', revFlagHelp)
       .option('--reads <policy>', readsFlagHelp),
-  ).action(async (key: string, flags: ClientFlags & { serializable?: boolean }) =>
+  ).action(async (key: string, flags: ClientFlags & { serializable?: boolean; rev?: string }) =>
     withClient(flags, async (client, out) => {
-      const kv = await client.get(key, { consistency: flags.serializable ? 'serializable' : 'linearizable' });
+      const kv = await client.get(key, { consistency: flags.serializable ? 'serializable' : 'linearizable', ...revision(flags.rev) });
       if (kv === null) {
         if (out.json) out.result({ found: false }, '');
         throw new CommandFailure(`not found: ${key}`, 1);
@@ -132,16 +140,32 @@ export function registerClientCommands(program: Command): void {
       .option('--end <key>', 'last key, exclusive (with --start)')
       .option('--limit <n>', 'the most keys to return')
       .option('--serializable', 'read this node\'s possibly stale state')
+      .option('--rev <n>', revFlagHelp)
       .option('--reads <policy>', readsFlagHelp),
-  ).action(async (prefix: string | undefined, flags: ClientFlags & { start?: string; end?: string; limit?: string; serializable?: boolean }) => {
+  ).action(async (prefix: string | undefined, flags: ClientFlags & { start?: string; end?: string; limit?: string; serializable?: boolean; rev?: string }) => {
     if (prefix !== undefined && flags.start !== undefined) throw new CommandFailure('range: give a prefix or --start, not both', 2);
     const limit = flags.limit === undefined ? undefined : parseIntegerOption(flags.limit, '--limit', 1, 1_000_000);
+    revision(flags.rev);
     const selector = flags.start !== undefined ? { start: flags.start, ...(flags.end === undefined ? {} : { end: flags.end }) } : { prefix: prefix ?? '' };
     await withClient(flags, async (client, out) => {
-      const result = await client.range(selector, { ...(limit === undefined ? {} : { limit }), consistency: flags.serializable ? 'serializable' : 'linearizable' });
+      const result = await client.range(selector, { ...(limit === undefined ? {} : { limit }), consistency: flags.serializable ? 'serializable' : 'linearizable', ...revision(flags.rev) });
       const lines = result.kvs.map((kv) => `${kv.key.toString('utf8')}=${kv.value.toString('utf8')}`);
       if (result.more) lines.push(`(more keys; raise --limit)`);
       out.result({ kvs: result.kvs.map(keyValueJson), more: result.more }, lines.join('\n'));
+    });
+  });
+
+  withClientOptions(
+    program
+      .command('compact')
+      .description('drop the revision history below REV: reads at older revisions then fail (compacted)')
+      .argument('<rev>', 'the oldest revision to keep')
+      .option('--physical', 'wait until the history is deleted from disk, not only until the compaction is applied'),
+  ).action(async (rev: string, flags: ClientFlags & { physical?: boolean }) => {
+    const target = parseIntegerOption(rev, 'REV', 1, Number.MAX_SAFE_INTEGER);
+    await withClient(flags, async (client, out) => {
+      await client.compact(target, { physical: flags.physical === true });
+      out.result({ compactRevision: target, physical: flags.physical === true }, `compacted revision=${target}`);
     });
   });
 
@@ -189,7 +213,7 @@ export function registerClientCommands(program: Command): void {
       const text = rows
         .map((row) =>
           'status' in row
-            ? `${row.endpoint} id=${row.status.id} role=${row.status.role}${row.status.removed ? ' removed' : ''} term=${row.status.term} leader=${row.status.leaderId || '-'} commit=${row.status.commitIndex} applied=${row.status.appliedIndex} last=${row.status.lastIndex} snapshot=${row.status.snapshotIndex} log=${row.status.logEntries} entries/${row.status.logBytes} bytes loop-delay-max=${row.status.loopDelayMaxMs}ms loop-delay-recent=${row.status.loopDelayRecentMaxMs}ms/${row.status.loopDelayWindowMs / 1000}s stalls=${row.status.loopStalls} rss=${mebibytes(row.status.rssBytes)} heap=${mebibytes(row.status.heapUsedBytes)}`
+            ? `${row.endpoint} id=${row.status.id} role=${row.status.role}${row.status.removed ? ' removed' : ''} term=${row.status.term} leader=${row.status.leaderId || '-'} commit=${row.status.commitIndex} applied=${row.status.appliedIndex} compact-revision=${row.status.compactRevision} last=${row.status.lastIndex} snapshot=${row.status.snapshotIndex} log=${row.status.logEntries} entries/${row.status.logBytes} bytes loop-delay-max=${row.status.loopDelayMaxMs}ms loop-delay-recent=${row.status.loopDelayRecentMaxMs}ms/${row.status.loopDelayWindowMs / 1000}s stalls=${row.status.loopStalls} rss=${mebibytes(row.status.rssBytes)} heap=${mebibytes(row.status.heapUsedBytes)}`
             : `${row.endpoint} unreachable: ${row.error}`,
         )
         .join('\n');

@@ -43,6 +43,7 @@ export function registerStartCommand(program: Command): void {
     .option('--snapshot-retain-entries <n>', 'entries kept below a snapshot for followers a little behind (default 5000)')
     .option('--snapshot-retain-bytes <n>', 'and at most this many bytes of them (default 67108864)')
     .option('--snapshot-chunk-bytes <n>', 'chunk size of snapshots streamed to followers (default 1048576)')
+    .option('--history-retention <d>', 'revision history kept before the leader compacts it: a duration (90s, 30m, 1h), a number of revisions, or 0 to keep everything (default 1h)')
     .option('--sessions-max <n>', 'session limit proposed for a new cluster: sessions held (default 10000)')
     .option('--session-idle-entries-max <n>', 'session limit proposed for a new cluster: log entries a session may stay unused (default 100000)')
     .option('--session-results-max <n>', 'session limit proposed for a new cluster: results remembered per session (default 1024)')

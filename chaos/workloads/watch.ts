@@ -86,13 +86,14 @@ export class WatchWorkload implements Workload {
   }
 
   /**
-   * Waits until every watcher has delivered up to the last acknowledged put (at most
-   * `timeoutMs`), stops them, and checks their events.
+   * Waits until every watcher has delivered up to the last acknowledged put under its prefix
+   * (at most `timeoutMs`), stops them, and checks their events.
    */
   async finishWatchers(timeoutMs: number): Promise<WatchCheckResult> {
-    const last = Math.max(0, ...this.writes.map((write) => write.revision ?? 0));
+    // A watcher hears only of its prefix: it has caught up once past the last acknowledged put under it.
+    const lastOf = (prefix: string): number => Math.max(0, ...this.writes.filter((write) => write.key.startsWith(prefix)).map((write) => write.revision ?? 0));
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && this.watchers.some((w) => w.error === null && w.watcher.nextRevision <= last)) await new Promise((resolve) => setTimeout(resolve, 100));
+    while (Date.now() < deadline && this.watchers.some((w) => w.error === null && w.watcher.nextRevision <= lastOf(w.prefix))) await new Promise((resolve) => setTimeout(resolve, 100));
     const records: WatcherRecord[] = [];
     for (const running of this.watchers) {
       const endRevision = running.watcher.nextRevision - 1;

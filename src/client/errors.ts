@@ -1,6 +1,24 @@
 import { RaftKvError, isMembershipRefusal, type MembershipRefusal } from '../shared/errors.js';
 
 export { InvalidArgumentError, LeaseExistsError, LeaseNotFoundError, OverloadedError, RaftKvError, TimeoutError } from '../shared/errors.js';
+import { CompactedError, FutureRevisionError } from '../kv/errors.js';
+
+/** The server's own classes: `requestedRevision` and `compactRevision` / `currentRevision` as it answered. */
+export { CompactedError, FutureRevisionError };
+
+/**
+ * The typed error of an OUT_OF_RANGE answer about revisions (a read at a compacted or future
+ * revision, a compaction refused), or null for another OUT_OF_RANGE (a session's). The
+ * revisions come from the message (kv/errors.ts words it), the compact revision preferably from
+ * the trailing metadata `compact-revision` (absent on the stream's answers).
+ */
+export function revisionErrorOf(details: string, compactRevisionMetadata: string | undefined): CompactedError | FutureRevisionError | null {
+  const compacted = /revision (\d+) has been compacted; the oldest revision held is (\d+)/.exec(details);
+  if (compacted !== null) return new CompactedError(Number(compacted[1]), Number(compactRevisionMetadata ?? compacted[2]));
+  const future = /revision (\d+) is a future revision; the current revision is (\d+)/.exec(details);
+  if (future !== null) return new FutureRevisionError(Number(future[1]), Number(future[2]));
+  return null;
+}
 
 /** A keep-alive learned that its lease is gone (revoked, or expired): its keys are deleted. */
 export class LeaseExpiredError extends RaftKvError {

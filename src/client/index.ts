@@ -28,6 +28,8 @@ export { LeaseApi, LeaseKeepAlive } from './lease-api.js';
 export type { KeepAliveOptions, LeaseGrant, LeaseRenewal, LeaseTimeToLive } from './lease-api.js';
 export type { AuthStatus, PermissionKeys, PermissionType, RolePermission } from './auth-api.js';
 export {
+  CompactedError,
+  FutureRevisionError,
   AuthenticationError,
   PermissionDeniedError,
   CancelledError,
@@ -48,6 +50,5 @@ export {
 } from './errors.js';
 export type { MembershipChangeRefusal } from './errors.js';
 export type { WatchBatch, WatchEvent, WatchOptions, Watcher } from './watch.js';
-export { CompactedError } from '../kv/errors.js';
 export { defaultSnapshotTimeoutMs } from './snapshot-download.js';
 export type { SnapshotDownload, SnapshotInfo, SnapshotOptions } from './snapshot-download.js';

@@ -23,6 +23,7 @@ import {
   NotFoundError,
   OutcomeUnknownError,
   OverloadedError,
+  revisionErrorOf,
   ServerError,
   SessionExpiredError,
   TimeoutError,
@@ -127,6 +128,8 @@ export interface ClusterStatus {
   readonly leaderAddress: string;
   readonly commitIndex: number;
   readonly appliedIndex: number;
+  /** The oldest revision the node holds history for: reads at older revisions fail with CompactedError. */
+  readonly compactRevision: number;
   readonly lastIndex: number;
   readonly snapshotIndex: number;
   /** The log starts after this index (dropped by compaction). */
@@ -232,6 +235,7 @@ type Method =
   | 'range'
   | 'compareAndSwap'
   | 'txn'
+  | 'compact'
   | 'status'
   | 'registerSession'
   | 'sessionLimits'
@@ -394,9 +398,14 @@ export class RaftKvClient {
     return { revision: response.modRevision as number, version: response.version as number };
   }
 
-  /** The key, or null if it does not exist. Linearizable unless asked otherwise. */
-  async get(key: Bytes, options: CallOptions & { consistency?: Consistency } = {}): Promise<KeyValue | null> {
-    const response = await this.call('KV', 'get', { key: toBuffer(key), consistency: grpcConsistency(options.consistency) }, options, this.readRoute());
+  /**
+   * The key, or null if it does not exist. Linearizable unless asked otherwise. With `revision`,
+   * the key as it was at that revision (CompactedError below the compact revision,
+   * FutureRevisionError above the answering node's applied index).
+   */
+  async get(key: Bytes, options: CallOptions & { consistency?: Consistency; revision?: number } = {}): Promise<KeyValue | null> {
+    const revision = checkRevision(options.revision);
+    const response = await this.call('KV', 'get', { key: toBuffer(key), consistency: grpcConsistency(options.consistency), revision }, options, this.readRoute());
     return response.found ? toKeyValue(response.kv) : null;
   }
 
@@ -412,11 +421,12 @@ export class RaftKvClient {
     return { deleted: response.deleted as boolean, revision: (response.header as { revision: number }).revision };
   }
 
-  /** Keys with a prefix, or in [start, end) (end omitted: to the end), in key order. */
+  /** Keys with a prefix, or in [start, end) (end omitted: to the end), in key order; at `revision` as get. */
   async range(
     selector: { prefix: Bytes } | { start: Bytes; end?: Bytes },
-    options: CallOptions & { limit?: number; consistency?: Consistency } = {},
+    options: CallOptions & { limit?: number; consistency?: Consistency; revision?: number } = {},
   ): Promise<RangeResult> {
+    const revision = checkRevision(options.revision);
     const request =
       'prefix' in selector
         ? { prefix: toBuffer(selector.prefix) }
@@ -424,11 +434,24 @@ export class RaftKvClient {
     const response = await this.call(
       'KV',
       'range',
-      { ...request, limit: options.limit ?? 0, consistency: grpcConsistency(options.consistency) },
+      { ...request, limit: options.limit ?? 0, consistency: grpcConsistency(options.consistency), revision },
       options,
       this.readRoute(),
     );
     return { kvs: (response.kvs as unknown[]).map(toKeyValue), more: response.more as boolean };
+  }
+
+  /**
+   * Drops the revision history below `revision`: reads at older revisions then fail with
+   * CompactedError. Refused with CompactedError when `revision` is at or below the compact
+   * revision already, FutureRevisionError when above the applied index (nothing changes). With
+   * `physical`, resolves once the history is deleted from disk, not only once it is applied.
+   * Root only when auth is enabled.
+   */
+  async compact(revision: number, options: CallOptions & { physical?: boolean } = {}): Promise<{ revision: number }> {
+    if (!Number.isSafeInteger(revision) || revision < 1) throw new InvalidArgumentError('revision', `must be a positive integer, got ${revision}`);
+    const response = await this.call('KV', 'compact', { revision, physical: options.physical ?? false }, options);
+    return { revision: (response.header as { revision: number }).revision };
   }
 
   /** Sets or deletes the key only if it currently holds the expected value or version. */
@@ -548,6 +571,10 @@ export class RaftKvClient {
       endpoints: () => this.endpoints,
       channel: (endpoint) => this.channelFor(endpoint).kv.getChannel(),
       token: (deadline, signal) => this.tokenFor(deadline, signal),
+      invalidateToken: () => {
+        this.token = null;
+      },
+      hasCredentials: this.credentials !== null,
     });
     return this.watches.watch(key, options);
   }
@@ -888,6 +915,9 @@ export class RaftKvClient {
           throw new SessionExpiredError(`${method}: ${(error as grpc.ServiceError).details}`, { cause: error });
         }
         if (code === grpc.status.OUT_OF_RANGE) {
+          const metadata = (error as grpc.ServiceError).metadata?.get('compact-revision')[0];
+          const revisionError = revisionErrorOf((error as grpc.ServiceError).details ?? '', metadata === undefined ? undefined : String(metadata));
+          if (revisionError !== null) throw revisionError;
           throw new OutcomeUnknownError(`${method}: ${(error as grpc.ServiceError).details}`, { cause: error });
         }
         if (code === grpc.status.CANCELLED && options.signal?.aborted) {
@@ -1020,7 +1050,7 @@ export class RaftKvClient {
     token = '',
   ): Promise<Record<string, unknown>> {
     const channel = this.channelFor(endpoint);
-    if (service === 'KV' && this.useStream && payloadBytes(request) <= streamOperationBytesMax) {
+    if (service === 'KV' && this.useStream && method !== 'compact' && payloadBytes(request) <= streamOperationBytesMax) {
       return channel.stream.request(method as StreamKind, request, timeoutMs, signal, token);
     }
     const client = service === 'KV' ? channel.kv : service === 'Auth' ? channel.auth : service === 'Lease' ? channel.lease : channel.cluster;
@@ -1180,7 +1210,7 @@ function leaseRefusalOf(error: grpc.ServiceError): LeaseNotFoundError | LeaseExi
 function isWrite(method: Method, request: Record<string, unknown>): boolean {
   // A read-only transaction is sent as a read: without a session (RaftKvClient.txn).
   if (method === 'txn') return request.session !== undefined;
-  return method === 'put' || method === 'delete' || method === 'compareAndSwap' || method === 'registerSession';
+  return method === 'put' || method === 'delete' || method === 'compareAndSwap' || method === 'registerSession' || method === 'compact';
 }
 
 function isDeadline(error: unknown): boolean {
@@ -1230,6 +1260,13 @@ function leaderHint(error: grpc.ServiceError): string | null {
 
 function toBuffer(value: Bytes): Buffer {
   return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+/** A read's revision for the wire (0: the latest); throws InvalidArgumentError unless a non-negative integer. */
+function checkRevision(revision: number | undefined): number {
+  if (revision === undefined) return 0;
+  if (!Number.isSafeInteger(revision) || revision < 0) throw new InvalidArgumentError('revision', `must be a non-negative integer, got ${revision}`);
+  return revision;
 }
 
 function grpcConsistency(consistency: Consistency | undefined): string {

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { CompactedError } from '../kv/errors.js';
 import type { Index } from '../raft/index.js';
 import { serviceClient } from '../shared/proto.js';
-import { CancelledError, InvalidArgumentError, permissionDenied } from './errors.js';
+import { AuthenticationError, CancelledError, InvalidArgumentError, permissionDenied } from './errors.js';
 import type { Bytes, KeyValue } from './key-value.js';
 
 export interface WatchOptions {
@@ -54,6 +54,10 @@ export interface WatchContext {
   readonly endpoints: () => readonly string[];
   readonly channel: (endpoint: string) => ReturnType<grpc.Client['getChannel']>;
   readonly token: (deadline: number, signal: AbortSignal | undefined) => Promise<string>;
+  /** The node refused the token (expired, revoked, or auth enabled since it was fetched): fetch a new one next time. */
+  readonly invalidateToken: () => void;
+  /** The client has a user and password to authenticate with. */
+  readonly hasCredentials: boolean;
   /** Batches held for the application before the watch stops taking more from the node (and resumes once it reads). */
   readonly queuedBatchesMax?: number;
 }
@@ -157,11 +161,11 @@ export class WatchStreams {
   /** The endpoint the next (re)subscription starts from. */
   private cursor = 0;
 
-  constructor(private readonly context: WatchContext) {}
+  constructor(private readonly ctx: WatchContext) {}
 
   watch(key: Bytes, options: WatchOptions = {}): Watcher {
     if (this.closed) throw new CancelledError('the client is closed');
-    return new ResumingWatch(this, watchCreateRequest(key, options), options, this.context.queuedBatchesMax ?? 1024);
+    return new ResumingWatch(this, watchCreateRequest(key, options), options, this.ctx.queuedBatchesMax ?? 1024);
   }
 
   close(): void {
@@ -171,13 +175,18 @@ export class WatchStreams {
   }
 
   /** @internal */
+  get context(): WatchContext {
+    return this.ctx;
+  }
+
+  /** @internal */
   newId(): number {
     return this.nextId++;
   }
 
   /** @internal The endpoint to (re)subscribe on: after a failure, the next one. */
   endpoint(moveOn: boolean): string {
-    const endpoints = this.context.endpoints();
+    const endpoints = this.ctx.endpoints();
     if (moveOn) this.cursor++;
     return endpoints[this.cursor % endpoints.length] as string;
   }
@@ -192,13 +201,13 @@ export class WatchStreams {
       if (this.connections.get(endpoint) === pending) this.connections.delete(endpoint);
     }
     pending = (async () => {
-      const token = await this.context.token(Date.now() + tokenTimeoutMs, signal);
+      const token = await this.ctx.token(Date.now() + tokenTimeoutMs, signal);
       const connection = new WatchConnection(endpoint, (gone) => {
         void this.connections.get(endpoint)?.then((current) => {
           if (current === gone) this.connections.delete(endpoint);
         });
       });
-      connection.open(this.context.channel(endpoint), token);
+      connection.open(this.ctx.channel(endpoint), token);
       return connection;
     })();
     this.connections.set(endpoint, pending);
@@ -239,6 +248,8 @@ class ResumingWatch implements Watcher {
   private done = false;
   private current: { connection: WatchConnection; id: number } | null = null;
   private failures = 0;
+  /** A fresh token was fetched after an UNAUTHENTICATED stream; another one ends the watch. */
+  private reauthenticated = false;
   private paused = false;
   private subscribing = false;
   private readonly abort = new AbortController();
@@ -328,7 +339,8 @@ class ResumingWatch implements Watcher {
       this.current = { connection, id };
       connection.add(id, { onResponse: (response) => this.onResponse(id, response), onBroken: (error) => this.onBroken(id, error) }, { ...this.create, startRevision: this.next });
     } catch (error) {
-      if (!this.done) this.retry(error as Error);
+      if (error instanceof AuthenticationError) this.fail(error);
+      else if (!this.done) this.retry(error as Error);
     } finally {
       this.subscribing = false;
     }
@@ -352,12 +364,13 @@ class ResumingWatch implements Watcher {
     }
     if (response.created) {
       this.failures = 0;
+      this.reauthenticated = false;
       if (this.next === 0) this.next = revision + 1;
       return;
     }
     if (response.events.length > 0) {
       const events = response.events.map(toWatchEvent).filter((event) => event.revision >= this.next);
-      this.next = Math.max(this.next, revision + 1, ...events.map((event) => event.revision + 1));
+      this.next = Math.max(this.next, revision + 1, (events[events.length - 1]?.revision ?? 0) + 1);
       if (events.length > 0) this.push({ kind: 'events', revision, events });
       return;
     }
@@ -380,6 +393,16 @@ class ResumingWatch implements Watcher {
   private onBroken(id: number, error: Error): void {
     if (this.done || this.current?.id !== id) return;
     this.current = null;
+    if ((error as grpc.ServiceError).code === grpc.status.UNAUTHENTICATED) {
+      // The token expired or was revoked, or auth was enabled since: authenticate again, once.
+      if (!this.streams.context.hasCredentials || this.reauthenticated) {
+        const hint = this.streams.context.hasCredentials ? '' : ' (give a user: the auth option, or --user)';
+        this.fail(new AuthenticationError(`watch: ${(error as grpc.ServiceError).details}${hint}`, { cause: error }));
+        return;
+      }
+      this.reauthenticated = true;
+      this.streams.context.invalidateToken();
+    }
     this.retry(error);
   }
 

@@ -4,7 +4,7 @@
  * Encoding, version 2 (integers big-endian):
  *
  *   format u8 = 2 | kind u8 (1 put, 2 delete, 3 cas, 4 register-session, 5 set-session-limits, 6 auth, 7 txn,
- *                            9 lease-grant, 10 lease-revoke, 12 put with a lease)
+ *                            8 compact, 9 lease-grant, 10 lease-revoke, 12 put with a lease)
  *   put, delete, cas, txn, lease-grant, lease-revoke, put with a lease:
  *     has-session u8 (0/1) [session: clientId u8 length + UTF-8 | sequence u64 | ackedSequence u64]
  *     key: u16 length + bytes
@@ -18,8 +18,10 @@
  *   txn: has-session u8 [session] | the transaction as txn-command.ts lays it out (no key of its own)
  *   lease-grant: has-session u8 [session] | id u64 (0: the apply picks one) | ttlSeconds u64
  *   lease-revoke: has-session u8 [session] | id u64
- *   auth, txn and the lease kinds were added to format 2 compatibly: a log without them decodes as
- *   before. A put without a lease keeps kind 1, so what older nodes wrote and read is unchanged.
+ *   compact: revision u64
+ *   auth, txn, compact and the lease kinds were added to format 2 compatibly: a log without them
+ *   decodes as before. A put without a lease keeps kind 1, so what older nodes wrote and read is
+ *   unchanged.
  *
  * Version 1, written before sessions were registered through the log, has the same layout for
  * put, delete and cas, and no other kinds. Its sessions were created implicitly by a client's
@@ -127,8 +129,17 @@ export interface LeaseRevokeCommand {
 /** A lease command. */
 export type LeaseCommand = LeaseGrantCommand | LeaseRevokeCommand;
 
+/**
+ * Drops the history below `revision`: reads and watches from it on keep working, older ones get
+ * CompactedError. Every replica sets its compact revision in the batch that applies it.
+ */
+export interface CompactCommand {
+  readonly kind: 'compact';
+  readonly revision: Index;
+}
+
 /** A replicated command. */
-export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand | AuthCommand | LeaseCommand;
+export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand | AuthCommand | CompactCommand | LeaseCommand;
 
 /** Whether `command` grants or revokes a lease. */
 export function isLeaseCommand(command: Command): command is LeaseCommand {
@@ -227,8 +238,17 @@ export interface SessionLimitsResult {
   readonly changed: boolean;
 }
 
+/**
+ * A compaction's outcome. Refused, it changed nothing: `compacted` when `revision` is at or
+ * below the compact revision already in force, `future` when it is not below the compaction's
+ * own index (the newest revision there was when it applied).
+ */
+export type CompactResult =
+  | { readonly kind: 'compact'; readonly outcome: 'compacted'; readonly compactRevision: Index }
+  | { readonly kind: 'compact'; readonly outcome: 'refused'; readonly reason: 'compacted' | 'future'; readonly revision: Index; readonly compactRevision: Index; readonly currentRevision: Index };
+
 /** What applying a command answers. */
-export type CommandResult = AppliedResult | StaleSessionResult | SessionRegisteredResult | SessionLimitsResult | AuthApplyResult;
+export type CommandResult = AppliedResult | StaleSessionResult | SessionRegisteredResult | SessionLimitsResult | AuthApplyResult | CompactResult;
 
 /** Bounds on a command's fields. */
 export interface CommandLimits {
@@ -262,6 +282,9 @@ export const defaultCommandLimits: CommandLimits = {
 export function validateCommand(command: Command, limits: CommandLimits): void {
   switch (command.kind) {
     case 'register-session':
+      return;
+    case 'compact':
+      checkInteger('revision', command.revision, 1);
       return;
     case 'auth':
       validateAuthOp(command.op);
@@ -313,6 +336,7 @@ export function validateCommand(command: Command, limits: CommandLimits): void {
 export function encodeCommand(command: Command): Uint8Array {
   validateCommand(command, commandFormatLimits);
   if (command.kind === 'register-session') return new ByteWriter(2).u8(formatVersion).u8(kindByte[command.kind]).finish();
+  if (command.kind === 'compact') return new ByteWriter(10).u8(formatVersion).u8(kindByte[command.kind]).u64(command.revision).finish();
   if (command.kind === 'auth') {
     const writer = new ByteWriter(64).u8(formatVersion).u8(kindByte[command.kind]);
     writeAuthOp(writer, command.op);
@@ -384,6 +408,7 @@ const kindByte = {
   'set-session-limits': 5,
   auth: 6,
   txn: 7,
+  compact: 8,
   'lease-grant': 9,
   'lease-revoke': 10,
 } as const satisfies Record<Command['kind'], number>;
@@ -403,6 +428,11 @@ function readCommand(reader: ByteReader): Command {
   if (kind === kindByte['register-session']) {
     reader.end('command');
     return { kind: 'register-session' };
+  }
+  if (kind === kindByte.compact) {
+    const revision = reader.u64('revision');
+    reader.end('command');
+    return { kind: 'compact', revision };
   }
   if (kind === kindByte.auth) {
     const op = readAuthOp(reader);

@@ -3,6 +3,7 @@
  *
  *   hist-g<N>: escape(user key) | 00 00 | revision u64 | sub u32  ->  KeyRecord, or empty (a delete)
  *   revs-g<N>: revision u64 | sub u32                              ->  the user key
+ *              FF history-meta, FF history-physical                 ->  history-meta.ts
  *
  * A revision is the log index of the write; `sub` orders the writes of one revision (a
  * transaction's writes in op order, 0 for a single write). A user key may hold any byte and be
@@ -129,3 +130,6 @@ export function revsFromRange(from: Index): KeyRange {
  * revision is below 2^53), so it sorts after every one of them.
  */
 export const historyMetaKey = Uint8Array.from([0xff, ...new TextEncoder().encode('history-meta')]);
+
+/** The `revs` key of the physical deletion's progress (history-meta.ts), beside historyMetaKey. */
+export const historyPhysicalKey = Uint8Array.from([0xff, ...new TextEncoder().encode('history-physical')]);

@@ -1,7 +1,10 @@
 /**
- * The history's metadata in a generation's `revs` sublevel (history-keys.ts historyMetaKey):
+ * The history's metadata, in a generation's `revs` sublevel under two keys (history-keys.ts),
+ * so that apply (which sets the compact revision) and the physical deletion (which records its
+ * progress) never write the same record concurrently:
  *
- *   v1 | compactRevision u64 | baseRevision u64 | physicalRevision u64
+ *   historyMetaKey:     v1 | compactRevision u64 | baseRevision u64
+ *   historyPhysicalKey: physicalRevision u64 (absent: the base revision: nothing deleted yet)
  */
 import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
 import type { Index } from '../raft/index.js';
@@ -22,23 +25,31 @@ export interface HistoryMeta {
 
 const formatVersion = 1;
 
+/** The record under historyMetaKey (physicalRevision is not in it). */
 export function encodeHistoryMeta(meta: HistoryMeta): Uint8Array {
-  return new ByteWriter(25).u8(formatVersion).u64(meta.compactRevision).u64(meta.baseRevision).u64(meta.physicalRevision).finish();
+  return new ByteWriter(17).u8(formatVersion).u64(meta.compactRevision).u64(meta.baseRevision).finish();
 }
 
 /** Throws BinaryDecodeError on bytes encodeHistoryMeta cannot have written. */
-export function decodeHistoryMeta(bytes: Uint8Array): HistoryMeta {
+export function decodeHistoryMeta(bytes: Uint8Array): Omit<HistoryMeta, 'physicalRevision'> {
   const reader = new ByteReader(bytes);
   const version = reader.u8('history meta format version');
   if (version !== formatVersion) throw new BinaryDecodeError(`history meta: unknown format version ${version}`);
-  const meta = {
-    compactRevision: reader.u64('history meta compactRevision'),
-    baseRevision: reader.u64('history meta baseRevision'),
-    physicalRevision: reader.u64('history meta physicalRevision'),
-  };
+  const meta = { compactRevision: reader.u64('history meta compactRevision'), baseRevision: reader.u64('history meta baseRevision') };
   reader.end('history meta');
-  if (meta.baseRevision > meta.compactRevision || meta.physicalRevision > meta.compactRevision) {
-    throw new BinaryDecodeError(`history meta: inconsistent revisions ${JSON.stringify(meta)}`);
-  }
+  if (meta.baseRevision > meta.compactRevision) throw new BinaryDecodeError(`history meta: base revision ${meta.baseRevision} above compact revision ${meta.compactRevision}`);
   return meta;
+}
+
+/** The record under historyPhysicalKey. */
+export function encodePhysicalRevision(revision: Index): Uint8Array {
+  return new ByteWriter(8).u64(revision).finish();
+}
+
+/** Throws BinaryDecodeError on bytes encodePhysicalRevision cannot have written. */
+export function decodePhysicalRevision(bytes: Uint8Array): Index {
+  const reader = new ByteReader(bytes);
+  const revision = reader.u64('history physical revision');
+  reader.end('history physical revision');
+  return revision;
 }

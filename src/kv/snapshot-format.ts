@@ -19,8 +19,8 @@
 import { checkKeyRecord } from './key-record.js';
 import { decodeSessionLimits, decodeSessionState } from './session-codec.js';
 import { decodeAuthState } from './auth-state.js';
-import { decodeHistKey, decodeRevsKey, historyMetaKey } from './history-keys.js';
-import { decodeHistoryMeta } from './history-meta.js';
+import { decodeHistKey, decodeRevsKey, historyMetaKey, historyPhysicalKey } from './history-keys.js';
+import { decodeHistoryMeta, decodePhysicalRevision } from './history-meta.js';
 import { decodeLeaseRecord } from './lease-table.js';
 import { authStateKey, clientIdOfSessionKey, sessionLimitsKey } from '../storage/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter, bytesEqual } from '../shared/binary-codec.js';
@@ -124,6 +124,7 @@ export function decodeSnapshotChunk(chunk: Uint8Array): SnapshotRecord[] {
       records.push({ kind: 'hist', key, value });
     } else if (code === kindCodes.revs) {
       if (bytesEqual(key, historyMetaKey)) decodeHistoryMeta(value);
+      else if (bytesEqual(key, historyPhysicalKey)) decodePhysicalRevision(value);
       else if (value.byteLength === 0) throw new BinaryDecodeError(`${at}: a revision's key is empty`);
       else decodeRevsKey(key);
       records.push({ kind: 'revs', key, value });

@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { applyCommand } from './apply-command.js';
 import { applyTxn, selectorContains, type TxnKeyspace } from './apply-txn.js';
 import { txnKeys, txnWrites, type KeySelector, type TxnResult } from './txn-command.js';
-import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession, type LeaseCommand, type TxnCommand } from './commands.js';
+import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession, type CompactCommand, type CompactResult, type LeaseCommand, type TxnCommand } from './commands.js';
 import { CompactedError, CorruptCommittedEntryError, FutureRevisionError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
 import type { KvEvent, StateChange } from './kv-event.js';
-import { decodeHistKey, decodeRevsKey, histKey, histSelectorRange, histVersionsRange, historyMetaKey, revsFromRange, revsKey } from './history-keys.js';
-import { decodeHistoryMeta, encodeHistoryMeta, type HistoryMeta } from './history-meta.js';
+import { decodeHistKey, decodeRevsKey, histKey, histSelectorRange, histVersionsRange, historyMetaKey, historyPhysicalKey, revsFromRange, revsKey } from './history-keys.js';
+import { decodeHistoryMeta, decodePhysicalRevision, encodeHistoryMeta, encodePhysicalRevision, type HistoryMeta } from './history-meta.js';
+import { compactHistoryPage } from './history-compaction.js';
 import { decodeKeyRecord, encodeKeyRecord, leaseOf, type KeyRecord, type KeyValue } from './key-record.js';
 import { txnSucceeds } from './apply-txn.js';
 import { LeaseTable, type LeaseInfo } from './lease-table.js';
@@ -174,7 +175,54 @@ export class KvStateMachine {
     const current = store.generation(generation);
     const sessions = new SessionTable(await loadSessions(current), await loadSessionLimits(current));
     const history = await loadHistoryMeta(store, current, applied.index);
-    return new KvStateMachine(store, current, sessions, applied, new KeyCache(options.cacheBytesMax), new AuthView(await loadAuthState(current)), history, await loadLeases(current));
+    const machine = new KvStateMachine(store, current, sessions, applied, new KeyCache(options.cacheBytesMax), new AuthView(await loadAuthState(current)), history, await loadLeases(current));
+    // A crash may have interrupted the physical deletion of a compaction: it resumes.
+    machine.maybeCompactPhysically();
+    return machine;
+  }
+
+  /** The physical deletion under way (history-compaction.ts), if any. */
+  private compacting: Promise<void> | null = null;
+
+  /**
+   * Resolves once the physical deletion of the history below `revision` (a compact revision in
+   * force) is done: what etcd's `--physical` waits for. Rejects if it failed (the node must stop).
+   */
+  async compactedPhysically(revision: Index): Promise<void> {
+    while (this.history.physicalRevision < revision && this.compacting !== null) await this.compacting;
+    if (this.failure !== undefined) throw new StateMachineFailedError({ cause: this.failure });
+  }
+
+  /** Starts the physical deletion below the compact revision unless it is done or running. */
+  private maybeCompactPhysically(): void {
+    if (this.compacting !== null || this.failure !== undefined || this.history.physicalRevision >= this.history.compactRevision) return;
+    const generation = this.current;
+    const run = async (): Promise<void> => {
+      // Each page in its own read of the generation, so that a snapshot install that replaces it
+      // clears it only after the page; the run stops there (the new state has its own history).
+      while (this.current === generation && this.failure === undefined) {
+        const target = this.history.compactRevision;
+        const more = await this.reading(generation, async () => {
+          await this.writeLanded();
+          return this.current === generation && (await compactHistoryPage(this.store, generation, target));
+        });
+        if (more) continue;
+        if (this.current !== generation) return;
+        await this.store.write([{ type: 'put', sublevel: generation.revs, key: historyPhysicalKey, value: encodePhysicalRevision(target) }], { sync: false });
+        if (this.current !== generation) return;
+        this.history = { ...this.history, physicalRevision: Math.max(this.history.physicalRevision, target) };
+        if (this.history.compactRevision === target) return;
+      }
+    };
+    this.compacting = run()
+      .catch((error: unknown) => {
+        // The database is broken (a write failed): the next apply must fail, not build on it.
+        this.failure ??= error;
+      })
+      .finally(() => {
+        this.compacting = null;
+        this.maybeCompactPhysically();
+      });
   }
 
   /** The oldest revision held: reads at it and above are answered, below it CompactedError. */
@@ -270,12 +318,13 @@ export class KvStateMachine {
       let outcomes: ApplyOutcome[];
       let operations: StoreOperation[];
       const auth = { state: this.authView.state, changed: false };
+      const history = { meta: this.history, changed: false };
       try {
         outcomes = [];
         for (const [i, entry] of entries.entries()) {
           const command = commands[i] ?? null;
           // Only a transaction may wait (to iterate a key range); the rest apply synchronously.
-          outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view) : this.applyEntry(entry, command, ids[i] ?? '', view, auth));
+          outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view) : this.applyEntry(entry, command, ids[i] ?? '', view, auth, history));
         }
         const encoded = new Map<KeyRecord, Uint8Array>();
         operations = [
@@ -285,6 +334,7 @@ export class KvStateMachine {
           ...sessionOperations(this.current, this.sessions.takeChanges(), this.sessions),
         ];
         if (auth.changed) operations.push({ type: 'put', sublevel: this.current.auth, key: authStateKey, value: encodeAuthState(auth.state) });
+        if (history.changed) operations.push({ type: 'put', sublevel: this.current.revs, key: historyMetaKey, value: encodeHistoryMeta(history.meta) });
         operations.push({ type: 'put', sublevel: this.store.sublevels.smMeta, key: smMetaKeys.applied, value: encodeLogPosition(last) });
         // sync: false is safe, and avoids an fsync per apply: every entry here is already in the
         // Raft log, written with sync: true; data and applied index land in this one atomic
@@ -299,10 +349,13 @@ export class KvStateMachine {
         }
         // Calls answered from here on are checked against the batch's users and roles.
         if (auth.changed) this.authView = new AuthView(auth.state);
+        // Reads below the new compact revision are refused from here on (pastRead).
+        if (history.changed) this.history = { ...history.meta, physicalRevision: this.history.physicalRevision };
         this.appliedPosition = { index: last.index, term: last.term };
         if (this.listeners.size > 0) this.tell({ kind: 'events', events: view.events(), revision: last.index });
         onVisible?.(outcomes);
         await written;
+        if (history.changed) this.maybeCompactPhysically();
       } catch (error) {
         this.failure = error;
         throw error;
@@ -334,7 +387,7 @@ export class KvStateMachine {
   async get(key: Uint8Array, options: ReadOptions = {}): Promise<KeyRecord | null> {
     if (options.revision !== undefined && options.revision !== 0) {
       this.checkRevision(options.revision);
-      if (options.revision < this.appliedPosition.index) return this.pastRead((view) => this.getAt(key, options.revision as Index, view));
+      if (options.revision < this.appliedPosition.index) return this.pastRead(options.revision, (view) => this.getAt(key, options.revision as Index, view));
     }
     const id = viewKey(key);
     const cached = this.cache.get(id);
@@ -409,7 +462,7 @@ export class KvStateMachine {
     if (options.revision !== undefined && options.revision !== 0) {
       this.checkRevision(options.revision);
       const revision = options.revision;
-      if (revision < this.appliedPosition.index) return this.pastRead((view) => this.rangeAt(query, keysMax, revision, view));
+      if (revision < this.appliedPosition.index) return this.pastRead(revision, (view) => this.rangeAt(query, keysMax, revision, view));
     }
     const generation = this.current;
     const name = generationSublevelNames(generation.generation).kv;
@@ -554,6 +607,7 @@ export class KvStateMachine {
       this.staging = null;
       this.retiring = this.retire(replaced);
       this.tell({ kind: 'reset', revision: meta.index });
+      this.maybeCompactPhysically();
     };
     return { operations, complete };
   }
@@ -595,10 +649,25 @@ export class KvStateMachine {
     }
   }
 
-  private applyEntry(entry: Entry, command: Exclude<Command, TxnCommand> | null, id: string, view: KeyView, auth: { state: AuthState; changed: boolean }): ApplyOutcome {
+  private applyEntry(
+    entry: Entry,
+    command: Exclude<Command, TxnCommand> | null,
+    id: string,
+    view: KeyView,
+    auth: { state: AuthState; changed: boolean },
+    history: { meta: HistoryMeta; changed: boolean },
+  ): ApplyOutcome {
     this.sessions.expire(entry.index);
     if (command === null) return { kind: 'no-op', index: entry.index, term: entry.term };
     const base = { kind: 'command', index: entry.index, term: entry.term } as const;
+    if (command.kind === 'compact') {
+      const result = compactResult(history.meta, command, entry.index);
+      if (result.outcome === 'compacted') {
+        history.meta = { ...history.meta, compactRevision: result.compactRevision };
+        history.changed = true;
+      }
+      return { ...base, result, replayed: false };
+    }
     if (command.kind === 'auth') {
       const applied = applyAuthOp(auth.state, command.op, entry.index);
       if (applied.result.ok) {
@@ -880,10 +949,12 @@ export class KvStateMachine {
    * LevelDB and the revision was checked against the compact revision: the physical deletion of
    * versions below it never removes what the read needs (history-compaction.ts).
    */
-  private async pastRead<T>(read: (view: StoreSnapshot) => Promise<T>): Promise<T> {
+  private async pastRead<T>(revision: Index, read: (view: StoreSnapshot) => Promise<T>): Promise<T> {
     const generation = this.current;
     return this.reading(generation, async () => {
       await this.writeLanded();
+      // Again, now: a compaction may have been applied meanwhile, and its deletion may run.
+      if (revision < this.history.compactRevision) throw new CompactedError(revision, this.history.compactRevision);
       const view = this.store.snapshot();
       try {
         return await read(view);
@@ -1135,6 +1206,14 @@ async function loadLeases(generation: GenerationSublevels): Promise<LeaseTable> 
   }
 }
 
+/** Whether compact(command.revision) applies at `index`, given the history before it (CompactResult). */
+function compactResult(meta: HistoryMeta, command: CompactCommand, index: Index): CompactResult {
+  const refused = { kind: 'compact', outcome: 'refused', revision: command.revision, compactRevision: meta.compactRevision, currentRevision: index - 1 } as const;
+  if (command.revision <= meta.compactRevision) return { ...refused, reason: 'compacted' };
+  if (command.revision >= index) return { ...refused, reason: 'future' };
+  return { kind: 'compact', outcome: 'compacted', compactRevision: command.revision };
+}
+
 /** What `hist` holds for a delete: an empty value (a KeyRecord is never empty). */
 const tombstone = new Uint8Array();
 
@@ -1144,8 +1223,13 @@ const tombstone = new Uint8Array();
  * once so that a restart after more applies does not move them.
  */
 async function loadHistoryMeta(store: NodeStore, generation: GenerationSublevels, applied: Index): Promise<HistoryMeta> {
-  const [bytes] = await generation.revs.getMany([historyMetaKey]);
-  if (bytes !== undefined) return decodeStored(generationSublevelNames(generation.generation).revs, historyMetaKey, () => decodeHistoryMeta(bytes));
+  const [bytes, physicalBytes] = await generation.revs.getMany([historyMetaKey, historyPhysicalKey]);
+  const name = generationSublevelNames(generation.generation).revs;
+  if (bytes !== undefined) {
+    const meta = decodeStored(name, historyMetaKey, () => decodeHistoryMeta(bytes));
+    const physicalRevision = physicalBytes === undefined ? meta.baseRevision : decodeStored(name, historyPhysicalKey, () => decodePhysicalRevision(physicalBytes));
+    return { ...meta, physicalRevision };
+  }
   const meta = { compactRevision: applied, baseRevision: applied, physicalRevision: applied };
   await store.write([{ type: 'put', sublevel: generation.revs, key: historyMetaKey, value: encodeHistoryMeta(meta) }], { sync: false });
   return meta;

@@ -91,6 +91,7 @@ export function clusterOperations(deps: ClusterServiceDeps): ClusterOperations {
         leaderAddress: status.leader === null ? '' : directory.clientAddressOf(status.leader),
         commitIndex: status.commit,
         appliedIndex: stateMachine.appliedIndex,
+        compactRevision: stateMachine.compactRevision,
         lastIndex: status.lastIndex,
         snapshotIndex: status.snapshotIndex,
         logEntries: status.lastIndex - status.compactedTo.index,

@@ -5,6 +5,7 @@ import { nodeId, type NodeId } from '../raft/index.js';
 import { joinPasswordEnvVar } from '../shared/join-user.js';
 import { splitUserSpec } from '../shared/user-spec.js';
 import { ConfigError } from '../shared/errors.js';
+import { parseHistoryRetention, type HistoryRetention } from './history-retention.js';
 import { logLevels } from '../shared/logger.js';
 import type { NodeTlsConfig } from './tls.js';
 
@@ -79,6 +80,8 @@ export interface NodeConfig {
   readonly logLevel: LevelWithSilent;
   /** When to snapshot and compact the log, and the chunk size of snapshots sent to followers. */
   readonly snapshots: SnapshotSettings;
+  /** How much revision history the leader keeps before it compacts by itself (history-retention.ts). */
+  readonly historyRetention: HistoryRetention;
   /**
    * The session limits this node proposes when it leads a cluster whose log has set none
    * (kv-service.ts). Not what it applies: every node applies the limits the log set.
@@ -176,6 +179,7 @@ export interface RawNodeConfig {
   snapshotRetainEntries?: unknown;
   snapshotRetainBytes?: unknown;
   snapshotChunkBytes?: unknown;
+  historyRetention?: unknown;
   sessionsMax?: unknown;
   sessionIdleEntriesMax?: unknown;
   sessionResultsMax?: unknown;
@@ -202,7 +206,7 @@ const knownKeys = new Set<string>([
   'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'advertisePeer', 'peers', 'peerDialOverride', 'join', 'joinAs', 'joinTimeoutMs', 'joinUser',
   'tickMs', 'electionTicks', 'heartbeatTicks',
   'requestTimeoutMs', 'authTokenTtl', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
-  'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotRetainBytes', 'snapshotChunkBytes',
+  'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotRetainBytes', 'snapshotChunkBytes', 'historyRetention',
   'sessionsMax', 'sessionIdleEntriesMax', 'sessionResultsMax', 'sessionResultBytesMax',
   'listenHttp', 'readyLagEntries', 'peerCert', 'peerKey', 'peerCa', 'peerVerifyId', 'clientCert', 'clientKey', 'clientCa',
   'storageCacheMb', 'keyCacheMb',
@@ -309,6 +313,7 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
       // Below the peer transport's 16 MiB message limit, with room for a record that overshoots.
       chunkBytes: optionalInt(raw.snapshotChunkBytes, 'snapshot-chunk-bytes', defaultSnapshotSettings.chunkBytes, 4096, 8 * 1024 * 1024),
     },
+    historyRetention: parseHistoryRetention(raw.historyRetention),
     sessionLimits: {
       sessionsMax: sessionLimit(raw.sessionsMax, 'sessions-max', 'sessionsMax'),
       sessionIdleEntriesMax: sessionLimit(raw.sessionIdleEntriesMax, 'session-idle-entries-max', 'sessionIdleEntriesMax'),

@@ -17,12 +17,14 @@ import {
   TimeoutError,
   type MembershipRefusal,
 } from '../shared/errors.js';
-import type { StaleReason } from '../kv/index.js';
+import { CompactedError, FutureRevisionError, type StaleReason } from '../kv/index.js';
 import type { Logger } from '../shared/logger.js';
 
 /** Trailing metadata keys of a "not the leader" answer (see kv.proto). */
 export const leaderIdMetadataKey = 'raftkv-leader-id';
 export const leaderAddressMetadataKey = 'raftkv-leader-address';
+/** Trailing metadata key of a read or compaction below the compact revision: that revision (kv.proto). */
+export const compactRevisionMetadataKey = 'compact-revision';
 /** Trailing metadata key of a refused membership change: the reason (kv.proto). */
 export const refusalMetadataKey = 'raftkv-refusal';
 
@@ -51,6 +53,8 @@ export interface ApiError {
   readonly leaderAddress?: string;
   /** A refused membership change: why (trailing metadata `raftkv-refusal`). */
   readonly refusal?: MembershipRefusal;
+  /** A read or compaction below the compact revision: that revision (trailing metadata `compact-revision`). */
+  readonly compactRevision?: number;
 }
 
 /** The status code of each membership refusal (kv.proto, Cluster). */
@@ -122,6 +126,9 @@ export function classifyError(error: unknown, logger: Logger): ApiError {
   if (error instanceof ProposalDroppedError || error instanceof ShuttingDownError || error instanceof LeaderChangedError) {
     return { code: grpc.status.UNAVAILABLE, details: error.message };
   }
+  // As etcd: OUT_OF_RANGE for both, the messages naming the revisions.
+  if (error instanceof CompactedError) return { code: grpc.status.OUT_OF_RANGE, details: error.message, compactRevision: error.compactRevision };
+  if (error instanceof FutureRevisionError) return { code: grpc.status.OUT_OF_RANGE, details: error.message };
   if (error instanceof StaleSessionError) {
     return { code: error.reason === 'unknown-session' ? grpc.status.ABORTED : grpc.status.OUT_OF_RANGE, details: error.message };
   }
@@ -132,12 +139,13 @@ export function classifyError(error: unknown, logger: Logger): ApiError {
 /** The same, as a unary call's status, with the leader hints in trailing metadata. */
 export function toGrpcError(error: unknown, logger: Logger): Partial<grpc.StatusObject> {
   const api = classifyError(error, logger);
-  if (api.leaderId === undefined && api.refusal === undefined) return { code: api.code, details: api.details };
+  if (api.leaderId === undefined && api.refusal === undefined && api.compactRevision === undefined) return { code: api.code, details: api.details };
   const metadata = new grpc.Metadata();
   if (api.leaderId !== undefined) {
     metadata.set(leaderIdMetadataKey, api.leaderId);
     metadata.set(leaderAddressMetadataKey, api.leaderAddress ?? '');
   }
   if (api.refusal !== undefined) metadata.set(refusalMetadataKey, api.refusal);
+  if (api.compactRevision !== undefined) metadata.set(compactRevisionMetadataKey, String(api.compactRevision));
   return { code: api.code, details: api.details, metadata };
 }

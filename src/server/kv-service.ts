@@ -25,7 +25,8 @@ import {
   type StaleSessionResult,
 } from '../kv/index.js';
 import { assertNever, type NodeId } from '../raft/index.js';
-import { AuthChangeRefusedError, InvalidArgumentError, LeaseNotFoundError, NotLeaderError } from '../shared/errors.js';
+import { AuthChangeRefusedError, InvalidArgumentError, LeaseNotFoundError, NotLeaderError, TimeoutError } from '../shared/errors.js';
+import { CompactedError, FutureRevisionError } from '../kv/index.js';
 import { AuthGuard, type Caller } from './auth-guard.js';
 import type { Logger } from '../shared/logger.js';
 import { requestTimeoutMsMax, type NodeConfig } from './config.js';
@@ -75,6 +76,8 @@ export interface KvOperations {
   readonly requireLeader: () => void;
   /** Proposes a lease grant or revoke (the Lease service checks the caller); a refused session write throws. */
   readonly proposeLease: (command: LeaseCommand, timeoutMs: number) => Promise<CommandResult>;
+  /** Compacts the revision history (root only when auth is enabled; not carried by the stream). */
+  readonly compact: Handler<CompactRequest, unknown>;
 }
 
 export interface PutRequest {
@@ -88,6 +91,13 @@ export interface PutRequest {
 export interface GetRequest {
   key: Buffer;
   consistency: string;
+  /** 0 (or absent, from an older client): the latest. */
+  revision?: number;
+}
+
+export interface CompactRequest {
+  revision: number;
+  physical: boolean;
 }
 
 export interface DeleteRequest {
@@ -101,6 +111,8 @@ export interface RangeRequest {
   end: Buffer;
   limit: number;
   consistency: string;
+  /** 0 (or absent, from an older client): the latest. */
+  revision?: number;
 }
 
 export interface CasRequest {
@@ -258,7 +270,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       checkKey(request.key, limits.keyBytesMax);
       guard.checkKey(caller, 'read', request.key);
       await readBarrier(request.consistency, timeoutMs);
-      const record = await stateMachine.get(request.key);
+      const record = await stateMachine.get(request.key, { revision: Number(request.revision ?? 0) });
       return { header: header(), found: record !== null, kv: record === null ? null : wireKeyValue(request.key, record) };
     },
     delete: async (request: DeleteRequest, timeoutMs, caller) => {
@@ -272,7 +284,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       guard.checkRange(caller, 'read', queryInterval(query));
       const limit = request.limit === 0 ? config.limits.rangeLimitMax : Math.min(request.limit, config.limits.rangeLimitMax);
       await readBarrier(request.consistency, timeoutMs);
-      const result = await stateMachine.range(query, limit);
+      const result = await stateMachine.range(query, limit, { revision: Number(request.revision ?? 0) });
       return { header: header(), kvs: result.kvs.map((kv) => wireKeyValue(kv.key, kv)), more: result.more };
     },
     setSessionLimits: async (change, timeoutMs, caller) => {
@@ -304,6 +316,22 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       if (result.kind === 'lease-not-found') throw new LeaseNotFoundError(result.id);
       if (result.kind !== 'txn') throw new Error(`txn answered ${result.kind}`);
       return { header: header(), ...txnResultToWire(result) };
+    },
+    compact: async (request: CompactRequest, timeoutMs, caller) => {
+      guard.requireRoot(caller, 'compacting the history');
+      const revision = Number(request.revision);
+      // Checked here too, so that a refusal costs no log entry; the apply checks again (the
+      // state may move while the entry replicates) and every replica refuses alike.
+      if (revision <= stateMachine.compactRevision) throw new CompactedError(revision, stateMachine.compactRevision);
+      if (revision > stateMachine.appliedIndex) throw new FutureRevisionError(revision, stateMachine.appliedIndex);
+      const result = await propose({ kind: 'compact', revision }, timeoutMs);
+      if (result.kind !== 'compact') throw new Error(`compact answered ${result.kind}`);
+      if (result.outcome === 'refused') {
+        if (result.reason === 'compacted') throw new CompactedError(revision, result.compactRevision);
+        throw new FutureRevisionError(revision, result.currentRevision);
+      }
+      if (request.physical) await withTimeout(stateMachine.compactedPhysically(revision), timeoutMs);
+      return { header: header() };
     },
     compareAndSwap: async (request: CasRequest, timeoutMs, caller) => {
       // A compare-and-swap reads the key (it answers the previous record) and writes it.
@@ -378,6 +406,7 @@ export function kvServiceHandlers(deps: KvServiceDeps): {
     range: unary('range', operations.range),
     compareAndSwap: unary('compareAndSwap', operations.compareAndSwap),
     txn: unary('txn', operations.txn),
+    compact: unary('compact', operations.compact),
     stream: streams.handler,
   };
 
@@ -518,4 +547,18 @@ function rangeQuery(request: { prefix: Buffer; start: Buffer; end: Buffer }, key
 
 function missing(field: string, hint: string): never {
   throw new InvalidArgumentError(field, `is required: ${hint}`);
+}
+
+/** `promise`, or TimeoutError once `timeoutMs` has passed (what it waits for goes on). */
+async function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`not done within ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,7 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import { KvStateMachine, type ApplyOutcome } from '../kv/index.js';
+import { KvStateMachine, encodeCommand, type ApplyOutcome } from '../kv/index.js';
 import { RaftCore, defaultRaftTunables, type Membership, type NodeId } from '../raft/index.js';
 import { SeededRng } from '../shared/seeded-rng.js';
 import { ConfigError } from '../shared/errors.js';
@@ -15,6 +15,7 @@ import type { NodeConfig } from './config.js';
 import { kvServiceHandlers } from './kv-service.js';
 import { WatchHub } from './watch-hub.js';
 import { watchService } from './watch-service.js';
+import { HistoryCompactor } from './history-retention.js';
 import { bootstrapAddressBook, withAddressBook } from './address-book.js';
 import { joinCluster } from './join-cluster.js';
 import { maintenanceServiceHandlers } from './maintenance-service.js';
@@ -253,6 +254,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       serviceClient('raftkv/v1/kv.proto', 'Lease').service,
       leaseServiceHandlers({ node, stateMachine, config, operations: handlers.operations, guard: handlers.guard, keeper: leaseKeeper, logger, metrics: observedMetrics }),
     );
+    const historyCompactor = new HistoryCompactor({
+      retention: config.historyRetention,
+      isLeader: () => node.leadership().role === 'leader',
+      appliedIndex: () => stateMachine.appliedIndex,
+      compactRevision: () => stateMachine.compactRevision,
+      compact: async (revision) => {
+        await node.propose(encodeCommand({ kind: 'compact', revision }), config.requestTimeoutMs);
+      },
+      logger,
+    });
+    historyCompactor.start();
     await new Promise<void>((resolve, reject) => {
       server.bindAsync(config.listenClient, tls.clientServer, (error) => {
         if (error) reject(new ConfigError(`listen-client ${config.listenClient}: cannot listen (${error.message})`, { cause: error }));
@@ -275,6 +287,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
             server.forceShutdown();
             statusClient.close();
             activity.stop();
+            historyCompactor.stop();
             await node.stop(1000);
             throw error;
           });
@@ -305,6 +318,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         await http?.close();
         statusClient.close();
         activity.stop();
+        historyCompactor.stop();
         await node.stop(remainingMs());
         directory.dispose();
         await serverClosed;

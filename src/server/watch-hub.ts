@@ -55,12 +55,14 @@ export interface WatchHubOptions {
   readonly progressIntervalMs: number;
   /** Events per history read of a catching-up watcher. */
   readonly pageEventsMax: number;
+  /** Bytes of events in one response; more are split between revisions (gRPC's message limit is 64 MiB). */
+  readonly responseBytesMax: number;
   /** Watches on one stream; a create beyond it is refused. */
   readonly watchersPerStreamMax: number;
   readonly logger?: Logger;
 }
 
-export const defaultWatchHubOptions: WatchHubOptions = { queueBytesMax: 8 * 1024 * 1024, progressIntervalMs: 10_000, pageEventsMax: 512, watchersPerStreamMax: 1024 };
+export const defaultWatchHubOptions: WatchHubOptions = { queueBytesMax: 8 * 1024 * 1024, progressIntervalMs: 10_000, pageEventsMax: 512, responseBytesMax: 4 * 1024 * 1024, watchersPerStreamMax: 1024 };
 
 /** What an output costs in the queue: its keys and values plus a fixed overhead per event and per output. */
 export function outputBytes(output: WatchOutput): number {
@@ -103,6 +105,9 @@ export class WatchHub {
   private revisionNow: Index;
   private readonly streams = new Set<WatchStream>();
   private unsubscribe: (() => void) | null = null;
+  // Invariant: the watches of every stream; the hub is subscribed to the source exactly while it is positive.
+  private watching = 0;
+  private started = false;
   private progressTimer: NodeJS.Timeout | null = null;
   readonly options: WatchHubOptions;
 
@@ -114,9 +119,9 @@ export class WatchHub {
     this.revisionNow = source.appliedIndex;
   }
 
-  /** The revision through which live batches have been dispatched. */
+  /** The revision through which live batches have been dispatched (the source's applied index while nobody watches). */
   get revision(): Index {
-    return this.revisionNow;
+    return this.unsubscribe === null ? this.source.appliedIndex : this.revisionNow;
   }
 
   get streamCount(): number {
@@ -124,20 +129,37 @@ export class WatchHub {
   }
 
   start(): void {
-    if (this.unsubscribe !== null) return;
-    this.revisionNow = this.source.appliedIndex;
-    this.unsubscribe = this.source.onChange((change) => this.onChange(change));
+    if (this.started) return;
+    this.started = true;
     this.progressTimer = setInterval(() => this.progressTick(), this.options.progressIntervalMs);
     this.progressTimer.unref();
   }
 
-  /** Stops watching the source; the streams must be ended by their transport. */
+  /** Stops watching the source and ends every stream's watches (their transport ends the streams). */
   stop(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    this.started = false;
     if (this.progressTimer !== null) clearInterval(this.progressTimer);
     this.progressTimer = null;
     for (const stream of [...this.streams]) stream.close();
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+
+  /**
+   * @internal A watch begins: the hub listens to the source only while some watch exists, so
+   * that a node nobody watches does not build events for every apply batch.
+   */
+  acquire(): void {
+    if (this.watching++ > 0 || this.unsubscribe !== null) return;
+    this.revisionNow = this.source.appliedIndex;
+    this.unsubscribe = this.source.onChange((change) => this.onChange(change));
+  }
+
+  /** @internal A watch ended. */
+  release(): void {
+    if (--this.watching > 0) return;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
   }
 
   openStream(sink: WatchSink): WatchStream {
@@ -198,16 +220,17 @@ export class WatchStream {
 
   create(spec: WatchSpec): void {
     if (this.closed) return;
-    const revision = this.hub.revision;
     if (spec.watchId !== 0 && this.watchers.has(spec.watchId)) {
-      this.push({ kind: 'canceled', watchId: spec.watchId, revision, reason: `watch id ${spec.watchId} is already in use on this stream`, compactRevision: 0, created: true });
+      this.push({ kind: 'canceled', watchId: spec.watchId, revision: this.hub.revision, reason: `watch id ${spec.watchId} is already in use on this stream`, compactRevision: 0, created: true });
       return;
     }
     if (this.watchers.size >= this.hub.options.watchersPerStreamMax) {
-      this.push({ kind: 'canceled', watchId: spec.watchId, revision, reason: `this stream already has ${this.watchers.size} watches (the most one stream may have)`, compactRevision: 0, created: true });
+      this.push({ kind: 'canceled', watchId: spec.watchId, revision: this.hub.revision, reason: `this stream already has ${this.watchers.size} watches (the most one stream may have)`, compactRevision: 0, created: true });
       return;
     }
     const id = spec.watchId !== 0 ? spec.watchId : this.pickId();
+    this.hub.acquire();
+    const revision = this.hub.revision;
     const next = spec.startRevision === 0 ? revision + 1 : spec.startRevision;
     const watcher: Watcher = { id, spec, next, mode: next > revision ? 'synced' : 'catching-up', catchingUp: false, active: false };
     this.watchers.set(id, watcher);
@@ -247,7 +270,10 @@ export class WatchStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const watcher of this.watchers.values()) watcher.mode = 'canceled';
+    for (const watcher of this.watchers.values()) {
+      watcher.mode = 'canceled';
+      this.hub.release();
+    }
     this.watchers.clear();
     this.queue.length = 0;
     this.queuedBytesNow = 0;
@@ -262,13 +288,16 @@ export class WatchStream {
       if (watcher.mode !== 'synced') continue;
       const matching = events.filter((event) => event.revision >= watcher.next && selectorContains(watcher.spec.selector, eventKey(event)));
       if (matching.length > 0) {
-        const output: WatchOutput = { kind: 'events', watchId: watcher.id, revision, events: matching, prevKv: watcher.spec.prevKv };
-        if (this.queue.length > 0 && this.queuedBytesNow + outputBytes(output) > this.hub.options.queueBytesMax) {
-          this.end(watcher, `slow watcher: more than ${this.hub.options.queueBytesMax} bytes queued on this stream; resume from revision ${watcher.next}`, 0);
+        const outputs = this.eventOutputs(watcher, matching, revision);
+        const bytes = outputs.reduce((sum, output) => sum + outputBytes(output), 0);
+        // Over the budget, whether the reader is behind or this batch alone is that large: the
+        // watch is cancelled, and its client resumes it from history, in pages paced by the reader.
+        if (this.queuedBytesNow + bytes > this.hub.options.queueBytesMax) {
+          this.end(watcher, `slow watcher: ${this.queuedBytesNow + bytes} bytes would be queued on this stream, more than ${this.hub.options.queueBytesMax}; resume from revision ${watcher.next}`, 0);
           continue;
         }
         watcher.active = true;
-        this.push(output);
+        for (const output of outputs) this.push(output);
       }
       watcher.next = Math.max(watcher.next, revision + 1);
     }
@@ -328,13 +357,41 @@ export class WatchStream {
         const through = page.more ? (page.events[page.events.length - 1] as KvEvent).revision : page.revision;
         if (events.length > 0) {
           watcher.active = true;
-          this.push({ kind: 'events', watchId: watcher.id, revision: through, events, prevKv: watcher.spec.prevKv });
+          for (const output of this.eventOutputs(watcher, events, through)) this.push(output);
         }
         watcher.next = Math.max(watcher.next, through + 1);
       }
     } finally {
       watcher.catchingUp = false;
     }
+  }
+
+  /**
+   * The responses carrying `events` (in revision order) through `through`: one, unless they
+   * exceed responseBytesMax, then split between revisions (one revision's events stay together),
+   * each but the last with its own last revision as header revision.
+   */
+  private eventOutputs(watcher: Watcher, events: readonly KvEvent[], through: Index): WatchOutput[] {
+    const prevKv = watcher.spec.prevKv;
+    const whole: WatchOutput = { kind: 'events', watchId: watcher.id, revision: through, events, prevKv };
+    const limit = this.hub.options.responseBytesMax;
+    if (outputBytes(whole) <= limit) return [whole];
+    const outputs: WatchOutput[] = [];
+    let chunk: KvEvent[] = [];
+    let chunkBytes = 0;
+    for (const [i, event] of events.entries()) {
+      const bytes = outputBytes({ kind: 'events', watchId: watcher.id, revision: through, events: [event], prevKv });
+      const previous = events[i - 1];
+      if (chunk.length > 0 && chunkBytes + bytes > limit && previous !== undefined && previous.revision !== event.revision) {
+        outputs.push({ kind: 'events', watchId: watcher.id, revision: previous.revision, events: chunk, prevKv });
+        chunk = [];
+        chunkBytes = 0;
+      }
+      chunk.push(event);
+      chunkBytes += bytes;
+    }
+    outputs.push({ kind: 'events', watchId: watcher.id, revision: through, events: chunk, prevKv });
+    return outputs;
   }
 
   /** Resolves when the queue is below half its budget (or the stream closed): catching up is paced by the reader. */
@@ -353,6 +410,7 @@ export class WatchStream {
   private end(watcher: Watcher, reason: string, compactRevision: Index): void {
     watcher.mode = 'canceled';
     this.watchers.delete(watcher.id);
+    this.hub.release();
     this.push({ kind: 'canceled', watchId: watcher.id, revision: this.hub.revision, reason, compactRevision, created: false });
   }
 

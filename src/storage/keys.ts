@@ -17,7 +17,7 @@
  * | `auth-g<N>` | `state`                                      | users, roles, the auth flag (src/kv/auth-state.ts) |
  * | `hist-g<N>` | escaped user key, 00 00, revision u64, sub u32 | KeyRecord, or empty for a delete (src/kv/history-keys.ts) |
  * | `revs-g<N>` | revision u64, sub u32                        | the user key changed          |
- * |             | FF `history-meta`                            | compact revision, history base (src/kv/history-meta.ts) |
+ * |             | FF `history-meta`, FF `history-physical`     | compact and base revision; deletion progress (src/kv/history-meta.ts) |
  * | `lease-g<N>` | `l` + lease id u64                          | the lease's granted TTL (src/kv/lease-table.ts) |
  * |             | `k` + lease id u64 + user key                | empty: the key is attached to the lease |
  *

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RaftKvClient, type WatchBatch, type Watcher } from '../../src/client/index.js';
+import { CompactedError, PermissionDeniedError, RaftKvClient, type WatchBatch, type Watcher } from '../../src/client/index.js';
 import { serviceClient } from '../../src/shared/proto.js';
 import { ProcessCluster, projectRoot, runCli, waitFor } from './process-cluster.js';
 
@@ -40,7 +40,9 @@ describe('watch on a 3-node cluster', () => {
   let client: RaftKvClient;
 
   beforeAll(async () => {
-    cluster = await ProcessCluster.create(3, { extraArgs: ['--watch-progress-interval', '1'] });
+    // The smallest queue per watch stream, so that a reader that stops reading is cut off soon
+    // (gRPC's flow-control windows hold megabytes before the node's queue even starts).
+    cluster = await ProcessCluster.create(3, { extraArgs: ['--watch-progress-interval', '1', '--watch-queue-bytes', '65536'] });
     client = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 20_000 });
     await cluster.waitForLeader(client);
   }, 60_000);
@@ -158,7 +160,7 @@ describe('watch on a 3-node cluster', () => {
     call.on('error', () => {});
     call.write({ createRequest: { key: Buffer.from('slow/'), prefix: true, watchId: 5 } });
     await waitFor('created', () => (responses.length > 0 ? true : undefined));
-    // Stop reading: gRPC's flow control fills, then the node's queue (default 8 MiB).
+    // Stop reading: gRPC's flow control fills, then the node's queue (64 KiB here).
     call.pause();
     const value = 'x'.repeat(60_000);
     const writes: Promise<unknown>[] = [];
@@ -171,7 +173,7 @@ describe('watch on a 3-node cluster', () => {
     await waitFor('the slow-watcher cancel', () => (responses.some((r) => r.canceled) ? true : undefined), 30_000);
     const canceled = responses.find((r) => r.canceled)!;
     expect(canceled.watchId).toBe(5);
-    expect(canceled.cancelReason).toMatch(/^slow watcher: more than \d+ bytes queued on this stream; resume from revision \d+$/);
+    expect(canceled.cancelReason).toMatch(/^slow watcher: \d+ bytes would be queued on this stream, more than 65536; resume from revision \d+$/);
     // 24 MB were written for it: the node queued at most its budget, then gave the watch up.
     expect(responses.filter((r) => r.canceled)).toHaveLength(1);
     call.end();
@@ -206,6 +208,68 @@ describe('watch on a 3-node cluster', () => {
     const bad = await runCli(['watch', 'x', '--rev', 'soon', '--endpoints', endpoints]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--rev: must be an integer');
+  }, 60_000);
+
+  it('ends a watcher with CompactedError when its resume point was compacted while it was cut off, never a silent gap', async () => {
+    const first = await client.put('cmp/a', '1');
+    const statuses = await waitFor('two followers answering', async () => {
+      const all = await cluster.statuses(client);
+      const followers = all.filter((s) => s.role === 'follower');
+      return followers.length >= 2 ? followers : undefined;
+    }, 60_000);
+    const [watched, other] = [cluster.node(statuses[0]!.id), cluster.node(statuses[1]!.id)];
+    // The watcher is on `watched`, and would resume on `other`.
+    const watching = new RaftKvClient({ endpoints: [watched.clientAddress, other.clientAddress], pinned: true, timeoutMs: 20_000 });
+    try {
+      const collector = new Collector(watching.watch('cmp/', { prefix: true, startRevision: first.revision }));
+      await waitFor('the first event', () => (collector.events.length > 0 ? true : undefined));
+      // Cut off (SIGSTOP: its stream neither answers nor fails), the watcher misses these...
+      cluster.pause(watched.id);
+      let last = first.revision;
+      for (let i = 2; i <= 5; i++) last = (await client.put('cmp/a', String(i))).revision;
+      // ...and they are compacted away, everywhere it could resume.
+      await client.compact(last, { timeoutMs: 20_000 });
+      await waitFor('the other follower to apply the compaction', async () => ((await client.status(other.clientAddress)).compactRevision >= last ? true : undefined));
+      await cluster.kill(watched.id);
+      await collector.done;
+      expect(collector.values()).toEqual(['1']);
+      expect(collector.error).toBeInstanceOf(CompactedError);
+      expect(collector.error).toMatchObject({ requestedRevision: first.revision + 1, compactRevision: last });
+      const cli = await runCli(['watch', 'cmp/', '--prefix', '--rev', String(first.revision), '--endpoints', other.clientAddress]);
+      expect(cli.code).toBe(1);
+      expect(cli.stderr).toContain(`revision ${first.revision} has been compacted; the oldest revision held is ${last}`);
+    } finally {
+      watching.close();
+      cluster.start(watched.id);
+    }
+  }, 120_000);
+
+  // Last: it turns auth on for the rest of the cluster's life.
+  it('with auth on, a watch needs read permission on its range; a refusal ends only that watch', async () => {
+    await client.auth.addUser('root', 'rootpw');
+    await client.auth.addUser('carol', 'carolpw');
+    await client.auth.addRole('a-reader');
+    await client.auth.grantPermission('a-reader', 'read', { prefix: 'auth-a/' });
+    await client.auth.grantRole('carol', 'a-reader');
+    await client.auth.enable();
+    const root = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 20_000, auth: { user: 'root', password: 'rootpw' } });
+    const carol = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 20_000, auth: { user: 'carol', password: 'carolpw' } });
+    try {
+      const allowed = new Collector(carol.watch('auth-a/', { prefix: true }));
+      const denied = new Collector(carol.watch('auth-b/', { prefix: true }));
+      await denied.done;
+      expect(denied.error).toBeInstanceOf(PermissionDeniedError);
+      expect(String(denied.error)).toContain('lacks read permission');
+      await root.put('auth-a/x', 'seen');
+      await waitFor('the allowed watch to see the put', () => (allowed.events.length > 0 ? true : undefined));
+      expect(allowed.values()).toEqual(['seen']);
+      allowed.watcher.cancel();
+      await allowed.done;
+      expect(allowed.error).toBeNull();
+    } finally {
+      root.close();
+      carol.close();
+    }
   }, 60_000);
 });
 

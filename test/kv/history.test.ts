@@ -206,3 +206,73 @@ describe('KvStateMachine history', () => {
     expect(backup.flatMap((chunk) => decodeSnapshotChunk(chunk)).map((record) => record.kind)).toEqual(['kv']);
   });
 });
+
+describe('KvStateMachine compaction', () => {
+  const compact = (revision: number): Command => ({ kind: 'compact', revision });
+
+  async function histCount(machine: KvStateMachine, store: { generation(n: number): { hist: { keys(): AsyncIterable<unknown> } } }): Promise<number> {
+    let count = 0;
+    for await (const _ of store.generation(machine.generation).hist.keys()) count++;
+    return count;
+  }
+
+  it('refuses a revision at or below the compact revision, or not below its own index, changing nothing', async () => {
+    const machine = await freshMachine();
+    await machine.apply(entriesFrom(1, [put('a', '1'), put('a', '2'), compact(2)]));
+    expect(machine.compactRevision).toBe(2);
+    const outcomes = await machine.apply(entriesFrom(4, [compact(2), compact(1), compact(6), compact(9)]));
+    expect(outcomes.map((o) => (o.kind === 'command' && o.result.kind === 'compact' ? (o.result.outcome === 'refused' ? o.result.reason : 'ok') : o.kind))).toEqual([
+      'compacted',
+      'compacted',
+      'future',
+      'future',
+    ]);
+    expect(machine.compactRevision).toBe(2);
+  });
+
+  it('drops the history below the compact revision, keeping what reads and events from it need', async () => {
+    const { dataDir, store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store);
+    await machine.apply(entriesFrom(1, [put('a', '1'), put('a', '2'), put('b', '1'), del('b'), put('c', '1'), put('a', '3'), put('c', '2')]));
+    const hash = await machine.keyspaceHash();
+    const at = async (revision: number): Promise<string[]> =>
+      (await machine.range({ kind: 'prefix', prefix: new Uint8Array() }, 0, { revision })).kvs.map((kv) => `${text(kv.key)}=${text(kv.value)}`);
+    const before = { at6: await at(6), events: await allEvents(machine, 6) };
+    await machine.apply(entriesFrom(8, [compact(6)]));
+    await expect(machine.get(bytes('a'), { revision: 5 })).rejects.toMatchObject({ name: 'CompactedError', requestedRevision: 5, compactRevision: 6 });
+    await expect(machine.readEvents(5, everything, 10)).rejects.toBeInstanceOf(CompactedError);
+    await machine.compactedPhysically(6);
+    // a: 2 (newest below 6) and 3; b: nothing (deleted below 6); c: 1 and 2.
+    expect(await histCount(machine, store)).toBe(4);
+    expect(await at(6)).toEqual(before.at6);
+    expect(await allEvents(machine, 6)).toEqual(before.events);
+    expect(await valueAt(machine, 'b', 6)).toBeNull();
+    expect(await machine.keyspaceHash()).toBe(hash);
+    await store.close();
+    const reopened = await KvStateMachine.open(await temp.open(dataDir));
+    expect(reopened.compactRevision).toBe(6);
+    expect(await valueAt(reopened, 'a', 6)).toBe('3 v3 c1 m6');
+    await expect(reopened.get(bytes('a'), { revision: 5 })).rejects.toBeInstanceOf(CompactedError);
+  });
+
+  it('leaves nothing for a second page to do, and carries a pending deletion across a reopen', async () => {
+    const { dataDir, store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store);
+    const writes = Array.from({ length: 40 }, (_, i) => put(`k${i % 4}`, `${i}`));
+    await machine.apply(entriesFrom(1, writes));
+    const expected = await machine.range({ kind: 'prefix', prefix: new Uint8Array() }, 0, { revision: 30 });
+    const { compactHistoryPage } = await import('../../src/kv/history-compaction.js');
+    const generation = store.generation(machine.generation);
+    await machine.apply(entriesFrom(41, [compact(30)]));
+    await machine.compactedPhysically(30);
+    expect(await histCount(machine, store)).toBe(4 + 11);
+    expect(await compactHistoryPage(store, generation, 30, 1)).toBe(false);
+    await machine.apply(entriesFrom(42, [compact(35)]));
+    await store.close();
+    const reopened = await KvStateMachine.open(await temp.open(dataDir));
+    expect(reopened.compactRevision).toBe(35);
+    await reopened.compactedPhysically(35);
+    expect((await reopened.range({ kind: 'prefix', prefix: new Uint8Array() }, 0, { revision: 35 })).kvs.map((kv) => text(kv.value))).toEqual(['32', '33', '34', '31']);
+    expect(expected.kvs.length).toBe(4);
+  });
+});

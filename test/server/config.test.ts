@@ -89,9 +89,17 @@ describe('node configuration', () => {
     [{ ...base, keyCacheMb: 'lots' }, 'key-cache-mb: must be an integer'],
     [{ ...base, maxTxnOps: '0' }, 'max-txn-ops: must be an integer in 1..65535, got "0"'],
     [{ ...base, maxTxnOps: '65536' }, 'max-txn-ops: must be an integer in 1..65535'],
+    [{ ...base, watchQueueBytes: '1000' }, 'watch-queue-bytes: must be an integer in 65536..1073741824, got "1000"'],
+    [{ ...base, watchQueueBytes: 'big' }, 'watch-queue-bytes: must be an integer'],
+    [{ ...base, watchProgressInterval: '0' }, 'watch-progress-interval: must be an integer in 1..86400, got "0"'],
   ])('refuses %o naming the setting', (raw, message) => {
     expect(() => resolveNodeConfig(raw, {})).toThrow(ConfigError);
     expect(() => resolveNodeConfig(raw, {})).toThrow(message);
+  });
+
+  it('queues 8 MiB per watch stream and sends progress every 10 s by default, and takes other values', () => {
+    expect(resolveNodeConfig(base, {}).watch).toEqual({ queueBytesMax: 8 * 1024 * 1024, progressIntervalMs: 10_000 });
+    expect(resolveNodeConfig({ ...base, watchQueueBytes: '65536', watchProgressInterval: '2' }, {}).watch).toEqual({ queueBytesMax: 65536, progressIntervalMs: 2000 });
   });
 
   it('limits transactions to 128 operations per branch by default (etcd), and takes more', () => {

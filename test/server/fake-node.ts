@@ -57,6 +57,7 @@ export class FakeNode {
           }
         : wrap('registerSession')) as unknown as KvOperations['registerSession'],
       setSessionLimits: wrap('setSessionLimits') as unknown as KvOperations['setSessionLimits'],
+      compact: wrap('compact') as unknown as KvOperations['compact'],
     };
     const streams = kvStreams(operations, { requestTimeoutMs: 5000, inflightMax: 1000, logger: pino({ level: 'silent' }) });
     const server = new grpc.Server();

@@ -1,87 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { CompactedError, selectorContains, type KeySelector, type KvEvent, type StateChange } from '../../src/kv/index.js';
+import type { KeySelector } from '../../src/kv/index.js';
 import type { Index } from '../../src/raft/index.js';
-import { eventKey, WatchHub, type WatchOutput, type WatchSource } from '../../src/server/watch-hub.js';
-
-const enc = (text: string): Uint8Array => Buffer.from(text);
-
-function put(revision: number, key: string, value: string): KvEvent {
-  return { type: 'put', revision: revision as Index, kv: { key: enc(key), value: enc(value), createRevision: revision, modRevision: revision, version: 1 }, prevKv: null };
-}
-
-/** A history in memory: apply() reports a batch live; reads can be held to interleave live batches with them. */
-class MemorySource implements WatchSource {
-  history: KvEvent[] = [];
-  appliedIndex = 0 as Index;
-  compactRevision = 0;
-  private listeners = new Set<(change: StateChange) => void>();
-  private held: (() => void)[] | null = null;
-  reads = 0;
-
-  onChange(listener: (change: StateChange) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  /** Applies events (all at one revision each, as given) and a batch through `through`. */
-  apply(events: KvEvent[], through: number, report = true): void {
-    this.history.push(...events);
-    this.appliedIndex = through as Index;
-    if (report) for (const listener of this.listeners) listener({ kind: 'events', events, revision: through as Index });
-  }
-
-  reset(revision: number): void {
-    this.appliedIndex = revision as Index;
-    for (const listener of this.listeners) listener({ kind: 'reset', revision: revision as Index });
-  }
-
-  hold(): void {
-    this.held = [];
-  }
-
-  release(): void {
-    const held = this.held ?? [];
-    this.held = null;
-    for (const go of held) go();
-  }
-
-  async readEvents(from: Index, selector: KeySelector, limit: number): Promise<{ events: KvEvent[]; more: boolean; revision: Index }> {
-    this.reads++;
-    const revision = this.appliedIndex;
-    if (from < this.compactRevision) throw new CompactedError(from, this.compactRevision as Index);
-    const matching = this.history.filter((event) => event.revision >= from && event.revision <= revision && selectorContains(selector, eventKey(event)));
-    let events = matching.slice(0, limit);
-    let more = matching.length > limit;
-    if (more) {
-      // Never split a revision: drop the last one's events if it continues past the page.
-      const last = events[events.length - 1]!.revision;
-      if (matching[limit]!.revision === last) {
-        const trimmed = events.filter((event) => event.revision !== last);
-        // A revision larger than a page comes whole.
-        events = trimmed.length > 0 ? trimmed : matching.filter((event) => event.revision === last);
-      }
-      more = true;
-    }
-    if (this.held !== null) await new Promise<void>((resolve) => this.held!.push(resolve));
-    else await Promise.resolve();
-    return { events, more, revision };
-  }
-}
-
-class Sink {
-  outputs: WatchOutput[] = [];
-  writable = true;
-  write(output: WatchOutput): boolean {
-    this.outputs.push(output);
-    return this.writable;
-  }
-  eventRevisions(watchId: number): number[] {
-    return this.outputs.flatMap((output) => (output.kind === 'events' && output.watchId === watchId ? output.events.map((event) => event.revision) : []));
-  }
-  eventValues(watchId: number): string[] {
-    return this.outputs.flatMap((output) => (output.kind === 'events' && output.watchId === watchId ? output.events.map((event) => (event.type === 'put' ? Buffer.from(event.kv.value).toString() : 'deleted')) : []));
-  }
-}
+import { WatchHub } from '../../src/server/watch-hub.js';
+import { enc, MemorySource, put, Sink } from './memory-watch-source.js';
 
 const settle = async (): Promise<void> => {
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -135,7 +56,7 @@ describe('WatchHub', () => {
     source.apply([put(2, 'a/2', 'v2')], 2, false);
     hub.openStream(sink).create({ selector: prefixA, startRevision: 1, prevKv: false, progressNotify: false, watchId: 1 });
     await settle();
-    for (const listener of (source as unknown as { listeners: Set<(change: StateChange) => void> }).listeners) listener({ kind: 'events', events: [put(2, 'a/2', 'v2')], revision: 2 as Index });
+    for (const listener of source.listeners) listener({ kind: 'events', events: [put(2, 'a/2', 'v2')], revision: 2 as Index });
     source.apply([put(3, 'a/3', 'v3')], 3);
     await settle();
     expect(sink.eventRevisions(1)).toEqual([1, 2, 3]);
@@ -284,6 +205,58 @@ describe('WatchHub', () => {
     expect(sink.outputs.filter((output) => output.kind === 'progress')).toEqual([{ kind: 'progress', watchId: 1, revision: 6 }]);
     stream.progress();
     expect(sink.outputs.filter((output) => output.kind === 'progress').length).toBe(3);
+    hub.stop();
+  });
+
+  it('listens to the state machine only while some watch exists', () => {
+    const source = new MemorySource();
+    const hub = new WatchHub(source);
+    hub.start();
+    const stream = hub.openStream(new Sink());
+    expect(source.listeners.size).toBe(0);
+    stream.create({ selector: prefixA, startRevision: 0, prevKv: false, progressNotify: false, watchId: 1 });
+    stream.create({ selector: prefixA, startRevision: 0, prevKv: false, progressNotify: false, watchId: 2 });
+    expect(source.listeners.size).toBe(1);
+    stream.cancel(1);
+    expect(source.listeners.size).toBe(1);
+    stream.close();
+    expect(source.listeners.size).toBe(0);
+    hub.stop();
+  });
+
+  it('splits a large batch into responses between revisions, keeping each revision whole', () => {
+    const source = new MemorySource();
+    const hub = new WatchHub(source, { responseBytesMax: 10_000 });
+    hub.start();
+    const sink = new Sink();
+    hub.openStream(sink).create({ selector: prefixA, startRevision: 0, prevKv: false, progressNotify: false, watchId: 1 });
+    const value = 'v'.repeat(3000);
+    // One apply batch: revisions 1..6, revision 3 holding three 3 KB events.
+    source.apply([put(1, 'a/1', value), put(2, 'a/2', value), put(3, 'a/3a', value), put(3, 'a/3b', value), put(3, 'a/3c', value), put(4, 'a/4', value), put(5, 'a/5', value), put(6, 'a/6', value)], 7);
+    const responses = sink.outputs.flatMap((output) => (output.kind === 'events' ? [{ revision: output.revision, events: output.events.map((event) => event.revision) }] : []));
+    expect(responses.length).toBeGreaterThan(1);
+    expect(responses.flatMap((response) => response.events)).toEqual([1, 2, 3, 3, 3, 4, 5, 6]);
+    for (const [i, response] of responses.entries()) {
+      expect(response.revision).toBe(i === responses.length - 1 ? 7 : response.events.at(-1));
+      if (i > 0) expect(response.events[0]).toBeGreaterThan(responses[i - 1]!.events.at(-1)!);
+    }
+    hub.stop();
+  });
+
+  it('cancels a live batch larger than the budget even with nothing queued; resumed, the watch gets it from history in pages', async () => {
+    const source = new MemorySource();
+    const hub = new WatchHub(source, { queueBytesMax: 64 * 1024, pageEventsMax: 4 });
+    hub.start();
+    const sink = new Sink();
+    const stream = hub.openStream(sink);
+    stream.create({ selector: prefixA, startRevision: 0, prevKv: false, progressNotify: false, watchId: 1 });
+    const value = 'v'.repeat(10_000);
+    source.apply(Array.from({ length: 10 }, (_, i) => put(i + 1, `a/${i}`, value)), 10);
+    expect(sink.outputs.at(-1)).toMatchObject({ kind: 'canceled', watchId: 1, reason: expect.stringContaining('resume from revision 1') });
+    expect(sink.eventRevisions(1)).toEqual([]);
+    stream.create({ selector: prefixA, startRevision: 1, prevKv: false, progressNotify: false, watchId: 2 });
+    await settle();
+    expect(sink.eventRevisions(2)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     hub.stop();
   });
 });
