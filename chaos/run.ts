@@ -50,6 +50,8 @@ import { AppendWorkload } from './workloads/append.js';
 import { WorkloadDriver } from './workloads/driver.js';
 import { RegisterWorkload } from './workloads/register.js';
 import { TxnWorkload } from './workloads/txn.js';
+import { LeaseWorkload } from './workloads/lease.js';
+import type { LeaseCheckResult } from './checker/lease-check.js';
 import type { Durability, Workload } from './workloads/workload.js';
 
 export interface RunIo {
@@ -266,6 +268,15 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
       if (component.verdict === 'unknown') problems.push(`the transaction check of keys ${component.keys.join(', ')} ran out of budget (${component.reason ?? 'unknown'})`);
     }
   }
+  // The lease workload's rules (checker/lease-check.ts) over every lease of the run.
+  let leaseCheck: LeaseCheckResult | null = null;
+  if (workload instanceof LeaseWorkload && !interrupted) {
+    leaseCheck = workload.checkLeases();
+    log(
+      `leases: ${leaseCheck.leases} granted, ${leaseCheck.keysAttached} keys attached, ${leaseCheck.readsChecked} reads checked, ${leaseCheck.renewals} renewals, ${leaseCheck.revoked} revoked, ${leaseCheck.expiredObserved} seen to expire; ${leaseCheck.violations.length} violation(s)`,
+    );
+    problems.push(...leaseCheck.violations);
+  }
   const registerAnswer: LinearizableAnswer =
     linearizability === null ? 'unknown' : linearizability.verdict === 'linearizable' ? 'yes' : linearizability.verdict === 'not-linearizable' ? 'no' : 'unknown';
   const txnAnswer: LinearizableAnswer =
@@ -313,6 +324,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     throughput,
     linearizability,
     txnLinearizability,
+    leaseCheck,
     linearizable,
     violations,
     durability,
@@ -351,6 +363,9 @@ function shrinkViolations(history: readonly Operation[], linearizability: Linear
   return cores;
 }
 
+/** The TTL of the lease workload's leases (raised to the cluster's minimum by the server). */
+const leaseTtlSeconds = 2;
+
 /** The workload `config` names. */
 function newWorkload(config: ChaosConfig): Workload {
   switch (config.workload) {
@@ -360,6 +375,9 @@ function newWorkload(config: ChaosConfig): Workload {
       return new AppendWorkload({ keys: config.keys });
     case 'txn':
       return new TxnWorkload({ accounts: config.keys });
+    case 'lease':
+      // Slack for rule 3: a fault may leave the cluster without a leader for its hold, and then an election.
+      return new LeaseWorkload({ keys: config.keys, ttlSeconds: leaseTtlSeconds, electionTimeoutMs: config.tickMs * config.electionTicks, slackMs: config.holdMsMax + 10_000 });
     default: {
       const unknown: never = config.workload;
       throw new Error(`unknown workload ${String(unknown)}`);
