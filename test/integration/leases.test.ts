@@ -1,5 +1,7 @@
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, LeaseExpiredError, LeaseNotFoundError, RaftKvClient, txnOp } from '../../src/client/index.js';
+import { InvalidArgumentError, LeaseExpiredError, LeaseNotFoundError, RaftKvClient, leaderIdMetadataKey, txnOp } from '../../src/client/index.js';
+import { serviceClient } from '../../src/shared/proto.js';
 import { ProcessCluster, runCli, waitFor } from './process-cluster.js';
 
 /** Leases (issue 15) on a 3-node cluster of real processes: expiry, keep-alive across a leader kill, revoke, the CLI. */
@@ -82,6 +84,41 @@ describe('leases on a 3-node cluster', () => {
       cluster.start(leader);
     }
   }, 120_000);
+
+  it('a follower answers every Lease call FAILED_PRECONDITION with the leader hint; the SDK follows it', async () => {
+    const statuses = await cluster.statuses(client);
+    const leader = statuses.find((s) => s.role === 'leader');
+    const follower = cluster.nodes.find((n) => n.id === statuses.find((s) => s.role === 'follower')?.id);
+    expect(leader).toBeDefined();
+    expect(follower).toBeDefined();
+    const Lease = serviceClient('raftkv/v1/kv.proto', 'Lease');
+    const raw = new Lease(follower?.clientAddress as string, grpc.credentials.createInsecure()) as unknown as Record<string, (...args: unknown[]) => unknown>;
+    try {
+      const error = await new Promise<grpc.ServiceError>((resolve) => {
+        (raw.leaseGrant as (r: unknown, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void).call(raw, { ttl: 10 }, { deadline: Date.now() + 10_000 }, (e) => resolve(e as grpc.ServiceError));
+      });
+      expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(error.metadata.get(leaderIdMetadataKey)).toEqual([leader?.id]);
+      const streamError = await new Promise<grpc.ServiceError>((resolve) => {
+        const stream = (raw.leaseKeepAlive as () => grpc.ClientDuplexStream<unknown, unknown>).call(raw);
+        stream.on('data', () => undefined);
+        stream.on('error', (e) => resolve(e as grpc.ServiceError));
+        stream.write({ id: 1 });
+      });
+      expect(streamError.code).toBe(grpc.status.FAILED_PRECONDITION);
+    } finally {
+      (raw as unknown as grpc.Client).close();
+    }
+    // A client that knows only the follower learns the leader from the hint.
+    const viaFollower = new RaftKvClient({ endpoints: [follower?.clientAddress as string], timeoutMs: 15_000 });
+    try {
+      const lease = await viaFollower.lease.grant(30);
+      expect(await viaFollower.lease.leases()).toContain(lease.id);
+      await viaFollower.lease.revoke(lease.id);
+    } finally {
+      viaFollower.close();
+    }
+  }, 60_000);
 
   it('CLI: lease grant --json, put --lease --json, ttl --keys --json, list, keep-alive --once, revoke; bad ids and TTLs exit 2', async () => {
     const endpoints = `--endpoints=${cluster.endpoints.join(',')}`;
