@@ -271,7 +271,11 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
   // The lease workload's rules (checker/lease-check.ts) over every lease of the run.
   let leaseCheck: LeaseCheckResult | null = null;
   if (workload instanceof LeaseWorkload && !interrupted) {
-    leaseCheck = workload.checkLeases();
+    // Fault windows on the workload's clock (nowMs), from injection to the confirmed heal.
+    const windows = (runner?.records ?? [])
+      .filter((fault) => fault.status === 'injected' && fault.startedMs !== null)
+      .map((fault) => ({ startMs: originMs + (fault.startedMs ?? 0), endMs: fault.healedMs === null ? Number.POSITIVE_INFINITY : originMs + fault.healedMs }));
+    leaseCheck = workload.checkLeases(windows);
     log(
       `leases: ${leaseCheck.leases} granted, ${leaseCheck.keysAttached} keys attached, ${leaseCheck.readsChecked} reads checked, ${leaseCheck.renewals} renewals, ${leaseCheck.revoked} revoked, ${leaseCheck.expiredObserved} seen to expire; ${leaseCheck.violations.length} violation(s)`,
     );
@@ -365,6 +369,8 @@ function shrinkViolations(history: readonly Operation[], linearizability: Linear
 
 /** The TTL of the lease workload's leases (raised to the cluster's minimum by the server). */
 const leaseTtlSeconds = 2;
+/** What the lease checker's rule 3 allows beyond 2 TTL + an election timeout (and beyond each fault's heal). */
+const leaseExpirySlackMs = 5000;
 
 /** The workload `config` names. */
 function newWorkload(config: ChaosConfig): Workload {
@@ -377,7 +383,7 @@ function newWorkload(config: ChaosConfig): Workload {
       return new TxnWorkload({ accounts: config.keys });
     case 'lease':
       // Slack for rule 3: a fault may leave the cluster without a leader for its hold, and then an election.
-      return new LeaseWorkload({ keys: config.keys, ttlSeconds: leaseTtlSeconds, electionTimeoutMs: config.tickMs * config.electionTicks, slackMs: config.holdMsMax + 10_000 });
+      return new LeaseWorkload({ keys: config.keys, ttlSeconds: leaseTtlSeconds, electionTimeoutMs: config.tickMs * config.electionTicks, slackMs: leaseExpirySlackMs });
     default: {
       const unknown: never = config.workload;
       throw new Error(`unknown workload ${String(unknown)}`);

@@ -9,10 +9,13 @@
  *    sends only after an answer); the grant proves grant-invoke + TTL. A leader change only
  *    lengthens a lease (README "Leases"), so this bound holds across it.
  * 2. Revoked: a read invoked after the revoke was acknowledged never finds the key.
- * 3. Expired: a read invoked later than base + 2 TTL + election timeout + slack never finds the
- *    key, where base is when the lease was last renewed at the latest (the keep-alive's stop, or
- *    the grant's acknowledgement without one): expiry happens within TTL of the last renewal, or
- *    TTL + an election timeout after a takeover, plus the time the cluster was without a leader.
+ * 3. Expired: a read invoked later than the expiry limit never finds the key. The limit is
+ *    base + W, W = 2 TTL + an election timeout + slack, where base is when the lease was last
+ *    renewed at the latest (the keep-alive's stop, or the grant's acknowledgement without one):
+ *    expiry happens within TTL of the last renewal, or TTL + an election timeout after a
+ *    takeover. A fault in effect meanwhile may leave the cluster without a leader, which cannot
+ *    expire anything, and ends in a takeover: the limit is then W after the fault's heal (again
+ *    for faults that follow within that).
  */
 
 /** One lease as its client saw it. */
@@ -46,14 +49,23 @@ export interface LeaseCheckResult {
 }
 
 /** Applies the three rules of the file comment to every lease. */
-export function checkLeases(logs: readonly LeaseLog[], options: { readonly electionTimeoutMs: number; readonly slackMs: number }): LeaseCheckResult {
+/** When a fault was in effect, healing included (endMs Infinity: never healed). */
+export interface FaultWindow {
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+export function checkLeases(
+  logs: readonly LeaseLog[],
+  options: { readonly electionTimeoutMs: number; readonly slackMs: number; readonly faults: readonly FaultWindow[] },
+): LeaseCheckResult {
   const violations: string[] = [];
   let readsChecked = 0;
   let expiredObserved = 0;
   for (const lease of logs) {
     const protectedUntilMs = protectedDeadline(lease);
     const expireBaseMs = lease.keepAliveStartMs === null ? lease.grantAckMs : lease.keepAliveStopMs;
-    const expireLimitMs = expireBaseMs === null ? null : expireBaseMs + 2 * lease.ttlMs + options.electionTimeoutMs + options.slackMs;
+    const expireLimitMs = expireBaseMs === null ? null : expiryLimit(expireBaseMs, 2 * lease.ttlMs + options.electionTimeoutMs + options.slackMs, options.faults);
     const attached = lease.attachAckMs;
     for (const read of lease.reads) {
       readsChecked++;
@@ -80,6 +92,21 @@ export function checkLeases(logs: readonly LeaseLog[], options: { readonly elect
     expiredObserved,
     violations,
   };
+}
+
+/** Rule 3's limit: `windowMs` after `baseMs`, or after the heal of every fault in effect within it. */
+export function expiryLimit(baseMs: number, windowMs: number, faults: readonly FaultWindow[]): number {
+  let limitMs = baseMs + windowMs;
+  for (let moved = true; moved; ) {
+    moved = false;
+    for (const fault of faults) {
+      if (fault.startMs <= limitMs && fault.endMs >= baseMs && fault.endMs + windowMs > limitMs) {
+        limitMs = fault.endMs + windowMs;
+        moved = true;
+      }
+    }
+  }
+  return limitMs;
 }
 
 /** The latest deadline the grant and the answered renewals prove (rule 1). */

@@ -8,11 +8,11 @@
  * Lease keys are not register keys: an expiry deletes a key without a write in the history, so
  * they are judged by the lease rules only.
  */
-import { performance } from 'node:perf_hooks';
 import type { LeaseKeepAlive } from '../../src/client/index.js';
-import { checkLeases, type LeaseCheckResult, type LeaseLog } from '../checker/lease-check.js';
+import { checkLeases, type FaultWindow, type LeaseCheckResult, type LeaseLog } from '../checker/lease-check.js';
 import type { Operation, RegisterValue } from '../checker/index.js';
 import { RegisterWorkload } from './register.js';
+import { nowMs } from '../wait.js';
 import { assertNotHarnessBug, type Durability, type Workload, type WorkerContext } from './workload.js';
 
 export interface LeaseWorkloadOptions {
@@ -20,7 +20,7 @@ export interface LeaseWorkloadOptions {
   readonly keys: number;
   readonly ttlSeconds: number;
   readonly electionTimeoutMs: number;
-  /** What rule 3 allows beyond 2 TTL + an election timeout (the time a fault may leave the cluster without a leader). */
+  /** What rule 3 allows beyond 2 TTL + an election timeout (checker/lease-check.ts). */
   readonly slackMs: number;
 }
 
@@ -71,14 +71,14 @@ export class LeaseWorkload implements Workload {
     return this.registers.durability(history, finalValues);
   }
 
-  /** The lease rules over every lease of the run (call after the workload stopped). */
-  checkLeases(): LeaseCheckResult {
+  /** The lease rules over every lease of the run (call after the workload stopped); `faults` on chaos/wait.ts nowMs. */
+  checkLeases(faults: readonly FaultWindow[]): LeaseCheckResult {
     this.stopKeepAlives();
-    return checkLeases(this.logs, { electionTimeoutMs: this.options.electionTimeoutMs, slackMs: this.options.slackMs });
+    return checkLeases(this.logs, { electionTimeoutMs: this.options.electionTimeoutMs, slackMs: this.options.slackMs, faults });
   }
 
   private stopKeepAlives(): void {
-    const now = performance.now();
+    const now = nowMs();
     for (const active of this.active.values()) this.stopKeepAlive(active, now);
     for (const handle of this.handles) handle.stop();
     this.handles.clear();
@@ -94,7 +94,7 @@ export class LeaseWorkload implements Workload {
 
   private async begin(context: WorkerContext): Promise<void> {
     const { client, rng } = context;
-    const grantInvokeMs = performance.now();
+    const grantInvokeMs = nowMs();
     let granted;
     try {
       granted = await client.lease.grant(this.options.ttlSeconds, { timeoutMs: context.opTimeoutMs });
@@ -109,7 +109,7 @@ export class LeaseWorkload implements Workload {
       key: `lease/w${context.worker}-${this.leaseCount++}`,
       ttlMs: granted.ttlSeconds * 1000,
       grantInvokeMs,
-      grantAckMs: performance.now(),
+      grantAckMs: nowMs(),
       attachAckMs: null,
       keepAliveStartMs: null,
       renewalsMs: [],
@@ -124,26 +124,26 @@ export class LeaseWorkload implements Workload {
     this.active.set(context.worker, active);
     try {
       await client.put(log.key, context.nextValue(), { lease: log.id, timeoutMs: context.opTimeoutMs });
-      log.attachAckMs = performance.now();
+      log.attachAckMs = nowMs();
     } catch (error) {
       assertNotHarnessBug(error);
       context.noteError(error);
     }
     if (mode === 'keep-then-revoke' || mode === 'keep-then-expire') {
-      log.keepAliveStartMs = performance.now();
-      const handle = client.lease.keepAlive(log.id, { onRenewal: () => log.renewalsMs.push(performance.now()) });
+      log.keepAliveStartMs = nowMs();
+      const handle = client.lease.keepAlive(log.id, { onRenewal: () => log.renewalsMs.push(nowMs()) });
       handle.done.catch((error: unknown) => context.noteError(error));
       this.handles.add(handle);
       active.handle = handle;
       // Two to four TTLs: long enough for renewals to matter across a fault.
-      active.holdUntilMs = performance.now() + log.ttlMs * (2 + rng.int(3));
+      active.holdUntilMs = nowMs() + log.ttlMs * (2 + rng.int(3));
     }
   }
 
   private async advance(context: WorkerContext, active: ActiveLease): Promise<void> {
     const { log } = active;
     const present = await this.read(context, log);
-    const now = performance.now();
+    const now = nowMs();
     switch (active.phase) {
       case 'hold':
         if (active.mode === 'revoke' || now >= active.holdUntilMs) {
@@ -157,7 +157,8 @@ export class LeaseWorkload implements Workload {
         return;
       case 'expiring': {
         // Done once seen gone; or, past any bound, give up (the checker has the reads).
-        const giveUpMs = (log.keepAliveStopMs ?? log.grantAckMs) + 3 * log.ttlMs + this.options.electionTimeoutMs + this.options.slackMs;
+        // (Faults may hold expiry up: the checker allows for them; this only bounds the polling.)
+        const giveUpMs = (log.keepAliveStopMs ?? log.grantAckMs) + 3 * log.ttlMs + this.options.electionTimeoutMs + this.options.slackMs + 20_000;
         if (present === false || now > giveUpMs) this.active.delete(context.worker);
         return;
       }
@@ -168,10 +169,10 @@ export class LeaseWorkload implements Workload {
 
   private async revoke(context: WorkerContext, active: ActiveLease): Promise<void> {
     const { log } = active;
-    log.revokeInvokeMs = performance.now();
+    log.revokeInvokeMs = nowMs();
     try {
       await context.client.lease.revoke(log.id, { timeoutMs: context.opTimeoutMs });
-      log.revokeAckMs = performance.now();
+      log.revokeAckMs = nowMs();
       active.phase = 'revoked';
     } catch (error) {
       // Revoked or not (an earlier attempt may have been applied, or it expired): it expires at the latest.
@@ -183,10 +184,10 @@ export class LeaseWorkload implements Workload {
 
   /** Reads the lease's key (linearizable, on a node chosen at random); null when the read failed. */
   private async read(context: WorkerContext, log: LeaseLog): Promise<boolean | null> {
-    const invokeMs = performance.now();
+    const invokeMs = nowMs();
     try {
       const kv = await context.reader().get(log.key, { timeoutMs: context.opTimeoutMs });
-      log.reads.push({ invokeMs, doneMs: performance.now(), present: kv !== null });
+      log.reads.push({ invokeMs, doneMs: nowMs(), present: kv !== null });
       return kv !== null;
     } catch (error) {
       assertNotHarnessBug(error);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { checkLeases, protectedDeadline, type LeaseLog } from '../../chaos/checker/lease-check.js';
+import { checkLeases, expiryLimit, protectedDeadline, type LeaseLog } from '../../chaos/checker/lease-check.js';
 
-const options = { electionTimeoutMs: 500, slackMs: 1000 };
+const options = { electionTimeoutMs: 500, slackMs: 1000, faults: [] };
 
 function lease(overrides: Partial<LeaseLog> = {}): LeaseLog {
   return {
@@ -49,5 +49,16 @@ describe('lease checks', () => {
     expect(checkLeases([lease({ reads: [{ invokeMs: 5600, doneMs: 5700, present: true }] })], options).violations[0]).toMatch(/should have expired/);
     const result = checkLeases([lease({ reads: [{ invokeMs: 3000, doneMs: 3100, present: false }] })], options);
     expect(result).toMatchObject({ leases: 1, keysAttached: 1, readsChecked: 1, expiredObserved: 1, violations: [] });
+    // A fault in effect meanwhile (no leader, then a takeover) moves the limit past its heal.
+    const faults = [{ startMs: 1000, endMs: 9000 }];
+    expect(checkLeases([lease({ reads: [{ invokeMs: 9000, doneMs: 9100, present: true }] })], { ...options, faults }).violations).toEqual([]);
+    expect(checkLeases([lease({ reads: [{ invokeMs: 15_000, doneMs: 15_100, present: true }] })], { ...options, faults }).violations).toHaveLength(1);
+  });
+
+  it('rule 3 limit: chained faults each move it; a fault outside the window does not', () => {
+    expect(expiryLimit(0, 1000, [])).toBe(1000);
+    expect(expiryLimit(0, 1000, [{ startMs: 500, endMs: 2000 }, { startMs: 2900, endMs: 5000 }])).toBe(6000);
+    expect(expiryLimit(0, 1000, [{ startMs: 1500, endMs: 2000 }])).toBe(1000);
+    expect(expiryLimit(0, 1000, [{ startMs: 500, endMs: Number.POSITIVE_INFINITY }])).toBe(Number.POSITIVE_INFINITY);
   });
 });
