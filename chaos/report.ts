@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeOperation, describeViolation, type FailingCore, type LinearizabilityResult, type Operation, type TxnCheckResult } from './checker/index.js';
+import type { LeaseCheckResult } from './checker/lease-check.js';
 import type { UnexpectedExit } from './backend.js';
 import type { OperationCounts } from './history-recorder.js';
 import { describeLoopDelay, type LoopDelayReport } from './loop-delay-watch.js';
@@ -153,6 +154,8 @@ export interface RunResult {
   readonly linearizability: LinearizabilityResult | null;
   /** The txn workload's transactions, checked whole (null for other workloads). */
   readonly txnLinearizability?: TxnCheckResult | null;
+  /** The lease workload's rules (null for other workloads). */
+  readonly leaseCheck?: LeaseCheckResult | null;
   readonly linearizable: LinearizableAnswer;
   /** Per key found not linearizable, a small failing set of its operations and why (report.html marks them). */
   readonly violations: readonly FailingCore[];
@@ -259,6 +262,12 @@ export function reportText(result: RunResult): string {
   if (result.watch !== undefined && result.watch !== null) {
     const watch = result.watch;
     lines.push(`  watch: ${watch.problems.length === 0 ? 'ok' : 'FAILED'}, ${watch.eventsChecked} events of ${watch.watchers} watchers checked against ${watch.writesChecked} acknowledged writes (problems are listed under problems)`);
+  }
+  if (result.leaseCheck !== undefined && result.leaseCheck !== null) {
+    const lease = result.leaseCheck;
+    lines.push(
+      `  leases: ${lease.violations.length === 0 ? 'every rule held' : `${lease.violations.length} VIOLATION(S) (listed under problems)`}: ${lease.leases} leases, ${lease.keysAttached} keys attached, ${lease.readsChecked} reads checked, ${lease.renewals} renewals, ${lease.revoked} revoked, ${lease.expiredObserved} seen to expire`,
+    );
   }
   lines.push('');
   lines.push(`lost acknowledged writes: ${result.lost}`);

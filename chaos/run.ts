@@ -52,6 +52,8 @@ import { RegisterWorkload } from './workloads/register.js';
 import { TxnWorkload } from './workloads/txn.js';
 import { WatchWorkload } from './workloads/watch.js';
 import type { WatchCheckResult } from './checker/watch.js';
+import { LeaseWorkload } from './workloads/lease.js';
+import type { LeaseCheckResult } from './checker/lease-check.js';
 import type { Durability, Workload } from './workloads/workload.js';
 
 export interface RunIo {
@@ -279,6 +281,19 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
       if (component.verdict === 'unknown') problems.push(`the transaction check of keys ${component.keys.join(', ')} ran out of budget (${component.reason ?? 'unknown'})`);
     }
   }
+  // The lease workload's rules (checker/lease-check.ts) over every lease of the run.
+  let leaseCheck: LeaseCheckResult | null = null;
+  if (workload instanceof LeaseWorkload && !interrupted) {
+    // Fault windows on the workload's clock (nowMs), from injection to the confirmed heal.
+    const windows = (runner?.records ?? [])
+      .filter((fault) => fault.status === 'injected' && fault.startedMs !== null)
+      .map((fault) => ({ startMs: originMs + (fault.startedMs ?? 0), endMs: fault.healedMs === null ? Number.POSITIVE_INFINITY : originMs + fault.healedMs }));
+    leaseCheck = workload.checkLeases(windows);
+    log(
+      `leases: ${leaseCheck.leases} granted, ${leaseCheck.keysAttached} keys attached, ${leaseCheck.readsChecked} reads checked, ${leaseCheck.renewals} renewals, ${leaseCheck.revoked} revoked, ${leaseCheck.expiredObserved} seen to expire; ${leaseCheck.violations.length} violation(s)`,
+    );
+    problems.push(...leaseCheck.violations);
+  }
   const registerAnswer: LinearizableAnswer =
     linearizability === null ? 'unknown' : linearizability.verdict === 'linearizable' ? 'yes' : linearizability.verdict === 'not-linearizable' ? 'no' : 'unknown';
   const txnAnswer: LinearizableAnswer =
@@ -326,6 +341,7 @@ export async function runChaos(config: ChaosConfig, io: RunIo): Promise<RunResul
     throughput,
     linearizability,
     txnLinearizability,
+    leaseCheck,
     linearizable,
     violations,
     durability,
@@ -365,6 +381,11 @@ function shrinkViolations(history: readonly Operation[], linearizability: Linear
   return cores;
 }
 
+/** The TTL of the lease workload's leases (raised to the cluster's minimum by the server). */
+const leaseTtlSeconds = 2;
+/** What the lease checker's rule 3 allows beyond 2 TTL + an election timeout (and beyond each fault's heal). */
+const leaseExpirySlackMs = 5000;
+
 /** The workload `config` names. */
 function newWorkload(config: ChaosConfig): Workload {
   switch (config.workload) {
@@ -376,6 +397,9 @@ function newWorkload(config: ChaosConfig): Workload {
       return new TxnWorkload({ accounts: config.keys });
     case 'watch':
       return new WatchWorkload({ keys: config.keys });
+    case 'lease':
+      // Slack for rule 3: a fault may leave the cluster without a leader for its hold, and then an election.
+      return new LeaseWorkload({ keys: config.keys, ttlSeconds: leaseTtlSeconds, electionTimeoutMs: config.tickMs * config.electionTicks, slackMs: leaseExpirySlackMs });
     default: {
       const unknown: never = config.workload;
       throw new Error(`unknown workload ${String(unknown)}`);

@@ -63,8 +63,13 @@ function parseOp(value: unknown, path: string): TxnOp {
   }
   if (op.put !== undefined) {
     const put = object(op.put, `${path}.put`);
-    onlyFields(put, `${path}.put`, ['key', 'value']);
-    return { put: { key: string(put.key, `${path}.put.key`, { nonEmpty: true }), value: string(put.value, `${path}.put.value`, { nonEmpty: false }) } };
+    onlyFields(put, `${path}.put`, ['key', 'value', 'lease']);
+    const lease = put.lease;
+    if (lease !== undefined && (typeof lease !== 'number' || !Number.isSafeInteger(lease) || lease < 0)) {
+      throw new TxnJsonError(`${path}.put.lease`, `expected a lease id from 0 to ${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(lease)}`);
+    }
+    const base = { key: string(put.key, `${path}.put.key`, { nonEmpty: true }), value: string(put.value, `${path}.put.value`, { nonEmpty: false }) };
+    return { put: lease === undefined || lease === 0 ? base : { ...base, lease } };
   }
   if (op.delete !== undefined) return { delete: parseKeys(op.delete, `${path}.delete`, false) };
   const get = parseKeys(op.get, `${path}.get`, true);

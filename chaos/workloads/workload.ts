@@ -8,7 +8,7 @@ import type { SeededRng } from '../../src/shared/seeded-rng.js';
 import type { AppendLostWrites, Operation, RegisterLostWrites, RegisterValue } from '../checker/index.js';
 import type { HistoryRecorder } from '../history-recorder.js';
 
-export const workloadNames = ['register', 'append', 'txn', 'watch'] as const;
+export const workloadNames = ['register', 'append', 'txn', 'watch', 'lease'] as const;
 export type WorkloadName = (typeof workloadNames)[number];
 
 /** One client of the workload, as a step sees it. */

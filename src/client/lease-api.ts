@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { InvalidArgumentError, LeaseExpiredError } from './errors.js';
+import { AuthenticationError, InvalidArgumentError, LeaseExpiredError, permissionDenied } from './errors.js';
 
 /** The per-call options of kv-client (a deadline, a signal); restated here to keep the import graph acyclic. */
 interface CallOptions {
@@ -153,6 +153,8 @@ export class LeaseKeepAlive {
         if (error instanceof LeaseExpiredError) throw error;
         if (this.stopped) break;
         failures++;
+        const final = finalError(error, failures);
+        if (final !== null) throw final;
         if (endpoint !== null) this.deps.keepAliveFailed(endpoint, error);
         this.options.onRetry?.(error);
         await this.sleep(Math.min(retryDelayMaxMs, retryDelayInitialMs * 2 ** Math.min(failures, 10)));
@@ -210,6 +212,23 @@ export class LeaseKeepAlive {
       };
     });
   }
+}
+
+/** gRPC status codes (grpc.status), restated: this module imports only grpc-js's types. */
+const invalidArgumentCode = 3;
+const permissionDeniedCode = 7;
+const unauthenticatedCode = 16;
+/** An UNAUTHENTICATED answer this many times in a row ends a keep-alive (one may be a token just expired). */
+const unauthenticatedTriesMax = 3;
+
+/** The error that ends a keep-alive instead of a retry: a refusal no other node or attempt would lift. */
+function finalError(error: unknown, failures: number): Error | null {
+  const status = error as { code?: number; details?: string };
+  const details = status.details ?? String(error);
+  if (status.code === invalidArgumentCode) return new InvalidArgumentError('id', details);
+  if (status.code === permissionDeniedCode) return permissionDenied(details, error);
+  if (status.code === unauthenticatedCode && failures >= unauthenticatedTriesMax) return new AuthenticationError(`lease keep-alive: ${details}`, { cause: error });
+  return null;
 }
 
 function checkId(id: number, min: number): void {

@@ -22,6 +22,7 @@ import { maintenanceServiceHandlers } from './maintenance-service.js';
 import { authServiceHandlers } from './auth-service.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { leaseServiceHandlers } from './lease-service.js';
+import { strictService } from './strict-wire.js';
 import { PasswordHasher } from './password-hash.js';
 import { PeerDirectory } from './peer-directory.js';
 import { RaftNode } from './raft-node.js';
@@ -251,7 +252,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     });
     leaseKeeper.start(leaseCheckIntervalMs);
     server.addService(
-      serviceClient('raftkv/v1/kv.proto', 'Lease').service,
+      // Lease requests are mostly int64 fields, which protobufjs decodes from truncated bytes (strict-wire.ts).
+      strictService(serviceClient('raftkv/v1/kv.proto', 'Lease').service),
       leaseServiceHandlers({ node, stateMachine, config, operations: handlers.operations, guard: handlers.guard, keeper: leaseKeeper, logger, metrics: observedMetrics }),
     );
     const historyCompactor = new HistoryCompactor({

@@ -5,6 +5,7 @@ import { CommandDecodeError } from '../../src/kv/errors.js';
 import { decodeKeyRecord } from '../../src/kv/key-record.js';
 import { decodeAppliedResult, decodeSessionHeader, decodeSessionLimits, decodeSessionState } from '../../src/kv/session-codec.js';
 import { decodeSnapshotChunk } from '../../src/kv/snapshot-format.js';
+import { decodeLeaseRecord } from '../../src/kv/lease-table.js';
 import { nodeId, type Message } from '../../src/raft/index.js';
 import { BinaryDecodeError } from '../../src/shared/binary-codec.js';
 import { decodeEntry, encodeEntry } from '../../src/storage/entry-codec.js';
@@ -91,7 +92,7 @@ describe('state machine decoders', () => {
     );
   });
 
-  it('auth and transaction commands: any body, and valid ones with one byte changed or cut short, decode or are refused', () => {
+  it('auth, transaction and lease commands: any body, and valid ones with one byte changed or cut short, decode or are refused', () => {
     const b = (text: string): Uint8Array => new TextEncoder().encode(text);
     const valid: Command[] = [
       {
@@ -110,11 +111,15 @@ describe('state machine decoders', () => {
       { kind: 'auth', op: { op: 'role-grant-permission', name: 'reader', permission: { type: 'read', key: b('a/'), rangeEnd: b('a0') } } },
       { kind: 'auth', op: { op: 'user-grant-role', name: 'alice', role: 'reader' } },
       { kind: 'auth', op: { op: 'enable', secret: new Uint8Array(32).fill(7) } },
+      { kind: 'lease-grant', id: 0, ttlSeconds: 30 },
+      { kind: 'lease-revoke', id: 77, session: { clientId: '12', sequence: 3, ackedSequence: 2 } },
+      { kind: 'put', key: b('k'), value: b('v'), lease: 2 ** 40 },
+      { kind: 'txn', compare: [], success: [{ kind: 'put', key: b('k'), value: b('v'), lease: 5 }], failure: [] },
     ];
     const encoded = valid.map((command) => encodeCommand(command));
     encoded.forEach((bytes, i) => expect(decodeCommand(bytes)).toEqual(valid[i]));
-    // Format 2, kind 6 (auth) or 7 (txn), then anything.
-    const randomBody = fc.tuple(fc.constantFrom(6, 7), bytes).map(([kind, body]) => Uint8Array.from([2, kind, ...body]));
+    // Format 2, kind 6 (auth), 7 (txn), 9 (lease-grant), 10 (lease-revoke) or 12 (put with a lease), then anything.
+    const randomBody = fc.tuple(fc.constantFrom(6, 7, 9, 10, 12), bytes).map(([kind, body]) => Uint8Array.from([2, kind, ...body]));
     const damaged = fc
       .tuple(fc.nat(encoded.length - 1), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean())
       .map(([which, position, value, truncate]) => {
@@ -132,6 +137,8 @@ describe('state machine decoders', () => {
     ['session limits', decodeSessionLimits],
     ['applied result', decodeAppliedResult],
     ['snapshot chunk', decodeSnapshotChunk],
+    // The key is the first 9 bytes (tag and id) or more; the value the rest.
+    ['lease record', (b: Uint8Array) => decodeLeaseRecord(b.subarray(0, Math.min(b.length, 9 + (b[0] ?? 0) % 4)), b.subarray(Math.min(b.length, 9 + (b[0] ?? 0) % 4)))],
   ] as const)('%s: any bytes decode or throw BinaryDecodeError', (_name, decode) => {
     fc.assert(
       fc.property(bytes, (b) => returnsOrThrowsTyped(() => decode(b), [BinaryDecodeError])),

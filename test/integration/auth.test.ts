@@ -140,6 +140,21 @@ describe('auth on a 3-node cluster', () => {
     expect((await root.get('t/root'))?.value.toString()).toBe('yes');
   });
 
+  it('leases: grant needs a user, a put with a lease write on its key, a revoke write on every attached key', async () => {
+    await expect(anonymous.lease.grant(30)).rejects.toBeInstanceOf(AuthenticationError);
+    const own = await alice.lease.grant(30);
+    expect(own.ttlSeconds).toBe(30);
+    await expect(alice.put('a/leased', 'v', { lease: own.id })).rejects.toBeInstanceOf(PermissionDeniedError);
+    const rootLease = await root.lease.grant(30);
+    await root.put('b/leased', 'v', { lease: rootLease.id });
+    await expect(alice.lease.revoke(rootLease.id)).rejects.toThrow(/write permission on key "b\/leased"/);
+    expect((await root.get('b/leased'))?.lease).toBe(rootLease.id);
+    // Alice's own lease has no keys: revoking it needs no key permission.
+    expect(await alice.lease.revoke(own.id)).toEqual({ deleted: 0 });
+    expect(await root.lease.revoke(rootLease.id)).toEqual({ deleted: 1 });
+    expect(await root.get('b/leased')).toBeNull();
+  });
+
   it('lets root manage, and refuses management to others', async () => {
     await root.put('b/x', 'root wrote');
     expect((await root.get('b/x'))?.value.toString()).toBe('root wrote');

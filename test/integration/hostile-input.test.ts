@@ -41,7 +41,7 @@ interface Method {
 
 function clientMethods(): Method[] {
   const methods: Method[] = [];
-  for (const service of ['KV', 'Cluster', 'Maintenance']) {
+  for (const service of ['KV', 'Cluster', 'Maintenance', 'Lease']) {
     for (const [name, definition] of Object.entries(serviceClient('raftkv/v1/kv.proto', service).service)) {
       methods.push({ service, name, path: definition.path, requestStream: definition.requestStream, responseStream: definition.responseStream });
     }

@@ -1,7 +1,7 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BackupEncoder, BackupFileError, KvStateMachine, SnapshotChunker, applyAuthOp, emptyAuthState, encodeAuthState, readBackup, memorySource } from '../../src/kv/index.js';
+import { BackupEncoder, BackupFileError, KvStateMachine, encodeCommand, SnapshotChunker, applyAuthOp, emptyAuthState, encodeAuthState, readBackup, memorySource } from '../../src/kv/index.js';
 import { encodeKeyRecord } from '../../src/kv/key-record.js';
 import { authStateKey } from '../../src/storage/index.js';
 import { nodeId } from '../../src/raft/index.js';
@@ -54,6 +54,32 @@ describe('restoreDataDir', () => {
     }
     const all = await machine.range({ kind: 'prefix', prefix: new Uint8Array() }, 0);
     expect(all.kvs).toHaveLength(200);
+  });
+
+  it('restores leases and their keys a backup holds (a backup from before leases has none)', async () => {
+    // A backup as `snapshot save` makes it: a machine's snapshot without sessions.
+    const source = await KvStateMachine.open((await stores.openFresh()).store);
+    const entry = (index: number, command: Parameters<typeof encodeCommand>[0]) => ({ index, term: 1, type: 'normal' as const, data: encodeCommand(command) });
+    await source.apply([
+      entry(1, { kind: 'lease-grant', id: 42, ttlSeconds: 60 }),
+      entry(2, { kind: 'put', key: Buffer.from('svc/a'), value: Buffer.from('1'), lease: 42 }),
+      entry(3, { kind: 'put', key: Buffer.from('plain'), value: Buffer.from('2') }),
+    ]);
+    const encoder = new BackupEncoder();
+    const parts = [encoder.header({ ...fixtureHeader, revision: 3, term: 1 })];
+    for await (const chunk of (await source.openSnapshot(1 << 20, { includeSessions: false })).chunks()) parts.push(...encoder.chunk(chunk));
+    parts.push(encoder.trailer());
+    const bytes = Buffer.concat(parts);
+    expect((await readBackup(memorySource(bytes), 'backup')).keys).toBe(2); // lease records are not keys
+    const { dir, file } = await backupFile(bytes);
+    const dataDir = join(dir, 'n1');
+    await restoreDataDir({ file, dataDir, id: nodeId('n1'), peers });
+    const machine = await KvStateMachine.open(await stores.open(dataDir));
+    expect(machine.leases().map((lease) => [lease.id, lease.ttlSeconds, [...lease.keys.values()].map((key) => Buffer.from(key).toString())])).toEqual([[42, 60, ['svc/a']]]);
+    expect((await machine.get(Buffer.from('svc/a')))?.lease).toBe(42);
+    const { dir: oldDir, file: oldFile } = await backupFile();
+    await restoreDataDir({ file: oldFile, dataDir: join(oldDir, 'n1'), id: nodeId('n1'), peers });
+    expect((await KvStateMachine.open(await stores.open(join(oldDir, 'n1')))).leases()).toEqual([]);
   });
 
   it('restores users and roles a backup holds (a backup from before auth has none: auth off)', async () => {
