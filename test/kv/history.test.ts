@@ -275,4 +275,27 @@ describe('KvStateMachine compaction', () => {
     expect((await reopened.range({ kind: 'prefix', prefix: new Uint8Array() }, 0, { revision: 35 })).kvs.map((kv) => text(kv.value))).toEqual(['32', '33', '34', '31']);
     expect(expected.kvs.length).toBe(4);
   });
+
+  it('leaves every read at or above the compact revision intact after each page of the deletion', async () => {
+    const { store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store);
+    await machine.apply(entriesFrom(1, Array.from({ length: 40 }, (_, i) => (i % 7 === 6 ? del(`k${i % 3}`) : put(`k${i % 3}`, `${i}`)))));
+    const snapshotOf = async (): Promise<string[]> => {
+      const lines: string[] = [];
+      for (const revision of [30, 33, 36, 40]) {
+        const { kvs } = await machine.range({ kind: 'prefix', prefix: new Uint8Array() }, 0, { revision });
+        lines.push(`${revision}: ${kvs.map((kv) => `${text(kv.key)}=${text(kv.value)}@${kv.modRevision}`).join(' ')}`);
+      }
+      return [...lines, ...(await allEvents(machine, 30))];
+    };
+    const before = await snapshotOf();
+    const { compactHistoryPage } = await import('../../src/kv/history-compaction.js');
+    const generation = store.generation(machine.generation);
+    let pages = 0;
+    while (await compactHistoryPage(store, generation, 30, 3)) {
+      pages++;
+      expect(await snapshotOf()).toEqual(before);
+    }
+    expect(pages).toBe(10);
+  });
 });
