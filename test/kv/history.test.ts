@@ -299,3 +299,12 @@ describe('KvStateMachine compaction', () => {
     expect(pages).toBe(10);
   });
 });
+
+describe('the compact command', () => {
+  it('round-trips through the command encoding, and refuses revision 0 naming the field', async () => {
+    const { decodeCommand, encodeCommand, InvalidArgumentError } = await import('../../src/kv/index.js');
+    expect(decodeCommand(encodeCommand({ kind: 'compact', revision: 123_456_789 }))).toEqual({ kind: 'compact', revision: 123_456_789 });
+    expect(() => encodeCommand({ kind: 'compact', revision: 0 })).toThrow(InvalidArgumentError);
+    expect(() => encodeCommand({ kind: 'compact', revision: 0 })).toThrow(/revision/);
+  });
+});
