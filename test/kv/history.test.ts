@@ -119,6 +119,8 @@ describe('KvStateMachine history', () => {
     expect(third.events.map(describeEvent)).toEqual(['4 put a=3 v3 (2@3)']);
     expect(third.more).toBe(false);
     expect((await machine.readEvents(6, everything, 2)).events).toEqual([]);
+    // From 0 (a fresh machine's compact revision) reads from the first revision.
+    expect((await machine.readEvents(0, everything, 1)).events.map((e) => e.revision)).toEqual([1]);
   });
 
   it('tells listeners each batch in apply order, the same events readEvents gives back', async () => {
@@ -274,6 +276,19 @@ describe('KvStateMachine compaction', () => {
     await reopened.compactedPhysically(35);
     expect((await reopened.range({ kind: 'prefix', prefix: new Uint8Array() }, 0, { revision: 35 })).kvs.map((kv) => text(kv.value))).toEqual(['32', '33', '34', '31']);
     expect(expected.kvs.length).toBe(4);
+  });
+
+  it('waits for the physical deletion when asked as soon as the compaction is visible (as the server does)', async () => {
+    const { store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store);
+    await machine.apply(entriesFrom(1, Array.from({ length: 20 }, (_, i) => put('k', `${i}`))));
+    let physical: Promise<void> | null = null;
+    await machine.apply(entriesFrom(21, [compact(20)]), () => {
+      physical = machine.compactedPhysically(20);
+    });
+    await physical;
+    // The newest version below 20 (19) and the one at 20 are all that is left.
+    expect(await histCount(machine, store)).toBe(2);
   });
 
   it('leaves every read at or above the compact revision intact after each page of the deletion', async () => {
