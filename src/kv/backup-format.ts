@@ -243,6 +243,7 @@ export async function readBackup(source: ByteSource, name: string, visitor: Back
         return fail('malformed', `malformed: chunk ${chunks} at byte ${frameAt}: ${error.message}`, error);
       }
       if (records.some((record) => record.kind === 'session')) fail('malformed', `malformed: chunk ${chunks} at byte ${frameAt} holds a client session; a backup holds only keys and users`);
+      if (records.some(isHistoryRecord)) fail('malformed', `malformed: chunk ${chunks} at byte ${frameAt} holds revision history; a backup holds only keys and users`);
       await visitor.records?.(records);
       chunks += 1;
       bytes += length;
@@ -306,5 +307,11 @@ function countKeys(data: Uint8Array, what: string): number {
     throw new BackupFileError('malformed', `snapshot stream ${what}: ${error.message}`, { cause: error });
   }
   if (records.some((record) => record.kind === 'session')) throw new BackupFileError('malformed', `snapshot stream ${what} holds a client session; a backup holds only keys and users`);
+  if (records.some(isHistoryRecord)) throw new BackupFileError('malformed', `snapshot stream ${what} holds revision history; a backup holds only keys and users`);
   return records.filter((record) => record.kind === 'kv').length;
+}
+
+/** A record of the revision history: a restored cluster starts its own (README "Revisions and history"). */
+function isHistoryRecord(record: SnapshotRecord): boolean {
+  return record.kind === 'hist' || record.kind === 'revs';
 }

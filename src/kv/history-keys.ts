@@ -41,10 +41,10 @@ export function escapeKey(key: Uint8Array): Uint8Array {
   return escaped;
 }
 
-/** The `hist` key of `key`'s version written at (revision, sub). */
+/** The `hist` key of `key`'s version written at (revision, sub), for LevelDB calls (in Node's shared buffer pool). */
 export function histKey(key: Uint8Array, revision: Index, sub: number): Uint8Array {
   const escaped = escapeKey(key);
-  return new ByteWriter(escaped.byteLength + 2 + revisionBytes).raw(escaped).u8(0).u8(0).u64(revision).u32(sub).finish();
+  return new ByteWriter(escaped.byteLength + 2 + revisionBytes, 'pooled').raw(escaped).u8(0).u8(0).u64(revision).u32(sub).finish();
 }
 
 /** The `hist` key range holding every version of `key`. */
@@ -108,9 +108,9 @@ export function histSelectorRange(selector: KeySelector): KeyRange {
   }
 }
 
-/** The `revs` key of the write at (revision, sub). */
+/** The `revs` key of the write at (revision, sub), for LevelDB calls (in Node's shared buffer pool). */
 export function revsKey(revision: Index, sub: number): Uint8Array {
-  return new ByteWriter(revisionBytes).u64(revision).u32(sub).finish();
+  return new ByteWriter(revisionBytes, 'pooled').u64(revision).u32(sub).finish();
 }
 
 /** Decodes a `revs` key; throws BinaryDecodeError on bytes revsKey cannot have written. */

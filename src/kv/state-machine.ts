@@ -189,6 +189,8 @@ export class KvStateMachine {
    * force) is done: what etcd's `--physical` waits for. Rejects if it failed (the node must stop).
    */
   async compactedPhysically(revision: Index): Promise<void> {
+    // A compaction's outcome is answered before its batch is in LevelDB; its deletion starts once it is.
+    await this.writeLanded();
     while (this.history.physicalRevision < revision && this.compacting !== null) await this.compacting;
     if (this.failure !== undefined) throw new StateMachineFailedError({ cause: this.failure });
   }
@@ -1054,7 +1056,7 @@ export class KvStateMachine {
    * CompactedError when `from` is below the compact revision.
    */
   async readEvents(from: Index, selector: KeySelector, limit: number): Promise<EventsPage> {
-    if (!Number.isSafeInteger(from) || from < 1) throw new InvalidArgumentError('from', 'a positive integer', `got ${from}`);
+    if (!Number.isSafeInteger(from) || from < 0) throw new InvalidArgumentError('from', 'a non-negative integer', `got ${from}`);
     if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError('limit', 'a positive integer', `got ${limit}`);
     const generation = this.current;
     return this.reading(generation, async () => {
@@ -1075,7 +1077,7 @@ export class KvStateMachine {
     const found: { key: Uint8Array; revision: Index; sub: number }[] = [];
     let more = false;
     if (from <= revision) {
-      for await (const [storedKey, key] of generation.revs.iterator({ ...revsFromRange(from), snapshot: view })) {
+      for await (const [storedKey, key] of generation.revs.iterator({ ...revsFromRange(Math.max(from, 1)), snapshot: view })) {
         const at = decodeStored(names.revs, storedKey, () => decodeRevsKey(storedKey));
         if (at.revision > revision) break;
         if (!selectorContains(selector, key)) continue;

@@ -57,3 +57,17 @@ describe('history keys', () => {
     }
   });
 });
+
+describe('history snapshot records', () => {
+  it('are checked on receipt: a hist key without its terminator, or a revision key of the wrong size, is refused', async () => {
+    const { SnapshotChunker, decodeSnapshotChunk } = await import('../../src/kv/index.js');
+    const chunk = (kind: 'hist' | 'revs', key: Uint8Array, value: Uint8Array): Uint8Array => {
+      const chunker = new SnapshotChunker(1024);
+      chunker.add({ kind, key, value });
+      return chunker.finish() as Uint8Array;
+    };
+    expect(decodeSnapshotChunk(chunk('hist', histKey(k(1, 0), 5, 0), new Uint8Array()))[0]?.kind).toBe('hist');
+    expect(() => decodeSnapshotChunk(chunk('hist', k(1, 2, 3), new Uint8Array()))).toThrow(/terminator/);
+    expect(() => decodeSnapshotChunk(chunk('revs', k(1, 2, 3), k(1)))).toThrow(/revision key/);
+  });
+});

@@ -119,6 +119,8 @@ describe('KvStateMachine history', () => {
     expect(third.events.map(describeEvent)).toEqual(['4 put a=3 v3 (2@3)']);
     expect(third.more).toBe(false);
     expect((await machine.readEvents(6, everything, 2)).events).toEqual([]);
+    // From 0 (a fresh machine's compact revision) reads from the first revision.
+    expect((await machine.readEvents(0, everything, 1)).events.map((e) => e.revision)).toEqual([1]);
   });
 
   it('tells listeners each batch in apply order, the same events readEvents gives back', async () => {
@@ -274,5 +276,50 @@ describe('KvStateMachine compaction', () => {
     await reopened.compactedPhysically(35);
     expect((await reopened.range({ kind: 'prefix', prefix: new Uint8Array() }, 0, { revision: 35 })).kvs.map((kv) => text(kv.value))).toEqual(['32', '33', '34', '31']);
     expect(expected.kvs.length).toBe(4);
+  });
+
+  it('waits for the physical deletion when asked as soon as the compaction is visible (as the server does)', async () => {
+    const { store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store);
+    await machine.apply(entriesFrom(1, Array.from({ length: 20 }, (_, i) => put('k', `${i}`))));
+    let physical: Promise<void> | null = null;
+    await machine.apply(entriesFrom(21, [compact(20)]), () => {
+      physical = machine.compactedPhysically(20);
+    });
+    await physical;
+    // The newest version below 20 (19) and the one at 20 are all that is left.
+    expect(await histCount(machine, store)).toBe(2);
+  });
+
+  it('leaves every read at or above the compact revision intact after each page of the deletion', async () => {
+    const { store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store);
+    await machine.apply(entriesFrom(1, Array.from({ length: 40 }, (_, i) => (i % 7 === 6 ? del(`k${i % 3}`) : put(`k${i % 3}`, `${i}`)))));
+    const snapshotOf = async (): Promise<string[]> => {
+      const lines: string[] = [];
+      for (const revision of [30, 33, 36, 40]) {
+        const { kvs } = await machine.range({ kind: 'prefix', prefix: new Uint8Array() }, 0, { revision });
+        lines.push(`${revision}: ${kvs.map((kv) => `${text(kv.key)}=${text(kv.value)}@${kv.modRevision}`).join(' ')}`);
+      }
+      return [...lines, ...(await allEvents(machine, 30))];
+    };
+    const before = await snapshotOf();
+    const { compactHistoryPage } = await import('../../src/kv/history-compaction.js');
+    const generation = store.generation(machine.generation);
+    let pages = 0;
+    while (await compactHistoryPage(store, generation, 30, 3)) {
+      pages++;
+      expect(await snapshotOf()).toEqual(before);
+    }
+    expect(pages).toBe(10);
+  });
+});
+
+describe('the compact command', () => {
+  it('round-trips through the command encoding, and refuses revision 0 naming the field', async () => {
+    const { decodeCommand, encodeCommand, InvalidArgumentError } = await import('../../src/kv/index.js');
+    expect(decodeCommand(encodeCommand({ kind: 'compact', revision: 123_456_789 }))).toEqual({ kind: 'compact', revision: 123_456_789 });
+    expect(() => encodeCommand({ kind: 'compact', revision: 0 })).toThrow(InvalidArgumentError);
+    expect(() => encodeCommand({ kind: 'compact', revision: 0 })).toThrow(/revision/);
   });
 });
