@@ -1,5 +1,4 @@
 /** A lease kept alive for as long as a process holds locks or leads elections through it (etcd's concurrency.Session). */
-import { performance } from 'node:perf_hooks';
 import { CancelledError, InvalidArgumentError, LeaseExpiredError, LeaseNotFoundError, LeaseSessionExpiredError } from './errors.js';
 import type { LeaseKeepAlive } from './lease-api.js';
 import type { RaftKvClient } from './kv-client.js';
