@@ -18,7 +18,7 @@ import {
   type ElectionLeader,
   type LockHandle,
 } from '../../src/client/index.js';
-import { ProcessCluster, projectRoot, waitFor } from './process-cluster.js';
+import { ProcessCluster, projectRoot, runCli, waitFor } from './process-cluster.js';
 
 /** Locks and elections (issue 15) on leases, transactions and watch, on a 3-node cluster of real processes. */
 describe('locks and elections on a 3-node cluster', () => {
@@ -233,6 +233,35 @@ describe('locks and elections on a 3-node cluster', () => {
     observing.abort();
     await observed;
     expect(seen).toEqual(expected);
+  }, 120_000);
+
+  it('CLI: raftkv lock NAME -- COMMAND runs it holding the lock and exits with its code; raftkv elect; bad input exits 2', async () => {
+    const endpoints = ['--endpoints', cluster.endpoints.join(',')];
+    const ran = await runCli(['lock', 'cli/lock', ...endpoints, '--ttl', '10', '--', 'sh', '-c', 'echo "$RAFTKV_LOCK_KEY $RAFTKV_LOCK_REVISION"; exit 3'], { timeoutMs: 60_000 });
+    expect(ran.code).toBe(3);
+    const [key, revision] = ran.stdout.trim().split(' ');
+    expect(key).toMatch(/^cli\/lock\/[0-9a-f]+$/);
+    expect(Number(revision)).toBeGreaterThan(0);
+    expect(await queued('cli/lock/')).toEqual([]);
+    // Someone else holds it: the command waits until it is released.
+    const session = await newSession(30);
+    const handle = await new Lock(session, 'cli/lock').lock();
+    const waiting = runCli(['lock', 'cli/lock', ...endpoints, '--', 'sh', '-c', 'echo "$RAFTKV_LOCK_REVISION"'], { timeoutMs: 60_000 });
+    await waitFor('the CLI to queue', async () => ((await queued('cli/lock/')).length === 2 ? true : undefined));
+    await handle.unlock();
+    const after = await waiting;
+    expect(after.code).toBe(0);
+    expect(Number(after.stdout.trim())).toBeGreaterThan(handle.fencingRevision);
+
+    const none = await runCli(['elect', 'cli/none', ...endpoints]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('elect: VALUE is required (or --listen to observe)');
+    const both = await runCli(['elect', 'cli/none', 'v', '--listen', ...endpoints]);
+    expect(both.code).toBe(2);
+    const ttl = await runCli(['lock', 'cli/none', '--ttl', '0', ...endpoints]);
+    expect(ttl.code).toBe(2);
+    expect(ttl.stderr).toContain('--ttl: must be an integer');
+    expect(await queued('cli/none/')).toEqual([]);
   }, 120_000);
 
   it('a Raft leader change while a lock is held does not break mutual exclusion', async () => {
