@@ -190,8 +190,9 @@ export function monitorHeldKey(session: LeaseSession, key: Buffer, revision: num
   void (async () => {
     let from = revision + 1;
     while (!stopped) {
-      const watcher = session.client.watch(key, { startRevision: from, signal: controller.signal });
+      let watcher: ReturnType<RaftKvClient['watch']> | null = null;
       try {
+        watcher = session.client.watch(key, { startRevision: from, signal: controller.signal });
         for await (const batch of watcher) {
           const deleted = batch.kind === 'events' ? batch.events.find((event) => event.type === 'delete') : undefined;
           if (deleted !== undefined) return lose(new Error(`the key was deleted at revision ${deleted.revision}`));
@@ -206,11 +207,12 @@ export function monitorHeldKey(session: LeaseSession, key: Buffer, revision: num
           if (get === undefined || !('get' in get) || get.get.kvs.length === 0) return lose(new Error('the key is gone', { cause: error }));
           from = result.revision + 1;
         } catch {
+          // The cluster is out of reach: try again; the session's own expiry ends this if it lasts.
           if (stopped) return;
           await new Promise((resolve) => setTimeout(resolve, 1000).unref());
         }
       } finally {
-        watcher.cancel();
+        watcher?.cancel();
       }
     }
   })();
