@@ -67,6 +67,10 @@ export class Election {
       let kv = queued.kv;
       try {
         if (!queued.created && !kv.value.equals(toBuffer(value))) kv = await this.put(kv, value, signal);
+        if (queued.first) {
+          this.lead(kv, queued.revision);
+          return leaderOf(kv);
+        }
         await waitForTurn(this.session.client, this.prefix, kv.createRevision, signal);
         const result = await this.session.client.txn({ success: [txnOp.get(kv.key)] }, { signal });
         const current = result.responses[0];

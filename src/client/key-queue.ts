@@ -60,27 +60,42 @@ export function queueHead(kvs: Iterable<KeyValue>): KeyValue | null {
   return head;
 }
 
+/** The session's key in the queue, as the transaction that queued it saw it. */
+export interface Queued {
+  readonly kv: KeyValue;
+  /** The transaction created the key (else the session had it already). */
+  readonly created: boolean;
+  /** No key of the queue was created before it, as of `revision`: it holds the lock (leads) already. */
+  readonly first: boolean;
+  /** The transaction's revision. */
+  readonly revision: number;
+}
+
 /**
  * Puts the session's key under `prefix` with `value` unless it exists (create revision 0
- * compare), and returns it as created or found. A key the session already has is returned
- * as it is (re-entrance, as etcd): its value is not changed.
+ * compare), and returns it as created or found, with whether it is first in line: the same
+ * transaction reads the queue, so an uncontended lock costs one write. A key the session
+ * already has is returned as it is (re-entrance, as etcd): its value is not changed.
  */
-export async function enqueue(session: LeaseSession, prefix: string, value: Bytes, signal: AbortSignal): Promise<{ kv: KeyValue; created: boolean }> {
+export async function enqueue(session: LeaseSession, prefix: string, value: Bytes, signal: AbortSignal): Promise<Queued> {
   const key = `${prefix}${session.leaseId.toString(16)}`;
+  const queue = txnOp.get(prefix, { rangeEnd: prefixEnd(Buffer.from(prefix, 'utf8')) });
   try {
     const result = await session.client.txn(
       {
         compare: [txnCompare.create(key, 'equal', 0)],
-        success: [txnOp.put(key, value, { lease: session.leaseId }), txnOp.get(key)],
-        failure: [txnOp.get(key)],
+        success: [txnOp.put(key, value, { lease: session.leaseId }), txnOp.get(key), queue],
+        failure: [txnOp.get(key), queue],
       },
       { signal },
     );
-    const get = result.responses.at(-1);
-    const kv = get !== undefined && 'get' in get ? get.get.kvs[0] : undefined;
+    const [own, all] = result.responses.slice(-2);
+    const kv = own !== undefined && 'get' in own ? own.get.kvs[0] : undefined;
     // Both branches read the key at the transaction's own revision, after the put or the compare: it is there.
-    if (kv === undefined) throw new Error(`the queue key ${key} is missing from its own transaction's result`);
-    return { kv, created: result.succeeded };
+    if (kv === undefined || all === undefined || !('get' in all)) throw new Error(`the queue key ${key} is missing from its own transaction's result`);
+    // A queue longer than one read (`more`) is looked at again by waitForTurn.
+    const first = !all.get.more && all.get.kvs.every((other) => other.createRevision >= kv.createRevision);
+    return { kv, created: result.succeeded, first, revision: result.revision };
   } catch (error) {
     if (error instanceof LeaseNotFoundError) throw sessionLost(session, error);
     throw error;

@@ -41,7 +41,9 @@ export class Lock {
    */
   async lock(options: LockOptions = {}): Promise<LockHandle> {
     return withinScope(`lock ${JSON.stringify(this.name)}`, this.session, options, async (signal) => {
-      const { kv } = await enqueue(this.session, this.prefix, '', signal);
+      const queued = await enqueue(this.session, this.prefix, '', signal);
+      const { kv } = queued;
+      if (queued.first) return new LockHandle(this.session, this.name, kv.key, kv.createRevision, queued.revision);
       try {
         await waitForTurn(this.session.client, this.prefix, kv.createRevision, signal);
         // Our turn, unless our key went with the lease while we waited (it would look like our turn too).
