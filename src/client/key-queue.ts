@@ -60,6 +60,9 @@ export function queueHead(kvs: Iterable<KeyValue>): KeyValue | null {
   return head;
 }
 
+/** How many keys of the queue the enqueue transaction reads to tell whether it is first. */
+const queueReadKeysMax = 64;
+
 /** The session's key in the queue, as the transaction that queued it saw it. */
 export interface Queued {
   readonly kv: KeyValue;
@@ -79,7 +82,8 @@ export interface Queued {
  */
 export async function enqueue(session: LeaseSession, prefix: string, value: Bytes, signal: AbortSignal): Promise<Queued> {
   const key = `${prefix}${session.leaseId.toString(16)}`;
-  const queue = txnOp.get(prefix, { rangeEnd: prefixEnd(Buffer.from(prefix, 'utf8')) });
+  // Bounded: a long queue is not copied into every waiter's transaction; waitForTurn reads it then.
+  const queue = txnOp.get(prefix, { rangeEnd: prefixEnd(Buffer.from(prefix, 'utf8')), limit: queueReadKeysMax });
   try {
     const result = await session.client.txn(
       {
