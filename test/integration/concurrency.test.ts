@@ -235,6 +235,28 @@ describe('locks and elections on a 3-node cluster', () => {
     expect(seen).toEqual(expected);
   }, 120_000);
 
+  it('election: a leader whose lease runs out is told it lost the lead; a cancelled campaign leaves no key', async () => {
+    const name = 'election/lost';
+    const session = await newSession(2);
+    const election = new Election(session, name);
+    await election.campaign('first');
+    expect(election.isLeader).toBe(true);
+    const other = new Election(await newSession(30), name);
+    const controller = new AbortController();
+    const cancelled = other.campaign('cancelled', { signal: controller.signal });
+    await waitFor('the second candidate to queue', async () => ((await queued(`${name}/`)).length === 2 ? true : undefined));
+    controller.abort();
+    await expect(cancelled).rejects.toBeInstanceOf(CancelledError);
+    expect(await queued(`${name}/`)).toHaveLength(1);
+    const next = other.campaign('next');
+    session.orphan();
+    await waitFor('the leader to learn it lost the lead', () => (election.isLeader ? undefined : true), 30_000);
+    expect(election.signal.reason).toBeInstanceOf(ElectionNotLeaderError);
+    await expect(election.proclaim('too late')).rejects.toBeInstanceOf(ElectionNotLeaderError);
+    expect((await next).value.toString()).toBe('next');
+    expect((await other.leader()).value.toString()).toBe('next');
+  }, 90_000);
+
   it('CLI: raftkv lock NAME -- COMMAND runs it holding the lock and exits with its code; raftkv elect; bad input exits 2', async () => {
     const endpoints = ['--endpoints', cluster.endpoints.join(',')];
     const ran = await runCli(['lock', 'cli/lock', ...endpoints, '--ttl', '10', '--', 'sh', '-c', 'echo "$RAFTKV_LOCK_KEY $RAFTKV_LOCK_REVISION"; exit 3'], { timeoutMs: 60_000 });
