@@ -71,13 +71,10 @@ export class Election {
           this.lead(kv, queued.revision);
           return leaderOf(kv);
         }
-        await waitForTurn(this.session.client, this.prefix, kv.createRevision, signal);
-        const result = await this.session.client.txn({ success: [txnOp.get(kv.key)] }, { signal });
-        const current = result.responses[0];
-        const held = current !== undefined && 'get' in current ? current.get.kvs[0] : undefined;
-        if (held === undefined || held.createRevision !== kv.createRevision) throw sessionLost(this.session, new Error(`the campaign key ${kv.key.toString()} is gone`));
-        this.lead(held, result.revision);
-        return leaderOf(held);
+        const turn = await waitForTurn(this.session.client, this.prefix, kv, signal);
+        if (turn.own === undefined) throw sessionLost(this.session, new Error(`the campaign key ${kv.key.toString()} is gone`));
+        this.lead(turn.own, turn.revision);
+        return leaderOf(turn.own);
       } catch (error) {
         await dequeue(this.session.client, kv.key, kv.createRevision, { timeoutMs: 5000 }).catch(() => false);
         throw error;

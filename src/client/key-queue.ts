@@ -107,19 +107,21 @@ export async function enqueue(session: LeaseSession, prefix: string, value: Byte
 }
 
 /**
- * Waits until no key under `prefix` has a create revision below `createRevision`: watches the
- * one just before it until it is deleted, then looks again (the one before that may be gone too,
- * or still there). Aborting `signal` ends the wait with its reason.
+ * Waits until no key under `prefix` was created before `own`: watches the one just before it
+ * until it is deleted, then looks again (the one before that may be gone too, or still there).
+ * Resolves with the last look: `own` as it then was (undefined: gone with its lease, which
+ * would look like our turn too) and the revision read. Aborting `signal` ends the wait with its
+ * reason.
  */
-export async function waitForTurn(client: RaftKvClient, prefix: string, createRevision: number, signal: AbortSignal): Promise<void> {
+export async function waitForTurn(client: RaftKvClient, prefix: string, own: KeyValue, signal: AbortSignal): Promise<{ own: KeyValue | undefined; revision: number }> {
   for (;;) {
     signal.throwIfAborted();
-    const { kvs } = await readPrefix(client, prefix, signal);
+    const { kvs, revision } = await readPrefix(client, prefix, signal);
     let predecessor: KeyValue | null = null;
     for (const kv of kvs) {
-      if (kv.createRevision < createRevision && (predecessor === null || kv.createRevision > predecessor.createRevision)) predecessor = kv;
+      if (kv.createRevision < own.createRevision && (predecessor === null || kv.createRevision > predecessor.createRevision)) predecessor = kv;
     }
-    if (predecessor === null) return;
+    if (predecessor === null) return { own: kvs.find((kv) => kv.key.equals(own.key) && kv.createRevision === own.createRevision), revision };
     await waitForDelete(client, predecessor, signal);
   }
 }

@@ -2,7 +2,6 @@
 import { enqueue, dequeue, monitorHeldKey, queuePrefix, sessionLost, waitForTurn, withinScope } from './key-queue.js';
 import { CancelledError, LockLostError } from './errors.js';
 import type { LeaseSession } from './lease-session.js';
-import { txnOp } from './txn.js';
 
 export interface LockOptions {
   /** Aborting it gives up the wait (CancelledError) and removes the waiting key. */
@@ -45,13 +44,9 @@ export class Lock {
       const { kv } = queued;
       if (queued.first) return new LockHandle(this.session, this.name, kv.key, kv.createRevision, queued.revision);
       try {
-        await waitForTurn(this.session.client, this.prefix, kv.createRevision, signal);
-        // Our turn, unless our key went with the lease while we waited (it would look like our turn too).
-        const result = await this.session.client.txn({ success: [txnOp.get(kv.key)] }, { signal });
-        const current = result.responses[0];
-        const held = current !== undefined && 'get' in current ? current.get.kvs[0] : undefined;
-        if (held === undefined || held.createRevision !== kv.createRevision) throw sessionLost(this.session, new Error(`the lock key ${this.key} is gone`));
-        return new LockHandle(this.session, this.name, kv.key, kv.createRevision, result.revision);
+        const turn = await waitForTurn(this.session.client, this.prefix, kv, signal);
+        if (turn.own === undefined) throw sessionLost(this.session, new Error(`the lock key ${this.key} is gone`));
+        return new LockHandle(this.session, this.name, kv.key, kv.createRevision, turn.revision);
       } catch (error) {
         // Take our key out of the queue, whatever cut the wait short, so that those behind us do not wait for it.
         await dequeue(this.session.client, kv.key, kv.createRevision, { timeoutMs: 5000 }).catch(() => false);
