@@ -275,6 +275,14 @@ describe('locks and elections on a 3-node cluster', () => {
     expect(after.code).toBe(0);
     expect(Number(after.stdout.trim())).toBeGreaterThan(handle.fencingRevision);
 
+    // The lock lost while the command runs: the command gets SIGTERM, raftkv exits 1 naming the loss.
+    const losing = runCli(['lock', 'cli/lost', ...endpoints, '--', 'sleep', '60'], { timeoutMs: 60_000 });
+    const held = await waitFor('the CLI to hold the lock', async () => (await client.range({ prefix: 'cli/lost/' })).kvs[0]);
+    await client.lease.revoke(held.lease as number);
+    const lost = await losing;
+    expect(lost.code).toBe(1);
+    expect(lost.stderr).toContain('lock cli/lost: lost while held');
+
     const none = await runCli(['elect', 'cli/none', ...endpoints]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('elect: VALUE is required (or --listen to observe)');
