@@ -1,4 +1,5 @@
 /** Leader election on a lease session (etcd's concurrency.Election). */
+import { CompactedError } from '../kv/errors.js';
 import { dequeue, enqueue, monitorHeldKey, queueHead, queuePrefix, readPrefix, sessionLost, waitForTurn, withinScope } from './key-queue.js';
 import { CancelledError, ElectionNoLeaderError, ElectionNotLeaderError } from './errors.js';
 import type { Bytes, KeyValue } from './key-value.js';
@@ -111,7 +112,8 @@ export class Election {
   /**
    * Leader changes, as they happen: the current leader first (if any), then each new leader and
    * each new value a leader proclaims, in revision order, each once. Built on one watch of the
-   * election's keys; the iteration ends when `signal` aborts.
+   * election's keys (read again after a compaction the watch fell behind); the iteration ends
+   * when `signal` aborts.
    */
   observe(options: { signal?: AbortSignal } = {}): AsyncIterable<ElectionLeader> {
     return observeElection(this.session, this.prefix, options.signal);
@@ -154,14 +156,7 @@ async function* observeElection(session: LeaseSession, prefix: string, signal: A
   if (signal?.aborted) return;
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    let read;
-    try {
-      read = await readPrefix(session.client, prefix, controller.signal);
-    } catch (error) {
-      if (controller.signal.aborted) return;
-      throw error;
-    }
-    const candidates = new Map<string, KeyValue>(read.kvs.map((kv) => [kv.key.toString('hex'), kv]));
+    const candidates = new Map<string, KeyValue>();
     let shown: KeyValue | null = null;
     const changed = (): KeyValue | null => {
       const head = queueHead(candidates.values());
@@ -169,17 +164,37 @@ async function* observeElection(session: LeaseSession, prefix: string, signal: A
       shown = head;
       return head;
     };
-    const first = changed();
-    if (first !== null) yield leaderOf(first);
-    const watcher = session.client.watch(prefix, { prefix: true, startRevision: read.revision + 1, signal: controller.signal });
-    for await (const batch of watcher) {
-      if (batch.kind !== 'events') continue;
-      for (const event of batch.events) {
-        if (event.type === 'delete') candidates.delete(event.key.toString('hex'));
-        else if (event.kv !== null) candidates.set(event.key.toString('hex'), event.kv);
+    for (;;) {
+      let read;
+      try {
+        read = await readPrefix(session.client, prefix, controller.signal);
+      } catch (error) {
+        if (controller.signal.aborted) return;
+        throw error;
       }
-      const next = changed();
-      if (next !== null) yield leaderOf(next);
+      candidates.clear();
+      for (const kv of read.kvs) candidates.set(kv.key.toString('hex'), kv);
+      const current = changed();
+      if (current !== null) yield leaderOf(current);
+      const watcher = session.client.watch(prefix, { prefix: true, startRevision: read.revision + 1, signal: controller.signal });
+      try {
+        for await (const batch of watcher) {
+          if (batch.kind !== 'events') continue;
+          for (const event of batch.events) {
+            if (event.type === 'delete') candidates.delete(event.key.toString('hex'));
+            else if (event.kv !== null) candidates.set(event.key.toString('hex'), event.kv);
+          }
+          const next = changed();
+          if (next !== null) yield leaderOf(next);
+        }
+        return;
+      } catch (error) {
+        // The watch fell behind a compaction: read the candidates again and go on from there (a
+        // leader that came and went within the compacted revisions is not reported).
+        if (!(error instanceof CompactedError)) throw error;
+      } finally {
+        watcher.cancel();
+      }
     }
   } finally {
     signal?.removeEventListener('abort', onAbort);
