@@ -156,7 +156,7 @@ describe('locks and elections on a 3-node cluster', () => {
     await next.unlock();
   }, 90_000);
 
-  it('the lease revoked elsewhere: the holder learns at once through its watch', async () => {
+  it('the lease revoked elsewhere: the holder learns it lost the lock (through its watch), the session that its lease is gone', async () => {
     const session = await newSession(30);
     const handle = await new Lock(session, 'mutex/revoked').lock();
     await client.lease.revoke(session.leaseId);
