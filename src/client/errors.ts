@@ -153,3 +153,56 @@ export function permissionDenied(details: string, cause: unknown): PermissionDen
   if (data !== null) return new PermissionDeniedError(details, data[2] ?? null, data[1] as 'read' | 'write', { cause });
   return new PermissionDeniedError(details, null, /root role/.test(details) ? 'root' : null, { cause });
 }
+
+/**
+ * A LeaseSession's lease is gone or may be: revoked elsewhere, found expired by its keep-alive,
+ * or not renewed for its whole TTL (the keep-alive could not reach a leader). Locks and
+ * leaderships held through it are lost; open a new session.
+ */
+export class LeaseSessionExpiredError extends RaftKvError {
+  override readonly name = 'LeaseSessionExpiredError';
+  readonly code = 'LEASE_SESSION_EXPIRED';
+
+  constructor(
+    readonly leaseId: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * A held lock is no longer held: its key was deleted (its session's lease expired or was
+ * revoked, or someone deleted it). Whatever the lock guarded may already be in other hands;
+ * writes fenced by its revision are refused from now on.
+ */
+export class LockLostError extends RaftKvError {
+  override readonly name = 'LockLostError';
+  readonly code = 'LOCK_LOST';
+
+  constructor(
+    readonly key: string,
+    readonly fencingRevision: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The campaign's key is gone (as LockLostError) or a proclaim or resign found it replaced: this candidate no longer leads. */
+export class ElectionNotLeaderError extends RaftKvError {
+  override readonly name = 'ElectionNotLeaderError';
+  readonly code = 'ELECTION_NOT_LEADER';
+}
+
+/** The election has no candidate, so no leader (Election.leader). */
+export class ElectionNoLeaderError extends RaftKvError {
+  override readonly name = 'ElectionNoLeaderError';
+  readonly code = 'ELECTION_NO_LEADER';
+
+  constructor(readonly election: string) {
+    super(`election ${JSON.stringify(election)} has no leader`);
+  }
+}

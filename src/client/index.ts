@@ -25,6 +25,12 @@ export type {
 } from './kv-client.js';
 export { AuthApi, permissionTypes } from './auth-api.js';
 export { LeaseApi, LeaseKeepAlive } from './lease-api.js';
+export { LeaseSession, defaultSessionTtlSeconds } from './lease-session.js';
+export type { LeaseSessionOptions } from './lease-session.js';
+export { Lock, LockHandle } from './lock.js';
+export type { LockOptions } from './lock.js';
+export { Election } from './election.js';
+export type { CampaignOptions, ElectionLeader } from './election.js';
 export type { KeepAliveOptions, LeaseGrant, LeaseRenewal, LeaseTimeToLive } from './lease-api.js';
 export type { AuthStatus, PermissionKeys, PermissionType, RolePermission } from './auth-api.js';
 export {
@@ -33,10 +39,14 @@ export {
   AuthenticationError,
   PermissionDeniedError,
   CancelledError,
+  ElectionNoLeaderError,
+  ElectionNotLeaderError,
   InvalidArgumentError,
   LeaseExistsError,
   LeaseExpiredError,
   LeaseNotFoundError,
+  LeaseSessionExpiredError,
+  LockLostError,
   MembershipChangeError,
   NotFoundError,
   OutcomeUnknownError,
