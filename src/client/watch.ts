@@ -68,6 +68,7 @@ interface WireKeyValue {
   createRevision: number;
   modRevision: number;
   version: number;
+  lease: number;
 }
 
 interface WireWatchResponse {
@@ -419,7 +420,8 @@ class ResumingWatch implements Watcher {
 }
 
 function toKeyValue(kv: WireKeyValue): KeyValue {
-  return { key: kv.key, value: kv.value, version: kv.version, createRevision: kv.createRevision, modRevision: kv.modRevision };
+  const base = { key: kv.key, value: kv.value, version: kv.version, createRevision: kv.createRevision, modRevision: kv.modRevision };
+  return kv.lease === 0 ? base : { ...base, lease: kv.lease };
 }
 
 function toWatchEvent(event: WireWatchResponse['events'][number]): WatchEvent {

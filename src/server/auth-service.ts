@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import {
   authLimits,
@@ -15,7 +14,7 @@ import type { Logger } from '../shared/logger.js';
 import type { AuthGuard, Caller } from './auth-guard.js';
 import { signToken } from './auth-token.js';
 import type { NodeConfig } from './config.js';
-import { toGrpcError } from './grpc-errors.js';
+import { observedUnary } from './observed-unary.js';
 import type { KvOperations } from './kv-service.js';
 import { timeoutFromDeadline } from './kv-service.js';
 import type { NodeMetrics } from './metrics.js';
@@ -49,25 +48,12 @@ export function authServiceHandlers(deps: AuthServiceDeps): grpc.UntypedServiceI
   const ok = (): Record<string, unknown> => ({ header: header() });
 
   const unary = (name: string, handler: AuthHandler, open = false): grpc.handleUnaryCall<Record<string, unknown>, Record<string, unknown>> =>
-    (call, callback) => {
-      const startedAt = performance.now();
-      new Promise<Record<string, unknown>>((resolve) => {
-        // Authenticate and AuthStatus need no caller (one authenticates, the other holds no data).
-        const caller = open ? null : guard.resolveCall(call);
-        if (!open) guard.requireRoot(caller, `Auth.${name}`);
-        resolve(handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs), caller));
-      }).then(
-        (response) => {
-          deps.metrics?.observeRequest(name, 'OK', (performance.now() - startedAt) / 1000);
-          callback(null, response);
-        },
-        (error: unknown) => {
-          const status = toGrpcError(error, deps.logger);
-          deps.metrics?.observeRequest(name, grpc.status[status.code ?? grpc.status.UNKNOWN] ?? 'UNKNOWN', (performance.now() - startedAt) / 1000);
-          callback(status as grpc.ServiceError);
-        },
-      );
-    };
+    observedUnary(name, deps, (call) => {
+      // Authenticate and AuthStatus need no caller (one authenticates, the other holds no data).
+      const caller = open ? null : guard.resolveCall(call);
+      if (!open) guard.requireRoot(caller, `Auth.${name}`);
+      return handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs), caller);
+    });
 
   const hashed = async (request: Record<string, unknown>): Promise<Awaited<ReturnType<PasswordHasher['hash']>>> => {
     const password = stringField(request, 'password');

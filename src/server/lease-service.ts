@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { CommandResult, KvStateMachine } from '../kv/index.js';
 import { InvalidArgumentError, LeaseExistsError, LeaseNotFoundError } from '../shared/errors.js';
@@ -6,6 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import type { AuthGuard, Caller } from './auth-guard.js';
 import type { NodeConfig } from './config.js';
 import { toGrpcError } from './grpc-errors.js';
+import { observedUnary } from './observed-unary.js';
 import type { KvOperations } from './kv-service.js';
 import { timeoutFromDeadline } from './kv-service.js';
 import type { LeaseKeeper } from './lease-keeper.js';
@@ -48,24 +48,11 @@ export function leaseServiceHandlers(deps: LeaseServiceDeps): grpc.UntypedServic
   const ttlMin = leaseTtlSecondsMin(config);
 
   const unary = (name: string, handler: LeaseHandler): grpc.handleUnaryCall<Request, Request> =>
-    (call, callback) => {
-      const startedAt = performance.now();
-      new Promise<Request>((resolve) => {
-        const caller = guard.resolveCall(call);
-        operations.requireLeader();
-        resolve(handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs), caller));
-      }).then(
-        (response) => {
-          deps.metrics?.observeRequest(name, 'OK', (performance.now() - startedAt) / 1000);
-          callback(null, response);
-        },
-        (error: unknown) => {
-          const status = toGrpcError(error, deps.logger);
-          deps.metrics?.observeRequest(name, grpc.status[status.code ?? grpc.status.UNKNOWN] ?? 'UNKNOWN', (performance.now() - startedAt) / 1000);
-          callback(status as grpc.ServiceError);
-        },
-      );
-    };
+    observedUnary(name, deps, (call) => {
+      const caller = guard.resolveCall(call);
+      operations.requireLeader();
+      return handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs), caller);
+    });
 
   const keepAlive = (call: grpc.ServerDuplexStream<Request, Request>): void => {
     let failed = false;

@@ -181,5 +181,5 @@ function wireEvent(event: KvEvent, prevKv: boolean): unknown {
 }
 
 function wireKeyValue(kv: KeyValue): unknown {
-  return { key: Buffer.from(kv.key), value: Buffer.from(kv.value), createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version };
+  return { key: Buffer.from(kv.key), value: Buffer.from(kv.value), createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, lease: kv.lease ?? 0 };
 }

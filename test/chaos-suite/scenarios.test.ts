@@ -92,6 +92,25 @@ describe('docker chaos on 5 nodes', () => {
     expect(injectedKinds(result), 'a member replaced on 5 nodes').toContain('membership');
   });
 
+  // Watch (issue 15): writers under 3 prefixes while SDK watchers watch them from before the first
+  // write and resume through every fault; each watcher must see every acknowledged put once, in
+  // revision order, with no gap and no phantom (chaos/checker/watch.ts, a guard of the run).
+  it('watch: watchers resume through every fault kind and miss nothing', async () => {
+    const result = await runScenario({ name: 'watch', config: { nemesis: allKinds, nemesisText: 'all', durationMs: 30 * seconds, seed: 3, workload: 'watch' } });
+    expectPassed(result);
+    expect(result.watch?.problems, 'watch checker').toEqual([]);
+    expect(result.watch?.eventsChecked ?? 0, 'events checked').toBeGreaterThan(0);
+  });
+
+  // Leases (issue 15): keys kept alive never vanish, revoked ones never come back, expired ones
+  // go within their bound, across every fault kind (chaos/checker/lease-check.ts).
+  it('lease: keys of kept-alive leases survive every fault kind; revoked and expired ones go', async () => {
+    const result = await runScenario({ name: 'lease', config: { nemesis: allKinds, nemesisText: 'all', durationMs: 30 * seconds, seed: 3, workload: 'lease' } });
+    expectPassed(result);
+    expect(result.leaseCheck?.violations, 'lease checker').toEqual([]);
+    expect(result.leaseCheck?.readsChecked ?? 0, 'lease reads checked').toBeGreaterThan(0);
+  });
+
   it('the two runs of `all` injected every fault kind between them', () => {
     expect([...coveredByAll].sort()).toEqual([...allKinds].sort());
   });

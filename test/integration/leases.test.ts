@@ -55,6 +55,34 @@ describe('leases on a 3-node cluster', () => {
     await expect(client.put('rev/f', '1', { lease: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
   }, 60_000);
 
+  it('a revoke reaches watchers as the DELETE of every attached key, all at the revoke\'s one revision, with the lease on prevKv', async () => {
+    const lease = await client.lease.grant(60);
+    const first = await client.put('wrev/a', '1', { lease: lease.id });
+    await client.put('wrev/b', '2', { lease: lease.id });
+    await client.put('wrev/plain', '3');
+    const watcher = client.watch('wrev/', { prefix: true, prevKv: true, startRevision: first.revision });
+    const events: { type: string; key: string; revision: number; prevLease: number | undefined }[] = [];
+    const reading = (async () => {
+      for await (const batch of watcher) {
+        if (batch.kind === 'progress') continue;
+        for (const event of batch.events) events.push({ type: event.type, key: event.key.toString(), revision: event.revision, prevLease: event.prevKv?.lease });
+        if (events.filter((event) => event.type === 'delete').length === 2) return;
+      }
+    })();
+    await client.lease.revoke(lease.id);
+    await Promise.race([reading, new Promise((_, reject) => setTimeout(() => reject(new Error(`no DELETE events within 30 s; got ${JSON.stringify(events)}`)), 30_000).unref())]);
+    watcher.cancel();
+    const deletes = events.filter((event) => event.type === 'delete');
+    expect(deletes.map((event) => event.key).sort()).toEqual(['wrev/a', 'wrev/b']);
+    expect(new Set(deletes.map((event) => event.revision)).size).toBe(1);
+    expect(deletes.every((event) => event.prevLease === lease.id)).toBe(true);
+    expect(events.filter((event) => event.type === 'put').map((event) => event.key)).toEqual(['wrev/a', 'wrev/b', 'wrev/plain']);
+    // The history holds the revoke too: a read just before it sees the keys, at it none.
+    const revokeRevision = deletes[0]!.revision;
+    expect((await client.get('wrev/a', { revision: revokeRevision - 1 }))?.lease).toBe(lease.id);
+    expect(await client.get('wrev/a', { revision: revokeRevision })).toBeNull();
+  }, 60_000);
+
   it('keep-alive keeps the keys across a leader kill; once stopped, the lease expires and says so', async () => {
     const lease = await client.lease.grant(4);
     await client.put('ka/k', 'v', { lease: lease.id });
