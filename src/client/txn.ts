@@ -2,7 +2,7 @@
 import { InvalidArgumentError } from './errors.js';
 import type { Bytes, KeyValue } from './key-value.js';
 
-/** What a compare looks at: the value, or a number (leases do not exist yet: every key's lease is 0). */
+/** What a compare looks at: the value, or a number (version, create or mod revision, lease id; 0 for an absent key). */
 export type TxnCompareTarget = 'value' | 'version' | 'create' | 'mod' | 'lease';
 export type TxnCompareResult = 'equal' | 'not_equal' | 'less' | 'greater';
 
