@@ -6,9 +6,9 @@
  *
  *   npx tsx test/integration/measure-lock.ts --pids 101,102,103 --endpoints 127.0.0.1:8001,... [--rounds 3] [--seconds 5] [--contenders 4]
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LeaseSession, Lock, RaftKvClient } from '../../src/client/index.js';
+import { processCpuMs } from '../../bench/vs-etcd/proc-stats.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -23,13 +23,9 @@ const pids = (flags.pids ?? '').split(',').filter(Boolean).map(Number);
 const endpoints = (flags.endpoints ?? '').split(',').filter(Boolean);
 if (pids.length === 0 || endpoints.length === 0) throw new Error('--pids and --endpoints are required');
 const [rounds, seconds, contenders] = [Number(flags.rounds), Number(flags.seconds), Number(flags.contenders)];
-const clockTicksPerSecond = 100; // USER_HZ on Linux
-
+/** utime + stime of the server processes together, in ms. */
 function cpuMs(): number {
-  return pids.reduce((sum, pid) => {
-    const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-    return sum + ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
-  }, 0);
+  return pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
 }
 
 const sessions = await Promise.all(

@@ -11,11 +11,12 @@
  *     [--concurrency 64] [--duration 8] [--value-bytes 256] [--base-port 25220]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RaftKvClient } from '../../src/client/index.js';
+import { processCpuMs } from '../../bench/vs-etcd/proc-stats.js';
 
 const projectRoot = resolve(import.meta.dirname, '..', '..');
 const { values: flags } = parseArgs({
@@ -35,16 +36,6 @@ for (const [name, value] of Object.entries(numbers)) {
   if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer, got ${String(value)}`);
 }
 const dist = join(projectRoot, 'dist');
-const clockTicksPerSecond = 100; // USER_HZ on Linux
-
-/** utime + stime of a process, in milliseconds of CPU. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
-}
-
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((done) => child.once('exit', () => done()));
@@ -100,7 +91,7 @@ async function round(watcherCount: number): Promise<Figure> {
     await new Promise((done) => setTimeout(done, 500));
     const commitBefore = await commitIndex();
     const eventsBefore = events;
-    const cpuBefore = pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+    const cpuBefore = pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
     const startedAt = performance.now();
     const bench = spawn(
       process.execPath,
@@ -109,7 +100,7 @@ async function round(watcherCount: number): Promise<Figure> {
     );
     await exited(bench);
     const seconds = (performance.now() - startedAt) / 1000;
-    const cpuAfter = pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+    const cpuAfter = pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
     const puts = (await commitIndex()) - commitBefore;
     sdk.close();
     const used = cpuAfter - cpuBefore;
