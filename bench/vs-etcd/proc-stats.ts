@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let clockTicksPerSecond: number | null = null;
 
@@ -22,6 +22,29 @@ function ticksPerSecond(): number {
  */
 export function processCpuMs(pid: number): number {
   return parseStatCpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8')) * (1000 / ticksPerSecond());
+}
+
+/** One thread's name and its utime + stime in ms, from /proc/PID/task/TID/{comm,stat}. */
+export interface ThreadCpu {
+  readonly tid: number;
+  readonly name: string;
+  readonly cpuMs: number;
+}
+
+/** Every live thread of a process with its CPU so far (threads that ended are not listed). */
+export function threadCpu(pid: number): ThreadCpu[] {
+  const threads: ThreadCpu[] = [];
+  for (const entry of readdirSync(`/proc/${pid}/task`)) {
+    const tid = Number(entry);
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${entry}/comm`, 'utf8').trim();
+      const cpuMs = parseStatCpuTicks(readFileSync(`/proc/${pid}/task/${entry}/stat`, 'utf8')) * (1000 / ticksPerSecond());
+      threads.push({ tid, name, cpuMs });
+    } catch {
+      // The thread ended between the listing and the read: it has nothing more to count.
+    }
+  }
+  return threads;
 }
 
 /** utime + stime, in clock ticks, from the text of /proc/PID/stat. */

@@ -12,15 +12,18 @@
  *     [--cpu-prof-dir DIR]   (profiles every node with --cpu-prof; read them with cpu-profile-summary.ts)
  *     [--node-options 'A|B'] (NODE_OPTIONS for each build's nodes, in --dist order: V8 flags A/B,
  *                             e.g. --dist dist,dist --node-options '|--max-semi-space-size=64')
+ *     [--threads]            (also the CPU per put of each kind of thread: the nodes' main threads,
+ *                             libuv's pool, LevelDB's compaction thread, V8's helpers)
  *     [--auth off|on|both]   (on: auth enabled, the bench puts as root with a token; both: each
  *                             build with auth off, then on, in every round)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RaftKvClient } from '../../src/client/index.js';
+import { processCpuMs as cpuMs, threadCpu } from '../../bench/vs-etcd/proc-stats.js';
 
 const projectRoot = resolve(import.meta.dirname, '..', '..');
 const { values: flags } = parseArgs({
@@ -34,6 +37,7 @@ const { values: flags } = parseArgs({
     'cpu-prof-dir': { type: 'string' },
     'node-options': { type: 'string' },
     auth: { type: 'string', default: 'off' },
+    threads: { type: 'boolean', default: false },
   },
 });
 const dists = (flags.dist ?? '').split(',').map((d) => resolve(d.trim())).filter((d) => d !== '');
@@ -48,14 +52,16 @@ for (const [name, value] of Object.entries(numbers)) {
   if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer, got ${String(value)}`);
 }
 if (dists.length === 0) throw new Error('--dist: name at least one build directory');
-const clockTicksPerSecond = 100; // USER_HZ on Linux
-
-/** utime + stime of a process, in milliseconds of CPU. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+/** The CPU of every thread of the given processes, by role: a node's main thread, or a thread's name. */
+function cpuByThreadRole(pids: readonly number[]): Map<string, number> {
+  const byRole = new Map<string, number>();
+  for (const [n, pid] of pids.entries()) {
+    for (const thread of threadCpu(pid)) {
+      const role = thread.tid === pid ? `n${n + 1} main` : `n${n + 1} +${thread.tid - pid}`;
+      byRole.set(role, (byRole.get(role) ?? 0) + thread.cpuMs);
+    }
+  }
+  return byRole;
 }
 
 function exited(child: ChildProcess): Promise<void> {
@@ -70,6 +76,8 @@ interface Figure {
   readonly cpuMs: number;
   readonly usPerPut: number;
   readonly putsPerSecond: number;
+  /** µs of CPU per put by kind of thread (3 nodes together), with --threads. */
+  readonly usPerPutByThread: ReadonlyMap<string, number>;
 }
 
 async function round(build: (typeof builds)[number], label: string, auth: boolean): Promise<Figure> {
@@ -110,6 +118,7 @@ async function round(build: (typeof builds)[number], label: string, auth: boolea
     const pids = nodes.map((n) => n.pid as number);
     const commitBefore = await commitIndex();
     const cpuBefore = pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+    const threadsBefore = flags.threads === true ? cpuByThreadRole(pids) : new Map<string, number>();
     const startedAt = performance.now();
     const bench = spawn(
       process.execPath,
@@ -119,10 +128,12 @@ async function round(build: (typeof builds)[number], label: string, auth: boolea
     await exited(bench);
     const seconds = (performance.now() - startedAt) / 1000;
     const cpuAfter = pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+    const threadsAfter = flags.threads === true ? cpuByThreadRole(pids) : new Map<string, number>();
     const puts = (await commitIndex()) - commitBefore;
+    const usPerPutByThread = new Map([...threadsAfter].map(([role, ms]) => [role, ((ms - (threadsBefore.get(role) ?? 0)) * 1000) / puts] as const));
     sdk.close();
     const used = cpuAfter - cpuBefore;
-    return { dist, auth, puts, cpuMs: used, usPerPut: (used * 1000) / puts, putsPerSecond: puts / seconds };
+    return { dist, auth, puts, cpuMs: used, usPerPut: (used * 1000) / puts, putsPerSecond: puts / seconds, usPerPutByThread };
   } finally {
     for (const node of nodes) node.kill('SIGTERM');
     await Promise.all(nodes.map(exited));
@@ -136,6 +147,10 @@ for (let r = 0; r < numbers.rounds; r++) {
     const figure = { ...(await round(build, `round${r + 1}-build${d + 1}${auth ? '-auth' : ''}`, auth)), dist: build.name };
     figures.push(figure);
     console.log(`round ${r + 1} ${build.name}${auth ? ' (auth on)' : ''}: ${figure.puts} puts, ${Math.round(figure.putsPerSecond)} puts/s, ${Math.round(figure.cpuMs)} ms CPU (3 nodes), ${figure.usPerPut.toFixed(0)} µs per put`);
+    if (flags.threads === true) {
+      const parts = [...figure.usPerPutByThread].filter(([, us]) => us >= 0.5).map(([role, us]) => `${role} ${us.toFixed(1)}`);
+      console.log(`  µs per put by thread (3 nodes): ${parts.join(', ')}`);
+    }
   }
 }
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
