@@ -12,8 +12,10 @@
  *     [--cpu-prof-dir DIR]   (profiles every node with --cpu-prof; read them with cpu-profile-summary.ts)
  *     [--node-options 'A|B'] (NODE_OPTIONS for each build's nodes, in --dist order: V8 flags A/B,
  *                             e.g. --dist dist,dist --node-options '|--max-semi-space-size=64')
- *     [--threads]            (also the CPU per put of each kind of thread: the nodes' main threads,
- *                             libuv's pool, LevelDB's compaction thread, V8's helpers)
+ *     [--threads]            (also each node's CPU per put by thread: 'n1 main', then the others as
+ *                             'n1 +K', K = TID - PID. Node names them all "node"; by creation order
+ *                             the first four are V8's helpers (GC), the next four libuv's pool
+ *                             (LevelDB reads and writes), the last LevelDB's compaction thread)
  *     [--auth off|on|both]   (on: auth enabled, the bench puts as root with a token; both: each
  *                             build with auth off, then on, in every round)
  */
@@ -52,7 +54,7 @@ for (const [name, value] of Object.entries(numbers)) {
   if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer, got ${String(value)}`);
 }
 if (dists.length === 0) throw new Error('--dist: name at least one build directory');
-/** The CPU of every thread of the given processes, by role: a node's main thread, or a thread's name. */
+/** The CPU of every thread of the given node processes: 'nN main', or 'nN +K' for TID = PID + K. */
 function cpuByThreadRole(pids: readonly number[]): Map<string, number> {
   const byRole = new Map<string, number>();
   for (const [n, pid] of pids.entries()) {
@@ -76,7 +78,7 @@ interface Figure {
   readonly cpuMs: number;
   readonly usPerPut: number;
   readonly putsPerSecond: number;
-  /** µs of CPU per put by kind of thread (3 nodes together), with --threads. */
+  /** µs of CPU per put by node thread, with --threads. */
   readonly usPerPutByThread: ReadonlyMap<string, number>;
 }
 
@@ -149,7 +151,7 @@ for (let r = 0; r < numbers.rounds; r++) {
     console.log(`round ${r + 1} ${build.name}${auth ? ' (auth on)' : ''}: ${figure.puts} puts, ${Math.round(figure.putsPerSecond)} puts/s, ${Math.round(figure.cpuMs)} ms CPU (3 nodes), ${figure.usPerPut.toFixed(0)} µs per put`);
     if (flags.threads === true) {
       const parts = [...figure.usPerPutByThread].filter(([, us]) => us >= 0.5).map(([role, us]) => `${role} ${us.toFixed(1)}`);
-      console.log(`  µs per put by thread (3 nodes): ${parts.join(', ')}`);
+      console.log(`  µs per put by thread: ${parts.join(', ')}`);
     }
   }
 }
