@@ -6,7 +6,8 @@ import { CompactedError, RaftKvClient } from '../../src/client/index.js';
  * A compaction is not a session write: when an attempt's answer is lost, the retry may find its
  * own work done. The SDK's one network seam (`attempt`) is scripted: no ports, no time.
  */
-type Answer = Record<string, unknown> | { code: grpc.status; details: string; compactRevision?: number };
+type Refusal = { code: grpc.status; details: string; compactRevision?: number };
+type Answer = { header: { revision: number } } | Refusal;
 
 function scripted(answers: Answer[]): { client: RaftKvClient; sent: unknown[] } {
   const client = new RaftKvClient({ endpoints: ['127.0.0.1:1'], timeoutMs: 2000, random: () => 0 });
