@@ -27,52 +27,61 @@ export function checkWireFormat(bytes: Uint8Array, shape?: WireShape): void {
   checkMessage(bytes, 0, bytes.length, shape, 0);
 }
 
+/** The value of the varint `skipVarint` last read (kept here, not returned, to allocate nothing on every request's path). */
+let varintValue = 0;
+
+/** The position after the varint at `at`, which must end before `end` within 10 bytes; its value in `varintValue` (exact below 2^53). */
+function skipVarint(bytes: Uint8Array, at: number, end: number, what: string): number {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i++) {
+    if (at >= end) throw new Error(`malformed protobuf: ${what} runs past the end at byte ${at}`);
+    const byte = bytes[at++] as number;
+    value += (byte & 0x7f) * scale;
+    scale *= 128;
+    if (byte < 0x80) {
+      varintValue = value;
+      return at;
+    }
+  }
+  throw new Error(`malformed protobuf: ${what} longer than 10 bytes at byte ${at}`);
+}
+
 function checkMessage(bytes: Uint8Array, start: number, end: number, shape: WireShape | undefined, depth: number): void {
   if (depth > nestingMax) throw new Error(`malformed protobuf: messages nested deeper than ${nestingMax} at byte ${start}`);
   let at = start;
-  const varint = (what: string): number => {
-    let value = 0;
-    for (let i = 0; i < 10; i++) {
-      if (at >= end) throw new Error(`malformed protobuf: ${what} runs past the end at byte ${at}`);
-      const byte = bytes[at++] as number;
-      if (i < 7) value += (byte & 0x7f) * 2 ** (7 * i);
-      if ((byte & 0x80) === 0) return value;
-    }
-    throw new Error(`malformed protobuf: ${what} longer than 10 bytes at byte ${at}`);
-  };
-  const skip = (length: number, what: string): void => {
-    if (length > end - at) throw new Error(`malformed protobuf: ${what} of ${length} bytes runs past the end at byte ${at}`);
-    at += length;
-  };
   while (at < end) {
-    const tag = varint('a tag');
+    at = skipVarint(bytes, at, end, 'a tag');
+    const tag = varintValue;
     const wireType = tag % 8;
-    const field = Math.floor(tag / 8);
+    const field = (tag - wireType) / 8;
     if (field === 0) throw new Error(`malformed protobuf: field number 0 at byte ${at}`);
-    if (wireType === 0) varint('a varint');
-    else if (wireType === 1) skip(8, 'a fixed64');
-    else if (wireType === 2) {
-      const length = varint('a length');
+    if (wireType === 0) {
+      at = skipVarint(bytes, at, end, 'a varint');
+    } else if (wireType === 2) {
+      at = skipVarint(bytes, at, end, 'a length');
+      const length = varintValue;
+      if (length > end - at) throw new Error(`malformed protobuf: a length-delimited field of ${length} bytes runs past the end at byte ${at}`);
       const fieldStart = at;
-      skip(length, 'a length-delimited field');
-      const nested = shape?.messages.get(field);
-      if (nested !== undefined) checkMessage(bytes, fieldStart, at, nested, depth + 1);
-      else if (shape?.packedVarints.has(field) === true) checkPackedVarints(bytes, fieldStart, at);
-    } else if (wireType === 5) skip(4, 'a fixed32');
-    else throw new Error(`malformed protobuf: wire type ${wireType} at byte ${at}`);
+      at += length;
+      if (shape !== undefined) {
+        const nested = shape.messages.get(field);
+        if (nested !== undefined) checkMessage(bytes, fieldStart, at, nested, depth + 1);
+        else if (shape.packedVarints.has(field)) checkPackedVarints(bytes, fieldStart, at);
+      }
+    } else if (wireType === 1 || wireType === 5) {
+      const width = wireType === 1 ? 8 : 4;
+      if (width > end - at) throw new Error(`malformed protobuf: a fixed${width * 8} of ${width} bytes runs past the end at byte ${at}`);
+      at += width;
+    } else {
+      throw new Error(`malformed protobuf: wire type ${wireType} at byte ${at}`);
+    }
   }
 }
 
 function checkPackedVarints(bytes: Uint8Array, start: number, end: number): void {
   let at = start;
-  while (at < end) {
-    let i = 0;
-    for (;;) {
-      if (at >= end) throw new Error(`malformed protobuf: a packed varint runs past its field at byte ${at}`);
-      if (i++ === 10) throw new Error(`malformed protobuf: a packed varint longer than 10 bytes at byte ${at}`);
-      if (((bytes[at++] as number) & 0x80) === 0) break;
-    }
-  }
+  while (at < end) at = skipVarint(bytes, at, end, 'a packed varint');
 }
 
 const varintTypes = new Set(['TYPE_INT64', 'TYPE_UINT64', 'TYPE_INT32', 'TYPE_UINT32', 'TYPE_SINT64', 'TYPE_SINT32', 'TYPE_BOOL', 'TYPE_ENUM']);
