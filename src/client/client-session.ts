@@ -110,15 +110,22 @@ export function attemptOutcome(code: grpc.status | undefined): AttemptOutcome {
  */
 export class WriteAttempts {
   private maybeApplied = false;
+  private maybeAppliedBeforeLast = false;
 
   /** Records one failed attempt. */
   failed(outcome: AttemptOutcome): void {
+    this.maybeAppliedBeforeLast = this.maybeApplied;
     if (outcome === 'unknown') this.maybeApplied = true;
   }
 
   /** Whether an attempt so far may have been applied. */
   get mayHaveApplied(): boolean {
     return this.maybeApplied;
+  }
+
+  /** Whether an attempt before the last failed one may have been applied (the last one's refusal is being judged). */
+  get mayHaveAppliedBeforeLast(): boolean {
+    return this.maybeAppliedBeforeLast;
   }
 
   /** What to do now that the write's session is gone (see the class comment). */

@@ -17,6 +17,7 @@ import {
   PermissionDeniedError,
   permissionDenied,
   CancelledError,
+  CompactedError,
   InvalidArgumentError,
   isMembershipChangeRefusal,
   MembershipChangeError,
@@ -447,11 +448,22 @@ export class RaftKvClient {
    * revision already, FutureRevisionError when above the applied index (nothing changes). With
    * `physical`, resolves once the history is deleted from disk, not only once it is applied.
    * Root only when auth is enabled.
+   *
+   * Resolves with the store's revision when the cluster answered. A compaction is not a session
+   * write, so when an attempt's answer is lost and the retry finds the history already compacted
+   * to `revision` or beyond, the first attempt (or another client) did the work: it resolves then
+   * too, with the compact revision in force as `revision`, instead of a CompactedError.
    */
   async compact(revision: number, options: CallOptions & { physical?: boolean } = {}): Promise<{ revision: number }> {
     if (!Number.isSafeInteger(revision) || revision < 1) throw new InvalidArgumentError('revision', `must be a positive integer, got ${revision}`);
-    const response = await this.call('KV', 'compact', { revision, physical: options.physical ?? false }, options);
-    return { revision: (response.header as { revision: number }).revision };
+    const attempts = new WriteAttempts();
+    try {
+      const response = await this.call('KV', 'compact', { revision, physical: options.physical ?? false }, options, undefined, attempts);
+      return { revision: (response.header as { revision: number }).revision };
+    } catch (error) {
+      if (error instanceof CompactedError && attempts.mayHaveAppliedBeforeLast && error.compactRevision >= revision) return { revision: error.compactRevision };
+      throw error;
+    }
   }
 
   /** Sets or deletes the key only if it currently holds the expected value or version. */

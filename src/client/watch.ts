@@ -46,6 +46,13 @@ export type WatchBatch =
 export interface Watcher extends AsyncIterable<WatchBatch> {
   /** Every event below it has been delivered (or is queued for the iteration); 0 until the watch is created. */
   readonly nextRevision: number;
+  /**
+   * Asks the node for a progress notification (etcd's RequestProgress): once this watch is
+   * caught up, a `progress` batch follows with the node's revision, every event up to it
+   * delivered. Other watches sharing the stream may get one too. Returns false when nothing was
+   * sent: the watch is between two streams (resuming) or has ended; ask again later.
+   */
+  requestProgress(): boolean;
   cancel(): void;
 }
 
@@ -128,6 +135,13 @@ class WatchConnection {
     }
     this.members.set(id, member);
     this.call.write({ createRequest: { ...create, watchId: id } });
+  }
+
+  /** Asks for a progress response for every caught-up watch of the stream; false if the stream is broken. */
+  requestProgress(): boolean {
+    if (this.broken || this.call === null) return false;
+    this.call.write({ progressRequest: {} });
+    return true;
   }
 
   remove(id: number, sendCancel: boolean): void {
@@ -273,6 +287,12 @@ class ResumingWatch implements Watcher {
 
   get nextRevision(): number {
     return this.next;
+  }
+
+  requestProgress(): boolean {
+    const current = this.current;
+    if (this.done || this.paused || current === null) return false;
+    return current.connection.requestProgress();
   }
 
   cancel(): void {

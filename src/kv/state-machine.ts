@@ -110,6 +110,8 @@ export interface RangeResult {
 export const rangeKeysMax = 10_000;
 /** The most key and value bytes one range read returns (at least one key is always returned). */
 export const rangeBytesMax = 4 * 1024 * 1024;
+/** How many versions a page of events reads from `hist` at a time (readEvents' byte bound is checked between them). */
+const eventValuesPerRead = 32;
 
 /**
  * The replicated key-value state machine over a node's `sm-meta` sublevel and the sublevels of
@@ -1051,13 +1053,15 @@ export class KvStateMachine {
   /**
    * The events from revision `from` on, in revision order with prevKv filled, of the keys
    * `selector` covers, up to the applied index when the read starts (the page's `revision`). At
-   * most `limit` events, but a revision's events are never split: a page ends between two
-   * revisions (or holds one whole revision with more than `limit` events). Throws
-   * CompactedError when `from` is below the compact revision.
+   * most `limit` events, and once their keys and values (prevKv included) reach `bytesMax`, no
+   * more; but a revision's events are never split: a page ends between two revisions (or holds
+   * one whole revision beyond either bound). Throws CompactedError when `from` is below the
+   * compact revision.
    */
-  async readEvents(from: Index, selector: KeySelector, limit: number): Promise<EventsPage> {
+  async readEvents(from: Index, selector: KeySelector, limit: number, bytesMax = Number.POSITIVE_INFINITY): Promise<EventsPage> {
     if (!Number.isSafeInteger(from) || from < 0) throw new InvalidArgumentError('from', 'a non-negative integer', `got ${from}`);
     if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError('limit', 'a positive integer', `got ${limit}`);
+    if (!(bytesMax > 0)) throw new InvalidArgumentError('bytesMax', 'a positive number', `got ${bytesMax}`);
     const generation = this.current;
     return this.reading(generation, async () => {
       await this.writeLanded();
@@ -1065,14 +1069,14 @@ export class KvStateMachine {
       const revision = this.appliedPosition.index;
       const view = this.store.snapshot();
       try {
-        return await this.eventsIn(generation, view, from, revision, selector, limit);
+        return await this.eventsIn(generation, view, from, revision, selector, limit, bytesMax);
       } finally {
         await view.close();
       }
     });
   }
 
-  private async eventsIn(generation: GenerationSublevels, view: StoreSnapshot, from: Index, revision: Index, selector: KeySelector, limit: number): Promise<EventsPage> {
+  private async eventsIn(generation: GenerationSublevels, view: StoreSnapshot, from: Index, revision: Index, selector: KeySelector, limit: number, bytesMax: number): Promise<EventsPage> {
     const names = generationSublevelNames(generation.generation);
     const found: { key: Uint8Array; revision: Index; sub: number }[] = [];
     let more = false;
@@ -1089,24 +1093,36 @@ export class KvStateMachine {
         found.push({ key: new Uint8Array(key), ...at });
       }
     }
-    const values = found.length === 0 ? [] : await generation.hist.getMany(found.map((f) => histKey(f.key, f.revision, f.sub)), { snapshot: view });
     /** Each key's version before the next event of it, as the page goes on. */
     const latest = new Map<string, KeyValue | null>();
     const events: KvEvent[] = [];
-    for (const [i, f] of found.entries()) {
-      const id = viewKey(f.key);
-      let prevKv = latest.get(id);
-      if (prevKv === undefined) prevKv = await this.versionBefore(generation, view, f.key, f.revision, f.sub);
-      const stored = values[i];
-      if (stored === undefined) throw new StorageCorruptError(describeKey(names.hist, histKey(f.key, f.revision, f.sub)), 'a revision names a key version that is missing');
-      if (stored.byteLength === 0) {
-        if (prevKv === null) throw new StorageCorruptError(describeKey(names.hist, histKey(f.key, f.revision, f.sub)), 'a delete of a key that was absent');
-        events.push({ type: 'delete', revision: f.revision, key: f.key, prevKv });
-        latest.set(id, null);
-      } else {
-        const kv = { key: f.key, ...decodeStored(names.hist, histKey(f.key, f.revision, f.sub), () => decodeKeyRecord(stored)) };
-        events.push({ type: 'put', revision: f.revision, kv, prevKv });
-        latest.set(id, kv);
+    let bytes = 0;
+    // The versions are read a few at a time, so that a page of large values stops at bytesMax
+    // without having read them all.
+    pages: for (let start = 0; start < found.length; start += eventValuesPerRead) {
+      const slice = found.slice(start, start + eventValuesPerRead);
+      const values = await generation.hist.getMany(slice.map((f) => histKey(f.key, f.revision, f.sub)), { snapshot: view });
+      for (const [j, f] of slice.entries()) {
+        const previous = found[start + j - 1];
+        if (bytes >= bytesMax && previous !== undefined && previous.revision !== f.revision) {
+          more = true;
+          break pages;
+        }
+        const id = viewKey(f.key);
+        let prevKv = latest.get(id);
+        if (prevKv === undefined) prevKv = await this.versionBefore(generation, view, f.key, f.revision, f.sub);
+        const stored = values[j];
+        if (stored === undefined) throw new StorageCorruptError(describeKey(names.hist, histKey(f.key, f.revision, f.sub)), 'a revision names a key version that is missing');
+        bytes += f.key.byteLength + stored.byteLength + (prevKv === null ? 0 : prevKv.value.byteLength);
+        if (stored.byteLength === 0) {
+          if (prevKv === null) throw new StorageCorruptError(describeKey(names.hist, histKey(f.key, f.revision, f.sub)), 'a delete of a key that was absent');
+          events.push({ type: 'delete', revision: f.revision, key: f.key, prevKv });
+          latest.set(id, null);
+        } else {
+          const kv = { key: f.key, ...decodeStored(names.hist, histKey(f.key, f.revision, f.sub), () => decodeKeyRecord(stored)) };
+          events.push({ type: 'put', revision: f.revision, kv, prevKv });
+          latest.set(id, kv);
+        }
       }
     }
     return { events, more, revision };

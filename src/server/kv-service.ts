@@ -322,12 +322,19 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       const revision = Number(request.revision);
       // Checked here too, so that a refusal costs no log entry; the apply checks again (the
       // state may move while the entry replicates) and every replica refuses alike.
-      if (revision <= stateMachine.compactRevision) throw new CompactedError(revision, stateMachine.compactRevision);
+      // Already compacted: with `physical`, answered only once the history below `revision` is
+      // off disk all the same, so that a retry whose first attempt applied (the SDK resolves on
+      // it) keeps the promise `physical` makes.
+      const refuseCompacted = async (compactRevision: number): Promise<never> => {
+        if (request.physical) await withTimeout(stateMachine.compactedPhysically(revision), timeoutMs);
+        throw new CompactedError(revision, compactRevision);
+      };
+      if (revision <= stateMachine.compactRevision) return refuseCompacted(stateMachine.compactRevision);
       if (revision > stateMachine.appliedIndex) throw new FutureRevisionError(revision, stateMachine.appliedIndex);
       const result = await propose({ kind: 'compact', revision }, timeoutMs);
       if (result.kind !== 'compact') throw new Error(`compact answered ${result.kind}`);
       if (result.outcome === 'refused') {
-        if (result.reason === 'compacted') throw new CompactedError(revision, result.compactRevision);
+        if (result.reason === 'compacted') return refuseCompacted(result.compactRevision);
         throw new FutureRevisionError(revision, result.currentRevision);
       }
       if (request.physical) await withTimeout(stateMachine.compactedPhysically(revision), timeoutMs);

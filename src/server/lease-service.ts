@@ -38,7 +38,8 @@ export function leaseTtlSecondsMin(config: Pick<NodeConfig, 'electionTicks' | 't
 /**
  * The Lease service of kv.proto. Every call is the leader's: a follower answers
  * FAILED_PRECONDITION with the leader hint, as for writes. Grants and revokes go through the
- * log; keep-alives and time-to-live read the leader's in-memory deadlines (lease-keeper.ts).
+ * log; keep-alives and time-to-live read the leader's in-memory deadlines (lease-keeper.ts),
+ * time-to-live and the lease list after a ReadIndex round (a deposed leader cannot answer them).
  * With auth on, every call needs an authenticated user, and a revoke needs write permission on
  * every key attached to the lease (etcd).
  */
@@ -107,15 +108,21 @@ export function leaseServiceHandlers(deps: LeaseServiceDeps): grpc.UntypedServic
       if (result.kind === 'lease-not-found') throw new LeaseNotFoundError(result.id);
       return { header: header(), deleted: expect(result, 'lease-revoke').deleted };
     }),
-    leaseTimeToLive: unary('LeaseTimeToLive', async (request) => {
+    leaseTimeToLive: unary('LeaseTimeToLive', async (request, timeoutMs) => {
       const id = leaseId(request['id'], 'id', 1);
+      // A ReadIndex round first, as for a linearizable get: a leader cut off from its quorum (a
+      // new one elected meanwhile) must not answer from its own, possibly stale, leases.
+      await deps.node.linearizableBarrier(timeoutMs);
       const lease = stateMachine.lease(id);
       const deadline = keeper.deadline(id);
       if (lease === undefined || deadline === null) return { header: header(), id, ttl: -1, grantedTtl: 0, keys: [] };
       const keys = request['keys'] === true ? [...lease.keys.values()].map((key) => Buffer.from(key)).sort(Buffer.compare) : [];
       return { header: header(), id, ttl: deadline.remainingSeconds, grantedTtl: lease.ttlSeconds, keys };
     }),
-    leaseLeases: unary('LeaseLeases', async () => ({ header: header(), leases: stateMachine.leases().map((lease) => ({ id: lease.id })) })),
+    leaseLeases: unary('LeaseLeases', async (_request, timeoutMs) => {
+      await deps.node.linearizableBarrier(timeoutMs);
+      return { header: header(), leases: stateMachine.leases().map((lease) => ({ id: lease.id })) };
+    }),
     leaseKeepAlive: keepAlive,
   };
 }

@@ -8,7 +8,7 @@ import { ConfigError } from '../shared/errors.js';
 import { armFailpointsFromEnvironment } from '../shared/failpoints.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { prepareStageTrace } from '../shared/stage-trace.js';
-import { serviceClient } from '../shared/proto.js';
+import { protoMessageTypes, serviceClient } from '../shared/proto.js';
 import { NodeStore, RaftLogStore, StorageCorruptError } from '../storage/index.js';
 import { GrpcTransport, type SnapshotTransferObserver } from '../transport/index.js';
 import type { NodeConfig } from './config.js';
@@ -223,9 +223,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     activity.start();
     const recentSamples = () => activity.stats.recent(statusSampleCount);
     const handlers = kvServiceHandlers({ node, stateMachine, config, clientAddressOf: (id) => directory.clientAddressOf(id) || null, directory, logger, metrics: observedMetrics, recentSamples });
-    server.addService(serviceClient('raftkv/v1/kv.proto', 'KV').service, handlers.kv);
-    server.addService(serviceClient('raftkv/v1/kv.proto', 'Cluster').service, handlers.cluster);
-    server.addService(serviceClient('raftkv/v1/kv.proto', 'Maintenance').service, maintenanceServiceHandlers({ node, stateMachine, config, logger, guard: handlers.guard }));
+    // Every client request is checked as protobuf, sub-messages included, before protobufjs
+    // decodes it: it decodes a truncated int64 varint as another number (strict-wire.ts).
+    const clientService = (name: string): grpc.ServiceDefinition =>
+      strictService(serviceClient('raftkv/v1/kv.proto', name).service, 'raftkv.v1', protoMessageTypes('raftkv/v1/kv.proto'));
+    server.addService(clientService('KV'), handlers.kv);
+    server.addService(clientService('Cluster'), handlers.cluster);
+    server.addService(clientService('Maintenance'), maintenanceServiceHandlers({ node, stateMachine, config, logger, guard: handlers.guard }));
     // Any member serves watches: each applies the same entries in the same order.
     const watchHub = new WatchHub(stateMachine, { queueBytesMax: config.watch.queueBytesMax, progressIntervalMs: config.watch.progressIntervalMs, logger });
     watchHub.start();
@@ -236,9 +240,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       header: (revision) => ({ memberId: config.id, term: node.leadership().term, revision }),
       logger,
     });
-    server.addService(serviceClient('raftkv/v1/kv.proto', 'Watch').service, watches.handlers);
+    server.addService(clientService('Watch'), watches.handlers);
     server.addService(
-      serviceClient('raftkv/v1/kv.proto', 'Auth').service,
+      clientService('Auth'),
       authServiceHandlers({ node, stateMachine, config, operations: handlers.operations, guard: handlers.guard, hasher: new PasswordHasher(), logger, metrics }),
     );
     const leaseKeeper = new LeaseKeeper({
@@ -252,8 +256,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     });
     leaseKeeper.start(leaseCheckIntervalMs);
     server.addService(
-      // Lease requests are mostly int64 fields, which protobufjs decodes from truncated bytes (strict-wire.ts).
-      strictService(serviceClient('raftkv/v1/kv.proto', 'Lease').service),
+      clientService('Lease'),
       leaseServiceHandlers({ node, stateMachine, config, operations: handlers.operations, guard: handlers.guard, keeper: leaseKeeper, logger, metrics: observedMetrics }),
     );
     const historyCompactor = new HistoryCompactor({

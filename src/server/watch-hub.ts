@@ -6,12 +6,13 @@ import type { Logger } from '../shared/logger.js';
  * What the hub watches: the state machine's changes as they become visible, and its history
  * (KvStateMachine fits). `readEvents` answers the events with revision >= `from` up to the
  * applied index when the read started (`revision`), never splitting one revision's events
- * (`more`: the page stopped at `limit`), or throws CompactedError when `from` was compacted.
+ * (`more`: the page stopped at `limit` events or `bytesMax` bytes), or throws CompactedError
+ * when `from` was compacted.
  */
 export interface WatchSource {
   readonly appliedIndex: Index;
   onChange(listener: (change: StateChange) => void): () => void;
-  readEvents(from: Index, selector: KeySelector, limit: number): Promise<{ readonly events: readonly KvEvent[]; readonly more: boolean; readonly revision: Index }>;
+  readEvents(from: Index, selector: KeySelector, limit: number, bytesMax: number): Promise<{ readonly events: readonly KvEvent[]; readonly more: boolean; readonly revision: Index }>;
 }
 
 /** One watch as a client asks for it (validated by the service). */
@@ -55,6 +56,8 @@ export interface WatchHubOptions {
   readonly progressIntervalMs: number;
   /** Events per history read of a catching-up watcher. */
   readonly pageEventsMax: number;
+  /** And bytes (keys, values, prevKv values): a page of large values stops early (between two revisions). */
+  readonly pageBytesMax: number;
   /** Bytes of events in one response; more are split between revisions (gRPC's message limit is 64 MiB). */
   readonly responseBytesMax: number;
   /** Watches on one stream; a create beyond it is refused. */
@@ -62,7 +65,7 @@ export interface WatchHubOptions {
   readonly logger?: Logger;
 }
 
-export const defaultWatchHubOptions: WatchHubOptions = { queueBytesMax: 8 * 1024 * 1024, progressIntervalMs: 10_000, pageEventsMax: 512, responseBytesMax: 4 * 1024 * 1024, watchersPerStreamMax: 1024 };
+export const defaultWatchHubOptions: WatchHubOptions = { queueBytesMax: 8 * 1024 * 1024, progressIntervalMs: 10_000, pageEventsMax: 512, pageBytesMax: 4 * 1024 * 1024, responseBytesMax: 4 * 1024 * 1024, watchersPerStreamMax: 1024 };
 
 /** What an output costs in the queue: its keys and values plus a fixed overhead per event and per output. */
 export function outputBytes(output: WatchOutput): number {
@@ -336,7 +339,7 @@ export class WatchStream {
         if (watcher.mode !== 'catching-up') return;
         let page: Awaited<ReturnType<WatchSource['readEvents']>>;
         try {
-          page = await this.source.readEvents(watcher.next, watcher.spec.selector, this.hub.options.pageEventsMax);
+          page = await this.source.readEvents(watcher.next, watcher.spec.selector, this.hub.options.pageEventsMax, this.hub.options.pageBytesMax);
         } catch (error) {
           if (watcher.mode !== 'catching-up') return;
           if (error instanceof CompactedError) {

@@ -29,16 +29,36 @@ export function protoRoot(): string {
   }
 }
 
-const loaded = new Map<string, grpc.GrpcObject>();
+const loaded = new Map<string, { readonly object: grpc.GrpcObject; readonly definition: protoLoader.PackageDefinition }>();
 
-/** Loads one file under proto/ (e.g. "raftkv/v1/kv.proto") once per process. */
-export function loadProto(file: string): grpc.GrpcObject {
+function load(file: string): { readonly object: grpc.GrpcObject; readonly definition: protoLoader.PackageDefinition } {
   const cached = loaded.get(file);
   if (cached !== undefined) return cached;
   const definition = protoLoader.loadSync(file, { ...protoLoaderOptions, includeDirs: [protoRoot()] });
-  const object = grpc.loadPackageDefinition(definition);
-  loaded.set(file, object);
-  return object;
+  const entry = { object: grpc.loadPackageDefinition(definition), definition };
+  loaded.set(file, entry);
+  return entry;
+}
+
+/** Loads one file under proto/ (e.g. "raftkv/v1/kv.proto") once per process. */
+export function loadProto(file: string): grpc.GrpcObject {
+  return load(file).object;
+}
+
+/** A message type as @grpc/proto-loader describes it (the parts of a DescriptorProto raftkv reads). */
+export interface ProtoMessageType {
+  readonly name: string;
+  /** `type` is e.g. TYPE_MESSAGE or TYPE_INT64; `typeName` names a message type relative to the package; `label` e.g. LABEL_REPEATED. */
+  readonly field: readonly { readonly number: number; readonly type: string; readonly typeName: string; readonly label: string }[];
+}
+
+/** The message types of a loaded file by full name (`raftkv.v1.PutRequest`). */
+export function protoMessageTypes(file: string): (fullName: string) => ProtoMessageType | undefined {
+  const { definition } = load(file);
+  return (fullName) => {
+    const entry = definition[fullName] as { type?: ProtoMessageType; format?: string } | undefined;
+    return entry?.format?.endsWith('DescriptorProto') === true ? entry.type : undefined;
+  };
 }
 
 /** The service constructor `raftkv.v1.<name>` from a loaded file. */

@@ -193,6 +193,31 @@ describe('client.watch', () => {
     second.cancel();
   });
 
+  it("requestProgress: an idle watch learns the node's revision on demand; false once it ended", async () => {
+    const source = new MemorySource();
+    const node = await new WatchNode(source).listen();
+    cleanups.push(() => node.stop());
+    const client = new RaftKvClient({ endpoints: [node.address] });
+    cleanups.push(() => client.close());
+    const watcher = client.watch('k/', { prefix: true });
+    await waitUntil(() => watcher.nextRevision > 0);
+    // Writes the watch does not cover: no events, and no progress without asking (no progressNotify).
+    for (let revision = 1; revision <= 3; revision++) source.apply([put(revision, `other/${revision}`, 'x')], revision);
+    const batches: WatchBatch[] = [];
+    const reading = (async () => {
+      for await (const batch of watcher) batches.push(batch);
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(batches).toEqual([]);
+    expect(watcher.requestProgress()).toBe(true);
+    await waitUntil(() => batches.length > 0);
+    expect(batches).toEqual([{ kind: 'progress', revision: 3 }]);
+    expect(watcher.nextRevision).toBe(4);
+    watcher.cancel();
+    await reading;
+    expect(watcher.requestProgress()).toBe(false);
+  });
+
   it('stops taking events while the application does not read, and resumes without gap once it reads', async () => {
     const source = new MemorySource();
     const node = await new WatchNode(source).listen();

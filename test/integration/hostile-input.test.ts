@@ -170,6 +170,21 @@ describe.each(['plaintext', 'tls'] as const)('hostile input, %s', (mode) => {
     await expectUnharmed();
   }, 120_000);
 
+  it('a request whose int64 varint is cut short (protobufjs alone reads on past the end) is refused whole, changing nothing', async () => {
+    const stub = grpcClient(cluster.endpoints[0] as string);
+    const put = clientMethods().find((m) => m.service === 'KV' && m.name === 'Put') as Method;
+    const definition = serviceClient('raftkv/v1/kv.proto', 'KV').service['Put'] as grpc.MethodDefinition<unknown, unknown>;
+    const bytes = definition.requestSerialize({ key: Buffer.from('hostile/cut-short'), value: Buffer.from('v'), lease: 3_000_000_000 }) as Buffer;
+    try {
+      // Refused as it arrives (grpc-js: INTERNAL, "Error deserializing request"), not decoded into a put naming another lease.
+      expect(await rawCall(stub, put, [bytes.subarray(0, bytes.length - 1)])).toBe(grpc.status.INTERNAL);
+    } finally {
+      stub.close();
+    }
+    expect(await client.get('hostile/cut-short')).toBeNull();
+    await expectUnharmed();
+  }, 60_000);
+
   it('malformed protobuf and random bytes on the peer RPCs are refused', async () => {
     const peerAddress = cluster.nodes[0]?.peerAddress as string;
     const stub = grpcClient(peerAddress, true);

@@ -148,6 +148,28 @@ describe('leases on a 3-node cluster', () => {
     }
   }, 60_000);
 
+  it('a leader cut off from its quorum answers neither lease time-to-live nor the lease list (a ReadIndex round first)', async () => {
+    const lease = await client.lease.grant(60);
+    const leader = await cluster.waitForLeader(client);
+    const leaderNode = cluster.nodes.find((n) => n.id === leader);
+    expect(leaderNode).toBeDefined();
+    const followers = cluster.nodes.filter((n) => n.id !== leader).map((n) => n.id);
+    const pinned = new RaftKvClient({ endpoints: [leaderNode?.clientAddress as string], timeoutMs: 2_000 });
+    try {
+      expect((await pinned.lease.timeToLive(lease.id)).grantedTtlSeconds).toBe(60);
+      for (const id of followers) cluster.pause(id);
+      // Still leader for up to an election timeout, but it cannot confirm it: no answer.
+      await expect(pinned.lease.timeToLive(lease.id)).rejects.toThrow();
+      await expect(pinned.lease.leases()).rejects.toThrow();
+    } finally {
+      for (const id of followers) cluster.resume(id);
+      pinned.close();
+    }
+    await cluster.waitForLeader(client);
+    expect((await client.lease.timeToLive(lease.id)).grantedTtlSeconds).toBe(60);
+    await client.lease.revoke(lease.id);
+  }, 60_000);
+
   it('CLI: lease grant --json, put --lease --json, ttl --keys --json, list, keep-alive --once, revoke; bad ids and TTLs exit 2', async () => {
     const endpoints = `--endpoints=${cluster.endpoints.join(',')}`;
     const granted = await runCli(['lease', 'grant', '60', '--json', endpoints]);

@@ -8,8 +8,8 @@
  * Run against nodes you started (their PIDs and client addresses):
  *   npx tsx test/integration/measure-txn-cpu.ts --pids 101,102,103 --endpoints 127.0.0.1:8001,... [--rounds 3] [--seconds 6] [--concurrency 64]
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { processCpuMs } from '../../bench/vs-etcd/proc-stats.js';
 import { RaftKvClient, txnOp } from '../../src/client/index.js';
 
 const { values: flags } = parseArgs({
@@ -25,13 +25,10 @@ const pids = (flags.pids ?? '').split(',').filter(Boolean).map(Number);
 const endpoints = (flags.endpoints ?? '').split(',').filter(Boolean);
 if (pids.length === 0 || endpoints.length === 0) throw new Error('--pids and --endpoints are required');
 const [rounds, seconds, concurrency] = [Number(flags.rounds), Number(flags.seconds), Number(flags.concurrency)];
-const clockTicksPerSecond = 100; // USER_HZ on Linux
 
+/** utime + stime of the node processes, in ms. */
 function cpuMs(): number {
-  return pids.reduce((sum, pid) => {
-    const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-    return sum + ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
-  }, 0);
+  return pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
 }
 
 const clients = Array.from({ length: 8 }, () => new RaftKvClient({ endpoints, timeoutMs: 10_000 }));

@@ -123,6 +123,29 @@ describe('KvStateMachine history', () => {
     expect((await machine.readEvents(0, everything, 1)).events.map((e) => e.revision)).toEqual([1]);
   });
 
+  it('pages events by bytes too (values and prevKv values), still never splitting a revision', async () => {
+    const machine = await freshMachine();
+    const big = (fill: string): string => fill.repeat(40_000);
+    // Revisions 1-3 each write 40 kB; 4 rewrites a (prevKv 40 kB too); 5-7 are one transaction.
+    await machine.apply(entriesFrom(1, [put('a', big('1')), put('b', big('2')), put('c', big('3')), put('a', big('4'))]));
+    await machine.apply([commandEntry(5, txn(putOp('d', big('5')), putOp('e', big('6')), putOp('f', big('7'))))]);
+    const first = await machine.readEvents(1, everything, 1000, 100_000);
+    // 40 + 40 = 80 kB < 100 kB: a third event goes in (120 kB), then the page stops.
+    expect(first.events.map((e) => e.revision)).toEqual([1, 2, 3]);
+    expect(first.more).toBe(true);
+    // Revision 4 counts its prevKv: 80 kB, then the transaction's first event (120 kB) goes in, and
+    // the rest of its revision with it although the bound is passed.
+    const second = await machine.readEvents(4, everything, 1000, 100_000);
+    expect(second.events.map((e) => e.revision)).toEqual([4, 5, 5, 5]);
+    expect(second.more).toBe(false);
+    // One revision larger than the bound comes whole.
+    const third = await machine.readEvents(5, everything, 1000, 1);
+    expect(third.events.map((e) => e.revision)).toEqual([5, 5, 5]);
+    // Without a byte bound the page is bounded by events only, as before.
+    expect((await machine.readEvents(1, everything, 1000)).events).toHaveLength(7);
+    await expect(machine.readEvents(1, everything, 10, 0)).rejects.toThrow(/bytesMax/);
+  });
+
   it('tells listeners each batch in apply order, the same events readEvents gives back', async () => {
     const machine = await freshMachine();
     const changes: StateChange[] = [];
