@@ -35,7 +35,7 @@ import { clusterOperations, removedNodeError } from './cluster-service.js';
 import { kvStreams, type KvStreams } from './kv-stream.js';
 import type { LiveSample } from './live-stats.js';
 import { leaseField, txnFromWire, txnResultToWire, type WireTxnRequest } from './txn-wire.js';
-import { txnKeys, txnWrites, type TxnBody } from '../kv/index.js';
+import { txnWrites, type TxnBody } from '../kv/index.js';
 import type { PeerDirectory } from './peer-directory.js';
 import type { RaftNode } from './raft-node.js';
 
@@ -215,9 +215,6 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       throw new NotLeaderError(status.leader, status.leader === null ? null : deps.clientAddressOf(status.leader));
     }
     const proposed = countFailure(node.propose(encodeCommand(command), timeoutMs));
-    // Warm the cache while the entry replicates, so applying it need not wait for a read. A
-    // failure here is not this request's: the apply reads the key again and reports it there.
-    stateMachine.prefetch(command.key);
     if (config.unsafe.ackBeforeCommit) {
       // TEST ONLY (the chaos harness's canary): acknowledge before the entry commits.
       proposed.catch(() => undefined);
@@ -309,8 +306,6 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
         await readBarrier('LINEARIZABLE', timeoutMs);
         return { header: header(), ...txnResultToWire(await stateMachine.readTxn(command)) };
       }
-      // Warm the cache while the entry replicates, as a write does.
-      for (const key of txnKeys(command)) stateMachine.prefetch(key);
       const result = await propose(command, timeoutMs);
       if (result.kind === 'stale-session') throw staleSessionError(result);
       if (result.kind === 'lease-not-found') throw new LeaseNotFoundError(result.id);

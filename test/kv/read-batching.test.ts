@@ -119,7 +119,7 @@ describe('batched reads of the state machine', () => {
     expect(text((await machine.get(bytes('z')))?.value ?? bytes('-'))).toBe('two');
   });
 
-  it('caches a read that an apply of other keys overlapped, and the apply then reads nothing', async () => {
+  it('caches a read that an apply of other keys overlapped, and a later apply of its key then reads nothing', async () => {
     const { store } = await temp.openFresh();
     const machine = await KvStateMachine.open(store, { cacheBytesMax: 1024 * 1024 });
     await machine.apply(entriesFrom(1, [put('a', 'one')]));
@@ -131,16 +131,34 @@ describe('batched reads of the state machine', () => {
       await gate.promise;
       return values;
     }) as unknown as typeof kv.getMany);
-    machine.prefetch(bytes('b')); // a write's warm-up read, held until the gate opens
+    const read = machine.get(bytes('b')); // a read of a missing key, held until the gate opens
     await new Promise((resolve) => setTimeout(resolve, 10));
     getMany.mockRestore();
     const counting = vi.spyOn(kv, 'getMany');
+    const reading = vi.spyOn(kv, 'getSync');
     await machine.apply(entriesFrom(2, [put('a', 'two')])); // another key, cached: no read
     gate.resolve();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    await machine.apply(entriesFrom(3, [put('b', 'three')]));
+    expect(await read).toBeNull();
+    await machine.apply(entriesFrom(3, [put('b', 'three')])); // b's absence was cached by the read
     expect(counting).not.toHaveBeenCalled();
+    expect(reading).not.toHaveBeenCalled();
     expect(text((await machine.get(bytes('b')))?.value ?? bytes('-'))).toBe('three');
+  });
+
+  it('an apply reads the keys missing from the cache synchronously, and caches them', async () => {
+    const { store } = await temp.openFresh();
+    const machine = await KvStateMachine.open(store, { cacheBytesMax: 64 });
+    // x is written, then evicted by y (the cache holds one small record): applying to x again reads it.
+    await machine.apply(entriesFrom(1, [put('x', 'one'), put('y', 'two')]));
+    const kv = store.generation(machine.generation).kv;
+    const getSync = vi.spyOn(kv, 'getSync');
+    const getMany = vi.spyOn(kv, 'getMany');
+    await machine.apply(entriesFrom(3, [put('x', 'three')]));
+    expect(getSync).toHaveBeenCalledTimes(1);
+    expect(getMany).not.toHaveBeenCalled();
+    // The record read from LevelDB was x's: the new version is 2, created at 1.
+    const record = await machine.get(bytes('x'));
+    expect(record).toMatchObject({ version: 2, createRevision: 1, modRevision: 3 });
   });
 
   it('does not cache a key an apply wrote during the read, even when the apply could not cache it', async () => {
