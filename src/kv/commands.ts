@@ -363,7 +363,10 @@ export function encodeCommand(command: Command): Uint8Array {
     return writer.finish();
   }
   const leased = command.kind === 'put' && (command.lease ?? 0) !== 0;
-  const writer = new ByteWriter(40 + command.key.byteLength + valueBytes(command));
+  // Room for all of it (a UTF-8 character takes at most 3 bytes per UTF-16 unit), so that the
+  // bytes are one tight buffer: a decoded command's key and value are views into them.
+  const sessionBytes = command.session === undefined ? 0 : 17 + 3 * command.session.clientId.length;
+  const writer = new ByteWriter(32 + sessionBytes + command.key.byteLength + valueBytes(command));
   writer.u8(formatVersion).u8(leased ? leasedPutKindByte : kindByte[command.kind]);
   writeSession(writer, command.session);
   writer.bytes(command.key, 'u16');
@@ -383,7 +386,12 @@ export function encodeCommand(command: Command): Uint8Array {
   return writer.finish();
 }
 
-/** The command in `bytes`; throws CommandDecodeError (with the reason as `cause`) if they are not one. */
+/**
+ * The command in `bytes`; throws CommandDecodeError (with the reason as `cause`) if they are not one.
+ * Its key and value are views into `bytes`, not copies (a put's value goes from here into the key
+ * cache, so this is its one copy after the entry's): pass bytes of the command's own, such as an
+ * entry's data, not a slice of a bigger buffer that they would pin.
+ */
 export function decodeCommand(bytes: Uint8Array): Command {
   try {
     const command = readCommand(new ByteReader(bytes));
@@ -461,14 +469,14 @@ function readCommand(reader: ByteReader): Command {
     reader.end('command');
     return session === undefined ? lease : { ...lease, session };
   }
-  const key = reader.bytes('u16', commandFormatLimits.keyBytesMax, 'key');
+  const key = reader.bytesView('u16', commandFormatLimits.keyBytesMax, 'key');
   let command: KeyCommand;
   switch (kind) {
     case kindByte.put:
-      command = { kind: 'put', key, value: reader.bytes('u32', commandFormatLimits.valueBytesMax, 'value') };
+      command = { kind: 'put', key, value: reader.bytesView('u32', commandFormatLimits.valueBytesMax, 'value') };
       break;
     case leasedPutKindByte: {
-      const value = reader.bytes('u32', commandFormatLimits.valueBytesMax, 'value');
+      const value = reader.bytesView('u32', commandFormatLimits.valueBytesMax, 'value');
       const lease = reader.u64('lease');
       if (lease === 0) throw new BinaryDecodeError('lease: 0 in a put with a lease (written as kind 1)');
       command = { kind: 'put', key, value, lease };
@@ -503,14 +511,14 @@ function readSession(reader: ByteReader, implicit: boolean): CommandSession {
 
 function readCompare(reader: ByteReader): CasCompare {
   const kind = reader.u8('compare kind');
-  if (kind === 1) return { kind: 'value', value: reader.bytes('u32', commandFormatLimits.valueBytesMax, 'compare.value') };
+  if (kind === 1) return { kind: 'value', value: reader.bytesView('u32', commandFormatLimits.valueBytesMax, 'compare.value') };
   if (kind === 2) return { kind: 'version', version: reader.u64('compare.version') };
   throw new BinaryDecodeError(`compare kind: unknown kind ${kind}`);
 }
 
 function readAction(reader: ByteReader): CasAction {
   const kind = reader.u8('action kind');
-  if (kind === 1) return { kind: 'put', value: reader.bytes('u32', commandFormatLimits.valueBytesMax, 'action.value') };
+  if (kind === 1) return { kind: 'put', value: reader.bytesView('u32', commandFormatLimits.valueBytesMax, 'action.value') };
   if (kind === 2) return { kind: 'delete' };
   throw new BinaryDecodeError(`action kind: unknown kind ${kind}`);
 }

@@ -325,7 +325,8 @@ export class KvStateMachine {
       const history = { meta: this.history, changed: false };
       try {
         outcomes = [];
-        for (const [i, entry] of entries.entries()) {
+        for (let i = 0; i < entries.length; i++) {
+          const entry = entries[i] as Entry;
           const command = commands[i] ?? null;
           // Only a transaction may wait (to iterate a key range); the rest apply synchronously.
           outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view) : this.applyEntry(entry, command, ids[i] ?? '', view, auth, history));
@@ -693,7 +694,8 @@ export class KvStateMachine {
     const effect = applyCommand(view.read(id), command, entry.index);
     if (effect.changed) view.write(id, effect.next, entry.index);
     if (command.session !== undefined) this.sessions.record(command.session, effect.result);
-    return { ...base, result: effect.result, replayed: false };
+    // Built whole, not spread from `base`: this is the outcome of every put and delete.
+    return { kind: 'command', index: entry.index, term: entry.term, result: effect.result, replayed: false };
   }
 
   /**

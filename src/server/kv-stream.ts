@@ -144,20 +144,31 @@ export function kvStreams(operations: StreamOperations, options: KvStreamOptions
       inflight++;
       const timeoutMs = operation.timeoutMs > 0 ? Math.min(operation.timeoutMs, requestTimeoutMsMax) : options.requestTimeoutMs;
       const startedAt = performance.now();
+      // One then() with both handlers, each ending the operation itself: a finally() on top
+      // would cost two more promises and closures per operation.
       operations[kind](operation[kind] as never, timeoutMs, caller).then(
         (response) => {
-          options.onAnswered?.(kind, grpc.status.OK, (performance.now() - startedAt) / 1000);
-          answer({ id: operation.id, code: grpc.status.OK, message: '', leaderId: '', leaderAddress: '', [kind]: response });
+          try {
+            options.onAnswered?.(kind, grpc.status.OK, (performance.now() - startedAt) / 1000);
+            answer({ id: operation.id, code: grpc.status.OK, message: '', leaderId: '', leaderAddress: '', [kind]: response });
+          } finally {
+            operationEnded();
+          }
         },
         (error: unknown) => {
-          const api = classifyError(error, options.logger);
-          options.onAnswered?.(kind, api.code, (performance.now() - startedAt) / 1000);
-          fail(operation.id, api.code, api.details, api.leaderId ?? '', api.leaderAddress ?? '');
+          try {
+            const api = classifyError(error, options.logger);
+            options.onAnswered?.(kind, api.code, (performance.now() - startedAt) / 1000);
+            fail(operation.id, api.code, api.details, api.leaderId ?? '', api.leaderAddress ?? '');
+          } finally {
+            operationEnded();
+          }
         },
-      ).finally(() => {
-        inflight--;
-        if ((clientDone || closing) && inflight === 0 && !flushScheduled) stream.finish(false);
-      });
+      );
+    };
+    const operationEnded = (): void => {
+      inflight--;
+      if ((clientDone || closing) && inflight === 0 && !flushScheduled) stream.finish(false);
     };
 
     call.on('data', (request: { operations?: WireStreamOperation[]; token?: string }) => {

@@ -128,8 +128,8 @@ export class ByteReader {
   private readonly view: Buffer;
   private offset = 0;
 
-  constructor(bytes: Uint8Array) {
-    this.view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  constructor(private readonly source: Uint8Array) {
+    this.view = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
   }
 
   get remainingBytes(): number {
@@ -174,13 +174,13 @@ export class ByteReader {
     return value === 1;
   }
 
-  /** Exactly `length` bytes, copied so the result does not pin the source buffer. */
   /** Moves past `length` bytes without reading them (the caller takes a view of them). */
   skip(length: number, field: string): void {
     this.need(length, field);
     this.offset += length;
   }
 
+  /** Exactly `length` bytes, copied so the result does not pin the source buffer. */
   raw(length: number, field: string): Uint8Array {
     this.need(length, field);
     const bytes = new Uint8Array(length);
@@ -194,16 +194,31 @@ export class ByteReader {
     return this.raw(this.remainingBytes, field);
   }
 
-  /** Length-prefixed bytes of at most `lengthMax` bytes. */
+  /** Length-prefixed bytes of at most `lengthMax` bytes, copied (see `raw`). */
   bytes(lengthWidth: LengthWidth, lengthMax: number, field: string): Uint8Array {
-    const length = this.readLength(lengthWidth, field);
-    if (length > lengthMax) throw new BinaryDecodeError(`${field}: ${length} bytes exceeds the limit of ${lengthMax}`);
-    return this.raw(length, field);
+    return this.raw(this.checkedLength(lengthWidth, lengthMax, field), field);
+  }
+
+  /**
+   * Length-prefixed bytes of at most `lengthMax` bytes as a view into the source, not a copy:
+   * whoever keeps the result keeps the whole source alive. Only for a source that is a tight
+   * buffer of its own (an entry's data), never a slice of a bigger one (a received frame).
+   */
+  bytesView(lengthWidth: LengthWidth, lengthMax: number, field: string): Uint8Array {
+    const length = this.checkedLength(lengthWidth, lengthMax, field);
+    this.need(length, field);
+    const view = new Uint8Array(this.source.buffer, this.source.byteOffset + this.offset, length);
+    this.offset += length;
+    return view;
   }
 
   /** A length-prefixed UTF-8 string; invalid UTF-8 is an error, never replaced. */
   string(lengthWidth: LengthWidth, lengthMax: number, field: string): string {
-    return decodeUtf8(this.bytes(lengthWidth, lengthMax, field), field);
+    const length = this.checkedLength(lengthWidth, lengthMax, field);
+    this.need(length, field);
+    const text = decodeUtf8(this.view.subarray(this.offset, this.offset + length), field);
+    this.offset += length;
+    return text;
   }
 
   /** Asserts that every byte was consumed: trailing bytes mean a different format or corruption. */
@@ -211,15 +226,19 @@ export class ByteReader {
     if (this.remainingBytes !== 0) throw new BinaryDecodeError(`${what}: ${this.remainingBytes} unexpected trailing bytes`);
   }
 
+  private checkedLength(width: LengthWidth, lengthMax: number, field: string): number {
+    const length = this.readLength(width, field);
+    if (length > lengthMax) throw new BinaryDecodeError(`${field}: ${length} bytes exceeds the limit of ${lengthMax}`);
+    return length;
+  }
+
+  // The field's name for an error is built only on an error: this runs for every key and value.
   private readLength(width: LengthWidth, field: string): number {
-    switch (width) {
-      case 'u8':
-        return this.u8(`${field} length`);
-      case 'u16':
-        return this.u16(`${field} length`);
-      case 'u32':
-        return this.u32(`${field} length`);
-    }
+    const widthBytes = width === 'u8' ? 1 : width === 'u16' ? 2 : 4;
+    if (this.remainingBytes < widthBytes) this.need(widthBytes, `${field} length`);
+    const length = width === 'u8' ? this.view.readUInt8(this.offset) : width === 'u16' ? this.view.readUInt16BE(this.offset) : this.view.readUInt32BE(this.offset);
+    this.offset += widthBytes;
+    return length;
   }
 
   private need(bytes: number, field: string): void {

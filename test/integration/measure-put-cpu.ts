@@ -10,6 +10,8 @@
  *   npx tsx test/integration/measure-put-cpu.ts --dist /work/main/dist,dist [--rounds 3]
  *     [--concurrency 256] [--duration 8] [--value-bytes 256] [--base-port 28200]
  *     [--cpu-prof-dir DIR]   (profiles every node with --cpu-prof; read them with cpu-profile-summary.ts)
+ *     [--heap-prof-dir DIR]  (every node with --heap-prof, V8's sampling heap profiler: where the
+ *                             write path allocates; read them with heap-profile-summary.ts)
  *     [--node-options 'A|B'] (NODE_OPTIONS for each build's nodes, in --dist order: V8 flags A/B,
  *                             e.g. --dist dist,dist --node-options '|--max-semi-space-size=64')
  *     [--threads]            (also each node's CPU per put by thread: 'n1 main', then the others as
@@ -37,6 +39,7 @@ const { values: flags } = parseArgs({
     'value-bytes': { type: 'string', default: '256' },
     'base-port': { type: 'string', default: '28200' },
     'cpu-prof-dir': { type: 'string' },
+    'heap-prof-dir': { type: 'string' },
     'node-options': { type: 'string' },
     auth: { type: 'string', default: 'off' },
     threads: { type: 'boolean', default: false },
@@ -90,8 +93,9 @@ async function round(build: (typeof builds)[number], label: string, auth: boolea
   const client = (i: number): string => `127.0.0.1:${numbers.basePort + 2 * i + 1}`;
   const peers = ids.map((id, i) => `${id}=${peer(i)}`).join(',');
   const profile = flags['cpu-prof-dir'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(resolve(flags['cpu-prof-dir']), label)];
+  const heapProfile = flags['heap-prof-dir'] === undefined ? [] : ['--heap-prof', '--heap-prof-dir', join(resolve(flags['heap-prof-dir']), label)];
   const nodes = ids.map((id, i) =>
-    spawn(process.execPath, [...profile, join(dist, 'cli', 'raftkv.js'), 'start', '--id', id, '--data', join(root, id), '--listen-peer', peer(i), '--listen-client', client(i), '--peers', peers, '--log-level', 'warn'], {
+    spawn(process.execPath, [...profile, ...heapProfile, join(dist, 'cli', 'raftkv.js'), 'start', '--id', id, '--data', join(root, id), '--listen-peer', peer(i), '--listen-client', client(i), '--peers', peers, '--log-level', 'warn'], {
       stdio: 'ignore',
       env: build.nodeOptions === '' ? process.env : { ...process.env, NODE_OPTIONS: build.nodeOptions },
     }),
