@@ -23,6 +23,7 @@ import { authServiceHandlers } from './auth-service.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { leaseServiceHandlers } from './lease-service.js';
 import { strictService } from './strict-wire.js';
+import { streamResponseSerializer, type StreamResponseValue } from './stream-response-codec.js';
 import { PasswordHasher } from './password-hash.js';
 import { PeerDirectory } from './peer-directory.js';
 import { RaftNode } from './raft-node.js';
@@ -227,7 +228,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     // decodes it: it decodes a truncated int64 varint as another number (strict-wire.ts).
     const clientService = (name: string): grpc.ServiceDefinition =>
       strictService(serviceClient('raftkv/v1/kv.proto', name).service, 'raftkv.v1', protoMessageTypes('raftkv/v1/kv.proto'));
-    server.addService(clientService('KV'), handlers.kv);
+    server.addService(withDirectStreamResponses(clientService('KV')), handlers.kv);
     server.addService(clientService('Cluster'), handlers.cluster);
     server.addService(clientService('Maintenance'), maintenanceServiceHandlers({ node, stateMachine, config, logger, guard: handlers.guard }));
     // Any member serves watches: each applies the same entries in the same order.
@@ -416,4 +417,11 @@ function shutdownServer(server: grpc.Server, deadlineMs: number): Promise<void> 
       resolve();
     });
   });
+}
+
+/** KV with Stream's answers encoded by stream-response-codec.ts (protobufjs for the kinds it leaves). */
+function withDirectStreamResponses(kv: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const stream = kv['Stream'] as grpc.MethodDefinition<unknown, StreamResponseValue> | undefined;
+  if (stream === undefined) throw new Error('proto: raftkv.v1.KV has no Stream method');
+  return { ...kv, Stream: { ...stream, responseSerialize: streamResponseSerializer((value) => stream.responseSerialize(value)) } };
 }
