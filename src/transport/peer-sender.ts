@@ -5,8 +5,8 @@ import { deferred, type Deferred } from '../shared/deferred.js';
 import { tlsMismatchHint } from '../shared/tls-hint.js';
 import { reconnectDelayMs, type ReconnectBackoff } from './backoff.js';
 import { stageTraceOn, traceStage } from '../shared/stage-trace.js';
-import { encodeBatch } from './batch-codec.js';
-import { messageBytesUpperBound } from './codec.js';
+import { encodeBatchBytes } from './batch-bytes.js';
+import { encodeMessage, messageBytesUpperBound } from './codec.js';
 import type { RaftPeerSendMethod } from './proto.js';
 import { SendQueue, takeBatch } from './send-queue.js';
 import type { TransportLimits } from './transport-options.js';
@@ -62,7 +62,7 @@ export interface PeerSenderConfig {
 
 /** One `RaftPeer.Send` call. */
 interface PeerStream {
-  readonly call: grpc.ClientWritableStream<WireMessageBatch>;
+  readonly call: grpc.ClientWritableStream<Buffer>;
   // Invariant: once ended, nothing more is written to `call`.
   ended: boolean;
   /** Resolves when gRPC has reported the call's final status. */
@@ -135,6 +135,8 @@ export class PeerSender {
   private sentBytes = 0;
   private sentBatches = 0;
   private streamFailures = 0;
+  /** A snapshot message as protobufjs encodes a batch of it alone (batch-bytes.ts joins the bytes in). */
+  private readonly encodeOne = (message: Message): Buffer => this.config.method.serializeBatch({ messages: [encodeMessage(message)] } as unknown as WireMessageBatch);
 
   constructor(private readonly config: PeerSenderConfig) {
     this.queue = new SendQueue(config.limits.queueMessagesMax, config.limits.queueBytesMax, messageBytesUpperBound);
@@ -282,9 +284,10 @@ export class PeerSender {
     const done = deferred<void>();
     // The callback reports the call's final status; grpc-js never calls it synchronously, so
     // `stream` is assigned by then (and the open timer covers a call that never reports).
-    const call = this.client.makeClientStreamRequest<WireMessageBatch, unknown>(
+    // Batches are encoded to bytes before they are written (batch-bytes.ts): the serializer passes them on.
+    const call = this.client.makeClientStreamRequest<Buffer, unknown>(
       method.path,
-      method.serializeBatch,
+      passBytes,
       method.deserializeSummary,
       new grpc.Metadata(),
       {},
@@ -399,7 +402,7 @@ export class PeerSender {
       }
     }
     if (batch.length > 0) {
-      const writable = stream.call.write(encodeBatch(clusterId, selfId, batch, this.config.selfClientAddress));
+      const writable = stream.call.write(encodeBatchBytes(clusterId, selfId, batch, this.config.selfClientAddress, this.encodeOne));
       if (stageTraceOn) traceSent(batch);
       this.sentMessages += batch.length;
       this.sentBatches += 1;
@@ -426,4 +429,9 @@ export class PeerSender {
       if (this.state.kind !== 'closed') report(this.config.events);
     });
   }
+}
+
+/** The serializer of a stream whose messages are already protobuf bytes. */
+function passBytes(bytes: Buffer): Buffer {
+  return bytes;
 }
