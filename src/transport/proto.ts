@@ -6,6 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { invariant } from '../raft/index.js';
 import { protoLoaderOptions, serviceClient } from '../shared/proto.js';
+import { readMessageBatch } from './batch-reader.js';
 import type { WireInstallSnapshotResult, WireMessageBatch, WireSendSummary, WireSnapshotChunk } from './wire-types.js';
 
 /** `RaftPeer.Send`: what the sender writes and what the receiver reads (as `unknown`: it validates). */
@@ -64,11 +65,12 @@ export function raftPeerProto(): RaftPeerProto {
     'raftkv.v1.RaftPeer.InstallSnapshot must be a client-streaming method',
   );
   loaded = {
-    service,
+    // Batches are read by batch-reader.ts into the object proto-loader would give, without protobufjs.
+    service: { ...service, Send: { ...method, requestDeserialize: readMessageBatch } },
     send: {
       path: method.path,
       serializeBatch: method.requestSerialize,
-      deserializeBatch: method.requestDeserialize,
+      deserializeBatch: readMessageBatch,
       serializeSummary: method.responseSerialize,
       deserializeSummary: method.responseDeserialize,
     },
