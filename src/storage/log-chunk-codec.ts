@@ -29,16 +29,16 @@ export function chunkEntryBytes(entry: Entry): number {
 }
 
 /**
- * Splits contiguous `entries` into runs of at most chunkBytesMax encoded bytes each (an entry
+ * Splits contiguous `entries` into runs of at most `bytesMax` encoded bytes each (an entry
  * alone above it stays alone).
  */
-export function splitIntoChunks(entries: readonly Entry[]): Entry[][] {
+export function splitIntoChunks(entries: readonly Entry[], bytesMax: number = chunkBytesMax): Entry[][] {
   const chunks: Entry[][] = [];
   let current: Entry[] = [];
   let bytes = countBytes;
   for (const entry of entries) {
     const size = chunkEntryBytes(entry);
-    if (current.length > 0 && bytes + size > chunkBytesMax) {
+    if (current.length > 0 && bytes + size > bytesMax) {
       chunks.push(current);
       current = [];
       bytes = countBytes;

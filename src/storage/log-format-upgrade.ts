@@ -35,7 +35,7 @@ export async function logChunkUpgradeOperations(sublevels: Sublevels): Promise<S
   }
   if (run.length > 0) runs.push(run);
   // The puts follow every delete: a chunk's key is the key of its first entry's old record.
-  for (const chunk of runs.flatMap(splitIntoChunks)) {
+  for (const chunk of runs.flatMap((entries) => splitIntoChunks(entries))) {
     operations.push({ type: 'put', sublevel: sublevels.raftLog, key: logKey((chunk[0] as Entry).index), value: encodeChunk(chunk) });
   }
   return operations;

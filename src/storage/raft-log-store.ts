@@ -1,7 +1,7 @@
 import { decodeStored } from './decode-stored.js';
 import { StorageCorruptError } from './errors.js';
 import { describeKey, indexOfLogKey, logKey, raftMetaKeys, sublevelNames } from './keys.js';
-import { decodeChunk, encodeChunk, splitIntoChunks } from './log-chunk-codec.js';
+import { chunkBytesMax, decodeChunk, encodeChunk, splitIntoChunks } from './log-chunk-codec.js';
 import { LogChunkDirectory, type ChunkSpan } from './log-chunk-directory.js';
 import type { NodeStore, StoreOperation } from './node-store.js';
 import {
@@ -45,6 +45,12 @@ export interface RaftLogUpdate {
   readonly snapshotMeta: SnapshotMeta | null;
 }
 
+/** How a RaftLogStore lays out its chunks. */
+export interface RaftLogStoreOptions {
+  /** A save of more encoded bytes than this is split into several chunks; default chunkBytesMax (4 MiB). */
+  readonly chunkBytesMax?: number;
+}
+
 /** The positions the store tracks in memory to know which keys a write must delete. */
 interface LogBounds {
   readonly hardState: HardState;
@@ -83,7 +89,17 @@ export class RaftLogStore {
   /** Set if a purge failed: the database is broken, and the next write must say so. */
   private purgeFailure: unknown = undefined;
 
-  constructor(private readonly store: NodeStore) {}
+  private readonly chunkBytesMax: number;
+
+  constructor(
+    private readonly store: NodeStore,
+    options: RaftLogStoreOptions = {},
+  ) {
+    this.chunkBytesMax = options.chunkBytesMax ?? chunkBytesMax;
+    if (!Number.isSafeInteger(this.chunkBytesMax) || this.chunkBytesMax < 1) {
+      throw new RangeError(`chunkBytesMax must be a positive integer, got ${this.chunkBytesMax}`);
+    }
+  }
 
   /** The index of the last persisted entry (the compaction point if the log is empty). */
   get lastIndex(): Index {
@@ -179,7 +195,7 @@ export class RaftLogStore {
             this.putChunk(operations, kept);
           }
         }
-        for (const chunk of splitIntoChunks(entries)) {
+        for (const chunk of splitIntoChunks(entries, this.chunkBytesMax)) {
           this.putChunk(operations, chunk);
           added.push({ first: (chunk[0] as Entry).index, last: (chunk[chunk.length - 1] as Entry).index });
         }
