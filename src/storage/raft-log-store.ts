@@ -138,12 +138,15 @@ export class RaftLogStore {
   }
 
   /**
-   * Persists a Ready in one synced batch (unsynced when only the commit index changed), in the order of etcd's contract: a snapshot resets the
-   * log to its position (every chunk deleted, its meta and membership stored); then entries
-   * overwrite the log from their first index: the chunk holding that index is rewritten with
-   * only its entries below it, every later chunk is deleted, and the entries are stored as new
-   * chunks (one, or several above chunkBytesMax); then the hard state. Entries the compaction point already covers are
-   * skipped, as etcd's MemoryStorage.Append does. An empty update writes nothing.
+   * Persists a Ready in one synced batch (unsynced when only the commit index changed), in the
+   * order of etcd's contract: a snapshot resets the log to its position (every chunk deleted,
+   * its meta and membership stored); then entries overwrite the log from their first index: the
+   * chunk holding that index is rewritten with only its entries below it, every later chunk is
+   * deleted, and the entries are stored as new chunks (one, or several above chunkBytesMax);
+   * then the hard state. Entries the compaction point already covers are skipped, as etcd's
+   * MemoryStorage.Append does. An empty update writes nothing. Being one atomic batch, a crash
+   * leaves either the log before the save or the log after it, never a rewritten chunk without
+   * the chunks that follow it.
    *
    * `alsoWrite` joins the same atomic batch: installing a snapshot switches the state machine
    * to the snapshot's state in the very write that drops the log it replaces.
