@@ -2,9 +2,14 @@ import { decodeStored } from './decode-stored.js';
 import { decodeEntry } from './entry-codec.js';
 import { indexOfLogKey, logKey, raftMetaKeys, sublevelNames, type Sublevels } from './keys.js';
 import { encodeChunk, splitIntoChunks } from './log-chunk-codec.js';
-import type { StoreOperation } from './node-store.js';
 import { decodeLogPosition } from './raft-meta-codec.js';
 import type { Entry } from '../raft/index.js';
+
+/** A write to `raft-log`: a put, or a delete where `value` is null. */
+export interface LogRecordWrite {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | null;
+}
 
 /**
  * The writes that turn a `raft-log` of storage format 3 (and 2), one record per entry under its
@@ -15,15 +20,15 @@ import type { Entry } from '../raft/index.js';
  * deleted. The caller writes these with the new format record in one atomic synced batch: a
  * crash before it leaves the old format, upgraded again at the next open; after it, chunks.
  */
-export async function logChunkUpgradeOperations(sublevels: Sublevels): Promise<StoreOperation[]> {
+export async function logChunkUpgradeWrites(sublevels: Sublevels): Promise<LogRecordWrite[]> {
   const storedCompactedTo = await sublevels.raftMeta.get(raftMetaKeys.compactedTo);
   const compactedIndex =
     storedCompactedTo === undefined ? 0 : decodeStored(sublevelNames.raftMeta, raftMetaKeys.compactedTo, () => decodeLogPosition(storedCompactedTo)).index;
-  const operations: StoreOperation[] = [];
+  const writes: LogRecordWrite[] = [];
   const runs: Entry[][] = [];
   let run: Entry[] = [];
   for await (const [key, value] of sublevels.raftLog.iterator()) {
-    operations.push({ type: 'del', sublevel: sublevels.raftLog, key });
+    writes.push({ key, value: null });
     const entry = decodeStored(sublevelNames.raftLog, key, () => decodeEntry(indexOfLogKey(key), value));
     if (entry.index <= compactedIndex) continue;
     const previous = run[run.length - 1];
@@ -36,7 +41,7 @@ export async function logChunkUpgradeOperations(sublevels: Sublevels): Promise<S
   if (run.length > 0) runs.push(run);
   // The puts follow every delete: a chunk's key is the key of its first entry's old record.
   for (const chunk of runs.flatMap((entries) => splitIntoChunks(entries))) {
-    operations.push({ type: 'put', sublevel: sublevels.raftLog, key: logKey((chunk[0] as Entry).index), value: encodeChunk(chunk) });
+    writes.push({ key: logKey((chunk[0] as Entry).index), value: encodeChunk(chunk) });
   }
-  return operations;
+  return writes;
 }

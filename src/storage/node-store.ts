@@ -7,7 +7,7 @@ import { invariant } from '../raft/index.js';
 import { ByteReader, ByteWriter } from '../shared/binary-codec.js';
 import { decodeStored } from './decode-stored.js';
 import { StorageError } from './errors.js';
-import { logChunkUpgradeOperations } from './log-format-upgrade.js';
+import { logChunkUpgradeWrites } from './log-format-upgrade.js';
 import {
   openGenerationSublevels,
   openSublevels,
@@ -218,7 +218,10 @@ export class NodeStore {
       // atomic synced batch that records the new format, so a crash before it leaves the old
       // format (upgraded again at the next open) and one after it leaves chunks, never a mix.
       // Older raftkv versions then refuse the directory, naming format 4.
-      const operations = await logChunkUpgradeOperations(this.sublevels);
+      const { raftLog } = this.sublevels;
+      const operations: StoreOperation[] = (await logChunkUpgradeWrites(this.sublevels)).map(({ key, value }) =>
+        value === null ? { type: 'del', sublevel: raftLog, key } : { type: 'put', sublevel: raftLog, key, value },
+      );
       operations.push({ type: 'put', sublevel: this.sublevels.smMeta, key: smMetaKeys.format, value: new ByteWriter(4).u32(storageFormat).finish() });
       await this.write(operations, { sync: true });
       return;
