@@ -1,12 +1,14 @@
 /**
- * The stored form of a Raft log entry (the value under its big-endian index key):
+ * The per-entry form of a Raft log entry, as storage format 3 stored it (the value under its
+ * big-endian index key); format 4 stores chunks (log-chunk-codec.ts), and this is read only to
+ * upgrade a format 3 directory (log-format-upgrade.ts):
  *
  *   term: u64 | type: u8 (0 = normal, 1 = conf-change) | data: the rest
  *
  * A conf-change entry's data is the core's own encoding (src/raft/conf-change-codec.ts), stored
  * as is.
  *
- * The index is the key, so it is not repeated. New entry types take new type bytes; an
+ * The index is the key, so it is not repeated. The chunk form uses the same type bytes. New entry types take new type bytes; an
  * unknown byte is corruption (or data from a newer raftkv), never guessed at.
  */
 import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
@@ -31,7 +33,8 @@ export function decodeEntry(index: Index, value: Uint8Array): Entry {
   return { index, term, type, data: reader.rest('entry data') };
 }
 
-function entryTypeByte(type: EntryType): number {
+/** The stored byte of an entry type (in both the per-entry and the chunk form). */
+export function entryTypeByte(type: EntryType): number {
   switch (type) {
     case 'normal':
       return 0;
@@ -42,8 +45,9 @@ function entryTypeByte(type: EntryType): number {
   }
 }
 
-function entryTypeOfByte(byte: number): EntryType {
+/** The entry type of a stored byte; an unknown byte is a BinaryDecodeError. */
+export function entryTypeOfByte(byte: number, field = 'entry type'): EntryType {
   if (byte === 0) return 'normal';
   if (byte === 1) return 'conf-change';
-  throw new BinaryDecodeError(`entry type: unknown type byte ${byte}`);
+  throw new BinaryDecodeError(`${field}: unknown type byte ${byte}`);
 }

@@ -2,7 +2,7 @@
 export { NodeStore } from './node-store.js';
 export type { NodeStoreOptions, StoreOperation, StoreSnapshot, StoreWriteOptions } from './node-store.js';
 export { RaftLogStore } from './raft-log-store.js';
-export type { PersistedRaftState, RaftLogUpdate } from './raft-log-store.js';
+export type { PersistedRaftState, RaftLogStoreOptions, RaftLogUpdate } from './raft-log-store.js';
 export { StorageCorruptError, StorageError } from './errors.js';
 export type { StorageErrorCode } from './errors.js';
 export { decodeLogPosition, encodeLogPosition } from './raft-meta-codec.js';

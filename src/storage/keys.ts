@@ -3,12 +3,12 @@
  *
  * | sublevel    | key                                          | value                         |
  * |-------------|----------------------------------------------|-------------------------------|
- * | `raft-log`  | index, 8 bytes big-endian                    | log entry (entry-codec.ts)    |
+ * | `raft-log`  | first index of a chunk, 8 bytes big-endian   | the entries of one save (log-chunk-codec.ts) |
  * | `raft-meta` | `hard-state`                                 | term, vote, commit            |
  * |             | `compacted-to`                               | the last compacted index/term |
  * |             | `snapshot-meta`                              | the newest snapshot's meta    |
  * |             | `membership`                                 | the membership in force       |
- * | `sm-meta`   | `format`                                     | the layout version (u32, 3)   |
+ * | `sm-meta`   | `format`                                     | the layout version (u32, 4)   |
  * |             | `applied`                                    | applied index and term        |
  * |             | `generation`                                 | the state generation in force |
  * | `kv-g<N>`   | the user key                                 | KeyRecord (src/kv)            |
@@ -22,7 +22,10 @@
  * |             | `k` + lease id u64 + user key                | empty: the key is attached to the lease |
  *
  * Big-endian indexes sort lexicographically in numeric order, so iterating `raft-log` yields
- * the log in order.
+ * the log's chunks in order. A chunk holds the contiguous entries one save wrote (several chunks
+ * if it wrote more than a few MiB); an overwrite rewrites the chunk it starts in and deletes the
+ * later ones, a compaction deletes whole chunks below its point, and a chunk straddling the
+ * point keeps its older entries until a later compaction passes its end (load ignores them).
  *
  * The state machine's data lives in a generation: the sublevels `kv-g<N>`, `sessions-g<N>` and
  * `auth-g<N>` (absent in directories written before auth: an empty one means no users). `sm-meta/generation` names the one in force. Installing a snapshot writes the
@@ -133,15 +136,16 @@ export const smMetaKeys = {
 } as const;
 
 /**
- * The layout version written to `sm-meta/format`: 3 since sessions are registered through the
- * log (adds `session-limits`; a format 2 directory is upgraded in place, node-store.ts); 2 since
- * state generations (1 had one `kv`).
+ * The layout version written to `sm-meta/format`: 4 since the Raft log is stored in chunks (3
+ * had one `raft-log` record per entry); 3 since sessions are registered through the log (adds
+ * `session-limits`); 2 since state generations (1 had one `kv`). Formats 2 and 3 are upgraded
+ * in place (node-store.ts).
  */
-export const storageFormat = 3;
+export const storageFormat = 4;
 
 const indexKeyBytes = 8;
 
-/** The `raft-log` key of `index`, for LevelDB calls only (in Node's shared buffer pool). */
+/** The `raft-log` key of the chunk starting at `index`, for LevelDB calls only (in Node's shared buffer pool). */
 export function logKey(index: Index): Uint8Array {
   return new ByteWriter(indexKeyBytes, 'pooled').u64(index).finish();
 }

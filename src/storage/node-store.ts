@@ -7,6 +7,7 @@ import { invariant } from '../raft/index.js';
 import { ByteReader, ByteWriter } from '../shared/binary-codec.js';
 import { decodeStored } from './decode-stored.js';
 import { StorageError } from './errors.js';
+import { logChunkUpgradeWrites } from './log-format-upgrade.js';
 import {
   openGenerationSublevels,
   openSublevels,
@@ -170,11 +171,11 @@ export class NodeStore {
   }
 
   /**
-   * Deletes every key of `sublevel` (or those in `range`), in many small batches inside LevelDB,
-   * off the event loop: not atomic, so only for data that nothing reads any more (a retired or
-   * abandoned state generation, log entries below the compaction point).
+   * Deletes every key of `sublevel` (or those below `range.lt`), in many small batches inside
+   * LevelDB, off the event loop: not atomic, so only for data that nothing reads any more (a
+   * retired or abandoned state generation, log chunks below the compaction point).
    */
-  async clear(sublevel: BinarySublevel, range: { readonly lte?: Uint8Array } = {}): Promise<void> {
+  async clear(sublevel: BinarySublevel, range: { readonly lt?: Uint8Array } = {}): Promise<void> {
     if (this.closed) throw new StorageError('STORAGE_CLOSED', this.path, `the database at ${this.path} is closed`);
     if (this.writeFailure !== undefined) {
       throw new StorageError('STORAGE_WRITE', this.path, `an earlier write to ${this.path} failed; restart the node`, { cause: this.writeFailure });
@@ -190,8 +191,9 @@ export class NodeStore {
   /**
    * A new database gets the current layout version; an existing one must have it. A database
    * written before state generations (format 1) has Raft state but no version: refused, naming
-   * what to do, rather than started with its keyspace silently missing. Format 2 (before
-   * sessions were registered through the log) is upgraded to 3 in place.
+   * what to do, rather than started with its keyspace silently missing. Formats 2 (before
+   * sessions were registered through the log) and 3 (the log one record per entry) are upgraded
+   * to 4 in place.
    */
   private async checkFormat(): Promise<void> {
     const stored = await this.sublevels.smMeta.get(smMetaKeys.format);
@@ -209,11 +211,19 @@ export class NodeStore {
       reader.end('storage format');
       return value;
     });
-    if (format === 2) {
-      // Format 3 only adds a record and command format 2, and still applies the format 1
-      // commands a format 2 log may hold as they were applied before (kv/commands.ts): the
-      // directory is upgraded in place. Older raftkv versions then refuse it, naming format 3.
-      await this.write([{ type: 'put', sublevel: this.sublevels.smMeta, key: smMetaKeys.format, value: new ByteWriter(4).u32(storageFormat).finish() }], { sync: true });
+    if (format === 2 || format === 3) {
+      // Format 3 only added a record and command format 2, and still applies the format 1
+      // commands a format 2 log may hold as they were applied before (kv/commands.ts). Format 4
+      // stores the log in chunks: the per-entry records are rewritten as chunks in the same
+      // atomic synced batch that records the new format, so a crash before it leaves the old
+      // format (upgraded again at the next open) and one after it leaves chunks, never a mix.
+      // Older raftkv versions then refuse the directory, naming format 4.
+      const { raftLog } = this.sublevels;
+      const operations: StoreOperation[] = (await logChunkUpgradeWrites(this.sublevels)).map(({ key, value }) =>
+        value === null ? { type: 'del', sublevel: raftLog, key } : { type: 'put', sublevel: raftLog, key, value },
+      );
+      operations.push({ type: 'put', sublevel: this.sublevels.smMeta, key: smMetaKeys.format, value: new ByteWriter(4).u32(storageFormat).finish() });
+      await this.write(operations, { sync: true });
       return;
     }
     if (format !== storageFormat) {

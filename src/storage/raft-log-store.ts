@@ -1,7 +1,8 @@
 import { decodeStored } from './decode-stored.js';
-import { decodeEntry, encodeEntry } from './entry-codec.js';
 import { StorageCorruptError } from './errors.js';
 import { describeKey, indexOfLogKey, logKey, raftMetaKeys, sublevelNames } from './keys.js';
+import { chunkBytesMax, decodeChunk, encodeChunk, splitIntoChunks } from './log-chunk-codec.js';
+import { LogChunkDirectory, type ChunkSpan } from './log-chunk-directory.js';
 import type { NodeStore, StoreOperation } from './node-store.js';
 import {
   decodeHardState,
@@ -44,12 +45,18 @@ export interface RaftLogUpdate {
   readonly snapshotMeta: SnapshotMeta | null;
 }
 
+/** How a RaftLogStore lays out its chunks. */
+export interface RaftLogStoreOptions {
+  /** A save of more encoded bytes than this is split into several chunks; default chunkBytesMax (4 MiB). */
+  readonly chunkBytesMax?: number;
+}
+
 /** The positions the store tracks in memory to know which keys a write must delete. */
 interface LogBounds {
   readonly hardState: HardState;
   readonly compactedTo: LogPosition;
-  // Invariant: compactedTo.index <= lastIndex, and exactly the entries
-  // (compactedTo.index, lastIndex] are on disk.
+  // Invariant: compactedTo.index <= lastIndex, and the entries (compactedTo.index, lastIndex]
+  // are on disk, in the chunks of the store's directory.
   readonly lastIndex: Index;
   /** The term of the entry at lastIndex (compactedTo.term if the log is empty). */
   readonly lastTerm: Term;
@@ -57,7 +64,10 @@ interface LogBounds {
 }
 
 /**
- * The durable Raft log and its metadata, in the `raft-log` and `raft-meta` sublevels.
+ * The durable Raft log and its metadata, in the `raft-log` and `raft-meta` sublevels. The log is
+ * stored in chunks, one record per save holding the entries it wrote (log-chunk-codec.ts), keyed
+ * by its first index: one record per save instead of one per entry, and compaction deletes a
+ * chunk with one record instead of one per entry.
  *
  * Contract: call `load()` once before anything else. Every write is one atomic batch with
  * `sync: true` and resolves only once it is on disk; writes run one at a time, in call order.
@@ -66,6 +76,12 @@ interface LogBounds {
  */
 export class RaftLogStore {
   private bounds: LogBounds | null = null;
+  /**
+   * The chunks that hold the log (compactedTo.index, lastIndex]: the first may also hold entries
+   * at or below the compaction point, which load() ignores. Chunks wholly below it are not here
+   * (they are being purged).
+   */
+  private readonly chunks = new LogChunkDirectory();
   /** The last queued operation; the next one starts after it settles. */
   private tail: Promise<unknown> = Promise.resolve();
   /** Deleting entries below the compaction point, in the background (see `compact`). */
@@ -73,7 +89,17 @@ export class RaftLogStore {
   /** Set if a purge failed: the database is broken, and the next write must say so. */
   private purgeFailure: unknown = undefined;
 
-  constructor(private readonly store: NodeStore) {}
+  private readonly chunkBytesMax: number;
+
+  constructor(
+    private readonly store: NodeStore,
+    options: RaftLogStoreOptions = {},
+  ) {
+    this.chunkBytesMax = options.chunkBytesMax ?? chunkBytesMax;
+    if (!Number.isSafeInteger(this.chunkBytesMax) || this.chunkBytesMax < 1) {
+      throw new RangeError(`chunkBytesMax must be a positive integer, got ${this.chunkBytesMax}`);
+    }
+  }
 
   /** The index of the last persisted entry (the compaction point if the log is empty). */
   get lastIndex(): Index {
@@ -88,11 +114,17 @@ export class RaftLogStore {
   /** Reads and validates everything persisted; an empty database yields the state of a new node. */
   load(): Promise<PersistedRaftState> {
     return this.serialize(async () => {
-      const read = await this.read();
-      // Entries at or below the compaction point are garbage a crash left before its purge.
-      const state = { ...read, entries: read.entries.filter((entry) => entry.index > read.compactedTo.index) };
-      if (state.entries.length < read.entries.length) this.purgeThrough(read.compactedTo.index);
-      validatePersistedState(state);
+      const { meta, chunks } = await this.read();
+      const compactedIndex = meta.compactedTo.index;
+      // Entries at or below the compaction point are garbage a crash left before its purge (or
+      // the older part of a chunk that straddles the point). Whole chunks of them are purged.
+      const live = chunks.filter((chunk) => chunk.last > compactedIndex);
+      const entries = live.flatMap((chunk) => chunk.entries.filter((entry) => entry.index > compactedIndex));
+      const state: PersistedRaftState = { ...meta, entries };
+      validatePersistedState(state, live);
+      this.chunks.removeAll();
+      for (const chunk of live) this.chunks.append({ first: chunk.first, last: chunk.last });
+      if (live.length < chunks.length) this.purgeBelow(this.purgeBound(compactedIndex));
       const last = state.entries[state.entries.length - 1] ?? state.compactedTo;
       this.bounds = {
         hardState: state.hardState,
@@ -106,11 +138,15 @@ export class RaftLogStore {
   }
 
   /**
-   * Persists a Ready in one synced batch (unsynced when only the commit index changed), in the order of etcd's contract: a snapshot resets the
-   * log to its position (every entry deleted, its meta and membership stored); then entries
-   * overwrite the log from their first index, deleting every persisted entry at or above it that
-   * they do not rewrite; then the hard state. Entries the compaction point already covers are
-   * skipped, as etcd's MemoryStorage.Append does. An empty update writes nothing.
+   * Persists a Ready in one synced batch (unsynced when only the commit index changed), in the
+   * order of etcd's contract: a snapshot resets the log to its position (every chunk deleted,
+   * its meta and membership stored); then entries overwrite the log from their first index: the
+   * chunk holding that index is rewritten with only its entries below it, every later chunk is
+   * deleted, and the entries are stored as new chunks (one, or several above chunkBytesMax);
+   * then the hard state. Entries the compaction point already covers are skipped, as etcd's
+   * MemoryStorage.Append does. An empty update writes nothing. Being one atomic batch, a crash
+   * leaves either the log before the save or the log after it, never a rewritten chunk without
+   * the chunks that follow it.
    *
    * `alsoWrite` joins the same atomic batch: installing a snapshot switches the state machine
    * to the snapshot's state in the very write that drops the log it replaces.
@@ -120,11 +156,18 @@ export class RaftLogStore {
       const before = this.requireLoaded();
       const operations: StoreOperation[] = [];
       let { compactedTo, lastIndex, lastTerm, snapshotMeta } = before;
+      // The directory changes only once the batch is written: a refused or failed save leaves it
+      // as it was.
+      let resetChunks = false;
+      let truncateFrom: Index | null = null;
+      let shortened: ChunkSpan | null = null;
+      const added: ChunkSpan[] = [];
 
       if (update.snapshotMeta !== null) {
         const meta = update.snapshotMeta;
         invariant(meta.index >= compactedTo.index, () => `snapshot at ${meta.index} is older than the compaction point ${compactedTo.index}`);
-        this.deleteEntries(operations, compactedTo.index + 1, lastIndex);
+        for (const chunk of this.chunks.all()) this.deleteChunk(operations, chunk);
+        resetChunks = true;
         compactedTo = { index: meta.index, term: meta.term };
         lastIndex = meta.index;
         lastTerm = meta.term;
@@ -143,9 +186,21 @@ export class RaftLogStore {
           invariant(entry.index === first.index + i, () => `entries are not contiguous at ${entry.index}`),
         );
         const last = entries[entries.length - 1] as Entry;
-        this.deleteEntries(operations, last.index + 1, lastIndex);
-        for (const entry of entries) {
-          operations.push({ type: 'put', sublevel: this.store.sublevels.raftLog, key: logKey(entry.index), value: encodeEntry(entry) });
+        if (!resetChunks && first.index <= lastIndex) {
+          // A follower overwriting a conflicting suffix. The deletes come before the puts in the
+          // batch, so a new chunk under the key of a deleted one stays.
+          truncateFrom = first.index;
+          for (const chunk of this.chunks.chunksFrom(first.index)) this.deleteChunk(operations, chunk);
+          const holder = this.chunks.find(first.index);
+          if (holder !== undefined && holder.first < first.index) {
+            const kept = (await this.readChunk(holder)).slice(0, first.index - holder.first);
+            shortened = { first: holder.first, last: first.index - 1 };
+            this.putChunk(operations, kept);
+          }
+        }
+        for (const chunk of splitIntoChunks(entries, this.chunkBytesMax)) {
+          this.putChunk(operations, chunk);
+          added.push({ first: (chunk[0] as Entry).index, last: (chunk[chunk.length - 1] as Entry).index });
         }
         lastIndex = last.index;
         lastTerm = last.term;
@@ -170,6 +225,10 @@ export class RaftLogStore {
         hardState.vote === before.hardState.vote;
       await this.store.write(operations, { sync: !commitOnly });
       this.bounds = { hardState, compactedTo, lastIndex, lastTerm, snapshotMeta };
+      if (resetChunks) this.chunks.removeAll();
+      if (truncateFrom !== null) this.chunks.removeFrom(truncateFrom);
+      if (shortened !== null) this.chunks.truncateLast(shortened);
+      for (const chunk of added) this.chunks.append(chunk);
     });
   }
 
@@ -177,8 +236,9 @@ export class RaftLogStore {
    * Drops the entries up to and including `to` (which must be persisted, with that term):
    * records `to` as the compaction point and `snapshotMeta` as the newest snapshot in one small
    * synced batch, after which the log starts above `to` (load ignores anything below); the
-   * entries themselves are deleted in the background, inside LevelDB, so that compacting
-   * thousands of entries never holds up the next write. `snapshotMeta` must cover `to` and be no
+   * chunks wholly at or below `to` are deleted in the background, inside LevelDB, so that
+   * compacting never holds up the next write. A chunk that also holds entries above `to` stays
+   * until a later compaction passes its end. `snapshotMeta` must cover `to` and be no
    * older than the stored one. Compacting to or below the current point only records the
    * snapshot meta. The membership is left alone: later entries may have changed it since.
    */
@@ -204,7 +264,7 @@ export class RaftLogStore {
       // sync: true: once a snapshot replaces entries, the entries must never come back without it.
       await this.store.write(operations, { sync: true });
       this.bounds = { ...before, compactedTo, snapshotMeta };
-      if (compactedTo.index > before.compactedTo.index) this.purgeThrough(compactedTo.index);
+      if (this.chunks.removeThrough(compactedTo.index).length > 0) this.purgeBelow(this.purgeBound(compactedTo.index));
     });
   }
 
@@ -213,10 +273,20 @@ export class RaftLogStore {
     return this.purging;
   }
 
-  /** Deletes, in the background, every entry at or below `index` (all below the compaction point). */
-  private purgeThrough(index: Index): void {
+  /**
+   * Where a purge may delete up to (exclusive), once the chunks up to `compactedIndex` left the
+   * directory: the first chunk still in it, or what a next chunk would start at. No later write
+   * puts a key below this: entries are only ever saved above the compaction point, and a chunk
+   * rewritten by an overwrite keeps its key.
+   */
+  private purgeBound(compactedIndex: Index): Index {
+    return this.chunks.firstChunk?.first ?? compactedIndex + 1;
+  }
+
+  /** Deletes, in the background, every chunk keyed below `bound` (none of them in the directory). */
+  private purgeBelow(bound: Index): void {
     this.purging = this.purging
-      .then(() => this.store.clear(this.store.sublevels.raftLog, { lte: logKey(index) }))
+      .then(() => this.store.clear(this.store.sublevels.raftLog, { lt: logKey(bound) }))
       .catch((error: unknown) => {
         this.purgeFailure ??= error;
       });
@@ -233,35 +303,54 @@ export class RaftLogStore {
     });
   }
 
-  private async read(): Promise<PersistedRaftState> {
+  private async read(): Promise<{ meta: Omit<PersistedRaftState, 'entries'>; chunks: StoredChunk[] }> {
     const meta = this.store.sublevels.raftMeta;
     const keys = [raftMetaKeys.hardState, raftMetaKeys.compactedTo, raftMetaKeys.snapshotMeta, raftMetaKeys.membership];
     const [hardState, compactedTo, snapshotMeta, membership] = await meta.getMany(keys);
-    const entries: Entry[] = [];
+    const chunks: StoredChunk[] = [];
     for await (const [key, value] of this.store.sublevels.raftLog.iterator()) {
-      entries.push(decodeStored(sublevelNames.raftLog, key, () => decodeEntry(indexOfLogKey(key), value)));
+      const entries = decodeStored(sublevelNames.raftLog, key, () => decodeChunk(indexOfLogKey(key), value));
+      const first = (entries[0] as Entry).index;
+      chunks.push({ first, last: first + entries.length - 1, entries });
     }
     return {
-      hardState: decodeOptional(raftMetaKeys.hardState, hardState, decodeHardState) ?? emptyHardState,
-      compactedTo: decodeOptional(raftMetaKeys.compactedTo, compactedTo, decodeLogPosition) ?? { index: 0, term: 0 },
-      entries,
-      snapshotMeta: decodeOptional(raftMetaKeys.snapshotMeta, snapshotMeta, decodeSnapshotMeta),
-      membership: decodeOptional(raftMetaKeys.membership, membership, decodeMembership),
+      meta: {
+        hardState: decodeOptional(raftMetaKeys.hardState, hardState, decodeHardState) ?? emptyHardState,
+        compactedTo: decodeOptional(raftMetaKeys.compactedTo, compactedTo, decodeLogPosition) ?? { index: 0, term: 0 },
+        snapshotMeta: decodeOptional(raftMetaKeys.snapshotMeta, snapshotMeta, decodeSnapshotMeta),
+        membership: decodeOptional(raftMetaKeys.membership, membership, decodeMembership),
+      },
+      chunks,
     };
   }
 
-  private async termOf(index: Index): Promise<number> {
-    const key = logKey(index);
+  /** The entries of a chunk of the directory, read back from LevelDB. */
+  private async readChunk(chunk: ChunkSpan): Promise<Entry[]> {
+    const key = logKey(chunk.first);
     const value = await this.store.sublevels.raftLog.get(key);
-    if (value === undefined) throw new StorageCorruptError(describeKey(sublevelNames.raftLog, key), 'entry missing inside the log');
-    return decodeStored(sublevelNames.raftLog, key, () => decodeEntry(index, value)).term;
+    const location = describeKey(sublevelNames.raftLog, key);
+    if (value === undefined) throw new StorageCorruptError(location, `chunk [${chunk.first}, ${chunk.last}] missing inside the log`);
+    const entries = decodeStored(sublevelNames.raftLog, key, () => decodeChunk(chunk.first, value));
+    if (entries.length !== chunk.last - chunk.first + 1) {
+      throw new StorageCorruptError(location, `chunk holds ${entries.length} entries, expected [${chunk.first}, ${chunk.last}]`);
+    }
+    return entries;
   }
 
-  /** Deletes the entries [from, to]; each is its own key (LevelDB has no range delete). */
-  private deleteEntries(operations: StoreOperation[], from: Index, to: Index): void {
-    for (let index = from; index <= to; index++) {
-      operations.push({ type: 'del', sublevel: this.store.sublevels.raftLog, key: logKey(index) });
-    }
+  private async termOf(index: Index): Promise<number> {
+    const chunk = this.chunks.find(index);
+    invariant(chunk !== undefined, () => `no chunk holds ${index}, inside the log`);
+    return ((await this.readChunk(chunk))[index - chunk.first] as Entry).term;
+  }
+
+  /** Adds the put of a chunk of contiguous `entries` (at least one) to `operations`. */
+  private putChunk(operations: StoreOperation[], entries: readonly Entry[]): void {
+    const key = logKey((entries[0] as Entry).index);
+    operations.push({ type: 'put', sublevel: this.store.sublevels.raftLog, key, value: encodeChunk(entries) });
+  }
+
+  private deleteChunk(operations: StoreOperation[], chunk: ChunkSpan): void {
+    operations.push({ type: 'del', sublevel: this.store.sublevels.raftLog, key: logKey(chunk.first) });
   }
 
   private putMeta(operations: StoreOperation[], key: Uint8Array, value: Uint8Array): void {
@@ -287,18 +376,21 @@ export class RaftLogStore {
  * What any state written by RaftLogStore satisfies. Checked on load so that a damaged database
  * stops the node with the offending key named, instead of feeding the core a broken log.
  */
-function validatePersistedState(state: PersistedRaftState): void {
-  const { hardState, compactedTo, entries, snapshotMeta } = state;
+function validatePersistedState(state: PersistedRaftState, chunks: readonly StoredChunk[]): void {
+  const { hardState, compactedTo, snapshotMeta } = state;
   let previous: LogPosition = compactedTo;
-  for (const entry of entries) {
-    const location = describeKey(sublevelNames.raftLog, logKey(entry.index));
-    if (entry.index !== previous.index + 1) {
-      throw new StorageCorruptError(location, `expected index ${previous.index + 1} after ${previous.index} (a gap, or an entry at or below the compaction point)`);
+  for (const chunk of chunks) {
+    const location = describeKey(sublevelNames.raftLog, logKey(chunk.first));
+    for (const entry of chunk.entries) {
+      if (entry.index <= compactedTo.index) continue;
+      if (entry.index !== previous.index + 1) {
+        throw new StorageCorruptError(location, `entry ${entry.index}: expected index ${previous.index + 1} after ${previous.index} (a gap, or an entry at or below the compaction point)`);
+      }
+      if (entry.term < previous.term) {
+        throw new StorageCorruptError(location, `entry ${entry.index}: term ${entry.term} below the previous term ${previous.term}`);
+      }
+      previous = entry;
     }
-    if (entry.term < previous.term) {
-      throw new StorageCorruptError(location, `term ${entry.term} below the previous term ${previous.term}`);
-    }
-    previous = entry;
   }
   const hardStateKey = describeKey(sublevelNames.raftMeta, raftMetaKeys.hardState);
   // The commit index is written in the same batch as the entries it covers and committed
@@ -317,6 +409,13 @@ function validatePersistedState(state: PersistedRaftState): void {
   if (snapshotMeta !== null && snapshotMeta.index < compactedTo.index) {
     throw new StorageCorruptError(snapshotKey, `snapshot at ${snapshotMeta.index} below the compaction point ${compactedTo.index}`);
   }
+}
+
+/** A chunk as load() reads it. */
+interface StoredChunk {
+  readonly first: Index;
+  readonly last: Index;
+  readonly entries: readonly Entry[];
 }
 
 function decodeOptional<T>(key: Uint8Array, value: Uint8Array | undefined, decode: (value: Uint8Array) => T): T | null {

@@ -223,7 +223,7 @@ describe('storage format', () => {
     await store.write([{ type: 'put', sublevel: store.sublevels.smMeta, key: bytes('format'), value: Uint8Array.from([0, 0, 0, 2]) }], { sync: true });
     await store.close();
     const upgraded = await temp.open(dataDir);
-    expect([...((await upgraded.sublevels.smMeta.get(bytes('format'))) ?? [])]).toEqual([0, 0, 0, 3]);
+    expect([...((await upgraded.sublevels.smMeta.get(bytes('format'))) ?? [])]).toEqual([0, 0, 0, 4]);
     const reopened = await KvStateMachine.open(upgraded);
     expect(reopened.sessionCount).toBe(1);
     expect(await reopened.apply(entriesFrom(3, [put('k', 'v', session('1', 1))]))).toMatchObject([{ replayed: true }]);
@@ -235,7 +235,7 @@ describe('storage format', () => {
     await store.close();
     const error = await temp.open(dataDir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageError);
-    expect((error as Error).message).toMatch(/storage format 9; this raftkv reads format 3/);
+    expect((error as Error).message).toMatch(/storage format 9; this raftkv reads format 4/);
   });
 });
 

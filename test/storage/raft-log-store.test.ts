@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvariantError, nodeId, type Entry, type HardState, type SnapshotMeta } from '../../src/raft/index.js';
 import { RaftLogStore, StorageCorruptError, type NodeStore, type PersistedRaftState } from '../../src/storage/index.js';
-import { logKey, raftMetaKeys } from '../../src/storage/keys.js';
+import { indexOfLogKey, logKey, raftMetaKeys } from '../../src/storage/keys.js';
 import { encodeLogPosition, encodeSnapshotMeta } from '../../src/storage/raft-meta-codec.js';
 import { bytes, useTempStores } from './temp-stores.js';
 
@@ -38,6 +38,11 @@ async function reload(
   const reopened = await temp.open(dataDir);
   const log = new RaftLogStore(reopened);
   return { store: reopened, log, state: await log.load() };
+}
+
+/** The first index of every chunk on disk, in key order. */
+async function chunkKeys(store: NodeStore): Promise<number[]> {
+  return (await store.sublevels.raftLog.keys().all()).map((key) => indexOfLogKey(key));
 }
 
 function indexes(list: readonly Entry[]): string[] {
@@ -164,11 +169,13 @@ describe('RaftLogStore', () => {
 
   it('deletes the compacted entries from disk in the background', async () => {
     const { store, log } = await openLog();
-    await log.save({ hardState: hardState(1, 10), entries: entries(1, 10, 1), snapshotMeta: null });
+    // Three saves, three chunks: [1, 3], [4, 6], [7, 10].
+    await log.save({ hardState: hardState(1, 0), entries: entries(1, 3, 1), snapshotMeta: null });
+    await log.save({ hardState: null, entries: entries(4, 6, 1), snapshotMeta: null });
+    await log.save({ hardState: hardState(1, 10), entries: entries(7, 10, 1), snapshotMeta: null });
     await log.compact({ index: 6, term: 1 }, snapshotMeta(6, 1));
     await log.purged();
-    const keys = await store.sublevels.raftLog.keys().all();
-    expect(keys.map((key) => Buffer.from(key).readUInt32BE(4))).toEqual([7, 8, 9, 10]);
+    expect(await chunkKeys(store)).toEqual([7]);
   });
 
   it('after a crash between the compaction record and the purge, ignores and deletes the entries below the point', async () => {
@@ -236,14 +243,17 @@ describe('RaftLogStore', () => {
     it('an unknown entry type byte', async () => {
       const { dataDir, store, log } = await openLog();
       await log.save({ hardState: hardState(1, 0), entries: entries(1, 2, 1), snapshotMeta: null });
-      const value = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 1, 9]);
+      // A chunk of one entry: count 1, term 1, type 9, no data.
+      const value = new Uint8Array([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9, 0, 0, 0, 0]);
       await store.write([{ type: 'put', sublevel: store.sublevels.raftLog, key: logKey(2), value }], { sync: true });
-      await expect(reload(dataDir, store)).rejects.toThrow(/raft-log\/0000000000000002: entry type: unknown type byte 9/);
+      await expect(reload(dataDir, store)).rejects.toThrow(/raft-log\/0000000000000002: chunk entry 0 \(index 2\) at offset 4 type: unknown type byte 9/);
     });
 
     it('a gap in the log', async () => {
       const { dataDir, store, log } = await openLog();
-      await log.save({ hardState: hardState(1, 0), entries: entries(1, 5, 1), snapshotMeta: null });
+      await log.save({ hardState: hardState(1, 0), entries: entries(1, 2, 1), snapshotMeta: null });
+      await log.save({ hardState: null, entries: entries(3, 3, 1), snapshotMeta: null });
+      await log.save({ hardState: null, entries: entries(4, 5, 1), snapshotMeta: null });
       await store.write([{ type: 'del', sublevel: store.sublevels.raftLog, key: logKey(3) }], { sync: true });
       await expect(reload(dataDir, store)).rejects.toMatchObject({ name: 'StorageCorruptError', location: 'raft-log/0000000000000004' });
     });
@@ -260,8 +270,9 @@ describe('RaftLogStore', () => {
 
     it('a commit index beyond the log', async () => {
       const { dataDir, store, log } = await openLog();
-      await log.save({ hardState: hardState(1, 3), entries: entries(1, 5, 1), snapshotMeta: null });
-      await store.write([{ type: 'del', sublevel: store.sublevels.raftLog, key: logKey(5) }, { type: 'del', sublevel: store.sublevels.raftLog, key: logKey(4) }, { type: 'del', sublevel: store.sublevels.raftLog, key: logKey(3) }], { sync: true });
+      await log.save({ hardState: hardState(1, 0), entries: entries(1, 2, 1), snapshotMeta: null });
+      await log.save({ hardState: hardState(1, 3), entries: entries(3, 5, 1), snapshotMeta: null });
+      await store.write([{ type: 'del', sublevel: store.sublevels.raftLog, key: logKey(3) }], { sync: true });
       await expect(reload(dataDir, store)).rejects.toThrow(/commit 3 beyond the last index 2/);
     });
   });
