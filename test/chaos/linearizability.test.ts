@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../support/mulberry32.js';
 import {
   checkLinearizability,
   describeViolation,
@@ -104,17 +105,8 @@ function expectLegalSequence(history: readonly Operation[], order: readonly Inde
   return state;
 }
 
-/** Deterministic PRNG for generated histories (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG for generated histories. */
+const rng = mulberry32;
 
 /**
  * A history a correct register produced: each operation takes effect at a random instant of

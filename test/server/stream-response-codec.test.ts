@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import { mulberry32 } from '../support/mulberry32.js';
 import { describe, expect, it } from 'vitest';
 import { streamResponseSerializer, type StreamResponseValue } from '../../src/server/stream-response-codec.js';
 import { serviceClient } from '../../src/shared/proto.js';
@@ -8,20 +9,12 @@ const direct = streamResponseSerializer((value) => stream.responseSerialize(valu
 /** What a client decodes from `bytes` (proto-loader's decoder, as the SDK uses it). */
 const decoded = (bytes: Buffer): unknown => stream.responseDeserialize(bytes);
 
-/** mulberry32: a seed replays the same results. */
-function seededRng(seed: number): { next(): number; int(lo: number, hi: number): number; chance(a: number, b: number): boolean } {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+/** Integers and coin flips from a seeded source: a seed replays the same results. */
+function seededRng(seed: number): { int(lo: number, hi: number): number; chance(a: number, b: number): boolean } {
+  const next = mulberry32(seed);
   return {
-    next,
     // Two draws for ranges beyond 2^32, so that large ids and revisions come up too.
-    int: (lo, hi) => lo + Math.floor((next() + next() / 2 ** 32) * (hi - lo + 1)) % (hi - lo + 1),
+    int: (lo, hi) => lo + (Math.floor((next() + next() / 2 ** 32) * (hi - lo + 1)) % (hi - lo + 1)),
     chance: (a, b) => next() * b < a,
   };
 }

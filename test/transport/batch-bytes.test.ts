@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../support/mulberry32.js';
 import { nodeId, type Entry, type Message } from '../../src/raft/index.js';
 import { encodeBatchBytes } from '../../src/transport/batch-bytes.js';
 import { decodeBatch, encodeBatch } from '../../src/transport/batch-codec.js';
@@ -19,17 +20,6 @@ function bothWays(messages: readonly Message[], clusterId = 'raftkv', address = 
   return { direct: deserializeBatch(bytes), protobufjs: deserializeBatch(serializeBatch(encodeBatch(clusterId, n1, messages, address))), bytes };
 }
 
-/** mulberry32, for numbers that exercise every varint length up to 2^53-1. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 describe('MessageBatch encoded straight from the core messages', () => {
   it('decodes exactly as protobufjs encodes it, every message type (snapshots through protobufjs) and the batch fields', () => {
@@ -42,7 +32,7 @@ describe('MessageBatch encoded straight from the core messages', () => {
   });
 
   it('matches protobufjs for appends with large numbers and many entries (seeded)', () => {
-    const random = seeded(11);
+    const random = mulberry32(11);
     const number = (): number => (random() < 0.2 ? 0 : Math.floor(random() * 2 ** (1 + Math.floor(random() * 53))));
     for (let round = 0; round < 200; round++) {
       const term = number();

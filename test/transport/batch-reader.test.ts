@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../support/mulberry32.js';
 import { nodeId, type Entry, type Message } from '../../src/raft/index.js';
 import { encodeBatch } from '../../src/transport/batch-codec.js';
 import { BatchReadError, readMessageBatch } from '../../src/transport/batch-reader.js';
@@ -12,17 +13,6 @@ const { serializeBatch } = raftPeerProto().send;
 /** protobufjs's own reading, through proto-loader (what the receiver used before). */
 const protobufjsRead = (serviceClient('raftkv/v1/raft.proto', 'RaftPeer').service['Send'] as unknown as { requestDeserialize: (bytes: Buffer) => unknown }).requestDeserialize;
 
-/** mulberry32. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 describe('readMessageBatch', () => {
   it('is what the Send method reads with (service definition and receiver alike)', () => {
@@ -38,7 +28,7 @@ describe('readMessageBatch', () => {
   });
 
   it('reads random appends as proto-loader does (seeded)', () => {
-    const random = seeded(5);
+    const random = mulberry32(5);
     const number = (): number => (random() < 0.2 ? 0 : Math.floor(random() * 2 ** (1 + Math.floor(random() * 53))));
     for (let round = 0; round < 200; round++) {
       const term = number();
@@ -56,7 +46,7 @@ describe('readMessageBatch', () => {
 
   it('on damaged bytes, reads what proto-loader reads, or refuses (never reads something else)', () => {
     const valid = serializeBatch(encodeBatch('raftkv', n1, oneOfEach(n1, n2), '127.0.0.1:8001'));
-    const random = seeded(9);
+    const random = mulberry32(9);
     let refused = 0;
     for (let round = 0; round < 3000; round++) {
       const damaged = Buffer.from(valid);
