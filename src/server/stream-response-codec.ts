@@ -40,19 +40,38 @@ type DeleteAnswer = { readonly header: WireHeader | null; readonly deleted: bool
 /** KV.Stream's response serializer: results of the common kinds encoded here, the rest by `fallback`. */
 export function streamResponseSerializer(fallback: (value: StreamResponseValue) => Buffer): (value: StreamResponseValue) => Buffer {
   return (value) => {
-    const pieces: (WireStreamResult | Buffer)[] = value.results.map((result) => (hasDirectEncoding(result) ? result : fallback({ results: [result] })));
-    const sizes = pieces.map((piece) => (Buffer.isBuffer(piece) ? piece.length : resultBytes(piece)));
+    const sizes: number[] = [];
+    const pieces: (WireStreamResult | Buffer)[] = value.results.map((result) => {
+      const size = hasDirectEncoding(result) ? directBytes(result) : null;
+      if (size === null) return fallback({ results: [result] });
+      sizes.push(size);
+      return result;
+    });
+    let direct = 0;
     let total = 0;
-    pieces.forEach((piece, i) => {
-      total += Buffer.isBuffer(piece) ? piece.length : messageFieldBytes(1, sizes[i] as number);
-    });
+    for (const piece of pieces) total += Buffer.isBuffer(piece) ? piece.length : messageFieldBytes(1, sizes[direct++] as number);
     const out = new ProtoWriter(total);
-    pieces.forEach((piece, i) => {
+    direct = 0;
+    for (const piece of pieces) {
       if (Buffer.isBuffer(piece)) out.raw(piece);
-      else writeResult(out.messageHeader(1, sizes[i] as number), piece);
-    });
+      else writeResult(out.messageHeader(1, sizes[direct++] as number), piece);
+    }
     return out.finish();
   };
+}
+
+/**
+ * The encoded size of a result, or null when one of its numbers is not a whole number from 0 to
+ * 2^53-1 (an operation id a client chose beyond 2^53, say): protobufjs then encodes it as it
+ * always did, rather than the answer failing.
+ */
+function directBytes(result: WireStreamResult): number | null {
+  try {
+    return resultBytes(result);
+  } catch (error) {
+    if (error instanceof RangeError) return null;
+    throw error;
+  }
 }
 
 /** An error (no response), or a put, get or delete answer. */

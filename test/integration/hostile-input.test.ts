@@ -185,6 +185,19 @@ describe.each(['plaintext', 'tls'] as const)('hostile input, %s', (mode) => {
     await expectUnharmed();
   }, 60_000);
 
+  it('an operation id beyond 2^53 on KV.Stream is answered, not a crash', async () => {
+    const stub = grpcClient(cluster.endpoints[0] as string);
+    const stream = clientMethods().find((m) => m.service === 'KV' && m.name === 'Stream') as Method;
+    const definition = serviceClient('raftkv/v1/kv.proto', 'KV').service['Stream'] as grpc.MethodDefinition<unknown, unknown>;
+    const payload = definition.requestSerialize({ operations: [{ id: '18446744073709551615', get: { key: Buffer.from('hostile/0') } }] }) as Buffer;
+    try {
+      expect(await rawCall(stub, stream, [payload])).toBe(grpc.status.OK);
+    } finally {
+      stub.close();
+    }
+    await expectUnharmed();
+  }, 60_000);
+
   it('malformed protobuf and random bytes on the peer RPCs are refused', async () => {
     const peerAddress = cluster.nodes[0]?.peerAddress as string;
     const stub = grpcClient(peerAddress, true);
