@@ -27,10 +27,8 @@ describe('revision history on a 3-node cluster', () => {
   });
 
   async function followerEndpoint(): Promise<{ id: string; endpoint: string }> {
-    const follower = (await cluster.statuses(client)).find((s) => s.role === 'follower');
-    const node = cluster.nodes.find((n) => n.id === follower?.id);
-    if (node === undefined) throw new Error('no follower');
-    return { id: node.id, endpoint: node.clientAddress };
+    const { follower } = await cluster.waitForLeaderAndFollower(client);
+    return { id: follower.id, endpoint: follower.clientAddress };
   }
 
   async function valueAt(sdk: RaftKvClient, key: string, revision: number): Promise<string | null> {

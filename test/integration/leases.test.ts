@@ -114,19 +114,15 @@ describe('leases on a 3-node cluster', () => {
   }, 120_000);
 
   it('a follower answers every Lease call FAILED_PRECONDITION with the leader hint; the SDK follows it', async () => {
-    const statuses = await cluster.statuses(client);
-    const leader = statuses.find((s) => s.role === 'leader');
-    const follower = cluster.nodes.find((n) => n.id === statuses.find((s) => s.role === 'follower')?.id);
-    expect(leader).toBeDefined();
-    expect(follower).toBeDefined();
+    const { leader, follower } = await cluster.waitForLeaderAndFollower(client);
     const Lease = serviceClient('raftkv/v1/kv.proto', 'Lease');
-    const raw = new Lease(follower?.clientAddress as string, grpc.credentials.createInsecure()) as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const raw = new Lease(follower.clientAddress, grpc.credentials.createInsecure()) as unknown as Record<string, (...args: unknown[]) => unknown>;
     try {
       const error = await new Promise<grpc.ServiceError>((resolve) => {
         (raw.leaseGrant as (r: unknown, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void).call(raw, { ttl: 10 }, { deadline: Date.now() + 10_000 }, (e) => resolve(e as grpc.ServiceError));
       });
       expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
-      expect(error.metadata.get(leaderIdMetadataKey)).toEqual([leader?.id]);
+      expect(error.metadata.get(leaderIdMetadataKey)).toEqual([leader.id]);
       const streamError = await new Promise<grpc.ServiceError>((resolve) => {
         const stream = (raw.leaseKeepAlive as () => grpc.ClientDuplexStream<unknown, unknown>).call(raw);
         stream.on('data', () => undefined);
@@ -138,7 +134,7 @@ describe('leases on a 3-node cluster', () => {
       (raw as unknown as grpc.Client).close();
     }
     // A client that knows only the follower learns the leader from the hint.
-    const viaFollower = new RaftKvClient({ endpoints: [follower?.clientAddress as string], timeoutMs: 15_000 });
+    const viaFollower = new RaftKvClient({ endpoints: [follower.clientAddress], timeoutMs: 15_000 });
     try {
       const lease = await viaFollower.lease.grant(30);
       expect(await viaFollower.lease.leases()).toContain(lease.id);

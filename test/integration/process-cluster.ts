@@ -246,6 +246,20 @@ export class ProcessCluster {
     }
   }
 
+  /**
+   * Waits until a leader and a follower both answer their status, and returns them. A status
+   * call can time out on a loaded machine, and a node may still be electing: a single look at
+   * the statuses can find no follower.
+   */
+  async waitForLeaderAndFollower(client: RaftKvClient, timeoutMs = 60_000): Promise<{ leader: NodeProcess; follower: NodeProcess }> {
+    return waitFor('a leader and a follower answering', async () => {
+      const statuses = await this.statuses(client);
+      const leader = statuses.find((s) => s.role === 'leader');
+      const follower = statuses.find((s) => s.role === 'follower');
+      return leader === undefined || follower === undefined ? undefined : { leader: this.node(leader.id), follower: this.node(follower.id) };
+    }, timeoutMs);
+  }
+
   logs(): string {
     return this.nodes.map((n) => `--- ${n.id}\n${safeRead(n.logFile).split('\n').slice(-30).join('\n')}`).join('\n');
   }

@@ -69,13 +69,10 @@ describe('transactions on a 3-node cluster', () => {
 
   it('serves a read-only transaction on a follower without a log entry (ReadIndex), where a writing one needs the leader', async () => {
     const written = await client.put('ro/k', 'v');
-    const statuses = await cluster.statuses(client);
-    const follower = statuses.find((s) => s.role === 'follower');
-    const endpoint = cluster.nodes.find((n) => n.id === follower?.id)?.clientAddress;
-    const leaderEndpoint = cluster.nodes.find((n) => n.id === statuses.find((s) => s.role === 'leader')?.id)?.clientAddress;
-    expect(endpoint).toBeDefined();
-    expect(leaderEndpoint).toBeDefined();
-    const pinned = new RaftKvClient({ endpoints: [endpoint as string], pinned: true, timeoutMs: 5000 });
+    const { leader, follower } = await cluster.waitForLeaderAndFollower(client);
+    const endpoint = follower.clientAddress;
+    const leaderEndpoint = leader.clientAddress;
+    const pinned = new RaftKvClient({ endpoints: [endpoint], pinned: true, timeoutMs: 5000 });
     try {
       // The leader's last index: a log entry for the read would move it.
       const before = (await client.status(leaderEndpoint)).lastIndex;
