@@ -74,6 +74,7 @@ export interface WireRaftMessage {
   context?: string;
   snapshot?: WireSnapshot | null;
   leaseTick?: number;
+  answerOnlyIfRejected?: boolean;
 }
 
 export interface WireMessageBatch {

@@ -274,3 +274,94 @@ describe('proposals', () => {
     ]);
   });
 });
+
+describe('commit updates answered only when refused', () => {
+  /** Proposes one entry on n1 and stabilizes; returns what was sent meanwhile. */
+  function proposeAndWatch(cluster: Cluster, data: string): Message[] {
+    const before = cluster.sent.length;
+    cluster.propose(n1, data);
+    return cluster.sent.slice(before);
+  }
+
+  it('a commit update to a follower known to match asks for no answer, and an accepting follower sends none', () => {
+    const cluster = new Cluster({ size: 3 });
+    cluster.elect(n1);
+    const index = cluster.core(n1).status().lastIndex + 1;
+    const sent = proposeAndWatch(cluster, 'x');
+    const appends = ofType(sent, 'append').filter((m) => m.from === n1);
+    // Per follower: the entry (answered), then the commit update (not answered).
+    for (const to of [n2, n3]) {
+      const mine = appends.filter((m) => m.to === to);
+      expect(mine.map((m) => [m.entries.length, m.commit, m.answerOnlyIfRejected])).toEqual([
+        [1, index - 1, false],
+        [0, index, true],
+      ]);
+    }
+    const answers = ofType(sent, 'append-response');
+    expect(answers.map((m) => [m.from, m.index])).toEqual([
+      [n2, index],
+      [n3, index],
+    ]);
+    // The followers learned the commit and applied the entry all the same.
+    for (const id of [n2, n3]) {
+      expect(cluster.core(id).status().commit).toBe(index);
+      expect(cluster.applied.get(id)!.map((e) => text(e.data))).toContain('x');
+    }
+  });
+
+  it('a follower that cannot accept a quiet commit update still refuses it, and the leader repairs it', () => {
+    const cluster = new Cluster({ size: 3 });
+    cluster.elect(n1);
+    cluster.propose(n1, 'a');
+    const leader = cluster.core(n1);
+    const last = leader.status().lastIndex;
+    // n3 loses its log tail (a node restored from an older disk, say), behind the leader's back.
+    const n3Core = cluster.core(n3);
+    const quiet = {
+      type: 'append' as const,
+      from: n1,
+      to: n3,
+      term: leader.status().term,
+      prevLogIndex: last + 5,
+      prevLogTerm: leader.status().term,
+      entries: [],
+      commit: last,
+      answerOnlyIfRejected: true,
+    };
+    const before = cluster.sent.length;
+    n3Core.step(quiet);
+    cluster.drain(n3);
+    const refusals = ofType(cluster.sent.slice(before), 'append-response').filter((m) => m.from === n3);
+    expect(refusals.map((m) => [m.success, m.index])).toEqual([[false, last + 5]]);
+  });
+
+  it('an append carrying entries always asks for an answer, and a follower that missed some catches up', () => {
+    const cluster = new Cluster({ size: 3 });
+    cluster.elect(n1);
+    cluster.isolate(n3);
+    cluster.propose(n1, 'a');
+    cluster.propose(n1, 'b');
+    cluster.heal();
+    cluster.tickUntil(() => cluster.core(n3).status().commit === cluster.core(n1).status().commit, 3 * electionTicks);
+    const appends = ofType(cluster.sent, 'append');
+    expect(appends.some((m) => m.answerOnlyIfRejected)).toBe(true);
+    for (const m of appends.filter((m) => m.entries.length > 0)) expect(m.answerOnlyIfRejected).toBe(false);
+    expect(cluster.log(n3)).toEqual(cluster.log(n1));
+  });
+
+  it('a leader sending quiet commit updates keeps its quorum through heartbeats, and steps down without one (CheckQuorum)', () => {
+    const cluster = new Cluster({ size: 3, tunables: { checkQuorum: true } });
+    cluster.elect(n1);
+    for (let i = 0; i < 20; i++) {
+      cluster.propose(n1, `p${i}`);
+      cluster.tick(1);
+    }
+    cluster.tick(4 * electionTicks, [n1]);
+    expect(cluster.core(n1).status().role).toBe('leader');
+    expect(ofType(cluster.sent, 'append').some((m) => m.answerOnlyIfRejected)).toBe(true);
+    cluster.isolate(n2);
+    cluster.isolate(n3);
+    cluster.tick(3 * electionTicks, [n1]);
+    expect(cluster.core(n1).status().role).toBe('follower');
+  });
+});
