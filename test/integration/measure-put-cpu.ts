@@ -20,11 +20,16 @@
  *                             (LevelDB reads and writes), the last LevelDB's compaction thread)
  *     [--auth off|on|both]   (on: auth enabled, the bench puts as root with a token; both: each
  *                             build with auth off, then on, in every round)
+ *     [--perf-dir DIR]       (Linux perf (Debian's linux-perf) samples every thread of the 3 nodes,
+ *                             kernel included, while the bench runs, into DIR/<round>.data, the
+ *                             nodes with --perf-basic-prof so JavaScript frames have names; read
+ *                             them with perf-summary.ts. Unlike --cpu-prof it sees LevelDB's and
+ *                             libuv's threads, GC and system calls, without biasing toward them)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RaftKvClient } from '../../src/client/index.js';
 import { processCpuMs as cpuMs, threadCpu } from '../../bench/vs-etcd/proc-stats.js';
@@ -40,6 +45,7 @@ const { values: flags } = parseArgs({
     'base-port': { type: 'string', default: '28200' },
     'cpu-prof-dir': { type: 'string' },
     'heap-prof-dir': { type: 'string' },
+    'perf-dir': { type: 'string' },
     'node-options': { type: 'string' },
     auth: { type: 'string', default: 'off' },
     threads: { type: 'boolean', default: false },
@@ -74,6 +80,25 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((done) => child.once('exit', () => done()));
 }
 
+/** `perf record` of every thread of `pids` (cpu-clock: this machine's hypervisor offers no hardware counters), until stopPerf. */
+function startPerf(output: string, pids: readonly number[]): ChildProcess {
+  mkdirSync(dirname(output), { recursive: true });
+  const perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-o', output, '-p', pids.join(',')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  perf.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  perf.on('error', (error) => console.error(`perf record could not start (apt-get install linux-perf): ${error.message}`));
+  perf.on('exit', (code, signal) => {
+    if (code !== 0 && signal === null) console.error(`perf record exited with ${code}: ${stderr.trim()}`);
+  });
+  return perf;
+}
+
+/** Stops `perf record` the way it expects (SIGINT) and waits for it to write its file. */
+async function stopPerf(perf: ChildProcess): Promise<void> {
+  perf.kill('SIGINT');
+  await exited(perf);
+}
+
 interface Figure {
   readonly dist: string;
   readonly auth: boolean;
@@ -94,8 +119,9 @@ async function round(build: (typeof builds)[number], label: string, auth: boolea
   const peers = ids.map((id, i) => `${id}=${peer(i)}`).join(',');
   const profile = flags['cpu-prof-dir'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(resolve(flags['cpu-prof-dir']), label)];
   const heapProfile = flags['heap-prof-dir'] === undefined ? [] : ['--heap-prof', '--heap-prof-dir', join(resolve(flags['heap-prof-dir']), label)];
+  const perfMap = flags['perf-dir'] === undefined ? [] : ['--perf-basic-prof'];
   const nodes = ids.map((id, i) =>
-    spawn(process.execPath, [...profile, ...heapProfile, join(dist, 'cli', 'raftkv.js'), 'start', '--id', id, '--data', join(root, id), '--listen-peer', peer(i), '--listen-client', client(i), '--peers', peers, '--log-level', 'warn'], {
+    spawn(process.execPath, [...profile, ...heapProfile, ...perfMap, join(dist, 'cli', 'raftkv.js'), 'start', '--id', id, '--data', join(root, id), '--listen-peer', peer(i), '--listen-client', client(i), '--peers', peers, '--log-level', 'warn'], {
       stdio: 'ignore',
       env: build.nodeOptions === '' ? process.env : { ...process.env, NODE_OPTIONS: build.nodeOptions },
     }),
@@ -131,7 +157,9 @@ async function round(build: (typeof builds)[number], label: string, auth: boolea
       [join(projectRoot, 'dist', 'cli', 'raftkv.js'), 'bench', '--endpoints', ids.map((_, i) => client(i)).join(','), '--workload', 'put', '--concurrency', String(numbers.concurrency), '--duration', String(numbers.duration), '--value-bytes', String(numbers.valueBytes), '--json', ...(auth ? ['--user', 'root:bench'] : [])],
       { stdio: 'ignore' },
     );
+    const perf = flags['perf-dir'] === undefined ? null : startPerf(join(resolve(flags['perf-dir']), `${label}.data`), pids);
     await exited(bench);
+    if (perf !== null) await stopPerf(perf);
     const seconds = (performance.now() - startedAt) / 1000;
     const cpuAfter = pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
     const threadsAfter = flags.threads === true ? cpuByThreadRole(pids) : new Map<string, number>();
