@@ -128,6 +128,8 @@ export interface BackendNodeOptions {
   readonly electionTicks: number;
   /** Passed to the nodes as --snapshot-entries, with a quarter of it as --snapshot-retain-entries. */
   readonly snapshotEntries?: number;
+  /** Passed to the nodes as --lease-checkpoint-interval (seconds). */
+  readonly leaseCheckpointSeconds?: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** TEST ONLY: start nodes with these --unsafe-* flags (and RAFTKV_ENABLE_UNSAFE=1), to check that the harness catches them. */
   readonly unsafe?: readonly UnsafeCanary[];

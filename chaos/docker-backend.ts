@@ -43,7 +43,7 @@ import { describeLink, type BackendNodeOptions, type ClusterBackend, type Link, 
 import { http2Preface } from './link-probe.js';
 import { LinkFirewall, teardownCommands, type FirewallLayout, type FirewallRunner, type IptablesArgs } from './link-firewall.js';
 import { NodeRoster } from './node-roster.js';
-import { projectRoot, snapshotFlags } from './process-backend.js';
+import { leaseCheckpointFlags, projectRoot, snapshotFlags } from './process-backend.js';
 import { GenericContainer, Wait, getContainerRuntimeClient } from 'testcontainers';
 import { nowMs, withDeadline, waitUntil } from './wait.js';
 import { nodeTlsFlags } from '../src/shared/tls-flags.js';
@@ -460,6 +460,7 @@ export class DockerBackend implements ClusterBackend {
       '--tick-ms', String(options.tickMs),
       '--election-ticks', String(options.electionTicks),
       ...snapshotFlags(options.snapshotEntries),
+      ...leaseCheckpointFlags(options.leaseCheckpointSeconds),
       '--log-level', options.logLevel,
       ...(options.unsafe ?? []).map((canary) => `--unsafe-${canary}`),
       ...(this.tls === undefined ? [] : nodeTlsFlags(tlsDirInNode, slot.id)),

@@ -52,6 +52,12 @@ export interface ChaosConfig {
    * comes back through InstallSnapshot within a run.
    */
   readonly snapshotEntries: number;
+  /**
+   * Leaders checkpoint leases every this many seconds, far below the production default (300),
+   * so that the lease workload's leases (a few seconds long) are checkpointed, and their
+   * checkpoints cleared by keep-alives, under the faults.
+   */
+  readonly leaseCheckpointSeconds: number;
   /** Budget of the linearizability check. */
   readonly checkTimeLimitMs: number;
   /**
@@ -98,6 +104,7 @@ export function chaosConfig(overrides: Partial<ChaosConfig> & Pick<ChaosConfig, 
     tickMs: 50,
     electionTicks: 10,
     snapshotEntries: 200,
+    leaseCheckpointSeconds: 1,
     checkTimeLimitMs: 120_000,
     unsafe: [],
     nodeLogLevel: 'info',
@@ -143,6 +150,8 @@ export const usage = `usage: npm run chaos -- --backend docker|process --nodes 3
   --tick-ms MS             Raft tick of the nodes (default 50; election timeout is 10 ticks)
   --snapshot-entries N     nodes snapshot every N entries, keeping N/4 (default 200, so that
                            nodes that fall behind catch up through InstallSnapshot)
+  --lease-checkpoint-seconds N  leaders checkpoint leases every N seconds (default 1, so the lease
+                           workload's leases are checkpointed under faults; 0: never)
   --check-seconds N        time budget of the linearizability check (default 120)
   --unsafe-stale-reads     TEST ONLY: nodes skip ReadIndex; the run is expected to fail
   --unsafe-ack-before-commit  TEST ONLY: nodes acknowledge writes before commit; expected to fail
@@ -179,6 +188,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
         transport: { type: 'string' },
         'tick-ms': { type: 'string' },
         'snapshot-entries': { type: 'string' },
+        'lease-checkpoint-seconds': { type: 'string' },
         'check-seconds': { type: 'string' },
         'unsafe-stale-reads': { type: 'boolean' },
         'unsafe-ack-before-commit': { type: 'boolean' },
@@ -240,6 +250,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
         transport,
         tickMs: integer(values, 'tick-ms', 50, 5, 1000),
         snapshotEntries: integer(values, 'snapshot-entries', 200, 4, 1_000_000_000),
+        leaseCheckpointSeconds: integer(values, 'lease-checkpoint-seconds', 1, 0, 86_400),
         checkTimeLimitMs: integer(values, 'check-seconds', 120, 1, 3600) * 1000,
         unsafe: unsafeCanaries.filter((canary) => values[`unsafe-${canary}`] === true),
         tls: values.tls === true,

@@ -34,6 +34,11 @@ export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 export type ProcessBackendOptions = BackendNodeOptions;
 
 /** The node flags for a snapshot interval (none: the node's defaults). */
+/** `raftkv start`'s lease checkpoint flag for the harness's interval (none: the node's default). */
+export function leaseCheckpointFlags(seconds: number | undefined): string[] {
+  return seconds === undefined ? [] : ['--lease-checkpoint-interval', String(seconds)];
+}
+
 export function snapshotFlags(entries: number | undefined): string[] {
   if (entries === undefined) return [];
   return ['--snapshot-entries', String(entries), '--snapshot-retain-entries', String(Math.floor(entries / 4))];
@@ -361,6 +366,7 @@ export class ProcessBackend implements ClusterBackend {
       '--tick-ms', String(this.options.tickMs),
       '--election-ticks', String(this.options.electionTicks),
       ...snapshotFlags(this.options.snapshotEntries),
+      ...leaseCheckpointFlags(this.options.leaseCheckpointSeconds),
       '--log-level', this.options.logLevel,
       ...(this.options.unsafe ?? []).map((canary) => `--unsafe-${canary}`),
       ...(this.tls === undefined ? [] : nodeTlsFlags(this.tls.dir, slot.id)),

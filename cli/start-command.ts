@@ -44,6 +44,7 @@ export function registerStartCommand(program: Command): void {
     .option('--snapshot-retain-bytes <n>', 'and at most this many bytes of them (default 67108864)')
     .option('--snapshot-chunk-bytes <n>', 'chunk size of snapshots streamed to followers (default 1048576)')
     .option('--history-retention <d>', 'revision history kept before the leader compacts it: a duration (90s, 30m, 1h), a number of revisions, or 0 to keep everything (default 1h)')
+    .option('--lease-checkpoint-interval <seconds>', 'how often the leader records how long leases longer than this have left, so a new leader does not give them their full TTL again; 0: never (default 300)')
     .option('--sessions-max <n>', 'session limit proposed for a new cluster: sessions held (default 10000)')
     .option('--session-idle-entries-max <n>', 'session limit proposed for a new cluster: log entries a session may stay unused (default 100000)')
     .option('--session-results-max <n>', 'session limit proposed for a new cluster: results remembered per session (default 1024)')

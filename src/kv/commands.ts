@@ -4,7 +4,8 @@
  * Encoding, version 2 (integers big-endian):
  *
  *   format u8 = 2 | kind u8 (1 put, 2 delete, 3 cas, 4 register-session, 5 set-session-limits, 6 auth, 7 txn,
- *                            8 compact, 9 lease-grant, 10 lease-revoke, 12 put with a lease)
+ *                            8 compact, 9 lease-grant, 10 lease-revoke, 12 put with a lease,
+ *                            20 lease-checkpoint)
  *   put, delete, cas, txn, lease-grant, lease-revoke, put with a lease:
  *     has-session u8 (0/1) [session: clientId u8 length + UTF-8 | sequence u64 | ackedSequence u64]
  *     key: u16 length + bytes
@@ -19,7 +20,9 @@
  *   lease-grant: has-session u8 [session] | id u64 (0: the apply picks one) | ttlSeconds u64
  *   lease-revoke: has-session u8 [session] | id u64
  *   compact: revision u64
- *   auth, txn, compact and the lease kinds were added to format 2 compatibly: a log without them
+ *   lease-checkpoint: count u16 (1..leaseCheckpointsMax) | count x (id u64 | remainingSeconds u64)
+ *   auth, txn, compact and the lease kinds (lease-checkpoint last) were added to format 2
+ *   compatibly: a log without them
  *   decodes as before. A put without a lease keeps kind 1, so what older nodes wrote and read is
  *   unchanged.
  *
@@ -129,6 +132,26 @@ export interface LeaseRevokeCommand {
 /** A lease command. */
 export type LeaseCommand = LeaseGrantCommand | LeaseRevokeCommand;
 
+/** How long one lease had left when the leader took a checkpoint. */
+export interface LeaseCheckpoint {
+  readonly id: number;
+  /** Seconds; 0 clears the checkpoint (a keep-alive renewed the lease to its full TTL). */
+  readonly remainingSeconds: number;
+}
+
+/**
+ * The leader's record of how long leases had left (etcd's lease checkpoints), so that a later
+ * leader starts each from what it had left rather than from its full TTL. Proposed by the leader
+ * alone, without a session; a lease that is gone by the time it applies is skipped.
+ */
+export interface LeaseCheckpointCommand {
+  readonly kind: 'lease-checkpoint';
+  readonly checkpoints: readonly LeaseCheckpoint[];
+}
+
+/** The most checkpoints one command carries (etcd's maxLeaseCheckpointBatchSize). */
+export const leaseCheckpointsMax = 1000;
+
 /**
  * Drops the history below `revision`: reads and watches from it on keep working, older ones get
  * CompactedError. Every replica sets its compact revision in the batch that applies it.
@@ -139,7 +162,7 @@ export interface CompactCommand {
 }
 
 /** A replicated command. */
-export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand | AuthCommand | CompactCommand | LeaseCommand;
+export type Command = KeyCommand | RegisterSessionCommand | SetSessionLimitsCommand | TxnCommand | AuthCommand | CompactCommand | LeaseCommand | LeaseCheckpointCommand;
 
 /** Whether `command` grants or revokes a lease. */
 export function isLeaseCommand(command: Command): command is LeaseCommand {
@@ -247,8 +270,14 @@ export type CompactResult =
   | { readonly kind: 'compact'; readonly outcome: 'compacted'; readonly compactRevision: Index }
   | { readonly kind: 'compact'; readonly outcome: 'refused'; readonly reason: 'compacted' | 'future'; readonly revision: Index; readonly compactRevision: Index; readonly currentRevision: Index };
 
+/** How many of a checkpoint's leases still existed and took their remaining TTL. */
+export interface LeaseCheckpointResult {
+  readonly kind: 'lease-checkpoint';
+  readonly recorded: number;
+}
+
 /** What applying a command answers. */
-export type CommandResult = AppliedResult | StaleSessionResult | SessionRegisteredResult | SessionLimitsResult | AuthApplyResult | CompactResult;
+export type CommandResult = AppliedResult | StaleSessionResult | SessionRegisteredResult | SessionLimitsResult | AuthApplyResult | CompactResult | LeaseCheckpointResult;
 
 /** Bounds on a command's fields. */
 export interface CommandLimits {
@@ -308,6 +337,13 @@ export function validateCommand(command: Command, limits: CommandLimits): void {
       checkInteger('id', command.id, 1);
       if (command.session !== undefined) validateSession(command.session, limits);
       return;
+    case 'lease-checkpoint':
+      checkIntegerMax('checkpoints', command.checkpoints.length, 1, leaseCheckpointsMax);
+      for (const [i, checkpoint] of command.checkpoints.entries()) {
+        checkInteger(`checkpoints[${i}].id`, checkpoint.id, 1);
+        checkIntegerMax(`checkpoints[${i}].remainingSeconds`, checkpoint.remainingSeconds, 0, leaseTtlSecondsMax);
+      }
+      return;
     case 'put':
     case 'delete':
     case 'cas':
@@ -337,6 +373,11 @@ export function encodeCommand(command: Command): Uint8Array {
   validateCommand(command, commandFormatLimits);
   if (command.kind === 'register-session') return new ByteWriter(2).u8(formatVersion).u8(kindByte[command.kind]).finish();
   if (command.kind === 'compact') return new ByteWriter(10).u8(formatVersion).u8(kindByte[command.kind]).u64(command.revision).finish();
+  if (command.kind === 'lease-checkpoint') {
+    const writer = new ByteWriter(4 + 16 * command.checkpoints.length).u8(formatVersion).u8(kindByte[command.kind]).u16(command.checkpoints.length);
+    for (const { id, remainingSeconds } of command.checkpoints) writer.u64(id).u64(remainingSeconds);
+    return writer.finish();
+  }
   if (command.kind === 'auth') {
     const writer = new ByteWriter(64).u8(formatVersion).u8(kindByte[command.kind]);
     writeAuthOp(writer, command.op);
@@ -419,6 +460,7 @@ const kindByte = {
   compact: 8,
   'lease-grant': 9,
   'lease-revoke': 10,
+  'lease-checkpoint': 20,
 } as const satisfies Record<Command['kind'], number>;
 /** A put that names a lease (a put without one keeps kind 1; see the file comment). */
 const leasedPutKindByte = 12;
@@ -441,6 +483,16 @@ function readCommand(reader: ByteReader): Command {
     const revision = reader.u64('revision');
     reader.end('command');
     return { kind: 'compact', revision };
+  }
+  if (kind === kindByte['lease-checkpoint']) {
+    const count = reader.u16('checkpoint count');
+    if (count < 1 || count > leaseCheckpointsMax) throw new BinaryDecodeError(`checkpoint count: ${count}, not in 1..${leaseCheckpointsMax}`);
+    const checkpoints: LeaseCheckpoint[] = [];
+    for (let i = 0; i < count; i++) checkpoints.push({ id: reader.u64(`checkpoints[${i}].id`), remainingSeconds: reader.u64(`checkpoints[${i}].remainingSeconds`) });
+    reader.end('command');
+    const command: LeaseCheckpointCommand = { kind: 'lease-checkpoint', checkpoints };
+    validateCommand(command, commandFormatLimits);
+    return command;
   }
   if (kind === kindByte.auth) {
     const op = readAuthOp(reader);

@@ -3,7 +3,7 @@ export { KvStateMachine, defaultKvStateMachineOptions, rangeBytesMax, rangeKeysM
 export type { ApplyOutcome, EventsPage, KvStateMachineOptions, RangeQuery, RangeResult, ReadOptions, SnapshotInstall } from './state-machine.js';
 export { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes, snapshotRecordFormat } from './snapshot-format.js';
 export type { SnapshotRecord, SnapshotRecordKind } from './snapshot-format.js';
-export { commandFormatLimits, decodeCommand, defaultCommandLimits, encodeCommand, isKeyCommand, isLeaseCommand, leaseTtlSecondsMax, validateCommand } from './commands.js';
+export { commandFormatLimits, decodeCommand, defaultCommandLimits, encodeCommand, isKeyCommand, isLeaseCommand, leaseCheckpointsMax, leaseTtlSecondsMax, validateCommand } from './commands.js';
 export { LeaseTable, decodeLeaseRecord } from './lease-table.js';
 export type { LeaseInfo, LeaseRecord } from './lease-table.js';
 export type {
@@ -18,6 +18,9 @@ export type {
   CommandSession,
   DeleteResult,
   KeyCommand,
+  LeaseCheckpoint,
+  LeaseCheckpointCommand,
+  LeaseCheckpointResult,
   LeaseCommand,
   LeaseExistsResult,
   LeaseGrantCommand,

@@ -3,12 +3,14 @@
  * to it, in memory (as of the applied index) and in the `lease-g<N>` sublevel (keys.ts):
  *
  *   `l` + id u64          -> v1 | ttlSeconds u64
+ *                            v2 | ttlSeconds u64 | remainingSeconds u64 (a checkpoint, not 0)
  *   `k` + id u64 + key    -> empty: `key` is attached to lease `id`
  *
  * The index from lease to keys is what a revoke deletes without scanning the keyspace, and what a
  * restart loads without reading every key. A key's own record names its lease too (key-record.ts);
  * the two change together in one apply batch. Deadlines are not here: they are the leader's, in
- * memory (src/server/lease-keeper.ts), never replicated.
+ * memory (src/server/lease-keeper.ts). What is replicated of them is the leader's checkpoint of
+ * how long a lease had left (LeaseCheckpointCommand), which a later leader starts it from.
  */
 import { invariant } from '../raft/index.js';
 import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
@@ -18,18 +20,23 @@ import type { BinarySublevel, StoreOperation } from '../storage/index.js';
 export interface LeaseInfo {
   readonly id: number;
   readonly ttlSeconds: number;
+  /** What it had left at the leader's last checkpoint, in seconds; 0: none since its grant or last renewal. */
+  readonly remainingSeconds: number;
   /** The attached keys, by the state machine's key id. */
   readonly keys: ReadonlyMap<string, Uint8Array>;
 }
 
 interface LeaseSlot {
   readonly ttlSeconds: number;
+  remainingSeconds: number;
   readonly keys: Map<string, Uint8Array>;
 }
 
 const leaseTag = 0x6c; // 'l'
 const keyTag = 0x6b; // 'k'
 const formatVersion = 1;
+/** A lease record with a checkpoint (v1 records have none). */
+const checkpointedFormatVersion = 2;
 
 /**
  * Leases and their keys. Changed only by applies, which take the stored writes of each batch
@@ -47,7 +54,7 @@ export class LeaseTable {
     const attached: [number, Uint8Array][] = [];
     for await (const [stored, value] of sublevel.iterator()) {
       const record = decodeLeaseRecord(stored, value);
-      if (record.kind === 'lease') table.leases.set(record.id, { ttlSeconds: record.ttlSeconds, keys: new Map() });
+      if (record.kind === 'lease') table.leases.set(record.id, { ttlSeconds: record.ttlSeconds, remainingSeconds: record.remainingSeconds, keys: new Map() });
       else attached.push([record.id, record.key]);
     }
     // `k` records sort after every `l` record, but check rather than trust the order.
@@ -71,7 +78,7 @@ export class LeaseTable {
 
   get(id: number): LeaseInfo | undefined {
     const slot = this.leases.get(id);
-    return slot === undefined ? undefined : { id, ttlSeconds: slot.ttlSeconds, keys: slot.keys };
+    return slot === undefined ? undefined : { id, ttlSeconds: slot.ttlSeconds, remainingSeconds: slot.remainingSeconds, keys: slot.keys };
   }
 
   /** Every lease, in id order. */
@@ -88,8 +95,18 @@ export class LeaseTable {
 
   grant(id: number, ttlSeconds: number): void {
     invariant(id > 0 && !this.leases.has(id), () => `grant of lease ${id}, which exists or is 0`);
-    this.leases.set(id, { ttlSeconds, keys: new Map() });
-    this.change(leaseRecordKey(id), new ByteWriter(9).u8(formatVersion).u64(ttlSeconds).finish());
+    this.leases.set(id, { ttlSeconds, remainingSeconds: 0, keys: new Map() });
+    this.change(leaseRecordKey(id), encodeLeaseValue(ttlSeconds, 0));
+  }
+
+  /** Records lease `id`'s checkpoint (0: none); false when the lease does not exist. */
+  checkpoint(id: number, remainingSeconds: number): boolean {
+    const slot = this.leases.get(id);
+    if (slot === undefined) return false;
+    if (slot.remainingSeconds === remainingSeconds) return true;
+    slot.remainingSeconds = remainingSeconds;
+    this.change(leaseRecordKey(id), encodeLeaseValue(slot.ttlSeconds, remainingSeconds));
+    return true;
   }
 
   /** Drops lease `id`; its keys must have been detached first (the revoke deleted them). */
@@ -135,7 +152,7 @@ export class LeaseTable {
 
 /** A decoded `lease-g<N>` record. */
 export type LeaseRecord =
-  | { readonly kind: 'lease'; readonly id: number; readonly ttlSeconds: number }
+  | { readonly kind: 'lease'; readonly id: number; readonly ttlSeconds: number; readonly remainingSeconds: number }
   | { readonly kind: 'attached'; readonly id: number; readonly key: Uint8Array };
 
 /** Throws BinaryDecodeError on a record that LeaseTable cannot have written (snapshots check every one). */
@@ -148,11 +165,13 @@ export function decodeLeaseRecord(key: Uint8Array, value: Uint8Array): LeaseReco
     reader.end('lease record key');
     const values = new ByteReader(value);
     const version = values.u8('lease record format version');
-    if (version !== formatVersion) throw new BinaryDecodeError(`lease record: unknown format version ${version}`);
+    if (version !== formatVersion && version !== checkpointedFormatVersion) throw new BinaryDecodeError(`lease record: unknown format version ${version}`);
     const ttlSeconds = values.u64('lease record ttl');
+    const remainingSeconds = version === checkpointedFormatVersion ? values.u64('lease record remaining ttl') : 0;
     values.end('lease record');
     if (ttlSeconds < 1) throw new BinaryDecodeError('lease record: ttl 0');
-    return { kind: 'lease', id, ttlSeconds };
+    if (version === checkpointedFormatVersion && remainingSeconds === 0) throw new BinaryDecodeError('lease record: a checkpoint of 0 s (written as v1)');
+    return { kind: 'lease', id, ttlSeconds, remainingSeconds };
   }
   if (tag === keyTag) {
     const attached = reader.rest('lease record key');
@@ -161,6 +180,12 @@ export function decodeLeaseRecord(key: Uint8Array, value: Uint8Array): LeaseReco
     return { kind: 'attached', id, key: Uint8Array.from(attached) };
   }
   throw new BinaryDecodeError(`lease record: unknown tag ${tag}`);
+}
+
+/** v1 without a checkpoint, so a lease never checkpointed is stored as before checkpoints existed. */
+function encodeLeaseValue(ttlSeconds: number, remainingSeconds: number): Uint8Array {
+  if (remainingSeconds === 0) return new ByteWriter(9).u8(formatVersion).u64(ttlSeconds).finish();
+  return new ByteWriter(17).u8(checkpointedFormatVersion).u64(ttlSeconds).u64(remainingSeconds).finish();
 }
 
 function leaseRecordKey(id: number): Uint8Array {

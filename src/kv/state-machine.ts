@@ -662,6 +662,11 @@ export class KvStateMachine {
       }
       return { ...base, result, replayed: false };
     }
+    if (command.kind === 'lease-checkpoint') {
+      let recorded = 0;
+      for (const { id, remainingSeconds } of command.checkpoints) if (this.leaseTable.checkpoint(id, remainingSeconds)) recorded++;
+      return { ...base, result: { kind: 'lease-checkpoint', recorded }, replayed: false };
+    }
     if (command.kind === 'auth') {
       const applied = applyAuthOp(auth.state, command.op, entry.index);
       if (applied.result.ok) {

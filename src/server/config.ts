@@ -82,6 +82,8 @@ export interface NodeConfig {
   readonly snapshots: SnapshotSettings;
   /** How much revision history the leader keeps before it compacts by itself (history-retention.ts). */
   readonly historyRetention: HistoryRetention;
+  /** How often the leader checkpoints how long its leases have left (lease-keeper.ts); 0: never. */
+  readonly leaseCheckpointIntervalMs: number;
   /**
    * The session limits this node proposes when it leads a cluster whose log has set none
    * (kv-service.ts). Not what it applies: every node applies the limits the log set.
@@ -139,6 +141,9 @@ export const defaultSnapshotSettings: SnapshotSettings = { entries: 10_000, logB
 /** The longest any request may wait on the server: one hour (Node timers misfire past 2^31 ms). */
 export const requestTimeoutMsMax = 3_600_000;
 
+/** etcd's default lease checkpoint interval (5 minutes). */
+export const defaultLeaseCheckpointIntervalSeconds = 300;
+
 export const defaultLimits: RequestLimits = {
   keyBytesMax: 4096,
   valueBytesMax: 1024 * 1024,
@@ -180,6 +185,7 @@ export interface RawNodeConfig {
   snapshotRetainBytes?: unknown;
   snapshotChunkBytes?: unknown;
   historyRetention?: unknown;
+  leaseCheckpointInterval?: unknown;
   sessionsMax?: unknown;
   sessionIdleEntriesMax?: unknown;
   sessionResultsMax?: unknown;
@@ -206,7 +212,7 @@ const knownKeys = new Set<string>([
   'id', 'clusterId', 'data', 'listenPeer', 'listenClient', 'advertiseClient', 'advertisePeer', 'peers', 'peerDialOverride', 'join', 'joinAs', 'joinTimeoutMs', 'joinUser',
   'tickMs', 'electionTicks', 'heartbeatTicks',
   'requestTimeoutMs', 'authTokenTtl', 'keyBytesMax', 'valueBytesMax', 'requestBytesMax', 'pendingProposalsMax', 'logLevel',
-  'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotRetainBytes', 'snapshotChunkBytes', 'historyRetention',
+  'snapshotEntries', 'snapshotLogBytes', 'snapshotRetainEntries', 'snapshotRetainBytes', 'snapshotChunkBytes', 'historyRetention', 'leaseCheckpointInterval',
   'sessionsMax', 'sessionIdleEntriesMax', 'sessionResultsMax', 'sessionResultBytesMax',
   'listenHttp', 'readyLagEntries', 'peerCert', 'peerKey', 'peerCa', 'peerVerifyId', 'clientCert', 'clientKey', 'clientCa',
   'storageCacheMb', 'keyCacheMb',
@@ -314,6 +320,7 @@ export function resolveNodeConfig(raw: RawNodeConfig, env: NodeJS.ProcessEnv = p
       chunkBytes: optionalInt(raw.snapshotChunkBytes, 'snapshot-chunk-bytes', defaultSnapshotSettings.chunkBytes, 4096, 8 * 1024 * 1024),
     },
     historyRetention: parseHistoryRetention(raw.historyRetention),
+    leaseCheckpointIntervalMs: optionalInt(raw.leaseCheckpointInterval, 'lease-checkpoint-interval', defaultLeaseCheckpointIntervalSeconds, 0, 86_400) * 1000,
     sessionLimits: {
       sessionsMax: sessionLimit(raw.sessionsMax, 'sessions-max', 'sessionsMax'),
       sessionIdleEntriesMax: sessionLimit(raw.sessionIdleEntriesMax, 'session-idle-entries-max', 'sessionIdleEntriesMax'),

@@ -75,7 +75,12 @@ export function leaseServiceHandlers(deps: LeaseServiceDeps): grpc.UntypedServic
       try {
         operations.requireLeader();
         const id = leaseId(request['id'], 'id', 1);
-        call.write({ header: header(), id, ttl: keeper.keepAlive(id) });
+        const renewed = keeper.keepAlive(id);
+        const answer = (): void => {
+          if (!failed) call.write({ header: header(), id, ttl: renewed.ttlSeconds });
+        };
+        if (renewed.ready === null) answer();
+        else renewed.ready.then(answer, fail);
       } catch (error) {
         fail(error);
       }

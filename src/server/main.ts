@@ -252,6 +252,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       leases: () => stateMachine.leases(),
       lease: (id) => stateMachine.lease(id),
       revoke: (id) => handlers.operations.proposeLease({ kind: 'lease-revoke', id }, config.requestTimeoutMs),
+      checkpoint: (checkpoints) => node.propose(encodeCommand({ kind: 'lease-checkpoint', checkpoints }), config.requestTimeoutMs),
+      checkpointIntervalMs: config.leaseCheckpointIntervalMs,
       electionTimeoutMs: config.electionTicks * config.tickMs,
       logger,
     });

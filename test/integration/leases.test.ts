@@ -4,13 +4,16 @@ import { InvalidArgumentError, LeaseExpiredError, LeaseNotFoundError, RaftKvClie
 import { serviceClient } from '../../src/shared/proto.js';
 import { ProcessCluster, runCli, waitFor } from './process-cluster.js';
 
-/** Leases (issue 15) on a 3-node cluster of real processes: expiry, keep-alive across a leader kill, revoke, the CLI. */
+/**
+ * Leases (issue 15) on a 3-node cluster of real processes: expiry, keep-alive across a leader
+ * kill, revoke, checkpoints (every second here, so every lease above 1 s is checkpointed), the CLI.
+ */
 describe('leases on a 3-node cluster', () => {
   let cluster: ProcessCluster;
   let client: RaftKvClient;
 
   beforeAll(async () => {
-    cluster = await ProcessCluster.create(3);
+    cluster = await ProcessCluster.create(3, { extraArgs: ['--lease-checkpoint-interval', '1'] });
     client = new RaftKvClient({ endpoints: cluster.endpoints, timeoutMs: 15_000 });
     await cluster.waitForLeader(client);
   }, 60_000);
@@ -113,6 +116,38 @@ describe('leases on a 3-node cluster', () => {
     }
   }, 120_000);
 
+  it('after a leader kill, a lease not kept alive has less than its TTL left; one kept alive since has its full TTL', async () => {
+    const ttl = 600;
+    const idle = await client.lease.grant(ttl);
+    const kept = await client.lease.grant(ttl);
+    const grantedAt = Date.now();
+    // Checkpoints every second: wait until the leader has surely taken several (10 s, generous).
+    await waitFor('10 s to pass', () => (Date.now() - grantedAt >= 10_000 ? true : undefined), 15_000);
+    // Renewing one clears its checkpoint through the log before the renewal is answered.
+    const renewals: number[] = [];
+    const keepAlive = client.lease.keepAlive(kept.id, { onRenewal: (renewal) => renewals.push(renewal.ttlSeconds) });
+    await waitFor('a renewal', () => (renewals.length > 0 ? true : undefined), 15_000);
+    keepAlive.stop();
+    await keepAlive.done;
+    expect(renewals[0]).toBe(ttl);
+    const leader = await cluster.waitForLeader(client);
+    await cluster.kill(leader);
+    const survivor = new RaftKvClient({ endpoints: cluster.nodes.filter((n) => n.id !== leader).map((n) => n.clientAddress), timeoutMs: 15_000 });
+    try {
+      await cluster.waitForLeader(survivor);
+      const idleLeft = (await survivor.lease.timeToLive(idle.id)).ttlSeconds;
+      const keptLeft = (await survivor.lease.timeToLive(kept.id)).ttlSeconds;
+      // Without a checkpoint a new leader gives TTL + an election timeout (> 600 s). With one taken
+      // at least ~2 s after the grant, at most 598 s + the election timeout (about 1 s here).
+      expect(idleLeft).toBeGreaterThan(ttl - 60);
+      expect(idleLeft).toBeLessThan(ttl);
+      expect(keptLeft).toBeGreaterThanOrEqual(ttl);
+    } finally {
+      survivor.close();
+      cluster.start(leader);
+    }
+  }, 120_000);
+
   it('a follower answers every Lease call FAILED_PRECONDITION with the leader hint; the SDK follows it', async () => {
     const { leader, follower } = await cluster.waitForLeaderAndFollower(client);
     const Lease = serviceClient('raftkv/v1/kv.proto', 'Lease');
@@ -192,3 +227,4 @@ describe('leases on a 3-node cluster', () => {
     }
   }, 120_000);
 });
+

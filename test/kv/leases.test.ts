@@ -9,6 +9,7 @@ import {
   decodeSnapshotChunk,
   encodeCommand,
   encodeKeyRecord,
+  leaseCheckpointsMax,
   txnCompareHolds,
   type ApplyOutcome,
   type Command,
@@ -27,6 +28,7 @@ const grant = (id: number, ttlSeconds: number): Command => ({ kind: 'lease-grant
 const revoke = (id: number): Command => ({ kind: 'lease-revoke', id });
 const leasedPut = (key: string, value: string, lease: number): Command => ({ kind: 'put', key: bytes(key), value: bytes(value), lease });
 const del = (key: string): Command => ({ kind: 'delete', key: bytes(key) });
+const checkpoint = (...leases: [number, number][]): Command => ({ kind: 'lease-checkpoint', checkpoints: leases.map(([id, remainingSeconds]) => ({ id, remainingSeconds })) });
 
 function result(outcome: ApplyOutcome | undefined): CommandResult {
   if (outcome?.kind !== 'command') throw new Error(`not a command outcome: ${JSON.stringify(outcome)}`);
@@ -50,6 +52,8 @@ describe('lease encodings', () => {
     ['a revoke with a session', { kind: 'lease-revoke', id: 9, session: session('3', 2, 1) }],
     ['a put with a lease', leasedPut('k', 'v', 2 ** 40)],
     ['a txn put with a lease', { kind: 'txn', compare: [], success: [{ kind: 'put', key: bytes('k'), value: bytes('v'), lease: 12 }], failure: [] }],
+    ['a lease checkpoint', checkpoint([7, 3540], [2 ** 40, 0])],
+    ['the largest lease checkpoint', checkpoint(...Array.from({ length: leaseCheckpointsMax }, (_, i): [number, number] => [i + 1, i]))],
   ])('%s round-trips', (_name, command) => {
     expect(decodeCommand(encodeCommand(command))).toEqual(command);
   });
@@ -76,6 +80,23 @@ describe('lease encodings', () => {
     const old = encodeCommand(revoke(3));
     old[0] = 1;
     expect(() => decodeCommand(old)).toThrow(CommandDecodeError);
+  });
+
+  it('refuses bad lease checkpoints, at encode and at decode', () => {
+    expect(() => encodeCommand(checkpoint())).toThrow(/checkpoints/);
+    expect(() => encodeCommand(checkpoint(...Array.from({ length: leaseCheckpointsMax + 1 }, (_, i): [number, number] => [i + 1, 1])))).toThrow(/checkpoints/);
+    expect(() => encodeCommand(checkpoint([0, 5]))).toThrow(/checkpoints\[0\]\.id/);
+    expect(() => encodeCommand(checkpoint([1, -1]))).toThrow(/remainingSeconds/);
+    const bytesOf = encodeCommand(checkpoint([1, 5]));
+    // A count of 0, an id of 0, and a truncated one: never applied, a CommandDecodeError.
+    const noCount = Uint8Array.from(bytesOf);
+    noCount[2] = 0;
+    noCount[3] = 0;
+    expect(() => decodeCommand(noCount)).toThrow(CommandDecodeError);
+    const idZero = Uint8Array.from(bytesOf);
+    idZero.fill(0, 4, 12);
+    expect(() => decodeCommand(idZero)).toThrow(/checkpoints\[0\]\.id/);
+    expect(() => decodeCommand(bytesOf.subarray(0, bytesOf.byteLength - 1))).toThrow(CommandDecodeError);
   });
 
   it('a key record without a lease stays format 1; with one it is format 2; both decode', () => {
@@ -106,7 +127,11 @@ describe('lease encodings', () => {
 
   it('refuses lease records it cannot have written', () => {
     const leaseKey = Uint8Array.from([0x6c, 0, 0, 0, 0, 0, 0, 0, 4]);
-    expect(decodeLeaseRecord(leaseKey, Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0, 9]))).toEqual({ kind: 'lease', id: 4, ttlSeconds: 9 });
+    expect(decodeLeaseRecord(leaseKey, Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0, 9]))).toEqual({ kind: 'lease', id: 4, ttlSeconds: 9, remainingSeconds: 0 });
+    expect(decodeLeaseRecord(leaseKey, Uint8Array.from([2, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 5]))).toEqual({ kind: 'lease', id: 4, ttlSeconds: 9, remainingSeconds: 5 });
+    expect(() => decodeLeaseRecord(leaseKey, Uint8Array.from([2, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0]))).toThrow(/checkpoint of 0/);
+    expect(() => decodeLeaseRecord(leaseKey, Uint8Array.from([2, 0, 0, 0, 0, 0, 0, 0, 9]))).toThrow(/remaining ttl/);
+    expect(() => decodeLeaseRecord(leaseKey, Uint8Array.from([3, 0, 0, 0, 0, 0, 0, 0, 9]))).toThrow(/unknown format version 3/);
     expect(() => decodeLeaseRecord(leaseKey, Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0, 0]))).toThrow(/ttl 0/);
     expect(() => decodeLeaseRecord(Uint8Array.from([0x6c, 0, 0, 0, 0, 0, 0, 0, 0]), Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0, 9]))).toThrow(/id 0/);
     expect(() => decodeLeaseRecord(Uint8Array.from([0x6b, 0, 0, 0, 0, 0, 0, 0, 4]), new Uint8Array())).toThrow(/empty attached key/);
@@ -195,6 +220,30 @@ describe('KvStateMachine leases', () => {
     const reopened = await KvStateMachine.open(await temp.open(dataDir));
     expect(reopened.leases().map((lease) => [lease.id, lease.ttlSeconds, [...lease.keys.values()].map(text)])).toEqual([[1, 10, ['a']]]);
     expect(reopened.appliedIndex).toBe(5);
+  });
+
+  it('a checkpoint records how long leases had left, skips a gone lease, survives a restart, and 0 clears it', async () => {
+    const { machine, dataDir, store } = await fresh();
+    const outcomes = await machine.apply(entriesFrom(1, [grant(1, 3600), grant(2, 600), checkpoint([1, 3000], [2, 500], [9, 40])]));
+    expect(result(outcomes[2])).toEqual({ kind: 'lease-checkpoint', recorded: 2 });
+    expect(machine.leases().map((lease) => [lease.id, lease.remainingSeconds])).toEqual([[1, 3000], [2, 500]]);
+    await machine.apply([commandEntry(4, checkpoint([2, 0]))]);
+    await store.close();
+    const reopened = await KvStateMachine.open(await temp.open(dataDir));
+    expect(reopened.leases().map((lease) => [lease.id, lease.ttlSeconds, lease.remainingSeconds])).toEqual([[1, 3600, 3000], [2, 600, 0]]);
+  });
+
+  it('snapshots carry lease checkpoints', async () => {
+    const { machine } = await fresh();
+    await machine.apply(entriesFrom(1, [grant(6, 3600), checkpoint([6, 1234])]));
+    const chunks = await collect(await machine.openSnapshot());
+    const target = await fresh();
+    const incoming = await target.machine.receiveSnapshot();
+    for (const chunk of chunks) await incoming.write(chunk);
+    const install = target.machine.prepareInstall(incoming.finish(), { index: 2, term: 1, membership: { voters: [nodeId('n1')], learners: [] } });
+    await target.store.write(install.operations, { sync: true });
+    await install.complete();
+    expect(target.machine.lease(6)?.remainingSeconds).toBe(1234);
   });
 
   it('snapshots carry leases and their keys; a snapshot from before leases installs with none', async () => {

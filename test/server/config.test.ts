@@ -92,9 +92,17 @@ describe('node configuration', () => {
     [{ ...base, watchQueueBytes: '1000' }, 'watch-queue-bytes: must be an integer in 65536..1073741824, got "1000"'],
     [{ ...base, watchQueueBytes: 'big' }, 'watch-queue-bytes: must be an integer'],
     [{ ...base, watchProgressInterval: '0' }, 'watch-progress-interval: must be an integer in 1..86400, got "0"'],
+    [{ ...base, leaseCheckpointInterval: '-1' }, 'lease-checkpoint-interval: must be an integer in 0..86400, got "-1"'],
+    [{ ...base, leaseCheckpointInterval: '5m' }, 'lease-checkpoint-interval: must be an integer'],
   ])('refuses %o naming the setting', (raw, message) => {
     expect(() => resolveNodeConfig(raw, {})).toThrow(ConfigError);
     expect(() => resolveNodeConfig(raw, {})).toThrow(message);
+  });
+
+  it('checkpoints leases every 300 s by default (etcd), every other interval given, or never with 0', () => {
+    expect(resolveNodeConfig(base, {}).leaseCheckpointIntervalMs).toBe(300_000);
+    expect(resolveNodeConfig({ ...base, leaseCheckpointInterval: '60' }, {}).leaseCheckpointIntervalMs).toBe(60_000);
+    expect(resolveNodeConfig({ ...base, leaseCheckpointInterval: '0' }, {}).leaseCheckpointIntervalMs).toBe(0);
   });
 
   it('queues 8 MiB per watch stream and sends progress every 10 s by default, and takes other values', () => {
