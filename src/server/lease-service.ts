@@ -104,7 +104,8 @@ export function leaseServiceHandlers(deps: LeaseServiceDeps): grpc.UntypedServic
       // Keys attached between this check and the revoke's apply are deleted too: as etcd, the
       // check is of the keys attached when the revoke is asked.
       for (const key of lease.keys.values()) guard.checkKey(caller, 'write', key);
-      const result = await operations.proposeLease({ kind: 'lease-revoke', id, ...session(request['session']) }, timeoutMs);
+      // With who was checked: the apply checks the keys attached then again if auth changed meanwhile.
+      const result = await operations.proposeLease({ kind: 'lease-revoke', id, ...session(request['session']), ...guard.checkedFor(caller) }, timeoutMs);
       if (result.kind === 'lease-not-found') throw new LeaseNotFoundError(result.id);
       return { header: header(), deleted: expect(result, 'lease-revoke').deleted };
     }),
