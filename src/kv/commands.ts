@@ -51,7 +51,7 @@ import type { PermissionDenial } from './auth-permissions.js';
 import { sessionLimitNames, validateSessionLimits, type SessionLimits, type SessionLimitsChange } from './session-limits.js';
 import { assertNever, type Index } from '../raft/index.js';
 import { clientIdBytesMax } from '../storage/index.js';
-import { BinaryDecodeError, ByteReader, ByteWriter, bytesEqual, decodeUtf8 } from '../shared/binary-codec.js';
+import { BinaryDecodeError, ByteReader, ByteWriter, utf8Bytes } from '../shared/binary-codec.js';
 import { readTxn, txnOpsFormatMax, txnPayloadBytes, validateTxn, writeTxn, type TxnBody, type TxnResult } from './txn-command.js';
 
 /** Makes a write exactly-once (Raft thesis §6.3; proto Session). */
@@ -476,7 +476,8 @@ function validateCheckedFor(command: CheckedFor): void {
     if (command.authRevision !== undefined) throw new InvalidArgumentError('authRevision', 'only with a user', `${command.authRevision} without one`);
     return;
   }
-  validateAuthName('user', command.user);
+  // A name seen before was validated then (every replica decodes every write: keep it cheap).
+  if (!isRecentUser(command.user)) validateAuthName('user', command.user);
   if (command.authRevision === undefined) throw new InvalidArgumentError('authRevision', 'with a user', 'absent');
   checkInteger('authRevision', command.authRevision, 1);
 }
@@ -489,24 +490,47 @@ function checkedBytes(command: CheckedFor): number {
 /** Format, kind, and the user and revision a command was checked for: format 3 with them, else 2. */
 function writeHead(writer: ByteWriter, kind: number, command: CheckedFor): ByteWriter {
   if (command.user === undefined) return writer.u8(formatVersion).u8(kind);
-  return writer.u8(checkedFormatVersion).u8(kind).string(command.user, 'u8').u64(command.authRevision ?? 0);
+  return writer.u8(checkedFormatVersion).u8(kind).bytes(userBytes(command.user), 'u8').u64(command.authRevision ?? 0);
 }
 
 /**
- * The last few users decoded, so that the writes of one user share one string rather than each
- * making its own (every replica decodes every write): bytes compared, text reused. Decoding is
- * single-threaded; the table is bounded and only ever holds validated names.
+ * The last few users written or read, with their UTF-8 bytes, so that the writes of one user
+ * share one name string and its bytes rather than each making its own (every replica decodes
+ * every write; the leader encodes it too): a put checked for a user allocates nothing for it.
+ * Only validated names enter; bounded; used from one thread.
  */
-const recentUsers: { bytes: Uint8Array; text: string }[] = [];
+const recentUsers: { readonly bytes: Uint8Array; readonly text: string }[] = [];
 const recentUsersMax = 8;
 
-function readUser(reader: ByteReader): string {
-  const bytes = reader.bytesView('u8', authLimits.nameBytesMax, 'user');
-  for (const recent of recentUsers) if (bytesEqual(recent.bytes, bytes)) return recent.text;
-  const text = decodeUtf8(bytes, 'user');
-  validateAuthName('user', text);
+function rememberUser(text: string, bytes: Uint8Array): void {
   if (recentUsers.length >= recentUsersMax) recentUsers.pop();
-  recentUsers.unshift({ bytes: Uint8Array.from(bytes), text });
+  recentUsers.unshift({ bytes, text });
+}
+
+/** Whether `user` is a name already validated (one of recentUsers; compared by identity first, so cheap). */
+function isRecentUser(user: string): boolean {
+  for (const recent of recentUsers) if (recent.text === user) return true;
+  return false;
+}
+
+/** The UTF-8 bytes of a validated user name. */
+function userBytes(user: string): Uint8Array {
+  for (const recent of recentUsers) if (recent.text === user) return recent.bytes;
+  const bytes = utf8Bytes(user);
+  rememberUser(user, bytes);
+  return bytes;
+}
+
+function readUser(reader: ByteReader): string {
+  for (const recent of recentUsers) {
+    if (reader.nextEquals('u8', recent.bytes)) {
+      reader.skip(1 + recent.bytes.byteLength, 'user');
+      return recent.text;
+    }
+  }
+  const text = reader.string('u8', authLimits.nameBytesMax, 'user');
+  validateAuthName('user', text);
+  rememberUser(text, utf8Bytes(text));
   return text;
 }
 
@@ -567,29 +591,31 @@ function readCommand(reader: ByteReader): Command {
     return withHead<Command>(lease, session, user, authRevision);
   }
   const key = reader.bytesView('u16', commandFormatLimits.keyBytesMax, 'key');
+  // Each built whole, absent fields as undefined: this runs for every write on every replica, and
+  // spreading a command to add its session (and user) cost more than the rest of its decoding.
   let command: KeyCommand;
   switch (kind) {
     case kindByte.put:
-      command = { kind: 'put', key, value: reader.bytesView('u32', commandFormatLimits.valueBytesMax, 'value') };
+      command = { kind: 'put', key, value: reader.bytesView('u32', commandFormatLimits.valueBytesMax, 'value'), session, user, authRevision };
       break;
     case leasedPutKindByte: {
       const value = reader.bytesView('u32', commandFormatLimits.valueBytesMax, 'value');
       const lease = reader.u64('lease');
       if (lease === 0) throw new BinaryDecodeError('lease: 0 in a put with a lease (written as kind 1)');
-      command = { kind: 'put', key, value, lease };
+      command = { kind: 'put', key, value, lease, session, user, authRevision };
       break;
     }
     case kindByte.delete:
-      command = { kind: 'delete', key };
+      command = { kind: 'delete', key, session, user, authRevision };
       break;
     case kindByte.cas:
-      command = { kind: 'cas', key, compare: readCompare(reader), action: readAction(reader) };
+      command = { kind: 'cas', key, compare: readCompare(reader), action: readAction(reader), session, user, authRevision };
       break;
     default:
       throw new BinaryDecodeError(`kind: unknown command kind ${kind}`);
   }
   reader.end('command');
-  return withHead<Command>(command, session, user, authRevision);
+  return command;
 }
 
 function writeSession(writer: ByteWriter, session: CommandSession | undefined): void {
