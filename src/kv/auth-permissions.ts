@@ -7,7 +7,8 @@
  * "to the end of the keyspace": a key k alone is [k, k + 0x00), the smallest interval holding it.
  * A request is allowed when one merged interval covers it whole (etcd checks ranges the same way).
  */
-import { isToEnd, rootName, type AuthState, type Permission, type PermissionType } from './auth-state.js';
+import { isToEnd, printableKey, rootName, type AuthState, type Permission, type PermissionType } from './auth-state.js';
+import { assertNever } from '../raft/index.js';
 
 /** What an operation needs. */
 export type Access = 'read' | 'write';
@@ -169,4 +170,35 @@ export function covers(intervals: readonly KeyInterval[], wanted: KeyInterval): 
   if (end === null) return true;
   if (wanted.end === null) return false;
   return Buffer.compare(wanted.end, end) <= 0 && Buffer.compare(wanted.start, end) < 0;
+}
+
+/**
+ * What a permission check refused: `access` on one key, on every key of an interval, or the
+ * role root for a management call (`what` names it).
+ */
+export type PermissionDenial =
+  | { readonly need: 'key'; readonly access: Access; readonly key: Uint8Array }
+  | { readonly need: 'range'; readonly access: Access; readonly interval: KeyInterval }
+  | { readonly need: 'root'; readonly what: string };
+
+/**
+ * The one text of a refusal, from the node's check and from the apply's alike (the SDK reads the
+ * permission and the key back from it: client/errors.ts permissionDenied).
+ */
+export function permissionDeniedMessage(user: string, denial: PermissionDenial): string {
+  switch (denial.need) {
+    case 'key':
+      return `permission denied: user ${JSON.stringify(user)} lacks ${denial.access} permission on key ${printableKey(denial.key)}`;
+    case 'range':
+      return `permission denied: user ${JSON.stringify(user)} lacks ${denial.access} permission on ${describeInterval(denial.interval)}`;
+    case 'root':
+      return `permission denied: ${denial.what} needs the root role; user ${JSON.stringify(user)} does not have it`;
+    default:
+      return assertNever(denial, 'permission denial');
+  }
+}
+
+/** `range [start, end)`, keys printable (or `0x...` hex). */
+export function describeInterval(interval: KeyInterval): string {
+  return `range [${printableKey(interval.start)}, ${interval.end === null ? 'end of keyspace' : printableKey(interval.end)})`;
 }

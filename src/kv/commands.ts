@@ -26,6 +26,17 @@
  *   decodes as before. A put without a lease keeps kind 1, so what older nodes wrote and read is
  *   unchanged.
  *
+ * Version 3 is version 2 with, right after the kind, who the write was checked for:
+ *
+ *   format u8 = 3 | kind u8 | user u8 length + UTF-8 (an auth name) | authRevision u64 (>= 1) | the rest as in format 2
+ *
+ * for the kinds a permission check guards (put, put with a lease, delete, cas, txn, lease-revoke,
+ * and the root-only auth, compact and set-session-limits). A command checked for no user (auth
+ * disabled, or proposed by the cluster itself) is written in format 2, byte for byte as before,
+ * so a log written before format 3 existed decodes and applies exactly as it did (README
+ * "Authentication and roles": the apply checks a format 3 command again when auth changed
+ * between its check and its entry).
+ *
  * Version 1, written before sessions were registered through the log, has the same layout for
  * put, delete and cas, and no other kinds. Its sessions were created implicitly by a client's
  * first write, and a log written then may still hold such entries when a node is upgraded. They
@@ -38,11 +49,12 @@
  */
 import type { KeyRecord } from './key-record.js';
 import { CommandDecodeError, InvalidArgumentError } from './errors.js';
-import { readAuthOp, validateAuthOp, writeAuthOp, type AuthApplyResult, type AuthOp } from './auth-state.js';
+import { authLimits, readAuthOp, validateAuthName, validateAuthOp, writeAuthOp, type AuthApplyResult, type AuthOp } from './auth-state.js';
+import type { PermissionDenial } from './auth-permissions.js';
 import { sessionLimitNames, validateSessionLimits, type SessionLimits, type SessionLimitsChange } from './session-limits.js';
 import { assertNever, type Index } from '../raft/index.js';
 import { clientIdBytesMax } from '../storage/index.js';
-import { BinaryDecodeError, ByteReader, ByteWriter } from '../shared/binary-codec.js';
+import { BinaryDecodeError, ByteReader, ByteWriter, utf8Bytes } from '../shared/binary-codec.js';
 import { readTxn, txnOpsFormatMax, txnPayloadBytes, validateTxn, writeTxn, type TxnBody, type TxnResult } from './txn-command.js';
 
 /** Makes a write exactly-once (Raft thesis §6.3; proto Session). */
@@ -64,6 +76,19 @@ export interface CommandSession {
   readonly implicit?: true;
 }
 
+/**
+ * Who a write's permission was checked for on the node that took it, and the revision
+ * (AuthState.revision) of the auth state that check read: both or neither. Neither when nothing
+ * was checked (auth disabled, or a command the cluster proposes itself, such as a lease's
+ * expiry). The apply checks the write again, against the auth state in force at its entry, when
+ * that state's revision is newer (state-machine.ts), so a revoke that commits between the check
+ * and the write's entry is not outrun.
+ */
+export interface CheckedFor {
+  readonly user?: string;
+  readonly authRevision?: Index;
+}
+
 /** What a compare-and-swap compares. */
 export type CasCompare =
   | { readonly kind: 'value'; readonly value: Uint8Array }
@@ -76,15 +101,15 @@ export type CasAction = { readonly kind: 'put'; readonly value: Uint8Array } | {
 /** A command on one key: what clients write. */
 export type KeyCommand =
   /** `lease`: attach the key to it (absent or 0: no lease, which detaches the key from its old one). */
-  | { readonly kind: 'put'; readonly key: Uint8Array; readonly value: Uint8Array; readonly lease?: number; readonly session?: CommandSession }
-  | { readonly kind: 'delete'; readonly key: Uint8Array; readonly session?: CommandSession }
-  | {
+  | ({ readonly kind: 'put'; readonly key: Uint8Array; readonly value: Uint8Array; readonly lease?: number; readonly session?: CommandSession } & CheckedFor)
+  | ({ readonly kind: 'delete'; readonly key: Uint8Array; readonly session?: CommandSession } & CheckedFor)
+  | ({
       readonly kind: 'cas';
       readonly key: Uint8Array;
       readonly compare: CasCompare;
       readonly action: CasAction;
       readonly session?: CommandSession;
-    };
+    } & CheckedFor);
 
 /** Opens a client session whose id is the index this command is committed at (Raft thesis §6.3). */
 export interface RegisterSessionCommand {
@@ -96,17 +121,17 @@ export interface RegisterSessionCommand {
  * only if the log has set no limits yet (what a leader proposes from its own flags, so a later
  * leader with other flags never overrides limits set earlier).
  */
-export interface SetSessionLimitsCommand {
+export interface SetSessionLimitsCommand extends CheckedFor {
   readonly kind: 'set-session-limits';
   readonly limits: SessionLimitsChange;
   readonly onlyIfUnset: boolean;
 }
 
 /** A multi-key transaction (txn-command.ts), exactly-once with a session like a key command. */
-export type TxnCommand = TxnBody & { readonly session?: CommandSession };
+export type TxnCommand = TxnBody & { readonly session?: CommandSession } & CheckedFor;
 
 /** A change to users, roles or the auth flag (auth-state.ts). */
-export interface AuthCommand {
+export interface AuthCommand extends CheckedFor {
   readonly kind: 'auth';
   readonly op: AuthOp;
 }
@@ -123,7 +148,7 @@ export interface LeaseGrantCommand {
 }
 
 /** Revokes a lease: deletes every key attached to it, in this one entry. */
-export interface LeaseRevokeCommand {
+export interface LeaseRevokeCommand extends CheckedFor {
   readonly kind: 'lease-revoke';
   readonly id: number;
   readonly session?: CommandSession;
@@ -156,7 +181,7 @@ export const leaseCheckpointsMax = 1000;
  * Drops the history below `revision`: reads and watches from it on keep working, older ones get
  * CompactedError. Every replica sets its compact revision in the batch that applies it.
  */
-export interface CompactCommand {
+export interface CompactCommand extends CheckedFor {
   readonly kind: 'compact';
   readonly revision: Index;
 }
@@ -223,8 +248,19 @@ export interface LeaseExistsResult {
   readonly id: number;
 }
 
+/**
+ * A write refused at apply: the auth state in force at its entry no longer lets `user` do it
+ * (checked again because auth changed after the node that took it checked it). Nothing was
+ * changed; the client gets PERMISSION_DENIED, as from the check at the node.
+ */
+export interface PermissionDeniedResult {
+  readonly kind: 'permission-denied';
+  readonly user: string;
+  readonly denial: PermissionDenial;
+}
+
 /** The result of a command that was applied: what a session remembers for retries. */
-export type AppliedResult = PutResult | DeleteResult | CasResult | TxnResult | LeaseGrantResult | LeaseRevokeResult | LeaseNotFoundResult | LeaseExistsResult;
+export type AppliedResult = PutResult | DeleteResult | CasResult | TxnResult | LeaseGrantResult | LeaseRevokeResult | LeaseNotFoundResult | LeaseExistsResult | PermissionDeniedResult;
 
 /**
  * Why a write with a session was refused. This attempt was never applied; what an earlier
@@ -309,6 +345,7 @@ export const defaultCommandLimits: CommandLimits = {
  * session limits within sessionLimitBounds, at least one of them.
  */
 export function validateCommand(command: Command, limits: CommandLimits): void {
+  if (command.kind !== 'register-session' && command.kind !== 'lease-grant' && command.kind !== 'lease-checkpoint') validateCheckedFor(command);
   switch (command.kind) {
     case 'register-session':
       return;
@@ -372,43 +409,46 @@ export function validateCommand(command: Command, limits: CommandLimits): void {
 export function encodeCommand(command: Command): Uint8Array {
   validateCommand(command, commandFormatLimits);
   if (command.kind === 'register-session') return new ByteWriter(2).u8(formatVersion).u8(kindByte[command.kind]).finish();
-  if (command.kind === 'compact') return new ByteWriter(10).u8(formatVersion).u8(kindByte[command.kind]).u64(command.revision).finish();
+  if (command.kind === 'compact') return writeHead(new ByteWriter(10 + checkedBytes(command)), kindByte[command.kind], command).u64(command.revision).finish();
   if (command.kind === 'lease-checkpoint') {
     const writer = new ByteWriter(4 + 16 * command.checkpoints.length).u8(formatVersion).u8(kindByte[command.kind]).u16(command.checkpoints.length);
     for (const { id, remainingSeconds } of command.checkpoints) writer.u64(id).u64(remainingSeconds);
     return writer.finish();
   }
   if (command.kind === 'auth') {
-    const writer = new ByteWriter(64).u8(formatVersion).u8(kindByte[command.kind]);
+    const writer = writeHead(new ByteWriter(64 + checkedBytes(command)), kindByte[command.kind], command);
     writeAuthOp(writer, command.op);
     return writer.finish();
   }
   if (command.kind === 'set-session-limits') {
-    const writer = new ByteWriter(3 + 8 * sessionLimitNames.length).u8(formatVersion).u8(kindByte[command.kind]).u8(command.onlyIfUnset ? 1 : 0);
+    const writer = writeHead(new ByteWriter(3 + 8 * sessionLimitNames.length + checkedBytes(command)), kindByte[command.kind], command).u8(command.onlyIfUnset ? 1 : 0);
     for (const name of sessionLimitNames) writer.u64(command.limits[name] ?? 0);
     return writer.finish();
   }
   // Nothing writes format 1 any more: a command carrying its implicit session cannot be encoded.
   if (command.session?.implicit === true) throw new InvalidArgumentError('session.implicit', 'format 1 only, no longer written', 'set');
   if (command.kind === 'txn') {
-    const writer = new ByteWriter(32 + txnPayloadBytes(command)).u8(formatVersion).u8(kindByte[command.kind]);
+    const writer = writeHead(new ByteWriter(32 + txnPayloadBytes(command) + checkedBytes(command)), kindByte[command.kind], command);
     writeSession(writer, command.session);
     writeTxn(writer, command);
     return writer.finish();
   }
-  if (command.kind === 'lease-grant' || command.kind === 'lease-revoke') {
+  if (command.kind === 'lease-grant') {
     const writer = new ByteWriter(64).u8(formatVersion).u8(kindByte[command.kind]);
     writeSession(writer, command.session);
-    writer.u64(command.id);
-    if (command.kind === 'lease-grant') writer.u64(command.ttlSeconds);
-    return writer.finish();
+    return writer.u64(command.id).u64(command.ttlSeconds).finish();
+  }
+  if (command.kind === 'lease-revoke') {
+    const writer = writeHead(new ByteWriter(64 + checkedBytes(command)), kindByte[command.kind], command);
+    writeSession(writer, command.session);
+    return writer.u64(command.id).finish();
   }
   const leased = command.kind === 'put' && (command.lease ?? 0) !== 0;
   // Room for all of it (a UTF-8 character takes at most 3 bytes per UTF-16 unit), so that the
   // bytes are one tight buffer: a decoded command's key and value are views into them.
   const sessionBytes = command.session === undefined ? 0 : 17 + 3 * command.session.clientId.length;
-  const writer = new ByteWriter(32 + sessionBytes + command.key.byteLength + valueBytes(command));
-  writer.u8(formatVersion).u8(leased ? leasedPutKindByte : kindByte[command.kind]);
+  const writer = new ByteWriter(32 + sessionBytes + checkedBytes(command) + command.key.byteLength + valueBytes(command));
+  writeHead(writer, leased ? leasedPutKindByte : kindByte[command.kind], command);
   writeSession(writer, command.session);
   writer.bytes(command.key, 'u16');
   switch (command.kind) {
@@ -447,6 +487,8 @@ export function decodeCommand(bytes: Uint8Array): Command {
 }
 
 const formatVersion = 2;
+/** Format 2 with the user and auth revision a write was checked for (see the file comment). */
+const checkedFormatVersion = 3;
 /** Format 1: put, delete and cas only, sessions created implicitly (see the file comment). */
 const implicitSessionsFormatVersion = 1;
 const kindByte = {
@@ -464,16 +506,95 @@ const kindByte = {
 } as const satisfies Record<Command['kind'], number>;
 /** A put that names a lease (a put without one keeps kind 1; see the file comment). */
 const leasedPutKindByte = 12;
+/** The kinds format 3 may carry: those a permission check guards. */
+const checkedKinds: ReadonlySet<number> = new Set([kindByte.put, leasedPutKindByte, kindByte.delete, kindByte.cas, kindByte.txn, kindByte['lease-revoke'], kindByte.auth, kindByte.compact, kindByte['set-session-limits']]);
 
 /** The longest TTL a lease may have, in seconds (etcd's MaxLeaseTTL). */
 export const leaseTtlSecondsMax = 9_000_000_000;
 
+/** Throws InvalidArgumentError unless `user` and `authRevision` are both absent, or an auth name and a revision from 1. */
+function validateCheckedFor(command: CheckedFor): void {
+  if (command.user === undefined) {
+    if (command.authRevision !== undefined) throw new InvalidArgumentError('authRevision', 'only with a user', `${command.authRevision} without one`);
+    return;
+  }
+  // A name seen before was validated then (every replica decodes every write: keep it cheap).
+  if (!isRecentUser(command.user)) validateAuthName('user', command.user);
+  if (command.authRevision === undefined) throw new InvalidArgumentError('authRevision', 'with a user', 'absent');
+  checkInteger('authRevision', command.authRevision, 1);
+}
+
+/** The most bytes writeHead adds for `command`'s user and auth revision (UTF-8: at most 3 bytes per UTF-16 unit). */
+function checkedBytes(command: CheckedFor): number {
+  return command.user === undefined ? 0 : 9 + 3 * command.user.length;
+}
+
+/** Format, kind, and the user and revision a command was checked for: format 3 with them, else 2. */
+function writeHead(writer: ByteWriter, kind: number, command: CheckedFor): ByteWriter {
+  if (command.user === undefined) return writer.u8(formatVersion).u8(kind);
+  return writer.u8(checkedFormatVersion).u8(kind).bytes(userBytes(command.user), 'u8').u64(command.authRevision ?? 0);
+}
+
+/**
+ * The last few users written or read, with their UTF-8 bytes, so that the writes of one user
+ * share one name string and its bytes rather than each making its own (every replica decodes
+ * every write; the leader encodes it too): a put checked for a user allocates nothing for it.
+ * Only validated names enter; bounded; used from one thread.
+ */
+const recentUsers: { readonly bytes: Uint8Array; readonly text: string }[] = [];
+const recentUsersMax = 8;
+
+function rememberUser(text: string, bytes: Uint8Array): void {
+  if (recentUsers.length >= recentUsersMax) recentUsers.pop();
+  recentUsers.unshift({ bytes, text });
+}
+
+/** Whether `user` is a name already validated (one of recentUsers; compared by identity first, so cheap). */
+function isRecentUser(user: string): boolean {
+  for (const recent of recentUsers) if (recent.text === user) return true;
+  return false;
+}
+
+/** The UTF-8 bytes of a validated user name. */
+function userBytes(user: string): Uint8Array {
+  for (const recent of recentUsers) if (recent.text === user) return recent.bytes;
+  const bytes = utf8Bytes(user);
+  rememberUser(user, bytes);
+  return bytes;
+}
+
+function readUser(reader: ByteReader): string {
+  for (const recent of recentUsers) {
+    if (reader.nextEquals('u8', recent.bytes)) {
+      reader.skip(1 + recent.bytes.byteLength, 'user');
+      return recent.text;
+    }
+  }
+  const text = reader.string('u8', authLimits.nameBytesMax, 'user');
+  validateAuthName('user', text);
+  rememberUser(text, utf8Bytes(text));
+  return text;
+}
+
+/** `command` with the session and the checked-for fields that are set (one object more at most, as before format 3). */
+function withHead<C extends object>(command: C, session: CommandSession | undefined, user: string | undefined, authRevision: Index | undefined): C {
+  if (user === undefined) return session === undefined ? command : { ...command, session };
+  return session === undefined ? { ...command, user, authRevision } : { ...command, session, user, authRevision };
+}
+
 function readCommand(reader: ByteReader): Command {
   const version = reader.u8('format version');
-  if (version !== formatVersion && version !== implicitSessionsFormatVersion) throw new BinaryDecodeError(`format version: unknown version ${version}`);
+  if (version !== formatVersion && version !== checkedFormatVersion && version !== implicitSessionsFormatVersion) throw new BinaryDecodeError(`format version: unknown version ${version}`);
   const kind = reader.u8('kind');
   if (version === implicitSessionsFormatVersion && kind !== kindByte.put && kind !== kindByte.delete && kind !== kindByte.cas) {
     throw new BinaryDecodeError(`kind: unknown command kind ${kind} in format ${version}`);
+  }
+  let user: string | undefined;
+  let authRevision: Index | undefined;
+  if (version === checkedFormatVersion) {
+    if (!checkedKinds.has(kind)) throw new BinaryDecodeError(`kind: command kind ${kind} carries no user (format ${version})`);
+    user = readUser(reader);
+    authRevision = reader.u64('authRevision');
   }
   if (kind === kindByte['register-session']) {
     reader.end('command');
@@ -482,7 +603,7 @@ function readCommand(reader: ByteReader): Command {
   if (kind === kindByte.compact) {
     const revision = reader.u64('revision');
     reader.end('command');
-    return { kind: 'compact', revision };
+    return withHead<Command>({ kind: 'compact', revision }, undefined, user, authRevision);
   }
   if (kind === kindByte['lease-checkpoint']) {
     const count = reader.u16('checkpoint count');
@@ -497,7 +618,7 @@ function readCommand(reader: ByteReader): Command {
   if (kind === kindByte.auth) {
     const op = readAuthOp(reader);
     reader.end('command');
-    return { kind: 'auth', op };
+    return withHead<Command>({ kind: 'auth', op }, undefined, user, authRevision);
   }
   if (kind === kindByte['set-session-limits']) {
     const onlyIfUnset = reader.boolean('only-if-unset');
@@ -507,44 +628,46 @@ function readCommand(reader: ByteReader): Command {
       if (value !== 0) limits[name] = value;
     }
     reader.end('command');
-    return { kind: 'set-session-limits', limits, onlyIfUnset };
+    return withHead<Command>({ kind: 'set-session-limits', limits, onlyIfUnset }, undefined, user, authRevision);
   }
   const session = reader.boolean('has session') ? readSession(reader, version === implicitSessionsFormatVersion) : undefined;
   if (kind === kindByte.txn) {
     const txn = readTxn(reader, commandFormatLimits);
     reader.end('command');
-    return session === undefined ? txn : { ...txn, session };
+    return withHead<Command>(txn, session, user, authRevision);
   }
   if (kind === kindByte['lease-grant'] || kind === kindByte['lease-revoke']) {
     const id = reader.u64('id');
     const lease: LeaseCommand = kind === kindByte['lease-grant'] ? { kind: 'lease-grant', id, ttlSeconds: reader.u64('ttl') } : { kind: 'lease-revoke', id };
     reader.end('command');
-    return session === undefined ? lease : { ...lease, session };
+    return withHead<Command>(lease, session, user, authRevision);
   }
   const key = reader.bytesView('u16', commandFormatLimits.keyBytesMax, 'key');
+  // Each built whole, absent fields as undefined: this runs for every write on every replica, and
+  // spreading a command to add its session (and user) cost more than the rest of its decoding.
   let command: KeyCommand;
   switch (kind) {
     case kindByte.put:
-      command = { kind: 'put', key, value: reader.bytesView('u32', commandFormatLimits.valueBytesMax, 'value') };
+      command = { kind: 'put', key, value: reader.bytesView('u32', commandFormatLimits.valueBytesMax, 'value'), session, user, authRevision };
       break;
     case leasedPutKindByte: {
       const value = reader.bytesView('u32', commandFormatLimits.valueBytesMax, 'value');
       const lease = reader.u64('lease');
       if (lease === 0) throw new BinaryDecodeError('lease: 0 in a put with a lease (written as kind 1)');
-      command = { kind: 'put', key, value, lease };
+      command = { kind: 'put', key, value, lease, session, user, authRevision };
       break;
     }
     case kindByte.delete:
-      command = { kind: 'delete', key };
+      command = { kind: 'delete', key, session, user, authRevision };
       break;
     case kindByte.cas:
-      command = { kind: 'cas', key, compare: readCompare(reader), action: readAction(reader) };
+      command = { kind: 'cas', key, compare: readCompare(reader), action: readAction(reader), session, user, authRevision };
       break;
     default:
       throw new BinaryDecodeError(`kind: unknown command kind ${kind}`);
   }
   reader.end('command');
-  return session === undefined ? command : { ...command, session };
+  return command;
 }
 
 function writeSession(writer: ByteWriter, session: CommandSession | undefined): void {

@@ -9,6 +9,7 @@ export type { LeaseInfo, LeaseRecord } from './lease-table.js';
 export type {
   AppliedResult,
   AuthCommand,
+  CheckedFor,
   CasAction,
   CasCompare,
   CasResult,
@@ -28,6 +29,7 @@ export type {
   LeaseNotFoundResult,
   LeaseRevokeCommand,
   LeaseRevokeResult,
+  PermissionDeniedResult,
   PutResult,
   RegisterSessionCommand,
   SessionLimitsResult,
@@ -71,5 +73,6 @@ export {
   validatePermissionRange,
 } from './auth-state.js';
 export type { AuthApplyResult, AuthOp, AuthRefusal, AuthRole, AuthState, AuthUser, PasswordRecord, Permission, PermissionType } from './auth-state.js';
-export { AuthView, covers, coversKey, keyInterval, mergeIntervals, permissionInterval, prefixEnd, prefixInterval, prefixRangeEnd } from './auth-permissions.js';
-export type { Access, KeyInterval } from './auth-permissions.js';
+export { AuthView, covers, coversKey, describeInterval, keyInterval, mergeIntervals, permissionDeniedMessage, permissionInterval, prefixEnd, prefixInterval, prefixRangeEnd } from './auth-permissions.js';
+export type { Access, KeyInterval, PermissionDenial } from './auth-permissions.js';
+export { keyCommandDenial, leaseRevokeDenial, needsRecheck, rootDenial, selectorInterval, txnDenial } from './auth-recheck.js';

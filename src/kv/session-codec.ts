@@ -13,8 +13,14 @@
  *                            get (3): more u8 | kv count u32 | per kv: key u16 length + bytes | KeyRecord, u32 length + bytes
  *              lease-grant (5): id u64 | ttlSeconds u64;  lease-revoke (6): deleted u64
  *              lease-not-found (7): id u64;  lease-exists (8): id u64
+ *              permission-denied (9): user u8 length + UTF-8 | need u8, then
+ *                key (1): access u8 (1 read, 2 write) | key u16 length + bytes
+ *                range (2): access u8 | start u16 length + bytes | has-end u8 | [end u16 length + bytes]
+ *                root (3): what u16 length + UTF-8
+ *              (added with format 3 commands, auth-recheck.ts: older sessions never hold it)
  */
-import type { AppliedResult } from './commands.js';
+import type { AppliedResult, PermissionDeniedResult } from './commands.js';
+import type { PermissionDenial } from './auth-permissions.js';
 import { decodeKeyRecord, encodeKeyRecord, keyRecordBytes, type KeyRecord, type KeyValue } from './key-record.js';
 import type { TxnOpResult, TxnResult } from './txn-command.js';
 import { sessionLimitNames, validateSessionLimits, type SessionLimits } from './session-limits.js';
@@ -117,6 +123,8 @@ function appliedResultBytes(result: AppliedResult): number {
     case 'lease-not-found':
     case 'lease-exists':
       return 10;
+    case 'permission-denied':
+      return 2 + permissionDeniedBytes(result);
     default:
       return assertNever(result, 'applied result');
   }
@@ -143,6 +151,9 @@ function writeAppliedResult(writer: ByteWriter, result: AppliedResult): ByteWrit
       return writer.u8(7).u64(result.id);
     case 'lease-exists':
       return writer.u8(8).u64(result.id);
+    case 'permission-denied':
+      writePermissionDenied(writer.u8(9), result);
+      return writer;
     default:
       return assertNever(result, 'applied result');
   }
@@ -183,11 +194,76 @@ export function decodeAppliedResult(bytes: Uint8Array): AppliedResult {
     case 8:
       result = { kind: 'lease-exists', id: reader.u64('lease-exists id') };
       break;
+    case 9:
+      result = readPermissionDenied(reader);
+      break;
     default:
       throw new BinaryDecodeError(`result kind: unknown kind ${kind}`);
   }
   reader.end('result');
   return result;
+}
+
+const accessCodes = { read: 1, write: 2 } as const;
+
+/** How many bytes writePermissionDenied writes for `result`. */
+function permissionDeniedBytes(result: PermissionDeniedResult): number {
+  const userBytes = 1 + Buffer.byteLength(result.user, 'utf8') + 1;
+  const denial = result.denial;
+  switch (denial.need) {
+    case 'key':
+      return userBytes + 1 + 2 + denial.key.byteLength;
+    case 'range':
+      return userBytes + 1 + 2 + denial.interval.start.byteLength + 1 + (denial.interval.end === null ? 0 : 2 + denial.interval.end.byteLength);
+    case 'root':
+      return userBytes + 2 + Buffer.byteLength(denial.what, 'utf8');
+    default:
+      return assertNever(denial, 'permission denial');
+  }
+}
+
+function writePermissionDenied(writer: ByteWriter, result: PermissionDeniedResult): void {
+  writer.string(result.user, 'u8');
+  const denial = result.denial;
+  switch (denial.need) {
+    case 'key':
+      writer.u8(1).u8(accessCodes[denial.access]).bytes(denial.key, 'u16');
+      return;
+    case 'range':
+      writer.u8(2).u8(accessCodes[denial.access]).bytes(denial.interval.start, 'u16').u8(denial.interval.end === null ? 0 : 1);
+      if (denial.interval.end !== null) writer.bytes(denial.interval.end, 'u16');
+      return;
+    case 'root':
+      writer.u8(3).string(denial.what, 'u16');
+      return;
+    default:
+      assertNever(denial, 'permission denial');
+  }
+}
+
+function readPermissionDenied(reader: ByteReader): PermissionDeniedResult {
+  const user = reader.string('u8', 0xff, 'permission-denied user');
+  const need = reader.u8('permission-denied need');
+  const access = (): 'read' | 'write' => {
+    const code = reader.u8('permission-denied access');
+    if (code === accessCodes.read) return 'read';
+    if (code === accessCodes.write) return 'write';
+    throw new BinaryDecodeError(`permission-denied access: unknown code ${code}`);
+  };
+  let denial: PermissionDenial;
+  if (need === 1) {
+    denial = { need: 'key', access: access(), key: reader.bytes('u16', 0xffff, 'permission-denied key') };
+  } else if (need === 2) {
+    const wanted = access();
+    const start = reader.bytes('u16', 0xffff, 'permission-denied start');
+    const end = reader.boolean('permission-denied has end') ? reader.bytes('u16', 0xffff, 'permission-denied end') : null;
+    denial = { need: 'range', access: wanted, interval: { start, end } };
+  } else if (need === 3) {
+    denial = { need: 'root', what: reader.string('u16', 0xffff, 'permission-denied what') };
+  } else {
+    throw new BinaryDecodeError(`permission-denied need: unknown kind ${need}`);
+  }
+  return { kind: 'permission-denied', user, denial };
 }
 
 /** How many bytes writeTxnResult writes for `result` (a session record's length prefix must be exact). */

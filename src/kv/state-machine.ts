@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { applyCommand } from './apply-command.js';
 import { applyTxn, selectorContains, type TxnKeyspace } from './apply-txn.js';
 import { txnKeys, txnWrites, type KeySelector, type TxnResult } from './txn-command.js';
-import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession, type CompactCommand, type CompactResult, type LeaseCommand, type TxnCommand } from './commands.js';
+import { decodeCommand, isKeyCommand, type Command, type CommandResult, type CommandSession, type CompactCommand, type CompactResult, type LeaseCommand, type PermissionDeniedResult, type TxnCommand } from './commands.js';
 import { CompactedError, CorruptCommittedEntryError, FutureRevisionError, InvalidArgumentError, StateMachineFailedError } from './errors.js';
 import type { KvEvent, StateChange } from './kv-event.js';
 import { decodeHistKey, decodeRevsKey, histKey, histSelectorRange, histVersionsRange, historyMetaKey, historyPhysicalKey, revsFromRange, revsKey } from './history-keys.js';
@@ -17,6 +17,7 @@ import { InvalidSnapshotError, SnapshotBusyError } from '../shared/errors.js';
 import type { SnapshotReader, SnapshotWriter } from '../shared/snapshot-stream.js';
 import { GenerationReaders } from './generation-readers.js';
 import { AuthView } from './auth-permissions.js';
+import { keyCommandDenial, leaseRevokeDenial, needsRecheck, rootDenial, txnDenial } from './auth-recheck.js';
 import { applyAuthOp, decodeAuthState, emptyAuthState, encodeAuthState, type AuthState } from './auth-state.js';
 import { loadSessionLimits, loadSessions, sessionOperations } from './session-store.js';
 import type { SessionLimits } from './session-limits.js';
@@ -321,7 +322,7 @@ export class KvStateMachine {
       const view = this.readKeys(commands, ids);
       let outcomes: ApplyOutcome[];
       let operations: StoreOperation[];
-      const auth = { state: this.authView.state, changed: false };
+      const auth: BatchAuth = { state: this.authView.state, changed: false, view: this.authView };
       const history = { meta: this.history, changed: false };
       try {
         outcomes = [];
@@ -329,7 +330,7 @@ export class KvStateMachine {
           const entry = entries[i] as Entry;
           const command = commands[i] ?? null;
           // Only a transaction may wait (to iterate a key range); the rest apply synchronously.
-          outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view) : this.applyEntry(entry, command, ids[i] ?? '', view, auth, history));
+          outcomes.push(command?.kind === 'txn' ? await this.applyTxnEntry(entry, command, view, auth) : this.applyEntry(entry, command, ids[i] ?? '', view, auth, history));
         }
         const encoded = new Map<KeyRecord, Uint8Array>();
         operations = [
@@ -353,7 +354,7 @@ export class KvStateMachine {
           for (const writtenMeanwhile of this.readsInFlight) writtenMeanwhile.add(id);
         }
         // Calls answered from here on are checked against the batch's users and roles.
-        if (auth.changed) this.authView = new AuthView(auth.state);
+        if (auth.changed) this.authView = batchAuthView(auth);
         // Reads below the new compact revision are refused from here on (pastRead).
         if (history.changed) this.history = { ...history.meta, physicalRevision: this.history.physicalRevision };
         this.appliedPosition = { index: last.index, term: last.term };
@@ -648,12 +649,16 @@ export class KvStateMachine {
     command: Exclude<Command, TxnCommand> | null,
     id: string,
     view: KeyView,
-    auth: { state: AuthState; changed: boolean },
+    auth: BatchAuth,
     history: { meta: HistoryMeta; changed: boolean },
   ): ApplyOutcome {
     this.sessions.expire(entry.index);
     if (command === null) return { kind: 'no-op', index: entry.index, term: entry.term };
     const base = { kind: 'command', index: entry.index, term: entry.term } as const;
+    if ((command.kind === 'compact' || command.kind === 'auth' || command.kind === 'set-session-limits') && needsRecheck(command, auth.state)) {
+      const denial = rootDenial(batchAuthView(auth), command.user, command);
+      if (denial !== null) return { ...base, result: permissionDenied(command.user, denial), replayed: false };
+    }
     if (command.kind === 'compact') {
       const result = compactResult(history.meta, command, entry.index);
       if (result.outcome === 'compacted') {
@@ -672,6 +677,7 @@ export class KvStateMachine {
       if (applied.result.ok) {
         auth.state = applied.state;
         auth.changed = true;
+        auth.view = null;
       }
       return { ...base, result: applied.result, replayed: false };
     }
@@ -685,6 +691,20 @@ export class KvStateMachine {
     }
     const refused = this.admitSession(entry, command.session);
     if (refused !== null) return refused;
+    // Auth changed since the node checked this write: check it again against the state in force
+    // here (auth-recheck.ts). A refusal changes nothing and is remembered like any result, so a
+    // retry is answered the same.
+    if (command.kind !== 'lease-grant' && needsRecheck(command, auth.state)) {
+      const denial =
+        command.kind === 'lease-revoke'
+          ? leaseRevokeDenial(batchAuthView(auth), command.user, this.leaseTable.get(command.id)?.keys.values() ?? [])
+          : keyCommandDenial(batchAuthView(auth), command.user, command);
+      if (denial !== null) {
+        const result = permissionDenied(command.user, denial);
+        if (command.session !== undefined) this.sessions.record(command.session, result);
+        return { ...base, result, replayed: false };
+      }
+    }
     if (command.kind === 'lease-grant' || command.kind === 'lease-revoke') {
       const result = this.applyLease(command, entry.index, view);
       if (command.session !== undefined) this.sessions.record(command.session, result);
@@ -729,13 +749,23 @@ export class KvStateMachine {
   }
 
   /** A transaction, with its session like any write; its ranges merge LevelDB with the batch's writes. */
-  private async applyTxnEntry(entry: Entry, command: TxnCommand, view: KeyView): Promise<ApplyOutcome> {
+  private async applyTxnEntry(entry: Entry, command: TxnCommand, view: KeyView, auth: BatchAuth): Promise<ApplyOutcome> {
     this.sessions.expire(entry.index);
     const refused = this.admitSession(entry, command.session);
     if (refused !== null) return refused;
+    const succeeded = txnSucceeds(command, (key) => view.read(viewKey(key)));
+    // Auth changed since the node checked it: the compares and the branch that runs, again.
+    if (needsRecheck(command, auth.state)) {
+      const denial = txnDenial(batchAuthView(auth), command.user, command, succeeded);
+      if (denial !== null) {
+        const result = permissionDenied(command.user, denial);
+        if (command.session !== undefined) this.sessions.record(command.session, result);
+        return { kind: 'command', index: entry.index, term: entry.term, result, replayed: false };
+      }
+    }
     // A put of the branch that runs naming a lease that does not exist refuses the whole
     // transaction, changing nothing (etcd checks the branch taken, as here).
-    const branch = txnSucceeds(command, (key) => view.read(viewKey(key))) ? command.success : command.failure;
+    const branch = succeeded ? command.success : command.failure;
     for (const op of branch) {
       const lease = op.kind === 'put' ? (op.lease ?? 0) : 0;
       if (lease !== 0 && !this.leaseTable.has(lease)) {
@@ -1393,6 +1423,25 @@ interface KeyViewSlot {
 /** A string that identifies a key's bytes exactly (latin1 maps each byte to one code unit). */
 function viewKey(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+}
+
+/**
+ * The auth state as an apply batch moves it: `state` after the batch's entries so far; `view`,
+ * its checkable form, built only when an entry needs it (null since the last change).
+ */
+interface BatchAuth {
+  state: AuthState;
+  changed: boolean;
+  view: AuthView | null;
+}
+
+function batchAuthView(auth: BatchAuth): AuthView {
+  auth.view ??= new AuthView(auth.state);
+  return auth.view;
+}
+
+function permissionDenied(user: string, denial: PermissionDeniedResult['denial']): PermissionDeniedResult {
+  return { kind: 'permission-denied', user, denial };
 }
 
 function decodeCommitted(entry: Entry): Command | null {

@@ -5,7 +5,8 @@ import type { PeerCertificate } from 'node:tls';
 interface CallAuthContext {
   readonly sslPeerCertificate?: PeerCertificate;
 }
-import { printableKey, type Access, type AuthView, type KeyInterval, type KvStateMachine } from '../kv/index.js';
+import { permissionDeniedMessage, type Access, type AuthView, type CheckedFor, type KeyInterval, type KvStateMachine } from '../kv/index.js';
+import type { Index } from '../raft/index.js';
 import { PermissionDeniedError, UnauthenticatedError } from '../shared/errors.js';
 import { verifyToken, type TokenClaims } from './auth-token.js';
 
@@ -73,26 +74,39 @@ export class AuthGuard {
     if (caller === null) return;
     const view = this.view;
     if (view === null || view.allowsKey(caller, access, key)) return;
-    throw new PermissionDeniedError(`permission denied: user ${JSON.stringify(caller)} lacks ${access} permission on key ${printableKey(key)}`);
+    throw new PermissionDeniedError(permissionDeniedMessage(caller, { need: 'key', access, key }));
   }
 
   /** Throws PermissionDeniedError unless `caller` may `access` every key of `interval`. */
   checkRange(caller: Caller, access: Access, interval: KeyInterval): void {
     if (caller === null) return;
-    this.check(caller, access, interval, () => `range [${printableKey(interval.start)}, ${interval.end === null ? 'end of keyspace' : printableKey(interval.end)})`);
+    const view = this.view;
+    if (view === null || view.allows(caller, access, interval)) return;
+    throw new PermissionDeniedError(permissionDeniedMessage(caller, { need: 'range', access, interval }));
   }
 
   /** Throws PermissionDeniedError unless `caller` holds the role root (management calls). */
   requireRoot(caller: Caller, what: string): void {
     if (caller === null) return;
     const view = this.view;
-    if (view !== null && !view.isRoot(caller)) throw new PermissionDeniedError(`permission denied: ${what} needs the root role; user ${JSON.stringify(caller)} does not have it`);
+    if (view !== null && !view.isRoot(caller)) throw new PermissionDeniedError(permissionDeniedMessage(caller, { need: 'root', what }));
   }
 
-  private check(caller: string, access: Access, interval: KeyInterval, describe: () => string): void {
-    const view = this.view;
-    if (view === null || view.allows(caller, access, interval)) return;
-    throw new PermissionDeniedError(`permission denied: user ${JSON.stringify(caller)} lacks ${access} permission on ${describe()}`);
+  /**
+   * The revision of the auth state the checks read now (AuthState.revision), which a write
+   * checked for `caller` carries into its entry so that the apply checks it again if auth changes
+   * before the entry (kv/auth-recheck.ts); undefined when nothing is checked (no caller, auth
+   * disabled). Take it in the same turn of the event loop as the check: a later turn may see a
+   * newer state than the one checked.
+   */
+  checkedRevision(caller: Caller): Index | undefined {
+    return caller === null ? undefined : this.view?.state.revision;
+  }
+
+  /** `checkedRevision` with the user, as a command's fields (empty when nothing is checked). */
+  checkedFor(caller: Caller): CheckedFor {
+    const authRevision = this.checkedRevision(caller);
+    return authRevision === undefined || caller === null ? {} : { user: caller, authRevision };
   }
 
   private verify(view: AuthView, token: string): string {

@@ -6,12 +6,13 @@ import {
   rootName,
   validateAuthName,
   type KvStateMachine,
+  type CheckedFor,
   type Permission,
   type PermissionType,
 } from '../kv/index.js';
 import { AuthChangeRefusedError, InvalidArgumentError, UnauthenticatedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { AuthGuard, Caller } from './auth-guard.js';
+import type { AuthGuard } from './auth-guard.js';
 import { signToken } from './auth-token.js';
 import type { NodeConfig } from './config.js';
 import { observedUnary } from './observed-unary.js';
@@ -35,7 +36,8 @@ export interface AuthServiceDeps {
 /** The longest password taken (scrypt hashes any length; this bounds the work per request). */
 export const passwordBytesMax = 1024;
 
-type AuthHandler = (request: Record<string, unknown>, timeoutMs: number, caller: Caller) => Promise<Record<string, unknown>>;
+/** `checked`: who the call was checked for, taken with the check, for the entry it proposes (kv/auth-recheck.ts). */
+type AuthHandler = (request: Record<string, unknown>, timeoutMs: number, checked: CheckedFor) => Promise<Record<string, unknown>>;
 
 /**
  * The Auth service of kv.proto (etcd's AuthService). Changes go through the log as `auth`
@@ -52,7 +54,8 @@ export function authServiceHandlers(deps: AuthServiceDeps): grpc.UntypedServiceI
       // Authenticate and AuthStatus need no caller (one authenticates, the other holds no data).
       const caller = open ? null : guard.resolveCall(call);
       if (!open) guard.requireRoot(caller, `Auth.${name}`);
-      return handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs), caller);
+      // Now, not when the handler proposes: hashing a password first lets the auth state move on.
+      return handler(call.request, timeoutFromDeadline(call.getDeadline(), config.requestTimeoutMs), guard.checkedFor(caller));
     });
 
   const hashed = async (request: Record<string, unknown>): Promise<Awaited<ReturnType<PasswordHasher['hash']>>> => {
@@ -65,13 +68,13 @@ export function authServiceHandlers(deps: AuthServiceDeps): grpc.UntypedServiceI
   };
 
   return {
-    authEnable: unary('AuthEnable', async (_request, timeoutMs) => {
+    authEnable: unary('AuthEnable', async (_request, timeoutMs, checked) => {
       // The token secret is made here and carried in the entry: every member signs and checks with it.
-      await operations.proposeAuth({ op: 'enable', secret: randomBytes(authLimits.secretBytes) }, timeoutMs);
+      await operations.proposeAuth({ op: 'enable', secret: randomBytes(authLimits.secretBytes) }, timeoutMs, checked);
       return ok();
     }),
-    authDisable: unary('AuthDisable', async (_request, timeoutMs) => {
-      await operations.proposeAuth({ op: 'disable' }, timeoutMs);
+    authDisable: unary('AuthDisable', async (_request, timeoutMs, checked) => {
+      await operations.proposeAuth({ op: 'disable' }, timeoutMs, checked);
       return ok();
     }),
     authStatus: unary('AuthStatus', async () => ({ header: header(), enabled: stateMachine.auth.enabled, authRevision: stateMachine.auth.state.revision }), true),
@@ -92,27 +95,27 @@ export function authServiceHandlers(deps: AuthServiceDeps): grpc.UntypedServiceI
       const expiresAtMs = Date.now() + config.authTokenTtlSeconds * 1000;
       return { header: header(), token: signToken({ user: name, expiresAtMs, credentialRevision: revision }, now.state.secret), expiresAtMs };
     }, true),
-    userAdd: unary('UserAdd', async (request, timeoutMs) => {
+    userAdd: unary('UserAdd', async (request, timeoutMs, checked) => {
       const name = nameField(request, 'name');
       const password = request.noPassword === true ? null : await hashed(request);
-      await operations.proposeAuth({ op: 'user-add', name, password }, timeoutMs);
+      await operations.proposeAuth({ op: 'user-add', name, password }, timeoutMs, checked);
       return ok();
     }),
-    userDelete: unary('UserDelete', async (request, timeoutMs) => {
-      await operations.proposeAuth({ op: 'user-delete', name: nameField(request, 'name') }, timeoutMs);
+    userDelete: unary('UserDelete', async (request, timeoutMs, checked) => {
+      await operations.proposeAuth({ op: 'user-delete', name: nameField(request, 'name') }, timeoutMs, checked);
       return ok();
     }),
-    userChangePassword: unary('UserChangePassword', async (request, timeoutMs) => {
+    userChangePassword: unary('UserChangePassword', async (request, timeoutMs, checked) => {
       const name = nameField(request, 'name');
-      await operations.proposeAuth({ op: 'user-change-password', name, password: await hashed(request) }, timeoutMs);
+      await operations.proposeAuth({ op: 'user-change-password', name, password: await hashed(request) }, timeoutMs, checked);
       return ok();
     }),
-    userGrantRole: unary('UserGrantRole', async (request, timeoutMs) => {
-      await operations.proposeAuth({ op: 'user-grant-role', name: nameField(request, 'user'), role: nameField(request, 'role') }, timeoutMs);
+    userGrantRole: unary('UserGrantRole', async (request, timeoutMs, checked) => {
+      await operations.proposeAuth({ op: 'user-grant-role', name: nameField(request, 'user'), role: nameField(request, 'role') }, timeoutMs, checked);
       return ok();
     }),
-    userRevokeRole: unary('UserRevokeRole', async (request, timeoutMs) => {
-      await operations.proposeAuth({ op: 'user-revoke-role', name: nameField(request, 'name'), role: nameField(request, 'role') }, timeoutMs);
+    userRevokeRole: unary('UserRevokeRole', async (request, timeoutMs, checked) => {
+      await operations.proposeAuth({ op: 'user-revoke-role', name: nameField(request, 'name'), role: nameField(request, 'role') }, timeoutMs, checked);
       return ok();
     }),
     userList: unary('UserList', async () => ({ header: header(), users: [...stateMachine.auth.state.users.keys()].sort() })),
@@ -122,26 +125,26 @@ export function authServiceHandlers(deps: AuthServiceDeps): grpc.UntypedServiceI
       if (user === undefined) throw new AuthChangeRefusedError('user-not-found', `user ${name} does not exist`);
       return { header: header(), roles: [...user.roles] };
     }),
-    roleAdd: unary('RoleAdd', async (request, timeoutMs) => {
-      await operations.proposeAuth({ op: 'role-add', name: nameField(request, 'name') }, timeoutMs);
+    roleAdd: unary('RoleAdd', async (request, timeoutMs, checked) => {
+      await operations.proposeAuth({ op: 'role-add', name: nameField(request, 'name') }, timeoutMs, checked);
       return ok();
     }),
-    roleDelete: unary('RoleDelete', async (request, timeoutMs) => {
-      await operations.proposeAuth({ op: 'role-delete', name: nameField(request, 'role') }, timeoutMs);
+    roleDelete: unary('RoleDelete', async (request, timeoutMs, checked) => {
+      await operations.proposeAuth({ op: 'role-delete', name: nameField(request, 'role') }, timeoutMs, checked);
       return ok();
     }),
-    roleGrantPermission: unary('RoleGrantPermission', async (request, timeoutMs) => {
+    roleGrantPermission: unary('RoleGrantPermission', async (request, timeoutMs, checked) => {
       const perm = (request.perm ?? null) as { permType?: string; key?: Buffer; rangeEnd?: Buffer } | null;
       if (perm === null) throw new InvalidArgumentError('perm', 'is required');
       const type = permissionType(perm.permType);
       const permission: Permission = { type, key: perm.key ?? Buffer.alloc(0), rangeEnd: perm.rangeEnd ?? Buffer.alloc(0) };
-      await operations.proposeAuth({ op: 'role-grant-permission', name: nameField(request, 'name'), permission }, timeoutMs);
+      await operations.proposeAuth({ op: 'role-grant-permission', name: nameField(request, 'name'), permission }, timeoutMs, checked);
       return ok();
     }),
-    roleRevokePermission: unary('RoleRevokePermission', async (request, timeoutMs) => {
+    roleRevokePermission: unary('RoleRevokePermission', async (request, timeoutMs, checked) => {
       const key = (request.key as Buffer | undefined) ?? Buffer.alloc(0);
       const rangeEnd = (request.rangeEnd as Buffer | undefined) ?? Buffer.alloc(0);
-      await operations.proposeAuth({ op: 'role-revoke-permission', name: nameField(request, 'role'), key, rangeEnd }, timeoutMs);
+      await operations.proposeAuth({ op: 'role-revoke-permission', name: nameField(request, 'role'), key, rangeEnd }, timeoutMs, checked);
       return ok();
     }),
     roleList: unary('RoleList', async () => ({ header: header(), roles: [rootName, ...[...stateMachine.auth.state.roles.keys()].sort()] })),

@@ -19,13 +19,16 @@ import {
   type KvStateMachine,
   type AuthApplyResult,
   type AuthOp,
+  type CheckedFor,
+  permissionDeniedMessage,
   prefixInterval,
+  selectorInterval,
   type KeyInterval,
   type RangeQuery,
   type StaleSessionResult,
 } from '../kv/index.js';
 import { assertNever, type NodeId } from '../raft/index.js';
-import { AuthChangeRefusedError, InvalidArgumentError, LeaseNotFoundError, NotLeaderError, TimeoutError } from '../shared/errors.js';
+import { AuthChangeRefusedError, InvalidArgumentError, LeaseNotFoundError, NotLeaderError, PermissionDeniedError, TimeoutError } from '../shared/errors.js';
 import { CompactedError, FutureRevisionError } from '../kv/index.js';
 import { AuthGuard, type Caller } from './auth-guard.js';
 import type { Logger } from '../shared/logger.js';
@@ -71,7 +74,7 @@ export interface KvOperations {
   /** The Cluster service's SessionLimits change (not carried by the stream). */
   readonly setSessionLimits: Handler<SessionLimitsChange, SessionLimits>;
   /** Proposes a change to users or roles (the Auth service; the caller's right to is checked there). */
-  readonly proposeAuth: (op: AuthOp, timeoutMs: number) => Promise<AuthApplyResult & { ok: true }>;
+  readonly proposeAuth: (op: AuthOp, timeoutMs: number, checked: CheckedFor) => Promise<AuthApplyResult & { ok: true }>;
   /** Throws NotLeaderError unless this node leads (before costly work for a proposal, e.g. hashing a password). */
   readonly requireLeader: () => void;
   /** Proposes a lease grant or revoke (the Lease service checks the caller); a refused session write throws. */
@@ -186,6 +189,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     }
     const outcome = await countFailure(node.propose(encodeCommand(command), timeoutMs));
     if (outcome.kind !== 'command') throw new Error(`a ${command.kind} was applied as ${outcome.kind}`);
+    if (outcome.result.kind === 'permission-denied') throw new PermissionDeniedError(permissionDeniedMessage(outcome.result.user, outcome.result.denial));
     return outcome.result;
   };
 
@@ -223,6 +227,8 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     const outcome = await proposed;
     if (outcome.kind !== 'command') throw new Error(`a write was applied as ${outcome.kind}`);
     if (outcome.result.kind === 'stale-session') throw staleSessionError(outcome.result);
+    // The apply checked it again (auth changed after the check here) and refused it.
+    if (outcome.result.kind === 'permission-denied') throw new PermissionDeniedError(permissionDeniedMessage(outcome.result.user, outcome.result.denial));
     return outcome.result;
   };
 
@@ -250,17 +256,22 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       if (result.kind === 'stale-session') throw staleSessionError(result);
       return result;
     },
-    proposeAuth: async (op, timeoutMs) => {
-      const result = await propose({ kind: 'auth', op }, timeoutMs);
+    proposeAuth: async (op, timeoutMs, checked) => {
+      const result = await propose({ kind: 'auth', op, ...checked }, timeoutMs);
       if (result.kind !== 'auth') throw new Error(`auth answered ${result.kind}`);
       if (!result.ok) throw new AuthChangeRefusedError(result.refusal, result.message);
       return result;
     },
     put: async (request: PutRequest, timeoutMs, caller) => {
       guard.checkKey(caller, 'write', request.key);
+      // The entry carries who was checked and against which auth state: the apply checks again if it changed.
+      const authRevision = guard.checkedRevision(caller);
       const lease = request.lease ?? 0;
       // Absent fields as undefined rather than spread in: each spread is an object more per put.
-      const result = await write({ kind: 'put', key: request.key, value: request.value, lease: lease === 0 ? undefined : lease, session: commandSession(request.session) }, timeoutMs);
+      const result = await write(
+        { kind: 'put', key: request.key, value: request.value, lease: lease === 0 ? undefined : lease, session: commandSession(request.session), user: authRevision === undefined || caller === null ? undefined : caller, authRevision },
+        timeoutMs,
+      );
       if (result.kind === 'lease-not-found') throw new LeaseNotFoundError(result.id);
       if (result.kind !== 'put') throw new Error(`put answered ${result.kind}`);
       return { header: header(), version: result.version, modRevision: result.modRevision };
@@ -274,7 +285,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     },
     delete: async (request: DeleteRequest, timeoutMs, caller) => {
       guard.checkKey(caller, 'write', request.key);
-      const result = await write({ kind: 'delete', key: request.key, ...session(request.session) }, timeoutMs);
+      const result = await write({ kind: 'delete', key: request.key, ...session(request.session), ...guard.checkedFor(caller) }, timeoutMs);
       if (result.kind !== 'delete') throw new Error(`delete answered ${result.kind}`);
       return { header: header(), deleted: result.deleted };
     },
@@ -288,7 +299,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     },
     setSessionLimits: async (change, timeoutMs, caller) => {
       guard.requireRoot(caller, 'changing the session limits');
-      const result = await propose({ kind: 'set-session-limits', limits: change, onlyIfUnset: false }, timeoutMs);
+      const result = await propose({ kind: 'set-session-limits', limits: change, onlyIfUnset: false, ...guard.checkedFor(caller) }, timeoutMs);
       if (result.kind !== 'session-limits') throw new Error(`set-session-limits answered ${result.kind}`);
       return result.limits;
     },
@@ -299,7 +310,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       return { header: header(), clientId: result.clientId, resultsPerSessionMax: result.limits.resultsPerSessionMax };
     },
     txn: async (request: TxnRequest, timeoutMs, caller) => {
-      const command = { ...txnFromWire(request, config.limits.rangeLimitMax), ...session(request.session) };
+      const command = { ...txnFromWire(request, config.limits.rangeLimitMax), ...session(request.session), ...guard.checkedFor(caller) };
       validateCommand(command, limits);
       checkTxn(guard, caller, command);
       if (!txnWrites(command)) {
@@ -316,6 +327,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     },
     compact: async (request: CompactRequest, timeoutMs, caller) => {
       guard.requireRoot(caller, 'compacting the history');
+      const checked = guard.checkedFor(caller);
       const revision = Number(request.revision);
       // Checked here too, so that a refusal costs no log entry; the apply checks again (the
       // state may move while the entry replicates) and every replica refuses alike.
@@ -328,7 +340,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       };
       if (revision <= stateMachine.compactRevision) return refuseCompacted(stateMachine.compactRevision);
       if (revision > stateMachine.appliedIndex) throw new FutureRevisionError(revision, stateMachine.appliedIndex);
-      const result = await propose({ kind: 'compact', revision }, timeoutMs);
+      const result = await propose({ kind: 'compact', revision, ...checked }, timeoutMs);
       if (result.kind !== 'compact') throw new Error(`compact answered ${result.kind}`);
       if (result.outcome === 'refused') {
         if (result.reason === 'compacted') return refuseCompacted(result.compactRevision);
@@ -341,6 +353,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       // A compare-and-swap reads the key (it answers the previous record) and writes it.
       guard.checkKey(caller, 'read', request.key);
       guard.checkKey(caller, 'write', request.key);
+      const checked = guard.checkedFor(caller);
       const compare: CasCompare =
         request.compare === 'expectedValue'
           ? { kind: 'value', value: request.expectedValue ?? Buffer.alloc(0) }
@@ -353,7 +366,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
           : request.action === 'delete' && request.delete === true
             ? { kind: 'delete' }
             : missing('action', 'set new_value, or delete = true');
-      const result = await write({ kind: 'cas', key: request.key, compare, action, ...session(request.session) }, timeoutMs);
+      const result = await write({ kind: 'cas', key: request.key, compare, action, ...session(request.session), ...checked }, timeoutMs);
       if (result.kind !== 'cas') throw new Error(`cas answered ${result.kind}`);
       return {
         header: header(),
@@ -461,7 +474,7 @@ function checkTxn(guard: AuthGuard, caller: Caller, command: TxnBody): void {
     const access = op.kind === 'get' ? 'read' : 'write';
     if (op.kind === 'put') guard.checkKey(caller, access, op.key);
     else if (op.keys.kind === 'key') guard.checkKey(caller, access, op.keys.key);
-    else guard.checkRange(caller, access, queryInterval(op.keys));
+    else guard.checkRange(caller, access, selectorInterval(op.keys));
   }
 }
 

@@ -41,7 +41,8 @@ export function leaseTtlSecondsMin(config: Pick<NodeConfig, 'electionTicks' | 't
  * log; keep-alives and time-to-live read the leader's in-memory deadlines (lease-keeper.ts),
  * time-to-live and the lease list after a ReadIndex round (a deposed leader cannot answer them).
  * With auth on, every call needs an authenticated user, and a revoke needs write permission on
- * every key attached to the lease (etcd).
+ * every key attached to the lease (etcd), checked here and, if auth changed before the revoke's
+ * entry, again at apply (kv/auth-recheck.ts).
  */
 export function leaseServiceHandlers(deps: LeaseServiceDeps): grpc.UntypedServiceImplementation {
   const { stateMachine, operations, guard, keeper, config } = deps;
@@ -106,10 +107,11 @@ export function leaseServiceHandlers(deps: LeaseServiceDeps): grpc.UntypedServic
       const id = leaseId(request['id'], 'id', 1);
       const lease = stateMachine.lease(id);
       if (lease === undefined) throw new LeaseNotFoundError(id);
-      // Keys attached between this check and the revoke's apply are deleted too: as etcd, the
-      // check is of the keys attached when the revoke is asked.
+      // The keys attached now. Keys attached between this check and the revoke's apply are deleted
+      // too; if auth changes meanwhile, the apply checks the keys attached then (as etcd does).
       for (const key of lease.keys.values()) guard.checkKey(caller, 'write', key);
-      const result = await operations.proposeLease({ kind: 'lease-revoke', id, ...session(request['session']) }, timeoutMs);
+      // With who was checked: the apply checks the keys attached then again if auth changed meanwhile.
+      const result = await operations.proposeLease({ kind: 'lease-revoke', id, ...session(request['session']), ...guard.checkedFor(caller) }, timeoutMs);
       if (result.kind === 'lease-not-found') throw new LeaseNotFoundError(result.id);
       return { header: header(), deleted: expect(result, 'lease-revoke').deleted };
     }),

@@ -221,6 +221,22 @@ export class ByteReader {
     return text;
   }
 
+  /**
+   * Whether the next field, prefixed by its length, holds exactly `bytes`. Reads nothing and
+   * allocates nothing: what a decoder that reuses the values it has seen (interns them) compares
+   * with before it reads.
+   */
+  nextEquals(lengthWidth: LengthWidth, bytes: Uint8Array): boolean {
+    const widthBytes = lengthWidth === 'u8' ? 1 : lengthWidth === 'u16' ? 2 : 4;
+    if (this.remainingBytes < widthBytes + bytes.byteLength) return false;
+    const length = lengthWidth === 'u8' ? this.view.readUInt8(this.offset) : lengthWidth === 'u16' ? this.view.readUInt16BE(this.offset) : this.view.readUInt32BE(this.offset);
+    if (length !== bytes.byteLength) return false;
+    // A loop, not Buffer#compare: for the short fields this serves it is several times cheaper.
+    const start = this.offset + widthBytes;
+    for (let i = 0; i < length; i++) if (this.view[start + i] !== bytes[i]) return false;
+    return true;
+  }
+
   /** Asserts that every byte was consumed: trailing bytes mean a different format or corruption. */
   end(what: string): void {
     if (this.remainingBytes !== 0) throw new BinaryDecodeError(`${what}: ${this.remainingBytes} unexpected trailing bytes`);

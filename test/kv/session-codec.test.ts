@@ -11,6 +11,11 @@ const results: [number, AppliedResult][] = [
   [9, { kind: 'delete', deleted: false }],
   [10, { kind: 'cas', succeeded: false, previous: null, modRevision: 0 }],
   [11, { kind: 'cas', succeeded: true, previous: { value: new Uint8Array([1, 2, 3]), version: 2, createRevision: 5, modRevision: 6 }, modRevision: 12 }],
+  // Refusals of the apply's second permission check (auth-recheck.ts), each kind of denial.
+  [13, { kind: 'permission-denied', user: 'alice', denial: { need: 'key', access: 'write', key: new Uint8Array([0x61, 0]) } }],
+  [14, { kind: 'permission-denied', user: 'zoë', denial: { need: 'range', access: 'read', interval: { start: new Uint8Array([0x61]), end: new Uint8Array([0x62]) } } }],
+  [15, { kind: 'permission-denied', user: 'bob', denial: { need: 'range', access: 'write', interval: { start: new Uint8Array(0), end: null } } }],
+  [16, { kind: 'permission-denied', user: 'carol', denial: { need: 'root', what: 'Auth.UserAdd' } }],
 ];
 const state: SessionState = { clientId: '41', lastUsedIndex: 12, ackedSequence: 6, evictedThrough: 4, results: new Map(results) };
 

@@ -34,6 +34,22 @@ describe('binary codec', () => {
     expect(reader.bytes('u32', 1000, 'big')).toEqual(big);
     expect(reader.u16('c')).toBe(513);
   });
+
+  it('compares the next length-prefixed field without reading it (nextEquals)', () => {
+    const abc = new Uint8Array([0x61, 0x62, 0x63]);
+    const reader = new ByteReader(new ByteWriter().u8(9).bytes(abc, 'u8').bytes(abc, 'u16').finish());
+    reader.u8('a');
+    expect(reader.nextEquals('u8', abc)).toBe(true);
+    expect(reader.nextEquals('u8', abc.subarray(0, 2))).toBe(false);
+    expect(reader.nextEquals('u8', new Uint8Array([0x61, 0x62, 0x64]))).toBe(false);
+    expect(reader.nextEquals('u16', abc)).toBe(false);
+    expect(reader.string('u8', 3, 's')).toBe('abc');
+    expect(reader.nextEquals('u16', abc)).toBe(true);
+    expect(reader.nextEquals('u16', new Uint8Array(8))).toBe(false); // longer than what is left: no read past the end
+    reader.skip(5, 'abc');
+    expect(reader.nextEquals('u8', new Uint8Array(0))).toBe(false);
+    reader.end('record');
+  });
 });
 
 describe('keys', () => {
