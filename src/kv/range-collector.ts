@@ -26,6 +26,12 @@ export class RangeCollector {
   private kvs: KeyValue[] = [];
   /** Bytes of `kvs` as held (keys, and values unless dropped for keysOnly). */
   private bytes = 0;
+  /**
+   * Another order: the best key compact() cut. The answer ends before it (its limits were
+   * reached above it), so any key sorting after it can never be in the answer either, even
+   * though it might fit where the cut key did not.
+   */
+  private cutoff: KeyValue | null = null;
   /** Key order only: the answer is complete; later keys only count. */
   private full = false;
   private matched = 0;
@@ -66,6 +72,7 @@ export class RangeCollector {
       this.bytes += bytes;
       return;
     }
+    if (this.cutoff !== null && this.compare(held, this.cutoff) > 0) return;
     this.kvs.push(held);
     this.bytes += bytes;
     if (this.kvs.length >= 2 * this.keysMax || (this.kvs.length > 1 && this.bytes > 2 * this.bytesMax)) this.compact();
@@ -92,8 +99,7 @@ export class RangeCollector {
   private compact(): void {
     const order = this.order;
     invariant(order !== null, 'compact in key order');
-    const sign = order.descending ? -1 : 1;
-    this.kvs.sort((a, b) => sign * compareForSort(order.target, a, b));
+    this.kvs.sort((a, b) => this.compare(a, b));
     let bytes = 0;
     let kept = 0;
     for (const kv of this.kvs) {
@@ -102,8 +108,17 @@ export class RangeCollector {
       bytes += size;
       kept++;
     }
+    const cut = this.kvs[kept];
+    if (cut !== undefined && (this.cutoff === null || this.compare(cut, this.cutoff) < 0)) this.cutoff = cut;
     this.kvs.length = kept;
     this.bytes = bytes;
+  }
+
+  /** The answer's order (not key order ascending). */
+  private compare(a: KeyValue, b: KeyValue): number {
+    const order = this.order;
+    invariant(order !== null, 'compare in key order');
+    return (order.descending ? -1 : 1) * compareForSort(order.target, a, b);
   }
 }
 

@@ -475,17 +475,21 @@ export class KvStateMachine {
       // One LevelDB snapshot for the keys and the count of the rest, so both see one applied state.
       const view = this.store.snapshot();
       try {
-        let last: Uint8Array | null = null;
-        for await (const [key, value] of generation.kv.iterator({ ...rangeBounds(query), snapshot: view })) {
-          // Only counting is left and nothing filters: count the rest without reading values.
-          if (!collector.collecting && !filtered) break;
-          last = key;
-          collector.add({ key: new Uint8Array(key), ...decodeStored(name, key, () => decodeKeyRecord(value)) });
+        const bounds = rangeBounds(query);
+        /** Where counting without values starts: the range's start, or after the last key added. */
+        let rest: { readonly gte?: Uint8Array; readonly gt?: Uint8Array; readonly lt?: Uint8Array } | null = bounds;
+        if (collector.collecting || filtered) {
+          rest = null;
+          for await (const [key, value] of generation.kv.iterator({ ...bounds, snapshot: view })) {
+            collector.add({ key: new Uint8Array(key), ...decodeStored(name, key, () => decodeKeyRecord(value)) });
+            // Only counting is left and nothing filters: count the rest without reading values.
+            if (!collector.collecting && !filtered) {
+              rest = { gt: key, ...(bounds.lt === undefined ? {} : { lt: bounds.lt }) };
+              break;
+            }
+          }
         }
-        if (!collector.collecting && !filtered && last !== null) {
-          const { lt } = rangeBounds(query);
-          for await (const _ of generation.kv.keys({ gt: last, ...(lt === undefined ? {} : { lt }), snapshot: view })) collector.addUncollected();
-        }
+        if (rest !== null) for await (const _ of generation.kv.keys({ ...rest, snapshot: view })) collector.addUncollected();
         return collector.finish();
       } finally {
         await view.close();
