@@ -42,7 +42,7 @@ export class RangeCollector {
    * keysOnly (but a sort by value holds the values it sorts by, so they count then).
    */
   constructor(
-    private readonly options: RangeOptions,
+    readonly options: RangeOptions,
     private readonly keysMax: number,
     private readonly bytesMax: number,
   ) {

@@ -861,8 +861,12 @@ export class KvStateMachine {
       }
     };
     // The whole range, for the count (as etcd's); the collector keeps what the answer needs.
-    const options = { ...rangeBounds(query), ...(snapshot === undefined ? {} : { snapshot }) };
-    for await (const [storedKey, value] of generation.kv.iterator(options)) {
+    const bounds = rangeBounds(query);
+    const atSnapshot = snapshot === undefined ? {} : { snapshot };
+    const filtered = hasRangeFilters(collector.options);
+    /** Once only counting is left and nothing filters: the rest of the range, counted from its keys alone. */
+    let rest: { readonly gt: Uint8Array; readonly lt?: Uint8Array } | null = null;
+    for await (const [storedKey, value] of generation.kv.iterator({ ...bounds, ...atSnapshot })) {
       const key = new Uint8Array(storedKey);
       takeOverlayBelow(key);
       const slot = overlay[next];
@@ -871,6 +875,23 @@ export class KvStateMachine {
         if (slot.record !== null) collector.add({ key: slot.key, ...slot.record });
       } else {
         collector.add({ key, ...decodeStored(name, key, () => decodeKeyRecord(value)) });
+      }
+      if (!collector.collecting && !filtered) {
+        rest = { gt: key, ...(bounds.lt === undefined ? {} : { lt: bounds.lt }) };
+        break;
+      }
+    }
+    if (rest !== null) {
+      for await (const storedKey of generation.kv.keys({ ...rest, ...atSnapshot })) {
+        const key = new Uint8Array(storedKey);
+        takeOverlayBelow(key);
+        const slot = overlay[next];
+        if (slot !== undefined && Buffer.compare(slot.key, key) === 0) {
+          next++;
+          if (slot.record !== null) collector.addUncollected();
+        } else {
+          collector.addUncollected();
+        }
       }
     }
     takeOverlayBelow(null);

@@ -256,6 +256,38 @@ describe('transaction gets with options', () => {
     expect(encodeCommand(withNoOptions)).toEqual(encodeCommand(plain));
   });
 
+  it('count the rest of the range from its keys alone, with the puts and deletes of the batch', async () => {
+    const machine = await KvStateMachine.open((await temp.openFresh()).store);
+    const { commands, states } = workload(31, 80);
+    await machine.apply(commands.map((command, i) => commandEntry(i + 1, command)));
+    const state = new Map(states[80]);
+    const stored = present(state, 'k');
+    // Delete a stored key past the answer, put a new one past it and one before it.
+    const deleted = text((stored.at(-2) as KeyValue).key);
+    state.delete(deleted);
+    for (const key of ['k000', 'k99']) state.set(key, { key: bytes(key), value: bytes('n'), version: 1, createRevision: 81, modRevision: 81 });
+    const get = (options: RangeOptions | undefined, limit: number): TxnCommand['success'][number] => ({ kind: 'get', keys: { kind: 'prefix', prefix: bytes('k') }, limit, ...(options === undefined ? {} : { options }) });
+    const command: TxnCommand = {
+      kind: 'txn',
+      compare: [],
+      success: [
+        { kind: 'put', key: bytes('k99'), value: bytes('n') },
+        { kind: 'delete', keys: { kind: 'key', key: bytes(deleted) } },
+        { kind: 'put', key: bytes('k000'), value: bytes('n') },
+        get(undefined, 2),
+        get({ countOnly: true }, 0),
+        get({ keysOnly: true }, 1),
+      ],
+      failure: [],
+    };
+    const [outcome] = await machine.apply([commandEntry(81, command)]);
+    const all = present(state, 'k');
+    expect(getOf(outcome, 3).kvs.map((kv) => describe1(kv))).toEqual(all.slice(0, 2).map((kv) => describe1(kv)));
+    expect(getOf(outcome, 3)).toMatchObject({ more: true, count: all.length });
+    expect(getOf(outcome, 4)).toEqual({ kvs: [], more: false, count: all.length });
+    expect(getOf(outcome, 5)).toMatchObject({ more: true, count: all.length });
+  });
+
   it('answer as the model in the apply (stored keys and the batch merged) and in a read-only transaction', async () => {
     for (const seed of [21, 22, 23]) {
       const machine = await KvStateMachine.open((await temp.openFresh()).store);
