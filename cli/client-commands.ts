@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { RaftKvClient, TimeoutError, UnavailableError, type CasAction, type CasCompare, type ClusterStatus } from '../src/client/index.js';
+import { RaftKvClient, TimeoutError, UnavailableError, type CasAction, type CasCompare, type ClusterStatus, type RangeOptions, type RangeResult } from '../src/client/index.js';
 import { describeFailure } from '../src/client/describe-failure.js';
 import { defaultEndpoints } from './local-cluster.js';
 import { errorLine, keyValueJson, printer, type Printer } from './output.js';
 import { parseIntegerOption, parseLeaseId, parseReadPolicy } from './parse.js';
+import { hasRangeFlags, rangeOptionsFromFlags, withRangeFlags, type RangeFlags } from './range-flags.js';
 import { clientTlsFromFlags, type ClientTlsFlags } from './client-tls-flags.js';
 import { authFromFlag } from './user-flag.js';
 
@@ -62,6 +63,17 @@ export async function withClient<T>(flags: ClientFlags, run: (client: RaftKvClie
   }
 }
 
+/** A range's answer: `key=value` lines (keys alone with --keys-only), or the count alone with --count-only. */
+function printRange(out: Printer, result: RangeResult, options: RangeOptions): void {
+  if (options.countOnly === true) {
+    out.result({ count: result.count }, String(result.count));
+    return;
+  }
+  const lines = result.kvs.map((kv) => (options.keysOnly === true ? kv.key.toString('utf8') : `${kv.key.toString('utf8')}=${kv.value.toString('utf8')}`));
+  if (result.more) lines.push(`(more keys; raise --limit)`);
+  out.result({ kvs: result.kvs.map(keyValueJson), more: result.more, count: result.count }, lines.join('\n'));
+}
+
 /** `put`, `get`, `del`, `cas`, `range`, `status`: the SDK from the command line. */
 export function registerClientCommands(program: Command): void {
   withClientOptions(
@@ -75,23 +87,43 @@ export function registerClientCommands(program: Command): void {
   });
 
   withClientOptions(
-    program
-      .command('get')
-      .description('read a key (linearizable unless --serializable)')
-      .argument('<key>')
-      .option('--serializable', 'read this node\'s possibly stale state')
-      .option('--rev <n>', revFlagHelp)
-      .option('--reads <policy>', readsFlagHelp),
-  ).action(async (key: string, flags: ClientFlags & { serializable?: boolean; rev?: string }) =>
-    withClient(flags, async (client, out) => {
-      const kv = await client.get(key, { consistency: flags.serializable ? 'serializable' : 'linearizable', ...revision(flags.rev) });
-      if (kv === null) {
-        if (out.json) out.result({ found: false }, '');
-        throw new CommandFailure(`not found: ${key}`, 1);
-      }
-      out.result({ found: true, ...keyValueJson(kv) }, kv.value.toString('utf8'));
-    }),
-  );
+    withRangeFlags(
+      program
+        .command('get')
+        .description('read a key (linearizable unless --serializable); with RANGE_END, --prefix or a range flag, the keys of a range, as etcdctl get')
+        .argument('<key>')
+        .argument('[range-end]', 'read the keys in [KEY, RANGE_END) (\\0, typed as backslash-zero: every key from KEY on)')
+        .option('--prefix', 'read every key starting with KEY')
+        .option('--limit <n>', 'the most keys to return (with a range)')
+        .option('--serializable', 'read this node\'s possibly stale state')
+        .option('--rev <n>', revFlagHelp)
+        .option('--reads <policy>', readsFlagHelp),
+    ),
+  ).action(async (key: string, rangeEnd: string | undefined, flags: ClientFlags & RangeFlags & { prefix?: boolean; limit?: string; serializable?: boolean; rev?: string }) => {
+    if (rangeEnd !== undefined && flags.prefix === true) throw new CommandFailure('get: give RANGE_END or --prefix, not both', 2);
+    const consistency = flags.serializable ? 'serializable' : 'linearizable';
+    if (rangeEnd === undefined && flags.prefix !== true && !hasRangeFlags(flags) && flags.limit === undefined) {
+      revision(flags.rev);
+      return withClient(flags, async (client, out) => {
+        const kv = await client.get(key, { consistency, ...revision(flags.rev) });
+        if (kv === null) {
+          if (out.json) out.result({ found: false }, '');
+          throw new CommandFailure(`not found: ${key}`, 1);
+        }
+        out.result({ found: true, ...keyValueJson(kv) }, kv.value.toString('utf8'));
+      });
+    }
+    const limit = flags.limit === undefined ? undefined : parseIntegerOption(flags.limit, '--limit', 1, 1_000_000);
+    const options = rangeOptionsFromFlags(flags);
+    revision(flags.rev);
+    // As etcd's "\0": RANGE_END typed as backslash-zero (a shell cannot pass a NUL byte) is the end of
+    // the keyspace; KEY alone with a range flag is the range [KEY, KEY + NUL) of that one key.
+    const selector = flags.prefix === true ? { prefix: key } : { start: key, ...(rangeEnd === '\\0' ? {} : { end: rangeEnd ?? `${key}\0` }) };
+    return withClient(flags, async (client, out) => {
+      const result = await client.range(selector, { ...(limit === undefined ? {} : { limit }), consistency, ...revision(flags.rev), ...options });
+      printRange(out, result, options);
+    });
+  });
 
   withClientOptions(program.command('del').description('delete a key').argument('<key>')).action(async (key: string, flags: ClientFlags) =>
     withClient(flags, async (client, out) => {
@@ -132,26 +164,27 @@ export function registerClientCommands(program: Command): void {
   });
 
   withClientOptions(
-    program
-      .command('range')
-      .description('list keys with a prefix (or from --start to --end)')
-      .argument('[prefix]', 'the key prefix ("" for all keys)')
-      .option('--start <key>', 'first key, inclusive (instead of a prefix)')
-      .option('--end <key>', 'last key, exclusive (with --start)')
-      .option('--limit <n>', 'the most keys to return')
-      .option('--serializable', 'read this node\'s possibly stale state')
-      .option('--rev <n>', revFlagHelp)
-      .option('--reads <policy>', readsFlagHelp),
-  ).action(async (prefix: string | undefined, flags: ClientFlags & { start?: string; end?: string; limit?: string; serializable?: boolean; rev?: string }) => {
+    withRangeFlags(
+      program
+        .command('range')
+        .description('list keys with a prefix (or from --start to --end), in key order unless --sort-by/--order')
+        .argument('[prefix]', 'the key prefix ("" for all keys)')
+        .option('--start <key>', 'first key, inclusive (instead of a prefix)')
+        .option('--end <key>', 'last key, exclusive (with --start)')
+        .option('--limit <n>', 'the most keys to return')
+        .option('--serializable', 'read this node\'s possibly stale state')
+        .option('--rev <n>', revFlagHelp)
+        .option('--reads <policy>', readsFlagHelp),
+    ),
+  ).action(async (prefix: string | undefined, flags: ClientFlags & RangeFlags & { start?: string; end?: string; limit?: string; serializable?: boolean; rev?: string }) => {
     if (prefix !== undefined && flags.start !== undefined) throw new CommandFailure('range: give a prefix or --start, not both', 2);
     const limit = flags.limit === undefined ? undefined : parseIntegerOption(flags.limit, '--limit', 1, 1_000_000);
+    const options = rangeOptionsFromFlags(flags);
     revision(flags.rev);
     const selector = flags.start !== undefined ? { start: flags.start, ...(flags.end === undefined ? {} : { end: flags.end }) } : { prefix: prefix ?? '' };
     await withClient(flags, async (client, out) => {
-      const result = await client.range(selector, { ...(limit === undefined ? {} : { limit }), consistency: flags.serializable ? 'serializable' : 'linearizable', ...revision(flags.rev) });
-      const lines = result.kvs.map((kv) => `${kv.key.toString('utf8')}=${kv.value.toString('utf8')}`);
-      if (result.more) lines.push(`(more keys; raise --limit)`);
-      out.result({ kvs: result.kvs.map(keyValueJson), more: result.more }, lines.join('\n'));
+      const result = await client.range(selector, { ...(limit === undefined ? {} : { limit }), consistency: flags.serializable ? 'serializable' : 'linearizable', ...revision(flags.rev), ...options });
+      printRange(out, result, options);
     });
   });
 

@@ -55,7 +55,7 @@ function txnJson(result: TxnResult): Record<string, unknown> {
     succeeded: result.succeeded,
     revision: result.revision,
     responses: result.responses.map((response) =>
-      'get' in response ? { get: { kvs: response.get.kvs.map(keyValueJson), more: response.get.more } } : response,
+      'get' in response ? { get: { kvs: response.get.kvs.map(keyValueJson), more: response.get.more, count: response.get.count } } : response,
     ),
   };
 }
@@ -70,5 +70,7 @@ function responseText(response: TxnOpResult): string[] {
   if ('put' in response) return [`put: OK revision=${response.put.revision} version=${response.put.version}`];
   if ('delete' in response) return [`delete: ${response.delete.deleted} deleted`];
   const lines = response.get.kvs.map((kv) => `  ${kv.key.toString('utf8')}=${kv.value.toString('utf8')} version=${kv.version} mod=${kv.modRevision}`);
-  return [`get: ${response.get.kvs.length} key${response.get.kvs.length === 1 ? '' : 's'}${response.get.more ? ' (more not shown: raise limit)' : ''}`, ...lines];
+  const { kvs, count, more } = response.get;
+  const matched = count === kvs.length ? '' : ` of ${count} matching`;
+  return [`get: ${kvs.length} key${kvs.length === 1 ? '' : 's'}${matched}${more ? ' (more not shown: raise limit)' : ''}`, ...lines];
 }

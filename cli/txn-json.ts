@@ -3,12 +3,14 @@
  *
  *   {"compare":[{"key":"k","target":"version","result":"equal","value":3}],
  *    "success":[{"put":{"key":"k","value":"v"}},{"delete":{"key":"p/","prefix":true}},{"get":{"key":"k"}}],
+ *    ...a get may take limit, sort_target, sort_order, keys_only, count_only, and
+ *    min/max_mod_revision, min/max_create_revision (etcd's RangeRequest fields),
  *    "failure":[...]}
  *
  * Keys and values are UTF-8 strings; version, create, mod and lease compares take a number.
  * Every mistake is reported with its path (`compare[1].target: expected one of ...`).
  */
-import type { TxnCompare, TxnCompareResult, TxnCompareTarget, TxnKeys, TxnOp, TxnRequest } from '../src/client/index.js';
+import type { RangeOptions, RangeSortOrder, RangeSortTarget, TxnCompare, TxnCompareResult, TxnCompareTarget, TxnKeys, TxnOp, TxnRequest } from '../src/client/index.js';
 
 /** JSON that is not a transaction; `path` names the offending field. */
 export class TxnJsonError extends Error {
@@ -73,17 +75,44 @@ function parseOp(value: unknown, path: string): TxnOp {
   }
   if (op.delete !== undefined) return { delete: parseKeys(op.delete, `${path}.delete`, false) };
   const get = parseKeys(op.get, `${path}.get`, true);
-  const limit = (object(op.get, `${path}.get`) as { limit?: unknown }).limit;
-  if (limit === undefined) return { get };
-  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
-    throw new TxnJsonError(`${path}.get.limit`, `expected a non-negative integer, got ${JSON.stringify(limit)}`);
+  const fields = object(op.get, `${path}.get`);
+  const options: Record<string, unknown> = {};
+  for (const [name, option] of [['limit', 'limit'], ...rangeNumberFields] as const) {
+    const number = fields[name];
+    if (number === undefined) continue;
+    if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 0) {
+      throw new TxnJsonError(`${path}.get.${name}`, `expected a non-negative integer, got ${JSON.stringify(number)}`);
+    }
+    options[option] = number;
   }
-  return { get: { ...get, limit } };
+  for (const [name, option] of [['keys_only', 'keysOnly'], ['count_only', 'countOnly']] as const) {
+    const flag = fields[name];
+    if (flag === undefined) continue;
+    if (typeof flag !== 'boolean') throw new TxnJsonError(`${path}.get.${name}`, `expected true or false, got ${JSON.stringify(flag)}`);
+    options[option] = flag;
+  }
+  if (fields.sort_target !== undefined || fields.sort_order !== undefined) {
+    const target = fields.sort_target === undefined ? 'key' : oneOf(fields.sort_target, `${path}.get.sort_target`, sortTargets);
+    const order = fields.sort_order === undefined ? 'ascend' : oneOf(fields.sort_order, `${path}.get.sort_order`, sortOrders);
+    options.sort = { target, order };
+  }
+  return { get: { ...get, ...(options as RangeOptions & { limit?: number }) } };
 }
+
+const sortTargets: readonly RangeSortTarget[] = ['key', 'version', 'create', 'mod', 'value'];
+const sortOrders: readonly RangeSortOrder[] = ['none', 'ascend', 'descend'];
+/** The get's numeric range options: JSON name, SDK name. */
+const rangeNumberFields = [
+  ['min_mod_revision', 'minModRevision'],
+  ['max_mod_revision', 'maxModRevision'],
+  ['min_create_revision', 'minCreateRevision'],
+  ['max_create_revision', 'maxCreateRevision'],
+] as const;
+const getFields = ['key', 'range_end', 'prefix', 'limit', 'sort_target', 'sort_order', 'keys_only', 'count_only', ...rangeNumberFields.map(([name]) => name)];
 
 function parseKeys(value: unknown, path: string, withLimit: boolean): TxnKeys {
   const keys = object(value, path);
-  onlyFields(keys, path, withLimit ? ['key', 'range_end', 'prefix', 'limit'] : ['key', 'range_end', 'prefix']);
+  onlyFields(keys, path, withLimit ? getFields : ['key', 'range_end', 'prefix']);
   const prefix = keys.prefix;
   if (prefix !== undefined && typeof prefix !== 'boolean') throw new TxnJsonError(`${path}.prefix`, `expected true or false, got ${JSON.stringify(prefix)}`);
   // An empty key selects every key with `prefix: true`, and nothing otherwise.

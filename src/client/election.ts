@@ -1,6 +1,6 @@
 /** Leader election on a lease session (etcd's concurrency.Election). */
 import { CompactedError } from '../kv/errors.js';
-import { dequeue, enqueue, monitorHeldKey, queueHead, queuePrefix, readPrefix, sessionLost, waitForTurn, withinScope } from './key-queue.js';
+import { dequeue, enqueue, monitorHeldKey, queueHead, queuePrefix, readHead, readPrefix, sessionLost, waitForTurn, withinScope } from './key-queue.js';
 import { CancelledError, ElectionNoLeaderError, ElectionNotLeaderError } from './errors.js';
 import type { Bytes, KeyValue } from './key-value.js';
 import type { LeaseSession } from './lease-session.js';
@@ -104,7 +104,7 @@ export class Election {
   /** The current leader (linearizable), or ElectionNoLeaderError when nobody campaigns. */
   async leader(options: CampaignOptions = {}): Promise<ElectionLeader> {
     const signal = options.signal ?? AbortSignal.timeout(options.timeoutMs ?? 30_000);
-    const head = queueHead((await readPrefix(this.session.client, this.prefix, signal)).kvs);
+    const head = await readHead(this.session.client, this.prefix, signal);
     if (head === null) throw new ElectionNoLeaderError(this.name);
     return leaderOf(head);
   }

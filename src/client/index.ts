@@ -2,6 +2,7 @@
 export { RaftKvClient, leaderAddressMetadataKey, leaderIdMetadataKey, readPolicies } from './kv-client.js';
 export type { ClientTls } from './client-tls.js';
 export { txnCompare, txnOp } from './txn.js';
+export type { RangeOptions, RangeSortOrder, RangeSortTarget } from './range-options.js';
 export type { TxnCompare, TxnCompareResult, TxnCompareTarget, TxnKeys, TxnOp, TxnOpResult, TxnRequest, TxnResult } from './txn.js';
 export type {
   Bytes,

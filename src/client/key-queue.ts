@@ -9,7 +9,7 @@ import { CancelledError, InvalidArgumentError, LeaseNotFoundError, LeaseSessionE
 import type { Bytes, KeyValue } from './key-value.js';
 import type { RaftKvClient } from './kv-client.js';
 import type { LeaseSession } from './lease-session.js';
-import { txnCompare, txnOp } from './txn.js';
+import { txnCompare, txnOp, type TxnOp, type TxnOpResult } from './txn.js';
 
 /** The keys under `prefix` as of `revision` (pages of a large queue may be read at later revisions). */
 export interface PrefixRead {
@@ -60,8 +60,37 @@ export function queueHead(kvs: Iterable<KeyValue>): KeyValue | null {
   return head;
 }
 
-/** How many keys of the queue the enqueue transaction reads to tell whether it is first. */
-const queueReadKeysMax = 64;
+/** A transaction get of the queue's head: the key under `prefix` created first (etcd's WithFirstCreate). */
+export function headOp(prefix: string): TxnOp {
+  return txnOp.get(prefix, { rangeEnd: prefixEnd(Buffer.from(prefix, 'utf8')), sort: { target: 'create', order: 'ascend' }, limit: 1 });
+}
+
+/**
+ * A transaction get of the key under `prefix` created last before `createRevision` (etcd's
+ * waitDeletes: max create revision, sorted by create revision descending, limit 1).
+ */
+export function predecessorOp(prefix: string, createRevision: number): TxnOp {
+  return txnOp.get(prefix, { rangeEnd: prefixEnd(Buffer.from(prefix, 'utf8')), maxCreateRevision: createRevision - 1, sort: { target: 'create', order: 'descend' }, limit: 1 });
+}
+
+/**
+ * The one key a head or predecessor get answered (null: none), or undefined when the server
+ * ignored the range options: a server older than them answers in key order without a count,
+ * so a non-empty answer with count 0 gives it away. The caller then reads the whole queue.
+ */
+function onlyKey(result: TxnOpResult | undefined): KeyValue | null | undefined {
+  if (result === undefined || !('get' in result)) throw new Error('a queue read answered without its get');
+  const { kvs, count } = result.get;
+  if (kvs.length > 0 && count === 0) return undefined;
+  return kvs[0] ?? null;
+}
+
+/** The queue's head (linearizable), through one small read: null when the queue is empty. */
+export async function readHead(client: RaftKvClient, prefix: string, signal: AbortSignal): Promise<KeyValue | null> {
+  const result = await client.txn({ success: [headOp(prefix)] }, { signal });
+  const head = onlyKey(result.responses[0]);
+  return head === undefined ? queueHead((await readPrefix(client, prefix, signal)).kvs) : head;
+}
 
 /** The session's key in the queue, as the transaction that queued it saw it. */
 export interface Queued {
@@ -77,29 +106,29 @@ export interface Queued {
 /**
  * Puts the session's key under `prefix` with `value` unless it exists (create revision 0
  * compare), and returns it as created or found, with whether it is first in line: the same
- * transaction reads the queue, so an uncontended lock costs one write. A key the session
- * already has is returned as it is (re-entrance, as etcd): its value is not changed.
+ * transaction reads the queue's head (one key, however long the queue), so an uncontended lock
+ * costs one write. A key the session already has is returned as it is (re-entrance, as etcd):
+ * its value is not changed.
  */
 export async function enqueue(session: LeaseSession, prefix: string, value: Bytes, signal: AbortSignal): Promise<Queued> {
   const key = `${prefix}${session.leaseId.toString(16)}`;
-  // Bounded: a long queue is not copied into every waiter's transaction; waitForTurn reads it then.
-  const queue = txnOp.get(prefix, { rangeEnd: prefixEnd(Buffer.from(prefix, 'utf8')), limit: queueReadKeysMax });
+  const head = headOp(prefix);
   try {
     const result = await session.client.txn(
       {
         compare: [txnCompare.create(key, 'equal', 0)],
-        success: [txnOp.put(key, value, { lease: session.leaseId }), txnOp.get(key), queue],
-        failure: [txnOp.get(key), queue],
+        success: [txnOp.put(key, value, { lease: session.leaseId }), txnOp.get(key), head],
+        failure: [txnOp.get(key), head],
       },
       { signal },
     );
-    const [own, all] = result.responses.slice(-2);
+    const [own, first] = result.responses.slice(-2);
     const kv = own !== undefined && 'get' in own ? own.get.kvs[0] : undefined;
     // Both branches read the key at the transaction's own revision, after the put or the compare: it is there.
-    if (kv === undefined || all === undefined || !('get' in all)) throw new Error(`the queue key ${key} is missing from its own transaction's result`);
-    // A queue longer than one read (`more`) is looked at again by waitForTurn.
-    const first = !all.get.more && all.get.kvs.every((other) => other.createRevision >= kv.createRevision);
-    return { kv, created: result.succeeded, first, revision: result.revision };
+    if (kv === undefined) throw new Error(`the queue key ${key} is missing from its own transaction's result`);
+    const headKv = onlyKey(first);
+    // A server that ignored the options (undefined): waitForTurn looks at the queue again.
+    return { kv, created: result.succeeded, first: headKv !== undefined && headKv !== null && headKv.createRevision >= kv.createRevision, revision: result.revision };
   } catch (error) {
     if (error instanceof LeaseNotFoundError) throw sessionLost(session, error);
     throw error;
@@ -109,19 +138,33 @@ export async function enqueue(session: LeaseSession, prefix: string, value: Byte
 /**
  * Waits until no key under `prefix` was created before `own`: watches the one just before it
  * until it is deleted, then looks again (the one before that may be gone too, or still there).
- * Resolves with the last look: `own` as it then was (undefined: gone with its lease, which
- * would look like our turn too) and the revision read. Aborting `signal` ends the wait with its
- * reason.
+ * Each look is one read-only transaction returning at most two keys (`own` and its
+ * predecessor), however long the queue. Resolves with the last look: `own` as it then was
+ * (undefined: gone with its lease, which would look like our turn too) and the revision read.
+ * Aborting `signal` ends the wait with its reason.
  */
 export async function waitForTurn(client: RaftKvClient, prefix: string, own: KeyValue, signal: AbortSignal): Promise<{ own: KeyValue | undefined; revision: number }> {
   for (;;) {
     signal.throwIfAborted();
-    const { kvs, revision } = await readPrefix(client, prefix, signal);
-    let predecessor: KeyValue | null = null;
-    for (const kv of kvs) {
-      if (kv.createRevision < own.createRevision && (predecessor === null || kv.createRevision > predecessor.createRevision)) predecessor = kv;
+    // Revision 1 has no revision before it (and a max create revision of 0 would mean no bound).
+    const lookBack = own.createRevision > 1;
+    const result = await client.txn({ success: [txnOp.get(own.key), ...(lookBack ? [predecessorOp(prefix, own.createRevision)] : [])] }, { signal });
+    const [ownRead, predecessorRead] = result.responses;
+    if (ownRead === undefined || !('get' in ownRead)) throw new Error('a queue read answered without its get');
+    const current = ownRead.get.kvs.find((kv) => kv.createRevision === own.createRevision);
+    let predecessor = lookBack ? onlyKey(predecessorRead) : null;
+    let revision = result.revision;
+    if (predecessor === undefined) {
+      // A server older than range options: read the whole queue, as before them.
+      const read = await readPrefix(client, prefix, signal);
+      revision = read.revision;
+      predecessor = null;
+      for (const kv of read.kvs) {
+        if (kv.createRevision < own.createRevision && (predecessor === null || kv.createRevision > predecessor.createRevision)) predecessor = kv;
+      }
+      if (predecessor === null) return { own: read.kvs.find((kv) => kv.key.equals(own.key) && kv.createRevision === own.createRevision), revision };
     }
-    if (predecessor === null) return { own: kvs.find((kv) => kv.key.equals(own.key) && kv.createRevision === own.createRevision), revision };
+    if (predecessor === null) return { own: current, revision };
     await waitForDelete(client, predecessor, signal);
   }
 }

@@ -6,6 +6,7 @@ import { leaderAddressMetadataKey, leaderIdMetadataKey, refusalMetadataKey } fro
 import { openSnapshotDownload, type SnapshotDownload, type SnapshotOptions } from './snapshot-download.js';
 import { StreamChannel, payloadBytes, streamOperationBytesMax, type StreamKind } from './stream-channel.js';
 import { tlsMismatchHint } from '../shared/tls-hint.js';
+import { rangeOptionsToWire, type RangeOptions } from './range-options.js';
 import { txnRequestToWire, txnResultFromWire, type TxnRequest, type TxnResult } from './txn.js';
 import { clientCredentials, type ClientTls } from './client-tls.js';
 import { AuthApi, type AuthMethod } from './auth-api.js';
@@ -105,8 +106,12 @@ export interface DeleteResult {
 }
 
 export interface RangeResult {
+  /** In the order asked (key order by default); values empty with keysOnly; none with countOnly. */
   readonly kvs: readonly KeyValue[];
+  /** More keys matched than were returned (always false with countOnly). */
   readonly more: boolean;
+  /** The keys that matched (passed the revision filters), whatever the limit. 0 from a server older than counts. */
+  readonly count: number;
 }
 
 /** What a compare-and-swap compares: the current value, or the current version (0 = absent). */
@@ -422,12 +427,19 @@ export class RaftKvClient {
     return { deleted: response.deleted as boolean, revision: (response.header as { revision: number }).revision };
   }
 
-  /** Keys with a prefix, or in [start, end) (end omitted: to the end), in key order; at `revision` as get. */
+  /**
+   * Keys with a prefix, or in [start, end) (end omitted: to the end), in key order unless
+   * `sort` says otherwise; at `revision` as get. The range options (range-options.ts) filter by
+   * revision, order, and shape the answer as etcd's: filters, then order, then `limit`; the
+   * answer's `count` is every key that matched. A sort other than key-ascending, and the
+   * count, make the server read the whole range (it keeps only the answer in memory).
+   */
   async range(
     selector: { prefix: Bytes } | { start: Bytes; end?: Bytes },
-    options: CallOptions & { limit?: number; consistency?: Consistency; revision?: number } = {},
+    options: CallOptions & RangeOptions & { limit?: number; consistency?: Consistency; revision?: number } = {},
   ): Promise<RangeResult> {
     const revision = checkRevision(options.revision);
+    const rangeOptions = rangeOptionsToWire(options);
     const request =
       'prefix' in selector
         ? { prefix: toBuffer(selector.prefix) }
@@ -435,11 +447,11 @@ export class RaftKvClient {
     const response = await this.call(
       'KV',
       'range',
-      { ...request, limit: options.limit ?? 0, consistency: grpcConsistency(options.consistency), revision },
+      { ...request, limit: options.limit ?? 0, consistency: grpcConsistency(options.consistency), revision, ...rangeOptions },
       options,
       this.readRoute(),
     );
-    return { kvs: (response.kvs as unknown[]).map(toKeyValue), more: response.more as boolean };
+    return { kvs: (response.kvs as unknown[]).map(toKeyValue), more: response.more as boolean, count: response.count as number };
   }
 
   /**

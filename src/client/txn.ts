@@ -1,6 +1,7 @@
 /** The SDK's transactions (kv.proto Txn): their types, a small builder, and the wire conversions. */
 import { InvalidArgumentError } from './errors.js';
 import type { Bytes, KeyValue } from './key-value.js';
+import { rangeOptionsToWire, type RangeOptions } from './range-options.js';
 
 /** What a compare looks at: the value, or a number (version, create or mod revision, lease id; 0 for an absent key). */
 export type TxnCompareTarget = 'value' | 'version' | 'create' | 'mod' | 'lease';
@@ -29,8 +30,8 @@ export type TxnOp =
   /** `lease`: attach the key to it (absent: none); a lease that does not exist fails the transaction (LeaseNotFoundError). */
   | { readonly put: { readonly key: Bytes; readonly value: Bytes; readonly lease?: number } }
   | { readonly delete: TxnKeys }
-  /** `limit` 0 or absent: the server's maximum. */
-  | { readonly get: TxnKeys & { readonly limit?: number } };
+  /** `limit` 0 or absent: the server's maximum; the range options as client.range's. */
+  | { readonly get: TxnKeys & RangeOptions & { readonly limit?: number } };
 
 export interface TxnRequest {
   readonly compare?: readonly TxnCompare[];
@@ -42,7 +43,8 @@ export interface TxnRequest {
 export type TxnOpResult =
   | { readonly put: { readonly revision: number; readonly version: number } }
   | { readonly delete: { readonly deleted: number } }
-  | { readonly get: { readonly kvs: readonly KeyValue[]; readonly more: boolean } };
+  /** `count`: the keys that matched, whatever the limit (0 from a server older than counts). */
+  | { readonly get: { readonly kvs: readonly KeyValue[]; readonly more: boolean; readonly count: number } };
 
 export interface TxnResult {
   /** Every compare held: `success` ran (else `failure`). */
@@ -64,7 +66,7 @@ export const txnCompare = {
 export const txnOp = {
   put: (key: Bytes, value: Bytes, options: { lease?: number } = {}): TxnOp => ({ put: { key, value, ...(options.lease === undefined ? {} : { lease: options.lease }) } }),
   delete: (key: Bytes, options: { rangeEnd?: Bytes; prefix?: boolean } = {}): TxnOp => ({ delete: { key, ...options } }),
-  get: (key: Bytes, options: { rangeEnd?: Bytes; prefix?: boolean; limit?: number } = {}): TxnOp => ({ get: { key, ...options } }),
+  get: (key: Bytes, options: RangeOptions & { rangeEnd?: Bytes; prefix?: boolean; limit?: number } = {}): TxnOp => ({ get: { key, ...options } }),
 } as const;
 
 const wireTargets = { value: 'VALUE', version: 'VERSION', create: 'CREATE', mod: 'MOD', lease: 'LEASE' } as const satisfies Record<TxnCompareTarget, string>;
@@ -89,7 +91,7 @@ export function txnRequestToWire(request: TxnRequest, toBuffer: (value: Bytes) =
         return { put: { key: toBuffer(op.put.key), value: toBuffer(op.put.value), lease } };
       }
       if ('delete' in op) return { deleteRange: keysToWire(op.delete, toBuffer) };
-      if ('get' in op) return { range: { ...keysToWire(op.get, toBuffer), limit: op.get.limit ?? 0 } };
+      if ('get' in op) return { range: { ...keysToWire(op.get, toBuffer), limit: op.get.limit ?? 0, ...rangeOptionsToWire(op.get, `${branch}[${i}].get.`) } };
       throw new InvalidArgumentError(`${branch}[${i}]`, 'expected one of put, delete, get');
     });
   return { compare, success: ops('success'), failure: ops('failure') };
@@ -104,10 +106,10 @@ export function txnResultFromWire(response: Record<string, unknown>, toKeyValue:
   const responses = ((response.responses as Record<string, unknown>[] | undefined) ?? []).map((raw): TxnOpResult => {
     const put = raw.put as { version: number; modRevision: number } | null | undefined;
     const deleted = raw.deleteRange as { deleted: number } | null | undefined;
-    const range = raw.range as { kvs: unknown[]; more: boolean } | null | undefined;
+    const range = raw.range as { kvs: unknown[]; more: boolean; count?: number } | null | undefined;
     if (put) return { put: { revision: put.modRevision, version: put.version } };
     if (deleted) return { delete: { deleted: deleted.deleted } };
-    if (range) return { get: { kvs: range.kvs.map(toKeyValue), more: range.more } };
+    if (range) return { get: { kvs: range.kvs.map(toKeyValue), more: range.more, count: range.count ?? 0 } };
     throw new Error('a txn response without put, delete_range or range');
   });
   return { succeeded: response.succeeded as boolean, revision: response.revision as number, responses };

@@ -270,6 +270,8 @@ class ResumingWatch implements Watcher {
   private readonly abort = new AbortController();
   private retryTimer: NodeJS.Timeout | null = null;
   private iterating = false;
+  /** Removes the listener on the caller's signal. */
+  private forgetSignal: () => void = () => undefined;
 
   constructor(
     private readonly streams: WatchStreams,
@@ -280,7 +282,13 @@ class ResumingWatch implements Watcher {
     this.next = options.startRevision ?? 0;
     if (options.signal !== undefined) {
       if (options.signal.aborted) this.cancel();
-      else options.signal.addEventListener('abort', () => this.cancel(), { once: true });
+      else {
+        const signal = options.signal;
+        const onAbort = (): void => this.cancel();
+        signal.addEventListener('abort', onAbort, { once: true });
+        // Removed on cancel: a long-lived signal (a lock waiter's, across many watches) must not collect one per watch.
+        this.forgetSignal = () => signal.removeEventListener('abort', onAbort);
+      }
     }
     if (!this.done) void this.subscribe(false);
   }
@@ -298,6 +306,7 @@ class ResumingWatch implements Watcher {
   cancel(): void {
     if (this.done) return;
     this.done = true;
+    this.forgetSignal();
     this.abort.abort();
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.unsubscribe(true);

@@ -1,4 +1,5 @@
-import { leaseOf, type KeyRecord, type KeyValue } from './key-record.js';
+import { leaseOf, type KeyRecord } from './key-record.js';
+import { RangeCollector, type RangeAnswer } from './range-collector.js';
 import { written } from './apply-command.js';
 import { txnGetKeysMax, type KeySelector, type TxnBody, type TxnCompare, type TxnOp, type TxnOpResult, type TxnResult } from './txn-command.js';
 import { assertNever, invariant, type Index } from '../raft/index.js';
@@ -12,11 +13,8 @@ export interface TxnKeyspace {
   /** A single key's record (null: absent); the key is one of txnKeys(command). */
   read(key: Uint8Array): KeyRecord | null;
   write(key: Uint8Array, record: KeyRecord | null): void;
-  /**
-   * The present keys of `keys` in key order, at most `keysMax` of them and about `bytesMax` of
-   * keys and values (at least one key), with `more` when more matched.
-   */
-  range(keys: KeySelector, keysMax: number, bytesMax: number): Promise<{ readonly kvs: readonly KeyValue[]; readonly more: boolean }>;
+  /** Gives every present key of `keys`, in key order, to `collector`, and returns its answer. */
+  range(keys: KeySelector, collector: RangeCollector): Promise<RangeAnswer>;
   /** Every present key of `keys`, in key order, without their values (what a delete needs). */
   rangeKeys(keys: KeySelector): Promise<readonly Uint8Array[]>;
 }
@@ -109,12 +107,13 @@ async function applyOp(op: TxnOp, index: Index, keyspace: TxnKeyspace): Promise<
       return { kind: 'delete-range', deleted: keys.length };
     }
     case 'get': {
+      const collector = new RangeCollector(op.options ?? {}, op.limit === 0 ? txnGetKeysMax : op.limit, txnGetBytesMax);
       if (op.keys.kind === 'key') {
         const record = keyspace.read(op.keys.key);
-        return { kind: 'get', kvs: record === null ? [] : [{ key: op.keys.key, ...record }], more: false };
+        if (record !== null) collector.add({ key: op.keys.key, ...record });
+        return { kind: 'get', ...collector.finish() };
       }
-      const { kvs, more } = await keyspace.range(op.keys, op.limit === 0 ? txnGetKeysMax : op.limit, txnGetBytesMax);
-      return { kind: 'get', kvs, more };
+      return { kind: 'get', ...(await keyspace.range(op.keys, collector)) };
     }
     default:
       return assertNever(op, 'txn op');

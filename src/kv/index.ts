@@ -1,6 +1,10 @@
 /** The replicated key-value state machine: commands, their pure semantics, sessions, and the LevelDB-backed machine. */
 export { KvStateMachine, defaultKvStateMachineOptions, rangeBytesMax, rangeKeysMax } from './state-machine.js';
 export type { ApplyOutcome, EventsPage, KvStateMachineOptions, RangeQuery, RangeResult, ReadOptions, SnapshotInstall } from './state-machine.js';
+export { compareForSort, effectiveOrder, hasRangeFilters, isPlainRange, passesRangeFilters, rangeSortOrders, rangeSortTargets, validateRangeOptions } from './range-options.js';
+export type { RangeOptions, RangeSortOrder, RangeSortTarget } from './range-options.js';
+export { RangeCollector } from './range-collector.js';
+export type { RangeAnswer } from './range-collector.js';
 export { SnapshotChunker, decodeSnapshotChunk, defaultSnapshotChunkBytes, snapshotRecordFormat } from './snapshot-format.js';
 export type { SnapshotRecord, SnapshotRecordKind } from './snapshot-format.js';
 export { commandFormatLimits, decodeCommand, defaultCommandLimits, encodeCommand, isKeyCommand, isLeaseCommand, leaseCheckpointsMax, leaseTtlSecondsMax, validateCommand } from './commands.js';

@@ -11,6 +11,10 @@
  *              txn (4):    succeeded u8 | revision u64 | response count u32 | per response: kind u8, then
  *                            put (1): version u64 | modRevision u64;  delete-range (2): deleted u64;
  *                            get (3): more u8 | kv count u32 | per kv: key u16 length + bytes | KeyRecord, u32 length + bytes
+ *                            get with a count (4): more u8 | count u64 | then as get (3) from kv count
+ *                          A get whose count is its kvs' (every match returned) is written as (3), as
+ *                          before counts existed. One written before then with more set decodes
+ *                          with count kvs + 1: a lower bound, only ever seen by a replay.
  *              lease-grant (5): id u64 | ttlSeconds u64;  lease-revoke (6): deleted u64
  *              lease-not-found (7): id u64;  lease-exists (8): id u64
  *              permission-denied (9): user u8 length + UTF-8 | need u8, then
@@ -278,7 +282,7 @@ function txnResultBytes(result: TxnResult): number {
         bytes += 9;
         break;
       case 'get':
-        bytes += 6;
+        bytes += countWritten(response) ? 14 : 6;
         for (const kv of response.kvs) bytes += 2 + kv.key.byteLength + 4 + keyRecordBytes(kv);
         break;
       default:
@@ -299,13 +303,20 @@ function writeTxnResult(writer: ByteWriter, result: TxnResult): void {
         writer.u8(2).u64(response.deleted);
         break;
       case 'get':
-        writer.u8(3).u8(response.more ? 1 : 0).u32(response.kvs.length);
+        if (countWritten(response)) writer.u8(4).u8(response.more ? 1 : 0).u64(response.count);
+        else writer.u8(3).u8(0);
+        writer.u32(response.kvs.length);
         for (const kv of response.kvs) writer.bytes(kv.key, 'u16').bytes(encodeKeyRecord(kv), 'u32');
         break;
       default:
         assertNever(response, 'txn response');
     }
   }
+}
+
+/** Whether a get's result needs its count written (4): unless every match was returned, it does. */
+function countWritten(response: TxnOpResult & { kind: 'get' }): boolean {
+  return response.more || response.count !== response.kvs.length;
 }
 
 function readTxnResult(reader: ByteReader): TxnResult {
@@ -317,15 +328,16 @@ function readTxnResult(reader: ByteReader): TxnResult {
     const kind = reader.u8('txn response kind');
     if (kind === 1) responses.push({ kind: 'put', version: reader.u64('txn put version'), modRevision: reader.u64('txn put modRevision') });
     else if (kind === 2) responses.push({ kind: 'delete-range', deleted: reader.u64('txn delete deleted') });
-    else if (kind === 3) {
+    else if (kind === 3 || kind === 4) {
       const more = reader.boolean('txn get more');
+      const matched = kind === 4 ? reader.u64('txn get matched') : null;
       const kvCount = reader.u32('txn get count');
       const kvs: KeyValue[] = [];
       for (let k = 0; k < kvCount; k++) {
         const key = reader.bytes('u16', 0xffff, 'txn get key');
         kvs.push({ key, ...decodeKeyRecord(reader.bytes('u32', keyRecordBytesMax, 'txn get record')) });
       }
-      responses.push({ kind: 'get', kvs, more });
+      responses.push({ kind: 'get', kvs, more, count: matched ?? kvs.length + (more ? 1 : 0) });
     } else throw new BinaryDecodeError(`txn response kind: unknown kind ${kind}`);
   }
   return { kind: 'txn', succeeded, revision, responses };

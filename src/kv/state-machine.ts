@@ -10,6 +10,8 @@ import { decodeHistoryMeta, decodePhysicalRevision, encodeHistoryMeta, encodePhy
 import { compactHistoryPage } from './history-compaction.js';
 import { decodeKeyRecord, encodeKeyRecord, leaseOf, type KeyRecord, type KeyValue } from './key-record.js';
 import { txnSucceeds } from './apply-txn.js';
+import { RangeCollector, type RangeAnswer } from './range-collector.js';
+import { hasRangeFilters, validateRangeOptions, type RangeOptions } from './range-options.js';
 import { LeaseTable, type LeaseInfo } from './lease-table.js';
 import { KeyCache } from './key-cache.js';
 import { deferred, type Deferred } from '../shared/deferred.js';
@@ -100,11 +102,14 @@ export interface EventsPage {
   readonly revision: Index;
 }
 
+/** A range read's answer (range-collector.ts RangeAnswer). */
 export interface RangeResult {
-  /** In key order. */
+  /** In the order asked: key order by default. */
   readonly kvs: readonly KeyValue[];
-  /** More keys matched than were returned (the limit or rangeBytesMax stopped the read). */
+  /** More keys matched than were returned (the limit or rangeBytesMax cut the answer). */
   readonly more: boolean;
+  /** The keys that matched, before the limit. */
+  readonly count: number;
 }
 
 /** The most keys one range read returns; a limit of 0 means this. */
@@ -446,32 +451,50 @@ export class KvStateMachine {
   }
 
   /**
-   * The keys of `query` in key order, at most `limit` (0: rangeKeysMax) and about rangeBytesMax
-   * bytes of keys and values. Throws InvalidArgumentError for a limit outside 0..rangeKeysMax.
+   * The keys of `query` as `options` asks (range-options.ts: filters, then order, then limit;
+   * key order by default), at most `limit` (0: rangeKeysMax) and about rangeBytesMax bytes of
+   * keys and values, with `count` of every match. Reads the whole range to count it (as etcd);
+   * memory stays within the answer's limits whatever the order. Throws InvalidArgumentError for
+   * a limit outside 0..rangeKeysMax or invalid options.
    */
-  async range(query: RangeQuery, limit: number, options: ReadOptions = {}): Promise<RangeResult> {
+  async range(query: RangeQuery, limit: number, options: ReadOptions & RangeOptions = {}): Promise<RangeResult> {
     if (!Number.isInteger(limit) || limit < 0 || limit > rangeKeysMax) {
       throw new InvalidArgumentError('limit', `0..${rangeKeysMax}`, `got ${limit}`);
     }
-    const keysMax = limit === 0 ? rangeKeysMax : limit;
+    validateRangeOptions(options);
+    const collector = new RangeCollector(options, limit === 0 ? rangeKeysMax : limit, rangeBytesMax);
     if (options.revision !== undefined && options.revision !== 0) {
       this.checkRevision(options.revision);
       const revision = options.revision;
-      if (revision < this.appliedPosition.index) return this.pastRead(revision, (view) => this.rangeAt(query, keysMax, revision, view));
+      if (revision < this.appliedPosition.index) return this.pastRead(revision, (view) => this.rangeAt(query, collector, revision, view));
     }
     const generation = this.current;
     const name = generationSublevelNames(generation.generation).kv;
+    const filtered = hasRangeFilters(options);
     return this.reading(generation, async () => {
       await this.writeLanded();
-      const kvs: KeyValue[] = [];
-      let bytes = 0;
-      // One more than asked, so that `more` is exact.
-      for await (const [key, value] of generation.kv.iterator({ ...rangeBounds(query), limit: keysMax + 1 })) {
-        bytes += key.byteLength + value.byteLength;
-        if (kvs.length === keysMax || (kvs.length > 0 && bytes > rangeBytesMax)) return { kvs, more: true };
-        kvs.push({ key: new Uint8Array(key), ...decodeStored(name, key, () => decodeKeyRecord(value)) });
+      // One LevelDB snapshot for the keys and the count of the rest, so both see one applied state.
+      const view = this.store.snapshot();
+      try {
+        const bounds = rangeBounds(query);
+        /** Where counting without values starts: the range's start, or after the last key added. */
+        let rest: { readonly gte?: Uint8Array; readonly gt?: Uint8Array; readonly lt?: Uint8Array } | null = bounds;
+        if (collector.collecting || filtered) {
+          rest = null;
+          for await (const [key, value] of generation.kv.iterator({ ...bounds, snapshot: view })) {
+            collector.add({ key: new Uint8Array(key), ...decodeStored(name, key, () => decodeKeyRecord(value)) });
+            // Only counting is left and nothing filters: count the rest without reading values.
+            if (!collector.collecting && !filtered) {
+              rest = { gt: key, ...(bounds.lt === undefined ? {} : { lt: bounds.lt }) };
+              break;
+            }
+          }
+        }
+        if (rest !== null) for await (const _ of generation.kv.keys({ ...rest, snapshot: view })) collector.addUncollected();
+        return collector.finish();
+      } finally {
+        await view.close();
       }
-      return { kvs, more: false };
     });
   }
 
@@ -777,10 +800,10 @@ export class KvStateMachine {
     const keyspace: TxnKeyspace = {
       read: (key) => view.read(viewKey(key)),
       write: (key, record) => view.writeKey(key, record, entry.index),
-      range: (keys, keysMax, bytesMax) => this.rangeInBatch(keys, keysMax, bytesMax, view),
+      range: (keys, collector) => this.rangeInBatch(keys, collector, view),
       // The records too, not only the keys: the history records what each delete removed.
       rangeKeys: async (keys) => {
-        const { kvs } = await this.rangeInBatch(keys, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, view);
+        const { kvs } = await this.rangeInBatch(keys, new RangeCollector({}, Number.MAX_SAFE_INTEGER, Number.POSITIVE_INFINITY), view);
         for (const { key, ...record } of kvs) view.loadIfAbsent(key, record);
         return kvs.map((kv) => kv.key);
       },
@@ -820,7 +843,7 @@ export class KvStateMachine {
         const keyspace: TxnKeyspace = {
           read: (key) => records.read(viewKey(key)),
           write: () => invariant(false, 'a read-only transaction wrote'),
-          range: (selector, keysMax, bytesMax) => this.rangeInBatch(selector, keysMax, bytesMax, records, generation, view),
+          range: (selector, collector) => this.rangeInBatch(selector, collector, records, generation, view),
           rangeKeys: () => {
             throw new InvariantError('a read-only transaction deleted');
           },
@@ -857,47 +880,57 @@ export class KvStateMachine {
    */
   private async rangeInBatch(
     keys: KeySelector,
-    keysMax: number,
-    bytesMax: number,
+    collector: RangeCollector,
     view: KeyView,
     generation: GenerationSublevels = this.current,
     snapshot?: StoreSnapshot,
-  ): Promise<{ kvs: KeyValue[]; more: boolean }> {
+  ): Promise<RangeAnswer> {
     const overlay = view.writtenIn(keys);
     const name = generationSublevelNames(generation.generation).kv;
-    const kvs: KeyValue[] = [];
-    let bytes = 0;
     let next = 0;
-    /** Adds a present key; false once the limits are reached (and one more key matched). */
-    const take = (key: Uint8Array, record: KeyRecord): boolean => {
-      bytes += key.byteLength + record.value.byteLength;
-      if (kvs.length >= keysMax || (kvs.length > 0 && bytes > bytesMax)) return false;
-      kvs.push({ key, ...record });
-      return true;
-    };
     const query: RangeQuery = keys.kind === 'prefix' ? keys : keys.kind === 'interval' ? keys : { kind: 'interval', start: keys.key, end: keyAfter(keys.key) };
-    /** Takes the overlay's keys below `key` (all of them when null); false once the limits are reached. */
-    const takeOverlayBelow = (key: Uint8Array | null): boolean => {
+    /** Gives the overlay's keys below `key` (all of them when null) to the collector. */
+    const takeOverlayBelow = (key: Uint8Array | null): void => {
       for (let slot = overlay[next]; slot !== undefined && (key === null || Buffer.compare(slot.key, key) < 0); slot = overlay[++next]) {
-        if (slot.record !== null && !take(slot.key, slot.record)) return false;
+        if (slot.record !== null) collector.add({ key: slot.key, ...slot.record });
       }
-      return true;
     };
-    // Breaking out of the loop closes the iterator.
-    const options = { ...rangeBounds(query), ...(snapshot === undefined ? {} : { snapshot }) };
-    for await (const [storedKey, value] of generation.kv.iterator(options)) {
+    // The whole range, for the count (as etcd's); the collector keeps what the answer needs.
+    const bounds = rangeBounds(query);
+    const atSnapshot = snapshot === undefined ? {} : { snapshot };
+    const filtered = hasRangeFilters(collector.options);
+    /** Once only counting is left and nothing filters: the rest of the range, counted from its keys alone. */
+    let rest: { readonly gt: Uint8Array; readonly lt?: Uint8Array } | null = null;
+    for await (const [storedKey, value] of generation.kv.iterator({ ...bounds, ...atSnapshot })) {
       const key = new Uint8Array(storedKey);
-      if (!takeOverlayBelow(key)) return { kvs, more: true };
+      takeOverlayBelow(key);
       const slot = overlay[next];
       if (slot !== undefined && Buffer.compare(slot.key, key) === 0) {
         next++;
-        if (slot.record !== null && !take(slot.key, slot.record)) return { kvs, more: true };
-      } else if (!take(key, decodeStored(name, key, () => decodeKeyRecord(value)))) {
-        return { kvs, more: true };
+        if (slot.record !== null) collector.add({ key: slot.key, ...slot.record });
+      } else {
+        collector.add({ key, ...decodeStored(name, key, () => decodeKeyRecord(value)) });
+      }
+      if (!collector.collecting && !filtered) {
+        rest = { gt: key, ...(bounds.lt === undefined ? {} : { lt: bounds.lt }) };
+        break;
       }
     }
-    if (!takeOverlayBelow(null)) return { kvs, more: true };
-    return { kvs, more: false };
+    if (rest !== null) {
+      for await (const storedKey of generation.kv.keys({ ...rest, ...atSnapshot })) {
+        const key = new Uint8Array(storedKey);
+        takeOverlayBelow(key);
+        const slot = overlay[next];
+        if (slot !== undefined && Buffer.compare(slot.key, key) === 0) {
+          next++;
+          if (slot.record !== null) collector.addUncollected();
+        } else {
+          collector.addUncollected();
+        }
+      }
+    }
+    takeOverlayBelow(null);
+    return collector.finish();
   }
 
   /**
@@ -1015,10 +1048,8 @@ export class KvStateMachine {
     return record.modRevision <= revision ? record : null;
   }
 
-  /** The keys of `query` at `revision` (held, below the applied index), read through `view`. */
-  private async rangeAt(query: RangeQuery, keysMax: number, revision: Index, view: StoreSnapshot): Promise<RangeResult> {
-    const kvs: KeyValue[] = [];
-    let bytes = 0;
+  /** The keys of `query` at `revision` (held, below the applied index), read through `view`, into `collector`. */
+  private async rangeAt(query: RangeQuery, collector: RangeCollector, revision: Index, view: StoreSnapshot): Promise<RangeResult> {
     const atRevision = this.keysAtRevision(query, revision, view);
     const beforeHistory = this.history.baseRevision === 0 ? emptyKeys() : this.keysBeforeHistory(query, view);
     let fromHistory = await atRevision.next();
@@ -1036,12 +1067,9 @@ export class KvStateMachine {
           next = (fromKv.value as KeyValue | undefined) ?? null;
           fromKv = await beforeHistory.next();
         }
-        if (next === null) continue;
-        bytes += next.key.byteLength + next.value.byteLength;
-        if (kvs.length === keysMax || (kvs.length > 0 && bytes > rangeBytesMax)) return { kvs, more: true };
-        kvs.push(next);
+        if (next !== null) collector.add(next);
       }
-      return { kvs, more: false };
+      return collector.finish();
     } finally {
       await atRevision.return(undefined);
       await beforeHistory.return(undefined);

@@ -1,7 +1,8 @@
 /**
  * Multi-key transactions (etcd's Txn): compares on several keys, then one list of operations if
  * every compare holds, else another, all applied at the entry's log index. Their types, limits
- * and the part of the command encoding they own (commands.ts frames it):
+ * and the part of the command encoding they own (commands.ts frames it). A get with no option
+ * (range-options.ts isPlainRange) is written as op 3, so logs without options decode as before:
  *
  *   txn (kind 6), after the session:
  *     compare count u16 | per compare: key u16 length + bytes | target u8 (1 value, 2 version,
@@ -12,6 +13,10 @@
  *                       put with a lease (4): as put (1) | lease u64 (not 0)
  *                       delete (2): selector
  *                       get (3): selector | limit u32 (0: rangeKeysMax)
+ *                       get with options (5): as get (3) | sort target u8 (1 key, 2 version,
+ *                         3 create, 4 mod, 5 value) | sort order u8 (1 none, 2 ascend,
+ *                         3 descend) | flags u8 (1 keys only, 2 count only) | min mod u64 |
+ *                         max mod u64 | min create u64 | max create u64 (0: no bound)
  *     selector: kind u8, then key (1): u16 length + bytes | prefix (2): u16 length + bytes
  *                             interval (3): start u16 length + bytes | end u16 length + bytes
  */
@@ -20,6 +25,7 @@ import { assertNever } from '../raft/index.js';
 import { BinaryDecodeError, type ByteReader, type ByteWriter } from '../shared/binary-codec.js';
 import { InvalidArgumentError } from './errors.js';
 import type { KeyValue } from './key-record.js';
+import { isPlainRange, validateRangeOptions, type RangeOptions, type RangeSortOrder, type RangeSortTarget } from './range-options.js';
 
 /** What a compare looks at. A key without a lease has lease 0. */
 export type TxnCompareTarget = 'value' | 'version' | 'create' | 'mod' | 'lease';
@@ -46,8 +52,8 @@ export type TxnOp =
   /** `lease`: attach the key to it (absent or 0: none, which detaches it from its old one). */
   | { readonly kind: 'put'; readonly key: Uint8Array; readonly value: Uint8Array; readonly lease?: number }
   | { readonly kind: 'delete'; readonly keys: KeySelector }
-  /** `limit` 0 means rangeKeysMax. */
-  | { readonly kind: 'get'; readonly keys: KeySelector; readonly limit: number };
+  /** `limit` 0 means rangeKeysMax; `options` absent: none (key order, every key, values). */
+  | { readonly kind: 'get'; readonly keys: KeySelector; readonly limit: number; readonly options?: RangeOptions };
 
 /** A transaction without its session (commands.ts's TxnCommand adds it). */
 export interface TxnBody {
@@ -62,7 +68,8 @@ export type TxnOpResult =
   /** As a put's result (commands.ts PutResult). */
   | { readonly kind: 'put'; readonly version: number; readonly modRevision: Index }
   | { readonly kind: 'delete-range'; readonly deleted: number }
-  | { readonly kind: 'get'; readonly kvs: readonly KeyValue[]; readonly more: boolean };
+  /** `count`: the keys that matched, before the limit (range-collector.ts RangeAnswer). */
+  | { readonly kind: 'get'; readonly kvs: readonly KeyValue[]; readonly more: boolean; readonly count: number };
 
 export interface TxnResult {
   readonly kind: 'txn';
@@ -146,6 +153,7 @@ function validateOp(field: string, op: TxnOp, limits: TxnLimits): void {
     case 'get':
       validateSelector(field, op.keys, limits.keyBytesMax);
       checkInteger(`${field}.limit`, op.limit, 0, txnGetKeysMax);
+      if (op.options !== undefined) validateRangeOptions(op.options, `${field}.`);
       return;
     default:
       assertNever(op, 'txn op');
@@ -214,7 +222,7 @@ export function txnPayloadBytes(command: TxnBody): number {
   let bytes = 0;
   for (const compare of command.compare) bytes += 16 + compare.key.byteLength + (compare.target === 'value' ? compare.value.byteLength : 0);
   for (const op of [...command.success, ...command.failure]) {
-    bytes += 24;
+    bytes += 64;
     if (op.kind === 'put') bytes += op.key.byteLength + op.value.byteLength;
     else bytes += selectorBytes(op.keys);
   }
@@ -228,10 +236,17 @@ const selectorByte = { key: 1, prefix: 2, interval: 3 } as const satisfies Recor
 
 /** A put that names a lease (one without keeps op 1, so older logs decode as before). */
 const leasedPutOpByte = 4;
+/** A get with range options (one without keeps op 3). */
+const optionedGetOpByte = 5;
+const sortTargetByte = { key: 1, version: 2, create: 3, mod: 4, value: 5 } as const satisfies Record<RangeSortTarget, number>;
+const sortOrderByte = { none: 1, ascend: 2, descend: 3 } as const satisfies Record<RangeSortOrder, number>;
+const keysOnlyFlag = 1;
+const countOnlyFlag = 2;
 
 function writeOp(writer: ByteWriter, op: TxnOp): void {
   const leased = op.kind === 'put' && (op.lease ?? 0) !== 0;
-  writer.u8(leased ? leasedPutOpByte : opByte[op.kind]);
+  const optioned = op.kind === 'get' && op.options !== undefined && !isPlainRange(op.options);
+  writer.u8(leased ? leasedPutOpByte : optioned ? optionedGetOpByte : opByte[op.kind]);
   switch (op.kind) {
     case 'put':
       writer.bytes(op.key, 'u16').bytes(op.value, 'u32');
@@ -243,10 +258,34 @@ function writeOp(writer: ByteWriter, op: TxnOp): void {
     case 'get':
       writeSelector(writer, op.keys);
       writer.u32(op.limit);
+      if (optioned) writeRangeOptions(writer, op.options ?? {});
       return;
     default:
       assertNever(op, 'txn op');
   }
+}
+
+function writeRangeOptions(writer: ByteWriter, options: RangeOptions): void {
+  writer.u8(sortTargetByte[options.sortTarget ?? 'key']).u8(sortOrderByte[options.sortOrder ?? 'none']);
+  writer.u8((options.keysOnly === true ? keysOnlyFlag : 0) | (options.countOnly === true ? countOnlyFlag : 0));
+  writer.u64(options.minModRevision ?? 0).u64(options.maxModRevision ?? 0).u64(options.minCreateRevision ?? 0).u64(options.maxCreateRevision ?? 0);
+}
+
+function readRangeOptions(reader: ByteReader, field: string): RangeOptions {
+  const sortTarget = decodeEnum(sortTargetByte, reader.u8(`${field}.sortTarget`), `${field}.sortTarget`);
+  const sortOrder = decodeEnum(sortOrderByte, reader.u8(`${field}.sortOrder`), `${field}.sortOrder`);
+  const flags = reader.u8(`${field} flags`);
+  if ((flags & ~(keysOnlyFlag | countOnlyFlag)) !== 0) throw new BinaryDecodeError(`${field} flags: unknown bits in ${flags}`);
+  return {
+    sortTarget,
+    sortOrder,
+    keysOnly: (flags & keysOnlyFlag) !== 0,
+    countOnly: (flags & countOnlyFlag) !== 0,
+    minModRevision: reader.u64(`${field}.minModRevision`),
+    maxModRevision: reader.u64(`${field}.maxModRevision`),
+    minCreateRevision: reader.u64(`${field}.minCreateRevision`),
+    maxCreateRevision: reader.u64(`${field}.maxCreateRevision`),
+  };
 }
 
 function writeSelector(writer: ByteWriter, keys: KeySelector): void {
@@ -274,6 +313,11 @@ function readOp(reader: ByteReader, field: string, formatLimits: { readonly keyB
     const lease = reader.u64(`${field}.lease`);
     if (lease === 0) throw new BinaryDecodeError(`${field}.lease: 0 in a put with a lease (written as op 1)`);
     return { kind: 'put', key, value, lease };
+  }
+  if (byte === optionedGetOpByte) {
+    const keys = readSelector(reader, field, formatLimits.keyBytesMax);
+    const limit = reader.u32(`${field}.limit`);
+    return { kind: 'get', keys, limit, options: readRangeOptions(reader, field) };
   }
   const kind = decodeEnum(opByte, byte, `${field} kind`);
   switch (kind) {

@@ -38,6 +38,7 @@ import { clusterOperations, removedNodeError } from './cluster-service.js';
 import { kvStreams, type KvStreams } from './kv-stream.js';
 import type { LiveSample } from './live-stats.js';
 import { txnFromWire, txnResultToWire, type WireTxnRequest } from './txn-wire.js';
+import { rangeOptionsFromWire, type WireRangeOptions } from './range-wire.js';
 import { txnWrites, type TxnBody } from '../kv/index.js';
 import type { PeerDirectory } from './peer-directory.js';
 import type { RaftNode } from './raft-node.js';
@@ -108,7 +109,7 @@ export interface DeleteRequest {
   session: WireSession | null;
 }
 
-export interface RangeRequest {
+export interface RangeRequest extends WireRangeOptions {
   prefix: Buffer;
   start: Buffer;
   end: Buffer;
@@ -293,9 +294,11 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
       const query = rangeQuery(request, limits.keyBytesMax);
       guard.checkRange(caller, 'read', queryInterval(query));
       const limit = request.limit === 0 ? config.limits.rangeLimitMax : Math.min(request.limit, config.limits.rangeLimitMax);
+      // Checked before the read barrier: a bad request costs no ReadIndex round.
+      const options = rangeOptionsFromWire(request);
       await readBarrier(request.consistency, timeoutMs);
-      const result = await stateMachine.range(query, limit, { revision: Number(request.revision ?? 0) });
-      return { header: header(), kvs: result.kvs.map((kv) => wireKeyValue(kv.key, kv)), more: result.more };
+      const result = await stateMachine.range(query, limit, { ...options, revision: Number(request.revision ?? 0) });
+      return { header: header(), kvs: result.kvs.map((kv) => wireKeyValue(kv.key, kv)), more: result.more, count: result.count };
     },
     setSessionLimits: async (change, timeoutMs, caller) => {
       guard.requireRoot(caller, 'changing the session limits');

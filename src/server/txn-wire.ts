@@ -1,6 +1,8 @@
 /** kv.proto's TxnRequest and TxnResponse, as proto-loader shapes them, to and from the state machine's transaction. */
 import type { KeySelector, KeyValue, TxnCommand, TxnCompare, TxnCompareResult, TxnCompareTarget, TxnOp, TxnOpResult, TxnResult } from '../kv/index.js';
+import { isPlainRange } from '../kv/index.js';
 import { assertNever } from '../raft/index.js';
+import { rangeOptionsFromWire, type WireRangeOptions } from './range-wire.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 
 export interface WireCompare {
@@ -21,7 +23,7 @@ export interface WireTxnOp {
   request?: 'put' | 'deleteRange' | 'range';
   put?: { key: Buffer; value: Buffer; lease?: number } | null;
   deleteRange?: WireKeys | null;
-  range?: (WireKeys & { limit: number }) | null;
+  range?: (WireKeys & WireRangeOptions & { limit: number }) | null;
 }
 
 export interface WireTxnRequest {
@@ -56,7 +58,13 @@ export function txnFromWire(request: WireTxnRequest, rangeLimitMax: number): Txn
           return { kind: 'delete', keys: selector(wire.deleteRange ?? null, `${field}.delete_range`) };
         case 'range': {
           const limit = wire.range?.limit ?? 0;
-          return { kind: 'get', keys: selector(wire.range ?? null, `${field}.range`), limit: limit === 0 ? rangeLimitMax : Math.min(limit, rangeLimitMax) };
+          const options = rangeOptionsFromWire(wire.range ?? {}, `${field}.range.`);
+          return {
+            kind: 'get',
+            keys: selector(wire.range ?? null, `${field}.range`),
+            limit: limit === 0 ? rangeLimitMax : Math.min(limit, rangeLimitMax),
+            ...(isPlainRange(options) ? {} : { options }),
+          };
         }
         case undefined:
           throw new InvalidArgumentError(`${field}.request`, 'one of put, delete_range, range is required');
@@ -95,7 +103,7 @@ function responseToWire(response: TxnOpResult): Record<string, unknown> {
     case 'delete-range':
       return { deleteRange: { deleted: response.deleted } };
     case 'get':
-      return { range: { kvs: response.kvs.map(wireKeyValue), more: response.more } };
+      return { range: { kvs: response.kvs.map(wireKeyValue), more: response.more, count: response.count } };
     default:
       return assertNever(response, 'txn response');
   }

@@ -36,7 +36,7 @@ class FakeTxnClient {
           createRevision: 1,
           modRevision: 1,
         }));
-        responses.push({ get: { kvs, more: false } });
+        responses.push({ get: { kvs, more: false, count: kvs.length } });
       }
     }
     if (failure !== undefined) throw failure;

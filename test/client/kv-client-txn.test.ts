@@ -32,7 +32,8 @@ describe('RaftKvClient.txn', () => {
       responses: [
         { put: { revision: 7, version: 2 } },
         { delete: { deleted: 3 } },
-        { get: { kvs: [{ key: Buffer.from('a'), value: Buffer.from('1'), version: 1, createRevision: 4, modRevision: 4 }], more: false } },
+        // The fake answers without a count, as a server older than counts: 0.
+        { get: { kvs: [{ key: Buffer.from('a'), value: Buffer.from('1'), version: 1, createRevision: 4, modRevision: 4 }], more: false, count: 0 } },
       ],
     });
     const sent = node.seen.find((op) => op.kind === 'txn')?.request as unknown as WireTxnRequest;

@@ -97,6 +97,10 @@ describe('auth on a 3-node cluster', () => {
       ['delete a/x', () => alice.delete('a/x'), '"a/x"', 'write'],
       ['cas a/x', () => alice.cas('a/x', { version: 1 }, { put: 'alice' }), '"a/x"', 'write'],
       ['range of every key', () => alice.range({ prefix: '' }), '[""', 'read'],
+      // Counting or listing keys without values still reads the range (etcd checks the same).
+      ['count of every key', () => alice.range({ prefix: '' }, { countOnly: true }), '[""', 'read'],
+      ['keys of b/', () => alice.range({ prefix: 'b/' }, { keysOnly: true }), '["b/"', 'read'],
+      ['txn count of b/', () => alice.txn({ success: [txnOp.get('b/', { prefix: true, countOnly: true })] }), '["b/"', 'read'],
     ];
     for (const [what, call, key, permission] of denials) {
       const error = await call().then(() => null, (e: unknown) => e);

@@ -191,6 +191,52 @@ describe('locks and elections on a 3-node cluster', () => {
     expect(await queued('mutex/bad/')).toEqual([]);
   }, 90_000);
 
+  it('a waiter behind 200 keys reads at most two keys per wake (its own and its predecessor), not the whole queue', async () => {
+    const prefix = 'mutex/long-queue/';
+    // 200 keys ahead of the waiter, created in this order: the queue's order is their create revisions.
+    const ahead: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const key = `${prefix}ahead-${String(i).padStart(3, '0')}`;
+      await client.put(key, '');
+      ahead.push(key);
+    }
+    // The waiter's own client, whose transactions (every read the queue makes) are counted.
+    const waiterClient = newClient();
+    const reads: number[] = [];
+    const readWaiters: { count: number; resolve: () => void }[] = [];
+    const txn = waiterClient.txn.bind(waiterClient);
+    waiterClient.txn = async (request, options) => {
+      const result = await txn(request, options);
+      reads.push(result.responses.reduce((keys, response) => keys + ('get' in response ? response.get.kvs.length : 0), 0));
+      for (const waiter of readWaiters.filter((w) => reads.length >= w.count)) {
+        readWaiters.splice(readWaiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+      return result;
+    };
+    const readsReach = (count: number): Promise<void> =>
+      reads.length >= count ? Promise.resolve() : new Promise((resolve) => readWaiters.push({ count, resolve }));
+    const session = await newSession(30, waiterClient);
+    const reading = reads.length;
+    const locking = new Lock(session, 'mutex/long-queue').lock({ timeoutMs: 60_000 });
+    // Enqueue, then the first look (predecessor: the last key ahead).
+    await readsReach(reading + 2);
+    // Delete the key just ahead of the waiter each time: every delete wakes it for one more look.
+    for (let i = ahead.length - 1; i >= 0; i--) {
+      const before = reads.length;
+      await client.delete(ahead[i] as string);
+      await readsReach(before + 1);
+    }
+    const handle = await locking;
+    const queueReads = reads.slice(reading);
+    // Enqueue + a look after each of the 200 deletes + the first look.
+    expect(queueReads.length).toBe(202);
+    // The old code read the whole queue on every look: 201, 200, ... keys; now never more than two.
+    expect(Math.max(...queueReads)).toBeLessThanOrEqual(2);
+    expect(queueReads.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(2 * queueReads.length);
+    await handle.unlock();
+  }, 120_000);
+
   it('election: one leader at a time, proclaim only while leading, handover on resign and on the leader process dying; observe sees each leader once, in order', async () => {
     const name = 'election/main';
     const observerSession = await newSession(30);

@@ -125,6 +125,7 @@ describe('transactions on a 3-node cluster', () => {
             { key: 'cli/b', value: '2', version: 1, createRevision: printed.revision, modRevision: printed.revision },
           ],
           more: false,
+          count: 2,
         },
       },
     ]);

@@ -136,8 +136,9 @@ describe('txn result in a session', () => {
       responses: [
         { kind: 'put', version: 3, modRevision: 12 },
         { kind: 'delete-range', deleted: 2 },
-        { kind: 'get', kvs: [{ key: bytes('a'), value: bytes('1'), version: 3, createRevision: 4, modRevision: 12 }], more: true },
-        { kind: 'get', kvs: [], more: false },
+        { kind: 'get', kvs: [{ key: bytes('a'), value: bytes('1'), version: 3, createRevision: 4, modRevision: 12 }], more: true, count: 7 },
+        { kind: 'get', kvs: [], more: false, count: 0 },
+        { kind: 'get', kvs: [], more: false, count: 5 },
       ],
     } as const;
     expect(decodeAppliedResult(encodeAppliedResult(result))).toEqual(result);

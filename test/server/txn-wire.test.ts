@@ -61,7 +61,7 @@ describe('txnResultToWire', () => {
       responses: [
         { kind: 'put', version: 2, modRevision: 9 },
         { kind: 'delete-range', deleted: 3 },
-        { kind: 'get', kvs: [{ key: Buffer.from('a'), value: Buffer.from('1'), version: 1, createRevision: 4, modRevision: 4 }], more: true },
+        { kind: 'get', kvs: [{ key: Buffer.from('a'), value: Buffer.from('1'), version: 1, createRevision: 4, modRevision: 4 }], more: true, count: 2 },
       ],
     });
     expect(wire).toEqual({
@@ -70,7 +70,7 @@ describe('txnResultToWire', () => {
       responses: [
         { put: { version: 2, modRevision: 9 } },
         { deleteRange: { deleted: 3 } },
-        { range: { kvs: [{ key: Buffer.from('a'), value: Buffer.from('1'), version: 1, createRevision: 4, modRevision: 4, lease: 0 }], more: true } },
+        { range: { kvs: [{ key: Buffer.from('a'), value: Buffer.from('1'), version: 1, createRevision: 4, modRevision: 4, lease: 0 }], more: true, count: 2 } },
       ],
     });
   });
