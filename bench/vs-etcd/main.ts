@@ -50,6 +50,7 @@ async function main(argv: readonly string[]): Promise<number> {
     rounds: options.rounds,
     durationS: options.durationS,
     warmupS: options.warmupS,
+    serverWarmupS: options.serverWarmupS,
     keys: options.keys,
     valueBytes: options.valueBytes,
   };
@@ -80,6 +81,7 @@ async function main(argv: readonly string[]): Promise<number> {
           workloads: options.workloads,
           durationS: options.durationS,
           warmupS: options.warmupS,
+          serverWarmupS: options.serverWarmupS,
           keys: options.keys,
           value,
           preloadConcurrency: options.preloadConcurrency,

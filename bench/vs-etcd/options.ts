@@ -28,6 +28,8 @@ export interface BenchOptions {
   readonly rounds: number;
   readonly durationS: number;
   readonly warmupS: number;
+  /** Unmeasured seconds of puts at 64 in flight on a fresh cluster, before its first workload. */
+  readonly serverWarmupS: number;
   readonly keys: number;
   readonly valueBytes: number;
   readonly preloadConcurrency: number;
@@ -51,6 +53,9 @@ Markdown table of medians with ratios (raftkv / etcd) and the goals of issue 11.
   --rounds <n>               rounds; etcd goes first in odd rounds, raftkv in even (default 3)
   --duration <s>             seconds per measured run (default 10)
   --warmup <s>               unmeasured seconds before each run (default 1)
+  --server-warmup <s>        unmeasured seconds of puts at 64 in flight on each fresh cluster before
+                             its first workload (default 10): a long-running server's JIT is warm;
+                             without it, the first workload (put-1) measures V8 compiling raftkv
   --keys <n>                 key space; keys are 16 bytes (default 100000)
   --value-bytes <n>          value size (default 256)
   --preload-concurrency <n>  puts in flight while every key is written once before the gets (default 256)
@@ -85,6 +90,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     rounds: integerOption(v.rounds, '--rounds', 3, 1, 100),
     durationS: numberOption(v.duration, '--duration', 10, 0.5, 3600),
     warmupS: numberOption(v.warmup, '--warmup', 1, 0, 600),
+    serverWarmupS: numberOption(v['server-warmup'], '--server-warmup', 10, 0, 3600),
     keys: integerOption(v.keys, '--keys', 100_000, 1, 9_999_999_999),
     valueBytes: integerOption(v['value-bytes'], '--value-bytes', 256, 1, 1024 * 1024),
     preloadConcurrency: integerOption(v['preload-concurrency'], '--preload-concurrency', 256, 1, 4096),
@@ -104,7 +110,7 @@ function parseFlags(argv: readonly string[]) {
     strict: true,
     allowPositionals: true,
     options: {
-      rounds: text, duration: text, warmup: text, keys: text, 'value-bytes': text, 'preload-concurrency': text,
+      rounds: text, duration: text, warmup: text, 'server-warmup': text, keys: text, 'value-bytes': text, 'preload-concurrency': text,
       workloads: text, systems: text, out: text, 'base-port': text, etcd: text, 'raftkv-cli': text,
       help: { type: 'boolean' },
     },

@@ -12,6 +12,7 @@ export interface SessionOptions {
   readonly workloads: readonly Workload[];
   readonly durationS: number;
   readonly warmupS: number;
+  readonly serverWarmupS: number;
   readonly keys: number;
   readonly value: Buffer;
   readonly preloadConcurrency: number;
@@ -37,6 +38,16 @@ export async function runSession(children: Children, options: SessionOptions, on
     : await startRaftKv(children, options.raftkvCommand, options.cwd, start);
   try {
     options.progress(`round ${options.round} ${options.system}: leader ${cluster.leader.id} (${cluster.leader.clientAddress}), pids ${cluster.nodes.map((n) => `${n.id}=${n.pid}`).join(' ')}`);
+    if (options.serverWarmupS > 0) {
+      const driver = createDriver(options.system, [cluster.leader.clientAddress]);
+      try {
+        const load = { op: 'put', concurrency: 64, keys: options.keys, value: options.value, durationMs: options.serverWarmupS * 1000 } as const;
+        await runLoad(driver, options.signal === undefined ? load : { ...load, signal: options.signal });
+      } finally {
+        driver.close();
+      }
+      options.progress(`round ${options.round} ${options.system}: warmed up with ${options.serverWarmupS} s of puts at 64 in flight`);
+    }
     let preloaded = false;
     for (const workload of options.workloads) {
       options.signal?.throwIfAborted();

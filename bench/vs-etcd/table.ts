@@ -15,6 +15,7 @@ export interface RunContext {
   readonly rounds: number;
   readonly durationS: number;
   readonly warmupS: number;
+  readonly serverWarmupS: number;
   readonly keys: number;
   readonly valueBytes: number;
 }
@@ -31,7 +32,8 @@ export function renderReport(context: RunContext, records: readonly RunRecord[])
     `- Node ${context.nodeVersion}, etcd ${context.etcdVersion}, raftkv ${context.raftkvCommit}`,
     `- Command: \`${context.command}\``,
     `- ${context.rounds} round${context.rounds === 1 ? '' : 's'} alternating the systems, 3 nodes each on loopback, one load-generator process; ` +
-      `16-byte keys over ${context.keys.toLocaleString('en-US')}, ${context.valueBytes}-byte values, ${context.durationS} s per run after ${context.warmupS} s of warm-up. ` +
+      `16-byte keys over ${context.keys.toLocaleString('en-US')}, ${context.valueBytes}-byte values, ${context.durationS} s per run after ${context.warmupS} s of warm-up, ` +
+      `each fresh cluster first warmed up by ${context.serverWarmupS} s of puts at 64 in flight. ` +
       'Medians over the rounds, (min-max) when there are several; ratio is raftkv / etcd.',
     '',
     renderComparison(context, records),

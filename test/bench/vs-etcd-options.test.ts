@@ -9,7 +9,7 @@ import { ConfigError } from '../../src/shared/errors.js';
 describe('vs-etcd options', () => {
   it('defaults to the matrix of issue 11: 3 rounds of 10 s, 100k keys, 256-byte values, both systems', () => {
     const options = parseBenchOptions([]);
-    expect(options).toMatchObject({ rounds: 3, durationS: 10, warmupS: 1, keys: 100_000, valueBytes: 256, preloadConcurrency: 256, basePort: 24_000, outDir: undefined });
+    expect(options).toMatchObject({ rounds: 3, durationS: 10, warmupS: 1, serverWarmupS: 10, keys: 100_000, valueBytes: 256, preloadConcurrency: 256, basePort: 24_000, outDir: undefined });
     expect(options.systems).toEqual(['etcd', 'raftkv']);
     expect(options.workloads.map((w) => w.name)).toEqual(['put-1', 'put-64', 'put-256', 'get-64', 'serializable-get-64', 'get-64-all']);
   });
@@ -29,6 +29,7 @@ describe('vs-etcd options', () => {
     [['--duration', ''], '--duration: must be a number of seconds'],
     [['--duration', '0'], '--duration: must be a number of seconds'],
     [['--warmup=-1'], '--warmup: must be a number of seconds'],
+    [['--server-warmup=soon'], '--server-warmup: must be a number of seconds'],
     [['--warmup', '-1'], "Option '--warmup' argument is ambiguous"],
     [['--rounds', '2.5'], '--rounds: must be an integer'],
     [['--rounds', '0'], '--rounds: must be an integer'],

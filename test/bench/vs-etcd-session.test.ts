@@ -34,6 +34,7 @@ describe('vs-etcd on real raftkv processes', () => {
       workloads: [put, get],
       durationS: 1.5,
       warmupS: 0.2,
+      serverWarmupS: 0.5,
       keys: 200,
       value: Buffer.alloc(256, 'v'),
       preloadConcurrency: 32,
@@ -57,6 +58,8 @@ describe('vs-etcd on real raftkv processes', () => {
       for (const server of record.servers) expect(server.rssKiB).toBeGreaterThan(0);
     }
     expect(progress.some((line) => line.includes('preloaded 200 keys'))).toBe(true);
+    expect(progress.findIndex((line) => line.includes('warmed up with 0.5 s of puts'))).toBeLessThan(progress.findIndex((line) => line.includes('put-64')));
+    expect(progress.some((line) => line.includes('warmed up with 0.5 s of puts'))).toBe(true);
     // Every process it started has exited, and the data directories are gone (the logs stay).
     expect(children.started).toHaveLength(3);
     expect(children.pids).toEqual([]);

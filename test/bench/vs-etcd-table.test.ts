@@ -6,7 +6,7 @@ import { run } from './run-record.js';
 const context: RunContext = {
   startedAt: '2026-12-07T12:00:00Z', nproc: 2, cpuModel: 'Test CPU', loadStart: [1, 0.5, 0.25], loadEnd: [2, 1, 0.5],
   nodeVersion: 'v20.20.2', etcdVersion: '3.4.23', raftkvCommit: 'abc1234', command: 'bench/vs-etcd.sh --rounds 2',
-  rounds: 2, durationS: 10, warmupS: 1, keys: 100_000, valueBytes: 256,
+  rounds: 2, durationS: 10, warmupS: 1, serverWarmupS: 10, keys: 100_000, valueBytes: 256,
 };
 
 describe('vs-etcd table', () => {
