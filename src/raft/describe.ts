@@ -17,7 +17,7 @@ export function describeMessage(m: Message): string {
     case 'vote-response':
       return `${head}${m.preVote ? ' pre' : ''} ${m.granted ? 'granted' : 'rejected'}`;
     case 'append':
-      return `${head} prev=${m.prevLogIndex}/t${m.prevLogTerm} commit=${m.commit} entries=${describeEntries(m.entries)}${m.answerOnlyIfRejected ? ' quiet' : ''}`;
+      return `${head} prev=${m.prevLogIndex}/t${m.prevLogTerm} commit=${m.commit} entries=${describeEntries(m.entries)}`;
     case 'append-response':
       return m.success
         ? `${head} ok index=${m.index}`

@@ -26,19 +26,13 @@ export interface VoteResponse extends Envelope {
   readonly granted: boolean;
 }
 
-/** AppendEntries (§5.3). An empty `entries` is a probe, or carries only the commit index. */
+/** AppendEntries (§5.3). An empty `entries` is a probe. */
 export interface AppendRequest extends Envelope {
   readonly type: 'append';
   readonly prevLogIndex: Index;
   readonly prevLogTerm: Term;
   readonly entries: readonly Entry[];
   readonly commit: Index;
-  /**
-   * The leader already knows the follower holds everything up to prevLogIndex and sends no
-   * entries (a commit update): an acceptance would tell it nothing, so none is sent. A rejection
-   * always is.
-   */
-  readonly answerOnlyIfRejected: boolean;
 }
 
 /**

@@ -728,7 +728,6 @@ export class RaftCore {
     const lastNew = this.log.maybeAppend(request.prevLogIndex, request.prevLogTerm, request.commit, request.entries);
     if (lastNew !== null) {
       this.followLogConfigs(request.entries);
-      if (request.answerOnlyIfRejected && request.entries.length === 0) return;
       this.send({ type: 'append-response', to: request.from, success: true, index: lastNew, rejectHintIndex: 0, rejectHintTerm: 0 });
       return;
     }
@@ -1067,11 +1066,7 @@ export class RaftCore {
     }
     const entries = this.log.slice(progress.next, this.log.lastIndex() + 1, this.config.messageBytesMax);
     if (entries.length === 0 && !evenIfEmpty) return false;
-    // A commit update to a follower known to match: its acceptance would only cost both sides a
-    // message (with a sequential client, 4 of the leader's 10 messages per write). The
-    // heartbeats keep CheckQuorum and lease reads informed either way.
-    const answerOnlyIfRejected = entries.length === 0 && progress.state === 'replicate' && progress.match === prevLogIndex;
-    this.send({ type: 'append', to, prevLogIndex, prevLogTerm, entries, commit: this.log.committed, answerOnlyIfRejected });
+    this.send({ type: 'append', to, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
     const last = entries[entries.length - 1];
     if (progress.state === 'replicate') {
       if (last !== undefined) {

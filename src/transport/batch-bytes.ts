@@ -51,7 +51,6 @@ const field = {
   rejectHintTerm: 17,
   context: 18,
   leaseTick: 20,
-  answerOnlyIfRejected: 21,
 } as const;
 
 /** MessageBatch field numbers. */
@@ -93,7 +92,7 @@ function messageBytes(message: Message): number {
     case 'append':
       bytes += varintFieldBytes(field.prevLogIndex, message.prevLogIndex) + varintFieldBytes(field.prevLogTerm, message.prevLogTerm);
       for (const entry of message.entries) bytes += messageFieldBytes(field.entries, entryBytes(entry));
-      return bytes + varintFieldBytes(field.commit, message.commit) + boolFieldBytes(field.answerOnlyIfRejected, message.answerOnlyIfRejected);
+      return bytes + varintFieldBytes(field.commit, message.commit);
     case 'append-response':
       bytes += boolFieldBytes(field.success, message.success) + varintFieldBytes(field.index, message.index);
       return bytes + varintFieldBytes(field.rejectHintIndex, message.rejectHintIndex) + varintFieldBytes(field.rejectHintTerm, message.rejectHintTerm);
@@ -131,7 +130,7 @@ function writeMessage(out: ProtoWriter, message: Message): void {
         out.messageHeader(field.entries, entryBytes(entry));
         out.varintField(1, entry.term).varintField(2, entry.index).varintField(3, entry.type === 'conf-change' ? 1 : 0).bytesField(4, entry.data);
       }
-      out.varintField(field.commit, message.commit).boolField(field.answerOnlyIfRejected, message.answerOnlyIfRejected);
+      out.varintField(field.commit, message.commit);
       return;
     case 'append-response':
       out.boolField(field.success, message.success).varintField(field.index, message.index);

@@ -133,7 +133,7 @@ const raftMessageNumbers: Readonly<Record<number, string>> = {
   17: 'rejectHintTerm',
   20: 'leaseTick',
 };
-const raftMessageBools: Readonly<Record<number, string>> = { 5: 'preVote', 8: 'transfer', 9: 'granted', 14: 'success', 21: 'answerOnlyIfRejected' };
+const raftMessageBools: Readonly<Record<number, string>> = { 5: 'preVote', 8: 'transfer', 9: 'granted', 14: 'success' };
 const raftMessageStrings: Readonly<Record<number, string>> = { 2: 'from', 3: 'to', 18: 'context' };
 
 function readRaftMessage(reader: Reader): Record<string, unknown> {
@@ -158,7 +158,6 @@ function readRaftMessage(reader: Reader): Record<string, unknown> {
     context: '',
     snapshot: null,
     leaseTick: 0,
-    answerOnlyIfRejected: false,
   };
   const entries = message['entries'] as unknown[];
   while (!reader.done) {

@@ -85,7 +85,6 @@ export function encodeMessage(message: Message): WireRaftMessage {
         prevLogTerm: message.prevLogTerm,
         entries: message.entries.map(encodeEntry),
         commit: message.commit,
-        answerOnlyIfRejected: message.answerOnlyIfRejected,
       };
     case 'append-response':
       return {
@@ -172,7 +171,7 @@ export function decodeMessage(wire: unknown, path = 'message'): Message {
       const prevLogIndex = readUint(record, 'prevLogIndex', path);
       const prevLogTerm = notAboveTerm(readUint(record, 'prevLogTerm', path), term, `${path}.prevLogTerm`);
       const entries = decodeEntries(record, path, { prevLogIndex, prevLogTerm, term });
-      return { type, ...head, prevLogIndex, prevLogTerm, entries, commit: readUint(record, 'commit', path), answerOnlyIfRejected: readBool(record, 'answerOnlyIfRejected', path) };
+      return { type, ...head, prevLogIndex, prevLogTerm, entries, commit: readUint(record, 'commit', path) };
     }
     case 'append-response':
       return {

@@ -74,7 +74,6 @@ export interface WireRaftMessage {
   context?: string;
   snapshot?: WireSnapshot | null;
   leaseTick?: number;
-  answerOnlyIfRejected?: boolean;
 }
 
 export interface WireMessageBatch {

@@ -240,7 +240,6 @@ describe.each(['plaintext', 'tls'] as const)('hostile input, %s', (mode) => {
       prevLogTerm: 1,
       entries: [{ term: 1, index: 2, type: 'normal', data: randomBytes(64) }],
       commit: 2,
-      answerOnlyIfRejected: false,
     };
     const batches = [
       { batch: encodeBatch('raftkv', nodeId('n9'), [{ ...garbage, from: nodeId('n9') }]), plaintext: grpc.status.INVALID_ARGUMENT },

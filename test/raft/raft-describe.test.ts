@@ -27,7 +27,7 @@ describe('describeMessage / describeReady (STYLE habit 12: one canonical text)',
     [{ type: 'vote-response', from: n2, to: n1, term: 3, preVote: true, granted: true }, 'n2->n1 vote-response t3 pre granted'],
     [{ type: 'vote-response', from: n3, to: n1, term: 3, preVote: false, granted: false }, 'n3->n1 vote-response t3 rejected'],
     [
-      { type: 'append', from: n1, to: n2, term: 3, prevLogIndex: 4, prevLogTerm: 2, commit: 4, answerOnlyIfRejected: false, entries: [...entries(5, 6, 2), ...entries(7, 7, 3)] },
+      { type: 'append', from: n1, to: n2, term: 3, prevLogIndex: 4, prevLogTerm: 2, commit: 4, entries: [...entries(5, 6, 2), ...entries(7, 7, 3)] },
       'n1->n2 append t3 prev=4/t2 commit=4 entries=[5..6/t2 7/t3]',
     ],
     [

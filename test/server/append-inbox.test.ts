@@ -6,7 +6,7 @@ type Append = Extract<Message, { readonly type: 'append' }>;
 
 function append(prevLogIndex: number, count: number, bytes = 10): Append {
   const entries = Array.from({ length: count }, (_, i) => ({ index: prevLogIndex + i + 1, term: 1, type: 'normal' as const, data: new Uint8Array(bytes) }));
-  return { type: 'append', from: nodeId('n1'), to: nodeId('n2'), term: 1, prevLogIndex, prevLogTerm: 1, entries, commit: 0, answerOnlyIfRejected: false };
+  return { type: 'append', from: nodeId('n1'), to: nodeId('n2'), term: 1, prevLogIndex, prevLogTerm: 1, entries, commit: 0 };
 }
 
 const firsts = (messages: readonly Append[]): number[] => messages.map((m) => m.prevLogIndex);

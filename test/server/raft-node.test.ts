@@ -297,7 +297,7 @@ describe('the drive loop bounds the work of one Ready (a catch-up must not hold 
     for (let first = 1; first <= count; first += perMessage) {
       const entries: Entry[] = [];
       for (let index = first; index < first + perMessage && index <= count; index++) entries.push({ index, term: 1, type: 'normal', data: new Uint8Array(32) });
-      messages.push({ type: 'append', from: n1, to: n2, term: 1, prevLogIndex: first - 1, prevLogTerm: first === 1 ? 0 : 1, entries, commit: count, answerOnlyIfRejected: false });
+      messages.push({ type: 'append', from: n1, to: n2, term: 1, prevLogIndex: first - 1, prevLogTerm: first === 1 ? 0 : 1, entries, commit: count });
     }
     return messages;
   }

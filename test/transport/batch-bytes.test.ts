@@ -44,7 +44,7 @@ describe('MessageBatch encoded straight from the core messages', () => {
         data: Buffer.from(Array.from({ length: Math.floor(random() * 300) }, () => Math.floor(random() * 256))),
       }));
       const messages: Message[] = [
-        { type: 'append', from: n1, to: n2, term, prevLogIndex, prevLogTerm: Math.min(term, number()), entries, commit: number(), answerOnlyIfRejected: random() < 0.5 },
+        { type: 'append', from: n1, to: n2, term, prevLogIndex, prevLogTerm: Math.min(term, number()), entries, commit: number() },
         { type: 'heartbeat', from: n1, to: n2, term, commit: number(), readContext: random() < 0.5 ? '' : `r${round}`, leaseTick: number() },
         { type: 'read-index-response', from: n1, to: n2, term, index: number(), context: `c${round}` },
       ];

@@ -38,7 +38,7 @@ describe('readMessageBatch', () => {
         type: random() < 0.1 ? 'conf-change' : 'normal',
         data: Buffer.from(Array.from({ length: Math.floor(random() * 100) }, () => Math.floor(random() * 256))),
       }));
-      const messages: Message[] = [{ type: 'append', from: n1, to: n2, term, prevLogIndex: number(), prevLogTerm: number(), entries, commit: number(), answerOnlyIfRejected: number() % 2 === 0 }];
+      const messages: Message[] = [{ type: 'append', from: n1, to: n2, term, prevLogIndex: number(), prevLogTerm: number(), entries, commit: number() }];
       const bytes = serializeBatch(encodeBatch(`c${round}`, n1, messages, ''));
       expect(readMessageBatch(bytes), `round ${round}`).toEqual(protobufjsRead(bytes));
     }

@@ -23,9 +23,8 @@ export function oneOfEach(from: NodeId, to: NodeId, term = 7): Message[] {
         { term: 7, index: 13, type: 'normal', data: new Uint8Array([0, 255, 1, 254]) },
       ],
       commit: 9,
-      answerOnlyIfRejected: false,
     },
-    { type: 'append', from, to, term, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0, answerOnlyIfRejected: true },
+    { type: 'append', from, to, term, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0 },
     { type: 'append-response', from, to, term, success: false, index: 12, rejectHintIndex: 8, rejectHintTerm: 4 },
     { type: 'append-response', from, to, term, success: true, index: 13, rejectHintIndex: 0, rejectHintTerm: 0 },
     { type: 'heartbeat', from, to, term, commit: 13, readContext: 'read-17', leaseTick: 1234 },
@@ -49,7 +48,6 @@ export function oneOfEach(from: NodeId, to: NodeId, term = 7): Message[] {
       prevLogTerm: 7,
       entries: [{ term: 7, index: 14, type: 'conf-change', data: jointChange }],
       commit: 13,
-      answerOnlyIfRejected: false,
     },
     {
       type: 'snapshot',
@@ -113,7 +111,7 @@ export function heartbeat(from: NodeId, to: NodeId, commit: number): Message {
 
 /** An empty AppendEntries (a probe) carrying `commit`: unlike heartbeats, queued ones never supersede each other. */
 export function probe(from: NodeId, to: NodeId, commit: number): Message {
-  return { type: 'append', from, to, term: 3, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit, answerOnlyIfRejected: false };
+  return { type: 'append', from, to, term: 3, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit };
 }
 
 export function snapshotMessage(from: NodeId, to: NodeId, index: number): Message {

@@ -180,7 +180,6 @@ describe('GrpcTransport sending a backlog (a follower catching up)', () => {
       prevLogTerm: 1,
       entries: Array.from({ length: 32 }, (_, j) => ({ index: i * 32 + j + 1, term: 1, type: 'normal' as const, data: new Uint8Array(4096) })),
       commit: 0,
-      answerOnlyIfRejected: false,
     }));
     const batchesBefore = a.transport.stats().peers.get(n2)?.sentBatches ?? 0;
     a.transport.send(appends);
@@ -354,7 +353,6 @@ describe('GrpcTransport refuses bad batches from a raw client', () => {
             prevLogIndex: 4,
             prevLogTerm: 1,
             commit: 4,
-            answerOnlyIfRejected: false,
             entries: [
               { index: 5, term: 2, type: 'normal', data: bytes('a') },
               { index: 7, term: 2, type: 'normal', data: bytes('b') },
@@ -434,7 +432,6 @@ describe('GrpcTransport backpressure', () => {
       prevLogIndex: index - 1,
       prevLogTerm: index === 1 ? 0 : 1,
       commit: 0,
-      answerOnlyIfRejected: false,
       entries: [{ index, term: 1, type: 'normal', data: new Uint8Array(64 * 1024) }],
     });
     const stats = (): PeerSenderStats | undefined => a.transport.stats().peers.get(n2);
