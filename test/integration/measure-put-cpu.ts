@@ -14,6 +14,9 @@
  *                             write path allocates; read them with heap-profile-summary.ts)
  *     [--node-options 'A|B'] (NODE_OPTIONS for each build's nodes, in --dist order: V8 flags A/B,
  *                             e.g. --dist dist,dist --node-options '|--max-semi-space-size=64')
+ *     [--warmup 0]           (seconds of puts at 64 in flight before the measured run: V8 compiles
+ *                             the hot paths meanwhile; at 1 in flight a cold node spends much of
+ *                             its CPU in the compiler for the first tens of seconds)
  *     [--threads]            (also each node's CPU per put by thread: 'n1 main', then the others as
  *                             'n1 +K', K = TID - PID. Node names them all "node"; by creation order
  *                             the first four are V8's helpers (GC), the next four libuv's pool
@@ -41,6 +44,7 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '256' },
     duration: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '0' },
     'value-bytes': { type: 'string', default: '256' },
     'base-port': { type: 'string', default: '28200' },
     'cpu-prof-dir': { type: 'string' },
@@ -58,6 +62,8 @@ if (nodeOptions.length !== dists.length) throw new Error(`--node-options: give o
 if (!['off', 'on', 'both'].includes(flags.auth ?? '')) throw new Error(`--auth must be off, on or both, not ${String(flags.auth)}`);
 const authModes: boolean[] = flags.auth === 'both' ? [false, true] : [flags.auth === 'on'];
 const builds = dists.map((dist, i) => ({ dist, nodeOptions: nodeOptions[i] ?? '', name: nodeOptions[i] ? `${dist} [${nodeOptions[i]}]` : dist }));
+const warmupSeconds = Number(flags.warmup);
+if (!Number.isSafeInteger(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup must be a whole number of seconds, got ${String(flags.warmup)}`);
 const numbers = { rounds: Number(flags.rounds), concurrency: Number(flags.concurrency), duration: Number(flags.duration), valueBytes: Number(flags['value-bytes']), basePort: Number(flags['base-port']) };
 for (const [name, value] of Object.entries(numbers)) {
   if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer, got ${String(value)}`);
@@ -142,6 +148,11 @@ async function round(build: (typeof builds)[number], label: string, auth: boolea
     await Promise.all(Array.from({ length: 64 }, async (_, w) => {
       for (let i = 0; i < 30; i++) await sdk.put(`warm-${w}-${i}`, value);
     }));
+    if (warmupSeconds > 0) {
+      const endpoints = ids.map((_, i) => client(i)).join(',');
+      const warming = spawn(process.execPath, [join(projectRoot, 'dist', 'cli', 'raftkv.js'), 'bench', '--endpoints', endpoints, '--workload', 'put', '--concurrency', '64', '--duration', String(warmupSeconds), '--value-bytes', String(numbers.valueBytes), '--json'], { stdio: 'ignore' });
+      await exited(warming);
+    }
     if (auth) {
       await sdk.auth.addUser('root', 'bench');
       await sdk.auth.enable();
