@@ -3,11 +3,11 @@
  * an order, revision filters, and the answer's shape. Filters apply first, then the order, then
  * the limit; `count` in the answer is every key that passed the filters (etcd's count).
  */
+import type { RangeSortOrder, RangeSortTarget } from '../kv/range-options.js';
 import { InvalidArgumentError } from './errors.js';
 
-export type RangeSortTarget = 'key' | 'version' | 'create' | 'mod' | 'value';
-/** 'none' (the default): key order, or ascending by a target other than the key (etcd). */
-export type RangeSortOrder = 'none' | 'ascend' | 'descend';
+/** 'none' (the default order): key order, or ascending by a target other than the key (etcd). */
+export type { RangeSortOrder, RangeSortTarget };
 
 export interface RangeOptions {
   /** The answer's order; ties by key (reversed when descending). Absent: key order ascending. */

@@ -21,9 +21,7 @@ import {
   type AuthOp,
   type CheckedFor,
   permissionDeniedMessage,
-  prefixInterval,
   selectorInterval,
-  type KeyInterval,
   type RangeQuery,
   type StaleSessionResult,
 } from '../kv/index.js';
@@ -292,7 +290,7 @@ export function kvOperations(deps: KvServiceDeps): KvOperations {
     },
     range: async (request: RangeRequest, timeoutMs, caller) => {
       const query = rangeQuery(request, limits.keyBytesMax);
-      guard.checkRange(caller, 'read', queryInterval(query));
+      guard.checkRange(caller, 'read', selectorInterval(query));
       const limit = request.limit === 0 ? config.limits.rangeLimitMax : Math.min(request.limit, config.limits.rangeLimitMax);
       // Checked before the read barrier: a bad request costs no ReadIndex round.
       const options = rangeOptionsFromWire(request);
@@ -478,17 +476,6 @@ function checkTxn(guard: AuthGuard, caller: Caller, command: TxnBody): void {
     if (op.kind === 'put') guard.checkKey(caller, access, op.key);
     else if (op.keys.kind === 'key') guard.checkKey(caller, access, op.keys.key);
     else guard.checkRange(caller, access, selectorInterval(op.keys));
-  }
-}
-
-function queryInterval(query: RangeQuery): KeyInterval {
-  switch (query.kind) {
-    case 'prefix':
-      return prefixInterval(query.prefix);
-    case 'interval':
-      return { start: query.start, end: query.end.byteLength === 0 ? null : query.end };
-    default:
-      return assertNever(query, 'range query');
   }
 }
 
